@@ -1,0 +1,1 @@
+//! Tencent MQTT username/password signing. (Being written.)

@@ -1,0 +1,3 @@
+//! MQTT client session. (Being written: see the helper brief.)
+pub struct Session;
+pub enum SessionEvent {}

@@ -1,0 +1,1 @@
+//! Tencent OTA JSON messages. (Being written.)
