@@ -1,1 +1,573 @@
-//! (Being written.)
+//! One OTA client: owns the MQTT session, the HTTP download and the engine, and moves bytes
+//! between them and the host's sockets. `poll` does whatever is due and never blocks.
+
+use crate::auth::{self, SignMethod};
+use crate::engine::{Engine, Policy, State};
+use crate::error::Error;
+use crate::http::download::{Download, DownloadEvent};
+use crate::http::url::{self, Scheme};
+use crate::mqtt::session::{Session, SessionConfig, SessionEvent};
+use crate::platform::{Channel, Event, EventKind, Level, NetError, Platform, Socket};
+use crate::protocol::VERSION_MAX;
+use crate::text::Str;
+
+/// Smallest buffers the library accepts (see `ota_config`).
+pub const MIN_MQTT_RX: usize = 1024;
+pub const MIN_MQTT_TX: usize = 512;
+pub const MIN_HTTP: usize = 1024;
+pub const PRODUCT_ID_MAX: usize = 32;
+pub const DEVICE_NAME_MAX: usize = 64;
+pub const HOST_MAX: usize = 128;
+const KEY_MAX: usize = 64;
+const TOPIC_MAX: usize = 16 + PRODUCT_ID_MAX + DEVICE_NAME_MAX;
+/// Most bytes one `poll` moves from the firmware server before returning (keeps each call short).
+const HTTP_BUDGET_PER_POLL: usize = 512 * 1024;
+/// Tencent allows one CONNECT per 5 s per device.
+const MIN_CONNECT_INTERVAL_MS: u64 = 5000;
+const MAX_RECONNECT_DELAY_MS: u64 = 60_000;
+
+/// Everything `init` needs to know; strings are copied, so they need not outlive the call.
+#[derive(Clone, Copy, Debug)]
+pub struct Config<'a> {
+    pub product_id: &'a str,
+    pub device_name: &'a str,
+    /// Base64, as the console shows it.
+    pub device_secret: &'a str,
+    /// `None`: `{product_id}.iotcloud.tencentdevices.com`.
+    pub broker_host: Option<&'a str>,
+    /// 0: 1883, or 8883 with `mqtt_tls`.
+    pub broker_port: u16,
+    /// Ask the host for a TLS connection to the broker.
+    pub mqtt_tls: bool,
+    pub running_version: &'a str,
+    pub keepalive_s: u16,
+    pub ack_timeout_ms: u32,
+    pub sign_method: SignMethod,
+    /// Longest delay `poll` returns while a connection is open and data may arrive.
+    pub net_poll_ms: u32,
+    pub policy: Policy,
+}
+
+impl<'a> Config<'a> {
+    pub fn new(product_id: &'a str, device_name: &'a str, device_secret: &'a str, running_version: &'a str) -> Self {
+        Config {
+            product_id,
+            device_name,
+            device_secret,
+            broker_host: None,
+            broker_port: 0,
+            mqtt_tls: false,
+            running_version,
+            keepalive_s: 240,
+            ack_timeout_ms: 10_000,
+            sign_method: SignMethod::HmacSha256,
+            net_poll_ms: 20,
+            policy: Policy::default(),
+        }
+    }
+}
+
+/// The buffers the host lends for the client's lifetime.
+pub struct Buffers<'b> {
+    pub mqtt_rx: &'b mut [u8],
+    pub mqtt_tx: &'b mut [u8],
+    pub http: &'b mut [u8],
+}
+
+struct Identity {
+    product_id: Str<PRODUCT_ID_MAX>,
+    device_name: Str<DEVICE_NAME_MAX>,
+    key: [u8; KEY_MAX],
+    key_len: usize,
+    host: Str<HOST_MAX>,
+    port: u16,
+    tls: bool,
+    keepalive_s: u16,
+    ack_timeout_ms: u32,
+    sign: SignMethod,
+    topic_update: Str<TOPIC_MAX>,
+    topic_report: Str<TOPIC_MAX>,
+}
+
+fn text<const N: usize>(s: &str) -> Result<Str<N>, Error> {
+    if s.is_empty() {
+        return Err(Error::InvalidArgument);
+    }
+    Str::try_from_str(s).map_err(|_| Error::InvalidArgument)
+}
+
+fn join<const N: usize>(parts: &[&str]) -> Result<Str<N>, Error> {
+    let mut s = Str::new();
+    for p in parts {
+        s.push_str(p).map_err(|_| Error::InvalidArgument)?;
+    }
+    Ok(s)
+}
+
+/// The version string rules of the reference: 1 to 32 bytes.
+pub fn version_text(v: &str) -> Result<Str<VERSION_MAX>, Error> {
+    text(v)
+}
+
+pub struct Client<'b, P: Platform> {
+    plat: P,
+    id: Identity,
+    mqtt: Session<'b>,
+    mqtt_sock: Option<Socket>,
+    /// Subscribed: reports can flow.
+    online: bool,
+    next_connect_ms: u64,
+    last_connect_ms: Option<u64>,
+    connect_failures: u32,
+    http: Download<'b>,
+    http_sock: Option<Socket>,
+    engine: Engine,
+    rng: u64,
+    net_poll_ms: u32,
+}
+
+enum SessionAction {
+    Subscribe,
+    Online,
+    Drop(Error),
+}
+
+impl<'b, P: Platform> Client<'b, P> {
+    pub fn new(cfg: &Config<'_>, bufs: Buffers<'b>, mut plat: P) -> Result<Self, Error> {
+        if bufs.mqtt_rx.len() < MIN_MQTT_RX || bufs.mqtt_tx.len() < MIN_MQTT_TX || bufs.http.len() < MIN_HTTP {
+            return Err(Error::BufferTooSmall);
+        }
+        let product_id = text::<PRODUCT_ID_MAX>(cfg.product_id)?;
+        let device_name = text::<DEVICE_NAME_MAX>(cfg.device_name)?;
+        let mut key = [0u8; KEY_MAX];
+        let key_len = auth::decode_secret(cfg.device_secret, &mut key).map_err(|_| Error::InvalidArgument)?;
+        if key_len == 0 {
+            return Err(Error::InvalidArgument);
+        }
+        let host = match cfg.broker_host {
+            Some(h) => text::<HOST_MAX>(h)?,
+            None => join(&[cfg.product_id, ".iotcloud.tencentdevices.com"])?,
+        };
+        let port = match (cfg.broker_port, cfg.mqtt_tls) {
+            (0, false) => 1883,
+            (0, true) => 8883,
+            (p, _) => p,
+        };
+        let running = version_text(cfg.running_version)?;
+        let id = Identity {
+            topic_update: join(&["$ota/update/", cfg.product_id, "/", cfg.device_name])?,
+            topic_report: join(&["$ota/report/", cfg.product_id, "/", cfg.device_name])?,
+            product_id,
+            device_name,
+            key,
+            key_len,
+            host,
+            port,
+            tls: cfg.mqtt_tls,
+            keepalive_s: cfg.keepalive_s.min(900),
+            ack_timeout_ms: cfg.ack_timeout_ms.max(100),
+            sign: cfg.sign_method,
+        };
+        let now = plat.now_ms();
+        let mut engine = Engine::new(running, cfg.policy);
+        engine.boot(&mut plat);
+        let rng = now ^ 0x9E37_79B9_7F4A_7C15 ^ u64::from(crate::journal::crc32(id.topic_report.as_bytes()));
+        Ok(Client {
+            plat,
+            id,
+            mqtt: Session::new(bufs.mqtt_rx, bufs.mqtt_tx),
+            mqtt_sock: None,
+            online: false,
+            next_connect_ms: now,
+            last_connect_ms: None,
+            connect_failures: 0,
+            http: Download::new(bufs.http),
+            http_sock: None,
+            engine,
+            rng,
+            net_poll_ms: cfg.net_poll_ms.max(1),
+        })
+    }
+
+    pub fn platform(&mut self) -> &mut P {
+        &mut self.plat
+    }
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+    pub fn is_online(&self) -> bool {
+        self.online
+    }
+
+    pub fn accept(&mut self) -> Result<(), Error> {
+        let now = self.plat.now_ms();
+        self.engine.accept(now, &mut self.plat)
+    }
+    pub fn decline(&mut self) -> Result<(), Error> {
+        self.engine.decline(&mut self.plat)
+    }
+    pub fn defer(&mut self, delay_ms: u32) -> Result<(), Error> {
+        let now = self.plat.now_ms();
+        self.engine.defer(now, delay_ms)
+    }
+    pub fn report_version(&mut self, version: &str) -> Result<(), Error> {
+        self.engine.report_version(version_text(version)?);
+        Ok(())
+    }
+
+    fn next_random(&mut self) -> u64 {
+        // xorshift64: only for connection ids and jitter, never for secrets.
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        self.rng
+    }
+
+    /// Do whatever is due; returns the milliseconds until the next call is wanted.
+    pub fn poll(&mut self) -> u32 {
+        let now = self.plat.now_ms();
+        self.mqtt_step(now);
+        self.engine.poll(now);
+        self.publish_step(now);
+        self.mqtt_flush(now);
+        let busy = self.http_step(now);
+        // Bytes written to the slot may have queued a report (progress 100, burning).
+        self.publish_step(now);
+        self.mqtt_flush(now);
+        if busy {
+            return 0;
+        }
+        let mut next = u64::MAX;
+        let mut consider = |t: Option<u64>| {
+            if let Some(t) = t {
+                next = next.min(t);
+            }
+        };
+        consider(self.mqtt.poll_at().filter(|_| self.mqtt_sock.is_some()));
+        consider(self.engine.poll_at(now));
+        consider(self.mqtt_sock.is_none().then_some(self.next_connect_ms));
+        if self.mqtt_sock.is_some() || self.http_sock.is_some() {
+            consider(Some(now + u64::from(self.net_poll_ms)));
+        }
+        u32::try_from(next.saturating_sub(now)).unwrap_or(u32::MAX)
+    }
+
+    /// Leave cleanly: DISCONNECT if possible, close both connections.
+    pub fn shutdown(&mut self) {
+        let now = self.plat.now_ms();
+        if self.online {
+            self.mqtt.disconnect();
+            self.mqtt_flush(now);
+        }
+        if let Some(s) = self.mqtt_sock.take() {
+            self.plat.close(s);
+        }
+        if let Some(s) = self.http_sock.take() {
+            self.plat.close(s);
+        }
+        self.mqtt.reset();
+        self.http.reset();
+        self.online = false;
+        self.engine.on_offline();
+    }
+
+    fn event(&mut self, kind: EventKind, error: Option<Error>) {
+        let mut ev = Event::new(kind, self.engine.running_version());
+        ev.error = error;
+        self.plat.event(&ev);
+    }
+
+    // ---- MQTT ----
+
+    fn mqtt_connect(&mut self, now: u64) {
+        self.last_connect_ms = Some(now);
+        let sock = match self.plat.connect(Channel::Mqtt, self.id.host.as_str(), self.id.port, self.id.tls) {
+            Ok(s) => s,
+            Err(_) => return self.mqtt_failed(now, Error::NetConnect),
+        };
+        self.mqtt_sock = Some(sock);
+        let connid = auth::make_connid(self.next_random());
+        let connid = core::str::from_utf8(&connid).unwrap_or("a0b1c");
+        let mut client_id = [0u8; PRODUCT_ID_MAX + DEVICE_NAME_MAX];
+        let mut username = [0u8; PRODUCT_ID_MAX + DEVICE_NAME_MAX + 48];
+        let mut password = [0u8; 96];
+        let key = self.id.key.get(..self.id.key_len).unwrap_or(&[]);
+        let (pid, dn) = (self.id.product_id.as_str(), self.id.device_name.as_str());
+        let built = (|| {
+            let c = auth::write_client_id(&mut client_id, pid, dn).ok()?;
+            let u = auth::write_username(&mut username, pid, dn, auth::SDKAPPID, connid, auth::EXPIRY_NEVER).ok()?;
+            let user = core::str::from_utf8(username.get(..u)?).ok()?;
+            let p = auth::write_password(&mut password, key, user, self.id.sign).ok()?;
+            Some((c, u, p))
+        })();
+        let Some((c, u, p)) = built else {
+            return self.drop_mqtt(now, Error::InvalidArgument);
+        };
+        let as_str = |b: &[u8], n: usize| b.get(..n).and_then(|s| core::str::from_utf8(s).ok()).unwrap_or("");
+        let cfg = SessionConfig {
+            client_id: as_str(&client_id, c),
+            username: as_str(&username, u),
+            password: as_str(&password, p),
+            keepalive_s: self.id.keepalive_s,
+            ack_timeout_ms: self.id.ack_timeout_ms,
+        };
+        if self.mqtt.connect(now, &cfg).is_err() {
+            self.drop_mqtt(now, Error::BufferTooSmall);
+        }
+    }
+
+    /// Close the MQTT connection and schedule a reconnect with backoff and jitter.
+    fn drop_mqtt(&mut self, now: u64, e: Error) {
+        if let Some(s) = self.mqtt_sock.take() {
+            self.plat.close(s);
+        }
+        self.mqtt.reset();
+        let was_online = self.online;
+        self.online = false;
+        self.engine.on_offline();
+        if was_online {
+            self.event(EventKind::Disconnected, Some(e));
+        }
+        self.mqtt_failed(now, e);
+    }
+
+    fn mqtt_failed(&mut self, now: u64, e: Error) {
+        self.connect_failures = self.connect_failures.saturating_add(1);
+        let exp = self.connect_failures.min(6);
+        let base = (1000u64 << exp).min(MAX_RECONNECT_DELAY_MS);
+        let jitter = self.next_random() % (base / 4 + 1);
+        let earliest = self.last_connect_ms.map_or(now, |t| t + MIN_CONNECT_INTERVAL_MS);
+        self.next_connect_ms = (now + base + jitter).max(earliest);
+        self.plat.log(Level::Warn, e.as_str());
+        if !matches!(e, Error::NetIo) {
+            self.event(EventKind::Error, Some(e));
+        }
+    }
+
+    fn mqtt_flush(&mut self, now: u64) {
+        let Some(sock) = self.mqtt_sock else { return };
+        while !self.mqtt.tx_pending().is_empty() {
+            match self.plat.send(sock, self.mqtt.tx_pending()) {
+                Ok(n) => self.mqtt.tx_consumed(n, now),
+                Err(NetError::WouldBlock) => return,
+                Err(_) => return self.drop_mqtt(now, Error::NetIo),
+            }
+        }
+    }
+
+    fn mqtt_step(&mut self, now: u64) {
+        let Some(sock) = self.mqtt_sock else {
+            if now >= self.next_connect_ms {
+                self.mqtt_connect(now);
+            }
+            return;
+        };
+        self.mqtt_flush(now);
+        // A few reads per poll: OTA messages are small and rare.
+        for _ in 0..4 {
+            let space = self.mqtt.rx_space();
+            if space.is_empty() {
+                break;
+            }
+            match self.plat.recv(sock, space) {
+                Ok(n) => self.mqtt.rx_filled(n, now),
+                Err(NetError::WouldBlock) => break,
+                Err(_) => {
+                    // Whatever already arrived (a last message) is still handled below.
+                    self.handle_session_events(now);
+                    return self.drop_mqtt(now, Error::NetIo);
+                }
+            }
+        }
+        self.handle_session_events(now);
+    }
+
+    fn handle_session_events(&mut self, now: u64) {
+        loop {
+            let action = match self.mqtt.poll_event(now) {
+                None => return,
+                Some(SessionEvent::Message { topic, payload }) => {
+                    if topic == self.id.topic_update.as_str() {
+                        self.engine.on_message(now, payload, &mut self.plat);
+                    }
+                    continue;
+                }
+                Some(SessionEvent::Acked { pid }) => {
+                    self.engine.on_acked(pid, &mut self.plat);
+                    continue;
+                }
+                Some(SessionEvent::AckTimeout { pid }) => {
+                    self.engine.on_ack_timeout(pid);
+                    continue;
+                }
+                Some(SessionEvent::Oversize { .. }) => {
+                    self.event(EventKind::Error, Some(Error::MqttOversize));
+                    continue;
+                }
+                Some(SessionEvent::Connected) => SessionAction::Subscribe,
+                Some(SessionEvent::Subscribed { code, .. }) if code & 0x80 == 0 => SessionAction::Online,
+                Some(SessionEvent::Subscribed { .. }) => SessionAction::Drop(Error::SubscribeRejected),
+                Some(SessionEvent::Refused(_)) => SessionAction::Drop(Error::MqttRefused),
+                Some(SessionEvent::Dead) => SessionAction::Drop(Error::MqttTimeout),
+            };
+            match action {
+                SessionAction::Subscribe => {
+                    if self.mqtt.subscribe(self.id.topic_update.as_str(), 1).is_err() {
+                        return self.drop_mqtt(now, Error::BufferTooSmall);
+                    }
+                }
+                SessionAction::Online => {
+                    self.online = true;
+                    self.connect_failures = 0;
+                    self.engine.on_online();
+                    self.event(EventKind::Connected, None);
+                }
+                SessionAction::Drop(e) => return self.drop_mqtt(now, e),
+            }
+        }
+    }
+
+    fn publish_step(&mut self, now: u64) {
+        if !self.online {
+            return;
+        }
+        let mut payload = [0u8; 384];
+        for _ in 0..8 {
+            let Some((len, qos, retransmit)) = self.engine.next_publish(&mut payload) else { return };
+            let body = payload.get(..len).unwrap_or(&[]);
+            match self.mqtt.publish(now, self.id.topic_report.as_str(), body, qos, retransmit) {
+                Ok(pid) => self.engine.published(now, pid),
+                Err(_) => return, // tx full: the next poll tries again
+            }
+        }
+    }
+
+    // ---- HTTP ----
+
+    fn close_http(&mut self) {
+        if let Some(s) = self.http_sock.take() {
+            self.plat.close(s);
+        }
+        self.http.reset();
+    }
+
+    fn http_failed(&mut self, now: u64, e: Error) {
+        self.close_http();
+        self.engine.on_download_error(now, e, &mut self.plat);
+    }
+
+    fn http_start(&mut self, now: u64) -> bool {
+        let Some((url_text, first, last)) = self.engine.download_due(now) else { return false };
+        let Ok(u) = url::parse(url_text) else {
+            self.engine.on_download_error(now, Error::BadUrl, &mut self.plat);
+            return false;
+        };
+        let tls = matches!(u.scheme, Scheme::Https);
+        let sock = match self.plat.connect(Channel::Http, u.host, u.port, tls) {
+            Ok(s) => s,
+            Err(_) => {
+                self.engine.on_download_error(now, Error::NetConnect, &mut self.plat);
+                return false;
+            }
+        };
+        self.http_sock = Some(sock);
+        self.http.reset();
+        if self.http.start(&u, Some((u64::from(first), u64::from(last))), None).is_err() {
+            self.http_failed(now, Error::BadUrl);
+            return false;
+        }
+        self.engine.download_started(now);
+        if first == 0 {
+            self.plat.log(Level::Info, "download started");
+        } else {
+            self.plat.log(Level::Info, "download resumed");
+        }
+        true
+    }
+
+    /// Move firmware bytes; `true` when more are probably waiting (call again at once).
+    fn http_step(&mut self, now: u64) -> bool {
+        if self.engine.download_stalled(now) {
+            self.http_failed(now, Error::DownloadTimeout);
+        }
+        if self.http_sock.is_none() && !self.http_start(now) {
+            return false;
+        }
+        let Some(sock) = self.http_sock else { return false };
+        let mut moved = 0usize;
+        loop {
+            while !self.http.tx_pending().is_empty() {
+                match self.plat.send(sock, self.http.tx_pending()) {
+                    Ok(n) => self.http.tx_consumed(n),
+                    Err(NetError::WouldBlock) => return false,
+                    Err(_) => {
+                        self.http_failed(now, Error::NetIo);
+                        return false;
+                    }
+                }
+            }
+            let space = self.http.rx_space();
+            if space.is_empty() {
+                // The head did not fit: the download reports it below.
+                if !self.handle_download_events(now) {
+                    self.http_failed(now, Error::HttpProtocol);
+                }
+                return false;
+            }
+            let eof = match self.plat.recv(sock, space) {
+                Ok(n) => {
+                    self.http.rx_filled(n);
+                    moved += n;
+                    false
+                }
+                Err(NetError::WouldBlock) => {
+                    self.handle_download_events(now);
+                    return false;
+                }
+                Err(NetError::Closed) => {
+                    self.http.on_eof();
+                    true
+                }
+                Err(NetError::Failed) => {
+                    self.http_failed(now, Error::NetIo);
+                    return false;
+                }
+            };
+            if self.handle_download_events(now) {
+                return false;
+            }
+            if eof {
+                self.http_failed(now, Error::NetIo);
+                return false;
+            }
+            if moved >= HTTP_BUDGET_PER_POLL {
+                return true;
+            }
+        }
+    }
+
+    /// Feed download events to the engine; `true` when the request is over (done or failed).
+    fn handle_download_events(&mut self, now: u64) -> bool {
+        loop {
+            let outcome = match self.http.poll_event() {
+                None => return false,
+                Some(DownloadEvent::Head(h)) => self.engine.on_head(&h, &mut self.plat),
+                Some(DownloadEvent::Data(d)) => self.engine.on_data(now, d, &mut self.plat),
+                Some(DownloadEvent::Done) => {
+                    self.close_http();
+                    self.engine.on_body_done(now, &mut self.plat);
+                    return true;
+                }
+                Some(DownloadEvent::Error(_)) => Err(Error::HttpProtocol),
+            };
+            if let Err(e) = outcome {
+                self.http_failed(now, e);
+                return true;
+            }
+            if self.engine.state() != State::Downloading {
+                self.close_http();
+                return true;
+            }
+        }
+    }
+}

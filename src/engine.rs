@@ -1,1 +1,670 @@
-//! (Being written.)
+//! The OTA state machine. It knows nothing about sockets: the client feeds it MQTT messages,
+//! acknowledgements and HTTP results, and it decides what to report, when, and what to do with
+//! the image (through the host's slot and store callbacks).
+//!
+//! ```text
+//!  state        | input                              | next         | reports / host calls
+//! --------------+------------------------------------+--------------+--------------------------------------
+//!  (boot)       | record Installed, running == target| Confirming   | queue done, report_version
+//!  (boot)       | record Installed, running != target| Idle         | queue fail -5 (rolled back), report_version
+//!  any          | MQTT session up                    | =            | queue report_version (running)
+//!  Idle         | update_firmware (valid)            | Offered      | event Offered (manual acceptance)
+//!  Idle         | update_firmware (valid, auto)      | Downloading  | slot_open(size, 0); progress "0"
+//!  Offered      | accept / decline / defer           | Downloading / Idle / Idle (report_version later)
+//!  Downloading  | update_firmware, same image        | =            | fresh URL kept for the next request
+//!  Downloading  | update_firmware, other image       | Downloading  | old slot abandoned, new one opened
+//!  Downloading  | HTTP data                          | =            | slot_write, MD5; progress <= 1/s
+//!  Downloading  | HTTP error                         | = (retry)    | backoff; 403 also re-asks for a URL
+//!  Downloading  | retries exhausted / 404 / slot err | Idle         | queue fail with its result code
+//!  Downloading  | body complete, MD5 mismatch        | Idle         | slot_close(false); queue fail -4
+//!  Downloading  | body complete, MD5 match           | Ready        | progress "100"; record Installed;
+//!               |                                    |              | slot_close(true); queue burning
+//!  Ready        | burning acknowledged               | =            | event ImageReady (host reboots)
+//!  Confirming   | done + report_version acknowledged | Idle         | record erased; event Done
+//!  any          | fail acknowledged                  | =            | event Failed
+//! ```
+
+use md5::{Digest, Md5};
+
+use crate::error::Error;
+use crate::journal::{Phase, Record};
+use crate::platform::{Event, EventKind, Level, Platform};
+use crate::protocol::{self, FW_TYPE_MAX, Message, Offer, Progress, VERSION_MAX};
+use crate::text::Str;
+
+/// Policy knobs (see `ota_config` for ranges and defaults).
+#[derive(Clone, Copy, Debug)]
+pub struct Policy {
+    pub manual_accept: bool,
+    /// Largest image the slot takes; 0 = no limit.
+    pub slot_size: u32,
+    /// Download attempts before the update is reported as failed.
+    pub max_attempts: u8,
+    pub progress_interval_ms: u32,
+    /// No body byte for this long counts as a stall.
+    pub stall_timeout_ms: u32,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            manual_accept: false,
+            slot_size: 0,
+            max_attempts: 5,
+            progress_interval_ms: 1000,
+            stall_timeout_ms: 30_000,
+        }
+    }
+}
+
+/// Where the update stands. The numbers are the C ABI's `OTA_STATE_*`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(i32)]
+pub enum State {
+    /// No update in progress.
+    Idle = 0,
+    /// An offer waits for the host's accept/defer/decline.
+    Offered = 1,
+    /// Downloading (or waiting to retry).
+    Downloading = 2,
+    /// The verified image was handed over; waiting for the reboot.
+    Ready = 3,
+    /// Running the new image; reporting `done` and the new version.
+    Confirming = 4,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Kind {
+    Version,
+    Progress(u8),
+    Burning,
+    Done,
+    Fail(Error),
+}
+
+/// A report waiting to go out. It carries its own version so a later offer cannot change it.
+#[derive(Clone, PartialEq, Eq, Debug)]
+struct Report {
+    kind: Kind,
+    version: Str<VERSION_MAX>,
+    task_id: Option<u64>,
+    fw_type: Str<FW_TYPE_MAX>,
+}
+
+impl Report {
+    fn qos(&self) -> u8 {
+        match self.kind {
+            Kind::Progress(_) => 0,
+            _ => 1,
+        }
+    }
+}
+
+const OUTBOX_LEN: usize = 6;
+
+/// Reports in the order they must reach the cloud. Only the head is ever in flight.
+struct Outbox {
+    items: [Option<Report>; OUTBOX_LEN],
+}
+
+impl Outbox {
+    const fn new() -> Self {
+        Outbox { items: [const { None }; OUTBOX_LEN] }
+    }
+    fn front(&self) -> Option<&Report> {
+        self.items.first().and_then(Option::as_ref)
+    }
+    fn pop(&mut self) -> Option<Report> {
+        let head = self.items.first_mut()?.take();
+        self.items.rotate_left(1);
+        head
+    }
+    fn push(&mut self, r: Report) -> bool {
+        match self.items.iter_mut().find(|s| s.is_none()) {
+            Some(slot) => {
+                *slot = Some(r);
+                true
+            }
+            None => false,
+        }
+    }
+    fn contains(&self, f: impl Fn(&Kind) -> bool) -> bool {
+        self.items.iter().flatten().any(|r| f(&r.kind))
+    }
+}
+
+struct Transfer {
+    offset: u32,
+    md5: Md5,
+    attempts: u8,
+    /// A request is on the wire.
+    active: bool,
+    last_rx_ms: u64,
+    retry_at: u64,
+    /// The percent last sent to the cloud and the time it went out.
+    reported_percent: Option<u8>,
+    reported_at: u64,
+    /// The percent last given to the host's event callback.
+    event_percent: u8,
+}
+
+impl Transfer {
+    fn new() -> Self {
+        Transfer {
+            offset: 0,
+            md5: Md5::new(),
+            attempts: 0,
+            active: false,
+            last_rx_ms: 0,
+            retry_at: 0,
+            reported_percent: None,
+            reported_at: 0,
+            event_percent: 0,
+        }
+    }
+}
+
+pub struct Engine {
+    policy: Policy,
+    running: Str<VERSION_MAX>,
+    state: State,
+    offer: Offer,
+    xfer: Transfer,
+    outbox: Outbox,
+    /// Packet id of the outbox head while it waits for its PUBACK.
+    inflight: Option<u16>,
+    retransmit: bool,
+    online: bool,
+    defer_until: Option<u64>,
+    last_error: Option<Error>,
+}
+
+fn percent(done: u32, total: u32) -> u8 {
+    if total == 0 {
+        return 100;
+    }
+    (u64::from(done) * 100 / u64::from(total)).min(100) as u8
+}
+
+impl Engine {
+    pub fn new(running: Str<VERSION_MAX>, policy: Policy) -> Self {
+        Engine {
+            policy,
+            running,
+            state: State::Idle,
+            offer: Offer::new(),
+            xfer: Transfer::new(),
+            outbox: Outbox::new(),
+            inflight: None,
+            retransmit: false,
+            online: false,
+            defer_until: None,
+            last_error: None,
+        }
+    }
+
+    pub fn state(&self) -> State {
+        self.state
+    }
+    pub fn last_error(&self) -> Option<Error> {
+        self.last_error
+    }
+    pub fn running_version(&self) -> &str {
+        self.running.as_str()
+    }
+    /// The offered or in-progress image, when there is one.
+    pub fn offer(&self) -> Option<&Offer> {
+        (self.state != State::Idle).then_some(&self.offer)
+    }
+    pub fn downloaded(&self) -> u32 {
+        self.xfer.offset
+    }
+
+    fn report(&self, kind: Kind) -> Report {
+        let (version, task_id, fw_type) = match kind {
+            Kind::Version => (self.running.clone(), None, Str::new()),
+            _ => (self.offer.version.clone(), self.offer.task_id, self.offer.fw_type.clone()),
+        };
+        Report { kind, version, task_id, fw_type }
+    }
+
+    fn queue(&mut self, kind: Kind) {
+        let r = self.report(kind);
+        if !self.outbox.push(r) {
+            // Only a flood of offers could fill it; progress is the one thing safe to lose.
+            if let Some(pos) = self.outbox.items.iter().position(|s| matches!(s, Some(r) if matches!(r.kind, Kind::Progress(_)))) {
+                if let Some(slot) = self.outbox.items.get_mut(pos) {
+                    *slot = Some(self.report(kind));
+                }
+            }
+        }
+    }
+
+    fn queue_version(&mut self) {
+        if !self.outbox.contains(|k| *k == Kind::Version) {
+            self.queue(Kind::Version);
+        }
+    }
+
+    fn emit<P: Platform>(&self, plat: &mut P, kind: EventKind, error: Option<Error>) {
+        let version = match kind {
+            EventKind::Connected | EventKind::VersionReported => self.running.as_str(),
+            _ => self.offer.version.as_str(),
+        };
+        let mut ev = Event::new(kind, version);
+        ev.error = error;
+        ev.file_size = self.offer.file_size;
+        ev.downloaded = self.xfer.offset;
+        ev.percent = percent(self.xfer.offset, self.offer.file_size);
+        if kind == EventKind::Failed {
+            ev.result_code = error.map_or(0, Error::result_code);
+        }
+        plat.event(&ev);
+    }
+
+    /// After power-up: read the record and decide what the cloud must hear.
+    pub fn boot<P: Platform>(&mut self, plat: &mut P) {
+        let mut buf = [0u8; crate::journal::RECORD_LEN];
+        let n = plat.store_load(&mut buf);
+        let Some(rec) = buf.get(..n).and_then(Record::decode) else {
+            return;
+        };
+        if rec.phase != Phase::Installed {
+            // A download interrupted by the reboot: the cloud re-sends the offer after
+            // report_version and the download starts over.
+            let _ = plat.store_save(&[]);
+            return;
+        }
+        self.offer.version = rec.version.clone();
+        self.offer.md5 = rec.md5;
+        self.offer.file_size = rec.file_size;
+        self.offer.task_id = rec.task_id;
+        self.offer.fw_type = rec.fw_type.clone();
+        self.xfer.offset = rec.file_size;
+        if rec.version == self.running {
+            self.state = State::Confirming;
+            self.queue(Kind::Done);
+        } else {
+            self.last_error = Some(Error::RolledBack);
+            self.queue(Kind::Fail(Error::RolledBack));
+        }
+        self.queue(Kind::Version);
+    }
+
+    /// The MQTT session is up and subscribed.
+    pub fn on_online(&mut self) {
+        self.online = true;
+        self.inflight = None;
+        self.retransmit = false;
+        self.queue_version();
+    }
+
+    pub fn on_offline(&mut self) {
+        self.online = false;
+        self.inflight = None;
+        self.retransmit = false;
+    }
+
+    /// The next report to publish, formatted into `out`: `(len, qos, retransmit pid)`.
+    pub fn next_publish(&mut self, out: &mut [u8]) -> Option<(usize, u8, Option<u16>)> {
+        if !self.online || (self.inflight.is_some() && !self.retransmit) {
+            return None;
+        }
+        let r = self.outbox.front()?;
+        let len = match r.kind {
+            Kind::Version => protocol::write_report_version(out, r.version.as_str(), r.fw_type.as_str()),
+            kind => {
+                let p = match kind {
+                    Kind::Progress(percent) => Progress::Downloading { percent },
+                    Kind::Burning => Progress::Burning,
+                    Kind::Done => Progress::Done,
+                    Kind::Fail(e) => Progress::Fail { code: e.result_code(), msg: e.result_msg() },
+                    Kind::Version => return None,
+                };
+                protocol::write_report_progress(out, &p, r.version.as_str(), r.task_id, r.fw_type.as_str())
+            }
+        }
+        .ok()?;
+        Some((len, r.qos(), self.inflight))
+    }
+
+    /// The report from [`Self::next_publish`] was queued on the session (`pid` for QoS1).
+    pub fn published(&mut self, now: u64, pid: Option<u16>) {
+        match pid {
+            Some(pid) => {
+                self.inflight = Some(pid);
+                self.retransmit = false;
+            }
+            None => {
+                if let Some(Report { kind: Kind::Progress(p), .. }) = self.outbox.pop() {
+                    self.xfer.reported_percent = Some(p);
+                    self.xfer.reported_at = now;
+                }
+            }
+        }
+    }
+
+    pub fn on_ack_timeout(&mut self, pid: u16) {
+        if self.inflight == Some(pid) {
+            self.retransmit = true;
+        }
+    }
+
+    pub fn on_acked<P: Platform>(&mut self, pid: u16, plat: &mut P) {
+        if self.inflight != Some(pid) {
+            return;
+        }
+        self.inflight = None;
+        let Some(done) = self.outbox.pop() else { return };
+        match done.kind {
+            Kind::Burning if self.state == State::Ready => self.emit(plat, EventKind::ImageReady, None),
+            Kind::Done => {
+                // The cloud has `done`; the record has served its purpose.
+                let _ = plat.store_save(&[]);
+            }
+            Kind::Version if self.state == State::Confirming => {
+                self.state = State::Idle;
+                self.emit(plat, EventKind::Done, None);
+            }
+            Kind::Fail(e) => {
+                if e == Error::RolledBack {
+                    let _ = plat.store_save(&[]);
+                }
+                let mut ev = Event::new(EventKind::Failed, done.version.as_str());
+                ev.error = Some(e);
+                ev.result_code = e.result_code();
+                plat.event(&ev);
+            }
+            _ => {}
+        }
+    }
+
+    /// A message arrived on `$ota/update/{pid}/{dn}`.
+    pub fn on_message<P: Platform>(&mut self, now: u64, payload: &[u8], plat: &mut P) {
+        let mut incoming = Offer::new();
+        match protocol::parse(payload, &mut incoming) {
+            Ok(Message::ReportVersionRsp { result_code: 0 }) => {
+                self.emit(plat, EventKind::VersionReported, None)
+            }
+            Ok(Message::ReportVersionRsp { .. }) => {
+                self.last_error = Some(Error::VersionRejected);
+                self.emit(plat, EventKind::Error, Some(Error::VersionRejected));
+            }
+            Ok(Message::UpdateFirmware) => self.on_offer(now, incoming, plat),
+            Ok(Message::Other) => {}
+            Err(_) => {
+                plat.log(Level::Warn, "ignored a malformed message on the OTA topic");
+                self.last_error = Some(Error::BadMessage);
+                self.emit(plat, EventKind::Error, Some(Error::BadMessage));
+            }
+        }
+    }
+
+    fn same_image(&self, o: &Offer) -> bool {
+        self.offer.version == o.version && self.offer.md5 == o.md5 && self.offer.file_size == o.file_size
+    }
+
+    fn on_offer<P: Platform>(&mut self, now: u64, offer: Offer, plat: &mut P) {
+        match self.state {
+            State::Downloading if self.same_image(&offer) => {
+                // The cloud re-sent the task (after report_version): keep going with the fresh URL.
+                self.offer.url = offer.url;
+                if !self.xfer.active {
+                    self.xfer.retry_at = now;
+                }
+                return;
+            }
+            State::Downloading => {
+                plat.log(Level::Info, "a different image was offered; abandoning the current download");
+                let _ = plat.slot_close(false);
+            }
+            State::Ready | State::Confirming => return,
+            State::Idle | State::Offered => {}
+        }
+        self.offer = offer;
+        self.state = State::Offered;
+        self.defer_until = None;
+        if self.policy.slot_size != 0 && self.offer.file_size > self.policy.slot_size {
+            return self.fail(plat, Error::ImageTooLarge);
+        }
+        self.emit(plat, EventKind::Offered, None);
+        if !self.policy.manual_accept {
+            self.start_download(now, plat);
+        }
+    }
+
+    pub fn accept<P: Platform>(&mut self, now: u64, plat: &mut P) -> Result<(), Error> {
+        if self.state != State::Offered {
+            return Err(Error::WrongState);
+        }
+        self.start_download(now, plat);
+        Ok(())
+    }
+
+    pub fn decline<P: Platform>(&mut self, plat: &mut P) -> Result<(), Error> {
+        if self.state != State::Offered {
+            return Err(Error::WrongState);
+        }
+        self.fail(plat, Error::Declined);
+        Ok(())
+    }
+
+    /// Drop the offer for now and ask the cloud again after `delay_ms`.
+    pub fn defer(&mut self, now: u64, delay_ms: u32) -> Result<(), Error> {
+        if self.state != State::Offered {
+            return Err(Error::WrongState);
+        }
+        self.state = State::Idle;
+        self.defer_until = Some(now.saturating_add(u64::from(delay_ms)));
+        Ok(())
+    }
+
+    /// The host reports its running version (again).
+    pub fn report_version(&mut self, version: Str<VERSION_MAX>) {
+        self.running = version;
+        self.queue_version();
+    }
+
+    fn start_download<P: Platform>(&mut self, now: u64, plat: &mut P) {
+        self.xfer = Transfer::new();
+        self.xfer.retry_at = now;
+        self.state = State::Downloading;
+        if plat.slot_open(self.offer.file_size, 0).is_err() {
+            return self.fail(plat, Error::Slot);
+        }
+        self.queue(Kind::Progress(0));
+        self.emit(plat, EventKind::DownloadStarted, None);
+    }
+
+    /// End the update: tell the cloud why, and forget the image.
+    fn fail<P: Platform>(&mut self, plat: &mut P, e: Error) {
+        if self.state == State::Downloading {
+            let _ = plat.slot_close(false);
+        }
+        self.last_error = Some(e);
+        self.state = State::Idle;
+        self.xfer.active = false;
+        self.queue(Kind::Fail(e));
+        self.emit(plat, EventKind::Error, Some(e));
+    }
+
+    // ---- download, driven by the client ----
+
+    /// A request should be started now: `(url, first byte, last byte)`.
+    pub fn download_due(&self, now: u64) -> Option<(&str, u32, u32)> {
+        let x = &self.xfer;
+        if self.state != State::Downloading || x.active || now < x.retry_at {
+            return None;
+        }
+        let last = self.offer.file_size.checked_sub(1)?;
+        Some((self.offer.url.as_str(), x.offset, last))
+    }
+
+    pub fn download_started(&mut self, now: u64) {
+        self.xfer.active = true;
+        self.xfer.last_rx_ms = now;
+    }
+
+    /// Check the response head against what was asked for.
+    pub fn on_head<P: Platform>(
+        &mut self,
+        head: &crate::http::response::Head<'_>,
+        plat: &mut P,
+    ) -> Result<(), Error> {
+        let size = self.offer.file_size;
+        match head.status {
+            206 => {
+                let cr = head.content_range.as_ref().ok_or(Error::HttpProtocol)?;
+                let ok = cr.start == u64::from(self.xfer.offset)
+                    && cr.end == u64::from(size) - 1
+                    && cr.total.is_none_or(|t| t == u64::from(size));
+                if ok { Ok(()) } else { Err(Error::HttpProtocol) }
+            }
+            200 => {
+                if head.content_length.is_some_and(|l| l != u64::from(size)) {
+                    return Err(Error::HttpProtocol);
+                }
+                if self.xfer.offset != 0 {
+                    // The server ignored Range: start over from byte 0, never splice.
+                    plat.log(Level::Warn, "server ignored Range; restarting from byte 0");
+                    self.xfer.offset = 0;
+                    self.xfer.md5 = Md5::new();
+                    plat.slot_open(size, 0).map_err(|()| Error::Slot)?;
+                }
+                Ok(())
+            }
+            403 => Err(Error::HttpForbidden),
+            404 => Err(Error::HttpNotFound),
+            _ => Err(Error::HttpStatus),
+        }
+    }
+
+    /// Body bytes: into the slot and the digest.
+    pub fn on_data<P: Platform>(&mut self, now: u64, data: &[u8], plat: &mut P) -> Result<(), Error> {
+        let x = &mut self.xfer;
+        let end = u32::try_from(data.len())
+            .ok()
+            .and_then(|n| x.offset.checked_add(n))
+            .filter(|&e| e <= self.offer.file_size)
+            .ok_or(Error::HttpProtocol)?;
+        plat.slot_write(x.offset, data).map_err(|()| Error::Slot)?;
+        x.md5.update(data);
+        x.offset = end;
+        x.last_rx_ms = now;
+        let p = percent(end, self.offer.file_size);
+        if p != x.event_percent {
+            x.event_percent = p;
+            self.emit(plat, EventKind::Progress, None);
+        }
+        Ok(())
+    }
+
+    /// The response body ended cleanly.
+    pub fn on_body_done<P: Platform>(&mut self, now: u64, plat: &mut P) {
+        self.xfer.active = false;
+        if self.xfer.offset != self.offer.file_size {
+            return self.on_download_error(now, Error::HttpProtocol, plat);
+        }
+        self.verify(plat);
+    }
+
+    fn verify<P: Platform>(&mut self, plat: &mut P) {
+        let digest = core::mem::replace(&mut self.xfer.md5, Md5::new()).finalize();
+        if digest.as_slice() != self.offer.md5 {
+            return self.fail(plat, Error::Md5Mismatch);
+        }
+        if self.xfer.reported_percent != Some(100) {
+            self.queue(Kind::Progress(100));
+        }
+        let rec = Record {
+            phase: Phase::Installed,
+            version: self.offer.version.clone(),
+            md5: self.offer.md5,
+            file_size: self.offer.file_size,
+            offset: self.offer.file_size,
+            task_id: self.offer.task_id,
+            fw_type: self.offer.fw_type.clone(),
+        };
+        // The record goes first: a power cut after it but before the slot is bootable is reported
+        // as a failed upgrade, never as a silent success.
+        if plat.store_save(&rec.encode()).is_err() {
+            return self.fail(plat, Error::Store);
+        }
+        if plat.slot_close(true).is_err() {
+            let _ = plat.store_save(&[]);
+            self.state = State::Idle; // the slot is already closed
+            return self.fail(plat, Error::Slot);
+        }
+        self.state = State::Ready;
+        self.queue(Kind::Burning);
+    }
+
+    /// The request failed (`Error::NetIo` for a dropped link); retry with backoff or give up.
+    pub fn on_download_error<P: Platform>(&mut self, now: u64, e: Error, plat: &mut P) {
+        if self.state != State::Downloading {
+            return;
+        }
+        self.xfer.active = false;
+        self.xfer.attempts = self.xfer.attempts.saturating_add(1);
+        self.last_error = Some(e);
+        if matches!(e, Error::HttpNotFound | Error::Slot | Error::Store)
+            || self.xfer.attempts >= self.policy.max_attempts
+        {
+            return self.fail(plat, e);
+        }
+        let backoff = 1000u64 << (self.xfer.attempts - 1).min(5);
+        self.xfer.retry_at = now + backoff;
+        if e == Error::HttpForbidden {
+            // The signed URL expired: report the version so the cloud re-sends a fresh one.
+            self.queue_version();
+        }
+        self.emit(plat, EventKind::Error, Some(e));
+    }
+
+    /// The download made no progress for too long.
+    pub fn download_stalled(&self, now: u64) -> bool {
+        self.xfer.active
+            && now.saturating_sub(self.xfer.last_rx_ms) >= u64::from(self.policy.stall_timeout_ms)
+    }
+
+    /// Timers: throttled progress reports and deferred re-requests.
+    pub fn poll(&mut self, now: u64) {
+        if let Some(t) = self.defer_until {
+            if now >= t {
+                self.defer_until = None;
+                self.queue_version();
+            }
+        }
+        if self.state == State::Downloading && self.progress_due(now) {
+            self.queue(Kind::Progress(percent(self.xfer.offset, self.offer.file_size)));
+        }
+    }
+
+    fn progress_due(&self, now: u64) -> bool {
+        let x = &self.xfer;
+        let p = percent(x.offset, self.offer.file_size);
+        x.reported_percent.is_some_and(|r| r < p)
+            && p < 100 // 100 goes out with the verification, in order
+            && now.saturating_sub(x.reported_at) >= u64::from(self.policy.progress_interval_ms)
+            && !self.outbox.contains(|k| matches!(k, Kind::Progress(_)))
+    }
+
+    /// The earliest time after `now` the engine has timer work (call after [`Self::poll`]).
+    pub fn poll_at(&self, now: u64) -> Option<u64> {
+        let mut t = self.defer_until;
+        let mut consider = |v: u64| t = Some(t.map_or(v, |c| c.min(v)));
+        if self.state == State::Downloading {
+            let x = &self.xfer;
+            if x.active {
+                consider(x.last_rx_ms + u64::from(self.policy.stall_timeout_ms));
+                let next_report = x.reported_at + u64::from(self.policy.progress_interval_ms);
+                if x.reported_percent.is_some() && next_report > now {
+                    consider(next_report);
+                }
+            } else {
+                consider(x.retry_at);
+            }
+        }
+        t
+    }
+}

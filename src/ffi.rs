@@ -1,1 +1,891 @@
-//! C ABI. (Being written.)
+//! The C ABI: the only module with `unsafe`. Every pointer C passes in is checked here; the rest
+//! of the crate sees safe Rust types. The header `include/qcloud_ota.h` is generated from this file.
+#![allow(non_camel_case_types, clippy::missing_safety_doc)]
+
+use core::ffi::{c_char, c_void};
+use core::mem::MaybeUninit;
+use core::ptr::{addr_of, addr_of_mut};
+
+use crate::auth::SignMethod;
+use crate::client::{Buffers, Client, Config};
+use crate::engine::Policy;
+use crate::error::Error;
+use crate::platform::{Channel, Event, Level, NetError, Platform, Socket};
+
+// ---------------------------------------------------------------------------------------------
+// Status codes
+// ---------------------------------------------------------------------------------------------
+
+/** Success. Every other status is negative; `ota_strerror()` names it. */
+pub const OTA_OK: i32 = 0;
+/** A required pointer was NULL. */
+pub const OTA_ERR_NULL_POINTER: i32 = -1;
+/** An argument is empty, too long, not UTF-8, or out of range. */
+pub const OTA_ERR_INVALID_ARGUMENT: i32 = -2;
+/** A buffer is smaller than its documented minimum. */
+pub const OTA_ERR_BUFFER_TOO_SMALL: i32 = -3;
+/** The call is not allowed in the current state (e.g. ota_accept() without an offer). */
+pub const OTA_ERR_WRONG_STATE: i32 = -4;
+/** The client was not initialised with ota_init(), or was deinitialised. */
+pub const OTA_ERR_NOT_INITIALIZED: i32 = -5;
+/** Called from inside one of this client's own callbacks (only accept/decline/defer may be). */
+pub const OTA_ERR_BUSY: i32 = -6;
+/** The host's net_connect callback failed. */
+pub const OTA_ERR_NET_CONNECT: i32 = -10;
+/** A connection failed or was closed by the peer. */
+pub const OTA_ERR_NET_IO: i32 = -11;
+/** The MQTT broker refused the connection (wrong product id, device name or secret). */
+pub const OTA_ERR_MQTT_REFUSED: i32 = -12;
+/** The MQTT broker did not answer CONNECT or PINGREQ in time. */
+pub const OTA_ERR_MQTT_TIMEOUT: i32 = -13;
+/** A malformed MQTT packet arrived. */
+pub const OTA_ERR_MQTT_PROTOCOL: i32 = -14;
+/** An MQTT message larger than the receive buffer was dropped. */
+pub const OTA_ERR_MQTT_OVERSIZE: i32 = -15;
+/** The broker refused the subscription to $ota/update/{product}/{device}. */
+pub const OTA_ERR_SUBSCRIBE_REJECTED: i32 = -16;
+/** A malformed or incomplete update_firmware message. */
+pub const OTA_ERR_BAD_MESSAGE: i32 = -20;
+/** The offered image is larger than ota_config.slot_size. */
+pub const OTA_ERR_IMAGE_TOO_LARGE: i32 = -21;
+/** The firmware URL is malformed or not http(s). */
+pub const OTA_ERR_BAD_URL: i32 = -22;
+/** The cloud answered report_version with a non-zero result_code. */
+pub const OTA_ERR_VERSION_REJECTED: i32 = -23;
+/** The firmware server answered with an unexpected HTTP status. */
+pub const OTA_ERR_HTTP_STATUS: i32 = -30;
+/** HTTP 404: the firmware does not exist (reported as result_code -2). */
+pub const OTA_ERR_HTTP_NOT_FOUND: i32 = -31;
+/** HTTP 403: the signed URL expired (reported as result_code -3 once retries are exhausted). */
+pub const OTA_ERR_HTTP_FORBIDDEN: i32 = -32;
+/** A malformed HTTP response, or a range/length that does not match the request. */
+pub const OTA_ERR_HTTP_PROTOCOL: i32 = -33;
+/** The download stalled (reported as result_code -1 once retries are exhausted). */
+pub const OTA_ERR_DOWNLOAD_TIMEOUT: i32 = -34;
+/** The image's MD5 does not match md5sum (reported as result_code -4; never made bootable). */
+pub const OTA_ERR_MD5_MISMATCH: i32 = -35;
+/** A slot callback failed (reported as result_code -5). */
+pub const OTA_ERR_SLOT: i32 = -40;
+/** A store callback failed. */
+pub const OTA_ERR_STORE: i32 = -41;
+/** After the reboot the device still ran the old version (reported as result_code -5). */
+pub const OTA_ERR_ROLLED_BACK: i32 = -42;
+/** The host declined the offer with ota_decline() (reported as result_code -5). */
+pub const OTA_ERR_DECLINED: i32 = -43;
+
+// ---------------------------------------------------------------------------------------------
+// Sizes, defaults and flags
+// ---------------------------------------------------------------------------------------------
+
+/** Bytes of ota_client storage (an upper bound for every target). */
+pub const OTA_CLIENT_SIZE: usize = 3584;
+/** Longest version string, in bytes (Tencent's limit). */
+pub const OTA_VERSION_MAX: usize = 32;
+/** Longest product id, in bytes. */
+pub const OTA_PRODUCT_ID_MAX: usize = 32;
+/** Longest device name, in bytes. */
+pub const OTA_DEVICE_NAME_MAX: usize = 64;
+/** Longest broker host name, in bytes. */
+pub const OTA_HOST_MAX: usize = 128;
+/** Longest firmware URL, in bytes. */
+pub const OTA_URL_MAX: usize = 512;
+/** Minimum mqtt_rx_len. Recommended 2048: update_firmware is about 500 bytes plus user_defined. */
+pub const OTA_MIN_MQTT_RX: usize = 1024;
+/** Minimum mqtt_tx_len. */
+pub const OTA_MIN_MQTT_TX: usize = 512;
+/** Minimum http_len; the whole HTTP response head must fit. Larger means fewer recv calls. */
+pub const OTA_MIN_HTTP: usize = 1024;
+/** Bytes the store callbacks must be able to hold. */
+pub const OTA_RECORD_SIZE: usize = 96;
+
+/** Default keepalive (ota_config.keepalive_s = 0), seconds. Range 30..900. */
+pub const OTA_DEFAULT_KEEPALIVE_S: u16 = 240;
+/** Default wait for CONNACK/SUBACK/PUBACK/PINGRESP (ack_timeout_ms = 0). Range 100..60000. */
+pub const OTA_DEFAULT_ACK_TIMEOUT_MS: u32 = 10_000;
+/** Default and minimum spacing of progress reports (progress_interval_ms = 0), ms. */
+pub const OTA_DEFAULT_PROGRESS_INTERVAL_MS: u32 = 1000;
+/** Default time without a body byte before the download counts as stalled, ms. */
+pub const OTA_DEFAULT_STALL_TIMEOUT_MS: u32 = 30_000;
+/** Default download attempts before `fail` is reported (max_attempts = 0). Range 1..255. */
+pub const OTA_DEFAULT_MAX_ATTEMPTS: u32 = 5;
+/** Default longest delay ota_poll() returns while a connection is open (net_poll_ms = 0), ms. */
+pub const OTA_DEFAULT_NET_POLL_MS: u32 = 20;
+
+/** ota_config.flags: wait for ota_accept()/ota_defer()/ota_decline() after OTA_EVENT_OFFERED. */
+pub const OTA_FLAG_MANUAL_ACCEPT: u32 = 1;
+/** ota_config.flags: MQTT over TLS (the host's net_connect is asked for TLS; port 8883). */
+pub const OTA_FLAG_MQTT_TLS: u32 = 2;
+/** ota_config.flags: sign the MQTT password with HMAC-SHA1 instead of HMAC-SHA256. */
+pub const OTA_FLAG_HMAC_SHA1: u32 = 4;
+
+/** net_connect flags: the connection must be TLS, verified for the host name given. */
+pub const OTA_NET_TLS: u32 = 1;
+/** net_connect channel: the MQTT broker. */
+pub const OTA_CHANNEL_MQTT: i32 = 0;
+/** net_connect channel: the firmware server. */
+pub const OTA_CHANNEL_HTTP: i32 = 1;
+/** net_send/net_recv result: nothing can move now; the library tries again later. */
+pub const OTA_NET_WOULD_BLOCK: i32 = -2;
+/** net_* result: the connection failed. (net_recv returns 0 when the peer closed it.) */
+pub const OTA_NET_ERROR: i32 = -1;
+
+/** Log level: an error. */
+pub const OTA_LOG_ERROR: i32 = 1;
+/** Log level: a warning. */
+pub const OTA_LOG_WARN: i32 = 2;
+/** Log level: progress information. */
+pub const OTA_LOG_INFO: i32 = 3;
+/** Log level: detail for debugging. */
+pub const OTA_LOG_DEBUG: i32 = 4;
+
+// ---------------------------------------------------------------------------------------------
+// States and events
+// ---------------------------------------------------------------------------------------------
+
+/** No update in progress. */
+pub const OTA_STATE_IDLE: i32 = 0;
+/** An offer waits for ota_accept()/ota_defer()/ota_decline() (OTA_FLAG_MANUAL_ACCEPT). */
+pub const OTA_STATE_OFFERED: i32 = 1;
+/** Downloading, or waiting to retry. */
+pub const OTA_STATE_DOWNLOADING: i32 = 2;
+/** The verified image is in the slot, marked bootable: reboot when convenient. */
+pub const OTA_STATE_READY: i32 = 3;
+/** Running the new image; reporting `done` and the new version to the cloud. */
+pub const OTA_STATE_CONFIRMING: i32 = 4;
+
+/** The MQTT session is up and subscribed. */
+pub const OTA_EVENT_CONNECTED: i32 = 1;
+/** The MQTT connection was lost (error says why); the library reconnects with backoff. */
+pub const OTA_EVENT_DISCONNECTED: i32 = 2;
+/** The cloud acknowledged report_version. */
+pub const OTA_EVENT_VERSION_REPORTED: i32 = 3;
+/** The cloud offered an update (version, file_size). With OTA_FLAG_MANUAL_ACCEPT, answer it. */
+pub const OTA_EVENT_OFFERED: i32 = 4;
+/** The download started (downloaded = 0). */
+pub const OTA_EVENT_DOWNLOAD_STARTED: i32 = 5;
+/** Download progress (once per percent). */
+pub const OTA_EVENT_PROGRESS: i32 = 6;
+/** The verified image is marked bootable and the cloud heard `burning`: reboot when convenient. */
+pub const OTA_EVENT_IMAGE_READY: i32 = 7;
+/** After the reboot the cloud acknowledged `done` and the new version: the update is complete. */
+pub const OTA_EVENT_DONE: i32 = 8;
+/** The update failed and the cloud acknowledged `fail` (result_code, error). */
+pub const OTA_EVENT_FAILED: i32 = 9;
+/** A recoverable problem; the library retries (error says what). */
+pub const OTA_EVENT_ERROR: i32 = 10;
+
+/** One event, valid only during the event callback. */
+#[repr(C)]
+pub struct ota_event {
+    /** OTA_EVENT_* */
+    pub kind: i32,
+    /** OTA_ERR_* for DISCONNECTED, FAILED and ERROR; OTA_OK otherwise. */
+    pub error: i32,
+    /** The Tencent result_code reported with FAILED (-1 timeout, -2 not found, -3 signature expired, -4 MD5, -5 upgrade failed). */
+    pub result_code: i32,
+    /** NUL-terminated: the target version, or the running version for CONNECTED and VERSION_REPORTED. */
+    pub version: *const c_char,
+    /** Image size in bytes (0 when there is no image). */
+    pub file_size: u32,
+    /** Bytes downloaded and verified into the slot so far. */
+    pub downloaded: u32,
+    /** downloaded * 100 / file_size. */
+    pub percent: u8,
+}
+
+/** A snapshot for ota_get_status(). */
+#[repr(C)]
+pub struct ota_status {
+    /** OTA_STATE_* */
+    pub state: i32,
+    /** The MQTT session is up and subscribed. */
+    pub connected: bool,
+    /** The last error (OTA_ERR_*), or OTA_OK. */
+    pub last_error: i32,
+    pub file_size: u32,
+    pub downloaded: u32,
+    pub percent: u8,
+    /** NUL-terminated target version ("" when idle). */
+    pub target_version: [c_char; 33],
+    /** NUL-terminated running version. */
+    pub running_version: [c_char; 33],
+}
+
+// ---------------------------------------------------------------------------------------------
+// Configuration and the functions the host provides
+// ---------------------------------------------------------------------------------------------
+
+/** What ota_init() needs. Zero a struct, fill the required fields; 0/NULL elsewhere means the default. Strings are copied. */
+#[repr(C)]
+pub struct ota_config {
+    /** Required. The product id from the console (e.g. "ABCDEFGHIJ"). */
+    pub product_id: *const c_char,
+    /** Required. The device name. */
+    pub device_name: *const c_char,
+    /** Required. The device secret, base64, as the console shows it. */
+    pub device_secret: *const c_char,
+    /** NULL: "{product_id}.iotcloud.tencentdevices.com". */
+    pub broker_host: *const c_char,
+    /** 0: 1883, or 8883 with OTA_FLAG_MQTT_TLS. */
+    pub broker_port: u16,
+    /** Required. The version this firmware runs, 1..32 bytes. */
+    pub running_version: *const c_char,
+    /** OTA_FLAG_* bits. */
+    pub flags: u32,
+    /** Required. MQTT receive buffer, at least OTA_MIN_MQTT_RX bytes (2048 recommended). Must stay valid until ota_deinit(). */
+    pub mqtt_rx_buf: *mut u8,
+    pub mqtt_rx_len: usize,
+    /** Required. MQTT transmit buffer, at least OTA_MIN_MQTT_TX bytes. Must stay valid until ota_deinit(). */
+    pub mqtt_tx_buf: *mut u8,
+    pub mqtt_tx_len: usize,
+    /** Required. HTTP buffer, at least OTA_MIN_HTTP bytes (4096 or more for speed). Must stay valid until ota_deinit(). */
+    pub http_buf: *mut u8,
+    pub http_len: usize,
+    /** Largest image the slot takes; bigger offers are refused with result_code -5. 0: no limit. */
+    pub slot_size: u32,
+    /** MQTT keepalive in seconds. 0: OTA_DEFAULT_KEEPALIVE_S. */
+    pub keepalive_s: u16,
+    /** 0: OTA_DEFAULT_ACK_TIMEOUT_MS. */
+    pub ack_timeout_ms: u32,
+    /** 0: OTA_DEFAULT_PROGRESS_INTERVAL_MS; smaller values are raised to it (Tencent's rate). */
+    pub progress_interval_ms: u32,
+    /** 0: OTA_DEFAULT_STALL_TIMEOUT_MS. */
+    pub stall_timeout_ms: u32,
+    /** 0: OTA_DEFAULT_MAX_ATTEMPTS. */
+    pub max_attempts: u32,
+    /** 0: OTA_DEFAULT_NET_POLL_MS. Hosts that wait on socket readiness may set it high. */
+    pub net_poll_ms: u32,
+}
+
+/** Monotonic milliseconds, any origin. Required. */
+pub type ota_now_ms_fn = Option<unsafe extern "C" fn(user: *mut c_void) -> u64>;
+/**
+ * Start a non-blocking connection to host:port (DNS is the host's business) and return a handle
+ * >= 0, or OTA_NET_ERROR. The connection may still be in progress: net_send/net_recv return
+ * OTA_NET_WOULD_BLOCK until it is up. channel is OTA_CHANNEL_MQTT or OTA_CHANNEL_HTTP; with
+ * OTA_NET_TLS in flags the host must open a TLS connection that verifies `host`. Required.
+ */
+pub type ota_net_connect_fn = Option<
+    unsafe extern "C" fn(user: *mut c_void, channel: i32, host: *const c_char, port: u16, flags: u32) -> i32,
+>;
+/** Send up to len bytes: the count sent (> 0), OTA_NET_WOULD_BLOCK, or OTA_NET_ERROR. Required. */
+pub type ota_net_send_fn =
+    Option<unsafe extern "C" fn(user: *mut c_void, sock: i32, buf: *const u8, len: usize) -> i32>;
+/** Receive up to len bytes: the count (> 0), 0 when the peer closed, OTA_NET_WOULD_BLOCK, or OTA_NET_ERROR. Required. */
+pub type ota_net_recv_fn =
+    Option<unsafe extern "C" fn(user: *mut c_void, sock: i32, buf: *mut u8, len: usize) -> i32>;
+/** Close a connection. Required. */
+pub type ota_net_close_fn = Option<unsafe extern "C" fn(user: *mut c_void, sock: i32)>;
+/** Prepare the slot for an image of image_size bytes; offset 0 starts afresh (erase as needed). 0 or negative. Required. */
+pub type ota_slot_open_fn = Option<unsafe extern "C" fn(user: *mut c_void, image_size: u32, offset: u32) -> i32>;
+/** Write len bytes at offset into the slot: 0 or negative. Writes arrive in order. Required. */
+pub type ota_slot_write_fn =
+    Option<unsafe extern "C" fn(user: *mut c_void, offset: u32, data: *const u8, len: usize) -> i32>;
+/** Read back len bytes at offset: 0 or negative. Optional (NULL: no read-back). */
+pub type ota_slot_read_fn =
+    Option<unsafe extern "C" fn(user: *mut c_void, offset: u32, buf: *mut u8, len: usize) -> i32>;
+/** Finish with the slot. bootable: the MD5-verified image must boot next; false: abandon it. 0 or negative. Required. */
+pub type ota_slot_close_fn = Option<unsafe extern "C" fn(user: *mut c_void, bootable: bool) -> i32>;
+/** Load the persistent record into buf (cap >= OTA_RECORD_SIZE): its length, 0 when none, or negative. Required. */
+pub type ota_store_load_fn = Option<unsafe extern "C" fn(user: *mut c_void, buf: *mut u8, cap: usize) -> i32>;
+/** Replace the persistent record (len 0 erases it): 0 or negative. The record has its own CRC. Required. */
+pub type ota_store_save_fn = Option<unsafe extern "C" fn(user: *mut c_void, data: *const u8, len: usize) -> i32>;
+/** An event (see OTA_EVENT_*). May call ota_accept()/ota_defer()/ota_decline() on the same client. Optional. */
+pub type ota_event_fn = Option<unsafe extern "C" fn(user: *mut c_void, event: *const ota_event)>;
+/** A log line: msg is NUL-terminated and len bytes long, level is OTA_LOG_*. Optional. */
+pub type ota_log_fn = Option<unsafe extern "C" fn(user: *mut c_void, level: i32, msg: *const c_char, len: usize)>;
+
+/** The functions the host provides, each called with `user` first, only from inside ota_* calls. */
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct ota_platform {
+    pub user: *mut c_void,
+    pub now_ms: ota_now_ms_fn,
+    pub net_connect: ota_net_connect_fn,
+    pub net_send: ota_net_send_fn,
+    pub net_recv: ota_net_recv_fn,
+    pub net_close: ota_net_close_fn,
+    pub slot_open: ota_slot_open_fn,
+    pub slot_write: ota_slot_write_fn,
+    pub slot_read: ota_slot_read_fn,
+    pub slot_close: ota_slot_close_fn,
+    pub store_load: ota_store_load_fn,
+    pub store_save: ota_store_save_fn,
+    pub on_event: ota_event_fn,
+    pub log: ota_log_fn,
+}
+
+/** Storage for one client. Declare it (static or on a long-lived stack) and pass it to ota_init(). */
+#[repr(C, align(8))]
+pub struct ota_client {
+    pub _opaque: [u8; OTA_CLIENT_SIZE],
+}
+
+// ---------------------------------------------------------------------------------------------
+// The platform over C function pointers
+// ---------------------------------------------------------------------------------------------
+
+/// `ota_platform` with every required pointer checked once at init.
+struct CPlatform {
+    p: ota_platform,
+}
+
+/// Copy `s` into `buf` with a NUL; longer text is cut (only for names and log lines).
+fn nul_terminated<'a>(s: &str, buf: &'a mut [u8]) -> &'a [u8] {
+    let n = s.len().min(buf.len().saturating_sub(1));
+    if let (Some(dst), Some(src)) = (buf.get_mut(..n), s.as_bytes().get(..n)) {
+        dst.copy_from_slice(src);
+    }
+    if let Some(b) = buf.get_mut(n) {
+        *b = 0;
+    }
+    buf.get(..=n).unwrap_or(&[])
+}
+
+fn clamp_len(n: usize) -> usize {
+    n.min(i32::MAX as usize)
+}
+
+fn net_result(r: i32, eof_is: NetError) -> Result<usize, NetError> {
+    match r {
+        n if n > 0 => Ok(n as usize),
+        0 => Err(eof_is),
+        OTA_NET_WOULD_BLOCK => Err(NetError::WouldBlock),
+        _ => Err(NetError::Failed),
+    }
+}
+
+fn status(r: i32) -> Result<(), ()> {
+    if r < 0 { Err(()) } else { Ok(()) }
+}
+
+// The fields checked as `Some` at init are required, so `None` cannot be reached after it; the
+// fallbacks below keep even that impossible case well defined.
+impl Platform for CPlatform {
+    fn now_ms(&mut self) -> u64 {
+        // SAFETY: the host promised a valid function for `user` (checked non-NULL at init).
+        self.p.now_ms.map_or(0, |f| unsafe { f(self.p.user) })
+    }
+    fn connect(&mut self, channel: Channel, host: &str, port: u16, tls: bool) -> Result<Socket, NetError> {
+        let mut name = [0u8; OTA_HOST_MAX + 1];
+        let name = nul_terminated(host, &mut name);
+        let ch = match channel {
+            Channel::Mqtt => OTA_CHANNEL_MQTT,
+            Channel::Http => OTA_CHANNEL_HTTP,
+        };
+        let flags = if tls { OTA_NET_TLS } else { 0 };
+        let f = self.p.net_connect.ok_or(NetError::Failed)?;
+        // SAFETY: `name` is NUL-terminated and lives across the call.
+        let r = unsafe { f(self.p.user, ch, name.as_ptr().cast(), port, flags) };
+        if r >= 0 { Ok(Socket(r)) } else { Err(NetError::Failed) }
+    }
+    fn send(&mut self, sock: Socket, buf: &[u8]) -> Result<usize, NetError> {
+        let f = self.p.net_send.ok_or(NetError::Failed)?;
+        // SAFETY: buf is valid for len bytes during the call.
+        let r = unsafe { f(self.p.user, sock.0, buf.as_ptr(), clamp_len(buf.len())) };
+        net_result(r, NetError::WouldBlock).map(|n| n.min(buf.len()))
+    }
+    fn recv(&mut self, sock: Socket, buf: &mut [u8]) -> Result<usize, NetError> {
+        let f = self.p.net_recv.ok_or(NetError::Failed)?;
+        // SAFETY: buf is valid and writable for len bytes during the call.
+        let r = unsafe { f(self.p.user, sock.0, buf.as_mut_ptr(), clamp_len(buf.len())) };
+        net_result(r, NetError::Closed).map(|n| n.min(buf.len()))
+    }
+    fn close(&mut self, sock: Socket) {
+        if let Some(f) = self.p.net_close {
+            // SAFETY: host callback with its own context.
+            unsafe { f(self.p.user, sock.0) }
+        }
+    }
+    fn slot_open(&mut self, size: u32, offset: u32) -> Result<(), ()> {
+        let f = self.p.slot_open.ok_or(())?;
+        // SAFETY: host callback with its own context.
+        status(unsafe { f(self.p.user, size, offset) })
+    }
+    fn slot_write(&mut self, offset: u32, data: &[u8]) -> Result<(), ()> {
+        let f = self.p.slot_write.ok_or(())?;
+        // SAFETY: data is valid for len bytes during the call.
+        status(unsafe { f(self.p.user, offset, data.as_ptr(), data.len()) })
+    }
+    fn slot_read(&mut self, offset: u32, buf: &mut [u8]) -> Option<Result<(), ()>> {
+        let f = self.p.slot_read?;
+        // SAFETY: buf is valid and writable for len bytes during the call.
+        Some(status(unsafe { f(self.p.user, offset, buf.as_mut_ptr(), buf.len()) }))
+    }
+    fn slot_close(&mut self, bootable: bool) -> Result<(), ()> {
+        let f = self.p.slot_close.ok_or(())?;
+        // SAFETY: host callback with its own context.
+        status(unsafe { f(self.p.user, bootable) })
+    }
+    fn store_load(&mut self, buf: &mut [u8]) -> usize {
+        let Some(f) = self.p.store_load else { return 0 };
+        // SAFETY: buf is valid and writable for cap bytes during the call.
+        let r = unsafe { f(self.p.user, buf.as_mut_ptr(), buf.len()) };
+        usize::try_from(r).unwrap_or(0).min(buf.len())
+    }
+    fn store_save(&mut self, data: &[u8]) -> Result<(), ()> {
+        let f = self.p.store_save.ok_or(())?;
+        // SAFETY: data is valid for len bytes during the call.
+        status(unsafe { f(self.p.user, data.as_ptr(), data.len()) })
+    }
+    fn event(&mut self, ev: &Event<'_>) {
+        let Some(f) = self.p.on_event else { return };
+        let mut version = [0u8; OTA_VERSION_MAX + 1];
+        let version = nul_terminated(ev.version, &mut version);
+        let c = ota_event {
+            kind: ev.kind as i32,
+            error: ev.error.map_or(OTA_OK, Error::code),
+            result_code: ev.result_code,
+            version: version.as_ptr().cast(),
+            file_size: ev.file_size,
+            downloaded: ev.downloaded,
+            percent: ev.percent,
+        };
+        // SAFETY: `c` and the version it points to live across the call.
+        unsafe { f(self.p.user, &c) }
+    }
+    fn log(&mut self, level: Level, msg: &str) {
+        let Some(f) = self.p.log else { return };
+        let mut line = [0u8; 160];
+        let line = nul_terminated(msg, &mut line);
+        // SAFETY: `line` is NUL-terminated and lives across the call.
+        unsafe { f(self.p.user, level as i32, line.as_ptr().cast(), line.len() - 1) }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Client storage
+// ---------------------------------------------------------------------------------------------
+
+type CClient = Client<'static, CPlatform>;
+
+const MAGIC: u32 = 0x4F54_4131; // "OTA1"
+const CMD_NONE: u32 = 0;
+const CMD_ACCEPT: u32 = 1;
+const CMD_DECLINE: u32 = 2;
+const CMD_DEFER: u32 = 3;
+
+/// What lives inside `ota_client`. `magic`, `busy` and the deferred command are touched only
+/// through raw pointers, so a callback re-entering the library never aliases the `&mut` to
+/// `client` held by the outer call.
+#[repr(C)]
+struct Storage {
+    magic: u32,
+    busy: u32,
+    cmd: u32,
+    cmd_arg: u32,
+    client: MaybeUninit<CClient>,
+}
+
+const _: () = assert!(core::mem::size_of::<Storage>() <= OTA_CLIENT_SIZE);
+const _: () = assert!(core::mem::align_of::<Storage>() <= 8);
+
+/// Run `f` on an initialised, non-busy client; applies commands a callback deferred.
+///
+/// # Safety
+/// `c` is NULL or points to an `ota_client` the caller owns.
+unsafe fn with_client<R>(c: *mut ota_client, f: impl FnOnce(&mut CClient) -> R) -> Result<R, Error> {
+    if c.is_null() {
+        return Err(Error::NullPointer);
+    }
+    let s = c.cast::<Storage>();
+    // SAFETY: `c` is valid for OTA_CLIENT_SIZE bytes and suitably aligned; the header fields are
+    // plain integers, read without forming a reference to the whole storage.
+    unsafe {
+        if addr_of!((*s).magic).read() != MAGIC {
+            return Err(Error::NotInitialized);
+        }
+        if addr_of!((*s).busy).read() != 0 {
+            return Err(Error::Busy);
+        }
+        addr_of_mut!((*s).busy).write(1);
+        let client = (*addr_of_mut!((*s).client)).assume_init_mut();
+        let r = f(client);
+        loop {
+            let cmd = addr_of!((*s).cmd).read();
+            if cmd == CMD_NONE {
+                break;
+            }
+            addr_of_mut!((*s).cmd).write(CMD_NONE);
+            let arg = addr_of!((*s).cmd_arg).read();
+            let _ = match cmd {
+                CMD_ACCEPT => client.accept(),
+                CMD_DECLINE => client.decline(),
+                _ => client.defer(arg),
+            };
+        }
+        addr_of_mut!((*s).busy).write(0);
+        Ok(r)
+    }
+}
+
+/// A decision taken from inside a callback: stored, applied when the outer call returns.
+///
+/// # Safety
+/// As for [`with_client`].
+unsafe fn command(c: *mut ota_client, cmd: u32, arg: u32) -> i32 {
+    if c.is_null() {
+        return OTA_ERR_NULL_POINTER;
+    }
+    let s = c.cast::<Storage>();
+    // SAFETY: header fields only, through raw pointers (see `Storage`).
+    let busy = unsafe {
+        if addr_of!((*s).magic).read() != MAGIC {
+            return OTA_ERR_NOT_INITIALIZED;
+        }
+        addr_of!((*s).busy).read() != 0
+    };
+    if busy {
+        // SAFETY: as above.
+        unsafe {
+            addr_of_mut!((*s).cmd).write(cmd);
+            addr_of_mut!((*s).cmd_arg).write(arg);
+        }
+        return OTA_OK;
+    }
+    // SAFETY: forwarded caller contract.
+    let r = unsafe {
+        with_client(c, |cl| match cmd {
+            CMD_ACCEPT => cl.accept(),
+            CMD_DECLINE => cl.decline(),
+            _ => cl.defer(arg),
+        })
+    };
+    code(r.and_then(|r| r))
+}
+
+fn code(r: Result<(), Error>) -> i32 {
+    match r {
+        Ok(()) => OTA_OK,
+        Err(e) => e.code(),
+    }
+}
+
+/// A bounded, NUL-terminated, UTF-8 C string.
+///
+/// # Safety
+/// `p` is NULL or points to a NUL-terminated string (it is read at most up to `max` + 1 bytes).
+unsafe fn c_str<'a>(p: *const c_char, max: usize) -> Result<&'a str, Error> {
+    if p.is_null() {
+        return Err(Error::NullPointer);
+    }
+    let mut len = 0;
+    // SAFETY: the caller guarantees a NUL within the string; we stop at max + 1 bytes.
+    while unsafe { *p.add(len) } != 0 {
+        len += 1;
+        if len > max {
+            return Err(Error::InvalidArgument);
+        }
+    }
+    // SAFETY: `len` bytes were just read.
+    let bytes = unsafe { core::slice::from_raw_parts(p.cast::<u8>(), len) };
+    core::str::from_utf8(bytes).map_err(|_| Error::InvalidArgument)
+}
+
+/// # Safety
+/// `p` is NULL or valid for `len` writable bytes until `ota_deinit`.
+unsafe fn buffer(p: *mut u8, len: usize) -> Result<&'static mut [u8], Error> {
+    if p.is_null() {
+        return Err(Error::NullPointer);
+    }
+    // SAFETY: the caller lends the buffer for the client's lifetime (documented in ota_config).
+    Ok(unsafe { core::slice::from_raw_parts_mut(p, len) })
+}
+
+fn overlaps(a: (*mut u8, usize), b: (*mut u8, usize)) -> bool {
+    let (a0, b0) = (a.0 as usize, b.0 as usize);
+    a0 < b0.saturating_add(b.1) && b0 < a0.saturating_add(a.1)
+}
+
+fn or_default<T: PartialEq + Default>(v: T, d: T) -> T {
+    if v == T::default() { d } else { v }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The API
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Initialise a client in `client` storage: validates and copies the configuration, loads the
+ * persistent record (to report `done` or a rollback after an update's reboot), and calls nothing
+ * else. Connecting happens in ota_poll(). Returns OTA_OK or OTA_ERR_*.
+ */
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ota_init(
+    client: *mut ota_client,
+    config: *const ota_config,
+    platform: *const ota_platform,
+) -> i32 {
+    if client.is_null() || config.is_null() || platform.is_null() {
+        return OTA_ERR_NULL_POINTER;
+    }
+    // SAFETY: checked non-NULL; the caller passes valid structs.
+    let (cfg, plat) = unsafe { (&*config, *platform) };
+    let required = plat.now_ms.is_some()
+        && plat.net_connect.is_some()
+        && plat.net_send.is_some()
+        && plat.net_recv.is_some()
+        && plat.net_close.is_some()
+        && plat.slot_open.is_some()
+        && plat.slot_write.is_some()
+        && plat.slot_close.is_some()
+        && plat.store_load.is_some()
+        && plat.store_save.is_some();
+    if !required {
+        return OTA_ERR_NULL_POINTER;
+    }
+    let bufs = [
+        (cfg.mqtt_rx_buf, cfg.mqtt_rx_len),
+        (cfg.mqtt_tx_buf, cfg.mqtt_tx_len),
+        (cfg.http_buf, cfg.http_len),
+    ];
+    if overlaps(bufs[0], bufs[1]) || overlaps(bufs[0], bufs[2]) || overlaps(bufs[1], bufs[2]) {
+        return OTA_ERR_INVALID_ARGUMENT;
+    }
+    // SAFETY: strings and buffers as documented in ota_config.
+    let parsed = unsafe {
+        (|| -> Result<(Config<'_>, Buffers<'static>), Error> {
+            let mut c = Config::new(
+                c_str(cfg.product_id, OTA_PRODUCT_ID_MAX)?,
+                c_str(cfg.device_name, OTA_DEVICE_NAME_MAX)?,
+                c_str(cfg.device_secret, 128)?,
+                c_str(cfg.running_version, OTA_VERSION_MAX)?,
+            );
+            if !cfg.broker_host.is_null() {
+                c.broker_host = Some(c_str(cfg.broker_host, OTA_HOST_MAX)?);
+            }
+            c.broker_port = cfg.broker_port;
+            c.mqtt_tls = cfg.flags & OTA_FLAG_MQTT_TLS != 0;
+            if cfg.flags & OTA_FLAG_HMAC_SHA1 != 0 {
+                c.sign_method = SignMethod::HmacSha1;
+            }
+            c.keepalive_s = or_default(cfg.keepalive_s, OTA_DEFAULT_KEEPALIVE_S);
+            c.ack_timeout_ms = or_default(cfg.ack_timeout_ms, OTA_DEFAULT_ACK_TIMEOUT_MS).min(60_000);
+            c.net_poll_ms = or_default(cfg.net_poll_ms, OTA_DEFAULT_NET_POLL_MS);
+            c.policy = Policy {
+                manual_accept: cfg.flags & OTA_FLAG_MANUAL_ACCEPT != 0,
+                slot_size: cfg.slot_size,
+                max_attempts: or_default(cfg.max_attempts, OTA_DEFAULT_MAX_ATTEMPTS).clamp(1, 255) as u8,
+                progress_interval_ms: cfg.progress_interval_ms.max(OTA_DEFAULT_PROGRESS_INTERVAL_MS),
+                stall_timeout_ms: or_default(cfg.stall_timeout_ms, OTA_DEFAULT_STALL_TIMEOUT_MS),
+            };
+            let b = Buffers {
+                mqtt_rx: buffer(cfg.mqtt_rx_buf, cfg.mqtt_rx_len)?,
+                mqtt_tx: buffer(cfg.mqtt_tx_buf, cfg.mqtt_tx_len)?,
+                http: buffer(cfg.http_buf, cfg.http_len)?,
+            };
+            Ok((c, b))
+        })()
+    };
+    let (c, b) = match parsed {
+        Ok(v) => v,
+        Err(e) => return e.code(),
+    };
+    let s = client.cast::<Storage>();
+    // SAFETY: `client` is valid, aligned storage of OTA_CLIENT_SIZE bytes (asserted above).
+    unsafe {
+        addr_of_mut!((*s).magic).write(0);
+        match Client::new(&c, b, CPlatform { p: plat }) {
+            Ok(cl) => {
+                addr_of_mut!((*s).client).write(MaybeUninit::new(cl));
+                addr_of_mut!((*s).busy).write(0);
+                addr_of_mut!((*s).cmd).write(CMD_NONE);
+                addr_of_mut!((*s).magic).write(MAGIC);
+                OTA_OK
+            }
+            Err(e) => e.code(),
+        }
+    }
+}
+
+/**
+ * Do whatever is due (connect, read, write, download a chunk, report, ping) without blocking.
+ * Returns the milliseconds until it wants to be called again (0: call again at once). Call it
+ * sooner when a socket becomes readable. Returns UINT32_MAX for an uninitialised client.
+ */
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ota_poll(client: *mut ota_client) -> u32 {
+    // SAFETY: forwarded caller contract.
+    unsafe { with_client(client, |c| c.poll()) }.unwrap_or(u32::MAX)
+}
+
+/**
+ * Report the running version (1..32 bytes) to the cloud, now or as soon as connected. The
+ * library already reports it after every (re)connect; call this after the version changed
+ * without a reboot, or to ask the cloud to re-send a pending update.
+ */
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ota_report_version(client: *mut ota_client, version: *const c_char) -> i32 {
+    // SAFETY: forwarded caller contract.
+    let v = match unsafe { c_str(version, OTA_VERSION_MAX) } {
+        Ok(v) => v,
+        Err(e) => return e.code(),
+    };
+    // SAFETY: forwarded caller contract.
+    code(unsafe { with_client(client, |c| c.report_version(v)) }.and_then(|r| r))
+}
+
+/** Accept the offered update (OTA_STATE_OFFERED). Allowed inside the event callback. */
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ota_accept(client: *mut ota_client) -> i32 {
+    // SAFETY: forwarded caller contract.
+    unsafe { command(client, CMD_ACCEPT, 0) }
+}
+
+/** Decline the offered update: the cloud hears `fail` -5 "declined by device". Allowed inside the event callback. */
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ota_decline(client: *mut ota_client) -> i32 {
+    // SAFETY: forwarded caller contract.
+    unsafe { command(client, CMD_DECLINE, 0) }
+}
+
+/** Put the offer aside; after delay_ms the library reports the version again so the cloud re-sends it. Allowed inside the event callback. */
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ota_defer(client: *mut ota_client, delay_ms: u32) -> i32 {
+    // SAFETY: forwarded caller contract.
+    unsafe { command(client, CMD_DEFER, delay_ms) }
+}
+
+/** Fill `out` with the client's state, progress and versions. */
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ota_get_status(client: *mut ota_client, out: *mut ota_status) -> i32 {
+    if out.is_null() {
+        return OTA_ERR_NULL_POINTER;
+    }
+    // SAFETY: forwarded caller contract.
+    let r = unsafe {
+        with_client(client, |c| {
+            let e = c.engine();
+            let mut st = ota_status {
+                state: e.state() as i32,
+                connected: c.is_online(),
+                last_error: e.last_error().map_or(OTA_OK, Error::code),
+                file_size: 0,
+                downloaded: 0,
+                percent: 0,
+                target_version: [0; 33],
+                running_version: [0; 33],
+            };
+            let copy = |dst: &mut [c_char; 33], s: &str| {
+                for (d, b) in dst.iter_mut().zip(s.bytes().take(OTA_VERSION_MAX)) {
+                    *d = b as c_char;
+                }
+            };
+            if let Some(o) = e.offer() {
+                st.file_size = o.file_size;
+                st.downloaded = e.downloaded();
+                st.percent = (u64::from(st.downloaded) * 100 / u64::from(o.file_size.max(1))) as u8;
+                copy(&mut st.target_version, o.version.as_str());
+            }
+            copy(&mut st.running_version, e.running_version());
+            st
+        })
+    };
+    match r {
+        // SAFETY: `out` checked non-NULL.
+        Ok(st) => unsafe {
+            out.write(st);
+            OTA_OK
+        },
+        Err(e) => e.code(),
+    }
+}
+
+/** Close the connections (with an MQTT DISCONNECT when possible) and release the storage. */
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ota_deinit(client: *mut ota_client) -> i32 {
+    // SAFETY: forwarded caller contract.
+    let r = unsafe { with_client(client, |c| c.shutdown()) };
+    if r.is_ok() {
+        // SAFETY: the client was initialised (with_client succeeded) and is no longer borrowed.
+        unsafe {
+            let s = client.cast::<Storage>();
+            addr_of_mut!((*s).magic).write(0);
+            (*addr_of_mut!((*s).client)).assume_init_drop();
+        }
+    }
+    code(r)
+}
+
+/** A static, NUL-terminated description of a status code ("unknown status" for others). */
+#[unsafe(no_mangle)]
+pub extern "C" fn ota_strerror(status: i32) -> *const c_char {
+    match status {
+        OTA_OK => c"success".as_ptr(),
+        s => Error::from_code(s).map_or(c"unknown status".as_ptr(), |e| e.text().as_ptr()),
+    }
+}
+
+/** The library version, e.g. "0.1.0". */
+#[unsafe(no_mangle)]
+pub extern "C" fn ota_version() -> *const c_char {
+    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::State;
+    use crate::platform::EventKind;
+
+    /// The header states numbers cbindgen cannot compute; keep them equal to the Rust ones.
+    #[test]
+    fn header_constants_match_the_rust_definitions() {
+        let consts = [
+            (OTA_ERR_NULL_POINTER, Error::NullPointer), (OTA_ERR_INVALID_ARGUMENT, Error::InvalidArgument),
+            (OTA_ERR_BUFFER_TOO_SMALL, Error::BufferTooSmall), (OTA_ERR_WRONG_STATE, Error::WrongState),
+            (OTA_ERR_NOT_INITIALIZED, Error::NotInitialized), (OTA_ERR_BUSY, Error::Busy),
+            (OTA_ERR_NET_CONNECT, Error::NetConnect), (OTA_ERR_NET_IO, Error::NetIo),
+            (OTA_ERR_MQTT_REFUSED, Error::MqttRefused), (OTA_ERR_MQTT_TIMEOUT, Error::MqttTimeout),
+            (OTA_ERR_MQTT_PROTOCOL, Error::MqttProtocol), (OTA_ERR_MQTT_OVERSIZE, Error::MqttOversize),
+            (OTA_ERR_SUBSCRIBE_REJECTED, Error::SubscribeRejected), (OTA_ERR_BAD_MESSAGE, Error::BadMessage),
+            (OTA_ERR_IMAGE_TOO_LARGE, Error::ImageTooLarge), (OTA_ERR_BAD_URL, Error::BadUrl),
+            (OTA_ERR_VERSION_REJECTED, Error::VersionRejected), (OTA_ERR_HTTP_STATUS, Error::HttpStatus),
+            (OTA_ERR_HTTP_NOT_FOUND, Error::HttpNotFound), (OTA_ERR_HTTP_FORBIDDEN, Error::HttpForbidden),
+            (OTA_ERR_HTTP_PROTOCOL, Error::HttpProtocol), (OTA_ERR_DOWNLOAD_TIMEOUT, Error::DownloadTimeout),
+            (OTA_ERR_MD5_MISMATCH, Error::Md5Mismatch), (OTA_ERR_SLOT, Error::Slot), (OTA_ERR_STORE, Error::Store),
+            (OTA_ERR_ROLLED_BACK, Error::RolledBack), (OTA_ERR_DECLINED, Error::Declined),
+        ];
+        assert_eq!(consts.len(), Error::ALL.len());
+        for (c, e) in consts {
+            assert_eq!(c, e.code(), "{e:?}");
+        }
+        assert_eq!(OTA_PRODUCT_ID_MAX, crate::client::PRODUCT_ID_MAX);
+        assert_eq!(OTA_DEVICE_NAME_MAX, crate::client::DEVICE_NAME_MAX);
+        assert_eq!(OTA_HOST_MAX, crate::client::HOST_MAX);
+        assert_eq!(OTA_URL_MAX, crate::protocol::URL_MAX);
+        assert_eq!(OTA_VERSION_MAX, crate::protocol::VERSION_MAX);
+        assert_eq!(OTA_MIN_MQTT_RX, crate::client::MIN_MQTT_RX);
+        assert_eq!(OTA_MIN_MQTT_TX, crate::client::MIN_MQTT_TX);
+        assert_eq!(OTA_MIN_HTTP, crate::client::MIN_HTTP);
+        assert_eq!(OTA_RECORD_SIZE, crate::journal::RECORD_LEN);
+        for (c, l) in [(OTA_LOG_ERROR, Level::Error), (OTA_LOG_WARN, Level::Warn), (OTA_LOG_INFO, Level::Info), (OTA_LOG_DEBUG, Level::Debug)] {
+            assert_eq!(c, l as i32);
+        }
+        for (c, s) in [(OTA_STATE_IDLE, State::Idle), (OTA_STATE_OFFERED, State::Offered), (OTA_STATE_DOWNLOADING, State::Downloading), (OTA_STATE_READY, State::Ready), (OTA_STATE_CONFIRMING, State::Confirming)] {
+            assert_eq!(c, s as i32);
+        }
+        let events = [
+            (OTA_EVENT_CONNECTED, EventKind::Connected), (OTA_EVENT_DISCONNECTED, EventKind::Disconnected),
+            (OTA_EVENT_VERSION_REPORTED, EventKind::VersionReported), (OTA_EVENT_OFFERED, EventKind::Offered),
+            (OTA_EVENT_DOWNLOAD_STARTED, EventKind::DownloadStarted), (OTA_EVENT_PROGRESS, EventKind::Progress),
+            (OTA_EVENT_IMAGE_READY, EventKind::ImageReady), (OTA_EVENT_DONE, EventKind::Done),
+            (OTA_EVENT_FAILED, EventKind::Failed), (OTA_EVENT_ERROR, EventKind::Error),
+        ];
+        for (c, k) in events {
+            assert_eq!(c, k as i32);
+        }
+    }
+
+    #[test]
+    fn strerror_covers_every_status() {
+        for e in Error::ALL {
+            // SAFETY: ota_strerror returns a static NUL-terminated string.
+            let s = unsafe { core::ffi::CStr::from_ptr(ota_strerror(e.code())) };
+            assert_eq!(s, e.text());
+        }
+        // SAFETY: as above.
+        let unknown = unsafe { core::ffi::CStr::from_ptr(ota_strerror(12345)) };
+        assert_eq!(unknown, c"unknown status");
+    }
+}

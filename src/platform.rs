@@ -1,1 +1,119 @@
-//! (Being written.)
+//! What the host provides: one trait with a method per function the host implements. The C ABI
+//! implements it over the function pointers of `ota_platform`; tests and simulations implement it in
+//! Rust. The library calls it only from inside `poll`/`init`, never re-entrantly.
+
+use crate::error::Error;
+
+/// A connection handle the host returned from [`Platform::connect`].
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Socket(pub i32);
+
+/// Why a send/recv did not move bytes.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum NetError {
+    /// Nothing can move right now; try again later (EAGAIN, a connect still in progress).
+    WouldBlock,
+    /// The peer closed the connection (recv only).
+    Closed,
+    /// Anything else: the connection is unusable.
+    Failed,
+}
+
+/// Which of the library's two connections a socket is for (a hint for the host's logs).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Channel {
+    Mqtt,
+    Http,
+}
+
+/// Severity of a log line.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, PartialOrd, Ord)]
+#[repr(i32)]
+pub enum Level {
+    Error = 1,
+    Warn = 2,
+    Info = 3,
+    Debug = 4,
+}
+
+/// What happened, for the host's event callback.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(i32)]
+pub enum EventKind {
+    /// The MQTT session is up and subscribed to the OTA topic.
+    Connected = 1,
+    /// The MQTT connection was lost (`error` says why); the library reconnects by itself.
+    Disconnected = 2,
+    /// The cloud acknowledged `report_version` (`report_version_rsp` with result 0).
+    VersionReported = 3,
+    /// The cloud offered an update. With manual acceptance, answer with accept/defer/decline.
+    Offered = 4,
+    /// The download (re)started at `downloaded` bytes.
+    DownloadStarted = 5,
+    /// Download progress changed (at most once per percent).
+    Progress = 6,
+    /// The image is verified and the slot was closed as bootable: reboot when convenient.
+    ImageReady = 7,
+    /// After the reboot the cloud acknowledged `done` and the new version: the update is complete.
+    Done = 8,
+    /// The update failed; the cloud acknowledged `fail` with `result_code`. `error` says why.
+    Failed = 9,
+    /// A recoverable problem (the library retries); `error` says what.
+    Error = 10,
+}
+
+/// One event. Borrowed data is valid only during the callback.
+#[derive(Clone, Copy, Debug)]
+pub struct Event<'a> {
+    pub kind: EventKind,
+    pub error: Option<Error>,
+    /// The Tencent result code reported with `Failed`, else 0.
+    pub result_code: i32,
+    /// The target version (or, for `Connected`/`VersionReported`, the running version).
+    pub version: &'a str,
+    pub file_size: u32,
+    pub downloaded: u32,
+    pub percent: u8,
+}
+
+impl<'a> Event<'a> {
+    pub fn new(kind: EventKind, version: &'a str) -> Self {
+        Event { kind, error: None, result_code: 0, version, file_size: 0, downloaded: 0, percent: 0 }
+    }
+}
+
+/// The functions the host must provide.
+pub trait Platform {
+    /// Monotonic milliseconds (any origin).
+    fn now_ms(&mut self) -> u64;
+    /// Start a connection to `host:port` without blocking (DNS is the host's business). With `tls`
+    /// the host must wrap the connection in its own TLS with server verification for `host`.
+    fn connect(&mut self, channel: Channel, host: &str, port: u16, tls: bool)
+    -> Result<Socket, NetError>;
+    /// Send some bytes; `Ok(n)` with `0 < n <= buf.len()`.
+    fn send(&mut self, sock: Socket, buf: &[u8]) -> Result<usize, NetError>;
+    /// Receive some bytes; `Ok(n)` with `0 < n`, `Err(Closed)` at end of stream.
+    fn recv(&mut self, sock: Socket, buf: &mut [u8]) -> Result<usize, NetError>;
+    fn close(&mut self, sock: Socket);
+
+    /// Prepare the firmware slot for an image of `size` bytes. `offset` 0 starts afresh (erase as
+    /// needed); a larger offset continues a download whose first `offset` bytes are already there.
+    fn slot_open(&mut self, size: u32, offset: u32) -> Result<(), ()>;
+    fn slot_write(&mut self, offset: u32, data: &[u8]) -> Result<(), ()>;
+    /// Read back from the slot; `None` when the host has no read-back.
+    fn slot_read(&mut self, _offset: u32, _buf: &mut [u8]) -> Option<Result<(), ()>> {
+        None
+    }
+    /// Finish with the slot: `bootable` marks the verified image for the next boot; `false`
+    /// abandons it.
+    fn slot_close(&mut self, bootable: bool) -> Result<(), ()>;
+
+    /// Load the persistent record into `buf`; returns its length (0 when none is stored).
+    fn store_load(&mut self, buf: &mut [u8]) -> usize;
+    /// Replace the persistent record (an empty `data` erases it). Must be atomic or tolerate a torn
+    /// write: the record carries its own CRC.
+    fn store_save(&mut self, data: &[u8]) -> Result<(), ()>;
+
+    fn event(&mut self, _event: &Event<'_>) {}
+    fn log(&mut self, _level: Level, _msg: &str) {}
+}
