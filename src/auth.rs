@@ -57,7 +57,7 @@ fn b64_value(c: u8) -> Option<u32> {
 /// decoder does.
 pub fn decode_secret(b64: &str, out: &mut [u8]) -> Result<usize, AuthError> {
     let src = b64.as_bytes();
-    if src.is_empty() || src.len() % 4 != 0 {
+    if src.is_empty() || !src.len().is_multiple_of(4) {
         return Err(AuthError::BadSecret);
     }
     let groups = src.len() / 4;
@@ -185,7 +185,15 @@ mod tests {
 
     fn username(buf: &mut [u8], sdkappid: &str) -> usize {
         let mut w = Writer::new(buf);
-        write_username(&mut w, "ABCDEFGHIJ", "dev001", sdkappid, "Ab1Cd", 2147483647).unwrap();
+        write_username(
+            &mut w,
+            "ABCDEFGHIJ",
+            "dev001",
+            sdkappid,
+            "Ab1Cd",
+            2147483647,
+        )
+        .unwrap();
         w.finish().unwrap()
     }
 
@@ -270,21 +278,8 @@ mod tests {
     fn base64_invalid() {
         let mut out = [0u8; 64];
         for bad in [
-            "",
-            "T",
-            "TWF",
-            "TWFuT",
-            "TW=u",
-            "T===",
-            "====",
-            "TQ==TWFu",
-            "TWF*",
-            "TWF-",
-            "TWF_",
-            " TWFu",
-            "TWFu\n",
-            "TWE=\0",
-            "TWFué",
+            "", "T", "TWF", "TWFuT", "TW=u", "T===", "====", "TQ==TWFu", "TWF*", "TWF-", "TWF_",
+            " TWFu", "TWFu\n", "TWE=\0", "TWFué",
         ] {
             assert_eq!(
                 decode_secret(bad, &mut out),
