@@ -1,1 +1,1790 @@
-//! Tencent OTA JSON messages. (Being written.)
+//! Tencent OTA JSON messages.
+//!
+//! Cloud → device (`$ota/update/{pid}/{dn}`): [`parse`] reads `update_firmware` and
+//! `report_version_rsp`. Device → cloud (`$ota/report/{pid}/{dn}`): [`write_report_version`] and
+//! [`write_report_progress`] produce the exact compact bytes.
+//!
+//! The JSON scanner is hand-written and strict (RFC 8259 grammar, UTF-8 input, every escape
+//! decoded, nesting bounded by [`DEPTH_MAX`]), because the C SDK's raw-token parser leaves escapes
+//! such as `\/` in URLs. Only top-level fields are read; any other field is skipped whatever its
+//! type. Duplicate keys: the last occurrence wins, as in most JSON parsers.
+
+use crate::text::Writer;
+pub use crate::text::{Overflow, Str, TooLong};
+
+pub const VERSION_MAX: usize = 32;
+pub const URL_MAX: usize = 512;
+pub const FW_TYPE_MAX: usize = 16;
+/// Deepest nesting accepted, the top-level object counting as 1. Bounds the scanner's recursion.
+pub const DEPTH_MAX: usize = 16;
+
+/// `result_code` values for `report_progress` (reference §3.5).
+pub const RESULT_OK: i32 = 0;
+/// Download timed out.
+pub const RESULT_TIMEOUT: i32 = -1;
+/// The file does not exist (HTTP 404).
+pub const RESULT_NOT_FOUND: i32 = -2;
+/// The signed URL expired (HTTP 403).
+pub const RESULT_SIGNATURE_EXPIRED: i32 = -3;
+pub const RESULT_MD5_MISMATCH: i32 = -4;
+/// Flashing or applying the image failed.
+pub const RESULT_UPGRADE_FAILED: i32 = -5;
+
+/// Longest top-level key we look for is `user_defined` (12); longer keys are simply unknown.
+const KEY_MAX: usize = 16;
+/// Longest known `type` value is `report_version_rsp` (18).
+const TYPE_MAX: usize = 24;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    Type,
+    Url,
+    Md5sum,
+    FileSize,
+    Version,
+    ResultCode,
+    TaskId,
+    FwType,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParseError {
+    /// Not UTF-8, not a JSON object, or a JSON syntax error (including a truncated message).
+    NotJson,
+    /// Nested deeper than [`DEPTH_MAX`].
+    TooDeep,
+    /// No top-level `type`.
+    MissingType,
+    MissingField(Field),
+    /// The field has the wrong JSON type, or a number that is not an integer in range
+    /// (`result_code`, `task_id`).
+    WrongType(Field),
+    /// The decoded string exceeds its capacity ([`URL_MAX`], [`VERSION_MAX`], [`FW_TYPE_MAX`]).
+    TooLong(Field),
+    /// `md5sum` is not exactly 32 hex digits (either case).
+    BadMd5,
+    /// `url` does not start with `http://` or `https://` (any case), has no host, or holds a byte
+    /// outside printable ASCII (a space or CR/LF would corrupt the HTTP request).
+    BadUrl,
+    /// `file_size` is 0.
+    ZeroSize,
+    /// `file_size` is not an integer in `1..=u32::MAX`: too big, negative, fractional or with an
+    /// exponent.
+    TooLarge,
+    /// `version` is empty or holds a byte outside printable ASCII, a space, `"` or `\`. (The
+    /// console allows only letters, digits, `.`, `-`, `_`; this is looser so odd but harmless
+    /// versions still work.) Longer than [`VERSION_MAX`] is `TooLong(Version)`.
+    BadVersion,
+}
+
+impl ParseError {
+    /// A short text for logs or a `result_msg`.
+    pub fn as_str(self) -> &'static str {
+        use Field::*;
+        match self {
+            ParseError::NotJson => "not json",
+            ParseError::TooDeep => "json too deep",
+            ParseError::MissingType => "missing type",
+            ParseError::MissingField(f) => match f {
+                Type => "missing type",
+                Url => "missing url",
+                Md5sum => "missing md5sum",
+                FileSize => "missing file_size",
+                Version => "missing version",
+                ResultCode => "missing result_code",
+                TaskId => "missing task_id",
+                FwType => "missing fw_type",
+            },
+            ParseError::WrongType(f) => match f {
+                Type => "bad type",
+                Url => "bad url type",
+                Md5sum => "bad md5sum type",
+                FileSize => "bad file_size type",
+                Version => "bad version type",
+                ResultCode => "bad result_code",
+                TaskId => "bad task_id",
+                FwType => "bad fw_type",
+            },
+            ParseError::TooLong(f) => match f {
+                Url => "url too long",
+                Version => "version too long",
+                FwType => "fw_type too long",
+                _ => "field too long",
+            },
+            ParseError::BadMd5 => "bad md5sum",
+            ParseError::BadUrl => "bad url",
+            ParseError::ZeroSize => "file_size is 0",
+            ParseError::TooLarge => "bad file_size",
+            ParseError::BadVersion => "bad version",
+        }
+    }
+}
+
+/// The fields of an `update_firmware` message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Offer {
+    /// Target version.
+    pub version: Str<VERSION_MAX>,
+    pub url: Str<URL_MAX>,
+    pub md5: [u8; 16],
+    pub file_size: u32,
+    pub task_id: Option<u64>,
+    /// Empty when absent.
+    pub fw_type: Str<FW_TYPE_MAX>,
+}
+
+impl Offer {
+    pub const fn new() -> Self {
+        Self {
+            version: Str::new(),
+            url: Str::new(),
+            md5: [0; 16],
+            file_size: 0,
+            task_id: None,
+            fw_type: Str::new(),
+        }
+    }
+
+    pub fn clear(&mut self) {
+        self.version.clear();
+        self.url.clear();
+        self.md5 = [0; 16];
+        self.file_size = 0;
+        self.task_id = None;
+        self.fw_type.clear();
+    }
+}
+
+impl Default for Offer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Message {
+    ReportVersionRsp {
+        result_code: i64,
+    },
+    /// The fields are in the `offer` passed to [`parse`].
+    UpdateFirmware,
+    /// Valid JSON object with a string `type` that is neither of the above.
+    Other,
+}
+
+/// Parses a message from `$ota/update/{pid}/{dn}`.
+///
+/// `offer` is written only when the `type` is `update_firmware` (an out-parameter so the 600-byte
+/// value is not moved around on an MCU stack). It is complete on `Ok(UpdateFirmware)`; after an
+/// error it holds whatever was read and must not be used.
+pub fn parse(payload: &[u8], offer: &mut Offer) -> Result<Message, ParseError> {
+    let text = core::str::from_utf8(payload).map_err(|_| ParseError::NotJson)?;
+
+    // Pass 1: validate the whole document and find `type` (which may come last) and
+    // `result_code`. Syntax errors thus take precedence over field errors.
+    let mut ty: Str<TYPE_MAX> = Str::new();
+    let mut ty_seen: Option<bool> = None; // Some(is_string)
+    let mut rc: Option<Result<i64, ParseError>> = None;
+    document(text, &mut |key, s, depth| {
+        match key {
+            "type" => {
+                // Too long for `ty` leaves it empty: an unknown type, hence `Other`.
+                ty_seen = Some(read_string(s, depth, &mut ty)?.is_some());
+            }
+            "result_code" => rc = Some(result_code(s, depth)?),
+            _ => s.skip_value(depth)?,
+        }
+        Ok(())
+    })?;
+
+    match ty_seen {
+        None => Err(ParseError::MissingType),
+        Some(false) => Err(ParseError::WrongType(Field::Type)),
+        Some(true) => match ty.as_str() {
+            "update_firmware" => {
+                update_firmware(text, offer)?;
+                Ok(Message::UpdateFirmware)
+            }
+            "report_version_rsp" => match rc {
+                None => Err(ParseError::MissingField(Field::ResultCode)),
+                Some(r) => r.map(|result_code| Message::ReportVersionRsp { result_code }),
+            },
+            _ => Ok(Message::Other),
+        },
+    }
+}
+
+/// Per-field outcome: `None` = absent. Errors are kept, not returned at once, so a later
+/// duplicate key can replace them (last wins) and so the report order is fixed.
+type Got = Option<Result<(), ParseError>>;
+
+/// Pass 2 for `update_firmware`; the document is already known to be valid.
+fn update_firmware(text: &str, offer: &mut Offer) -> Result<(), ParseError> {
+    offer.clear();
+    let (mut url, mut md5, mut size, mut version): (Got, Got, Got, Got) = (None, None, None, None);
+    let (mut task, mut fw_type): (Got, Got) = (None, None);
+    document(text, &mut |key, s, depth| {
+        match key {
+            "url" => {
+                url = Some(match read_string(s, depth, &mut offer.url)? {
+                    None => Err(ParseError::WrongType(Field::Url)),
+                    Some(false) => Err(ParseError::TooLong(Field::Url)),
+                    Some(true) => check_url(offer.url.as_bytes()),
+                })
+            }
+            "md5sum" => md5 = Some(read_md5(s, depth, &mut offer.md5)?),
+            "file_size" => size = Some(read_size(s, depth, &mut offer.file_size)?),
+            "version" => {
+                version = Some(match read_string(s, depth, &mut offer.version)? {
+                    None => Err(ParseError::WrongType(Field::Version)),
+                    Some(false) => Err(ParseError::TooLong(Field::Version)),
+                    Some(true) => check_version(offer.version.as_bytes()),
+                })
+            }
+            "task_id" => task = read_task_id(s, depth, &mut offer.task_id)?,
+            "fw_type" => {
+                fw_type = if s.peek() == Some(b'n') {
+                    offer.fw_type.clear();
+                    s.skip_value(depth)?;
+                    None
+                } else {
+                    Some(match read_string(s, depth, &mut offer.fw_type)? {
+                        None => Err(ParseError::WrongType(Field::FwType)),
+                        Some(false) => Err(ParseError::TooLong(Field::FwType)),
+                        Some(true) => Ok(()),
+                    })
+                }
+            }
+            _ => s.skip_value(depth)?,
+        }
+        Ok(())
+    })?;
+
+    let required = [
+        (url, Field::Url),
+        (md5, Field::Md5sum),
+        (size, Field::FileSize),
+        (version, Field::Version),
+    ];
+    for (got, field) in required {
+        got.ok_or(ParseError::MissingField(field))??;
+    }
+    for got in [task, fw_type].into_iter().flatten() {
+        got?;
+    }
+    Ok(())
+}
+
+fn check_url(u: &[u8]) -> Result<(), ParseError> {
+    let rest = strip_prefix_ci(u, b"https://")
+        .or_else(|| strip_prefix_ci(u, b"http://"))
+        .ok_or(ParseError::BadUrl)?;
+    let has_host = rest.first().is_some_and(|&c| c != b'/');
+    if has_host && u.iter().all(|&c| (0x21..0x7f).contains(&c)) {
+        Ok(())
+    } else {
+        Err(ParseError::BadUrl)
+    }
+}
+
+fn strip_prefix_ci<'b>(s: &'b [u8], prefix: &[u8]) -> Option<&'b [u8]> {
+    let head = s.get(..prefix.len())?;
+    if head.eq_ignore_ascii_case(prefix) {
+        s.get(prefix.len()..)
+    } else {
+        None
+    }
+}
+
+fn check_version(v: &[u8]) -> Result<(), ParseError> {
+    let ok = |c: &u8| (0x21..0x7f).contains(c) && *c != b'"' && *c != b'\\';
+    if !v.is_empty() && v.iter().all(ok) {
+        Ok(())
+    } else {
+        Err(ParseError::BadVersion)
+    }
+}
+
+fn read_md5(s: &mut Scan<'_>, depth: usize, out: &mut [u8; 16]) -> SR<Result<(), ParseError>> {
+    *out = [0; 16];
+    let mut hex: Str<32> = Str::new();
+    Ok(match read_string(s, depth, &mut hex)? {
+        None => Err(ParseError::WrongType(Field::Md5sum)),
+        Some(false) => Err(ParseError::BadMd5),
+        Some(true) => {
+            let h = hex.as_bytes();
+            if h.len() != 32 {
+                return Ok(Err(ParseError::BadMd5));
+            }
+            for (o, pair) in out.iter_mut().zip(h.chunks_exact(2)) {
+                match (
+                    pair.first().and_then(hex_val),
+                    pair.get(1).and_then(hex_val),
+                ) {
+                    (Some(hi), Some(lo)) => *o = (hi << 4) | lo,
+                    _ => {
+                        *out = [0; 16];
+                        return Ok(Err(ParseError::BadMd5));
+                    }
+                }
+            }
+            Ok(())
+        }
+    })
+}
+
+fn hex_val(c: &u8) -> Option<u8> {
+    (*c as char).to_digit(16).map(|d| d as u8)
+}
+
+fn read_size(s: &mut Scan<'_>, depth: usize, out: &mut u32) -> SR<Result<(), ParseError>> {
+    *out = 0;
+    if !s.at_number() {
+        s.skip_value(depth)?;
+        return Ok(Err(ParseError::WrongType(Field::FileSize)));
+    }
+    let n = s.number()?;
+    let v = match n.integer.then(|| parse_u64(n.text)).flatten() {
+        Some(v) => v,
+        None => return Ok(Err(ParseError::TooLarge)),
+    };
+    Ok(match u32::try_from(v) {
+        Ok(0) => Err(ParseError::ZeroSize),
+        Ok(v) => {
+            *out = v;
+            Ok(())
+        }
+        Err(_) => Err(ParseError::TooLarge),
+    })
+}
+
+/// A number, or a string of decimal digits (the 2025 schema is unclear on the type, §12), that
+/// fits a u64. `null` counts as absent.
+fn read_task_id(s: &mut Scan<'_>, depth: usize, out: &mut Option<u64>) -> SR<Got> {
+    *out = None;
+    let v = match s.peek() {
+        Some(b'n') => {
+            s.skip_value(depth)?;
+            return Ok(None);
+        }
+        Some(b'"') => {
+            let mut t: Str<24> = Str::new();
+            match read_string(s, depth, &mut t)? {
+                Some(true) => parse_u64(t.as_str()),
+                _ => None,
+            }
+        }
+        _ if s.at_number() => {
+            let n = s.number()?;
+            n.integer.then(|| parse_u64(n.text)).flatten()
+        }
+        _ => {
+            s.skip_value(depth)?;
+            None
+        }
+    };
+    *out = v;
+    Ok(Some(
+        v.map(|_| ()).ok_or(ParseError::WrongType(Field::TaskId)),
+    ))
+}
+
+/// A JSON integer or a string holding one: Explorer-C compares the raw token with "0", so both
+/// `0` and `"0"` work there.
+fn result_code(s: &mut Scan<'_>, depth: usize) -> SR<Result<i64, ParseError>> {
+    let v = if s.peek() == Some(b'"') {
+        let mut t: Str<24> = Str::new();
+        match read_string(s, depth, &mut t)? {
+            Some(true) => parse_i64(t.as_str()),
+            _ => None,
+        }
+    } else if s.at_number() {
+        let n = s.number()?;
+        n.integer.then(|| parse_i64(n.text)).flatten()
+    } else {
+        s.skip_value(depth)?;
+        None
+    };
+    Ok(v.ok_or(ParseError::WrongType(Field::ResultCode)))
+}
+
+/// Decimal digits only (at least one), no sign, no overflow.
+fn parse_u64(t: &str) -> Option<u64> {
+    if t.is_empty() {
+        return None;
+    }
+    t.bytes().try_fold(0u64, |acc, c| {
+        let d = (c as char).to_digit(10)?;
+        acc.checked_mul(10)?.checked_add(u64::from(d))
+    })
+}
+
+fn parse_i64(t: &str) -> Option<i64> {
+    match t.strip_prefix('-') {
+        Some(m) => 0i64.checked_sub_unsigned(parse_u64(m)?),
+        None => i64::try_from(parse_u64(t)?).ok(),
+    }
+}
+
+/// Reads a string value into `out` (cleared first). `None`: the value was not a string and was
+/// skipped; `Some(false)`: it did not fit and `out` is empty.
+fn read_string<const N: usize>(
+    s: &mut Scan<'_>,
+    depth: usize,
+    out: &mut Str<N>,
+) -> SR<Option<bool>> {
+    out.clear();
+    if s.peek() != Some(b'"') {
+        s.skip_value(depth)?;
+        return Ok(None);
+    }
+    let mut c = Capture {
+        out,
+        overflow: false,
+    };
+    s.string(&mut c)?;
+    if c.overflow {
+        c.out.clear();
+    }
+    Ok(Some(!c.overflow))
+}
+
+// ---- JSON scanner ----
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Syntax {
+    Bad,
+    Deep,
+}
+
+impl From<Syntax> for ParseError {
+    fn from(e: Syntax) -> Self {
+        match e {
+            Syntax::Bad => ParseError::NotJson,
+            Syntax::Deep => ParseError::TooDeep,
+        }
+    }
+}
+
+type SR<T> = Result<T, Syntax>;
+
+/// Receives the decoded pieces of a string.
+trait Sink {
+    fn put(&mut self, s: &str);
+}
+
+struct Discard;
+
+impl Sink for Discard {
+    fn put(&mut self, _: &str) {}
+}
+
+/// Collects into a `Str`; once a piece does not fit, drops the rest and remembers it.
+struct Capture<'b, const N: usize> {
+    out: &'b mut Str<N>,
+    overflow: bool,
+}
+
+impl<const N: usize> Sink for Capture<'_, N> {
+    fn put(&mut self, s: &str) {
+        if !self.overflow && self.out.push_str(s).is_err() {
+            self.overflow = true;
+        }
+    }
+}
+
+struct Num<'a> {
+    text: &'a str,
+    /// No fraction and no exponent.
+    integer: bool,
+}
+
+/// Called for each member of the top-level object with the decoded key and the scanner positioned
+/// on the value; it must consume the value. `""` stands for any key too long to be one we know.
+type OnMember<'f, 'a> = dyn FnMut(&str, &mut Scan<'a>, usize) -> SR<()> + 'f;
+
+/// Scans a complete document, which must be one object (with surrounding whitespace only).
+fn document<'a>(text: &'a str, on_member: &mut OnMember<'_, 'a>) -> SR<()> {
+    let mut s = Scan { s: text, pos: 0 };
+    s.ws();
+    if s.peek() != Some(b'{') {
+        return Err(Syntax::Bad);
+    }
+    s.object(1, on_member)?;
+    s.ws();
+    if s.pos == text.len() {
+        Ok(())
+    } else {
+        Err(Syntax::Bad)
+    }
+}
+
+/// Cursor over a UTF-8 document (validated up front, so slicing at ASCII delimiters always lands
+/// on char boundaries).
+struct Scan<'a> {
+    s: &'a str,
+    pos: usize,
+}
+
+impl<'a> Scan<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.s.as_bytes().get(self.pos).copied()
+    }
+
+    fn eat(&mut self, c: u8) -> bool {
+        let hit = self.peek() == Some(c);
+        if hit {
+            self.pos += 1;
+        }
+        hit
+    }
+
+    fn expect(&mut self, c: u8) -> SR<()> {
+        if self.eat(c) {
+            Ok(())
+        } else {
+            Err(Syntax::Bad)
+        }
+    }
+
+    fn ws(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.pos += 1;
+        }
+    }
+
+    fn digits(&mut self) -> usize {
+        let start = self.pos;
+        while self.peek().is_some_and(|c| c.is_ascii_digit()) {
+            self.pos += 1;
+        }
+        self.pos - start
+    }
+
+    fn at_number(&self) -> bool {
+        matches!(self.peek(), Some(b'-' | b'0'..=b'9'))
+    }
+
+    fn literal(&mut self, word: &str) -> SR<()> {
+        let end = self.pos.checked_add(word.len()).ok_or(Syntax::Bad)?;
+        if self.s.as_bytes().get(self.pos..end) == Some(word.as_bytes()) {
+            self.pos = end;
+            Ok(())
+        } else {
+            Err(Syntax::Bad)
+        }
+    }
+
+    /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`
+    fn number(&mut self) -> SR<Num<'a>> {
+        let start = self.pos;
+        self.eat(b'-');
+        match self.peek() {
+            Some(b'0') => self.pos += 1,
+            Some(b'1'..=b'9') => {
+                self.digits();
+            }
+            _ => return Err(Syntax::Bad),
+        }
+        let mut integer = true;
+        if self.eat(b'.') {
+            integer = false;
+            if self.digits() == 0 {
+                return Err(Syntax::Bad);
+            }
+        }
+        if self.eat(b'e') || self.eat(b'E') {
+            integer = false;
+            if !self.eat(b'+') {
+                self.eat(b'-');
+            }
+            if self.digits() == 0 {
+                return Err(Syntax::Bad);
+            }
+        }
+        let text = self.s.get(start..self.pos).ok_or(Syntax::Bad)?;
+        Ok(Num { text, integer })
+    }
+
+    /// A string starting at the opening quote; decoded pieces go to `sink`.
+    fn string(&mut self, sink: &mut dyn Sink) -> SR<()> {
+        self.expect(b'"')?;
+        loop {
+            let start = self.pos;
+            while self
+                .peek()
+                .is_some_and(|c| c != b'"' && c != b'\\' && c >= 0x20)
+            {
+                self.pos += 1;
+            }
+            if self.pos > start {
+                sink.put(self.s.get(start..self.pos).ok_or(Syntax::Bad)?);
+            }
+            match self.peek() {
+                Some(b'"') => {
+                    self.pos += 1;
+                    return Ok(());
+                }
+                Some(b'\\') => {
+                    self.pos += 1;
+                    let c = self.escape()?;
+                    let mut tmp = [0u8; 4];
+                    sink.put(c.encode_utf8(&mut tmp));
+                }
+                // Unescaped control character, or the input ended.
+                _ => return Err(Syntax::Bad),
+            }
+        }
+    }
+
+    /// The escape after a backslash.
+    fn escape(&mut self) -> SR<char> {
+        let c = self.peek().ok_or(Syntax::Bad)?;
+        self.pos += 1;
+        Ok(match c {
+            b'"' => '"',
+            b'\\' => '\\',
+            b'/' => '/',
+            b'b' => '\u{8}',
+            b'f' => '\u{c}',
+            b'n' => '\n',
+            b'r' => '\r',
+            b't' => '\t',
+            b'u' => {
+                let hi = self.hex4()?;
+                let cp = if (0xD800..0xDC00).contains(&hi) {
+                    // A high surrogate must be followed by an escaped low one.
+                    self.expect(b'\\')?;
+                    self.expect(b'u')?;
+                    let lo = self.hex4()?;
+                    if !(0xDC00..0xE000).contains(&lo) {
+                        return Err(Syntax::Bad);
+                    }
+                    0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
+                } else {
+                    hi
+                };
+                // A lone low surrogate has no char: rejected here.
+                char::from_u32(cp).ok_or(Syntax::Bad)?
+            }
+            _ => return Err(Syntax::Bad),
+        })
+    }
+
+    fn hex4(&mut self) -> SR<u32> {
+        let mut v = 0u32;
+        for _ in 0..4 {
+            let d = self
+                .peek()
+                .and_then(|c| (c as char).to_digit(16))
+                .ok_or(Syntax::Bad)?;
+            self.pos += 1;
+            v = (v << 4) | d;
+        }
+        Ok(v)
+    }
+
+    /// Validates and skips one value inside a container at `depth`.
+    fn skip_value(&mut self, depth: usize) -> SR<()> {
+        match self.peek() {
+            Some(b'"') => self.string(&mut Discard),
+            Some(b'{') => self.object(depth + 1, &mut |_, s, d| s.skip_value(d)),
+            Some(b'[') => self.array(depth + 1),
+            Some(b't') => self.literal("true"),
+            Some(b'f') => self.literal("false"),
+            Some(b'n') => self.literal("null"),
+            _ if self.at_number() => self.number().map(|_| ()),
+            _ => Err(Syntax::Bad),
+        }
+    }
+
+    fn object(&mut self, depth: usize, on_member: &mut OnMember<'_, 'a>) -> SR<()> {
+        if depth > DEPTH_MAX {
+            return Err(Syntax::Deep);
+        }
+        self.expect(b'{')?;
+        self.ws();
+        if self.eat(b'}') {
+            return Ok(());
+        }
+        loop {
+            self.ws();
+            let mut key: Str<KEY_MAX> = Str::new();
+            let mut cap = Capture {
+                out: &mut key,
+                overflow: false,
+            };
+            self.string(&mut cap)?;
+            if cap.overflow {
+                key.clear();
+            }
+            self.ws();
+            self.expect(b':')?;
+            self.ws();
+            on_member(key.as_str(), self, depth)?;
+            self.ws();
+            if !self.eat(b',') {
+                return self.expect(b'}');
+            }
+        }
+    }
+
+    fn array(&mut self, depth: usize) -> SR<()> {
+        if depth > DEPTH_MAX {
+            return Err(Syntax::Deep);
+        }
+        self.expect(b'[')?;
+        self.ws();
+        if self.eat(b']') {
+            return Ok(());
+        }
+        loop {
+            self.ws();
+            self.skip_value(depth)?;
+            self.ws();
+            if !self.eat(b',') {
+                return self.expect(b']');
+            }
+        }
+    }
+}
+
+// ---- Formatting ----
+
+/// Appends `s` as a JSON string literal.
+fn json_string(w: &mut Writer<'_>, s: &str) {
+    w.byte(b'"');
+    let b = s.as_bytes();
+    let mut run = 0;
+    for (i, &c) in b.iter().enumerate() {
+        if c >= 0x20 && c != b'"' && c != b'\\' {
+            continue;
+        }
+        w.bytes(b.get(run..i).unwrap_or(&[]));
+        match c {
+            b'"' => w.str("\\\""),
+            b'\\' => w.str("\\\\"),
+            b'\n' => w.str("\\n"),
+            b'\r' => w.str("\\r"),
+            b'\t' => w.str("\\t"),
+            0x08 => w.str("\\b"),
+            0x0c => w.str("\\f"),
+            _ => {
+                w.str("\\u00");
+                w.hex_lower(&[c]);
+            }
+        }
+        run = i + 1;
+    }
+    w.bytes(b.get(run..).unwrap_or(&[]));
+    w.byte(b'"');
+}
+
+/// `{"type":"report_version","report":{"version":"1.0.0"[,"fw_type":"mcu"]}}`; `fw_type` is
+/// omitted when empty.
+pub fn write_report_version(
+    out: &mut [u8],
+    version: &str,
+    fw_type: &str,
+) -> Result<usize, Overflow> {
+    let mut w = Writer::new(out);
+    w.str("{\"type\":\"report_version\",\"report\":{\"version\":");
+    json_string(&mut w, version);
+    if !fw_type.is_empty() {
+        w.str(",\"fw_type\":");
+        json_string(&mut w, fw_type);
+    }
+    w.str("}}");
+    w.finish()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress<'a> {
+    /// `percent` above 100 is sent as 100.
+    Downloading {
+        percent: u8,
+    },
+    Burning,
+    Done,
+    /// `code` is one of the `RESULT_*` constants.
+    Fail {
+        code: i32,
+        msg: &'a str,
+    },
+}
+
+/// `{"type":"report_progress","report":{"progress":{"state":"downloading","percent":"10",
+/// "result_code":"0","result_msg":""},"version":"2.0.0"[,"task_id":123][,"fw_type":"mcu"]}}`
+/// (one line). `percent`, `result_code` and `result_msg` are JSON strings, as in every SDK;
+/// `version` is the target version; `fw_type` is omitted when empty.
+pub fn write_report_progress(
+    out: &mut [u8],
+    p: &Progress<'_>,
+    version: &str,
+    task_id: Option<u64>,
+    fw_type: &str,
+) -> Result<usize, Overflow> {
+    let mut w = Writer::new(out);
+    w.str("{\"type\":\"report_progress\",\"report\":{\"progress\":{\"state\":\"");
+    let (code, msg) = match *p {
+        Progress::Downloading { percent } => {
+            w.str("downloading\",\"percent\":\"");
+            w.u64(u64::from(percent.min(100)));
+            w.byte(b'"');
+            (RESULT_OK, "")
+        }
+        Progress::Burning => {
+            w.str("burning\"");
+            (RESULT_OK, "")
+        }
+        Progress::Done => {
+            w.str("done\"");
+            (RESULT_OK, "")
+        }
+        Progress::Fail { code, msg } => {
+            w.str("fail\"");
+            (code, msg)
+        }
+    };
+    w.str(",\"result_code\":\"");
+    w.i64(i64::from(code));
+    w.str("\",\"result_msg\":");
+    json_string(&mut w, msg);
+    w.str("},\"version\":");
+    json_string(&mut w, version);
+    if let Some(id) = task_id {
+        w.str(",\"task_id\":");
+        w.u64(id);
+    }
+    if !fw_type.is_empty() {
+        w.str(",\"fw_type\":");
+        json_string(&mut w, fw_type);
+    }
+    w.str("}}");
+    w.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use std::string::String;
+    use std::vec::Vec;
+
+    const MD5: &str = "a15d5deaf37bf6698cf9a21ec672166d";
+    const MD5_BYTES: [u8; 16] = [
+        0xa1, 0x5d, 0x5d, 0xea, 0xf3, 0x7b, 0xf6, 0x69, 0x8c, 0xf9, 0xa2, 0x1e, 0xc6, 0x72, 0x16,
+        0x6d,
+    ];
+
+    fn p(msg: &str) -> Result<Message, ParseError> {
+        let mut o = Offer::new();
+        parse(msg.as_bytes(), &mut o)
+    }
+
+    fn offer(msg: &str) -> Offer {
+        let mut o = Offer::new();
+        assert_eq!(
+            parse(msg.as_bytes(), &mut o),
+            Ok(Message::UpdateFirmware),
+            "{msg}"
+        );
+        o
+    }
+
+    /// A minimal valid update_firmware with `extra` members appended.
+    fn uf(extra: &str) -> String {
+        std::format!(
+            r#"{{"type":"update_firmware","url":"https://h/f","md5sum":"{MD5}","file_size":10,"version":"1.0"{extra}}}"#
+        )
+    }
+
+    /// update_firmware with one field replaced (or removed when `value` is None).
+    fn uf_with(field: &str, value: Option<&str>) -> String {
+        let mut members = std::vec![
+            ("type", "\"update_firmware\"".to_string()),
+            ("url", "\"https://h/f\"".to_string()),
+            ("md5sum", std::format!("\"{MD5}\"")),
+            ("file_size", "10".to_string()),
+            ("version", "\"1.0\"".to_string()),
+        ];
+        match value {
+            Some(v) => match members.iter_mut().find(|(k, _)| *k == field) {
+                Some(m) => m.1 = v.to_string(),
+                None => members.push((field, v.to_string())),
+            },
+            None => members.retain(|(k, _)| *k != field),
+        }
+        let body: Vec<String> = members
+            .iter()
+            .map(|(k, v)| std::format!("\"{k}\":{v}"))
+            .collect();
+        std::format!("{{{}}}", body.join(","))
+    }
+
+    // ---- documented messages ----
+
+    #[test]
+    fn report_version_rsp_documented() {
+        let m = r#"{"result_code":0,"result_msg":"success","type":"report_version_rsp","version":"1.0.0"}"#;
+        assert_eq!(m.len(), 86);
+        assert_eq!(p(m), Ok(Message::ReportVersionRsp { result_code: 0 }));
+        // 2025 doc adds fw_type.
+        let m = r#"{"result_code":0,"result_msg":"success","type":"report_version_rsp","version":"1.0.0","fw_type":"mcu"}"#;
+        assert_eq!(p(m), Ok(Message::ReportVersionRsp { result_code: 0 }));
+        // The offer is left alone for anything but update_firmware.
+        let mut o = offer(&uf(""));
+        let before = o.clone();
+        assert!(parse(m.as_bytes(), &mut o).is_ok());
+        assert_eq!(o, before);
+    }
+
+    #[test]
+    fn result_code_forms() {
+        let rsp = |rc: &str| {
+            p(&std::format!(
+                r#"{{"type":"report_version_rsp","result_code":{rc}}}"#
+            ))
+        };
+        let ok = |c| Ok(Message::ReportVersionRsp { result_code: c });
+        assert_eq!(rsp("0"), ok(0));
+        assert_eq!(rsp("\"0\""), ok(0));
+        assert_eq!(rsp("-1"), ok(-1));
+        assert_eq!(rsp("\"-11\""), ok(-11));
+        assert_eq!(rsp("404"), ok(404));
+        assert_eq!(rsp("-9223372036854775808"), ok(i64::MIN));
+        assert_eq!(rsp("\"9223372036854775807\""), ok(i64::MAX));
+        let bad = Err(ParseError::WrongType(Field::ResultCode));
+        for v in [
+            "9223372036854775808",
+            "-9223372036854775809",
+            "0.0",
+            "1e2",
+            "\"\"",
+            "\"-\"",
+            "\" 0\"",
+            "\"0 \"",
+            "\"+1\"",
+            "\"0x1\"",
+            "\"12345678901234567890123456789\"",
+            "true",
+            "null",
+            "{}",
+            "[0]",
+        ] {
+            assert_eq!(rsp(v), bad, "{v}");
+        }
+        assert_eq!(
+            p(r#"{"type":"report_version_rsp","result_msg":"success"}"#),
+            Err(ParseError::MissingField(Field::ResultCode))
+        );
+    }
+
+    #[test]
+    fn update_firmware_documented_explorer_2024() {
+        let m = r#"{
+    "file_size": 1501696,
+    "md5sum": "a15d5deaf37bf6698cf9a21ec672166d",
+    "type": "update_firmware",
+    "url": "http://download_url.com",
+    "user_defined": "{\"time\":\"2024-05-16\",\"info\":\"ota test\"}",
+    "version": "v1.0.1"
+}"#;
+        let o = offer(m);
+        assert_eq!(o.file_size, 1501696);
+        assert_eq!(o.md5, MD5_BYTES);
+        assert_eq!(o.url, "http://download_url.com");
+        assert_eq!(o.version, "v1.0.1");
+        assert_eq!(o.task_id, None);
+        assert!(o.fw_type.is_empty());
+    }
+
+    #[test]
+    fn update_firmware_documented_2025() {
+        // The doc masks the md5 with '*', which is rightly rejected...
+        let m = r#"{"file_size":708482,"md5sum":"36eb5951179db14a63****a37a9322a2","type":"update_firmware",
+ "url":"https://ota-1255858890.cos.ap-guangzhou.myqcloud.com","version":"0.2",
+ "task_id":123456,"fw_type":"mcu"}"#;
+        assert_eq!(p(m), Err(ParseError::BadMd5));
+        // ...and with real hex digits it parses.
+        let m = m.replace("****", "0F9e");
+        let o = offer(&m);
+        assert_eq!(o.file_size, 708482);
+        assert_eq!(o.md5[8..11], [0x63, 0x0f, 0x9e]);
+        assert_eq!(
+            o.url,
+            "https://ota-1255858890.cos.ap-guangzhou.myqcloud.com"
+        );
+        assert_eq!(o.version, "0.2");
+        assert_eq!(o.task_id, Some(123456));
+        assert_eq!(o.fw_type, "mcu");
+    }
+
+    /// The shape of a real ~455-byte message: a signed COS URL with a long query string.
+    const REAL: &str = r#"{"file_size":175436,"md5sum":"ad4615b866c13afb8a2b5e4fb4d5e4b2","type":"update_firmware","url":"https://ota-1255858890.cos.ap-guangzhou.myqcloud.com/100012345678_ABCDEFGHIJ_1.3.0?sign=q-sign-algorithm%3Dsha1%26q-ak%3DAKIDabcdefghijklmnopqrstuvwxyz012345%26q-sign-time%3D1700000000%3B1700086400%26q-key-time%3D1700000000%3B1700086400%26q-header-list%3D%26q-url-param-list%3D%26q-signature%3D0123456789abcdef0123456789abcdef01234567","version":"1.3.0"}"#;
+
+    #[test]
+    fn update_firmware_real_shape() {
+        assert!((440..=480).contains(&REAL.len()), "{}", REAL.len());
+        let o = offer(REAL);
+        assert_eq!(o.file_size, 175436);
+        assert!(o.url.as_str().starts_with("https://ota-1255858890.cos."));
+        assert!(o.url.as_str().ends_with("01234567"));
+        assert_eq!(o.version, "1.3.0");
+    }
+
+    #[test]
+    fn other_and_type_errors() {
+        assert_eq!(
+            p(r#"{"type":"report_progress_rsp","result_code":0}"#),
+            Ok(Message::Other)
+        );
+        assert_eq!(p(r#"{"type":""}"#), Ok(Message::Other));
+        assert_eq!(
+            p(r#"{"type":"update_firmware_but_much_longer_than_any_type"}"#),
+            Ok(Message::Other)
+        );
+        // An Other type does not need the update_firmware fields nor a result_code.
+        assert_eq!(p(r#"{"type":"x","url":5}"#), Ok(Message::Other));
+        assert_eq!(p(r#"{}"#), Err(ParseError::MissingType));
+        assert_eq!(
+            p(r#"{"TYPE":"update_firmware"}"#),
+            Err(ParseError::MissingType)
+        );
+        assert_eq!(
+            p(r#"{"x":{"type":"update_firmware"}}"#),
+            Err(ParseError::MissingType)
+        );
+        for v in ["1", "null", "true", "{}", "[\"update_firmware\"]"] {
+            assert_eq!(
+                p(&std::format!(r#"{{"type":{v}}}"#)),
+                Err(ParseError::WrongType(Field::Type))
+            );
+        }
+        // Escapes in keys and values are decoded before matching.
+        assert_eq!(
+            p(r#"{"\u0074ype":"report_version\u005frsp","result\u005Fcode":"0"}"#),
+            Ok(Message::ReportVersionRsp { result_code: 0 })
+        );
+    }
+
+    // ---- strings and escapes ----
+
+    #[test]
+    fn escapes_decoded() {
+        let o = offer(&uf_with("url", Some(r#""https:\/\/host\/a?x=1\u0026y=2""#)));
+        assert_eq!(o.url, "https://host/a?x=1&y=2");
+        let o = offer(&uf(r#","fw_type":"\"\\\/\b\f\n\r\tA\u00e9""#));
+        assert_eq!(o.fw_type, "\"\\/\u{8}\u{c}\n\r\tAé");
+        let o = offer(&uf(r#","fw_type":"\u00E9\u4e2d\uFFFF\u0000""#));
+        assert_eq!(o.fw_type, "é中\u{ffff}\0");
+        // Raw UTF-8 passes through.
+        let o = offer(&uf(r#","fw_type":"模块""#));
+        assert_eq!(o.fw_type, "模块");
+    }
+
+    #[test]
+    fn surrogate_pairs() {
+        let o = offer(&uf(r#","fw_type":"\ud83d\ude00\uD834\uDD1E""#));
+        assert_eq!(o.fw_type, "😀𝄞");
+        assert_eq!(o.fw_type.len(), 8);
+        for bad in [
+            r#""\ud83d""#,       // lone high
+            r#""\ude00""#,       // lone low
+            r#""\ude00\ud83d""#, // reversed
+            r#""\ud83dx""#,      // high then a plain char
+            r#""\ud83d\n""#,     // high then another escape
+            r#""\ud83d\ud83d""#, // high then high
+            r#""\ud83d\u0041""#, // high then BMP
+            r#""\u12""#,         // short
+            r#""\u12g4""#,       // not hex
+        ] {
+            assert_eq!(
+                p(&uf(&std::format!(",\"user_defined\":{bad}"))),
+                Err(ParseError::NotJson),
+                "{bad}"
+            );
+            assert_eq!(
+                p(&uf(&std::format!(",\"fw_type\":{bad}"))),
+                Err(ParseError::NotJson),
+                "{bad}"
+            );
+        }
+    }
+
+    // ---- every ParseError ----
+
+    #[test]
+    fn not_json() {
+        let cases: &[&[u8]] = &[
+            b"",
+            b"   ",
+            b"null",
+            b"[]",
+            b"\"type\"",
+            b"{",
+            b"}",
+            b"{\"type\":\"x\"",
+            b"{\"type\":\"x\"}}",
+            b"{\"type\":\"x\"} x",
+            b"{\"type\":\"x\"}{}",
+            b"{\"type\":\"x\",}",
+            b"{,\"type\":\"x\"}",
+            b"{\"type\" \"x\"}",
+            b"{\"type\":}",
+            b"{type:\"x\"}",
+            b"{'type':'x'}",
+            b"{\"type\":\"x\",\"a\":01}",
+            b"{\"type\":\"x\",\"a\":+1}",
+            b"{\"type\":\"x\",\"a\":1.}",
+            b"{\"type\":\"x\",\"a\":.5}",
+            b"{\"type\":\"x\",\"a\":1e}",
+            b"{\"type\":\"x\",\"a\":-}",
+            b"{\"type\":\"x\",\"a\":NaN}",
+            b"{\"type\":\"x\",\"a\":tru}",
+            b"{\"type\":\"x\",\"a\":nul}",
+            b"{\"type\":\"x\",\"a\":True}",
+            b"{\"type\":\"x\",\"a\":[1,]}",
+            b"{\"type\":\"x\",\"a\":[1 2]}",
+            b"{\"type\":\"x\",\"a\":{\"b\"}}",
+            b"{\"type\":\"x\",\"a\":{\"b\":1]}",
+            b"{\"type\":\"x\",\"a\":\"\\x\"}",
+            b"{\"type\":\"x\",\"a\":\"\\'\"}",
+            b"{\"type\":\"x\",\"a\":\"line\nbreak\"}",
+            b"{\"type\":\"x\",\"a\":\"tab\there\"}",
+            b"{\"type\":\"x\",\"a\":\"\x7f ok but\xff\"}",
+            b"\xef\xbb\xbf{\"type\":\"x\"}",
+            b"{\"type\":\"x\"}\0",
+            b"{\"type\":\"x\"\x0b}",
+        ];
+        for c in cases {
+            let mut o = Offer::new();
+            assert_eq!(
+                parse(c, &mut o),
+                Err(ParseError::NotJson),
+                "{}",
+                String::from_utf8_lossy(c)
+            );
+        }
+        // Syntax errors win over field errors, wherever they are.
+        assert_eq!(
+            p(&(uf_with("url", Some("1")) + " x")),
+            Err(ParseError::NotJson)
+        );
+    }
+
+    #[test]
+    fn nesting_bound() {
+        let nest = |n: usize, open: &str, close: &str| {
+            let inner = std::format!("{}1{}", open.repeat(n), close.repeat(n));
+            uf(&std::format!(",\"user_defined\":{inner}"))
+        };
+        // The top-level object is depth 1, so 15 more levels are allowed.
+        assert_eq!(p(&nest(15, "[", "]")), Ok(Message::UpdateFirmware));
+        assert_eq!(p(&nest(16, "[", "]")), Err(ParseError::TooDeep));
+        assert_eq!(p(&nest(15, "{\"a\":", "}")), Ok(Message::UpdateFirmware));
+        assert_eq!(p(&nest(16, "{\"a\":", "}")), Err(ParseError::TooDeep));
+        // Mixed arrays and objects: 1 + 7 pairs = 15 levels pass, 1 + 8 pairs = 17 do not.
+        let mixed = |n| nest(n, "[{\"a\":", "}]");
+        assert_eq!(p(&mixed(7)), Ok(Message::UpdateFirmware));
+        assert_eq!(p(&mixed(8)), Err(ParseError::TooDeep));
+        // Deep garbage ends quickly and without exhausting the stack.
+        let deep = "[".repeat(100_000);
+        assert_eq!(p(&std::format!("{{\"a\":{deep}")), Err(ParseError::TooDeep));
+        assert_eq!(p(&"{\"a\":".repeat(100_000)), Err(ParseError::TooDeep));
+    }
+
+    #[test]
+    fn missing_fields() {
+        for (k, f) in [
+            ("url", Field::Url),
+            ("md5sum", Field::Md5sum),
+            ("file_size", Field::FileSize),
+            ("version", Field::Version),
+        ] {
+            assert_eq!(
+                p(&uf_with(k, None)),
+                Err(ParseError::MissingField(f)),
+                "{k}"
+            );
+        }
+        // Reported in field order when several are wrong.
+        assert_eq!(
+            p(r#"{"type":"update_firmware","version":"","file_size":0}"#),
+            Err(ParseError::MissingField(Field::Url))
+        );
+        assert_eq!(
+            p(&uf_with("md5sum", Some("\"zz\"")).replace("\"file_size\":10", "\"file_size\":0")),
+            Err(ParseError::BadMd5)
+        );
+    }
+
+    #[test]
+    fn wrong_types() {
+        for (k, f) in [
+            ("url", Field::Url),
+            ("md5sum", Field::Md5sum),
+            ("file_size", Field::FileSize),
+            ("version", Field::Version),
+            ("task_id", Field::TaskId),
+            ("fw_type", Field::FwType),
+        ] {
+            let vals: &[&str] = match f {
+                Field::FileSize => &["\"10\"", "true", "null", "[10]", "{}"],
+                Field::TaskId => &[
+                    "\"12x\"",
+                    "\"\"",
+                    "\"-1\"",
+                    "true",
+                    "[1]",
+                    "{}",
+                    "-1",
+                    "1.5",
+                    "1e3",
+                    "18446744073709551616",
+                ],
+                Field::FwType => &["1", "true", "[\"mcu\"]", "{}"],
+                _ => &["1", "true", "null", "[\"a\"]", "{\"a\":\"b\"}"],
+            };
+            for v in vals {
+                assert_eq!(
+                    p(&uf_with(k, Some(v))),
+                    Err(ParseError::WrongType(f)),
+                    "{k}={v}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn optional_fields() {
+        // task_id: number or digit string; null = absent.
+        assert_eq!(offer(&uf(",\"task_id\":0")).task_id, Some(0));
+        assert_eq!(
+            offer(&uf(",\"task_id\":18446744073709551615")).task_id,
+            Some(u64::MAX)
+        );
+        assert_eq!(offer(&uf(",\"task_id\":\"42\"")).task_id, Some(42));
+        assert_eq!(offer(&uf(",\"task_id\":null")).task_id, None);
+        // fw_type: null or "" = absent; up to 16 bytes.
+        assert!(offer(&uf(",\"fw_type\":null")).fw_type.is_empty());
+        assert!(offer(&uf(",\"fw_type\":\"\"")).fw_type.is_empty());
+        assert_eq!(
+            offer(&uf(",\"fw_type\":\"0123456789abcdef\"")).fw_type,
+            "0123456789abcdef"
+        );
+        assert_eq!(
+            p(&uf(",\"fw_type\":\"0123456789abcdefg\"")),
+            Err(ParseError::TooLong(Field::FwType))
+        );
+        // user_defined and unknown fields: any type, skipped.
+        for v in [
+            "\"{\\\"k\\\":\\\"v\\\"}\"",
+            "{\"key1\":\"value1\",\"key2\":\"支持中文\"}",
+            "[1,2,{\"a\":[]}]",
+            "-1.5e-3",
+            "0",
+            "true",
+            "false",
+            "null",
+            "\"\"",
+            "{}",
+            "[]",
+        ] {
+            offer(&uf(&std::format!(",\"user_defined\":{v},\"zzz\":{v}")));
+        }
+        // Unknown keys longer than any known key are skipped too.
+        offer(&uf(",\"a_very_long_unknown_key_name_indeed\":{\"url\":1}"));
+    }
+
+    #[test]
+    fn too_long() {
+        let url = std::format!("\"https://h/{}\"", "a".repeat(URL_MAX - 10));
+        assert_eq!(offer(&uf_with("url", Some(&url))).url.len(), URL_MAX);
+        let url = std::format!("\"https://h/{}\"", "a".repeat(URL_MAX - 9));
+        assert_eq!(
+            p(&uf_with("url", Some(&url))),
+            Err(ParseError::TooLong(Field::Url))
+        );
+        // Escapes count by decoded length.
+        let url = std::format!("\"https://h/{}\"", "\\/".repeat(URL_MAX - 10));
+        assert_eq!(offer(&uf_with("url", Some(&url))).url.len(), URL_MAX);
+
+        let v = std::format!("\"{}\"", "9".repeat(VERSION_MAX));
+        assert_eq!(
+            offer(&uf_with("version", Some(&v))).version.len(),
+            VERSION_MAX
+        );
+        let v = std::format!("\"{}\"", "9".repeat(VERSION_MAX + 1));
+        assert_eq!(
+            p(&uf_with("version", Some(&v))),
+            Err(ParseError::TooLong(Field::Version))
+        );
+    }
+
+    #[test]
+    fn md5sum() {
+        let o = offer(&uf_with(
+            "md5sum",
+            Some("\"A15D5DEAF37BF6698CF9A21EC672166D\""),
+        ));
+        assert_eq!(o.md5, MD5_BYTES);
+        let o = offer(&uf_with(
+            "md5sum",
+            Some("\"a15D5deaf37bf6698cf9a21ec672166D\""),
+        ));
+        assert_eq!(o.md5, MD5_BYTES);
+        for bad in [
+            "\"\"",
+            "\"a15d5deaf37bf6698cf9a21ec672166\"",
+            "\"a15d5deaf37bf6698cf9a21ec672166d0\"",
+            "\"a15d5deaf37bf6698cf9a21ec672166da15d5deaf37bf6698cf9a21ec672166d\"",
+            "\"g15d5deaf37bf6698cf9a21ec672166d\"",
+            "\"a15d5deaf37bf6698cf9a21ec672166 \"",
+            "\"0xa15d5deaf37bf6698cf9a21ec67216\"",
+            "\"a15d5deaf37bf6698cf9a21ec67216é\"",
+        ] {
+            assert_eq!(
+                p(&uf_with("md5sum", Some(bad))),
+                Err(ParseError::BadMd5),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn url_checks() {
+        for good in [
+            "http://h",
+            "HTTPS://h/x",
+            "hTtP://1.2.3.4:8080/a?b=c#d",
+            "https://h/%20",
+        ] {
+            assert_eq!(
+                offer(&uf_with("url", Some(&std::format!("\"{good}\"")))).url,
+                good
+            );
+        }
+        for bad in [
+            "",
+            "h/x",
+            "ftp://h/x",
+            "//h/x",
+            "http://",
+            "https://",
+            "http:///x",
+            "http:/h",
+            " https://h/x",
+            "https://h/a b",
+            "https://h/a\\r\\nHost: evil",
+            "https://h/\\u0000",
+            "https://h/é",
+            "https://h/\\u007f",
+        ] {
+            assert_eq!(
+                p(&uf_with("url", Some(&std::format!("\"{bad}\"")))),
+                Err(ParseError::BadUrl),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn file_size() {
+        assert_eq!(offer(&uf_with("file_size", Some("1"))).file_size, 1);
+        assert_eq!(
+            offer(&uf_with("file_size", Some("4294967295"))).file_size,
+            u32::MAX
+        );
+        assert_eq!(
+            p(&uf_with("file_size", Some("0"))),
+            Err(ParseError::ZeroSize)
+        );
+        for bad in [
+            "4294967296",
+            "99999999999999999999999",
+            "-1",
+            "-0",
+            "1.0",
+            "1e3",
+            "1E+3",
+            "0.5",
+        ] {
+            assert_eq!(
+                p(&uf_with("file_size", Some(bad))),
+                Err(ParseError::TooLarge),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn version_checks() {
+        for good in [
+            "1",
+            "v1.0.1",
+            "1.0.0-rc_1+build",
+            "~!#$%&'()*+,-./:;<=>?@[]^_`{|}",
+        ] {
+            let v = std::format!("\"{good}\"");
+            assert_eq!(offer(&uf_with("version", Some(&v))).version, good);
+        }
+        for bad in [
+            "", "1 0", " 1", "1\\t", "1\\\"", "1\\\\", "é", "1\\u0000", "1\\u007f",
+        ] {
+            let v = std::format!("\"{bad}\"");
+            assert_eq!(
+                p(&uf_with("version", Some(&v))),
+                Err(ParseError::BadVersion),
+                "{bad}"
+            );
+        }
+    }
+
+    // ---- structure ----
+
+    #[test]
+    fn fields_in_any_order() {
+        let members = [
+            "\"type\":\"update_firmware\"".to_string(),
+            "\"url\":\"https://h/f\"".to_string(),
+            std::format!("\"md5sum\":\"{MD5}\""),
+            "\"file_size\":10".to_string(),
+            "\"version\":\"1.0\"".to_string(),
+            "\"task_id\":7".to_string(),
+            "\"user_defined\":{\"a\":[1]}".to_string(),
+        ];
+        // Heap's algorithm over all 5040 orders.
+        let mut idx: Vec<usize> = (0..members.len()).collect();
+        let mut c = std::vec![0usize; idx.len()];
+        let mut count = 0;
+        let mut check = |idx: &[usize]| {
+            let body: Vec<&str> = idx.iter().map(|&i| members[i].as_str()).collect();
+            let o = offer(&std::format!("{{{}}}", body.join(",")));
+            assert_eq!((o.file_size, o.task_id, o.md5), (10, Some(7), MD5_BYTES));
+            assert_eq!((o.url.as_str(), o.version.as_str()), ("https://h/f", "1.0"));
+            count += 1;
+        };
+        check(&idx);
+        let mut i = 0;
+        while i < idx.len() {
+            if c[i] < i {
+                if i % 2 == 0 {
+                    idx.swap(0, i);
+                } else {
+                    idx.swap(c[i], i);
+                }
+                check(&idx);
+                c[i] += 1;
+                i = 0;
+            } else {
+                c[i] = 0;
+                i += 1;
+            }
+        }
+        assert_eq!(count, 5040);
+    }
+
+    #[test]
+    fn whitespace_everywhere() {
+        let ws = " \t\r\n ";
+        let m = std::format!(
+            "{ws}{{{ws}\"type\"{ws}:{ws}\"update_firmware\"{ws},{ws}\"url\"{ws}:{ws}\"https://h/f\"{ws},{ws}\"md5sum\"{ws}:{ws}\"{MD5}\"{ws},{ws}\"file_size\"{ws}:{ws}10{ws},{ws}\"version\"{ws}:{ws}\"1.0\"{ws},{ws}\"task_id\"{ws}:{ws}5{ws},{ws}\"user_defined\"{ws}:{ws}[{ws}1{ws},{ws}{{{ws}\"a\"{ws}:{ws}null{ws}}}{ws},{ws}[{ws}]{ws},{ws}{{{ws}}}{ws}]{ws}}}{ws}"
+        );
+        let o = offer(&m);
+        assert_eq!((o.file_size, o.task_id), (10, Some(5)));
+        // Other whitespace is not JSON whitespace.
+        assert_eq!(p(&m.replace('\t', "\u{a0}")), Err(ParseError::NotJson));
+    }
+
+    #[test]
+    fn duplicate_keys_last_wins() {
+        let o = offer(&uf(",\"version\":\"2.0\",\"task_id\":1,\"task_id\":2"));
+        assert_eq!((o.version.as_str(), o.task_id), ("2.0", Some(2)));
+        // A bad earlier value is replaced by a good later one, and the other way round.
+        assert_eq!(
+            offer(&uf_with("url", Some("5,\"url\":\"http://x\""))).url,
+            "http://x"
+        );
+        assert_eq!(p(&uf(",\"url\":5")), Err(ParseError::WrongType(Field::Url)));
+        assert_eq!(offer(&uf(",\"task_id\":null")).task_id, None);
+        assert_eq!(
+            offer(&uf(",\"fw_type\":\"mcu\",\"fw_type\":null")).fw_type,
+            ""
+        );
+        assert_eq!(
+            p(r#"{"type":"x","type":"report_version_rsp","result_code":"1","result_code":2}"#),
+            Ok(Message::ReportVersionRsp { result_code: 2 })
+        );
+        assert_eq!(
+            p(r#"{"type":"report_version_rsp","type":5,"result_code":0}"#),
+            Err(ParseError::WrongType(Field::Type))
+        );
+    }
+
+    #[test]
+    fn truncation_never_parses() {
+        let msgs = [
+            REAL.to_string(),
+            uf(",\"task_id\":123,\"fw_type\":\"m\\u00e9\\ud83d\\ude00\",\"user_defined\":{\"a\":[1,2.5e3,true,false,null]}"),
+            r#"{"result_code":0,"result_msg":"success","type":"report_version_rsp","version":"1.0.0"}"#
+                .to_string(),
+        ];
+        for m in &msgs {
+            let b = m.as_bytes();
+            let mut o = Offer::new();
+            assert!(parse(b, &mut o).is_ok());
+            for n in 0..b.len() {
+                assert!(
+                    parse(&b[..n], &mut o).is_err(),
+                    "{n}: {}",
+                    String::from_utf8_lossy(&b[..n])
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn mutations_never_panic() {
+        // A cheap deterministic fuzz: flip, insert and delete bytes of valid messages.
+        let seeds = [
+            REAL.to_string(),
+            uf(
+                ",\"task_id\":\"9\",\"fw_type\":\"\\ud83d\\ude00\",\"user_defined\":[{\"a\":\"\\u0026\"}]",
+            ),
+        ];
+        let mut x: u64 = 0x1234_5678_9abc_def1;
+        let mut rnd = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        const BYTES: &[u8] = b"{}[]\":,\\/ u0123456789abcdefABCDEF-+.eEtrufalsn\xc3\xa9\xff\x00\n";
+        let mut o = Offer::new();
+        for seed in &seeds {
+            for _ in 0..20_000 {
+                let mut m = seed.as_bytes().to_vec();
+                for _ in 0..(rnd() % 4 + 1) {
+                    let at = (rnd() as usize) % (m.len() + 1);
+                    let b = BYTES[(rnd() as usize) % BYTES.len()];
+                    match rnd() % 3 {
+                        0 if at < m.len() => m[at] = b,
+                        1 => m.insert(at, b),
+                        _ if at < m.len() => {
+                            m.remove(at);
+                        }
+                        _ => {}
+                    }
+                }
+                if let Ok(Message::UpdateFirmware) = parse(&m, &mut o) {
+                    // Whatever got through satisfies the checks.
+                    assert!(check_url(o.url.as_bytes()).is_ok());
+                    assert!(check_version(o.version.as_bytes()).is_ok());
+                    assert!(o.file_size > 0);
+                }
+            }
+        }
+    }
+
+    // ---- formatting ----
+
+    fn rv(version: &str, fw: &str) -> String {
+        let mut buf = [0u8; 256];
+        let n = write_report_version(&mut buf, version, fw).unwrap();
+        String::from_utf8(buf[..n].to_vec()).unwrap()
+    }
+
+    fn rp(prog: Progress<'_>, version: &str, task: Option<u64>, fw: &str) -> String {
+        let mut buf = [0u8; 256];
+        let n = write_report_progress(&mut buf, &prog, version, task, fw).unwrap();
+        String::from_utf8(buf[..n].to_vec()).unwrap()
+    }
+
+    #[test]
+    fn report_version_bytes() {
+        assert_eq!(
+            rv("1.0.0", ""),
+            r#"{"type":"report_version","report":{"version":"1.0.0"}}"#
+        );
+        assert_eq!(
+            rv("1.0.0", "mcu"),
+            r#"{"type":"report_version","report":{"version":"1.0.0","fw_type":"mcu"}}"#
+        );
+        assert_eq!(
+            rv("a\"b\\c\n\u{1}é", "m\tx"),
+            r#"{"type":"report_version","report":{"version":"a\"b\\c\n\u0001é","fw_type":"m\tx"}}"#
+        );
+    }
+
+    #[test]
+    fn report_progress_bytes() {
+        let cases: &[(Progress<'_>, Option<u64>, &str, &str)] = &[
+            (
+                Progress::Downloading { percent: 10 },
+                None,
+                "",
+                r#"{"type":"report_progress","report":{"progress":{"state":"downloading","percent":"10","result_code":"0","result_msg":""},"version":"2.0.0"}}"#,
+            ),
+            (
+                Progress::Downloading { percent: 0 },
+                None,
+                "",
+                r#"{"type":"report_progress","report":{"progress":{"state":"downloading","percent":"0","result_code":"0","result_msg":""},"version":"2.0.0"}}"#,
+            ),
+            (
+                Progress::Downloading { percent: 255 },
+                None,
+                "",
+                r#"{"type":"report_progress","report":{"progress":{"state":"downloading","percent":"100","result_code":"0","result_msg":""},"version":"2.0.0"}}"#,
+            ),
+            (
+                Progress::Burning,
+                None,
+                "",
+                r#"{"type":"report_progress","report":{"progress":{"state":"burning","result_code":"0","result_msg":""},"version":"2.0.0"}}"#,
+            ),
+            (
+                Progress::Done,
+                None,
+                "",
+                r#"{"type":"report_progress","report":{"progress":{"state":"done","result_code":"0","result_msg":""},"version":"2.0.0"}}"#,
+            ),
+            (
+                Progress::Fail {
+                    code: RESULT_MD5_MISMATCH,
+                    msg: "md5 mismatch",
+                },
+                None,
+                "",
+                r#"{"type":"report_progress","report":{"progress":{"state":"fail","result_code":"-4","result_msg":"md5 mismatch"},"version":"2.0.0"}}"#,
+            ),
+            (
+                Progress::Fail {
+                    code: RESULT_TIMEOUT,
+                    msg: "time_out",
+                },
+                Some(123),
+                "mcu",
+                r#"{"type":"report_progress","report":{"progress":{"state":"fail","result_code":"-1","result_msg":"time_out"},"version":"2.0.0","task_id":123,"fw_type":"mcu"}}"#,
+            ),
+            (
+                Progress::Downloading { percent: 55 },
+                Some(u64::MAX),
+                "",
+                r#"{"type":"report_progress","report":{"progress":{"state":"downloading","percent":"55","result_code":"0","result_msg":""},"version":"2.0.0","task_id":18446744073709551615}}"#,
+            ),
+            (
+                Progress::Done,
+                None,
+                "module",
+                r#"{"type":"report_progress","report":{"progress":{"state":"done","result_code":"0","result_msg":""},"version":"2.0.0","fw_type":"module"}}"#,
+            ),
+            (
+                Progress::Fail {
+                    code: i32::MIN,
+                    msg: "\"quoted\"\\\r\u{8}\u{c}\u{1f}",
+                },
+                None,
+                "",
+                r#"{"type":"report_progress","report":{"progress":{"state":"fail","result_code":"-2147483648","result_msg":"\"quoted\"\\\r\b\f\u001f"},"version":"2.0.0"}}"#,
+            ),
+        ];
+        for &(prog, task, fw, want) in cases {
+            assert_eq!(rp(prog, "2.0.0", task, fw), want);
+        }
+        assert_eq!(
+            (
+                RESULT_OK,
+                RESULT_TIMEOUT,
+                RESULT_NOT_FOUND,
+                RESULT_SIGNATURE_EXPIRED,
+                RESULT_MD5_MISMATCH,
+                RESULT_UPGRADE_FAILED
+            ),
+            (0, -1, -2, -3, -4, -5)
+        );
+    }
+
+    #[test]
+    fn reports_overflow_exactly() {
+        let want = rp(
+            Progress::Fail {
+                code: -5,
+                msg: "a\"b",
+            },
+            "1.0",
+            Some(9),
+            "mcu",
+        );
+        for n in 0..want.len() {
+            let mut buf = std::vec![0u8; n];
+            assert_eq!(
+                write_report_progress(
+                    &mut buf,
+                    &Progress::Fail {
+                        code: -5,
+                        msg: "a\"b"
+                    },
+                    "1.0",
+                    Some(9),
+                    "mcu"
+                ),
+                Err(Overflow),
+                "{n}"
+            );
+        }
+        let mut buf = std::vec![0u8; want.len()];
+        assert_eq!(
+            write_report_progress(
+                &mut buf,
+                &Progress::Fail {
+                    code: -5,
+                    msg: "a\"b"
+                },
+                "1.0",
+                Some(9),
+                "mcu"
+            ),
+            Ok(want.len())
+        );
+        let want = rv("1.0", "mcu");
+        for n in 0..want.len() {
+            let mut buf = std::vec![0u8; n];
+            assert_eq!(write_report_version(&mut buf, "1.0", "mcu"), Err(Overflow));
+        }
+    }
+
+    #[test]
+    fn reports_parse_back() {
+        // Our own output is valid JSON to our own scanner.
+        let mut buf = [0u8; 256];
+        let n = write_report_progress(
+            &mut buf,
+            &Progress::Fail {
+                code: -3,
+                msg: "\u{1}\"\\é😀",
+            },
+            "1",
+            Some(1),
+            "\n",
+        )
+        .unwrap();
+        assert_eq!(
+            p(core::str::from_utf8(&buf[..n]).unwrap()),
+            Ok(Message::Other)
+        );
+        let n = write_report_version(&mut buf, "\u{0}", "\"").unwrap();
+        assert_eq!(
+            p(core::str::from_utf8(&buf[..n]).unwrap()),
+            Ok(Message::Other)
+        );
+    }
+
+    #[test]
+    fn error_texts() {
+        assert_eq!(ParseError::BadMd5.as_str(), "bad md5sum");
+        assert_eq!(ParseError::MissingField(Field::Url).as_str(), "missing url");
+        assert_eq!(ParseError::TooLong(Field::Url).as_str(), "url too long");
+    }
+}

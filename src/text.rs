@@ -1,1 +1,307 @@
-//! (Being written.)
+//! Fixed-capacity strings and a byte writer, so messages can be built without heap or `core::fmt`
+//! (which costs several KiB of flash on a Cortex-M).
+
+/// The value did not fit in the fixed capacity. Nothing was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooLong;
+
+/// The output buffer was too small for the whole message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Overflow;
+
+/// A UTF-8 string of at most `N` bytes stored inline.
+///
+/// Invariant: `buf[..len]` is valid UTF-8 (every mutation appends a whole `&str` or `char`).
+#[derive(Clone)]
+pub struct Str<const N: usize> {
+    len: usize,
+    buf: [u8; N],
+}
+
+impl<const N: usize> Str<N> {
+    pub const fn new() -> Self {
+        Self {
+            len: 0,
+            buf: [0; N],
+        }
+    }
+
+    pub fn try_from_str(s: &str) -> Result<Self, TooLong> {
+        let mut out = Self::new();
+        out.push_str(s)?;
+        Ok(out)
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        self.buf.get(..self.len).unwrap_or(&[])
+    }
+
+    pub fn as_str(&self) -> &str {
+        // The invariant makes the fallback unreachable; it only avoids a panic path.
+        core::str::from_utf8(self.as_bytes()).unwrap_or("")
+    }
+
+    pub const fn len(&self) -> usize {
+        self.len
+    }
+
+    pub const fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub const fn capacity(&self) -> usize {
+        N
+    }
+
+    pub fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    /// Appends all of `s` or, if it does not fit, nothing.
+    pub fn push_str(&mut self, s: &str) -> Result<(), TooLong> {
+        let end = self.len.checked_add(s.len()).ok_or(TooLong)?;
+        let dst = self.buf.get_mut(self.len..end).ok_or(TooLong)?;
+        dst.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+
+    pub fn push_char(&mut self, c: char) -> Result<(), TooLong> {
+        let mut tmp = [0u8; 4];
+        self.push_str(c.encode_utf8(&mut tmp))
+    }
+}
+
+impl<const N: usize> Default for Str<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const N: usize> PartialEq for Str<N> {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl<const N: usize> Eq for Str<N> {}
+
+impl<const N: usize> PartialEq<str> for Str<N> {
+    fn eq(&self, other: &str) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl<const N: usize> PartialEq<&str> for Str<N> {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl<const N: usize> core::fmt::Debug for Str<N> {
+    // Only reached from tests or host logging; LTO drops it otherwise.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        core::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+/// Appends to a caller's buffer. Overflow is sticky: once an item does not fit, that item and all
+/// later ones are dropped whole and [`Writer::finish`] reports [`Overflow`], so formatting code can
+/// append unconditionally and check once.
+pub struct Writer<'a> {
+    buf: &'a mut [u8],
+    len: usize,
+    overflow: bool,
+}
+
+impl<'a> Writer<'a> {
+    pub fn new(buf: &'a mut [u8]) -> Self {
+        Self {
+            buf,
+            len: 0,
+            overflow: false,
+        }
+    }
+
+    pub fn bytes(&mut self, b: &[u8]) {
+        if self.overflow {
+            return;
+        }
+        let dst = self
+            .len
+            .checked_add(b.len())
+            .and_then(|end| self.buf.get_mut(self.len..end));
+        match dst {
+            Some(dst) => {
+                dst.copy_from_slice(b);
+                self.len += b.len();
+            }
+            None => self.overflow = true,
+        }
+    }
+
+    pub fn byte(&mut self, b: u8) {
+        self.bytes(&[b]);
+    }
+
+    pub fn str(&mut self, s: &str) {
+        self.bytes(s.as_bytes());
+    }
+
+    pub fn u64(&mut self, mut v: u64) {
+        let mut tmp = [0u8; 20];
+        let mut i = tmp.len();
+        loop {
+            i -= 1;
+            if let Some(d) = tmp.get_mut(i) {
+                *d = b'0' + (v % 10) as u8;
+            }
+            v /= 10;
+            if v == 0 || i == 0 {
+                break;
+            }
+        }
+        self.bytes(tmp.get(i..).unwrap_or(&[]));
+    }
+
+    pub fn i64(&mut self, v: i64) {
+        if v < 0 {
+            // Reserve the sign and digits together so an overflow never leaves a lone '-'.
+            let mut tmp = [0u8; 20];
+            let mut w = Writer::new(&mut tmp);
+            w.byte(b'-');
+            w.u64(v.unsigned_abs());
+            let n = w.len;
+            self.bytes(tmp.get(..n).unwrap_or(&[]));
+        } else {
+            self.u64(v.unsigned_abs());
+        }
+    }
+
+    /// Lowercase hex, two digits per byte.
+    pub fn hex_lower(&mut self, b: &[u8]) {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let needed = b.len().checked_mul(2);
+        let fits = needed
+            .and_then(|n| self.len.checked_add(n))
+            .is_some_and(|end| end <= self.buf.len());
+        if !fits {
+            self.overflow = true;
+        }
+        for &x in b {
+            self.byte(HEX[usize::from(x >> 4)]);
+            self.byte(HEX[usize::from(x & 0x0f)]);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn is_overflow(&self) -> bool {
+        self.overflow
+    }
+
+    /// What has been written so far (whole items only).
+    pub fn written(&self) -> &[u8] {
+        self.buf.get(..self.len).unwrap_or(&[])
+    }
+
+    pub fn finish(self) -> Result<usize, Overflow> {
+        if self.overflow {
+            Err(Overflow)
+        } else {
+            Ok(self.len)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn str_basics() {
+        let mut s: Str<8> = Str::new();
+        assert!(s.is_empty());
+        assert_eq!(s.capacity(), 8);
+        s.push_str("abc").unwrap();
+        s.push_char('é').unwrap();
+        assert_eq!(s, "abcé");
+        assert_eq!(s.len(), 5);
+        assert_eq!(s.as_bytes(), "abcé".as_bytes());
+        // Does not fit: nothing appended.
+        assert_eq!(s.push_str("wxyz"), Err(TooLong));
+        assert_eq!(s.as_str(), "abcé");
+        s.push_str("xyz").unwrap();
+        assert_eq!(s.push_char('a'), Err(TooLong));
+        assert_eq!(s.len(), 8);
+        s.clear();
+        assert_eq!(s, "");
+        assert_eq!(Str::<3>::try_from_str("abcd"), Err(TooLong));
+        assert_eq!(Str::<4>::try_from_str("abcd").unwrap(), "abcd");
+        // A multibyte char that would straddle the end is rejected whole.
+        let mut t: Str<2> = Str::try_from_str("a").unwrap();
+        assert_eq!(t.push_char('é'), Err(TooLong));
+        assert_eq!(t, "a");
+        assert_eq!(Str::<0>::new().push_str(""), Ok(()));
+    }
+
+    #[test]
+    fn writer_numbers() {
+        let cases: &[(i64, &str)] = &[
+            (0, "0"),
+            (7, "7"),
+            (-1, "-1"),
+            (1234567890, "1234567890"),
+            (i64::MAX, "9223372036854775807"),
+            (i64::MIN, "-9223372036854775808"),
+        ];
+        for &(v, want) in cases {
+            let mut buf = [0u8; 32];
+            let mut w = Writer::new(&mut buf);
+            w.i64(v);
+            assert_eq!(w.written(), want.as_bytes());
+        }
+        let mut buf = [0u8; 32];
+        let mut w = Writer::new(&mut buf);
+        w.u64(u64::MAX);
+        assert_eq!(w.written(), b"18446744073709551615");
+        assert_eq!(w.finish(), Ok(20));
+    }
+
+    #[test]
+    fn writer_overflow_is_sticky_and_whole() {
+        let mut buf = [0u8; 5];
+        let mut w = Writer::new(&mut buf);
+        w.str("abc");
+        w.i64(-123); // 4 bytes: does not fit, dropped whole
+        assert!(w.is_overflow());
+        w.str("d"); // would fit, but overflow is sticky
+        assert_eq!(w.written(), b"abc");
+        assert_eq!(w.finish(), Err(Overflow));
+
+        let mut buf = [0u8; 3];
+        let mut w = Writer::new(&mut buf);
+        w.hex_lower(&[0xab, 0xcd]);
+        assert_eq!(w.written(), b"");
+        assert_eq!(w.finish(), Err(Overflow));
+
+        let mut buf = [0u8; 4];
+        let mut w = Writer::new(&mut buf);
+        w.hex_lower(&[0x0f, 0xa0]);
+        w.bytes(b"");
+        assert_eq!(w.written(), b"0fa0");
+        assert_eq!(w.finish(), Ok(4));
+
+        let mut empty: [u8; 0] = [];
+        let mut w = Writer::new(&mut empty);
+        assert!(w.is_empty());
+        w.u64(0);
+        assert_eq!(w.finish(), Err(Overflow));
+    }
+}
