@@ -9,7 +9,7 @@ use crate::http::url::{self, Scheme};
 use crate::mqtt::session::{Session, SessionConfig, SessionEvent};
 use crate::platform::{Channel, Event, EventKind, Level, NetError, Platform, Socket};
 use crate::protocol::VERSION_MAX;
-use crate::text::Str;
+use crate::text::{Str, Writer};
 
 /// Smallest buffers the library accepts (see `ota_config`).
 pub const MIN_MQTT_RX: usize = 1024;
@@ -25,6 +25,9 @@ const HTTP_BUDGET_PER_POLL: usize = 512 * 1024;
 /// Tencent allows one CONNECT per 5 s per device.
 const MIN_CONNECT_INTERVAL_MS: u64 = 5000;
 const MAX_RECONNECT_DELAY_MS: u64 = 60_000;
+/// Signature expiry sent in the username: 2^31-1, "never", as Tencent's C SDK does without a
+/// wall clock. (A host with real time could pass now + a margin; see the README.)
+const EXPIRY: u64 = 2_147_483_647;
 
 /// Everything `init` needs to know; strings are copied, so they need not outlive the call.
 #[derive(Clone, Copy, Debug)]
@@ -288,26 +291,25 @@ impl<'b, P: Platform> Client<'b, P> {
         self.mqtt_sock = Some(sock);
         let connid = auth::make_connid(self.next_random());
         let connid = core::str::from_utf8(&connid).unwrap_or("a0b1c");
+        let (pid, dn) = (self.id.product_id.as_str(), self.id.device_name.as_str());
+        let key = self.id.key.get(..self.id.key_len).unwrap_or(&[]);
         let mut client_id = [0u8; PRODUCT_ID_MAX + DEVICE_NAME_MAX];
         let mut username = [0u8; PRODUCT_ID_MAX + DEVICE_NAME_MAX + 48];
         let mut password = [0u8; 96];
-        let key = self.id.key.get(..self.id.key_len).unwrap_or(&[]);
-        let (pid, dn) = (self.id.product_id.as_str(), self.id.device_name.as_str());
-        let built = (|| {
-            let c = auth::write_client_id(&mut client_id, pid, dn).ok()?;
-            let u = auth::write_username(&mut username, pid, dn, auth::SDKAPPID, connid, auth::EXPIRY_NEVER).ok()?;
-            let user = core::str::from_utf8(username.get(..u)?).ok()?;
-            let p = auth::write_password(&mut password, key, user, self.id.sign).ok()?;
-            Some((c, u, p))
-        })();
-        let Some((c, u, p)) = built else {
+        let mut wc = Writer::new(&mut client_id);
+        let mut wu = Writer::new(&mut username);
+        let mut wp = Writer::new(&mut password);
+        let ok = auth::write_client_id(&mut wc, pid, dn).is_ok()
+            && auth::write_username(&mut wu, pid, dn, auth::SDKAPPID, connid, EXPIRY).is_ok()
+            && auth::write_password(&mut wp, key, wu.written(), self.id.sign).is_ok();
+        let as_str = |w: &Writer<'_>| core::str::from_utf8(w.written()).unwrap_or("");
+        if !ok {
             return self.drop_mqtt(now, Error::InvalidArgument);
-        };
-        let as_str = |b: &[u8], n: usize| b.get(..n).and_then(|s| core::str::from_utf8(s).ok()).unwrap_or("");
+        }
         let cfg = SessionConfig {
-            client_id: as_str(&client_id, c),
-            username: as_str(&username, u),
-            password: as_str(&password, p),
+            client_id: as_str(&wc),
+            username: as_str(&wu),
+            password: as_str(&wp),
             keepalive_s: self.id.keepalive_s,
             ack_timeout_ms: self.id.ack_timeout_ms,
         };
