@@ -9,13 +9,32 @@ fn main() {
     let root = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("manifest dir"));
     let out = PathBuf::from(env::var("OUT_DIR").expect("out dir")).join("qcloud_ota.h");
     let config = cbindgen::Config::from_file(root.join("cbindgen.toml")).expect("cbindgen.toml");
+    let mut header = Vec::new();
     cbindgen::Builder::new()
         .with_config(config)
         .with_src(root.join("src/ffi.rs"))
         .generate()
         .expect("cbindgen could not read src/ffi.rs")
-        .write_to_file(&out);
+        .write(&mut header);
+    let header = String::from_utf8(header).expect("UTF-8 header");
+    std::fs::write(&out, parenthesize_negative_defines(&header)).expect("write header");
     if env::var_os("QCLOUD_OTA_WRITE_HEADER").is_some() {
         std::fs::copy(&out, root.join("include/qcloud_ota.h")).expect("write include/qcloud_ota.h");
     }
+}
+
+/// `#define X -1` becomes `#define X (-1)`, so `a-X` cannot turn into `a--1`.
+fn parenthesize_negative_defines(header: &str) -> String {
+    let mut out = String::with_capacity(header.len() + 256);
+    for line in header.lines() {
+        let mut parts = line.splitn(3, ' ');
+        match (parts.next(), parts.next(), parts.next()) {
+            (Some("#define"), Some(name), Some(v)) if v.starts_with('-') => {
+                out.push_str(&format!("#define {name} ({v})"));
+            }
+            _ => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
 }

@@ -18,444 +18,459 @@
 #define QCLOUD_OTA_VERSION_MINOR 1
 
 
-/*
- Success. Every other status is negative; `ota_strerror()` names it. 
+/**
+ * Success. Every other status is negative; `ota_strerror()` names it.
  */
 #define OTA_OK 0
 
-/*
- A required pointer was NULL. 
+/**
+ * A required pointer was NULL.
  */
-#define OTA_ERR_NULL_POINTER -1
+#define OTA_ERR_NULL_POINTER (-1)
 
-/*
- An argument is empty, too long, not UTF-8, or out of range. 
+/**
+ * An argument is empty, too long, not UTF-8, or out of range.
  */
-#define OTA_ERR_INVALID_ARGUMENT -2
+#define OTA_ERR_INVALID_ARGUMENT (-2)
 
-/*
- A buffer is smaller than its documented minimum. 
+/**
+ * A buffer is smaller than its documented minimum.
  */
-#define OTA_ERR_BUFFER_TOO_SMALL -3
+#define OTA_ERR_BUFFER_TOO_SMALL (-3)
 
-/*
- The call is not allowed in the current state (e.g. ota_accept() without an offer). 
+/**
+ * The call is not allowed in the current state (e.g. ota_accept() without an offer).
  */
-#define OTA_ERR_WRONG_STATE -4
+#define OTA_ERR_WRONG_STATE (-4)
 
-/*
- The client was not initialised with ota_init(), or was deinitialised. 
+/**
+ * The client was not initialised with ota_init(), or was deinitialised.
  */
-#define OTA_ERR_NOT_INITIALIZED -5
+#define OTA_ERR_NOT_INITIALIZED (-5)
 
-/*
- Called from inside one of this client's own callbacks (only accept/decline/defer may be). 
+/**
+ * Called from inside one of this client's own callbacks (only accept/decline/defer may be).
  */
-#define OTA_ERR_BUSY -6
+#define OTA_ERR_BUSY (-6)
 
-/*
- The host's net_connect callback failed. 
+/**
+ * The host's net_connect callback failed.
  */
-#define OTA_ERR_NET_CONNECT -10
+#define OTA_ERR_NET_CONNECT (-10)
 
-/*
- A connection failed or was closed by the peer. 
+/**
+ * A connection failed or was closed by the peer.
  */
-#define OTA_ERR_NET_IO -11
+#define OTA_ERR_NET_IO (-11)
 
-/*
- The MQTT broker refused the connection (wrong product id, device name or secret). 
+/**
+ * The MQTT broker refused the connection (wrong product id, device name or secret).
  */
-#define OTA_ERR_MQTT_REFUSED -12
+#define OTA_ERR_MQTT_REFUSED (-12)
 
-/*
- The MQTT broker did not answer CONNECT or PINGREQ in time. 
+/**
+ * The MQTT broker did not answer CONNECT or PINGREQ in time.
  */
-#define OTA_ERR_MQTT_TIMEOUT -13
+#define OTA_ERR_MQTT_TIMEOUT (-13)
 
-/*
- A malformed MQTT packet arrived. 
+/**
+ * A malformed MQTT packet arrived.
  */
-#define OTA_ERR_MQTT_PROTOCOL -14
+#define OTA_ERR_MQTT_PROTOCOL (-14)
 
-/*
- An MQTT message larger than the receive buffer was dropped. 
+/**
+ * An MQTT message larger than the receive buffer was dropped.
  */
-#define OTA_ERR_MQTT_OVERSIZE -15
+#define OTA_ERR_MQTT_OVERSIZE (-15)
 
-/*
- The broker refused the subscription to $ota/update/{product}/{device}. 
+/**
+ * The broker refused the subscription to $ota/update/{product}/{device}.
  */
-#define OTA_ERR_SUBSCRIBE_REJECTED -16
+#define OTA_ERR_SUBSCRIBE_REJECTED (-16)
 
-/*
- A malformed or incomplete update_firmware message. 
+/**
+ * A malformed or incomplete update_firmware message.
  */
-#define OTA_ERR_BAD_MESSAGE -20
+#define OTA_ERR_BAD_MESSAGE (-20)
 
-/*
- The offered image is larger than ota_config.slot_size. 
+/**
+ * The offered image is larger than ota_config.slot_size.
  */
-#define OTA_ERR_IMAGE_TOO_LARGE -21
+#define OTA_ERR_IMAGE_TOO_LARGE (-21)
 
-/*
- The firmware URL is malformed or not http(s). 
+/**
+ * The firmware URL is malformed or not http(s).
  */
-#define OTA_ERR_BAD_URL -22
+#define OTA_ERR_BAD_URL (-22)
 
-/*
- The cloud answered report_version with a non-zero result_code. 
+/**
+ * The cloud answered report_version with a non-zero result_code.
  */
-#define OTA_ERR_VERSION_REJECTED -23
+#define OTA_ERR_VERSION_REJECTED (-23)
 
-/*
- The firmware server answered with an unexpected HTTP status. 
+/**
+ * The firmware server answered with an unexpected HTTP status.
  */
-#define OTA_ERR_HTTP_STATUS -30
+#define OTA_ERR_HTTP_STATUS (-30)
 
-/*
- HTTP 404: the firmware does not exist (reported as result_code -2). 
+/**
+ * HTTP 404: the firmware does not exist (reported as result_code -2).
  */
-#define OTA_ERR_HTTP_NOT_FOUND -31
+#define OTA_ERR_HTTP_NOT_FOUND (-31)
 
-/*
- HTTP 403: the signed URL expired (reported as result_code -3 once retries are exhausted). 
+/**
+ * HTTP 403: the signed URL expired (reported as result_code -3 once retries are exhausted).
  */
-#define OTA_ERR_HTTP_FORBIDDEN -32
+#define OTA_ERR_HTTP_FORBIDDEN (-32)
 
-/*
- A malformed HTTP response, or a range/length that does not match the request. 
+/**
+ * A malformed HTTP response, or a range/length that does not match the request.
  */
-#define OTA_ERR_HTTP_PROTOCOL -33
+#define OTA_ERR_HTTP_PROTOCOL (-33)
 
-/*
- The download stalled (reported as result_code -1 once retries are exhausted). 
+/**
+ * The download stalled (reported as result_code -1 once retries are exhausted).
  */
-#define OTA_ERR_DOWNLOAD_TIMEOUT -34
+#define OTA_ERR_DOWNLOAD_TIMEOUT (-34)
 
-/*
- The image's MD5 does not match md5sum (reported as result_code -4; never made bootable). 
+/**
+ * The image's MD5 does not match md5sum (reported as result_code -4; never made bootable).
  */
-#define OTA_ERR_MD5_MISMATCH -35
+#define OTA_ERR_MD5_MISMATCH (-35)
 
-/*
- A slot callback failed (reported as result_code -5). 
+/**
+ * A slot callback failed (reported as result_code -5).
  */
-#define OTA_ERR_SLOT -40
+#define OTA_ERR_SLOT (-40)
 
-/*
- A store callback failed. 
+/**
+ * A store callback failed.
  */
-#define OTA_ERR_STORE -41
+#define OTA_ERR_STORE (-41)
 
-/*
- After the reboot the device still ran the old version (reported as result_code -5). 
+/**
+ * After the reboot the device still ran the old version (reported as result_code -5).
  */
-#define OTA_ERR_ROLLED_BACK -42
+#define OTA_ERR_ROLLED_BACK (-42)
 
-/*
- The host declined the offer with ota_decline() (reported as result_code -5). 
+/**
+ * The host declined the offer with ota_decline() (reported as result_code -5).
  */
-#define OTA_ERR_DECLINED -43
+#define OTA_ERR_DECLINED (-43)
 
-/*
- Bytes of ota_client storage (an upper bound for every target). 
+/**
+ * Bytes of ota_client storage (an upper bound for every target).
  */
 #define OTA_CLIENT_SIZE 3584
 
-/*
- Longest version string, in bytes (Tencent's limit). 
+/**
+ * OTA_CLIENT_SIZE in 8-byte words.
+ */
+#define OTA_CLIENT_WORDS 448
+
+/**
+ * Longest version string, in bytes (Tencent's limit).
  */
 #define OTA_VERSION_MAX 32
 
-/*
- Longest product id, in bytes. 
+/**
+ * Longest product id, in bytes.
  */
 #define OTA_PRODUCT_ID_MAX 32
 
-/*
- Longest device name, in bytes. 
+/**
+ * Longest device name, in bytes.
  */
 #define OTA_DEVICE_NAME_MAX 64
 
-/*
- Longest broker host name, in bytes. 
+/**
+ * Longest broker host name, in bytes.
  */
 #define OTA_HOST_MAX 128
 
-/*
- Longest firmware URL, in bytes. 
+/**
+ * Longest firmware URL, in bytes.
  */
 #define OTA_URL_MAX 512
 
-/*
- Minimum mqtt_rx_len. Recommended 2048: update_firmware is about 500 bytes plus user_defined. 
+/**
+ * Minimum mqtt_rx_len. Recommended 2048: update_firmware is about 500 bytes plus user_defined.
  */
 #define OTA_MIN_MQTT_RX 1024
 
-/*
- Minimum mqtt_tx_len. 
+/**
+ * Minimum mqtt_tx_len.
  */
 #define OTA_MIN_MQTT_TX 512
 
-/*
- Minimum http_len; the whole HTTP response head must fit. Larger means fewer recv calls. 
+/**
+ * Minimum http_len; the whole HTTP response head must fit. Larger means fewer recv calls.
  */
 #define OTA_MIN_HTTP 1024
 
-/*
- Bytes the store callbacks must be able to hold. 
+/**
+ * Bytes the store callbacks must be able to hold.
  */
 #define OTA_RECORD_SIZE 96
 
-/*
- Default keepalive (ota_config.keepalive_s = 0), seconds. Range 30..900. 
+/**
+ * Default keepalive (ota_config.keepalive_s = 0), seconds. Range 30..900.
  */
 #define OTA_DEFAULT_KEEPALIVE_S 240
 
-/*
- Default wait for CONNACK/SUBACK/PUBACK/PINGRESP (ack_timeout_ms = 0). Range 100..60000. 
+/**
+ * Default wait for CONNACK/SUBACK/PUBACK/PINGRESP (ack_timeout_ms = 0). Range 100..60000.
  */
 #define OTA_DEFAULT_ACK_TIMEOUT_MS 10000
 
-/*
- Default and minimum spacing of progress reports (progress_interval_ms = 0), ms. 
+/**
+ * Default and minimum spacing of progress reports (progress_interval_ms = 0), ms.
  */
 #define OTA_DEFAULT_PROGRESS_INTERVAL_MS 1000
 
-/*
- Default time without a body byte before the download counts as stalled, ms. 
+/**
+ * Default time without a body byte before the download counts as stalled, ms.
  */
 #define OTA_DEFAULT_STALL_TIMEOUT_MS 30000
 
-/*
- Default download attempts before `fail` is reported (max_attempts = 0). Range 1..255. 
+/**
+ * Default download attempts before `fail` is reported (max_attempts = 0). Range 1..255.
  */
 #define OTA_DEFAULT_MAX_ATTEMPTS 5
 
-/*
- Default longest delay ota_poll() returns while a connection is open (net_poll_ms = 0), ms. 
+/**
+ * Default longest delay ota_poll() returns while a connection is open (net_poll_ms = 0), ms.
  */
 #define OTA_DEFAULT_NET_POLL_MS 20
 
-/*
- ota_config.flags: wait for ota_accept()/ota_defer()/ota_decline() after OTA_EVENT_OFFERED. 
+/**
+ * ota_config.flags: wait for ota_accept()/ota_defer()/ota_decline() after OTA_EVENT_OFFERED.
  */
 #define OTA_FLAG_MANUAL_ACCEPT 1
 
-/*
- ota_config.flags: MQTT over TLS (the host's net_connect is asked for TLS; port 8883). 
+/**
+ * ota_config.flags: MQTT over TLS (the host's net_connect is asked for TLS; port 8883).
  */
 #define OTA_FLAG_MQTT_TLS 2
 
-/*
- ota_config.flags: sign the MQTT password with HMAC-SHA1 instead of HMAC-SHA256. 
+/**
+ * ota_config.flags: sign the MQTT password with HMAC-SHA1 instead of HMAC-SHA256.
  */
 #define OTA_FLAG_HMAC_SHA1 4
 
-/*
- net_connect flags: the connection must be TLS, verified for the host name given. 
+/**
+ * net_connect flags: the connection must be TLS, verified for the host name given.
  */
 #define OTA_NET_TLS 1
 
-/*
- net_connect channel: the MQTT broker. 
+/**
+ * net_connect channel: the MQTT broker.
  */
 #define OTA_CHANNEL_MQTT 0
 
-/*
- net_connect channel: the firmware server. 
+/**
+ * net_connect channel: the firmware server.
  */
 #define OTA_CHANNEL_HTTP 1
 
-/*
- net_send/net_recv result: nothing can move now; the library tries again later. 
+/**
+ * net_send/net_recv result: nothing can move now; the library tries again later.
  */
-#define OTA_NET_WOULD_BLOCK -2
+#define OTA_NET_WOULD_BLOCK (-2)
 
-/*
- net_* result: the connection failed. (net_recv returns 0 when the peer closed it.) 
+/**
+ * net_* result: the connection failed. (net_recv returns 0 when the peer closed it.)
  */
-#define OTA_NET_ERROR -1
+#define OTA_NET_ERROR (-1)
 
-/*
- Log level: an error. 
+/**
+ * Log level: an error.
  */
 #define OTA_LOG_ERROR 1
 
-/*
- Log level: a warning. 
+/**
+ * Log level: a warning.
  */
 #define OTA_LOG_WARN 2
 
-/*
- Log level: progress information. 
+/**
+ * Log level: progress information.
  */
 #define OTA_LOG_INFO 3
 
-/*
- Log level: detail for debugging. 
+/**
+ * Log level: detail for debugging.
  */
 #define OTA_LOG_DEBUG 4
 
-/*
- No update in progress. 
+/**
+ * No update in progress.
  */
 #define OTA_STATE_IDLE 0
 
-/*
- An offer waits for ota_accept()/ota_defer()/ota_decline() (OTA_FLAG_MANUAL_ACCEPT). 
+/**
+ * An offer waits for ota_accept()/ota_defer()/ota_decline() (OTA_FLAG_MANUAL_ACCEPT).
  */
 #define OTA_STATE_OFFERED 1
 
-/*
- Downloading, or waiting to retry. 
+/**
+ * Downloading, or waiting to retry.
  */
 #define OTA_STATE_DOWNLOADING 2
 
-/*
- The verified image is in the slot, marked bootable: reboot when convenient. 
+/**
+ * The verified image is in the slot, marked bootable: reboot when convenient.
  */
 #define OTA_STATE_READY 3
 
-/*
- Running the new image; reporting `done` and the new version to the cloud. 
+/**
+ * Running the new image; reporting `done` and the new version to the cloud.
  */
 #define OTA_STATE_CONFIRMING 4
 
-/*
- The MQTT session is up and subscribed. 
+/**
+ * The MQTT session is up and subscribed.
  */
 #define OTA_EVENT_CONNECTED 1
 
-/*
- The MQTT connection was lost (error says why); the library reconnects with backoff. 
+/**
+ * The MQTT connection was lost (error says why); the library reconnects with backoff.
  */
 #define OTA_EVENT_DISCONNECTED 2
 
-/*
- The cloud acknowledged report_version. 
+/**
+ * The cloud acknowledged report_version.
  */
 #define OTA_EVENT_VERSION_REPORTED 3
 
-/*
- The cloud offered an update (version, file_size). With OTA_FLAG_MANUAL_ACCEPT, answer it. 
+/**
+ * The cloud offered an update (version, file_size). With OTA_FLAG_MANUAL_ACCEPT, answer it.
  */
 #define OTA_EVENT_OFFERED 4
 
-/*
- The download started (downloaded = 0). 
+/**
+ * The download started (downloaded = 0).
  */
 #define OTA_EVENT_DOWNLOAD_STARTED 5
 
-/*
- Download progress (once per percent). 
+/**
+ * Download progress (once per percent).
  */
 #define OTA_EVENT_PROGRESS 6
 
-/*
- The verified image is marked bootable and the cloud heard `burning`: reboot when convenient. 
+/**
+ * The verified image is marked bootable and the cloud heard `burning`: reboot when convenient.
  */
 #define OTA_EVENT_IMAGE_READY 7
 
-/*
- After the reboot the cloud acknowledged `done` and the new version: the update is complete. 
+/**
+ * After the reboot the cloud acknowledged `done` and the new version: the update is complete.
  */
 #define OTA_EVENT_DONE 8
 
-/*
- The update failed and the cloud acknowledged `fail` (result_code, error). 
+/**
+ * The update failed and the cloud acknowledged `fail` (result_code, error).
  */
 #define OTA_EVENT_FAILED 9
 
-/*
- A recoverable problem; the library retries (error says what). 
+/**
+ * A recoverable problem; the library retries (error says what).
  */
 #define OTA_EVENT_ERROR 10
 
-/*
- What ota_init() needs. Zero a struct, fill the required fields; 0/NULL elsewhere means the default. Strings are copied. 
+/**
+ * Storage for one client. Declare it (static or on a long-lived stack) and pass it to ota_init().
  */
-typedef struct ota_config {
-  /*
-   Required. The product id from the console (e.g. "ABCDEFGHIJ"). 
+typedef struct {
+  /**
+   * Opaque; u64 words give the storage 8-byte alignment on every target.
+   */
+  uint64_t _opaque[OTA_CLIENT_WORDS];
+} ota_client;
+
+/**
+ * What ota_init() needs. Zero a struct, fill the required fields; 0/NULL elsewhere means the default. Strings are copied.
+ */
+typedef struct {
+  /**
+   * Required. The product id from the console (e.g. "ABCDEFGHIJ").
    */
   const char *product_id;
-  /*
-   Required. The device name. 
+  /**
+   * Required. The device name.
    */
   const char *device_name;
-  /*
-   Required. The device secret, base64, as the console shows it. 
+  /**
+   * Required. The device secret, base64, as the console shows it.
    */
   const char *device_secret;
-  /*
-   NULL: "{product_id}.iotcloud.tencentdevices.com". 
+  /**
+   * NULL: "{product_id}.iotcloud.tencentdevices.com".
    */
   const char *broker_host;
-  /*
-   0: 1883, or 8883 with OTA_FLAG_MQTT_TLS. 
+  /**
+   * 0: 1883, or 8883 with OTA_FLAG_MQTT_TLS.
    */
   uint16_t broker_port;
-  /*
-   Required. The version this firmware runs, 1..32 bytes. 
+  /**
+   * Required. The version this firmware runs, 1..32 bytes.
    */
   const char *running_version;
-  /*
-   OTA_FLAG_* bits. 
+  /**
+   * OTA_FLAG_* bits.
    */
   uint32_t flags;
-  /*
-   Required. MQTT receive buffer, at least OTA_MIN_MQTT_RX bytes (2048 recommended). Must stay valid until ota_deinit(). 
+  /**
+   * Required. MQTT receive buffer, at least OTA_MIN_MQTT_RX bytes (2048 recommended). Must stay valid until ota_deinit().
    */
   uint8_t *mqtt_rx_buf;
   size_t mqtt_rx_len;
-  /*
-   Required. MQTT transmit buffer, at least OTA_MIN_MQTT_TX bytes. Must stay valid until ota_deinit(). 
+  /**
+   * Required. MQTT transmit buffer, at least OTA_MIN_MQTT_TX bytes. Must stay valid until ota_deinit().
    */
   uint8_t *mqtt_tx_buf;
   size_t mqtt_tx_len;
-  /*
-   Required. HTTP buffer, at least OTA_MIN_HTTP bytes (4096 or more for speed). Must stay valid until ota_deinit(). 
+  /**
+   * Required. HTTP buffer, at least OTA_MIN_HTTP bytes (4096 or more for speed). Must stay valid until ota_deinit().
    */
   uint8_t *http_buf;
   size_t http_len;
-  /*
-   Largest image the slot takes; bigger offers are refused with result_code -5. 0: no limit. 
+  /**
+   * Largest image the slot takes; bigger offers are refused with result_code -5. 0: no limit.
    */
   uint32_t slot_size;
-  /*
-   MQTT keepalive in seconds. 0: OTA_DEFAULT_KEEPALIVE_S. 
+  /**
+   * MQTT keepalive in seconds. 0: OTA_DEFAULT_KEEPALIVE_S.
    */
   uint16_t keepalive_s;
-  /*
-   0: OTA_DEFAULT_ACK_TIMEOUT_MS. 
+  /**
+   * 0: OTA_DEFAULT_ACK_TIMEOUT_MS.
    */
   uint32_t ack_timeout_ms;
-  /*
-   0: OTA_DEFAULT_PROGRESS_INTERVAL_MS; smaller values are raised to it (Tencent's rate). 
+  /**
+   * 0: OTA_DEFAULT_PROGRESS_INTERVAL_MS; smaller values are raised to it (Tencent's rate).
    */
   uint32_t progress_interval_ms;
-  /*
-   0: OTA_DEFAULT_STALL_TIMEOUT_MS. 
+  /**
+   * 0: OTA_DEFAULT_STALL_TIMEOUT_MS.
    */
   uint32_t stall_timeout_ms;
-  /*
-   0: OTA_DEFAULT_MAX_ATTEMPTS. 
+  /**
+   * 0: OTA_DEFAULT_MAX_ATTEMPTS.
    */
   uint32_t max_attempts;
-  /*
-   0: OTA_DEFAULT_NET_POLL_MS. Hosts that wait on socket readiness may set it high. 
+  /**
+   * 0: OTA_DEFAULT_NET_POLL_MS. Hosts that wait on socket readiness may set it high.
    */
   uint32_t net_poll_ms;
 } ota_config;
 
-/*
- Monotonic milliseconds, any origin. Required. 
+/**
+ * Monotonic milliseconds, any origin. Required.
  */
 typedef uint64_t (*ota_now_ms_fn)(void *user);
 
-/*
+/**
  * Start a non-blocking connection to host:port (DNS is the host's business) and return a handle
  * >= 0, or OTA_NET_ERROR. The connection may still be in progress: net_send/net_recv return
  * OTA_NET_WOULD_BLOCK until it is up. channel is OTA_CHANNEL_MQTT or OTA_CHANNEL_HTTP; with
@@ -467,99 +482,99 @@ typedef int32_t (*ota_net_connect_fn)(void *user,
                                       uint16_t port,
                                       uint32_t flags);
 
-/*
- Send up to len bytes: the count sent (> 0), OTA_NET_WOULD_BLOCK, or OTA_NET_ERROR. Required. 
+/**
+ * Send up to len bytes: the count sent (> 0), OTA_NET_WOULD_BLOCK, or OTA_NET_ERROR. Required.
  */
 typedef int32_t (*ota_net_send_fn)(void *user, int32_t sock, const uint8_t *buf, size_t len);
 
-/*
- Receive up to len bytes: the count (> 0), 0 when the peer closed, OTA_NET_WOULD_BLOCK, or OTA_NET_ERROR. Required. 
+/**
+ * Receive up to len bytes: the count (> 0), 0 when the peer closed, OTA_NET_WOULD_BLOCK, or OTA_NET_ERROR. Required.
  */
 typedef int32_t (*ota_net_recv_fn)(void *user, int32_t sock, uint8_t *buf, size_t len);
 
-/*
- Close a connection. Required. 
+/**
+ * Close a connection. Required.
  */
 typedef void (*ota_net_close_fn)(void *user, int32_t sock);
 
-/*
- Prepare the slot for an image of image_size bytes; offset 0 starts afresh (erase as needed). 0 or negative. Required. 
+/**
+ * Prepare the slot for an image of image_size bytes; offset 0 starts afresh (erase as needed). 0 or negative. Required.
  */
 typedef int32_t (*ota_slot_open_fn)(void *user, uint32_t image_size, uint32_t offset);
 
-/*
- Write len bytes at offset into the slot: 0 or negative. Writes arrive in order. Required. 
+/**
+ * Write len bytes at offset into the slot: 0 or negative. Writes arrive in order. Required.
  */
 typedef int32_t (*ota_slot_write_fn)(void *user, uint32_t offset, const uint8_t *data, size_t len);
 
-/*
- Read back len bytes at offset: 0 or negative. Optional (NULL: no read-back). 
+/**
+ * Read back len bytes at offset: 0 or negative. Optional (NULL: no read-back).
  */
 typedef int32_t (*ota_slot_read_fn)(void *user, uint32_t offset, uint8_t *buf, size_t len);
 
-/*
- Finish with the slot. bootable: the MD5-verified image must boot next; false: abandon it. 0 or negative. Required. 
+/**
+ * Finish with the slot. bootable: the MD5-verified image must boot next; false: abandon it. 0 or negative. Required.
  */
 typedef int32_t (*ota_slot_close_fn)(void *user, bool bootable);
 
-/*
- Load the persistent record into buf (cap >= OTA_RECORD_SIZE): its length, 0 when none, or negative. Required. 
+/**
+ * Load the persistent record into buf (cap >= OTA_RECORD_SIZE): its length, 0 when none, or negative. Required.
  */
 typedef int32_t (*ota_store_load_fn)(void *user, uint8_t *buf, size_t cap);
 
-/*
- Replace the persistent record (len 0 erases it): 0 or negative. The record has its own CRC. Required. 
+/**
+ * Replace the persistent record (len 0 erases it): 0 or negative. The record has its own CRC. Required.
  */
 typedef int32_t (*ota_store_save_fn)(void *user, const uint8_t *data, size_t len);
 
-/*
- One event, valid only during the event callback. 
+/**
+ * One event, valid only during the event callback.
  */
-typedef struct ota_event {
-  /*
-   OTA_EVENT_* 
+typedef struct {
+  /**
+   * OTA_EVENT_*
    */
   int32_t kind;
-  /*
-   OTA_ERR_* for DISCONNECTED, FAILED and ERROR; OTA_OK otherwise. 
+  /**
+   * OTA_ERR_* for DISCONNECTED, FAILED and ERROR; OTA_OK otherwise.
    */
   int32_t error;
-  /*
-   The Tencent result_code reported with FAILED (-1 timeout, -2 not found, -3 signature expired, -4 MD5, -5 upgrade failed). 
+  /**
+   * The Tencent result_code reported with FAILED (-1 timeout, -2 not found, -3 signature expired, -4 MD5, -5 upgrade failed).
    */
   int32_t result_code;
-  /*
-   NUL-terminated: the target version, or the running version for CONNECTED and VERSION_REPORTED. 
+  /**
+   * NUL-terminated: the target version, or the running version for CONNECTED and VERSION_REPORTED.
    */
   const char *version;
-  /*
-   Image size in bytes (0 when there is no image). 
+  /**
+   * Image size in bytes (0 when there is no image).
    */
   uint32_t file_size;
-  /*
-   Bytes downloaded and verified into the slot so far. 
+  /**
+   * Bytes downloaded and verified into the slot so far.
    */
   uint32_t downloaded;
-  /*
-   downloaded * 100 / file_size. 
+  /**
+   * downloaded * 100 / file_size.
    */
   uint8_t percent;
 } ota_event;
 
-/*
- An event (see OTA_EVENT_*). May call ota_accept()/ota_defer()/ota_decline() on the same client. Optional. 
+/**
+ * An event (see OTA_EVENT_*). May call ota_accept()/ota_defer()/ota_decline() on the same client. Optional.
  */
-typedef void (*ota_event_fn)(void *user, const struct ota_event *event);
+typedef void (*ota_event_fn)(void *user, const ota_event *event);
 
-/*
- A log line: msg is NUL-terminated and len bytes long, level is OTA_LOG_*. Optional. 
+/**
+ * A log line: msg is NUL-terminated and len bytes long, level is OTA_LOG_*. Optional.
  */
 typedef void (*ota_log_fn)(void *user, int32_t level, const char *msg, size_t len);
 
-/*
- The functions the host provides, each called with `user` first, only from inside ota_* calls. 
+/**
+ * The functions the host provides, each called with `user` first, only from inside ota_* calls.
  */
-typedef struct ota_platform {
+typedef struct {
   void *user;
   ota_now_ms_fn now_ms;
   ota_net_connect_fn net_connect;
@@ -576,31 +591,31 @@ typedef struct ota_platform {
   ota_log_fn log;
 } ota_platform;
 
-/*
- A snapshot for ota_get_status(). 
+/**
+ * A snapshot for ota_get_status().
  */
-typedef struct ota_status {
-  /*
-   OTA_STATE_* 
+typedef struct {
+  /**
+   * OTA_STATE_*
    */
   int32_t state;
-  /*
-   The MQTT session is up and subscribed. 
+  /**
+   * The MQTT session is up and subscribed.
    */
   bool connected;
-  /*
-   The last error (OTA_ERR_*), or OTA_OK. 
+  /**
+   * The last error (OTA_ERR_*), or OTA_OK.
    */
   int32_t last_error;
   uint32_t file_size;
   uint32_t downloaded;
   uint8_t percent;
-  /*
-   NUL-terminated target version ("" when idle). 
+  /**
+   * NUL-terminated target version ("" when idle).
    */
   char target_version[33];
-  /*
-   NUL-terminated running version. 
+  /**
+   * NUL-terminated running version.
    */
   char running_version[33];
 } ota_status;
@@ -609,62 +624,60 @@ typedef struct ota_status {
 extern "C" {
 #endif // __cplusplus
 
-/*
+/**
  * Initialise a client in `client` storage: validates and copies the configuration, loads the
  * persistent record (to report `done` or a rollback after an update's reboot), and calls nothing
  * else. Connecting happens in ota_poll(). Returns OTA_OK or OTA_ERR_*.
  */
-int32_t ota_init(struct ota_client *client,
-                 const struct ota_config *config,
-                 const struct ota_platform *platform);
+int32_t ota_init(ota_client *client, const ota_config *config, const ota_platform *platform);
 
-/*
+/**
  * Do whatever is due (connect, read, write, download a chunk, report, ping) without blocking.
  * Returns the milliseconds until it wants to be called again (0: call again at once). Call it
  * sooner when a socket becomes readable. Returns UINT32_MAX for an uninitialised client.
  */
-uint32_t ota_poll(struct ota_client *client);
+uint32_t ota_poll(ota_client *client);
 
-/*
+/**
  * Report the running version (1..32 bytes) to the cloud, now or as soon as connected. The
  * library already reports it after every (re)connect; call this after the version changed
  * without a reboot, or to ask the cloud to re-send a pending update.
  */
-int32_t ota_report_version(struct ota_client *client, const char *version);
+int32_t ota_report_version(ota_client *client, const char *version);
 
-/*
- Accept the offered update (OTA_STATE_OFFERED). Allowed inside the event callback. 
+/**
+ * Accept the offered update (OTA_STATE_OFFERED). Allowed inside the event callback.
  */
-int32_t ota_accept(struct ota_client *client);
+int32_t ota_accept(ota_client *client);
 
-/*
- Decline the offered update: the cloud hears `fail` -5 "declined by device". Allowed inside the event callback. 
+/**
+ * Decline the offered update: the cloud hears `fail` -5 "declined by device". Allowed inside the event callback.
  */
-int32_t ota_decline(struct ota_client *client);
+int32_t ota_decline(ota_client *client);
 
-/*
- Put the offer aside; after delay_ms the library reports the version again so the cloud re-sends it. Allowed inside the event callback. 
+/**
+ * Put the offer aside; after delay_ms the library reports the version again so the cloud re-sends it. Allowed inside the event callback.
  */
-int32_t ota_defer(struct ota_client *client,
+int32_t ota_defer(ota_client *client,
                   uint32_t delay_ms);
 
-/*
- Fill `out` with the client's state, progress and versions. 
+/**
+ * Fill `out` with the client's state, progress and versions.
  */
-int32_t ota_get_status(struct ota_client *client, struct ota_status *out);
+int32_t ota_get_status(ota_client *client, ota_status *out);
 
-/*
- Close the connections (with an MQTT DISCONNECT when possible) and release the storage. 
+/**
+ * Close the connections (with an MQTT DISCONNECT when possible) and release the storage.
  */
-int32_t ota_deinit(struct ota_client *client);
+int32_t ota_deinit(ota_client *client);
 
-/*
- A static, NUL-terminated description of a status code ("unknown status" for others). 
+/**
+ * A static, NUL-terminated description of a status code ("unknown status" for others).
  */
 const char *ota_strerror(int32_t status);
 
-/*
- The library version, e.g. "0.1.0". 
+/**
+ * The library version, e.g. "0.1.0".
  */
 const char *ota_version(void);
 

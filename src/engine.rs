@@ -119,13 +119,13 @@ impl Outbox {
         self.items.rotate_left(1);
         head
     }
-    fn push(&mut self, r: Report) -> bool {
+    fn push(&mut self, r: Report) -> Result<(), Report> {
         match self.items.iter_mut().find(|s| s.is_none()) {
             Some(slot) => {
                 *slot = Some(r);
-                true
+                Ok(())
             }
-            None => false,
+            None => Err(r),
         }
     }
     fn contains(&self, f: impl Fn(&Kind) -> bool) -> bool {
@@ -230,12 +230,11 @@ impl Engine {
 
     fn queue(&mut self, kind: Kind) {
         let r = self.report(kind);
-        if !self.outbox.push(r) {
+        if let Err(r) = self.outbox.push(r) {
             // Only a flood of offers could fill it; progress is the one thing safe to lose.
-            if let Some(pos) = self.outbox.items.iter().position(|s| matches!(s, Some(r) if matches!(r.kind, Kind::Progress(_)))) {
-                if let Some(slot) = self.outbox.items.get_mut(pos) {
-                    *slot = Some(self.report(kind));
-                }
+            let progress = self.outbox.items.iter_mut().find(|s| matches!(s, Some(q) if matches!(q.kind, Kind::Progress(_))));
+            if let Some(slot) = progress {
+                *slot = Some(r);
             }
         }
     }

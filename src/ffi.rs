@@ -16,198 +16,200 @@ use crate::platform::{Channel, Event, Level, NetError, Platform, Socket};
 // Status codes
 // ---------------------------------------------------------------------------------------------
 
-/** Success. Every other status is negative; `ota_strerror()` names it. */
+/// Success. Every other status is negative; `ota_strerror()` names it.
 pub const OTA_OK: i32 = 0;
-/** A required pointer was NULL. */
+/// A required pointer was NULL.
 pub const OTA_ERR_NULL_POINTER: i32 = -1;
-/** An argument is empty, too long, not UTF-8, or out of range. */
+/// An argument is empty, too long, not UTF-8, or out of range.
 pub const OTA_ERR_INVALID_ARGUMENT: i32 = -2;
-/** A buffer is smaller than its documented minimum. */
+/// A buffer is smaller than its documented minimum.
 pub const OTA_ERR_BUFFER_TOO_SMALL: i32 = -3;
-/** The call is not allowed in the current state (e.g. ota_accept() without an offer). */
+/// The call is not allowed in the current state (e.g. ota_accept() without an offer).
 pub const OTA_ERR_WRONG_STATE: i32 = -4;
-/** The client was not initialised with ota_init(), or was deinitialised. */
+/// The client was not initialised with ota_init(), or was deinitialised.
 pub const OTA_ERR_NOT_INITIALIZED: i32 = -5;
-/** Called from inside one of this client's own callbacks (only accept/decline/defer may be). */
+/// Called from inside one of this client's own callbacks (only accept/decline/defer may be).
 pub const OTA_ERR_BUSY: i32 = -6;
-/** The host's net_connect callback failed. */
+/// The host's net_connect callback failed.
 pub const OTA_ERR_NET_CONNECT: i32 = -10;
-/** A connection failed or was closed by the peer. */
+/// A connection failed or was closed by the peer.
 pub const OTA_ERR_NET_IO: i32 = -11;
-/** The MQTT broker refused the connection (wrong product id, device name or secret). */
+/// The MQTT broker refused the connection (wrong product id, device name or secret).
 pub const OTA_ERR_MQTT_REFUSED: i32 = -12;
-/** The MQTT broker did not answer CONNECT or PINGREQ in time. */
+/// The MQTT broker did not answer CONNECT or PINGREQ in time.
 pub const OTA_ERR_MQTT_TIMEOUT: i32 = -13;
-/** A malformed MQTT packet arrived. */
+/// A malformed MQTT packet arrived.
 pub const OTA_ERR_MQTT_PROTOCOL: i32 = -14;
-/** An MQTT message larger than the receive buffer was dropped. */
+/// An MQTT message larger than the receive buffer was dropped.
 pub const OTA_ERR_MQTT_OVERSIZE: i32 = -15;
-/** The broker refused the subscription to $ota/update/{product}/{device}. */
+/// The broker refused the subscription to $ota/update/{product}/{device}.
 pub const OTA_ERR_SUBSCRIBE_REJECTED: i32 = -16;
-/** A malformed or incomplete update_firmware message. */
+/// A malformed or incomplete update_firmware message.
 pub const OTA_ERR_BAD_MESSAGE: i32 = -20;
-/** The offered image is larger than ota_config.slot_size. */
+/// The offered image is larger than ota_config.slot_size.
 pub const OTA_ERR_IMAGE_TOO_LARGE: i32 = -21;
-/** The firmware URL is malformed or not http(s). */
+/// The firmware URL is malformed or not http(s).
 pub const OTA_ERR_BAD_URL: i32 = -22;
-/** The cloud answered report_version with a non-zero result_code. */
+/// The cloud answered report_version with a non-zero result_code.
 pub const OTA_ERR_VERSION_REJECTED: i32 = -23;
-/** The firmware server answered with an unexpected HTTP status. */
+/// The firmware server answered with an unexpected HTTP status.
 pub const OTA_ERR_HTTP_STATUS: i32 = -30;
-/** HTTP 404: the firmware does not exist (reported as result_code -2). */
+/// HTTP 404: the firmware does not exist (reported as result_code -2).
 pub const OTA_ERR_HTTP_NOT_FOUND: i32 = -31;
-/** HTTP 403: the signed URL expired (reported as result_code -3 once retries are exhausted). */
+/// HTTP 403: the signed URL expired (reported as result_code -3 once retries are exhausted).
 pub const OTA_ERR_HTTP_FORBIDDEN: i32 = -32;
-/** A malformed HTTP response, or a range/length that does not match the request. */
+/// A malformed HTTP response, or a range/length that does not match the request.
 pub const OTA_ERR_HTTP_PROTOCOL: i32 = -33;
-/** The download stalled (reported as result_code -1 once retries are exhausted). */
+/// The download stalled (reported as result_code -1 once retries are exhausted).
 pub const OTA_ERR_DOWNLOAD_TIMEOUT: i32 = -34;
-/** The image's MD5 does not match md5sum (reported as result_code -4; never made bootable). */
+/// The image's MD5 does not match md5sum (reported as result_code -4; never made bootable).
 pub const OTA_ERR_MD5_MISMATCH: i32 = -35;
-/** A slot callback failed (reported as result_code -5). */
+/// A slot callback failed (reported as result_code -5).
 pub const OTA_ERR_SLOT: i32 = -40;
-/** A store callback failed. */
+/// A store callback failed.
 pub const OTA_ERR_STORE: i32 = -41;
-/** After the reboot the device still ran the old version (reported as result_code -5). */
+/// After the reboot the device still ran the old version (reported as result_code -5).
 pub const OTA_ERR_ROLLED_BACK: i32 = -42;
-/** The host declined the offer with ota_decline() (reported as result_code -5). */
+/// The host declined the offer with ota_decline() (reported as result_code -5).
 pub const OTA_ERR_DECLINED: i32 = -43;
 
 // ---------------------------------------------------------------------------------------------
 // Sizes, defaults and flags
 // ---------------------------------------------------------------------------------------------
 
-/** Bytes of ota_client storage (an upper bound for every target). */
+/// Bytes of ota_client storage (an upper bound for every target).
 pub const OTA_CLIENT_SIZE: usize = 3584;
-/** Longest version string, in bytes (Tencent's limit). */
+/// OTA_CLIENT_SIZE in 8-byte words.
+pub const OTA_CLIENT_WORDS: usize = 448;
+/// Longest version string, in bytes (Tencent's limit).
 pub const OTA_VERSION_MAX: usize = 32;
-/** Longest product id, in bytes. */
+/// Longest product id, in bytes.
 pub const OTA_PRODUCT_ID_MAX: usize = 32;
-/** Longest device name, in bytes. */
+/// Longest device name, in bytes.
 pub const OTA_DEVICE_NAME_MAX: usize = 64;
-/** Longest broker host name, in bytes. */
+/// Longest broker host name, in bytes.
 pub const OTA_HOST_MAX: usize = 128;
-/** Longest firmware URL, in bytes. */
+/// Longest firmware URL, in bytes.
 pub const OTA_URL_MAX: usize = 512;
-/** Minimum mqtt_rx_len. Recommended 2048: update_firmware is about 500 bytes plus user_defined. */
+/// Minimum mqtt_rx_len. Recommended 2048: update_firmware is about 500 bytes plus user_defined.
 pub const OTA_MIN_MQTT_RX: usize = 1024;
-/** Minimum mqtt_tx_len. */
+/// Minimum mqtt_tx_len.
 pub const OTA_MIN_MQTT_TX: usize = 512;
-/** Minimum http_len; the whole HTTP response head must fit. Larger means fewer recv calls. */
+/// Minimum http_len; the whole HTTP response head must fit. Larger means fewer recv calls.
 pub const OTA_MIN_HTTP: usize = 1024;
-/** Bytes the store callbacks must be able to hold. */
+/// Bytes the store callbacks must be able to hold.
 pub const OTA_RECORD_SIZE: usize = 96;
 
-/** Default keepalive (ota_config.keepalive_s = 0), seconds. Range 30..900. */
+/// Default keepalive (ota_config.keepalive_s = 0), seconds. Range 30..900.
 pub const OTA_DEFAULT_KEEPALIVE_S: u16 = 240;
-/** Default wait for CONNACK/SUBACK/PUBACK/PINGRESP (ack_timeout_ms = 0). Range 100..60000. */
+/// Default wait for CONNACK/SUBACK/PUBACK/PINGRESP (ack_timeout_ms = 0). Range 100..60000.
 pub const OTA_DEFAULT_ACK_TIMEOUT_MS: u32 = 10_000;
-/** Default and minimum spacing of progress reports (progress_interval_ms = 0), ms. */
+/// Default and minimum spacing of progress reports (progress_interval_ms = 0), ms.
 pub const OTA_DEFAULT_PROGRESS_INTERVAL_MS: u32 = 1000;
-/** Default time without a body byte before the download counts as stalled, ms. */
+/// Default time without a body byte before the download counts as stalled, ms.
 pub const OTA_DEFAULT_STALL_TIMEOUT_MS: u32 = 30_000;
-/** Default download attempts before `fail` is reported (max_attempts = 0). Range 1..255. */
+/// Default download attempts before `fail` is reported (max_attempts = 0). Range 1..255.
 pub const OTA_DEFAULT_MAX_ATTEMPTS: u32 = 5;
-/** Default longest delay ota_poll() returns while a connection is open (net_poll_ms = 0), ms. */
+/// Default longest delay ota_poll() returns while a connection is open (net_poll_ms = 0), ms.
 pub const OTA_DEFAULT_NET_POLL_MS: u32 = 20;
 
-/** ota_config.flags: wait for ota_accept()/ota_defer()/ota_decline() after OTA_EVENT_OFFERED. */
+/// ota_config.flags: wait for ota_accept()/ota_defer()/ota_decline() after OTA_EVENT_OFFERED.
 pub const OTA_FLAG_MANUAL_ACCEPT: u32 = 1;
-/** ota_config.flags: MQTT over TLS (the host's net_connect is asked for TLS; port 8883). */
+/// ota_config.flags: MQTT over TLS (the host's net_connect is asked for TLS; port 8883).
 pub const OTA_FLAG_MQTT_TLS: u32 = 2;
-/** ota_config.flags: sign the MQTT password with HMAC-SHA1 instead of HMAC-SHA256. */
+/// ota_config.flags: sign the MQTT password with HMAC-SHA1 instead of HMAC-SHA256.
 pub const OTA_FLAG_HMAC_SHA1: u32 = 4;
 
-/** net_connect flags: the connection must be TLS, verified for the host name given. */
+/// net_connect flags: the connection must be TLS, verified for the host name given.
 pub const OTA_NET_TLS: u32 = 1;
-/** net_connect channel: the MQTT broker. */
+/// net_connect channel: the MQTT broker.
 pub const OTA_CHANNEL_MQTT: i32 = 0;
-/** net_connect channel: the firmware server. */
+/// net_connect channel: the firmware server.
 pub const OTA_CHANNEL_HTTP: i32 = 1;
-/** net_send/net_recv result: nothing can move now; the library tries again later. */
+/// net_send/net_recv result: nothing can move now; the library tries again later.
 pub const OTA_NET_WOULD_BLOCK: i32 = -2;
-/** net_* result: the connection failed. (net_recv returns 0 when the peer closed it.) */
+/// net_* result: the connection failed. (net_recv returns 0 when the peer closed it.)
 pub const OTA_NET_ERROR: i32 = -1;
 
-/** Log level: an error. */
+/// Log level: an error.
 pub const OTA_LOG_ERROR: i32 = 1;
-/** Log level: a warning. */
+/// Log level: a warning.
 pub const OTA_LOG_WARN: i32 = 2;
-/** Log level: progress information. */
+/// Log level: progress information.
 pub const OTA_LOG_INFO: i32 = 3;
-/** Log level: detail for debugging. */
+/// Log level: detail for debugging.
 pub const OTA_LOG_DEBUG: i32 = 4;
 
 // ---------------------------------------------------------------------------------------------
 // States and events
 // ---------------------------------------------------------------------------------------------
 
-/** No update in progress. */
+/// No update in progress.
 pub const OTA_STATE_IDLE: i32 = 0;
-/** An offer waits for ota_accept()/ota_defer()/ota_decline() (OTA_FLAG_MANUAL_ACCEPT). */
+/// An offer waits for ota_accept()/ota_defer()/ota_decline() (OTA_FLAG_MANUAL_ACCEPT).
 pub const OTA_STATE_OFFERED: i32 = 1;
-/** Downloading, or waiting to retry. */
+/// Downloading, or waiting to retry.
 pub const OTA_STATE_DOWNLOADING: i32 = 2;
-/** The verified image is in the slot, marked bootable: reboot when convenient. */
+/// The verified image is in the slot, marked bootable: reboot when convenient.
 pub const OTA_STATE_READY: i32 = 3;
-/** Running the new image; reporting `done` and the new version to the cloud. */
+/// Running the new image; reporting `done` and the new version to the cloud.
 pub const OTA_STATE_CONFIRMING: i32 = 4;
 
-/** The MQTT session is up and subscribed. */
+/// The MQTT session is up and subscribed.
 pub const OTA_EVENT_CONNECTED: i32 = 1;
-/** The MQTT connection was lost (error says why); the library reconnects with backoff. */
+/// The MQTT connection was lost (error says why); the library reconnects with backoff.
 pub const OTA_EVENT_DISCONNECTED: i32 = 2;
-/** The cloud acknowledged report_version. */
+/// The cloud acknowledged report_version.
 pub const OTA_EVENT_VERSION_REPORTED: i32 = 3;
-/** The cloud offered an update (version, file_size). With OTA_FLAG_MANUAL_ACCEPT, answer it. */
+/// The cloud offered an update (version, file_size). With OTA_FLAG_MANUAL_ACCEPT, answer it.
 pub const OTA_EVENT_OFFERED: i32 = 4;
-/** The download started (downloaded = 0). */
+/// The download started (downloaded = 0).
 pub const OTA_EVENT_DOWNLOAD_STARTED: i32 = 5;
-/** Download progress (once per percent). */
+/// Download progress (once per percent).
 pub const OTA_EVENT_PROGRESS: i32 = 6;
-/** The verified image is marked bootable and the cloud heard `burning`: reboot when convenient. */
+/// The verified image is marked bootable and the cloud heard `burning`: reboot when convenient.
 pub const OTA_EVENT_IMAGE_READY: i32 = 7;
-/** After the reboot the cloud acknowledged `done` and the new version: the update is complete. */
+/// After the reboot the cloud acknowledged `done` and the new version: the update is complete.
 pub const OTA_EVENT_DONE: i32 = 8;
-/** The update failed and the cloud acknowledged `fail` (result_code, error). */
+/// The update failed and the cloud acknowledged `fail` (result_code, error).
 pub const OTA_EVENT_FAILED: i32 = 9;
-/** A recoverable problem; the library retries (error says what). */
+/// A recoverable problem; the library retries (error says what).
 pub const OTA_EVENT_ERROR: i32 = 10;
 
-/** One event, valid only during the event callback. */
+/// One event, valid only during the event callback.
 #[repr(C)]
 pub struct ota_event {
-    /** OTA_EVENT_* */
+    /// OTA_EVENT_*
     pub kind: i32,
-    /** OTA_ERR_* for DISCONNECTED, FAILED and ERROR; OTA_OK otherwise. */
+    /// OTA_ERR_* for DISCONNECTED, FAILED and ERROR; OTA_OK otherwise.
     pub error: i32,
-    /** The Tencent result_code reported with FAILED (-1 timeout, -2 not found, -3 signature expired, -4 MD5, -5 upgrade failed). */
+    /// The Tencent result_code reported with FAILED (-1 timeout, -2 not found, -3 signature expired, -4 MD5, -5 upgrade failed).
     pub result_code: i32,
-    /** NUL-terminated: the target version, or the running version for CONNECTED and VERSION_REPORTED. */
+    /// NUL-terminated: the target version, or the running version for CONNECTED and VERSION_REPORTED.
     pub version: *const c_char,
-    /** Image size in bytes (0 when there is no image). */
+    /// Image size in bytes (0 when there is no image).
     pub file_size: u32,
-    /** Bytes downloaded and verified into the slot so far. */
+    /// Bytes downloaded and verified into the slot so far.
     pub downloaded: u32,
-    /** downloaded * 100 / file_size. */
+    /// downloaded * 100 / file_size.
     pub percent: u8,
 }
 
-/** A snapshot for ota_get_status(). */
+/// A snapshot for ota_get_status().
 #[repr(C)]
 pub struct ota_status {
-    /** OTA_STATE_* */
+    /// OTA_STATE_*
     pub state: i32,
-    /** The MQTT session is up and subscribed. */
+    /// The MQTT session is up and subscribed.
     pub connected: bool,
-    /** The last error (OTA_ERR_*), or OTA_OK. */
+    /// The last error (OTA_ERR_*), or OTA_OK.
     pub last_error: i32,
     pub file_size: u32,
     pub downloaded: u32,
     pub percent: u8,
-    /** NUL-terminated target version ("" when idle). */
+    /// NUL-terminated target version ("" when idle).
     pub target_version: [c_char; 33],
-    /** NUL-terminated running version. */
+    /// NUL-terminated running version.
     pub running_version: [c_char; 33],
 }
 
@@ -215,87 +217,85 @@ pub struct ota_status {
 // Configuration and the functions the host provides
 // ---------------------------------------------------------------------------------------------
 
-/** What ota_init() needs. Zero a struct, fill the required fields; 0/NULL elsewhere means the default. Strings are copied. */
+/// What ota_init() needs. Zero a struct, fill the required fields; 0/NULL elsewhere means the default. Strings are copied.
 #[repr(C)]
 pub struct ota_config {
-    /** Required. The product id from the console (e.g. "ABCDEFGHIJ"). */
+    /// Required. The product id from the console (e.g. "ABCDEFGHIJ").
     pub product_id: *const c_char,
-    /** Required. The device name. */
+    /// Required. The device name.
     pub device_name: *const c_char,
-    /** Required. The device secret, base64, as the console shows it. */
+    /// Required. The device secret, base64, as the console shows it.
     pub device_secret: *const c_char,
-    /** NULL: "{product_id}.iotcloud.tencentdevices.com". */
+    /// NULL: "{product_id}.iotcloud.tencentdevices.com".
     pub broker_host: *const c_char,
-    /** 0: 1883, or 8883 with OTA_FLAG_MQTT_TLS. */
+    /// 0: 1883, or 8883 with OTA_FLAG_MQTT_TLS.
     pub broker_port: u16,
-    /** Required. The version this firmware runs, 1..32 bytes. */
+    /// Required. The version this firmware runs, 1..32 bytes.
     pub running_version: *const c_char,
-    /** OTA_FLAG_* bits. */
+    /// OTA_FLAG_* bits.
     pub flags: u32,
-    /** Required. MQTT receive buffer, at least OTA_MIN_MQTT_RX bytes (2048 recommended). Must stay valid until ota_deinit(). */
+    /// Required. MQTT receive buffer, at least OTA_MIN_MQTT_RX bytes (2048 recommended). Must stay valid until ota_deinit().
     pub mqtt_rx_buf: *mut u8,
     pub mqtt_rx_len: usize,
-    /** Required. MQTT transmit buffer, at least OTA_MIN_MQTT_TX bytes. Must stay valid until ota_deinit(). */
+    /// Required. MQTT transmit buffer, at least OTA_MIN_MQTT_TX bytes. Must stay valid until ota_deinit().
     pub mqtt_tx_buf: *mut u8,
     pub mqtt_tx_len: usize,
-    /** Required. HTTP buffer, at least OTA_MIN_HTTP bytes (4096 or more for speed). Must stay valid until ota_deinit(). */
+    /// Required. HTTP buffer, at least OTA_MIN_HTTP bytes (4096 or more for speed). Must stay valid until ota_deinit().
     pub http_buf: *mut u8,
     pub http_len: usize,
-    /** Largest image the slot takes; bigger offers are refused with result_code -5. 0: no limit. */
+    /// Largest image the slot takes; bigger offers are refused with result_code -5. 0: no limit.
     pub slot_size: u32,
-    /** MQTT keepalive in seconds. 0: OTA_DEFAULT_KEEPALIVE_S. */
+    /// MQTT keepalive in seconds. 0: OTA_DEFAULT_KEEPALIVE_S.
     pub keepalive_s: u16,
-    /** 0: OTA_DEFAULT_ACK_TIMEOUT_MS. */
+    /// 0: OTA_DEFAULT_ACK_TIMEOUT_MS.
     pub ack_timeout_ms: u32,
-    /** 0: OTA_DEFAULT_PROGRESS_INTERVAL_MS; smaller values are raised to it (Tencent's rate). */
+    /// 0: OTA_DEFAULT_PROGRESS_INTERVAL_MS; smaller values are raised to it (Tencent's rate).
     pub progress_interval_ms: u32,
-    /** 0: OTA_DEFAULT_STALL_TIMEOUT_MS. */
+    /// 0: OTA_DEFAULT_STALL_TIMEOUT_MS.
     pub stall_timeout_ms: u32,
-    /** 0: OTA_DEFAULT_MAX_ATTEMPTS. */
+    /// 0: OTA_DEFAULT_MAX_ATTEMPTS.
     pub max_attempts: u32,
-    /** 0: OTA_DEFAULT_NET_POLL_MS. Hosts that wait on socket readiness may set it high. */
+    /// 0: OTA_DEFAULT_NET_POLL_MS. Hosts that wait on socket readiness may set it high.
     pub net_poll_ms: u32,
 }
 
-/** Monotonic milliseconds, any origin. Required. */
+/// Monotonic milliseconds, any origin. Required.
 pub type ota_now_ms_fn = Option<unsafe extern "C" fn(user: *mut c_void) -> u64>;
-/**
- * Start a non-blocking connection to host:port (DNS is the host's business) and return a handle
- * >= 0, or OTA_NET_ERROR. The connection may still be in progress: net_send/net_recv return
- * OTA_NET_WOULD_BLOCK until it is up. channel is OTA_CHANNEL_MQTT or OTA_CHANNEL_HTTP; with
- * OTA_NET_TLS in flags the host must open a TLS connection that verifies `host`. Required.
- */
+/// Start a non-blocking connection to host:port (DNS is the host's business) and return a handle
+/// >= 0, or OTA_NET_ERROR. The connection may still be in progress: net_send/net_recv return
+/// OTA_NET_WOULD_BLOCK until it is up. channel is OTA_CHANNEL_MQTT or OTA_CHANNEL_HTTP; with
+/// OTA_NET_TLS in flags the host must open a TLS connection that verifies `host`. Required.
 pub type ota_net_connect_fn = Option<
     unsafe extern "C" fn(user: *mut c_void, channel: i32, host: *const c_char, port: u16, flags: u32) -> i32,
 >;
-/** Send up to len bytes: the count sent (> 0), OTA_NET_WOULD_BLOCK, or OTA_NET_ERROR. Required. */
+/// Send up to len bytes: the count sent (> 0), OTA_NET_WOULD_BLOCK, or OTA_NET_ERROR. Required.
 pub type ota_net_send_fn =
     Option<unsafe extern "C" fn(user: *mut c_void, sock: i32, buf: *const u8, len: usize) -> i32>;
-/** Receive up to len bytes: the count (> 0), 0 when the peer closed, OTA_NET_WOULD_BLOCK, or OTA_NET_ERROR. Required. */
+/// Receive up to len bytes: the count (> 0), 0 when the peer closed, OTA_NET_WOULD_BLOCK, or OTA_NET_ERROR. Required.
 pub type ota_net_recv_fn =
     Option<unsafe extern "C" fn(user: *mut c_void, sock: i32, buf: *mut u8, len: usize) -> i32>;
-/** Close a connection. Required. */
+/// Close a connection. Required.
 pub type ota_net_close_fn = Option<unsafe extern "C" fn(user: *mut c_void, sock: i32)>;
-/** Prepare the slot for an image of image_size bytes; offset 0 starts afresh (erase as needed). 0 or negative. Required. */
+/// Prepare the slot for an image of image_size bytes; offset 0 starts afresh (erase as needed). 0 or negative. Required.
 pub type ota_slot_open_fn = Option<unsafe extern "C" fn(user: *mut c_void, image_size: u32, offset: u32) -> i32>;
-/** Write len bytes at offset into the slot: 0 or negative. Writes arrive in order. Required. */
+/// Write len bytes at offset into the slot: 0 or negative. Writes arrive in order. Required.
 pub type ota_slot_write_fn =
     Option<unsafe extern "C" fn(user: *mut c_void, offset: u32, data: *const u8, len: usize) -> i32>;
-/** Read back len bytes at offset: 0 or negative. Optional (NULL: no read-back). */
+/// Read back len bytes at offset: 0 or negative. Optional (NULL: no read-back).
 pub type ota_slot_read_fn =
     Option<unsafe extern "C" fn(user: *mut c_void, offset: u32, buf: *mut u8, len: usize) -> i32>;
-/** Finish with the slot. bootable: the MD5-verified image must boot next; false: abandon it. 0 or negative. Required. */
+/// Finish with the slot. bootable: the MD5-verified image must boot next; false: abandon it. 0 or negative. Required.
 pub type ota_slot_close_fn = Option<unsafe extern "C" fn(user: *mut c_void, bootable: bool) -> i32>;
-/** Load the persistent record into buf (cap >= OTA_RECORD_SIZE): its length, 0 when none, or negative. Required. */
+/// Load the persistent record into buf (cap >= OTA_RECORD_SIZE): its length, 0 when none, or negative. Required.
 pub type ota_store_load_fn = Option<unsafe extern "C" fn(user: *mut c_void, buf: *mut u8, cap: usize) -> i32>;
-/** Replace the persistent record (len 0 erases it): 0 or negative. The record has its own CRC. Required. */
+/// Replace the persistent record (len 0 erases it): 0 or negative. The record has its own CRC. Required.
 pub type ota_store_save_fn = Option<unsafe extern "C" fn(user: *mut c_void, data: *const u8, len: usize) -> i32>;
-/** An event (see OTA_EVENT_*). May call ota_accept()/ota_defer()/ota_decline() on the same client. Optional. */
+/// An event (see OTA_EVENT_*). May call ota_accept()/ota_defer()/ota_decline() on the same client. Optional.
 pub type ota_event_fn = Option<unsafe extern "C" fn(user: *mut c_void, event: *const ota_event)>;
-/** A log line: msg is NUL-terminated and len bytes long, level is OTA_LOG_*. Optional. */
+/// A log line: msg is NUL-terminated and len bytes long, level is OTA_LOG_*. Optional.
 pub type ota_log_fn = Option<unsafe extern "C" fn(user: *mut c_void, level: i32, msg: *const c_char, len: usize)>;
 
-/** The functions the host provides, each called with `user` first, only from inside ota_* calls. */
+/// The functions the host provides, each called with `user` first, only from inside ota_* calls.
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct ota_platform {
@@ -315,10 +315,11 @@ pub struct ota_platform {
     pub log: ota_log_fn,
 }
 
-/** Storage for one client. Declare it (static or on a long-lived stack) and pass it to ota_init(). */
-#[repr(C, align(8))]
+/// Storage for one client. Declare it (static or on a long-lived stack) and pass it to ota_init().
+#[repr(C)]
 pub struct ota_client {
-    pub _opaque: [u8; OTA_CLIENT_SIZE],
+    /// Opaque; u64 words give the storage 8-byte alignment on every target.
+    pub _opaque: [u64; OTA_CLIENT_WORDS],
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -479,6 +480,7 @@ struct Storage {
 
 const _: () = assert!(core::mem::size_of::<Storage>() <= OTA_CLIENT_SIZE);
 const _: () = assert!(core::mem::align_of::<Storage>() <= 8);
+const _: () = assert!(OTA_CLIENT_WORDS * 8 == OTA_CLIENT_SIZE);
 
 /// Run `f` on an initialised, non-busy client; applies commands a callback deferred.
 ///
@@ -605,11 +607,11 @@ fn or_default<T: PartialEq + Default>(v: T, d: T) -> T {
 // The API
 // ---------------------------------------------------------------------------------------------
 
-/**
- * Initialise a client in `client` storage: validates and copies the configuration, loads the
- * persistent record (to report `done` or a rollback after an update's reboot), and calls nothing
- * else. Connecting happens in ota_poll(). Returns OTA_OK or OTA_ERR_*.
- */
+/// Initialise a client in `client` storage: validates and copies the configuration, loads the
+
+/// persistent record (to report `done` or a rollback after an update's reboot), and calls nothing
+
+/// else. Connecting happens in ota_poll(). Returns OTA_OK or OTA_ERR_*.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ota_init(
     client: *mut ota_client,
@@ -698,22 +700,22 @@ pub unsafe extern "C" fn ota_init(
     }
 }
 
-/**
- * Do whatever is due (connect, read, write, download a chunk, report, ping) without blocking.
- * Returns the milliseconds until it wants to be called again (0: call again at once). Call it
- * sooner when a socket becomes readable. Returns UINT32_MAX for an uninitialised client.
- */
+/// Do whatever is due (connect, read, write, download a chunk, report, ping) without blocking.
+
+/// Returns the milliseconds until it wants to be called again (0: call again at once). Call it
+
+/// sooner when a socket becomes readable. Returns UINT32_MAX for an uninitialised client.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ota_poll(client: *mut ota_client) -> u32 {
     // SAFETY: forwarded caller contract.
     unsafe { with_client(client, |c| c.poll()) }.unwrap_or(u32::MAX)
 }
 
-/**
- * Report the running version (1..32 bytes) to the cloud, now or as soon as connected. The
- * library already reports it after every (re)connect; call this after the version changed
- * without a reboot, or to ask the cloud to re-send a pending update.
- */
+/// Report the running version (1..32 bytes) to the cloud, now or as soon as connected. The
+
+/// library already reports it after every (re)connect; call this after the version changed
+
+/// without a reboot, or to ask the cloud to re-send a pending update.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ota_report_version(client: *mut ota_client, version: *const c_char) -> i32 {
     // SAFETY: forwarded caller contract.
@@ -725,28 +727,28 @@ pub unsafe extern "C" fn ota_report_version(client: *mut ota_client, version: *c
     code(unsafe { with_client(client, |c| c.report_version(v)) }.and_then(|r| r))
 }
 
-/** Accept the offered update (OTA_STATE_OFFERED). Allowed inside the event callback. */
+/// Accept the offered update (OTA_STATE_OFFERED). Allowed inside the event callback.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ota_accept(client: *mut ota_client) -> i32 {
     // SAFETY: forwarded caller contract.
     unsafe { command(client, CMD_ACCEPT, 0) }
 }
 
-/** Decline the offered update: the cloud hears `fail` -5 "declined by device". Allowed inside the event callback. */
+/// Decline the offered update: the cloud hears `fail` -5 "declined by device". Allowed inside the event callback.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ota_decline(client: *mut ota_client) -> i32 {
     // SAFETY: forwarded caller contract.
     unsafe { command(client, CMD_DECLINE, 0) }
 }
 
-/** Put the offer aside; after delay_ms the library reports the version again so the cloud re-sends it. Allowed inside the event callback. */
+/// Put the offer aside; after delay_ms the library reports the version again so the cloud re-sends it. Allowed inside the event callback.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ota_defer(client: *mut ota_client, delay_ms: u32) -> i32 {
     // SAFETY: forwarded caller contract.
     unsafe { command(client, CMD_DEFER, delay_ms) }
 }
 
-/** Fill `out` with the client's state, progress and versions. */
+/// Fill `out` with the client's state, progress and versions.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ota_get_status(client: *mut ota_client, out: *mut ota_status) -> i32 {
     if out.is_null() {
@@ -791,7 +793,7 @@ pub unsafe extern "C" fn ota_get_status(client: *mut ota_client, out: *mut ota_s
     }
 }
 
-/** Close the connections (with an MQTT DISCONNECT when possible) and release the storage. */
+/// Close the connections (with an MQTT DISCONNECT when possible) and release the storage.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ota_deinit(client: *mut ota_client) -> i32 {
     // SAFETY: forwarded caller contract.
@@ -807,7 +809,7 @@ pub unsafe extern "C" fn ota_deinit(client: *mut ota_client) -> i32 {
     code(r)
 }
 
-/** A static, NUL-terminated description of a status code ("unknown status" for others). */
+/// A static, NUL-terminated description of a status code ("unknown status" for others).
 #[unsafe(no_mangle)]
 pub extern "C" fn ota_strerror(status: i32) -> *const c_char {
     match status {
@@ -816,7 +818,7 @@ pub extern "C" fn ota_strerror(status: i32) -> *const c_char {
     }
 }
 
-/** The library version, e.g. "0.1.0". */
+/// The library version, e.g. "0.1.0".
 #[unsafe(no_mangle)]
 pub extern "C" fn ota_version() -> *const c_char {
     concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
@@ -875,6 +877,17 @@ mod tests {
         for (c, k) in events {
             assert_eq!(c, k as i32);
         }
+    }
+
+    /// build.rs generates the header from this file; the checked-in copy must be that output.
+    #[test]
+    fn checked_in_header_is_fresh() {
+        let generated = include_str!(concat!(env!("OUT_DIR"), "/qcloud_ota.h"));
+        let checked_in = include_str!("../include/qcloud_ota.h");
+        assert!(
+            generated == checked_in,
+            "include/qcloud_ota.h is stale: run scripts/gen-header.sh and commit it"
+        );
     }
 
     #[test]

@@ -1,0 +1,219 @@
+//! A std implementation of the host platform for integration tests: non-blocking TCP sockets,
+//! a slot and a record store in memory, every event recorded.
+#![allow(dead_code)]
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::Instant;
+
+use qcloud_ota::platform::{Channel, Event, EventKind, Level, NetError, Platform, Socket};
+
+/// Called around every piece of platform code so tests can exclude it from measurements.
+pub type Hook = fn(bool);
+
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub kind: EventKind,
+    pub error: Option<qcloud_ota::error::Error>,
+    pub result_code: i32,
+    pub version: String,
+    pub percent: u8,
+}
+
+pub struct StdPlatform {
+    start: Instant,
+    socks: Vec<Option<TcpStream>>,
+    pub slot: Vec<u8>,
+    pub slot_open: bool,
+    pub bootable: bool,
+    pub record: Vec<u8>,
+    pub events: Vec<Recorded>,
+    pub logs: Vec<String>,
+    pub verbose: bool,
+    hook: Option<Hook>,
+}
+
+impl StdPlatform {
+    pub fn new() -> Self {
+        StdPlatform {
+            start: Instant::now(),
+            socks: Vec::new(),
+            slot: Vec::new(),
+            slot_open: false,
+            bootable: false,
+            record: Vec::new(),
+            events: Vec::new(),
+            logs: Vec::new(),
+            verbose: std::env::var_os("OTA_TEST_VERBOSE").is_some(),
+            hook: None,
+        }
+    }
+
+    /// `hook(false)` on entry to platform code, `hook(true)` on return to the library.
+    pub fn with_hook(mut self, hook: Hook) -> Self {
+        self.hook = Some(hook);
+        self
+    }
+
+    fn enter(&self) {
+        if let Some(h) = self.hook {
+            h(false)
+        }
+    }
+    fn leave(&self) {
+        if let Some(h) = self.hook {
+            h(true)
+        }
+    }
+
+    pub fn saw(&self, kind: EventKind) -> bool {
+        self.events.iter().any(|e| e.kind == kind)
+    }
+
+    fn sock(&mut self, s: Socket) -> Option<&mut TcpStream> {
+        self.socks.get_mut(usize::try_from(s.0).ok()?)?.as_mut()
+    }
+}
+
+fn io_err(e: std::io::Error) -> NetError {
+    match e.kind() {
+        ErrorKind::WouldBlock | ErrorKind::NotConnected => NetError::WouldBlock,
+        _ => NetError::Failed,
+    }
+}
+
+impl Platform for StdPlatform {
+    fn now_ms(&mut self) -> u64 {
+        self.start.elapsed().as_millis() as u64
+    }
+
+    fn connect(&mut self, _ch: Channel, host: &str, port: u16, tls: bool) -> Result<Socket, NetError> {
+        self.enter();
+        let r = (|| {
+            if tls {
+                return Err(NetError::Failed);
+            }
+            let addr = (host, port).to_socket_addrs().map_err(|_| NetError::Failed)?.next().ok_or(NetError::Failed)?;
+            // Loopback connects at once; blocking connect keeps the test platform simple.
+            let s = TcpStream::connect(addr).map_err(|_| NetError::Failed)?;
+            s.set_nonblocking(true).map_err(|_| NetError::Failed)?;
+            s.set_nodelay(true).map_err(|_| NetError::Failed)?;
+            let idx = match self.socks.iter().position(Option::is_none) {
+                Some(i) => {
+                    self.socks[i] = Some(s);
+                    i
+                }
+                None => {
+                    self.socks.push(Some(s));
+                    self.socks.len() - 1
+                }
+            };
+            Ok(Socket(idx as i32))
+        })();
+        self.leave();
+        r
+    }
+
+    fn send(&mut self, s: Socket, buf: &[u8]) -> Result<usize, NetError> {
+        let sock = self.sock(s).ok_or(NetError::Failed)?;
+        match sock.write(buf) {
+            Ok(0) => Err(NetError::Failed),
+            Ok(n) => Ok(n),
+            Err(e) => Err(io_err(e)),
+        }
+    }
+
+    fn recv(&mut self, s: Socket, buf: &mut [u8]) -> Result<usize, NetError> {
+        let sock = self.sock(s).ok_or(NetError::Failed)?;
+        match sock.read(buf) {
+            Ok(0) => Err(NetError::Closed),
+            Ok(n) => Ok(n),
+            Err(e) => Err(io_err(e)),
+        }
+    }
+
+    fn close(&mut self, s: Socket) {
+        self.enter();
+        if let Some(slot) = usize::try_from(s.0).ok().and_then(|i| self.socks.get_mut(i)) {
+            *slot = None;
+        }
+        self.leave();
+    }
+
+    fn slot_open(&mut self, size: u32, offset: u32) -> Result<(), ()> {
+        self.enter();
+        if offset == 0 {
+            self.slot.clear();
+        }
+        self.slot.reserve(size as usize);
+        self.slot_open = true;
+        self.bootable = false;
+        self.leave();
+        Ok(())
+    }
+
+    fn slot_write(&mut self, offset: u32, data: &[u8]) -> Result<(), ()> {
+        self.enter();
+        let off = offset as usize;
+        if self.slot.len() < off + data.len() {
+            self.slot.resize(off + data.len(), 0);
+        }
+        self.slot[off..off + data.len()].copy_from_slice(data);
+        self.leave();
+        Ok(())
+    }
+
+    fn slot_read(&mut self, offset: u32, buf: &mut [u8]) -> Option<Result<(), ()>> {
+        let off = offset as usize;
+        Some(match self.slot.get(off..off + buf.len()) {
+            Some(src) => {
+                buf.copy_from_slice(src);
+                Ok(())
+            }
+            None => Err(()),
+        })
+    }
+
+    fn slot_close(&mut self, bootable: bool) -> Result<(), ()> {
+        self.slot_open = false;
+        self.bootable = bootable;
+        Ok(())
+    }
+
+    fn store_load(&mut self, buf: &mut [u8]) -> usize {
+        let n = self.record.len().min(buf.len());
+        buf[..n].copy_from_slice(&self.record[..n]);
+        n
+    }
+
+    fn store_save(&mut self, data: &[u8]) -> Result<(), ()> {
+        self.enter();
+        self.record = data.to_vec();
+        self.leave();
+        Ok(())
+    }
+
+    fn event(&mut self, e: &Event<'_>) {
+        self.enter();
+        if self.verbose {
+            eprintln!("event {:?} {:?} {} {}%", e.kind, e.error, e.version, e.percent);
+        }
+        self.events.push(Recorded {
+            kind: e.kind,
+            error: e.error,
+            result_code: e.result_code,
+            version: e.version.to_string(),
+            percent: e.percent,
+        });
+        self.leave();
+    }
+
+    fn log(&mut self, level: Level, msg: &str) {
+        self.enter();
+        if self.verbose {
+            eprintln!("log {level:?} {msg}");
+        }
+        self.logs.push(format!("{level:?} {msg}"));
+        self.leave();
+    }
+}
