@@ -1,1 +1,994 @@
-//! MQTT 3.1.1 packet codec. (Being written: see the helper brief.)
+//! MQTT 3.1.1 packet codec: pure functions over byte slices, no allocation, no panics.
+//!
+//! Decoding is zero-copy (topics and payloads borrow the input) and strict: reserved flag bits,
+//! QoS 3, DUP on QoS 0, zero packet ids, non-UTF-8 strings and length mismatches are errors.
+//! QoS 2 (PUBREC/PUBREL/PUBCOMP) and wills are rejected: Tencent's broker supports neither.
+
+/// The largest Remaining Length a 4-byte varint can carry.
+const MAX_REMAINING: usize = 268_435_455;
+
+/// Why a byte sequence is not an acceptable MQTT 3.1.1 packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecodeError {
+    /// Packet type 0 or 15, or reserved fixed-header flag bits set.
+    BadHeader,
+    /// Remaining Length longer than 4 bytes.
+    BadLength,
+    /// QoS 3, or DUP set on a QoS 0 PUBLISH.
+    BadQos,
+    /// A string is not UTF-8, contains U+0000, is empty where it must not be, or a PUBLISH topic
+    /// contains a wildcard.
+    BadString,
+    /// The body does not match its fields: too short, trailing bytes, zero packet id, wrong
+    /// protocol name or level, invalid return code or flags.
+    Malformed,
+    /// Valid MQTT that this client does not speak: QoS 2 flow packets, CONNECT with a will.
+    Unsupported,
+}
+
+/// Why a packet could not be encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EncodeError {
+    /// The output buffer cannot hold the packet.
+    BufferTooSmall,
+    /// The arguments do not form a valid packet: QoS > 1, zero or missing packet id, empty topic,
+    /// wildcard in a PUBLISH topic, string longer than 65535 bytes, password without username.
+    Invalid,
+}
+
+/// Any packet of the subset we speak, as decoded (borrowing the input) or to be encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Packet<'a> {
+    Connect {
+        client_id: &'a str,
+        username: Option<&'a str>,
+        password: Option<&'a [u8]>,
+        keepalive_s: u16,
+        clean_session: bool,
+    },
+    ConnAck {
+        session_present: bool,
+        code: u8,
+    },
+    Publish {
+        dup: bool,
+        qos: u8,
+        retain: bool,
+        topic: &'a str,
+        pid: Option<u16>,
+        payload: &'a [u8],
+    },
+    PubAck {
+        pid: u16,
+    },
+    /// The first topic filter and its requested QoS (all filters are validated).
+    Subscribe {
+        pid: u16,
+        topic: &'a str,
+        qos: u8,
+    },
+    /// The first return code (all are validated).
+    SubAck {
+        pid: u16,
+        code: u8,
+    },
+    /// The first topic filter (all are validated).
+    Unsubscribe {
+        pid: u16,
+        topic: &'a str,
+    },
+    UnsubAck {
+        pid: u16,
+    },
+    PingReq,
+    PingResp,
+    Disconnect,
+}
+
+/// Checks the first byte (type and flags) so garbage is rejected before its length is trusted.
+fn check_first(first: u8) -> Result<(), DecodeError> {
+    let flags = first & 0x0f;
+    let ok = match first >> 4 {
+        3 => {
+            let qos = (flags >> 1) & 3;
+            if qos == 3 || (qos == 0 && flags & 0x08 != 0) {
+                return Err(DecodeError::BadQos);
+            }
+            true
+        }
+        5..=7 => return Err(DecodeError::Unsupported),
+        8 | 10 => flags == 0x02,
+        1 | 2 | 4 | 9 | 11..=14 => flags == 0,
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(DecodeError::BadHeader)
+    }
+}
+
+/// Parses the fixed header: (first byte, header length, remaining length), or None if incomplete.
+fn header(buf: &[u8]) -> Result<Option<(u8, usize, usize)>, DecodeError> {
+    let Some(&first) = buf.first() else {
+        return Ok(None);
+    };
+    check_first(first)?;
+    let mut rem: u32 = 0;
+    for (i, shift) in [0u32, 7, 14, 21].into_iter().enumerate() {
+        let Some(&b) = buf.get(1 + i) else {
+            return Ok(None);
+        };
+        rem |= u32::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            let rem = usize::try_from(rem).map_err(|_| DecodeError::BadLength)?;
+            return Ok(Some((first, 2 + i, rem)));
+        }
+    }
+    Err(DecodeError::BadLength)
+}
+
+/// Total length (fixed header + body) of the packet starting at `buf[0]`, once the fixed header
+/// is complete; `Ok(None)` while it is not. Lets a caller skip packets bigger than its buffer.
+pub fn frame_len(buf: &[u8]) -> Result<Option<usize>, DecodeError> {
+    match header(buf)? {
+        Some((_, hl, rem)) => hl.checked_add(rem).map(Some).ok_or(DecodeError::BadLength),
+        None => Ok(None),
+    }
+}
+
+/// A topic name for PUBLISH: non-empty, no wildcards [MQTT-3.3.2-2], [MQTT-4.7.3-1].
+fn valid_topic(t: &[u8]) -> bool {
+    !t.is_empty() && !t.iter().any(|&c| c == b'+' || c == b'#')
+}
+
+/// Cursor over a packet body; every read is bounds-checked.
+struct Rd<'a>(&'a [u8]);
+
+impl<'a> Rd<'a> {
+    fn u8(&mut self) -> Result<u8, DecodeError> {
+        let (&b, rest) = self.0.split_first().ok_or(DecodeError::Malformed)?;
+        self.0 = rest;
+        Ok(b)
+    }
+    fn u16(&mut self) -> Result<u16, DecodeError> {
+        let (b, rest) = self
+            .0
+            .split_first_chunk::<2>()
+            .ok_or(DecodeError::Malformed)?;
+        self.0 = rest;
+        Ok(u16::from_be_bytes(*b))
+    }
+    fn pid(&mut self) -> Result<u16, DecodeError> {
+        match self.u16()? {
+            0 => Err(DecodeError::Malformed),
+            p => Ok(p),
+        }
+    }
+    fn bin(&mut self) -> Result<&'a [u8], DecodeError> {
+        let n = usize::from(self.u16()?);
+        let (b, rest) = self.0.split_at_checked(n).ok_or(DecodeError::Malformed)?;
+        self.0 = rest;
+        Ok(b)
+    }
+    /// A UTF-8 string without U+0000 [MQTT-1.5.3-1], [MQTT-1.5.3-2].
+    fn str(&mut self) -> Result<&'a str, DecodeError> {
+        let b = self.bin()?;
+        if b.contains(&0) {
+            return Err(DecodeError::BadString);
+        }
+        core::str::from_utf8(b).map_err(|_| DecodeError::BadString)
+    }
+    /// A non-empty topic filter.
+    fn filter(&mut self) -> Result<&'a str, DecodeError> {
+        let s = self.str()?;
+        if s.is_empty() {
+            return Err(DecodeError::BadString);
+        }
+        Ok(s)
+    }
+    fn sub_entry(&mut self) -> Result<(&'a str, u8), DecodeError> {
+        let t = self.filter()?;
+        let q = self.u8()?;
+        if q > 2 {
+            return Err(DecodeError::Malformed);
+        }
+        Ok((t, q))
+    }
+    fn suback_code(&mut self) -> Result<u8, DecodeError> {
+        match self.u8()? {
+            c @ (0 | 1 | 2 | 0x80) => Ok(c),
+            _ => Err(DecodeError::Malformed),
+        }
+    }
+}
+
+fn decode_connect<'a>(r: &mut Rd<'a>) -> Result<Packet<'a>, DecodeError> {
+    if r.bin()? != b"MQTT" || r.u8()? != 4 {
+        return Err(DecodeError::Malformed);
+    }
+    let flags = r.u8()?;
+    // Bit 0 is reserved; a password needs a username in 3.1.1 [MQTT-3.1.2-22].
+    if flags & 0x01 != 0 || flags & 0xc0 == 0x40 {
+        return Err(DecodeError::Malformed);
+    }
+    if flags & 0x3c != 0 {
+        return Err(DecodeError::Unsupported);
+    }
+    let keepalive_s = r.u16()?;
+    let client_id = r.str()?;
+    let username = if flags & 0x80 != 0 {
+        Some(r.str()?)
+    } else {
+        None
+    };
+    let password = if flags & 0x40 != 0 {
+        Some(r.bin()?)
+    } else {
+        None
+    };
+    Ok(Packet::Connect {
+        client_id,
+        username,
+        password,
+        keepalive_s,
+        clean_session: flags & 0x02 != 0,
+    })
+}
+
+/// Decodes the packet at the start of `buf`: `Ok(None)` if more bytes are needed, otherwise the
+/// packet (borrowing `buf`) and the number of bytes it occupies.
+pub fn decode(buf: &[u8]) -> Result<Option<(Packet<'_>, usize)>, DecodeError> {
+    let Some((first, hl, rem)) = header(buf)? else {
+        return Ok(None);
+    };
+    let total = hl.checked_add(rem).ok_or(DecodeError::BadLength)?;
+    let Some(body) = buf.get(hl..total) else {
+        return Ok(None);
+    };
+    let mut r = Rd(body);
+    let pkt = match first >> 4 {
+        1 => decode_connect(&mut r)?,
+        2 => {
+            let f = r.u8()?;
+            if f & 0xfe != 0 {
+                return Err(DecodeError::Malformed);
+            }
+            Packet::ConnAck {
+                session_present: f != 0,
+                code: r.u8()?,
+            }
+        }
+        3 => {
+            let qos = (first >> 1) & 3;
+            let topic = r.str()?;
+            if !valid_topic(topic.as_bytes()) {
+                return Err(DecodeError::BadString);
+            }
+            let pid = if qos > 0 { Some(r.pid()?) } else { None };
+            let payload = core::mem::take(&mut r.0);
+            Packet::Publish {
+                dup: first & 0x08 != 0,
+                qos,
+                retain: first & 0x01 != 0,
+                topic,
+                pid,
+                payload,
+            }
+        }
+        4 => Packet::PubAck { pid: r.pid()? },
+        8 => {
+            let pid = r.pid()?;
+            let (topic, qos) = r.sub_entry()?;
+            while !r.0.is_empty() {
+                r.sub_entry()?;
+            }
+            Packet::Subscribe { pid, topic, qos }
+        }
+        9 => {
+            let pid = r.pid()?;
+            let code = r.suback_code()?;
+            while !r.0.is_empty() {
+                r.suback_code()?;
+            }
+            Packet::SubAck { pid, code }
+        }
+        10 => {
+            let pid = r.pid()?;
+            let topic = r.filter()?;
+            while !r.0.is_empty() {
+                r.filter()?;
+            }
+            Packet::Unsubscribe { pid, topic }
+        }
+        11 => Packet::UnsubAck { pid: r.pid()? },
+        12 => Packet::PingReq,
+        13 => Packet::PingResp,
+        14 => Packet::Disconnect,
+        // check_first() has rejected every other type already.
+        _ => return Err(DecodeError::BadHeader),
+    };
+    if !r.0.is_empty() {
+        return Err(DecodeError::Malformed);
+    }
+    Ok(Some((pkt, total)))
+}
+
+/// Cursor over the output buffer; every write is bounds-checked.
+struct Wr<'a> {
+    out: &'a mut [u8],
+    n: usize,
+}
+
+impl Wr<'_> {
+    fn put(&mut self, b: &[u8]) -> Result<(), EncodeError> {
+        let end = self
+            .n
+            .checked_add(b.len())
+            .ok_or(EncodeError::BufferTooSmall)?;
+        let dst = self
+            .out
+            .get_mut(self.n..end)
+            .ok_or(EncodeError::BufferTooSmall)?;
+        dst.copy_from_slice(b);
+        self.n = end;
+        Ok(())
+    }
+    fn u16(&mut self, v: u16) -> Result<(), EncodeError> {
+        self.put(&v.to_be_bytes())
+    }
+    /// A length-prefixed string or binary field.
+    fn lstr(&mut self, s: &[u8]) -> Result<(), EncodeError> {
+        self.u16(u16::try_from(s.len()).map_err(|_| EncodeError::Invalid)?)?;
+        self.put(s)
+    }
+    fn fixed(&mut self, first: u8, mut rem: usize) -> Result<(), EncodeError> {
+        if rem > MAX_REMAINING {
+            return Err(EncodeError::Invalid);
+        }
+        self.put(&[first])?;
+        loop {
+            let mut b = (rem & 0x7f) as u8;
+            rem >>= 7;
+            if rem != 0 {
+                b |= 0x80;
+            }
+            self.put(&[b])?;
+            if rem == 0 {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Encoded size of a length-prefixed field; strings longer than 65535 bytes are invalid.
+fn flen(s: &[u8]) -> Result<usize, EncodeError> {
+    if s.len() > 0xffff {
+        return Err(EncodeError::Invalid);
+    }
+    Ok(2 + s.len())
+}
+
+fn check_pid(pid: u16) -> Result<(), EncodeError> {
+    if pid == 0 {
+        Err(EncodeError::Invalid)
+    } else {
+        Ok(())
+    }
+}
+
+/// CONNECT, MQTT 3.1.1 (protocol "MQTT", level 4), no will. Returns the bytes written.
+pub fn encode_connect(
+    out: &mut [u8],
+    client_id: &str,
+    username: Option<&str>,
+    password: Option<&str>,
+    keepalive_s: u16,
+    clean_session: bool,
+) -> Result<usize, EncodeError> {
+    let mut flags = if clean_session { 0x02 } else { 0 };
+    // Header (10) + fields; optional fields add nothing when absent.
+    let mut rem = 10 + flen(client_id.as_bytes())?;
+    if let Some(u) = username {
+        flags |= 0x80;
+        rem += flen(u.as_bytes())?;
+    }
+    if let Some(p) = password {
+        if username.is_none() {
+            return Err(EncodeError::Invalid);
+        }
+        flags |= 0x40;
+        rem += flen(p.as_bytes())?;
+    }
+    let mut w = Wr { out, n: 0 };
+    w.fixed(0x10, rem)?;
+    w.put(&[0, 4, b'M', b'Q', b'T', b'T', 4, flags])?;
+    w.u16(keepalive_s)?;
+    w.lstr(client_id.as_bytes())?;
+    if let Some(u) = username {
+        w.lstr(u.as_bytes())?;
+    }
+    if let Some(p) = password {
+        w.lstr(p.as_bytes())?;
+    }
+    Ok(w.n)
+}
+
+/// SUBSCRIBE with one topic filter and requested QoS 0 or 1.
+pub fn encode_subscribe(
+    out: &mut [u8],
+    pid: u16,
+    topic: &str,
+    qos: u8,
+) -> Result<usize, EncodeError> {
+    check_pid(pid)?;
+    if qos > 1 || topic.is_empty() {
+        return Err(EncodeError::Invalid);
+    }
+    let mut w = Wr { out, n: 0 };
+    w.fixed(0x82, 2 + flen(topic.as_bytes())? + 1)?;
+    w.u16(pid)?;
+    w.lstr(topic.as_bytes())?;
+    w.put(&[qos])?;
+    Ok(w.n)
+}
+
+/// PUBLISH, QoS 0 (`pid` None, `dup` false) or QoS 1 (`pid` Some, non-zero); never retained.
+pub fn encode_publish(
+    out: &mut [u8],
+    topic: &str,
+    payload: &[u8],
+    qos: u8,
+    pid: Option<u16>,
+    dup: bool,
+) -> Result<usize, EncodeError> {
+    let pid_len = match (qos, pid, dup) {
+        (0, None, false) => 0,
+        (1, Some(p), _) => {
+            check_pid(p)?;
+            2
+        }
+        _ => return Err(EncodeError::Invalid),
+    };
+    if !valid_topic(topic.as_bytes()) {
+        return Err(EncodeError::Invalid);
+    }
+    let rem = flen(topic.as_bytes())?
+        .checked_add(pid_len + payload.len())
+        .ok_or(EncodeError::Invalid)?;
+    let mut w = Wr { out, n: 0 };
+    w.fixed(0x30 | (u8::from(dup) << 3) | (qos << 1), rem)?;
+    w.lstr(topic.as_bytes())?;
+    if let Some(p) = pid {
+        w.u16(p)?;
+    }
+    w.put(payload)?;
+    Ok(w.n)
+}
+
+fn encode_fixed(out: &mut [u8], bytes: &[u8]) -> Result<usize, EncodeError> {
+    let mut w = Wr { out, n: 0 };
+    w.put(bytes)?;
+    Ok(w.n)
+}
+
+/// PUBACK for a received QoS 1 PUBLISH.
+pub fn encode_puback(out: &mut [u8], pid: u16) -> Result<usize, EncodeError> {
+    check_pid(pid)?;
+    let [hi, lo] = pid.to_be_bytes();
+    encode_fixed(out, &[0x40, 2, hi, lo])
+}
+
+pub fn encode_pingreq(out: &mut [u8]) -> Result<usize, EncodeError> {
+    encode_fixed(out, &[0xc0, 0])
+}
+
+pub fn encode_disconnect(out: &mut [u8]) -> Result<usize, EncodeError> {
+    encode_fixed(out, &[0xe0, 0])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dec(b: &[u8]) -> Packet<'_> {
+        match decode(b) {
+            Ok(Some((p, n))) => {
+                assert_eq!(n, b.len());
+                p
+            }
+            other => panic!("decode {b:02x?}: {other:?}"),
+        }
+    }
+
+    fn err(b: &[u8]) -> DecodeError {
+        match decode(b) {
+            Err(e) => e,
+            other => panic!("expected error for {b:02x?}: {other:?}"),
+        }
+    }
+
+    /// Every strict prefix of a valid packet asks for more bytes.
+    fn prefixes_need_more(b: &[u8]) {
+        for i in 0..b.len() {
+            assert_eq!(decode(&b[..i]), Ok(None), "prefix {i} of {b:02x?}");
+        }
+    }
+
+    #[test]
+    fn connect_known_bytes() {
+        let mut out = [0u8; 64];
+        let n = encode_connect(&mut out, "c", Some("u"), Some("p"), 60, true).unwrap();
+        let want = [
+            0x10, 19, 0, 4, b'M', b'Q', b'T', b'T', 4, 0xc2, 0, 60, 0, 1, b'c', 0, 1, b'u', 0, 1,
+            b'p',
+        ];
+        assert_eq!(&out[..n], &want);
+        prefixes_need_more(&want);
+        assert_eq!(
+            dec(&want),
+            Packet::Connect {
+                client_id: "c",
+                username: Some("u"),
+                password: Some(b"p"),
+                keepalive_s: 60,
+                clean_session: true
+            }
+        );
+        // Username only (TLS-PSK), no clean session.
+        let n = encode_connect(&mut out, "id", Some("user"), None, 900, false).unwrap();
+        assert_eq!(
+            &out[..n],
+            &[
+                0x10, 20, 0, 4, b'M', b'Q', b'T', b'T', 4, 0x80, 0x03, 0x84, 0, 2, b'i', b'd', 0,
+                4, b'u', b's', b'e', b'r'
+            ]
+        );
+        let n = encode_connect(&mut out, "", None, None, 0, true).unwrap();
+        assert_eq!(
+            &out[..n],
+            &[0x10, 12, 0, 4, b'M', b'Q', b'T', b'T', 4, 2, 0, 0, 0, 0]
+        );
+    }
+
+    #[test]
+    fn connect_tencent_example_roundtrip() {
+        let mut out = [0u8; 256];
+        let cid = "ABCDEFGHIJdev001";
+        let user = "ABCDEFGHIJdev001;12010126;Ab1Cd;2147483647";
+        let pass = "e66ac1c8d0f75e9842745b3f4525e1805f2afc6d10dbd9618e64e59da4d17362;hmacsha256";
+        let n = encode_connect(&mut out, cid, Some(user), Some(pass), 240, true).unwrap();
+        let rem = 10 + 2 + cid.len() + 2 + user.len() + 2 + pass.len();
+        assert!(rem >= 128);
+        assert_eq!(
+            &out[..3],
+            &[0x10, (rem as u8 & 0x7f) | 0x80, (rem >> 7) as u8]
+        );
+        assert_eq!(n, 3 + rem);
+        assert_eq!(
+            dec(&out[..n]),
+            Packet::Connect {
+                client_id: cid,
+                username: Some(user),
+                password: Some(pass.as_bytes()),
+                keepalive_s: 240,
+                clean_session: true
+            }
+        );
+        // Every shorter output buffer fails cleanly.
+        for len in 0..n {
+            assert_eq!(
+                encode_connect(&mut out[..len], cid, Some(user), Some(pass), 240, true),
+                Err(EncodeError::BufferTooSmall)
+            );
+        }
+    }
+
+    #[test]
+    fn connect_invalid_args() {
+        let mut out = [0u8; 64];
+        assert_eq!(
+            encode_connect(&mut out, "c", None, Some("p"), 60, true),
+            Err(EncodeError::Invalid)
+        );
+        let long = [b'a'; 70000];
+        let long = core::str::from_utf8(&long).unwrap();
+        assert_eq!(
+            encode_connect(&mut out, long, None, None, 60, true),
+            Err(EncodeError::Invalid)
+        );
+    }
+
+    #[test]
+    fn connect_decode_malformed() {
+        let good = [
+            0x10u8, 19, 0, 4, b'M', b'Q', b'T', b'T', 4, 0xc2, 0, 60, 0, 1, b'c', 0, 1, b'u', 0, 1,
+            b'p',
+        ];
+        let with = |i: usize, v: u8| {
+            let mut b = good;
+            b[i] = v;
+            b
+        };
+        assert_eq!(err(&with(4, b'X')), DecodeError::Malformed); // protocol name
+        assert_eq!(err(&with(8, 3)), DecodeError::Malformed); // level 3.1
+        assert_eq!(err(&with(9, 0xc3)), DecodeError::Malformed); // reserved flag
+        assert_eq!(err(&with(9, 0x42)), DecodeError::Malformed); // password without username
+        assert_eq!(err(&with(9, 0xc6)), DecodeError::Unsupported); // will
+        assert_eq!(err(&with(0, 0x11)), DecodeError::BadHeader);
+        assert_eq!(err(&with(1, 18)), DecodeError::Malformed); // password runs past the end
+        // Trailing byte inside the remaining length.
+        let mut t = good.to_vec();
+        t[1] = 20;
+        t.push(0);
+        assert_eq!(err(&t), DecodeError::Malformed);
+    }
+
+    #[test]
+    fn connack() {
+        assert_eq!(
+            dec(&[0x20, 2, 0, 0]),
+            Packet::ConnAck {
+                session_present: false,
+                code: 0
+            }
+        );
+        assert_eq!(
+            dec(&[0x20, 2, 1, 5]),
+            Packet::ConnAck {
+                session_present: true,
+                code: 5
+            }
+        );
+        prefixes_need_more(&[0x20, 2, 0, 0]);
+        assert_eq!(err(&[0x20, 2, 2, 0]), DecodeError::Malformed);
+        assert_eq!(err(&[0x20, 3, 0, 0, 0]), DecodeError::Malformed);
+        assert_eq!(err(&[0x20, 1, 0]), DecodeError::Malformed);
+        assert_eq!(err(&[0x21, 2, 0, 0]), DecodeError::BadHeader);
+    }
+
+    #[test]
+    fn publish_qos0_and_qos1_known_bytes() {
+        let mut out = [0u8; 64];
+        let n = encode_publish(&mut out, "a/b", b"hi", 0, None, false).unwrap();
+        let q0 = [0x30, 7, 0, 3, b'a', b'/', b'b', b'h', b'i'];
+        assert_eq!(&out[..n], &q0);
+        let n = encode_publish(&mut out, "a/b", b"hi", 1, Some(0x1234), false).unwrap();
+        let q1 = [0x32, 9, 0, 3, b'a', b'/', b'b', 0x12, 0x34, b'h', b'i'];
+        assert_eq!(&out[..n], &q1);
+        let n = encode_publish(&mut out, "a/b", b"", 1, Some(7), true).unwrap();
+        assert_eq!(&out[..n], &[0x3a, 7, 0, 3, b'a', b'/', b'b', 0, 7]);
+        prefixes_need_more(&q1);
+        assert_eq!(
+            dec(&q0),
+            Packet::Publish {
+                dup: false,
+                qos: 0,
+                retain: false,
+                topic: "a/b",
+                pid: None,
+                payload: b"hi"
+            }
+        );
+        assert_eq!(
+            dec(&q1),
+            Packet::Publish {
+                dup: false,
+                qos: 1,
+                retain: false,
+                topic: "a/b",
+                pid: Some(0x1234),
+                payload: b"hi"
+            }
+        );
+        // Retain is decoded (a broker may set it), DUP with QoS1 too.
+        assert!(matches!(
+            dec(&[0x3b, 5, 0, 1, b't', 0, 1]),
+            Packet::Publish {
+                dup: true,
+                qos: 1,
+                retain: true,
+                pid: Some(1),
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn publish_big_payload_two_byte_length() {
+        let payload = [0x5au8; 200];
+        let mut out = [0u8; 256];
+        let n = encode_publish(&mut out, "t", &payload, 0, None, false).unwrap();
+        assert_eq!(&out[..3], &[0x30, 0xcb, 0x01]); // 203 = 0x4b + 1*128
+        assert_eq!(n, 206);
+        assert_eq!(frame_len(&out[..2]), Ok(None));
+        assert_eq!(frame_len(&out[..3]), Ok(Some(206)));
+        assert!(matches!(dec(&out[..n]), Packet::Publish { payload: p, .. } if p == payload));
+        assert_eq!(
+            encode_publish(&mut out[..205], "t", &payload, 0, None, false),
+            Err(EncodeError::BufferTooSmall)
+        );
+    }
+
+    #[test]
+    fn publish_invalid_args() {
+        let mut out = [0u8; 64];
+        let bad: [(&str, u8, Option<u16>, bool); 8] = [
+            ("t", 0, Some(1), false),
+            ("t", 0, None, true),
+            ("t", 1, None, false),
+            ("t", 1, Some(0), false),
+            ("t", 2, Some(1), false),
+            ("", 0, None, false),
+            ("a/+", 0, None, false),
+            ("#", 1, Some(1), false),
+        ];
+        for (t, q, p, d) in bad {
+            assert_eq!(
+                encode_publish(&mut out, t, b"x", q, p, d),
+                Err(EncodeError::Invalid)
+            );
+        }
+    }
+
+    #[test]
+    fn publish_decode_malformed() {
+        assert_eq!(err(&[0x36, 5, 0, 1, b't', 0, 1]), DecodeError::BadQos); // QoS 3
+        // QoS 2 is valid MQTT and decodes; the session refuses it (we never subscribe with it).
+        assert!(matches!(
+            dec(&[0x34, 5, 0, 1, b't', 0, 1]),
+            Packet::Publish { qos: 2, .. }
+        ));
+        assert_eq!(err(&[0x38, 3, 0, 1, b't']), DecodeError::BadQos); // DUP on QoS 0
+        assert_eq!(err(&[0x32, 5, 0, 1, b't', 0, 0]), DecodeError::Malformed); // pid 0
+        assert_eq!(err(&[0x32, 4, 0, 1, b't', 0]), DecodeError::Malformed); // pid cut
+        assert_eq!(err(&[0x30, 3, 0, 2, b't']), DecodeError::Malformed); // topic past end
+        assert_eq!(err(&[0x30, 1, 0]), DecodeError::Malformed);
+        assert_eq!(err(&[0x30, 0]), DecodeError::Malformed);
+        assert_eq!(err(&[0x30, 2, 0, 0]), DecodeError::BadString); // empty topic
+        assert_eq!(err(&[0x30, 4, 0, 2, 0xc3, 0x28]), DecodeError::BadString); // bad UTF-8
+        assert_eq!(err(&[0x30, 3, 0, 1, 0]), DecodeError::BadString); // U+0000
+        assert_eq!(err(&[0x30, 3, 0, 1, b'#']), DecodeError::BadString); // wildcard
+        assert_eq!(err(&[0x30, 3, 0, 1, b'+']), DecodeError::BadString);
+        // A valid multi-byte topic is fine.
+        assert!(matches!(
+            dec(&[0x30, 4, 0, 2, 0xc3, 0xa9]),
+            Packet::Publish { topic: "é", .. }
+        ));
+    }
+
+    #[test]
+    fn puback_subscribe_suback_ping_disconnect() {
+        let mut out = [0u8; 64];
+        let n = encode_puback(&mut out, 0xabcd).unwrap();
+        assert_eq!(&out[..n], &[0x40, 2, 0xab, 0xcd]);
+        assert_eq!(dec(&out[..n]), Packet::PubAck { pid: 0xabcd });
+        assert_eq!(encode_puback(&mut out, 0), Err(EncodeError::Invalid));
+        assert_eq!(
+            encode_puback(&mut out[..3], 1),
+            Err(EncodeError::BufferTooSmall)
+        );
+
+        let n = encode_subscribe(&mut out, 10, "$ota/update/P/D", 1).unwrap();
+        let mut want = vec![0x82, 20, 0, 10, 0, 15];
+        want.extend_from_slice(b"$ota/update/P/D");
+        want.push(1);
+        assert_eq!(&out[..n], &want[..]);
+        prefixes_need_more(&want);
+        assert_eq!(
+            dec(&want),
+            Packet::Subscribe {
+                pid: 10,
+                topic: "$ota/update/P/D",
+                qos: 1
+            }
+        );
+        assert_eq!(
+            encode_subscribe(&mut out, 0, "t", 1),
+            Err(EncodeError::Invalid)
+        );
+        assert_eq!(
+            encode_subscribe(&mut out, 1, "t", 2),
+            Err(EncodeError::Invalid)
+        );
+        assert_eq!(
+            encode_subscribe(&mut out, 1, "", 0),
+            Err(EncodeError::Invalid)
+        );
+        assert_eq!(
+            encode_subscribe(&mut out[..7], 1, "t", 0),
+            Err(EncodeError::BufferTooSmall)
+        );
+
+        assert_eq!(
+            dec(&[0x90, 3, 0, 10, 1]),
+            Packet::SubAck { pid: 10, code: 1 }
+        );
+        assert_eq!(
+            dec(&[0x90, 4, 0, 10, 0x80, 0]),
+            Packet::SubAck {
+                pid: 10,
+                code: 0x80
+            }
+        );
+        assert_eq!(dec(&[0xb0, 2, 0, 3]), Packet::UnsubAck { pid: 3 });
+        assert_eq!(
+            dec(&[0xa2, 5, 0, 3, 0, 1, b'x']),
+            Packet::Unsubscribe { pid: 3, topic: "x" }
+        );
+
+        let n = encode_pingreq(&mut out).unwrap();
+        assert_eq!(&out[..n], &[0xc0, 0]);
+        assert_eq!(dec(&out[..n]), Packet::PingReq);
+        assert_eq!(dec(&[0xd0, 0]), Packet::PingResp);
+        let n = encode_disconnect(&mut out).unwrap();
+        assert_eq!(&out[..n], &[0xe0, 0]);
+        assert_eq!(dec(&out[..n]), Packet::Disconnect);
+        assert_eq!(
+            encode_pingreq(&mut out[..1]),
+            Err(EncodeError::BufferTooSmall)
+        );
+        assert_eq!(encode_disconnect(&mut []), Err(EncodeError::BufferTooSmall));
+    }
+
+    #[test]
+    fn small_packets_malformed() {
+        for b in [
+            &[0x90, 2, 0, 1][..],               // SUBACK without return code
+            &[0x90, 3, 0, 1, 3],                // invalid return code
+            &[0x90, 4, 0, 1, 0, 0x81],          // invalid second return code
+            &[0x90, 3, 0, 0, 0],                // pid 0
+            &[0x40, 2, 0, 0],                   // PUBACK pid 0
+            &[0x40, 3, 0, 1, 0],                // PUBACK too long
+            &[0x40, 1, 0],                      // PUBACK too short
+            &[0xd0, 1, 0],                      // PINGRESP with body
+            &[0xe0, 1, 0],                      // DISCONNECT with body
+            &[0x82, 6, 0, 1, 0, 1, b't', 3],    // SUBSCRIBE QoS 3
+            &[0x82, 2, 0, 1],                   // SUBSCRIBE without filter
+            &[0x82, 7, 0, 1, 0, 1, b't', 0, 0], // trailing partial entry
+            &[0xa2, 2, 0, 1],                   // UNSUBSCRIBE without filter
+        ] {
+            assert_eq!(err(b), DecodeError::Malformed, "{b:02x?}");
+        }
+        assert_eq!(err(&[0x82, 6, 0, 1, 0, 1, 0xff, 0]), DecodeError::BadString);
+        assert_eq!(err(&[0x82, 5, 0, 1, 0, 0, 0]), DecodeError::BadString); // empty filter
+    }
+
+    #[test]
+    fn header_flags() {
+        for b in [
+            0x00u8, 0xf0, 0x11, 0x28, 0x41, 0x80, 0x83, 0x92, 0xa0, 0xb1, 0xc1, 0xd8, 0xe4,
+        ] {
+            assert_eq!(err(&[b, 0]), DecodeError::BadHeader, "{b:02x}");
+            assert_eq!(frame_len(&[b]), Err(DecodeError::BadHeader));
+        }
+        for b in [0x50u8, 0x62, 0x70] {
+            assert_eq!(err(&[b, 2, 0, 1]), DecodeError::Unsupported);
+        }
+        assert_eq!(frame_len(&[0x36]), Err(DecodeError::BadQos));
+    }
+
+    #[test]
+    fn remaining_length_varint() {
+        let cases: [(&[u8], usize); 8] = [
+            (&[0x00], 0),
+            (&[0x7f], 127),
+            (&[0x80, 0x01], 128),
+            (&[0xff, 0x7f], 16_383),
+            (&[0x80, 0x80, 0x01], 16_384),
+            (&[0xff, 0xff, 0x7f], 2_097_151),
+            (&[0x80, 0x80, 0x80, 0x01], 2_097_152),
+            (&[0xff, 0xff, 0xff, 0x7f], 268_435_455),
+        ];
+        for (v, rem) in cases {
+            let mut b = vec![0x30];
+            b.extend_from_slice(v);
+            assert_eq!(frame_len(&b), Ok(Some(1 + v.len() + rem)));
+            assert_eq!(frame_len(&b[..b.len() - 1]), Ok(None));
+            if rem > 0 {
+                assert_eq!(decode(&b), Ok(None));
+            }
+            // The encoder produces the same varint.
+            let mut w_buf = [0u8; 5];
+            let mut w = Wr {
+                out: &mut w_buf,
+                n: 0,
+            };
+            w.fixed(0x30, rem).unwrap();
+            let n = w.n;
+            assert_eq!(&w_buf[..n], &b[..]);
+        }
+        assert_eq!(
+            frame_len(&[0x30, 0x80, 0x80, 0x80, 0x80]),
+            Err(DecodeError::BadLength)
+        );
+        assert_eq!(
+            frame_len(&[0x30, 0xff, 0xff, 0xff, 0xff, 0x01]),
+            Err(DecodeError::BadLength)
+        );
+        assert_eq!(frame_len(&[]), Ok(None));
+        let mut w_buf = [0u8; 8];
+        let mut w = Wr {
+            out: &mut w_buf,
+            n: 0,
+        };
+        assert_eq!(w.fixed(0x30, MAX_REMAINING + 1), Err(EncodeError::Invalid));
+    }
+
+    #[test]
+    fn two_packets_back_to_back() {
+        let b = [0x40, 2, 0, 1, 0xd0, 0, 0x20];
+        let (p, n) = decode(&b).unwrap().unwrap();
+        assert_eq!((p, n), (Packet::PubAck { pid: 1 }, 4));
+        let (p, n) = decode(&b[4..]).unwrap().unwrap();
+        assert_eq!((p, n), (Packet::PingResp, 2));
+        assert_eq!(decode(&b[6..]), Ok(None));
+    }
+
+    /// Deterministic pseudo-random inputs: decode and frame_len never panic and agree.
+    #[test]
+    fn no_panic_on_garbage() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut buf = [0u8; 40];
+        for _ in 0..200_000 {
+            let r = next();
+            let len = (r % 41) as usize;
+            for b in buf.iter_mut() {
+                *b = next() as u8;
+            }
+            // Bias towards plausible headers so bodies get exercised.
+            buf[0] = (buf[0] & 0xf0) | [0, 2, 0, 2, 0x0a, 0x0b][(r >> 8) as usize % 6] & 0x0f;
+            buf[1] = (r >> 16) as u8 % 40;
+            let input = &buf[..len];
+            let d = decode(input);
+            let f = frame_len(input);
+            if let Ok(Some((_, n))) = d {
+                assert_eq!(f, Ok(Some(n)));
+                assert!(n <= len);
+            }
+            if f.is_err() {
+                assert!(d.is_err());
+            }
+        }
+        // Exhaustive over all 2-byte inputs and 3-byte inputs with a small body.
+        for a in 0..=255u8 {
+            for b in 0..=255u8 {
+                let _ = decode(&[a, b]);
+                let _ = decode(&[a, 1, b]);
+                let _ = decode(&[a, 2, 0, b]);
+            }
+        }
+    }
+
+    /// Every byte of valid packets, flipped through all values: never a panic.
+    #[test]
+    fn mutate_every_byte() {
+        let packets: [&[u8]; 4] = [
+            &[
+                0x10, 19, 0, 4, b'M', b'Q', b'T', b'T', 4, 0xc2, 0, 60, 0, 1, b'c', 0, 1, b'u', 0,
+                1, b'p',
+            ],
+            &[0x32, 9, 0, 3, b'a', b'/', b'b', 0x12, 0x34, b'h', b'i'],
+            &[0x82, 6, 0, 1, 0, 1, b't', 1],
+            &[0x90, 4, 0, 10, 0x80, 0],
+        ];
+        for p in packets {
+            let mut b = p.to_vec();
+            for i in 0..b.len() {
+                let orig = b[i];
+                for v in 0..=255u8 {
+                    b[i] = v;
+                    let _ = decode(&b);
+                    let _ = frame_len(&b);
+                }
+                b[i] = orig;
+            }
+        }
+    }
+}

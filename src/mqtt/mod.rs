@@ -8,4 +8,5 @@
 pub mod codec;
 pub mod session;
 
-pub use session::{Session, SessionEvent};
+pub use codec::{DecodeError, EncodeError, Packet};
+pub use session::{Session, SessionConfig, SessionError, SessionEvent};
