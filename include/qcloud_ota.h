@@ -209,9 +209,9 @@
 #define OTA_MIN_HTTP 1024
 
 /**
- * Bytes the store callbacks must be able to hold.
+ * Bytes the store callbacks must be able to hold (room to grow; the record is smaller today).
  */
-#define OTA_RECORD_SIZE 96
+#define OTA_RECORD_SIZE 256
 
 /**
  * Default keepalive (ota_config.keepalive_s = 0), seconds. Range 30..900.
@@ -471,8 +471,8 @@ typedef struct {
 typedef uint64_t (*ota_now_ms_fn)(void *user);
 
 /**
- * Start a non-blocking connection to host:port (DNS is the host's business) and return a handle
- * >= 0, or OTA_NET_ERROR. The connection may still be in progress: net_send/net_recv return
+ * Start a non-blocking connection to host:port (DNS is the host's business) and return a
+ * non-negative handle, or OTA_NET_ERROR. The connection may still be in progress: net_send/net_recv return
  * OTA_NET_WOULD_BLOCK until it is up. channel is OTA_CHANNEL_MQTT or OTA_CHANNEL_HTTP; with
  * OTA_NET_TLS in flags the host must open a TLS connection that verifies `host`. Required.
  */

@@ -52,7 +52,12 @@ pub struct Config<'a> {
 }
 
 impl<'a> Config<'a> {
-    pub fn new(product_id: &'a str, device_name: &'a str, device_secret: &'a str, running_version: &'a str) -> Self {
+    pub fn new(
+        product_id: &'a str,
+        device_name: &'a str,
+        device_secret: &'a str,
+        running_version: &'a str,
+    ) -> Self {
         Config {
             product_id,
             device_name,
@@ -107,6 +112,10 @@ fn join<const N: usize>(parts: &[&str]) -> Result<Str<N>, Error> {
     Ok(s)
 }
 
+fn utf8(b: &[u8]) -> &str {
+    core::str::from_utf8(b).unwrap_or("")
+}
+
 /// The version string rules of the reference: 1 to 32 bytes.
 pub fn version_text(v: &str) -> Result<Str<VERSION_MAX>, Error> {
     text(v)
@@ -137,13 +146,17 @@ enum SessionAction {
 
 impl<'b, P: Platform> Client<'b, P> {
     pub fn new(cfg: &Config<'_>, bufs: Buffers<'b>, mut plat: P) -> Result<Self, Error> {
-        if bufs.mqtt_rx.len() < MIN_MQTT_RX || bufs.mqtt_tx.len() < MIN_MQTT_TX || bufs.http.len() < MIN_HTTP {
+        if bufs.mqtt_rx.len() < MIN_MQTT_RX
+            || bufs.mqtt_tx.len() < MIN_MQTT_TX
+            || bufs.http.len() < MIN_HTTP
+        {
             return Err(Error::BufferTooSmall);
         }
         let product_id = text::<PRODUCT_ID_MAX>(cfg.product_id)?;
         let device_name = text::<DEVICE_NAME_MAX>(cfg.device_name)?;
         let mut key = [0u8; KEY_MAX];
-        let key_len = auth::decode_secret(cfg.device_secret, &mut key).map_err(|_| Error::InvalidArgument)?;
+        let key_len =
+            auth::decode_secret(cfg.device_secret, &mut key).map_err(|_| Error::InvalidArgument)?;
         if key_len == 0 {
             return Err(Error::InvalidArgument);
         }
@@ -174,7 +187,9 @@ impl<'b, P: Platform> Client<'b, P> {
         let now = plat.now_ms();
         let mut engine = Engine::new(running, cfg.policy);
         engine.boot(&mut plat);
-        let rng = now ^ 0x9E37_79B9_7F4A_7C15 ^ u64::from(crate::journal::crc32(id.topic_report.as_bytes()));
+        let rng = now
+            ^ 0x9E37_79B9_7F4A_7C15
+            ^ u64::from(crate::journal::crc32(id.topic_report.as_bytes()));
         Ok(Client {
             plat,
             id,
@@ -284,7 +299,12 @@ impl<'b, P: Platform> Client<'b, P> {
 
     fn mqtt_connect(&mut self, now: u64) {
         self.last_connect_ms = Some(now);
-        let sock = match self.plat.connect(Channel::Mqtt, self.id.host.as_str(), self.id.port, self.id.tls) {
+        let sock = match self.plat.connect(
+            Channel::Mqtt,
+            self.id.host.as_str(),
+            self.id.port,
+            self.id.tls,
+        ) {
             Ok(s) => s,
             Err(_) => return self.mqtt_failed(now, Error::NetConnect),
         };
@@ -302,14 +322,13 @@ impl<'b, P: Platform> Client<'b, P> {
         let ok = auth::write_client_id(&mut wc, pid, dn).is_ok()
             && auth::write_username(&mut wu, pid, dn, auth::SDKAPPID, connid, EXPIRY).is_ok()
             && auth::write_password(&mut wp, key, wu.written(), self.id.sign).is_ok();
-        let as_str = |w: &Writer<'_>| core::str::from_utf8(w.written()).unwrap_or("");
         if !ok {
             return self.drop_mqtt(now, Error::InvalidArgument);
         }
         let cfg = SessionConfig {
-            client_id: as_str(&wc),
-            username: as_str(&wu),
-            password: as_str(&wp),
+            client_id: utf8(wc.written()),
+            username: utf8(wu.written()),
+            password: utf8(wp.written()),
             keepalive_s: self.id.keepalive_s,
             ack_timeout_ms: self.id.ack_timeout_ms,
         };
@@ -338,7 +357,9 @@ impl<'b, P: Platform> Client<'b, P> {
         let exp = self.connect_failures.min(6);
         let base = (1000u64 << exp).min(MAX_RECONNECT_DELAY_MS);
         let jitter = self.next_random() % (base / 4 + 1);
-        let earliest = self.last_connect_ms.map_or(now, |t| t + MIN_CONNECT_INTERVAL_MS);
+        let earliest = self
+            .last_connect_ms
+            .map_or(now, |t| t + MIN_CONNECT_INTERVAL_MS);
         self.next_connect_ms = (now + base + jitter).max(earliest);
         self.plat.log(Level::Warn, e.as_str());
         if !matches!(e, Error::NetIo) {
@@ -407,14 +428,22 @@ impl<'b, P: Platform> Client<'b, P> {
                     continue;
                 }
                 Some(SessionEvent::Connected) => SessionAction::Subscribe,
-                Some(SessionEvent::Subscribed { code, .. }) if code & 0x80 == 0 => SessionAction::Online,
-                Some(SessionEvent::Subscribed { .. }) => SessionAction::Drop(Error::SubscribeRejected),
+                Some(SessionEvent::Subscribed { code, .. }) if code & 0x80 == 0 => {
+                    SessionAction::Online
+                }
+                Some(SessionEvent::Subscribed { .. }) => {
+                    SessionAction::Drop(Error::SubscribeRejected)
+                }
                 Some(SessionEvent::Refused(_)) => SessionAction::Drop(Error::MqttRefused),
                 Some(SessionEvent::Dead) => SessionAction::Drop(Error::MqttTimeout),
             };
             match action {
                 SessionAction::Subscribe => {
-                    if self.mqtt.subscribe(self.id.topic_update.as_str(), 1).is_err() {
+                    if self
+                        .mqtt
+                        .subscribe(self.id.topic_update.as_str(), 1)
+                        .is_err()
+                    {
                         return self.drop_mqtt(now, Error::BufferTooSmall);
                     }
                 }
@@ -435,9 +464,14 @@ impl<'b, P: Platform> Client<'b, P> {
         }
         let mut payload = [0u8; 384];
         for _ in 0..8 {
-            let Some((len, qos, retransmit)) = self.engine.next_publish(&mut payload) else { return };
+            let Some((len, qos, retransmit)) = self.engine.next_publish(&mut payload) else {
+                return;
+            };
             let body = payload.get(..len).unwrap_or(&[]);
-            match self.mqtt.publish(now, self.id.topic_report.as_str(), body, qos, retransmit) {
+            match self
+                .mqtt
+                .publish(now, self.id.topic_report.as_str(), body, qos, retransmit)
+            {
                 Ok(pid) => self.engine.published(now, pid),
                 Err(_) => return, // tx full: the next poll tries again
             }
@@ -459,22 +493,30 @@ impl<'b, P: Platform> Client<'b, P> {
     }
 
     fn http_start(&mut self, now: u64) -> bool {
-        let Some((url_text, first, last)) = self.engine.download_due(now) else { return false };
+        let Some((url_text, first, last)) = self.engine.download_due(now) else {
+            return false;
+        };
         let Ok(u) = url::parse(url_text) else {
-            self.engine.on_download_error(now, Error::BadUrl, &mut self.plat);
+            self.engine
+                .on_download_error(now, Error::BadUrl, &mut self.plat);
             return false;
         };
         let tls = matches!(u.scheme, Scheme::Https);
         let sock = match self.plat.connect(Channel::Http, u.host, u.port, tls) {
             Ok(s) => s,
             Err(_) => {
-                self.engine.on_download_error(now, Error::NetConnect, &mut self.plat);
+                self.engine
+                    .on_download_error(now, Error::NetConnect, &mut self.plat);
                 return false;
             }
         };
         self.http_sock = Some(sock);
         self.http.reset();
-        if self.http.start(&u, Some((u64::from(first), u64::from(last))), None).is_err() {
+        if self
+            .http
+            .start(&u, Some((u64::from(first), u64::from(last))), None)
+            .is_err()
+        {
             self.http_failed(now, Error::BadUrl);
             return false;
         }
@@ -495,7 +537,9 @@ impl<'b, P: Platform> Client<'b, P> {
         if self.http_sock.is_none() && !self.http_start(now) {
             return false;
         }
-        let Some(sock) = self.http_sock else { return false };
+        let Some(sock) = self.http_sock else {
+            return false;
+        };
         let mut moved = 0usize;
         loop {
             while !self.http.tx_pending().is_empty() {

@@ -109,7 +109,9 @@ struct Outbox {
 
 impl Outbox {
     const fn new() -> Self {
-        Outbox { items: [const { None }; OUTBOX_LEN] }
+        Outbox {
+            items: [const { None }; OUTBOX_LEN],
+        }
     }
     fn front(&self) -> Option<&Report> {
         self.items.first().and_then(Option::as_ref)
@@ -223,16 +225,29 @@ impl Engine {
     fn report(&self, kind: Kind) -> Report {
         let (version, task_id, fw_type) = match kind {
             Kind::Version => (self.running.clone(), None, Str::new()),
-            _ => (self.offer.version.clone(), self.offer.task_id, self.offer.fw_type.clone()),
+            _ => (
+                self.offer.version.clone(),
+                self.offer.task_id,
+                self.offer.fw_type.clone(),
+            ),
         };
-        Report { kind, version, task_id, fw_type }
+        Report {
+            kind,
+            version,
+            task_id,
+            fw_type,
+        }
     }
 
     fn queue(&mut self, kind: Kind) {
         let r = self.report(kind);
         if let Err(r) = self.outbox.push(r) {
             // Only a flood of offers could fill it; progress is the one thing safe to lose.
-            let progress = self.outbox.items.iter_mut().find(|s| matches!(s, Some(q) if matches!(q.kind, Kind::Progress(_))));
+            let progress = self
+                .outbox
+                .items
+                .iter_mut()
+                .find(|s| matches!(s, Some(q) if matches!(q.kind, Kind::Progress(_))));
             if let Some(slot) = progress {
                 *slot = Some(r);
             }
@@ -311,16 +326,27 @@ impl Engine {
         }
         let r = self.outbox.front()?;
         let len = match r.kind {
-            Kind::Version => protocol::write_report_version(out, r.version.as_str(), r.fw_type.as_str()),
+            Kind::Version => {
+                protocol::write_report_version(out, r.version.as_str(), r.fw_type.as_str())
+            }
             kind => {
                 let p = match kind {
                     Kind::Progress(percent) => Progress::Downloading { percent },
                     Kind::Burning => Progress::Burning,
                     Kind::Done => Progress::Done,
-                    Kind::Fail(e) => Progress::Fail { code: e.result_code(), msg: e.result_msg() },
+                    Kind::Fail(e) => Progress::Fail {
+                        code: e.result_code(),
+                        msg: e.result_msg(),
+                    },
                     Kind::Version => return None,
                 };
-                protocol::write_report_progress(out, &p, r.version.as_str(), r.task_id, r.fw_type.as_str())
+                protocol::write_report_progress(
+                    out,
+                    &p,
+                    r.version.as_str(),
+                    r.task_id,
+                    r.fw_type.as_str(),
+                )
             }
         }
         .ok()?;
@@ -335,7 +361,11 @@ impl Engine {
                 self.retransmit = false;
             }
             None => {
-                if let Some(Report { kind: Kind::Progress(p), .. }) = self.outbox.pop() {
+                if let Some(Report {
+                    kind: Kind::Progress(p),
+                    ..
+                }) = self.outbox.pop()
+                {
                     self.xfer.reported_percent = Some(p);
                     self.xfer.reported_at = now;
                 }
@@ -354,9 +384,13 @@ impl Engine {
             return;
         }
         self.inflight = None;
-        let Some(done) = self.outbox.pop() else { return };
+        let Some(done) = self.outbox.pop() else {
+            return;
+        };
         match done.kind {
-            Kind::Burning if self.state == State::Ready => self.emit(plat, EventKind::ImageReady, None),
+            Kind::Burning if self.state == State::Ready => {
+                self.emit(plat, EventKind::ImageReady, None)
+            }
             Kind::Done => {
                 // The cloud has `done`; the record has served its purpose.
                 let _ = plat.store_save(&[]);
@@ -400,7 +434,9 @@ impl Engine {
     }
 
     fn same_image(&self, o: &Offer) -> bool {
-        self.offer.version == o.version && self.offer.md5 == o.md5 && self.offer.file_size == o.file_size
+        self.offer.version == o.version
+            && self.offer.md5 == o.md5
+            && self.offer.file_size == o.file_size
     }
 
     fn on_offer<P: Platform>(&mut self, now: u64, offer: Offer, plat: &mut P) {
@@ -414,7 +450,10 @@ impl Engine {
                 return;
             }
             State::Downloading => {
-                plat.log(Level::Info, "a different image was offered; abandoning the current download");
+                plat.log(
+                    Level::Info,
+                    "a different image was offered; abandoning the current download",
+                );
                 let _ = plat.slot_close(false);
             }
             State::Ready | State::Confirming => return,
@@ -528,7 +567,7 @@ impl Engine {
                     plat.log(Level::Warn, "server ignored Range; restarting from byte 0");
                     self.xfer.offset = 0;
                     self.xfer.md5 = Md5::new();
-                    plat.slot_open(size, 0).map_err(|()| Error::Slot)?;
+                    plat.slot_open(size, 0).map_err(|_| Error::Slot)?;
                 }
                 Ok(())
             }
@@ -539,14 +578,19 @@ impl Engine {
     }
 
     /// Body bytes: into the slot and the digest.
-    pub fn on_data<P: Platform>(&mut self, now: u64, data: &[u8], plat: &mut P) -> Result<(), Error> {
+    pub fn on_data<P: Platform>(
+        &mut self,
+        now: u64,
+        data: &[u8],
+        plat: &mut P,
+    ) -> Result<(), Error> {
         let x = &mut self.xfer;
         let end = u32::try_from(data.len())
             .ok()
             .and_then(|n| x.offset.checked_add(n))
             .filter(|&e| e <= self.offer.file_size)
             .ok_or(Error::HttpProtocol)?;
-        plat.slot_write(x.offset, data).map_err(|()| Error::Slot)?;
+        plat.slot_write(x.offset, data).map_err(|_| Error::Slot)?;
         x.md5.update(data);
         x.offset = end;
         x.last_rx_ms = now;
@@ -628,14 +672,15 @@ impl Engine {
 
     /// Timers: throttled progress reports and deferred re-requests.
     pub fn poll(&mut self, now: u64) {
-        if let Some(t) = self.defer_until {
-            if now >= t {
-                self.defer_until = None;
-                self.queue_version();
-            }
+        if self.defer_until.is_some_and(|t| now >= t) {
+            self.defer_until = None;
+            self.queue_version();
         }
         if self.state == State::Downloading && self.progress_due(now) {
-            self.queue(Kind::Progress(percent(self.xfer.offset, self.offer.file_size)));
+            self.queue(Kind::Progress(percent(
+                self.xfer.offset,
+                self.offer.file_size,
+            )));
         }
     }
 

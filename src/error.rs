@@ -87,7 +87,9 @@ impl Error {
     pub const fn text(self) -> &'static core::ffi::CStr {
         match self {
             Error::NullPointer => c"a required pointer was NULL",
-            Error::InvalidArgument => c"invalid argument (empty, too long, not UTF-8, or out of range)",
+            Error::InvalidArgument => {
+                c"invalid argument (empty, too long, not UTF-8, or out of range)"
+            }
             Error::BufferTooSmall => c"a buffer is smaller than its documented minimum",
             Error::WrongState => c"not allowed in the current state",
             Error::NotInitialized => c"client not initialised",

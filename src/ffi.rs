@@ -10,7 +10,7 @@ use crate::auth::SignMethod;
 use crate::client::{Buffers, Client, Config};
 use crate::engine::Policy;
 use crate::error::Error;
-use crate::platform::{Channel, Event, Level, NetError, Platform, Socket};
+use crate::platform::{Channel, Event, HostError, Level, NetError, Platform, Socket};
 
 // ---------------------------------------------------------------------------------------------
 // Status codes
@@ -97,8 +97,8 @@ pub const OTA_MIN_MQTT_RX: usize = 1024;
 pub const OTA_MIN_MQTT_TX: usize = 512;
 /// Minimum http_len; the whole HTTP response head must fit. Larger means fewer recv calls.
 pub const OTA_MIN_HTTP: usize = 1024;
-/// Bytes the store callbacks must be able to hold.
-pub const OTA_RECORD_SIZE: usize = 96;
+/// Bytes the store callbacks must be able to hold (room to grow; the record is smaller today).
+pub const OTA_RECORD_SIZE: usize = 256;
 
 /// Default keepalive (ota_config.keepalive_s = 0), seconds. Range 30..900.
 pub const OTA_DEFAULT_KEEPALIVE_S: u16 = 240;
@@ -261,12 +261,18 @@ pub struct ota_config {
 
 /// Monotonic milliseconds, any origin. Required.
 pub type ota_now_ms_fn = Option<unsafe extern "C" fn(user: *mut c_void) -> u64>;
-/// Start a non-blocking connection to host:port (DNS is the host's business) and return a handle
-/// >= 0, or OTA_NET_ERROR. The connection may still be in progress: net_send/net_recv return
+/// Start a non-blocking connection to host:port (DNS is the host's business) and return a
+/// non-negative handle, or OTA_NET_ERROR. The connection may still be in progress: net_send/net_recv return
 /// OTA_NET_WOULD_BLOCK until it is up. channel is OTA_CHANNEL_MQTT or OTA_CHANNEL_HTTP; with
 /// OTA_NET_TLS in flags the host must open a TLS connection that verifies `host`. Required.
 pub type ota_net_connect_fn = Option<
-    unsafe extern "C" fn(user: *mut c_void, channel: i32, host: *const c_char, port: u16, flags: u32) -> i32,
+    unsafe extern "C" fn(
+        user: *mut c_void,
+        channel: i32,
+        host: *const c_char,
+        port: u16,
+        flags: u32,
+    ) -> i32,
 >;
 /// Send up to len bytes: the count sent (> 0), OTA_NET_WOULD_BLOCK, or OTA_NET_ERROR. Required.
 pub type ota_net_send_fn =
@@ -277,23 +283,28 @@ pub type ota_net_recv_fn =
 /// Close a connection. Required.
 pub type ota_net_close_fn = Option<unsafe extern "C" fn(user: *mut c_void, sock: i32)>;
 /// Prepare the slot for an image of image_size bytes; offset 0 starts afresh (erase as needed). 0 or negative. Required.
-pub type ota_slot_open_fn = Option<unsafe extern "C" fn(user: *mut c_void, image_size: u32, offset: u32) -> i32>;
+pub type ota_slot_open_fn =
+    Option<unsafe extern "C" fn(user: *mut c_void, image_size: u32, offset: u32) -> i32>;
 /// Write len bytes at offset into the slot: 0 or negative. Writes arrive in order. Required.
-pub type ota_slot_write_fn =
-    Option<unsafe extern "C" fn(user: *mut c_void, offset: u32, data: *const u8, len: usize) -> i32>;
+pub type ota_slot_write_fn = Option<
+    unsafe extern "C" fn(user: *mut c_void, offset: u32, data: *const u8, len: usize) -> i32,
+>;
 /// Read back len bytes at offset: 0 or negative. Optional (NULL: no read-back).
 pub type ota_slot_read_fn =
     Option<unsafe extern "C" fn(user: *mut c_void, offset: u32, buf: *mut u8, len: usize) -> i32>;
 /// Finish with the slot. bootable: the MD5-verified image must boot next; false: abandon it. 0 or negative. Required.
 pub type ota_slot_close_fn = Option<unsafe extern "C" fn(user: *mut c_void, bootable: bool) -> i32>;
 /// Load the persistent record into buf (cap >= OTA_RECORD_SIZE): its length, 0 when none, or negative. Required.
-pub type ota_store_load_fn = Option<unsafe extern "C" fn(user: *mut c_void, buf: *mut u8, cap: usize) -> i32>;
+pub type ota_store_load_fn =
+    Option<unsafe extern "C" fn(user: *mut c_void, buf: *mut u8, cap: usize) -> i32>;
 /// Replace the persistent record (len 0 erases it): 0 or negative. The record has its own CRC. Required.
-pub type ota_store_save_fn = Option<unsafe extern "C" fn(user: *mut c_void, data: *const u8, len: usize) -> i32>;
+pub type ota_store_save_fn =
+    Option<unsafe extern "C" fn(user: *mut c_void, data: *const u8, len: usize) -> i32>;
 /// An event (see OTA_EVENT_*). May call ota_accept()/ota_defer()/ota_decline() on the same client. Optional.
 pub type ota_event_fn = Option<unsafe extern "C" fn(user: *mut c_void, event: *const ota_event)>;
 /// A log line: msg is NUL-terminated and len bytes long, level is OTA_LOG_*. Optional.
-pub type ota_log_fn = Option<unsafe extern "C" fn(user: *mut c_void, level: i32, msg: *const c_char, len: usize)>;
+pub type ota_log_fn =
+    Option<unsafe extern "C" fn(user: *mut c_void, level: i32, msg: *const c_char, len: usize)>;
 
 /// The functions the host provides, each called with `user` first, only from inside ota_* calls.
 #[repr(C)]
@@ -356,8 +367,8 @@ fn net_result(r: i32, eof_is: NetError) -> Result<usize, NetError> {
     }
 }
 
-fn status(r: i32) -> Result<(), ()> {
-    if r < 0 { Err(()) } else { Ok(()) }
+fn status(r: i32) -> Result<(), HostError> {
+    if r < 0 { Err(HostError) } else { Ok(()) }
 }
 
 // The fields checked as `Some` at init are required, so `None` cannot be reached after it; the
@@ -367,7 +378,13 @@ impl Platform for CPlatform {
         // SAFETY: the host promised a valid function for `user` (checked non-NULL at init).
         self.p.now_ms.map_or(0, |f| unsafe { f(self.p.user) })
     }
-    fn connect(&mut self, channel: Channel, host: &str, port: u16, tls: bool) -> Result<Socket, NetError> {
+    fn connect(
+        &mut self,
+        channel: Channel,
+        host: &str,
+        port: u16,
+        tls: bool,
+    ) -> Result<Socket, NetError> {
         let mut name = [0u8; OTA_HOST_MAX + 1];
         let name = nul_terminated(host, &mut name);
         let ch = match channel {
@@ -378,7 +395,11 @@ impl Platform for CPlatform {
         let f = self.p.net_connect.ok_or(NetError::Failed)?;
         // SAFETY: `name` is NUL-terminated and lives across the call.
         let r = unsafe { f(self.p.user, ch, name.as_ptr().cast(), port, flags) };
-        if r >= 0 { Ok(Socket(r)) } else { Err(NetError::Failed) }
+        if r >= 0 {
+            Ok(Socket(r))
+        } else {
+            Err(NetError::Failed)
+        }
     }
     fn send(&mut self, sock: Socket, buf: &[u8]) -> Result<usize, NetError> {
         let f = self.p.net_send.ok_or(NetError::Failed)?;
@@ -398,23 +419,25 @@ impl Platform for CPlatform {
             unsafe { f(self.p.user, sock.0) }
         }
     }
-    fn slot_open(&mut self, size: u32, offset: u32) -> Result<(), ()> {
-        let f = self.p.slot_open.ok_or(())?;
+    fn slot_open(&mut self, size: u32, offset: u32) -> Result<(), HostError> {
+        let f = self.p.slot_open.ok_or(HostError)?;
         // SAFETY: host callback with its own context.
         status(unsafe { f(self.p.user, size, offset) })
     }
-    fn slot_write(&mut self, offset: u32, data: &[u8]) -> Result<(), ()> {
-        let f = self.p.slot_write.ok_or(())?;
+    fn slot_write(&mut self, offset: u32, data: &[u8]) -> Result<(), HostError> {
+        let f = self.p.slot_write.ok_or(HostError)?;
         // SAFETY: data is valid for len bytes during the call.
         status(unsafe { f(self.p.user, offset, data.as_ptr(), data.len()) })
     }
-    fn slot_read(&mut self, offset: u32, buf: &mut [u8]) -> Option<Result<(), ()>> {
+    fn slot_read(&mut self, offset: u32, buf: &mut [u8]) -> Option<Result<(), HostError>> {
         let f = self.p.slot_read?;
         // SAFETY: buf is valid and writable for len bytes during the call.
-        Some(status(unsafe { f(self.p.user, offset, buf.as_mut_ptr(), buf.len()) }))
+        Some(status(unsafe {
+            f(self.p.user, offset, buf.as_mut_ptr(), buf.len())
+        }))
     }
-    fn slot_close(&mut self, bootable: bool) -> Result<(), ()> {
-        let f = self.p.slot_close.ok_or(())?;
+    fn slot_close(&mut self, bootable: bool) -> Result<(), HostError> {
+        let f = self.p.slot_close.ok_or(HostError)?;
         // SAFETY: host callback with its own context.
         status(unsafe { f(self.p.user, bootable) })
     }
@@ -424,8 +447,8 @@ impl Platform for CPlatform {
         let r = unsafe { f(self.p.user, buf.as_mut_ptr(), buf.len()) };
         usize::try_from(r).unwrap_or(0).min(buf.len())
     }
-    fn store_save(&mut self, data: &[u8]) -> Result<(), ()> {
-        let f = self.p.store_save.ok_or(())?;
+    fn store_save(&mut self, data: &[u8]) -> Result<(), HostError> {
+        let f = self.p.store_save.ok_or(HostError)?;
         // SAFETY: data is valid for len bytes during the call.
         status(unsafe { f(self.p.user, data.as_ptr(), data.len()) })
     }
@@ -450,7 +473,14 @@ impl Platform for CPlatform {
         let mut line = [0u8; 160];
         let line = nul_terminated(msg, &mut line);
         // SAFETY: `line` is NUL-terminated and lives across the call.
-        unsafe { f(self.p.user, level as i32, line.as_ptr().cast(), line.len() - 1) }
+        unsafe {
+            f(
+                self.p.user,
+                level as i32,
+                line.as_ptr().cast(),
+                line.len() - 1,
+            )
+        }
     }
 }
 
@@ -486,7 +516,10 @@ const _: () = assert!(OTA_CLIENT_WORDS * 8 == OTA_CLIENT_SIZE);
 ///
 /// # Safety
 /// `c` is NULL or points to an `ota_client` the caller owns.
-unsafe fn with_client<R>(c: *mut ota_client, f: impl FnOnce(&mut CClient) -> R) -> Result<R, Error> {
+unsafe fn with_client<R>(
+    c: *mut ota_client,
+    f: impl FnOnce(&mut CClient) -> R,
+) -> Result<R, Error> {
     if c.is_null() {
         return Err(Error::NullPointer);
     }
@@ -608,9 +641,7 @@ fn or_default<T: PartialEq + Default>(v: T, d: T) -> T {
 // ---------------------------------------------------------------------------------------------
 
 /// Initialise a client in `client` storage: validates and copies the configuration, loads the
-
 /// persistent record (to report `done` or a rollback after an update's reboot), and calls nothing
-
 /// else. Connecting happens in ota_poll(). Returns OTA_OK or OTA_ERR_*.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ota_init(
@@ -662,13 +693,17 @@ pub unsafe extern "C" fn ota_init(
                 c.sign_method = SignMethod::HmacSha1;
             }
             c.keepalive_s = or_default(cfg.keepalive_s, OTA_DEFAULT_KEEPALIVE_S);
-            c.ack_timeout_ms = or_default(cfg.ack_timeout_ms, OTA_DEFAULT_ACK_TIMEOUT_MS).min(60_000);
+            c.ack_timeout_ms =
+                or_default(cfg.ack_timeout_ms, OTA_DEFAULT_ACK_TIMEOUT_MS).min(60_000);
             c.net_poll_ms = or_default(cfg.net_poll_ms, OTA_DEFAULT_NET_POLL_MS);
             c.policy = Policy {
                 manual_accept: cfg.flags & OTA_FLAG_MANUAL_ACCEPT != 0,
                 slot_size: cfg.slot_size,
-                max_attempts: or_default(cfg.max_attempts, OTA_DEFAULT_MAX_ATTEMPTS).clamp(1, 255) as u8,
-                progress_interval_ms: cfg.progress_interval_ms.max(OTA_DEFAULT_PROGRESS_INTERVAL_MS),
+                max_attempts: or_default(cfg.max_attempts, OTA_DEFAULT_MAX_ATTEMPTS).clamp(1, 255)
+                    as u8,
+                progress_interval_ms: cfg
+                    .progress_interval_ms
+                    .max(OTA_DEFAULT_PROGRESS_INTERVAL_MS),
                 stall_timeout_ms: or_default(cfg.stall_timeout_ms, OTA_DEFAULT_STALL_TIMEOUT_MS),
             };
             let b = Buffers {
@@ -701,9 +736,7 @@ pub unsafe extern "C" fn ota_init(
 }
 
 /// Do whatever is due (connect, read, write, download a chunk, report, ping) without blocking.
-
 /// Returns the milliseconds until it wants to be called again (0: call again at once). Call it
-
 /// sooner when a socket becomes readable. Returns UINT32_MAX for an uninitialised client.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ota_poll(client: *mut ota_client) -> u32 {
@@ -712,12 +745,13 @@ pub unsafe extern "C" fn ota_poll(client: *mut ota_client) -> u32 {
 }
 
 /// Report the running version (1..32 bytes) to the cloud, now or as soon as connected. The
-
 /// library already reports it after every (re)connect; call this after the version changed
-
 /// without a reboot, or to ask the cloud to re-send a pending update.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ota_report_version(client: *mut ota_client, version: *const c_char) -> i32 {
+pub unsafe extern "C" fn ota_report_version(
+    client: *mut ota_client,
+    version: *const c_char,
+) -> i32 {
     // SAFETY: forwarded caller contract.
     let v = match unsafe { c_str(version, OTA_VERSION_MAX) } {
         Ok(v) => v,
@@ -834,19 +868,33 @@ mod tests {
     #[test]
     fn header_constants_match_the_rust_definitions() {
         let consts = [
-            (OTA_ERR_NULL_POINTER, Error::NullPointer), (OTA_ERR_INVALID_ARGUMENT, Error::InvalidArgument),
-            (OTA_ERR_BUFFER_TOO_SMALL, Error::BufferTooSmall), (OTA_ERR_WRONG_STATE, Error::WrongState),
-            (OTA_ERR_NOT_INITIALIZED, Error::NotInitialized), (OTA_ERR_BUSY, Error::Busy),
-            (OTA_ERR_NET_CONNECT, Error::NetConnect), (OTA_ERR_NET_IO, Error::NetIo),
-            (OTA_ERR_MQTT_REFUSED, Error::MqttRefused), (OTA_ERR_MQTT_TIMEOUT, Error::MqttTimeout),
-            (OTA_ERR_MQTT_PROTOCOL, Error::MqttProtocol), (OTA_ERR_MQTT_OVERSIZE, Error::MqttOversize),
-            (OTA_ERR_SUBSCRIBE_REJECTED, Error::SubscribeRejected), (OTA_ERR_BAD_MESSAGE, Error::BadMessage),
-            (OTA_ERR_IMAGE_TOO_LARGE, Error::ImageTooLarge), (OTA_ERR_BAD_URL, Error::BadUrl),
-            (OTA_ERR_VERSION_REJECTED, Error::VersionRejected), (OTA_ERR_HTTP_STATUS, Error::HttpStatus),
-            (OTA_ERR_HTTP_NOT_FOUND, Error::HttpNotFound), (OTA_ERR_HTTP_FORBIDDEN, Error::HttpForbidden),
-            (OTA_ERR_HTTP_PROTOCOL, Error::HttpProtocol), (OTA_ERR_DOWNLOAD_TIMEOUT, Error::DownloadTimeout),
-            (OTA_ERR_MD5_MISMATCH, Error::Md5Mismatch), (OTA_ERR_SLOT, Error::Slot), (OTA_ERR_STORE, Error::Store),
-            (OTA_ERR_ROLLED_BACK, Error::RolledBack), (OTA_ERR_DECLINED, Error::Declined),
+            (OTA_ERR_NULL_POINTER, Error::NullPointer),
+            (OTA_ERR_INVALID_ARGUMENT, Error::InvalidArgument),
+            (OTA_ERR_BUFFER_TOO_SMALL, Error::BufferTooSmall),
+            (OTA_ERR_WRONG_STATE, Error::WrongState),
+            (OTA_ERR_NOT_INITIALIZED, Error::NotInitialized),
+            (OTA_ERR_BUSY, Error::Busy),
+            (OTA_ERR_NET_CONNECT, Error::NetConnect),
+            (OTA_ERR_NET_IO, Error::NetIo),
+            (OTA_ERR_MQTT_REFUSED, Error::MqttRefused),
+            (OTA_ERR_MQTT_TIMEOUT, Error::MqttTimeout),
+            (OTA_ERR_MQTT_PROTOCOL, Error::MqttProtocol),
+            (OTA_ERR_MQTT_OVERSIZE, Error::MqttOversize),
+            (OTA_ERR_SUBSCRIBE_REJECTED, Error::SubscribeRejected),
+            (OTA_ERR_BAD_MESSAGE, Error::BadMessage),
+            (OTA_ERR_IMAGE_TOO_LARGE, Error::ImageTooLarge),
+            (OTA_ERR_BAD_URL, Error::BadUrl),
+            (OTA_ERR_VERSION_REJECTED, Error::VersionRejected),
+            (OTA_ERR_HTTP_STATUS, Error::HttpStatus),
+            (OTA_ERR_HTTP_NOT_FOUND, Error::HttpNotFound),
+            (OTA_ERR_HTTP_FORBIDDEN, Error::HttpForbidden),
+            (OTA_ERR_HTTP_PROTOCOL, Error::HttpProtocol),
+            (OTA_ERR_DOWNLOAD_TIMEOUT, Error::DownloadTimeout),
+            (OTA_ERR_MD5_MISMATCH, Error::Md5Mismatch),
+            (OTA_ERR_SLOT, Error::Slot),
+            (OTA_ERR_STORE, Error::Store),
+            (OTA_ERR_ROLLED_BACK, Error::RolledBack),
+            (OTA_ERR_DECLINED, Error::Declined),
         ];
         assert_eq!(consts.len(), Error::ALL.len());
         for (c, e) in consts {
@@ -860,19 +908,35 @@ mod tests {
         assert_eq!(OTA_MIN_MQTT_RX, crate::client::MIN_MQTT_RX);
         assert_eq!(OTA_MIN_MQTT_TX, crate::client::MIN_MQTT_TX);
         assert_eq!(OTA_MIN_HTTP, crate::client::MIN_HTTP);
-        assert_eq!(OTA_RECORD_SIZE, crate::journal::RECORD_LEN);
-        for (c, l) in [(OTA_LOG_ERROR, Level::Error), (OTA_LOG_WARN, Level::Warn), (OTA_LOG_INFO, Level::Info), (OTA_LOG_DEBUG, Level::Debug)] {
+        assert!(crate::journal::RECORD_LEN <= OTA_RECORD_SIZE);
+        for (c, l) in [
+            (OTA_LOG_ERROR, Level::Error),
+            (OTA_LOG_WARN, Level::Warn),
+            (OTA_LOG_INFO, Level::Info),
+            (OTA_LOG_DEBUG, Level::Debug),
+        ] {
             assert_eq!(c, l as i32);
         }
-        for (c, s) in [(OTA_STATE_IDLE, State::Idle), (OTA_STATE_OFFERED, State::Offered), (OTA_STATE_DOWNLOADING, State::Downloading), (OTA_STATE_READY, State::Ready), (OTA_STATE_CONFIRMING, State::Confirming)] {
+        for (c, s) in [
+            (OTA_STATE_IDLE, State::Idle),
+            (OTA_STATE_OFFERED, State::Offered),
+            (OTA_STATE_DOWNLOADING, State::Downloading),
+            (OTA_STATE_READY, State::Ready),
+            (OTA_STATE_CONFIRMING, State::Confirming),
+        ] {
             assert_eq!(c, s as i32);
         }
         let events = [
-            (OTA_EVENT_CONNECTED, EventKind::Connected), (OTA_EVENT_DISCONNECTED, EventKind::Disconnected),
-            (OTA_EVENT_VERSION_REPORTED, EventKind::VersionReported), (OTA_EVENT_OFFERED, EventKind::Offered),
-            (OTA_EVENT_DOWNLOAD_STARTED, EventKind::DownloadStarted), (OTA_EVENT_PROGRESS, EventKind::Progress),
-            (OTA_EVENT_IMAGE_READY, EventKind::ImageReady), (OTA_EVENT_DONE, EventKind::Done),
-            (OTA_EVENT_FAILED, EventKind::Failed), (OTA_EVENT_ERROR, EventKind::Error),
+            (OTA_EVENT_CONNECTED, EventKind::Connected),
+            (OTA_EVENT_DISCONNECTED, EventKind::Disconnected),
+            (OTA_EVENT_VERSION_REPORTED, EventKind::VersionReported),
+            (OTA_EVENT_OFFERED, EventKind::Offered),
+            (OTA_EVENT_DOWNLOAD_STARTED, EventKind::DownloadStarted),
+            (OTA_EVENT_PROGRESS, EventKind::Progress),
+            (OTA_EVENT_IMAGE_READY, EventKind::ImageReady),
+            (OTA_EVENT_DONE, EventKind::Done),
+            (OTA_EVENT_FAILED, EventKind::Failed),
+            (OTA_EVENT_ERROR, EventKind::Error),
         ];
         for (c, k) in events {
             assert_eq!(c, k as i32);

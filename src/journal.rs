@@ -10,7 +10,8 @@ use crate::text::Str;
 const MAGIC: [u8; 4] = *b"QOTA";
 const FORMAT: u8 = 1;
 /// Bytes of an encoded record; the host's store must hold at least this much.
-pub const RECORD_LEN: usize = 4 + 1 + 1 + 1 + VERSION_MAX + 16 + 4 + 4 + 1 + 8 + 1 + FW_TYPE_MAX + 4;
+pub const RECORD_LEN: usize =
+    4 + 1 + 1 + 1 + VERSION_MAX + 16 + 4 + 4 + 1 + 8 + 1 + FW_TYPE_MAX + 4;
 
 /// Where the update stood when the record was written.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -74,7 +75,7 @@ impl<'a> Cursor<'a> {
     }
 }
 
-fn put<'a>(out: &mut [u8; RECORD_LEN], pos: &mut usize, bytes: &[u8]) {
+fn put(out: &mut [u8; RECORD_LEN], pos: &mut usize, bytes: &[u8]) {
     if let Some(dst) = out.get_mut(*pos..*pos + bytes.len()) {
         dst.copy_from_slice(bytes);
     }
@@ -135,7 +136,15 @@ impl Record {
         if version.is_empty() || offset > file_size {
             return None;
         }
-        Some(Record { phase, version, md5, file_size, offset, task_id: has_task.then_some(task), fw_type })
+        Some(Record {
+            phase,
+            version,
+            md5,
+            file_size,
+            offset,
+            task_id: has_task.then_some(task),
+            fw_type,
+        })
     }
 }
 

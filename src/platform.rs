@@ -4,6 +4,10 @@
 
 use crate::error::Error;
 
+/// A host callback reported failure (its own code is the host's business).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct HostError;
+
 /// A connection handle the host returned from [`Platform::connect`].
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Socket(pub i32);
@@ -78,7 +82,15 @@ pub struct Event<'a> {
 
 impl<'a> Event<'a> {
     pub fn new(kind: EventKind, version: &'a str) -> Self {
-        Event { kind, error: None, result_code: 0, version, file_size: 0, downloaded: 0, percent: 0 }
+        Event {
+            kind,
+            error: None,
+            result_code: 0,
+            version,
+            file_size: 0,
+            downloaded: 0,
+            percent: 0,
+        }
     }
 }
 
@@ -88,8 +100,13 @@ pub trait Platform {
     fn now_ms(&mut self) -> u64;
     /// Start a connection to `host:port` without blocking (DNS is the host's business). With `tls`
     /// the host must wrap the connection in its own TLS with server verification for `host`.
-    fn connect(&mut self, channel: Channel, host: &str, port: u16, tls: bool)
-    -> Result<Socket, NetError>;
+    fn connect(
+        &mut self,
+        channel: Channel,
+        host: &str,
+        port: u16,
+        tls: bool,
+    ) -> Result<Socket, NetError>;
     /// Send some bytes; `Ok(n)` with `0 < n <= buf.len()`.
     fn send(&mut self, sock: Socket, buf: &[u8]) -> Result<usize, NetError>;
     /// Receive some bytes; `Ok(n)` with `0 < n`, `Err(Closed)` at end of stream.
@@ -98,21 +115,21 @@ pub trait Platform {
 
     /// Prepare the firmware slot for an image of `size` bytes. `offset` 0 starts afresh (erase as
     /// needed); a larger offset continues a download whose first `offset` bytes are already there.
-    fn slot_open(&mut self, size: u32, offset: u32) -> Result<(), ()>;
-    fn slot_write(&mut self, offset: u32, data: &[u8]) -> Result<(), ()>;
+    fn slot_open(&mut self, size: u32, offset: u32) -> Result<(), HostError>;
+    fn slot_write(&mut self, offset: u32, data: &[u8]) -> Result<(), HostError>;
     /// Read back from the slot; `None` when the host has no read-back.
-    fn slot_read(&mut self, _offset: u32, _buf: &mut [u8]) -> Option<Result<(), ()>> {
+    fn slot_read(&mut self, _offset: u32, _buf: &mut [u8]) -> Option<Result<(), HostError>> {
         None
     }
     /// Finish with the slot: `bootable` marks the verified image for the next boot; `false`
     /// abandons it.
-    fn slot_close(&mut self, bootable: bool) -> Result<(), ()>;
+    fn slot_close(&mut self, bootable: bool) -> Result<(), HostError>;
 
     /// Load the persistent record into `buf`; returns its length (0 when none is stored).
     fn store_load(&mut self, buf: &mut [u8]) -> usize;
     /// Replace the persistent record (an empty `data` erases it). Must be atomic or tolerate a torn
     /// write: the record carries its own CRC.
-    fn store_save(&mut self, data: &[u8]) -> Result<(), ()>;
+    fn store_save(&mut self, data: &[u8]) -> Result<(), HostError>;
 
     fn event(&mut self, _event: &Event<'_>) {}
     fn log(&mut self, _level: Level, _msg: &str) {}

@@ -6,7 +6,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Instant;
 
-use qcloud_ota::platform::{Channel, Event, EventKind, Level, NetError, Platform, Socket};
+use qcloud_ota::platform::{Channel, Event, EventKind, HostError, Level, NetError, Platform, Socket};
 
 /// Called around every piece of platform code so tests can exclude it from measurements.
 pub type Hook = fn(bool);
@@ -140,7 +140,7 @@ impl Platform for StdPlatform {
         self.leave();
     }
 
-    fn slot_open(&mut self, size: u32, offset: u32) -> Result<(), ()> {
+    fn slot_open(&mut self, size: u32, offset: u32) -> Result<(), HostError> {
         self.enter();
         if offset == 0 {
             self.slot.clear();
@@ -152,7 +152,7 @@ impl Platform for StdPlatform {
         Ok(())
     }
 
-    fn slot_write(&mut self, offset: u32, data: &[u8]) -> Result<(), ()> {
+    fn slot_write(&mut self, offset: u32, data: &[u8]) -> Result<(), HostError> {
         self.enter();
         let off = offset as usize;
         if self.slot.len() < off + data.len() {
@@ -163,18 +163,18 @@ impl Platform for StdPlatform {
         Ok(())
     }
 
-    fn slot_read(&mut self, offset: u32, buf: &mut [u8]) -> Option<Result<(), ()>> {
+    fn slot_read(&mut self, offset: u32, buf: &mut [u8]) -> Option<Result<(), HostError>> {
         let off = offset as usize;
         Some(match self.slot.get(off..off + buf.len()) {
             Some(src) => {
                 buf.copy_from_slice(src);
                 Ok(())
             }
-            None => Err(()),
+            None => Err(HostError),
         })
     }
 
-    fn slot_close(&mut self, bootable: bool) -> Result<(), ()> {
+    fn slot_close(&mut self, bootable: bool) -> Result<(), HostError> {
         self.slot_open = false;
         self.bootable = bootable;
         Ok(())
@@ -186,7 +186,7 @@ impl Platform for StdPlatform {
         n
     }
 
-    fn store_save(&mut self, data: &[u8]) -> Result<(), ()> {
+    fn store_save(&mut self, data: &[u8]) -> Result<(), HostError> {
         self.enter();
         self.record = data.to_vec();
         self.leave();
