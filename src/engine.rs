@@ -712,3 +712,424 @@ impl Engine {
         t
     }
 }
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use std::string::String;
+    use std::vec::Vec;
+
+    use super::*;
+    use crate::http::response::{ContentRange, Head};
+    use crate::platform::{Channel, HostError, NetError, Socket};
+
+    #[derive(Default)]
+    struct Mock {
+        slot: Vec<u8>,
+        bootable: Option<bool>,
+        opened: Vec<(u32, u32)>,
+        record: Vec<u8>,
+        events: Vec<(EventKind, Option<Error>, i32)>,
+    }
+
+    impl Platform for Mock {
+        fn now_ms(&mut self) -> u64 {
+            0
+        }
+        fn connect(&mut self, _: Channel, _: &str, _: u16, _: bool) -> Result<Socket, NetError> {
+            Err(NetError::Failed)
+        }
+        fn send(&mut self, _: Socket, _: &[u8]) -> Result<usize, NetError> {
+            Err(NetError::Failed)
+        }
+        fn recv(&mut self, _: Socket, _: &mut [u8]) -> Result<usize, NetError> {
+            Err(NetError::Failed)
+        }
+        fn close(&mut self, _: Socket) {}
+        fn slot_open(&mut self, size: u32, offset: u32) -> Result<(), HostError> {
+            self.opened.push((size, offset));
+            self.slot.truncate(offset as usize);
+            Ok(())
+        }
+        fn slot_write(&mut self, offset: u32, data: &[u8]) -> Result<(), HostError> {
+            assert_eq!(offset as usize, self.slot.len(), "writes arrive in order");
+            self.slot.extend_from_slice(data);
+            Ok(())
+        }
+        fn slot_close(&mut self, bootable: bool) -> Result<(), HostError> {
+            self.bootable = Some(bootable);
+            Ok(())
+        }
+        fn store_load(&mut self, buf: &mut [u8]) -> usize {
+            buf[..self.record.len()].copy_from_slice(&self.record);
+            self.record.len()
+        }
+        fn store_save(&mut self, data: &[u8]) -> Result<(), HostError> {
+            self.record = data.to_vec();
+            Ok(())
+        }
+        fn event(&mut self, e: &Event<'_>) {
+            self.events.push((e.kind, e.error, e.result_code));
+        }
+    }
+
+    const IMAGE: &[u8] = b"firmware image bytes, 32 of them";
+
+    fn md5_hex(data: &[u8]) -> String {
+        Md5::digest(data)
+            .iter()
+            .map(|b| std::format!("{b:02x}"))
+            .collect()
+    }
+
+    fn offer_json(version: &str, data: &[u8]) -> String {
+        std::format!(
+            r#"{{"file_size":{},"md5sum":"{}","type":"update_firmware","url":"http:\/\/127.0.0.1:8080\/fw.bin?sign=a\u0026b","version":"{version}"}}"#,
+            data.len(),
+            md5_hex(data)
+        )
+    }
+
+    fn engine(policy: Policy) -> Engine {
+        let mut e = Engine::new(Str::try_from_str("1.0.0").unwrap(), policy);
+        e.on_online();
+        e
+    }
+
+    /// Publish everything queued; QoS1 reports are acknowledged at once. Returns the payloads.
+    fn drain(e: &mut Engine, p: &mut Mock, now: u64) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut pid = 1;
+        let mut buf = [0u8; 384];
+        while let Some((n, qos, _)) = e.next_publish(&mut buf) {
+            out.push(String::from_utf8(buf[..n].to_vec()).unwrap());
+            if qos == 1 {
+                e.published(now, Some(pid));
+                e.on_acked(pid, p);
+                pid += 1;
+            } else {
+                e.published(now, None);
+            }
+        }
+        out
+    }
+
+    fn head(status: u16, range: Option<(u64, u64, u64)>) -> Head<'static> {
+        Head {
+            status,
+            content_length: None,
+            chunked: false,
+            content_range: range.map(|(start, end, t)| ContentRange {
+                start,
+                end,
+                total: Some(t),
+            }),
+            etag: None,
+            location: None,
+            close: false,
+        }
+    }
+
+    fn download(e: &mut Engine, p: &mut Mock, data: &[u8], now: u64) {
+        let (url, first, last) = e.download_due(now).expect("download due");
+        assert_eq!(url, "http://127.0.0.1:8080/fw.bin?sign=a&b");
+        e.download_started(now);
+        let h = head(
+            206,
+            Some((u64::from(first), u64::from(last), data.len() as u64)),
+        );
+        e.on_head(&h, p).unwrap();
+        for chunk in data[first as usize..].chunks(7) {
+            e.on_data(now, chunk, p).unwrap();
+        }
+        e.on_body_done(now, p);
+    }
+
+    fn kinds(p: &Mock) -> Vec<EventKind> {
+        p.events.iter().map(|e| e.0).collect()
+    }
+
+    #[test]
+    fn full_update_then_confirmation_after_reboot() {
+        let mut p = Mock::default();
+        let mut e = engine(Policy::default());
+        assert_eq!(
+            drain(&mut e, &mut p, 0),
+            [r#"{"type":"report_version","report":{"version":"1.0.0"}}"#]
+        );
+        e.on_message(0, offer_json("2.0.0", IMAGE).as_bytes(), &mut p);
+        assert_eq!(e.state(), State::Downloading);
+        download(&mut e, &mut p, IMAGE, 0);
+        assert_eq!(p.slot, IMAGE);
+        assert_eq!(p.bootable, Some(true));
+        let sent = drain(&mut e, &mut p, 0);
+        assert_eq!(sent.len(), 3, "{sent:?}");
+        assert!(sent[0].contains(r#""state":"downloading","percent":"0""#));
+        assert!(sent[1].contains(r#""percent":"100""#));
+        assert_eq!(
+            sent[2],
+            r#"{"type":"report_progress","report":{"progress":{"state":"burning","result_code":"0","result_msg":""},"version":"2.0.0"}}"#
+        );
+        assert_eq!(e.state(), State::Ready);
+        assert!(kinds(&p).contains(&EventKind::ImageReady));
+
+        // The reboot: a new engine on the new version finds the record.
+        let mut e = Engine::new(Str::try_from_str("2.0.0").unwrap(), Policy::default());
+        e.boot(&mut p);
+        assert_eq!(e.state(), State::Confirming);
+        e.on_online();
+        let sent = drain(&mut e, &mut p, 0);
+        assert!(sent[0].contains(r#""state":"done""#) && sent[0].contains(r#""version":"2.0.0""#));
+        assert_eq!(
+            sent[1],
+            r#"{"type":"report_version","report":{"version":"2.0.0"}}"#
+        );
+        assert_eq!(sent.len(), 2);
+        assert_eq!(e.state(), State::Idle);
+        assert_eq!(kinds(&p).last(), Some(&EventKind::Done));
+        assert!(p.record.is_empty(), "record erased once the cloud has done");
+    }
+
+    #[test]
+    fn rollback_is_reported_as_fail_5() {
+        let mut p = Mock::default();
+        let mut e = engine(Policy::default());
+        e.on_message(0, offer_json("2.0.0", IMAGE).as_bytes(), &mut p);
+        download(&mut e, &mut p, IMAGE, 0);
+        let mut e = Engine::new(Str::try_from_str("1.0.0").unwrap(), Policy::default());
+        e.boot(&mut p);
+        e.on_online();
+        let sent = drain(&mut e, &mut p, 0);
+        assert!(
+            sent[0].contains(r#""state":"fail","result_code":"-5""#),
+            "{sent:?}"
+        );
+        assert!(sent[0].contains(r#""version":"2.0.0""#));
+        assert!(sent[1].contains(r#""version":"1.0.0""#));
+        assert_eq!(
+            p.events.last(),
+            Some(&(EventKind::Failed, Some(Error::RolledBack), -5))
+        );
+        assert!(p.record.is_empty());
+    }
+
+    #[test]
+    fn md5_mismatch_fails_with_4_and_is_never_bootable() {
+        let mut p = Mock::default();
+        let mut e = engine(Policy::default());
+        drain(&mut e, &mut p, 0);
+        e.on_message(0, offer_json("2.0.0", IMAGE).as_bytes(), &mut p);
+        let mut bad = IMAGE.to_vec();
+        bad[5] ^= 1;
+        download(&mut e, &mut p, &bad, 0);
+        assert_eq!(p.bootable, Some(false));
+        assert!(p.record.is_empty());
+        let sent = drain(&mut e, &mut p, 0);
+        assert!(
+            sent.last()
+                .unwrap()
+                .contains(r#""state":"fail","result_code":"-4","result_msg":"md5 mismatch""#)
+        );
+        assert_eq!(
+            p.events.last(),
+            Some(&(EventKind::Failed, Some(Error::Md5Mismatch), -4))
+        );
+        assert_eq!(e.state(), State::Idle);
+    }
+
+    #[test]
+    fn not_found_fails_at_once_with_2() {
+        let mut p = Mock::default();
+        let mut e = engine(Policy::default());
+        e.on_message(0, offer_json("2.0.0", IMAGE).as_bytes(), &mut p);
+        e.download_started(0);
+        let err = e.on_head(&head(404, None), &mut p).unwrap_err();
+        e.on_download_error(0, err, &mut p);
+        assert_eq!(e.state(), State::Idle);
+        let sent = drain(&mut e, &mut p, 0);
+        assert!(
+            sent.last().unwrap().contains(r#""result_code":"-2""#),
+            "{sent:?}"
+        );
+    }
+
+    #[test]
+    fn forbidden_asks_for_a_fresh_url_then_gives_up_with_3() {
+        let mut p = Mock::default();
+        let mut e = engine(Policy {
+            max_attempts: 3,
+            ..Policy::default()
+        });
+        drain(&mut e, &mut p, 0);
+        e.on_message(0, offer_json("2.0.0", IMAGE).as_bytes(), &mut p);
+        drain(&mut e, &mut p, 0);
+        let mut now = 0;
+        for attempt in 1..=3 {
+            let (_, first, _) = e.download_due(now).expect("retry due");
+            assert_eq!(first, 0);
+            e.download_started(now);
+            let err = e.on_head(&head(403, None), &mut p).unwrap_err();
+            e.on_download_error(now, err, &mut p);
+            let sent = drain(&mut e, &mut p, now);
+            if attempt < 3 {
+                assert_eq!(
+                    sent.len(),
+                    1,
+                    "report_version re-asks for the URL: {sent:?}"
+                );
+                assert!(sent[0].contains("report_version"));
+                assert!(e.download_due(now).is_none(), "backoff");
+                now = e.poll_at(now).unwrap();
+            } else {
+                assert!(
+                    sent[0].contains(r#""state":"fail","result_code":"-3""#),
+                    "{sent:?}"
+                );
+            }
+        }
+        assert_eq!(e.state(), State::Idle);
+    }
+
+    #[test]
+    fn resumes_after_a_dropped_link_and_restarts_when_range_is_ignored() {
+        let mut p = Mock::default();
+        let mut e = engine(Policy::default());
+        e.on_message(0, offer_json("2.0.0", IMAGE).as_bytes(), &mut p);
+        e.download_started(0);
+        e.on_head(&head(206, Some((0, 31, 32))), &mut p).unwrap();
+        e.on_data(0, &IMAGE[..10], &mut p).unwrap();
+        e.on_download_error(0, Error::NetIo, &mut p);
+        let (_, first, last) = e.download_due(1000).unwrap();
+        assert_eq!((first, last), (10, 31), "resume from the last byte written");
+        e.download_started(1000);
+        // A 200 to a range request: start over from byte 0, never splice.
+        let mut full = head(200, None);
+        full.content_length = Some(32);
+        e.on_head(&full, &mut p).unwrap();
+        assert_eq!(p.opened.last(), Some(&(32, 0)));
+        e.on_data(1000, IMAGE, &mut p).unwrap();
+        e.on_body_done(1000, &mut p);
+        assert_eq!(p.slot, IMAGE);
+        assert_eq!(e.state(), State::Ready);
+    }
+
+    #[test]
+    fn wrong_content_range_and_long_bodies_are_errors() {
+        let mut p = Mock::default();
+        let mut e = engine(Policy::default());
+        e.on_message(0, offer_json("2.0.0", IMAGE).as_bytes(), &mut p);
+        e.download_started(0);
+        assert_eq!(
+            e.on_head(&head(206, Some((5, 31, 32))), &mut p),
+            Err(Error::HttpProtocol)
+        );
+        assert_eq!(
+            e.on_head(&head(206, Some((0, 31, 33))), &mut p),
+            Err(Error::HttpProtocol)
+        );
+        assert_eq!(
+            e.on_head(&head(206, None), &mut p),
+            Err(Error::HttpProtocol)
+        );
+        assert_eq!(e.on_head(&head(500, None), &mut p), Err(Error::HttpStatus));
+        e.on_head(&head(206, Some((0, 31, 32))), &mut p).unwrap();
+        e.on_data(0, IMAGE, &mut p).unwrap();
+        assert_eq!(e.on_data(0, b"x", &mut p), Err(Error::HttpProtocol));
+    }
+
+    #[test]
+    fn progress_is_throttled_to_one_report_a_second() {
+        let mut p = Mock::default();
+        let image: Vec<u8> = (0..10_000u32).map(|i| i as u8).collect();
+        let mut e = engine(Policy::default());
+        drain(&mut e, &mut p, 0);
+        e.on_message(0, offer_json("2.0.0", &image).as_bytes(), &mut p);
+        e.download_started(0);
+        e.on_head(&head(206, Some((0, 9999, 10_000))), &mut p)
+            .unwrap();
+        let mut reports = Vec::new();
+        for (i, chunk) in image.chunks(100).enumerate() {
+            let now = i as u64 * 50; // 100 chunks over 5 s
+            e.on_data(now, chunk, &mut p).unwrap();
+            e.poll(now);
+            for r in drain(&mut e, &mut p, now) {
+                reports.push((now, r));
+            }
+        }
+        let times: Vec<u64> = reports.iter().map(|r| r.0).collect();
+        assert!(reports.len() >= 5 && reports.len() <= 7, "{times:?}");
+        for w in times.windows(2) {
+            assert!(w[1] - w[0] >= 1000, "{times:?}");
+        }
+        assert_eq!(
+            p.events
+                .iter()
+                .filter(|e| e.0 == EventKind::Progress)
+                .count(),
+            100
+        );
+    }
+
+    #[test]
+    fn manual_accept_decline_defer() {
+        let mut p = Mock::default();
+        let policy = Policy {
+            manual_accept: true,
+            ..Policy::default()
+        };
+        let mut e = engine(policy);
+        drain(&mut e, &mut p, 0);
+        e.on_message(0, offer_json("2.0.0", IMAGE).as_bytes(), &mut p);
+        assert_eq!(e.state(), State::Offered);
+        assert!(p.opened.is_empty());
+        e.defer(0, 5000).unwrap();
+        assert_eq!(e.state(), State::Idle);
+        e.poll(4999);
+        assert!(drain(&mut e, &mut p, 4999).is_empty());
+        e.poll(5000);
+        assert_eq!(
+            drain(&mut e, &mut p, 5000).len(),
+            1,
+            "report_version again after the deferral"
+        );
+        e.on_message(5000, offer_json("2.0.0", IMAGE).as_bytes(), &mut p);
+        e.decline(&mut p).unwrap();
+        let sent = drain(&mut e, &mut p, 5000);
+        assert!(
+            sent[0]
+                .contains(r#""state":"fail","result_code":"-5","result_msg":"declined by device""#)
+        );
+        e.on_message(5000, offer_json("2.0.0", IMAGE).as_bytes(), &mut p);
+        e.accept(5000, &mut p).unwrap();
+        assert_eq!(e.state(), State::Downloading);
+        assert_eq!(e.accept(5000, &mut p), Err(Error::WrongState));
+    }
+
+    #[test]
+    fn oversized_image_is_refused_before_download() {
+        let mut p = Mock::default();
+        let mut e = engine(Policy {
+            slot_size: 16,
+            ..Policy::default()
+        });
+        e.on_message(0, offer_json("2.0.0", IMAGE).as_bytes(), &mut p);
+        assert!(p.opened.is_empty());
+        assert_eq!(e.state(), State::Idle);
+        assert_eq!(e.last_error(), Some(Error::ImageTooLarge));
+    }
+
+    #[test]
+    fn the_same_offer_again_only_refreshes_the_url() {
+        let mut p = Mock::default();
+        let mut e = engine(Policy::default());
+        e.on_message(0, offer_json("2.0.0", IMAGE).as_bytes(), &mut p);
+        e.download_started(0);
+        e.on_head(&head(206, Some((0, 31, 32))), &mut p).unwrap();
+        e.on_data(0, &IMAGE[..8], &mut p).unwrap();
+        let again = offer_json("2.0.0", IMAGE).replace("sign=a", "sign=fresh");
+        e.on_message(0, again.as_bytes(), &mut p);
+        assert_eq!(p.opened.len(), 1, "no restart");
+        assert_eq!(e.downloaded(), 8);
+        assert!(e.offer().unwrap().url.as_str().contains("sign=fresh"));
+    }
+}
