@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs what the tests need when it is missing: mosquitto (the real MQTT broker the tests run
+# against), cmake (the C build), and the Cortex-M Rust target. Safe to run repeatedly.
+set -euo pipefail
+
+need_apt=()
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need_apt+=(mosquitto)
+command -v cmake >/dev/null 2>&1 || need_apt+=(cmake)
+command -v gcc >/dev/null 2>&1 || need_apt+=(gcc)
+command -v g++ >/dev/null 2>&1 || need_apt+=(g++)
+if [ ${#need_apt[@]} -gt 0 ]; then
+    echo "setup: installing ${need_apt[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+if ! rustup target list --installed 2>/dev/null | grep -qx thumbv7em-none-eabihf; then
+    echo "setup: adding Rust target thumbv7em-none-eabihf"
+    rustup target add thumbv7em-none-eabihf
+fi
+# Debian starts no service in a container; make sure no stray broker holds the tests' ports.
+echo "setup: ok (mosquitto $(/usr/sbin/mosquitto -h 2>/dev/null | head -1 | awk '{print $3}'), $(cmake --version | head -1))"
