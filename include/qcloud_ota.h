@@ -49,7 +49,7 @@
 #define OTA_ERR_NOT_INITIALIZED (-5)
 
 /**
- * Called from inside one of this client's own callbacks (only accept/decline/defer may be).
+ * Called from inside one of this client's own callbacks (only accept/decline/defer/confirm may be).
  */
 #define OTA_ERR_BUSY (-6)
 
@@ -259,6 +259,12 @@
 #define OTA_FLAG_HMAC_SHA1 4
 
 /**
+ * ota_config.flags: after the reboot into a new image, wait for ota_confirm() (the firmware's
+ * self-test passed) before reporting `done`; until then nothing is reported.
+ */
+#define OTA_FLAG_MANUAL_CONFIRM 8
+
+/**
  * net_connect flags: the connection must be TLS, verified for the host name given.
  */
 #define OTA_NET_TLS 1
@@ -359,7 +365,9 @@
 #define OTA_EVENT_PROGRESS 6
 
 /**
- * The verified image is marked bootable and the cloud heard `burning`: reboot when convenient.
+ * The verified image is marked bootable and the cloud acknowledged `burning`: reboot when
+ * convenient. (ota_get_status() says OTA_STATE_READY as soon as the slot is bootable; the event
+ * waits for the acknowledgement, across reconnects, so a reboot never swallows the report.)
  */
 #define OTA_EVENT_IMAGE_READY 7
 
@@ -460,7 +468,8 @@ typedef struct {
    */
   uint32_t max_attempts;
   /**
-   * 0: OTA_DEFAULT_NET_POLL_MS. Hosts that wait on socket readiness may set it high.
+   * 0: OTA_DEFAULT_NET_POLL_MS. Hosts that wait on socket readiness (readable, connected, and
+   * writable after an OTA_NET_WOULD_BLOCK send) may set it high.
    */
   uint32_t net_poll_ms;
 } ota_config;
@@ -513,7 +522,9 @@ typedef int32_t (*ota_slot_write_fn)(void *user, uint32_t offset, const uint8_t 
 typedef int32_t (*ota_slot_read_fn)(void *user, uint32_t offset, uint8_t *buf, size_t len);
 
 /**
- * Finish with the slot. bootable: the MD5-verified image must boot next; false: abandon it. 0 or negative. Required.
+ * Finish with the slot. bootable: the MD5-verified image must boot next (e.g. MCUboot's
+ * boot_set_pending); false: the image is abandoned and will never be used (the slot may be
+ * erased). 0 or negative. Required.
  */
 typedef int32_t (*ota_slot_close_fn)(void *user, bool bootable);
 
@@ -544,7 +555,8 @@ typedef struct {
    */
   int32_t result_code;
   /**
-   * NUL-terminated: the target version, or the running version for CONNECTED and VERSION_REPORTED.
+   * NUL-terminated, never NULL: the target version ("" when there is none), or the running
+   * version for CONNECTED, DISCONNECTED and VERSION_REPORTED.
    */
   const char *version;
   /**
@@ -662,12 +674,21 @@ int32_t ota_defer(ota_client *client,
                   uint32_t delay_ms);
 
 /**
+ * With OTA_FLAG_MANUAL_CONFIRM: the new image passed its self-test; report `done` and the new
+ * version (OTA_STATE_CONFIRMING). Without calling it, a bootloader rollback is reported as
+ * `fail` -5 on the next boot. Allowed inside the event callback.
+ */
+int32_t ota_confirm(ota_client *client);
+
+/**
  * Fill `out` with the client's state, progress and versions.
  */
 int32_t ota_get_status(ota_client *client, ota_status *out);
 
 /**
- * Close the connections (with an MQTT DISCONNECT when possible) and release the storage.
+ * Close both connections (sending an MQTT DISCONNECT if the socket takes it at once) and
+ * release the storage. Calls only net_send/net_close: the slot is left as it is, and no event
+ * is raised. The persistent record stays, so the next ota_init() still reports the outcome.
  */
 int32_t ota_deinit(ota_client *client);
 

@@ -228,6 +228,9 @@ impl<'b, P: Platform> Client<'b, P> {
         let now = self.plat.now_ms();
         self.engine.defer(now, delay_ms)
     }
+    pub fn confirm(&mut self) -> Result<(), Error> {
+        self.engine.confirm()
+    }
     pub fn report_version(&mut self, version: &str) -> Result<(), Error> {
         self.engine.report_version(version_text(version)?);
         Ok(())
@@ -306,7 +309,7 @@ impl<'b, P: Platform> Client<'b, P> {
             self.id.tls,
         ) {
             Ok(s) => s,
-            Err(_) => return self.mqtt_failed(now, Error::NetConnect),
+            Err(_) => return self.mqtt_failed(now, Error::NetConnect, false),
         };
         self.mqtt_sock = Some(sock);
         let connid = auth::make_connid(self.next_random());
@@ -346,13 +349,10 @@ impl<'b, P: Platform> Client<'b, P> {
         let was_online = self.online;
         self.online = false;
         self.engine.on_offline();
-        if was_online {
-            self.event(EventKind::Disconnected, Some(e));
-        }
-        self.mqtt_failed(now, e);
+        self.mqtt_failed(now, e, was_online);
     }
 
-    fn mqtt_failed(&mut self, now: u64, e: Error) {
+    fn mqtt_failed(&mut self, now: u64, e: Error, was_online: bool) {
         self.connect_failures = self.connect_failures.saturating_add(1);
         let exp = self.connect_failures.min(6);
         let base = (1000u64 << exp).min(MAX_RECONNECT_DELAY_MS);
@@ -361,10 +361,23 @@ impl<'b, P: Platform> Client<'b, P> {
             .last_connect_ms
             .map_or(now, |t| t + MIN_CONNECT_INTERVAL_MS);
         self.next_connect_ms = (now + base + jitter).max(earliest);
-        self.plat.log(Level::Warn, e.as_str());
-        if !matches!(e, Error::NetIo) {
-            self.event(EventKind::Error, Some(e));
-        }
+        self.engine.note_error(e);
+        let mut line = [0u8; 160];
+        let mut w = Writer::new(&mut line);
+        w.str("MQTT ");
+        w.str(self.id.host.as_str());
+        w.str(": ");
+        w.str(e.as_str());
+        w.str("; reconnecting in ");
+        w.u64(self.next_connect_ms - now);
+        w.str(" ms");
+        self.plat.log(Level::Warn, utf8(w.written()));
+        let kind = if was_online {
+            EventKind::Disconnected
+        } else {
+            EventKind::Error
+        };
+        self.event(kind, Some(e));
     }
 
     fn mqtt_flush(&mut self, now: u64) {

@@ -36,6 +36,9 @@ use crate::text::Str;
 #[derive(Clone, Copy, Debug)]
 pub struct Policy {
     pub manual_accept: bool,
+    /// After the reboot into a new image, report `done` only once the host calls `confirm`
+    /// (its self-test passed). Until then the state is `Confirming` and nothing is reported.
+    pub manual_confirm: bool,
     /// Largest image the slot takes; 0 = no limit.
     pub slot_size: u32,
     /// Download attempts before the update is reported as failed.
@@ -49,6 +52,7 @@ impl Default for Policy {
     fn default() -> Self {
         Policy {
             manual_accept: false,
+            manual_confirm: false,
             slot_size: 0,
             max_attempts: 5,
             progress_interval_ms: 1000,
@@ -179,6 +183,8 @@ pub struct Engine {
     online: bool,
     defer_until: Option<u64>,
     last_error: Option<Error>,
+    /// Running the new image, waiting for the host's `confirm`.
+    awaiting_confirm: bool,
 }
 
 fn percent(done: u32, total: u32) -> u8 {
@@ -202,6 +208,7 @@ impl Engine {
             online: false,
             defer_until: None,
             last_error: None,
+            awaiting_confirm: false,
         }
     }
 
@@ -210,6 +217,10 @@ impl Engine {
     }
     pub fn last_error(&self) -> Option<Error> {
         self.last_error
+    }
+    /// Remember a problem outside the engine (a connection error) for `ota_get_status`.
+    pub fn note_error(&mut self, e: Error) {
+        self.last_error = Some(e);
     }
     pub fn running_version(&self) -> &str {
         self.running.as_str()
@@ -295,14 +306,31 @@ impl Engine {
         self.offer.task_id = rec.task_id;
         self.offer.fw_type = rec.fw_type.clone();
         self.xfer.offset = rec.file_size;
-        if rec.version == self.running {
-            self.state = State::Confirming;
-            self.queue(Kind::Done);
-        } else {
+        if rec.version != self.running {
             self.last_error = Some(Error::RolledBack);
             self.queue(Kind::Fail(Error::RolledBack));
+            self.queue(Kind::Version);
+            return;
         }
-        self.queue(Kind::Version);
+        self.state = State::Confirming;
+        if self.policy.manual_confirm {
+            // Nothing goes out before the self-test: not even the new version.
+            self.awaiting_confirm = true;
+        } else {
+            self.queue(Kind::Done);
+            self.queue(Kind::Version);
+        }
+    }
+
+    /// The host's self-test passed: report `done`, then the new version.
+    pub fn confirm(&mut self) -> Result<(), Error> {
+        if !self.awaiting_confirm {
+            return Err(Error::WrongState);
+        }
+        self.awaiting_confirm = false;
+        self.queue(Kind::Done);
+        self.queue_version();
+        Ok(())
     }
 
     /// The MQTT session is up and subscribed.
@@ -310,7 +338,9 @@ impl Engine {
         self.online = true;
         self.inflight = None;
         self.retransmit = false;
-        self.queue_version();
+        if !self.awaiting_confirm {
+            self.queue_version();
+        }
     }
 
     pub fn on_offline(&mut self) {
@@ -500,7 +530,9 @@ impl Engine {
     /// The host reports its running version (again).
     pub fn report_version(&mut self, version: Str<VERSION_MAX>) {
         self.running = version;
-        self.queue_version();
+        if !self.awaiting_confirm {
+            self.queue_version();
+        }
     }
 
     fn start_download<P: Platform>(&mut self, now: u64, plat: &mut P) {
@@ -888,6 +920,32 @@ mod tests {
         assert_eq!(e.state(), State::Idle);
         assert_eq!(kinds(&p).last(), Some(&EventKind::Done));
         assert!(p.record.is_empty(), "record erased once the cloud has done");
+    }
+
+    #[test]
+    fn manual_confirm_holds_done_until_the_self_test_passed() {
+        let mut p = Mock::default();
+        let mut e = engine(Policy::default());
+        e.on_message(0, offer_json("2.0.0", IMAGE).as_bytes(), &mut p);
+        download(&mut e, &mut p, IMAGE, 0);
+        let policy = Policy {
+            manual_confirm: true,
+            ..Policy::default()
+        };
+        let mut e = Engine::new(Str::try_from_str("2.0.0").unwrap(), policy);
+        e.boot(&mut p);
+        e.on_online();
+        assert!(
+            drain(&mut e, &mut p, 0).is_empty(),
+            "nothing before the confirmation"
+        );
+        assert_eq!(e.state(), State::Confirming);
+        e.confirm().unwrap();
+        assert_eq!(e.confirm(), Err(Error::WrongState));
+        let sent = drain(&mut e, &mut p, 0);
+        assert!(sent[0].contains(r#""state":"done""#), "{sent:?}");
+        assert!(sent[1].contains("report_version"));
+        assert_eq!(e.state(), State::Idle);
     }
 
     #[test]

@@ -28,7 +28,7 @@ pub const OTA_ERR_BUFFER_TOO_SMALL: i32 = -3;
 pub const OTA_ERR_WRONG_STATE: i32 = -4;
 /// The client was not initialised with ota_init(), or was deinitialised.
 pub const OTA_ERR_NOT_INITIALIZED: i32 = -5;
-/// Called from inside one of this client's own callbacks (only accept/decline/defer may be).
+/// Called from inside one of this client's own callbacks (only accept/decline/defer/confirm may be).
 pub const OTA_ERR_BUSY: i32 = -6;
 /// The host's net_connect callback failed.
 pub const OTA_ERR_NET_CONNECT: i32 = -10;
@@ -120,6 +120,10 @@ pub const OTA_FLAG_MQTT_TLS: u32 = 2;
 /// ota_config.flags: sign the MQTT password with HMAC-SHA1 instead of HMAC-SHA256.
 pub const OTA_FLAG_HMAC_SHA1: u32 = 4;
 
+/// ota_config.flags: after the reboot into a new image, wait for ota_confirm() (the firmware's
+/// self-test passed) before reporting `done`; until then nothing is reported.
+pub const OTA_FLAG_MANUAL_CONFIRM: u32 = 8;
+
 /// net_connect flags: the connection must be TLS, verified for the host name given.
 pub const OTA_NET_TLS: u32 = 1;
 /// net_connect channel: the MQTT broker.
@@ -167,7 +171,9 @@ pub const OTA_EVENT_OFFERED: i32 = 4;
 pub const OTA_EVENT_DOWNLOAD_STARTED: i32 = 5;
 /// Download progress (once per percent).
 pub const OTA_EVENT_PROGRESS: i32 = 6;
-/// The verified image is marked bootable and the cloud heard `burning`: reboot when convenient.
+/// The verified image is marked bootable and the cloud acknowledged `burning`: reboot when
+/// convenient. (ota_get_status() says OTA_STATE_READY as soon as the slot is bootable; the event
+/// waits for the acknowledgement, across reconnects, so a reboot never swallows the report.)
 pub const OTA_EVENT_IMAGE_READY: i32 = 7;
 /// After the reboot the cloud acknowledged `done` and the new version: the update is complete.
 pub const OTA_EVENT_DONE: i32 = 8;
@@ -185,7 +191,8 @@ pub struct ota_event {
     pub error: i32,
     /// The Tencent result_code reported with FAILED (-1 timeout, -2 not found, -3 signature expired, -4 MD5, -5 upgrade failed).
     pub result_code: i32,
-    /// NUL-terminated: the target version, or the running version for CONNECTED and VERSION_REPORTED.
+    /// NUL-terminated, never NULL: the target version ("" when there is none), or the running
+    /// version for CONNECTED, DISCONNECTED and VERSION_REPORTED.
     pub version: *const c_char,
     /// Image size in bytes (0 when there is no image).
     pub file_size: u32,
@@ -255,7 +262,8 @@ pub struct ota_config {
     pub stall_timeout_ms: u32,
     /// 0: OTA_DEFAULT_MAX_ATTEMPTS.
     pub max_attempts: u32,
-    /// 0: OTA_DEFAULT_NET_POLL_MS. Hosts that wait on socket readiness may set it high.
+    /// 0: OTA_DEFAULT_NET_POLL_MS. Hosts that wait on socket readiness (readable, connected, and
+    /// writable after an OTA_NET_WOULD_BLOCK send) may set it high.
     pub net_poll_ms: u32,
 }
 
@@ -292,7 +300,9 @@ pub type ota_slot_write_fn = Option<
 /// Read back len bytes at offset: 0 or negative. Optional (NULL: no read-back).
 pub type ota_slot_read_fn =
     Option<unsafe extern "C" fn(user: *mut c_void, offset: u32, buf: *mut u8, len: usize) -> i32>;
-/// Finish with the slot. bootable: the MD5-verified image must boot next; false: abandon it. 0 or negative. Required.
+/// Finish with the slot. bootable: the MD5-verified image must boot next (e.g. MCUboot's
+/// boot_set_pending); false: the image is abandoned and will never be used (the slot may be
+/// erased). 0 or negative. Required.
 pub type ota_slot_close_fn = Option<unsafe extern "C" fn(user: *mut c_void, bootable: bool) -> i32>;
 /// Load the persistent record into buf (cap >= OTA_RECORD_SIZE): its length, 0 when none, or negative. Required.
 pub type ota_store_load_fn =
@@ -495,6 +505,7 @@ const CMD_NONE: u32 = 0;
 const CMD_ACCEPT: u32 = 1;
 const CMD_DECLINE: u32 = 2;
 const CMD_DEFER: u32 = 3;
+const CMD_CONFIRM: u32 = 4;
 
 /// What lives inside `ota_client`. `magic`, `busy` and the deferred command are touched only
 /// through raw pointers, so a callback re-entering the library never aliases the `&mut` to
@@ -509,8 +520,11 @@ struct Storage {
 }
 
 const _: () = assert!(core::mem::size_of::<Storage>() <= OTA_CLIENT_SIZE);
+const _: () = assert!(crate::journal::RECORD_LEN <= OTA_RECORD_SIZE);
 const _: () = assert!(core::mem::align_of::<Storage>() <= 8);
 const _: () = assert!(OTA_CLIENT_WORDS * 8 == OTA_CLIENT_SIZE);
+// cbindgen drops arrays sized by expressions, so ota_status spells 33 out.
+const _: () = assert!(OTA_VERSION_MAX + 1 == 33);
 
 /// Run `f` on an initialised, non-busy client; applies commands a callback deferred.
 ///
@@ -543,11 +557,7 @@ unsafe fn with_client<R>(
             }
             addr_of_mut!((*s).cmd).write(CMD_NONE);
             let arg = addr_of!((*s).cmd_arg).read();
-            let _ = match cmd {
-                CMD_ACCEPT => client.accept(),
-                CMD_DECLINE => client.decline(),
-                _ => client.defer(arg),
-            };
+            let _ = run(client, cmd, arg);
         }
         addr_of_mut!((*s).busy).write(0);
         Ok(r)
@@ -579,14 +589,17 @@ unsafe fn command(c: *mut ota_client, cmd: u32, arg: u32) -> i32 {
         return OTA_OK;
     }
     // SAFETY: forwarded caller contract.
-    let r = unsafe {
-        with_client(c, |cl| match cmd {
-            CMD_ACCEPT => cl.accept(),
-            CMD_DECLINE => cl.decline(),
-            _ => cl.defer(arg),
-        })
-    };
+    let r = unsafe { with_client(c, |cl| run(cl, cmd, arg)) };
     code(r.and_then(|r| r))
+}
+
+fn run(c: &mut CClient, cmd: u32, arg: u32) -> Result<(), Error> {
+    match cmd {
+        CMD_ACCEPT => c.accept(),
+        CMD_DECLINE => c.decline(),
+        CMD_CONFIRM => c.confirm(),
+        _ => c.defer(arg),
+    }
 }
 
 fn code(r: Result<(), Error>) -> i32 {
@@ -698,6 +711,7 @@ pub unsafe extern "C" fn ota_init(
             c.net_poll_ms = or_default(cfg.net_poll_ms, OTA_DEFAULT_NET_POLL_MS);
             c.policy = Policy {
                 manual_accept: cfg.flags & OTA_FLAG_MANUAL_ACCEPT != 0,
+                manual_confirm: cfg.flags & OTA_FLAG_MANUAL_CONFIRM != 0,
                 slot_size: cfg.slot_size,
                 max_attempts: or_default(cfg.max_attempts, OTA_DEFAULT_MAX_ATTEMPTS).clamp(1, 255)
                     as u8,
@@ -782,6 +796,15 @@ pub unsafe extern "C" fn ota_defer(client: *mut ota_client, delay_ms: u32) -> i3
     unsafe { command(client, CMD_DEFER, delay_ms) }
 }
 
+/// With OTA_FLAG_MANUAL_CONFIRM: the new image passed its self-test; report `done` and the new
+/// version (OTA_STATE_CONFIRMING). Without calling it, a bootloader rollback is reported as
+/// `fail` -5 on the next boot. Allowed inside the event callback.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ota_confirm(client: *mut ota_client) -> i32 {
+    // SAFETY: forwarded caller contract.
+    unsafe { command(client, CMD_CONFIRM, 0) }
+}
+
 /// Fill `out` with the client's state, progress and versions.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ota_get_status(client: *mut ota_client, out: *mut ota_status) -> i32 {
@@ -827,7 +850,9 @@ pub unsafe extern "C" fn ota_get_status(client: *mut ota_client, out: *mut ota_s
     }
 }
 
-/// Close the connections (with an MQTT DISCONNECT when possible) and release the storage.
+/// Close both connections (sending an MQTT DISCONNECT if the socket takes it at once) and
+/// release the storage. Calls only net_send/net_close: the slot is left as it is, and no event
+/// is raised. The persistent record stays, so the next ota_init() still reports the outcome.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ota_deinit(client: *mut ota_client) -> i32 {
     // SAFETY: forwarded caller contract.
@@ -908,7 +933,7 @@ mod tests {
         assert_eq!(OTA_MIN_MQTT_RX, crate::client::MIN_MQTT_RX);
         assert_eq!(OTA_MIN_MQTT_TX, crate::client::MIN_MQTT_TX);
         assert_eq!(OTA_MIN_HTTP, crate::client::MIN_HTTP);
-        assert!(crate::journal::RECORD_LEN <= OTA_RECORD_SIZE);
+
         for (c, l) in [
             (OTA_LOG_ERROR, Level::Error),
             (OTA_LOG_WARN, Level::Warn),

@@ -29,11 +29,24 @@ fn header_compiles_with_werror() {
     let header = root().join("include/qcloud_ota.h");
     for (lang, std) in [("c", "-std=c99"), ("c++", "-std=c++11")] {
         let out = Command::new(if lang == "c" { "gcc" } else { "g++" })
-            .args(["-fsyntax-only", "-Wall", "-Wextra", "-Werror", "-pedantic", std, "-x", lang])
+            .args([
+                "-fsyntax-only",
+                "-Wall",
+                "-Wextra",
+                "-Werror",
+                "-pedantic",
+                std,
+                "-x",
+                lang,
+            ])
             .arg(&header)
             .output()
             .expect("run gcc");
-        assert!(out.status.success(), "{lang}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{lang}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 
@@ -46,14 +59,25 @@ fn header_documents_every_item() {
     for (i, line) in lines.iter().enumerate() {
         let is_item = line.starts_with("#define OTA_")
             || line.starts_with("typedef ")
-            || (line.contains("ota_") && line.contains('(') && !line.starts_with(' ') && !line.starts_with("typedef"));
+            || (line.contains("ota_")
+                && line.contains('(')
+                && !line.starts_with(' ')
+                && !line.starts_with("typedef"));
         if !is_item {
             continue;
         }
-        let prev = lines[..i].iter().rev().find(|l| !l.trim().is_empty()).copied().unwrap_or("");
+        let prev = lines[..i]
+            .iter()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .copied()
+            .unwrap_or("");
         if !prev.trim_end().ends_with("*/") {
             undocumented.push(*line);
         }
     }
-    assert!(undocumented.is_empty(), "undocumented header items: {undocumented:#?}");
+    assert!(
+        undocumented.is_empty(),
+        "undocumented header items: {undocumented:#?}"
+    );
 }

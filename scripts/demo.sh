@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The zero-install demo: builds the library and the C demo (CMake), starts the IoT Explorer
+# stand-in with its embedded MQTT broker and firmware server, and lets the C demo perform a
+# complete update of an 8 MiB image, including the simulated reboot and the `done` report.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+size=${DEMO_IMAGE_SIZE:-8388608}
+work=$(mktemp -d /tmp/qcloud-ota-demo.XXXXXX)
+standin_pid=""
+cleanup() {
+    [ -n "$standin_pid" ] && kill "$standin_pid" 2>/dev/null || true
+    wait 2>/dev/null || true
+}
+trap cleanup EXIT
+
+echo "== building the library and the C demo (CMake)"
+demo=$(scripts/build-demo.sh | tail -1)
+echo "== building the IoT Explorer stand-in"
+cargo build --release --quiet -p qcloud-ota-standin
+standin=target/release/standin
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+echo "== starting the stand-in (embedded broker on 127.0.0.1:$port)"
+"$standin" --embedded-broker "$port" \
+    --product-id DEMOPROD01 --device-name demo-device --device-secret MTIzNDU2Nzg5MGFiY2RlZg== \
+    --target-version 2.0.0 --image-size "$size" --seed 1 \
+    --write-image "$work/expected.bin" --write-device-info "$work/device_info.json" \
+    --exit-when-done --timeout 300 > "$work/standin.log" 2>&1 &
+standin_pid=$!
+for _ in $(seq 100); do
+    [ -f "$work/device_info.json" ] && grep -q "listening" "$work/standin.log" 2>/dev/null && break
+    sleep 0.1
+done
+
+mkdir -p "$work/device"
+echo "== running the C demo: $demo"
+"$demo" --device-info "$work/device_info.json" --host 127.0.0.1 --port "$port" \
+    --version 1.0.0 --dir "$work/device" --once
+
+echo "== waiting for the stand-in's verdict"
+status=0
+wait "$standin_pid" || status=$?
+standin_pid=""
+cat "$work/standin.log" | tail -20
+if cmp -s "$work/expected.bin" "$work/device/firmware.bin"; then
+    echo "== slot is byte-identical to the served image ($size bytes)"
+else
+    echo "== slot differs from the served image"; status=1
+fi
+echo "== running version now: $(cat "$work/device/running_version")"
+[ "$status" = 0 ] && echo "DEMO OK" || echo "DEMO FAILED"
+rm -rf "$work"
+exit "$status"
