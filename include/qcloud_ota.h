@@ -161,12 +161,12 @@
 /**
  * Bytes of ota_client storage (an upper bound for every target).
  */
-#define OTA_CLIENT_SIZE 3584
+#define OTA_CLIENT_SIZE 3072
 
 /**
  * OTA_CLIENT_SIZE in 8-byte words.
  */
-#define OTA_CLIENT_WORDS 448
+#define OTA_CLIENT_WORDS 384
 
 /**
  * Longest version string, in bytes (Tencent's limit).

@@ -78,9 +78,9 @@ pub const OTA_ERR_DECLINED: i32 = -43;
 // ---------------------------------------------------------------------------------------------
 
 /// Bytes of ota_client storage (an upper bound for every target).
-pub const OTA_CLIENT_SIZE: usize = 3584;
+pub const OTA_CLIENT_SIZE: usize = 3072;
 /// OTA_CLIENT_SIZE in 8-byte words.
-pub const OTA_CLIENT_WORDS: usize = 448;
+pub const OTA_CLIENT_WORDS: usize = 384;
 /// Longest version string, in bytes (Tencent's limit).
 pub const OTA_VERSION_MAX: usize = 32;
 /// Longest product id, in bytes.
@@ -977,6 +977,13 @@ mod tests {
             generated == checked_in,
             "include/qcloud_ota.h is stale: run scripts/gen-header.sh and commit it"
         );
+    }
+
+    #[test]
+    fn client_storage_size() {
+        let used = core::mem::size_of::<Storage>();
+        std::println!("ota_client storage: {used} of {OTA_CLIENT_SIZE} bytes");
+        assert!(used <= OTA_CLIENT_SIZE);
     }
 
     #[test]
