@@ -590,6 +590,9 @@ impl Checker {
             }
             _ => {
                 // fail
+                if dev.attempt.finished == Some(Finish::Done) {
+                    devs.push("fail after done without a new update_firmware".into());
+                }
                 let dev = &mut self.devices[idx];
                 dev.attempt.finished = Some(Finish::Fail);
                 dev.done_pending = false;
@@ -839,6 +842,146 @@ mod tests {
                 .any(|d| d.contains("unexpected field \"x\""))
         );
         assert!(!r.deviations.iter().any(|d| d.contains("percent 0")));
+    }
+
+    fn fail(code: &str) -> String {
+        format!(
+            "{{\"type\": \"report_progress\", \"report\": {{\"progress\": {{\"state\":\"fail\", \"result_code\":\"{code}\", \"result_msg\":\"time_out\"}}, \"version\": \"2.0.0\"}}}}"
+        )
+    }
+
+    const V1: &str = r#"{"type":"report_version","report":{"version":"1.0.0"}}"#;
+    const V2: &str = r#"{"type":"report_version","report":{"version":"2.0.0"}}"#;
+
+    #[test]
+    fn resume_after_a_new_offer() {
+        let (mut c, mut r) = checker();
+        send(&mut c, &mut r, 0, 1, V1);
+        send(&mut c, &mut r, 10, 0, &progress("downloading", Some("0")));
+        send(
+            &mut c,
+            &mut r,
+            1100,
+            0,
+            &progress("downloading", Some("60")),
+        );
+        // The device restarts, asks again, resumes at 40 % (its journal was older).
+        let out = send(&mut c, &mut r, 1200, 1, V1);
+        assert_eq!(out.len(), 2);
+        send(
+            &mut c,
+            &mut r,
+            1300,
+            0,
+            &progress("downloading", Some("40")),
+        );
+        send(
+            &mut c,
+            &mut r,
+            1350,
+            0,
+            &progress("downloading", Some("100")),
+        );
+        // A fresh restart within one offer is allowed too.
+        send(&mut c, &mut r, 1400, 0, &progress("downloading", Some("0")));
+        send(
+            &mut c,
+            &mut r,
+            1450,
+            0,
+            &progress("downloading", Some("100")),
+        );
+        send(&mut c, &mut r, 1500, 1, &progress("done", None));
+        send(&mut c, &mut r, 9000, 1, V2);
+        assert!(r.deviations.is_empty(), "{:?}", r.deviations);
+        assert!(r.completed);
+        assert_eq!(r.devices[0].offers, 2);
+    }
+
+    #[test]
+    fn fresh_download_must_start_with_zero() {
+        let (mut c, mut r) = checker();
+        send(&mut c, &mut r, 0, 1, V1);
+        send(&mut c, &mut r, 10, 0, &progress("downloading", Some("0")));
+        send(&mut c, &mut r, 20, 1, V1);
+        // The second offer's download starts at byte 0 but reports 30 first.
+        let token = c.devices[0].offers[1];
+        r.requests.push(crate::report::HttpLog {
+            at: Duration::from_millis(25),
+            conn: 1,
+            method: "GET".into(),
+            target: String::new(),
+            path: c.devices[0].path.clone(),
+            range: Some("bytes=0-".into()),
+            if_range: None,
+            host: None,
+            status: 206,
+            start: Some(0),
+            content_length: 4,
+            bytes_sent: 4,
+            device: Some("PID/dev".into()),
+            offer: Some(token),
+        });
+        send(&mut c, &mut r, 30, 0, &progress("downloading", Some("30")));
+        assert!(
+            r.deviations.iter().any(|d| d.contains("started at byte 0")),
+            "{:?}",
+            r.deviations
+        );
+    }
+
+    #[test]
+    fn fail_codes_and_order() {
+        let (mut c, mut r) = checker();
+        send(&mut c, &mut r, 0, 1, V1);
+        send(&mut c, &mut r, 10, 1, &fail("-3"));
+        assert!(r.deviations.is_empty(), "{:?}", r.deviations);
+        assert_eq!(r.fails, [("PID/dev".to_string(), -3)]);
+        send(&mut c, &mut r, 20, 1, &fail("-6"));
+        assert!(r.deviations.iter().any(|d| d.contains("\"-6\"")));
+        send(&mut c, &mut r, 30, 1, &progress("done", None));
+        assert!(r.deviations.iter().any(|d| d.contains("done after fail")));
+        let n = r.deviations.len();
+        send(&mut c, &mut r, 40, 1, V1);
+        send(&mut c, &mut r, 50, 1, &progress("done", None));
+        send(&mut c, &mut r, 60, 1, &fail("-5"));
+        assert!(
+            r.deviations[n..]
+                .iter()
+                .any(|d| d.contains("fail after done"))
+        );
+        // done, then the device comes back on the old version.
+        let n = r.deviations.len();
+        send(&mut c, &mut r, 70, 1, V1);
+        send(&mut c, &mut r, 80, 1, &progress("done", None));
+        let out = send(&mut c, &mut r, 90, 1, V1);
+        assert!(
+            r.deviations[n..]
+                .iter()
+                .any(|d| d.contains("reported done"))
+        );
+        assert_eq!(out.len(), 2, "the task is still pending: offered again");
+        assert!(!r.completed);
+    }
+
+    #[test]
+    fn throttle_exempts_0_and_100() {
+        let (mut c, mut r) = checker();
+        send(&mut c, &mut r, 0, 1, V1);
+        send(&mut c, &mut r, 10, 0, &progress("downloading", Some("0")));
+        send(&mut c, &mut r, 20, 0, &progress("downloading", Some("100")));
+        assert!(r.deviations.is_empty(), "{:?}", r.deviations);
+        send(&mut c, &mut r, 30, 0, &progress("downloading", Some("0")));
+        send(&mut c, &mut r, 930, 0, &progress("downloading", Some("10"))); // 900 ms: tolerated
+        send(
+            &mut c,
+            &mut r,
+            1700,
+            0,
+            &progress("downloading", Some("20")),
+        ); // 770 ms: too soon
+        assert_eq!(r.deviations.len(), 1, "{:?}", r.deviations);
+        assert!(r.deviations[0].contains("770 ms"));
     }
 
     #[test]

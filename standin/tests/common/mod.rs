@@ -147,6 +147,7 @@ impl Response {
 pub struct HttpConn {
     stream: TcpStream,
     buf: Vec<u8>,
+    tmp: Vec<u8>,
 }
 
 impl HttpConn {
@@ -158,6 +159,7 @@ impl HttpConn {
         HttpConn {
             stream,
             buf: Vec::new(),
+            tmp: vec![0; 1 << 20],
         }
     }
 
@@ -209,10 +211,9 @@ impl HttpConn {
     }
 
     fn fill(&mut self) {
-        let mut tmp = vec![0u8; 256 * 1024];
-        let n = self.stream.read(&mut tmp).unwrap();
+        let n = self.stream.read(&mut self.tmp).unwrap();
         assert!(n > 0, "server closed the connection");
-        self.buf.extend_from_slice(&tmp[..n]);
+        self.buf.extend_from_slice(&self.tmp[..n]);
     }
 
     /// True when the server closed the connection (read returns 0) within the timeout.
