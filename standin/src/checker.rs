@@ -211,8 +211,15 @@ impl Checker {
         let idx = match parts.as_slice() {
             ["$ota", "report", pid, dn] => match self.device_index(pid, dn) {
                 Some(i) => i,
-                None => {
+                None if self.devices.iter().any(|d| d.task.product_id == *pid) => {
                     devs.push(format!("message from unknown device {pid}/{dn}"));
+                    return Vec::new();
+                }
+                None => {
+                    // Another product: not ours (a broker shared with another stand-in).
+                    report.notes.push(format!(
+                        "ignored a message for product {pid} (device {dn}), not configured here"
+                    ));
                     return Vec::new();
                 }
             },

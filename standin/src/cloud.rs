@@ -25,8 +25,8 @@ pub enum Broker {
 
 /// Faults the firmware server injects for one device. Empty for now: the place where drop at
 /// byte N, stall, 403 on the first URL, 404, 500, ignore Range and wrong length will go.
+/// Build it as `Faults { ..Faults::default() }` so that new fields do not break callers.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct Faults {}
 
 /// One device and the upgrade task the cloud holds for it.
@@ -256,7 +256,12 @@ impl Cloud {
             }
         };
 
-        let client_id = format!("qcloud-ota-standin-{}", std::process::id());
+        static INSTANCE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let client_id = format!(
+            "qcloud-ota-standin-{}-{}",
+            std::process::id(),
+            INSTANCE.fetch_add(1, Ordering::Relaxed)
+        );
         let (client, connection) = broker::connect(&host, port, &client_id);
         let stop = Arc::new(AtomicBool::new(false));
         let peer = {

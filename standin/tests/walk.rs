@@ -179,8 +179,18 @@ fn bad_messages_are_deviations() {
             "{}",
         )
         .unwrap();
+    // A device of another product: ignored, not a deviation (a broker shared with another
+    // stand-in).
+    dev.client
+        .publish(
+            "$ota/report/OTHERPRODU/dev001",
+            rumqttc::QoS::AtLeastOnce,
+            false,
+            "{}",
+        )
+        .unwrap();
     assert!(
-        cloud.wait_until(T, |r| r.device_messages().count() == 6),
+        cloud.wait_until(T, |r| r.device_messages().count() == 7),
         "{}",
         cloud.report()
     );
@@ -192,5 +202,10 @@ fn bad_messages_are_deviations() {
     assert!(has("done sent with QoS0"), "{report}");
     assert!(has("not valid JSON"), "{report}");
     assert!(has("unknown device ABCDEFGHIJ/other"), "{report}");
+    assert!(!has("OTHERPRODU"), "{report}");
+    assert!(
+        report.notes.iter().any(|n| n.contains("OTHERPRODU")),
+        "{report}"
+    );
     assert!(!report.completed);
 }
