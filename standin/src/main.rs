@@ -172,6 +172,8 @@ fn run(a: Args) -> Result<ExitCode, String> {
         };
         let exit_early = a.exit_when_done;
         if cloud.wait_until(wait, |r| exit_early && r.completed) {
+            // Let the broker deliver the last report_version_rsp before it goes away.
+            std::thread::sleep(Duration::from_millis(500));
             break;
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
