@@ -210,6 +210,10 @@ impl<'b, P: Platform> Client<'b, P> {
     pub fn platform(&mut self) -> &mut P {
         &mut self.plat
     }
+    /// Give the platform back (after [`Self::shutdown`]), e.g. to simulate a reboot.
+    pub fn into_platform(self) -> P {
+        self.plat
+    }
     pub fn engine(&self) -> &Engine {
         &self.engine
     }

@@ -6,7 +6,9 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Instant;
 
-use qcloud_ota::platform::{Channel, Event, EventKind, HostError, Level, NetError, Platform, Socket};
+use qcloud_ota::platform::{
+    Channel, Event, EventKind, HostError, Level, NetError, Platform, Socket,
+};
 
 /// Called around every piece of platform code so tests can exclude it from measurements.
 pub type Hook = fn(bool);
@@ -87,13 +89,23 @@ impl Platform for StdPlatform {
         self.start.elapsed().as_millis() as u64
     }
 
-    fn connect(&mut self, _ch: Channel, host: &str, port: u16, tls: bool) -> Result<Socket, NetError> {
+    fn connect(
+        &mut self,
+        _ch: Channel,
+        host: &str,
+        port: u16,
+        tls: bool,
+    ) -> Result<Socket, NetError> {
         self.enter();
         let r = (|| {
             if tls {
                 return Err(NetError::Failed);
             }
-            let addr = (host, port).to_socket_addrs().map_err(|_| NetError::Failed)?.next().ok_or(NetError::Failed)?;
+            let addr = (host, port)
+                .to_socket_addrs()
+                .map_err(|_| NetError::Failed)?
+                .next()
+                .ok_or(NetError::Failed)?;
             // Loopback connects at once; blocking connect keeps the test platform simple.
             let s = TcpStream::connect(addr).map_err(|_| NetError::Failed)?;
             s.set_nonblocking(true).map_err(|_| NetError::Failed)?;
@@ -134,7 +146,10 @@ impl Platform for StdPlatform {
 
     fn close(&mut self, s: Socket) {
         self.enter();
-        if let Some(slot) = usize::try_from(s.0).ok().and_then(|i| self.socks.get_mut(i)) {
+        if let Some(slot) = usize::try_from(s.0)
+            .ok()
+            .and_then(|i| self.socks.get_mut(i))
+        {
             *slot = None;
         }
         self.leave();
@@ -196,7 +211,10 @@ impl Platform for StdPlatform {
     fn event(&mut self, e: &Event<'_>) {
         self.enter();
         if self.verbose {
-            eprintln!("event {:?} {:?} {} {}%", e.kind, e.error, e.version, e.percent);
+            eprintln!(
+                "event {:?} {:?} {} {}%",
+                e.kind, e.error, e.version, e.percent
+            );
         }
         self.events.push(Recorded {
             kind: e.kind,
