@@ -56,7 +56,11 @@ pub(crate) struct DeviceState {
 impl DeviceState {
     pub fn new(mut task: DeviceTask, image: &[u8]) -> Self {
         task.image = Vec::new();
-        let md5sum = md5_hex(image);
+        let md5sum = task
+            .faults
+            .wrong_md5sum
+            .clone()
+            .unwrap_or_else(|| md5_hex(image));
         let file_size = image.len() as u64;
         let path = image_path(&task.product_id, &task.device_name, &task.target_version);
         DeviceState {

@@ -27,7 +27,10 @@ pub enum Broker {
 /// byte N, stall, 403 on the first URL, 404, 500, ignore Range and wrong length will go.
 /// Build it as `Faults { ..Faults::default() }` so that new fields do not break callers.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Faults {}
+pub struct Faults {
+    /// Offer this `md5sum` instead of the image's real one (the device must report `fail` -4).
+    pub wrong_md5sum: Option<String>,
+}
 
 /// One device and the upgrade task the cloud holds for it.
 #[derive(Clone, Debug)]

@@ -1,0 +1,179 @@
+//! End to end: the real C demo (built through CMake on the real `.a` and header) updates an
+//! 8 MiB random image against a real mosquitto and the IoT Explorer stand-in, including the
+//! simulated reboot, with a byte-identical slot and zero protocol deviations.
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use qcloud_ota_standin::{
+    Broker, Cloud, CloudConfig, DeviceTask, Mosquitto, generate_image, write_device_info,
+};
+
+const SECRET: &str = "MTIzNDU2Nzg5MGFiY2RlZg==";
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Build the demo with the project's own script (CMake calling cargo), once per test binary.
+fn demo_binary() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let out = Command::new("bash")
+                .arg(root().join("scripts/build-demo.sh"))
+                .env("BUILD_DIR", root().join("target/cmake"))
+                .stderr(Stdio::inherit())
+                .output()
+                .expect("run scripts/build-demo.sh");
+            assert!(out.status.success(), "C demo build failed");
+            let path = String::from_utf8(out.stdout).unwrap();
+            PathBuf::from(path.lines().last().expect("demo path").trim())
+        })
+        .clone()
+}
+
+fn scratch_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("qcloud-ota-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Run the demo with a deadline; returns its exit code and output.
+fn run_demo(args: &[&str], limit: Duration) -> (i32, String) {
+    let mut child = Command::new(demo_binary())
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start ota_demo");
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("ota_demo did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let out = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn c_demo_updates_an_8_mib_image_against_mosquitto() {
+    let broker = Mosquitto::start().expect("mosquitto (scripts/setup.sh installs it)");
+    let image = generate_image(8 << 20, 2026);
+    let task = DeviceTask::new("E2EDEMO001", "c-demo", SECRET, "2.0.0", image.clone());
+    let cloud = Cloud::start(CloudConfig::new(
+        Broker::External {
+            host: "127.0.0.1".into(),
+            port: broker.port(),
+        },
+        vec![task],
+    ))
+    .expect("stand-in");
+
+    let dir = scratch_dir("e2e");
+    let info = dir.join("device_info.json");
+    write_device_info(&info, "E2EDEMO001", "c-demo", SECRET).unwrap();
+    let device = dir.join("device");
+    std::fs::create_dir_all(&device).unwrap();
+    let port = broker.port().to_string();
+    let args = [
+        "--device-info",
+        info.to_str().unwrap(),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--version",
+        "1.0.0",
+        "--dir",
+        device.to_str().unwrap(),
+        "--once",
+    ];
+    let (code, log) = run_demo(&args, Duration::from_secs(120));
+    assert_eq!(code, 0, "ota_demo failed:\n{log}");
+
+    assert!(
+        cloud.wait_completed(Duration::from_secs(10)),
+        "stand-in never saw the task complete"
+    );
+    let report = cloud.stop();
+    assert!(
+        report.deviations.is_empty(),
+        "protocol deviations:\n{report}"
+    );
+    assert!(report.completed);
+    assert_eq!(report.done, 1, "exactly one done");
+    assert!(report.fails.is_empty());
+
+    let slot = std::fs::read(device.join("firmware.bin")).unwrap();
+    assert!(slot == image, "slot differs from the served image");
+    let running = std::fs::read_to_string(device.join("running_version")).unwrap();
+    assert_eq!(running.trim(), "2.0.0");
+    assert!(log.contains("rebooting into 2.0.0"), "{log}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn c_demo_reports_md5_mismatch_and_exits_non_zero() {
+    let broker = Mosquitto::start().expect("mosquitto");
+    let image = generate_image(256 << 10, 9);
+    let mut task = DeviceTask::new("E2EDEMO002", "c-demo-bad", SECRET, "2.0.0", image);
+    task.faults.wrong_md5sum = Some("00112233445566778899aabbccddeeff".into());
+    let cloud = Cloud::start(CloudConfig::new(
+        Broker::External {
+            host: "127.0.0.1".into(),
+            port: broker.port(),
+        },
+        vec![task],
+    ))
+    .expect("stand-in");
+    let dir = scratch_dir("e2e-bad");
+    let port = broker.port().to_string();
+    let args = [
+        "--product-id",
+        "E2EDEMO002",
+        "--device-name",
+        "c-demo-bad",
+        "--device-secret",
+        SECRET,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--version",
+        "1.0.0",
+        "--dir",
+        dir.to_str().unwrap(),
+        "--once",
+    ];
+    let (code, log) = run_demo(&args, Duration::from_secs(60));
+    assert_eq!(code, 1, "a failed update exits 1:\n{log}");
+    // The demo exits once the broker acknowledged `fail`; the stand-in hears it a moment later.
+    assert!(
+        cloud.wait_until(Duration::from_secs(10), |r| !r.fails.is_empty()),
+        "no fail report"
+    );
+    let report = cloud.stop();
+    assert!(report.deviations.is_empty(), "{report}");
+    let codes: Vec<i32> = report.fails.iter().map(|f| f.1).collect();
+    assert_eq!(codes, [-4], "{report}");
+    assert_eq!(report.done, 0);
+    assert!(
+        !dir.join("running_version").exists(),
+        "a bad image is never booted"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
