@@ -29,7 +29,7 @@ echo "== starting the stand-in (embedded broker on 127.0.0.1:$port)"
     --exit-when-done --timeout 300 > "$work/standin.log" 2>&1 &
 standin_pid=$!
 for _ in $(seq 100); do
-    [ -f "$work/device_info.json" ] && grep -q "listening" "$work/standin.log" 2>/dev/null && break
+    [ -f "$work/device_info.json" ] && grep -q "MQTT_PORT=" "$work/standin.log" 2>/dev/null && break
     sleep 0.1
 done
 

@@ -100,7 +100,6 @@ fn a_whole_update_allocates_nothing() {
     assert!(platform.bootable);
 
     // The reboot: the same flash and record, the new running version.
-    let mut cfg = cfg;
     cfg.running_version = "2.0.0";
     counting(true);
     let bufs = Buffers {
