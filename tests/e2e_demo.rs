@@ -1,15 +1,13 @@
 //! End to end: the real C demo (built through CMake on the real `.a` and header) updates an
 //! 8 MiB random image against a real mosquitto and the IoT Explorer stand-in, including the
 //! simulated reboot, with a byte-identical slot and zero protocol deviations.
+mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use qcloud_ota_standin::{
-    Broker, Cloud, CloudConfig, DeviceTask, Mosquitto, generate_image, write_device_info,
-};
-
-const SECRET: &str = "MTIzNDU2Nzg5MGFiY2RlZg==";
+use common::SECRET;
+use qcloud_ota_standin::{generate_image, write_device_info};
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -71,17 +69,8 @@ fn run_demo(args: &[&str], limit: Duration) -> (i32, String) {
 
 #[test]
 fn c_demo_updates_an_8_mib_image_against_mosquitto() {
-    let broker = Mosquitto::start().expect("mosquitto (scripts/setup.sh installs it)");
     let image = generate_image(8 << 20, 2026);
-    let task = DeviceTask::new("E2EDEMO001", "c-demo", SECRET, "2.0.0", image.clone());
-    let cloud = Cloud::start(CloudConfig::new(
-        Broker::External {
-            host: "127.0.0.1".into(),
-            port: broker.port(),
-        },
-        vec![task],
-    ))
-    .expect("stand-in");
+    let (broker, cloud) = common::cloud_with_task("E2EDEMO001", "c-demo", image.clone(), |_| {});
 
     let dir = scratch_dir("e2e");
     let info = dir.join("device_info.json");
@@ -128,18 +117,10 @@ fn c_demo_updates_an_8_mib_image_against_mosquitto() {
 
 #[test]
 fn c_demo_reports_md5_mismatch_and_exits_non_zero() {
-    let broker = Mosquitto::start().expect("mosquitto");
     let image = generate_image(256 << 10, 9);
-    let mut task = DeviceTask::new("E2EDEMO002", "c-demo-bad", SECRET, "2.0.0", image);
-    task.faults.wrong_md5sum = Some("00112233445566778899aabbccddeeff".into());
-    let cloud = Cloud::start(CloudConfig::new(
-        Broker::External {
-            host: "127.0.0.1".into(),
-            port: broker.port(),
-        },
-        vec![task],
-    ))
-    .expect("stand-in");
+    let (broker, cloud) = common::cloud_with_task("E2EDEMO002", "c-demo-bad", image, |t| {
+        t.faults.wrong_md5sum = Some("00112233445566778899aabbccddeeff".into());
+    });
     let dir = scratch_dir("e2e-bad");
     let port = broker.port().to_string();
     let args = [

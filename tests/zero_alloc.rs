@@ -8,10 +8,10 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::time::{Duration, Instant};
 
-use common::StdPlatform;
+use common::{SECRET, StdPlatform};
 use qcloud_ota::client::{Buffers, Client, Config};
 use qcloud_ota::platform::EventKind;
-use qcloud_ota_standin::{Broker, Cloud, CloudConfig, DeviceTask, Mosquitto, generate_image};
+use qcloud_ota_standin::generate_image;
 
 struct Counting;
 thread_local! {
@@ -54,8 +54,6 @@ fn counting(on: bool) {
     COUNTING.with(|c| c.set(on));
 }
 
-const SECRET: &str = "MTIzNDU2Nzg5MGFiY2RlZg==";
-
 fn run_until(client: &mut Client<'_, StdPlatform>, kind: EventKind, limit: Duration) {
     let start = Instant::now();
     while !client.platform().saw(kind) {
@@ -67,17 +65,8 @@ fn run_until(client: &mut Client<'_, StdPlatform>, kind: EventKind, limit: Durat
 
 #[test]
 fn a_whole_update_allocates_nothing() {
-    let broker = Mosquitto::start().expect("mosquitto (scripts/setup.sh installs it)");
     let image = generate_image(1 << 20, 7);
-    let task = DeviceTask::new("ZEROALLOC1", "dev-zero", SECRET, "2.0.0", image.clone());
-    let cloud = Cloud::start(CloudConfig::new(
-        Broker::External {
-            host: "127.0.0.1".into(),
-            port: broker.port(),
-        },
-        vec![task],
-    ))
-    .expect("stand-in");
+    let (broker, cloud) = common::cloud_with_task("ZEROALLOC1", "dev-zero", image.clone(), |_| {});
 
     let (mut rx, mut tx, mut http) = ([0u8; 2048], [0u8; 1024], [0u8; 8192]);
     let mut cfg = Config::new("ZEROALLOC1", "dev-zero", SECRET, "1.0.0");

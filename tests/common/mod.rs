@@ -6,9 +6,32 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Instant;
 
+use qcloud_ota_standin::{Broker, Cloud, CloudConfig, DeviceTask, Mosquitto};
+
 use qcloud_ota::platform::{
     Channel, Event, EventKind, HostError, Level, NetError, Platform, Socket,
 };
+
+/// The device secret every test uses (base64 of "1234567890abcdef", the reference's example).
+pub const SECRET: &str = "MTIzNDU2Nzg5MGFiY2RlZg==";
+
+/// A real mosquitto and the stand-in on it, holding one task: `pid`/`dn` to version 2.0.0.
+pub fn cloud_with_task(
+    pid: &str,
+    dn: &str,
+    image: Vec<u8>,
+    tweak: impl FnOnce(&mut DeviceTask),
+) -> (Mosquitto, Cloud) {
+    let broker = Mosquitto::start().expect("mosquitto (scripts/setup.sh installs it)");
+    let mut task = DeviceTask::new(pid, dn, SECRET, "2.0.0", image);
+    tweak(&mut task);
+    let broker_at = Broker::External {
+        host: "127.0.0.1".into(),
+        port: broker.port(),
+    };
+    let cloud = Cloud::start(CloudConfig::new(broker_at, vec![task])).expect("stand-in");
+    (broker, cloud)
+}
 
 /// Called around every piece of platform code so tests can exclude it from measurements.
 pub type Hook = fn(bool);
