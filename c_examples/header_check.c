@@ -132,15 +132,17 @@ static int32_t t_slot_close(void *user, bool bootable)
     ((probe *)user)->other_calls++;
     return -1;
 }
-static int32_t t_store_load(void *user, uint8_t *buf, size_t cap)
+static int32_t t_store_load(void *user, uint8_t copy, uint8_t *buf, size_t cap)
 {
     (void)buf;
+    if (copy > 1)
+        ((probe *)user)->other_calls++;
     ((probe *)user)->store_loads++;
     return cap >= OTA_RECORD_SIZE ? 0 : -1;
 }
-static int32_t t_store_save(void *user, const uint8_t *data, size_t len)
+static int32_t t_store_save(void *user, uint8_t copy, const uint8_t *data, size_t len)
 {
-    (void)data; (void)len;
+    (void)copy; (void)data; (void)len;
     ((probe *)user)->other_calls++;
     return -1;
 }
@@ -282,7 +284,7 @@ int main(void)
 
     memset(&pr, 0, sizeof pr);
     EXPECT(ota_init(&client, &cfg, &plat) == OTA_OK);
-    EXPECT(pr.store_loads == 1);  /* "loads the persistent record" */
+    EXPECT(pr.store_loads == 2);  /* "loads the persistent record": both copies */
     EXPECT(pr.other_calls == 0);  /* "and calls nothing else" */
     memset(&st, 0xAA, sizeof st);
     EXPECT(ota_get_status(&client, &st) == OTA_OK);

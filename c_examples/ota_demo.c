@@ -5,7 +5,7 @@
  *            [--host HOST] [--port PORT] --version RUNNING_VERSION --dir DIR [--once]
  *
  * It connects to the broker, reports the running version, waits for an update command, downloads
- * the image into DIR/firmware.bin (resuming after a restart, journal in DIR/ota_record.bin), and
+ * the image into DIR/firmware.bin (resuming after a restart, journal in DIR/ota_record.0 and .1), and
  * when the image is verified "reboots": it stops the client, records the new version in
  * DIR/running_version and starts the client again as the new firmware would, which then reports
  * `done` and the new version. DIR/running_version, when present, overrides --version, so a killed
@@ -114,7 +114,7 @@ static void usage(FILE *to)
             "  --host HOST          MQTT broker (default: ID.iotcloud.tencentdevices.com)\n"
             "  --port PORT          MQTT broker port (default: 1883)\n"
             "  --version VERSION    running firmware version (DIR/running_version overrides it)\n"
-            "  --dir DIR            state directory: firmware.bin, ota_record.bin, running_version\n"
+            "  --dir DIR            state directory: firmware.bin, ota_record.0/.1, running_version\n"
             "  --once               exit 0 when an update completed, 1 when one failed\n"
             "\n"
             "exit status: 0 done (--once), 1 failed (--once), 2 bad arguments, 3 ota_init failed,\n"
@@ -555,7 +555,7 @@ int main(int argc, char **argv)
     else
         posix_log(&d->plat, POSIX_LOG_INFO, "demo", "running  %s", d->running_version);
     posix_log(&d->plat, POSIX_LOG_INFO, "demo", "dir      %s (slot firmware.bin, record %s)",
-              d->plat.dir, "ota_record.bin");
+              d->plat.dir, "ota_record.0/.1");
     posix_log(&d->plat, POSIX_LOG_INFO, "demo",
               "buffers  mqtt rx %lu, mqtt tx %lu, http %lu; client %lu bytes%s",
               (unsigned long)sizeof mqtt_rx_buf, (unsigned long)sizeof mqtt_tx_buf,

@@ -529,7 +529,7 @@ static int32_t posix_slot_close(void *user, bool bootable)
 }
 
 /* ------------------------------------------------------------------------------------------- */
-/* Persistent record: DIR/ota_record.bin                                                       */
+/* Persistent record: two copies, DIR/ota_record.0 and DIR/ota_record.1                        */
 /* ------------------------------------------------------------------------------------------- */
 
 static void fsync_dir(const char *dir)
@@ -581,19 +581,20 @@ int posix_write_file_atomic(posix_platform *p, const char *path, const char *tmp
     return 0;
 }
 
-/* PORT: read the record from a reserved flash page / EEPROM / NVS key. */
-static int32_t posix_store_load(void *user, uint8_t *buf, size_t cap)
+/* PORT: read copy `copy` of the record from its own flash sector / EEPROM area / NVS key. */
+static int32_t posix_store_load(void *user, uint8_t copy, uint8_t *buf, size_t cap)
 {
     posix_platform *p = ctx(user);
+    const char *path = p->store_path[copy & 1];
     size_t got = 0;
-    int fd = open(p->store_path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
 
     if (fd < 0) {
         if (errno == ENOENT) {
-            posix_log(p, POSIX_LOG_DEBUG, "store", "no record in %s", p->store_path);
+            posix_log(p, POSIX_LOG_DEBUG, "store", "no record in %s", path);
             return 0;
         }
-        posix_log(p, POSIX_LOG_ERROR, "store", "open %s: %s", p->store_path, strerror(errno));
+        posix_log(p, POSIX_LOG_ERROR, "store", "open %s: %s", path, strerror(errno));
         return -1;
     }
     for (;;) {
@@ -603,7 +604,7 @@ static int32_t posix_store_load(void *user, uint8_t *buf, size_t cap)
             uint8_t extra;
             n = read(fd, &extra, 1);
             if (n != 0) {
-                posix_log(p, POSIX_LOG_ERROR, "store", "%s is larger than %lu bytes", p->store_path,
+                posix_log(p, POSIX_LOG_ERROR, "store", "%s is larger than %lu bytes", path,
                           (unsigned long)cap);
                 close(fd);
                 return -1;
@@ -614,7 +615,7 @@ static int32_t posix_store_load(void *user, uint8_t *buf, size_t cap)
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
-            posix_log(p, POSIX_LOG_ERROR, "store", "read %s: %s", p->store_path, strerror(errno));
+            posix_log(p, POSIX_LOG_ERROR, "store", "read %s: %s", path, strerror(errno));
             close(fd);
             return -1;
         }
@@ -624,23 +625,25 @@ static int32_t posix_store_load(void *user, uint8_t *buf, size_t cap)
     }
     close(fd);
     posix_log(p, POSIX_LOG_INFO, "store", "loaded record (%lu bytes) from %s", (unsigned long)got,
-              p->store_path);
+              path);
     return (int32_t)got;
 }
 
-/* PORT: replace the record power-fail-safely (two pages alternating, or the RTOS's NVS/settings).
+/* PORT: replace copy `copy` of the record. The library alternates between the two copies, so a
+ * plain erase+write of one flash sector is fine: a power cut tears only the copy being written.
  * The record names the slot offset the download reached, so the slot data must be durable first. */
-static int32_t posix_store_save(void *user, const uint8_t *data, size_t len)
+static int32_t posix_store_save(void *user, uint8_t copy, const uint8_t *data, size_t len)
 {
     posix_platform *p = ctx(user);
+    const char *path = p->store_path[copy & 1];
 
     if (len == 0) {
-        if (unlink(p->store_path) != 0 && errno != ENOENT) {
-            posix_log(p, POSIX_LOG_ERROR, "store", "unlink %s: %s", p->store_path, strerror(errno));
+        if (unlink(path) != 0 && errno != ENOENT) {
+            posix_log(p, POSIX_LOG_ERROR, "store", "unlink %s: %s", path, strerror(errno));
             return -1;
         }
         fsync_dir(p->dir);
-        posix_log(p, POSIX_LOG_DEBUG, "store", "record erased");
+        posix_log(p, POSIX_LOG_DEBUG, "store", "record copy %u erased", copy);
         return 0;
     }
     /* The record promises that the slot holds the bytes below its offset: flush them first. */
@@ -648,9 +651,9 @@ static int32_t posix_store_save(void *user, const uint8_t *data, size_t len)
         posix_log(p, POSIX_LOG_ERROR, "store", "fsync %s: %s", p->slot_path, strerror(errno));
         return -1;
     }
-    if (posix_write_file_atomic(p, p->store_path, p->store_tmp_path, data, len) != 0)
+    if (posix_write_file_atomic(p, path, p->store_tmp_path[copy & 1], data, len) != 0)
         return -1;
-    posix_log(p, POSIX_LOG_DEBUG, "store", "record saved (%lu bytes)", (unsigned long)len);
+    posix_log(p, POSIX_LOG_DEBUG, "store", "record copy %u saved (%lu bytes)", copy, (unsigned long)len);
     return 0;
 }
 
@@ -685,8 +688,10 @@ int posix_platform_init(posix_platform *p, const char *dir)
     memcpy(p->dir, dir, n);
     p->dir[n] = '\0';
     if (join(p->slot_path, p->dir, "firmware.bin") != 0
-        || join(p->store_path, p->dir, "ota_record.bin") != 0
-        || join(p->store_tmp_path, p->dir, "ota_record.bin.tmp") != 0) {
+        || join(p->store_path[0], p->dir, "ota_record.0") != 0
+        || join(p->store_path[1], p->dir, "ota_record.1") != 0
+        || join(p->store_tmp_path[0], p->dir, "ota_record.0.tmp") != 0
+        || join(p->store_tmp_path[1], p->dir, "ota_record.1.tmp") != 0) {
         fprintf(stderr, "directory name too long: %s\n", dir);
         return -1;
     }

@@ -33,7 +33,7 @@
  * new connection open before closing the old one, which the demo reports as a warning. */
 #define POSIX_MAX_SOCKS 4
 
-/* Room for "DIR/ota_record.bin.tmp" and friends. */
+/* Room for "DIR/ota_record.0.tmp" and friends. */
 #define POSIX_PATH_MAX 512
 
 /* Log tags the demo prints; the level decides the prefix. */
@@ -53,8 +53,8 @@ typedef struct {
     /* Files inside the demo directory. */
     char dir[POSIX_PATH_MAX];
     char slot_path[POSIX_PATH_MAX];
-    char store_path[POSIX_PATH_MAX];
-    char store_tmp_path[POSIX_PATH_MAX];
+    char store_path[2][POSIX_PATH_MAX];     /* the record's two copies: DIR/ota_record.0 and .1 */
+    char store_tmp_path[2][POSIX_PATH_MAX];
 
     /* Slot state. */
     int slot_fd;            /* -1 while closed */

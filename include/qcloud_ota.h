@@ -159,6 +159,11 @@
 #define OTA_ERR_DECLINED (-43)
 
 /**
+ * Internal (a redirect being followed); never returned or reported.
+ */
+#define OTA_ERR_REDIRECTED (-44)
+
+/**
  * Bytes of ota_client storage (an upper bound for every target).
  */
 #define OTA_CLIENT_SIZE 3072
@@ -209,7 +214,7 @@
 #define OTA_MIN_HTTP 1024
 
 /**
- * Bytes the store callbacks must be able to hold (room to grow; the record is smaller today).
+ * Bytes each copy of the persistent record needs (room to grow; the record is smaller today).
  */
 #define OTA_RECORD_SIZE 256
 
@@ -237,6 +242,11 @@
  * Default download attempts before `fail` is reported (max_attempts = 0). Range 1..255.
  */
 #define OTA_DEFAULT_MAX_ATTEMPTS 5
+
+/**
+ * Default bytes between two saves of the resume record (journal_interval = 0). Min 64.
+ */
+#define OTA_DEFAULT_JOURNAL_INTERVAL 65536
 
 /**
  * Default longest delay ota_poll() returns while a connection is open (net_poll_ms = 0), ms.
@@ -468,6 +478,11 @@ typedef struct {
    */
   uint32_t max_attempts;
   /**
+   * Save the resume record after this many new bytes (0: OTA_DEFAULT_JOURNAL_INTERVAL). A
+   * multiple of the flash sector size keeps wear low; a power cut costs at most this much.
+   */
+  uint32_t journal_interval;
+  /**
    * 0: OTA_DEFAULT_NET_POLL_MS. Hosts that wait on socket readiness (readable, connected, and
    * writable after an OTA_NET_WOULD_BLOCK send) may set it high.
    */
@@ -529,14 +544,18 @@ typedef int32_t (*ota_slot_read_fn)(void *user, uint32_t offset, uint8_t *buf, s
 typedef int32_t (*ota_slot_close_fn)(void *user, bool bootable);
 
 /**
- * Load the persistent record into buf (cap >= OTA_RECORD_SIZE): its length, 0 when none, or negative. Required.
+ * Load copy `copy` (0 or 1) of the persistent record into buf (cap >= OTA_RECORD_SIZE): its
+ * length, 0 when that copy is empty, or negative. Required.
  */
-typedef int32_t (*ota_store_load_fn)(void *user, uint8_t *buf, size_t cap);
+typedef int32_t (*ota_store_load_fn)(void *user, uint8_t copy, uint8_t *buf, size_t cap);
 
 /**
- * Replace the persistent record (len 0 erases it): 0 or negative. The record has its own CRC. Required.
+ * Replace copy `copy` (0 or 1) of the persistent record (len 0 erases it): 0 or negative. Keep
+ * the two copies independent (two files, or two flash sectors): the library writes them
+ * alternately with a sequence number and a CRC, so a power cut during a write loses only the
+ * copy being written, never the last good record. Required.
  */
-typedef int32_t (*ota_store_save_fn)(void *user, const uint8_t *data, size_t len);
+typedef int32_t (*ota_store_save_fn)(void *user, uint8_t copy, const uint8_t *data, size_t len);
 
 /**
  * One event, valid only during the event callback.

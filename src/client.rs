@@ -510,7 +510,7 @@ impl<'b, P: Platform> Client<'b, P> {
     }
 
     fn http_start(&mut self, now: u64) -> bool {
-        let Some((url_text, first, last)) = self.engine.download_due(now) else {
+        let Some((url_text, first, last, if_range)) = self.engine.download_due(now) else {
             return false;
         };
         let Ok(u) = url::parse(url_text) else {
@@ -531,7 +531,7 @@ impl<'b, P: Platform> Client<'b, P> {
         self.http.reset();
         if self
             .http
-            .start(&u, Some((u64::from(first), u64::from(last))), None)
+            .start(&u, Some((u64::from(first), u64::from(last))), if_range)
             .is_err()
         {
             self.http_failed(now, Error::BadUrl);

@@ -7,13 +7,17 @@
 //! --------------+------------------------------------+--------------+--------------------------------------
 //!  (boot)       | record Installed, running == target| Confirming   | queue done, report_version
 //!  (boot)       | record Installed, running != target| Idle         | queue fail -5 (rolled back), report_version
+//!  (boot)       | record Downloading                 | Idle         | kept: the re-sent offer resumes there
 //!  any          | MQTT session up                    | =            | queue report_version (running)
 //!  Idle         | update_firmware (valid)            | Offered      | event Offered (manual acceptance)
 //!  Idle         | update_firmware (valid, auto)      | Downloading  | slot_open(size, 0); progress "0"
+//!               |   same image as the record         | Downloading  | slot_open(size, offset); MD5 state restored
 //!  Offered      | accept / decline / defer           | Downloading / Idle / Idle (report_version later)
 //!  Downloading  | update_firmware, same image        | =            | fresh URL kept for the next request
 //!  Downloading  | update_firmware, other image       | Downloading  | old slot abandoned, new one opened
-//!  Downloading  | HTTP data                          | =            | slot_write, MD5; progress <= 1/s
+//!  Downloading  | HTTP data                          | =            | slot_write, MD5; progress <= 1/s;
+//!               |                                    |              | record every journal_interval bytes
+//!  Downloading  | HTTP 3xx                           | =            | follow (at most 3, never https -> http)
 //!  Downloading  | HTTP error                         | = (retry)    | backoff; 403 also re-asks for a URL
 //!  Downloading  | retries exhausted / 404 / slot err | Idle         | queue fail with its result code
 //!  Downloading  | body complete, MD5 mismatch        | Idle         | slot_close(false); queue fail -4
@@ -24,12 +28,13 @@
 //!  any          | fail acknowledged                  | =            | event Failed
 //! ```
 
+use md5::digest::common::hazmat::{SerializableState, SerializedState};
 use md5::{Digest, Md5};
 
 use crate::error::Error;
-use crate::journal::{Phase, Record};
+use crate::journal::{ETAG_MAX, Journal, MD5_STATE_LEN, Phase, Record};
 use crate::platform::{Event, EventKind, Level, Platform};
-use crate::protocol::{self, FW_TYPE_MAX, Message, Offer, Progress, VERSION_MAX};
+use crate::protocol::{self, FW_TYPE_MAX, Message, Offer, Progress, URL_MAX, VERSION_MAX};
 use crate::text::Str;
 
 /// Policy knobs (see `ota_config` for ranges and defaults).
@@ -46,6 +51,8 @@ pub struct Policy {
     pub progress_interval_ms: u32,
     /// No body byte for this long counts as a stall.
     pub stall_timeout_ms: u32,
+    /// Save the resume record after at least this many new bytes (rounded to 64-byte blocks).
+    pub journal_interval: u32,
 }
 
 impl Default for Policy {
@@ -57,6 +64,7 @@ impl Default for Policy {
             max_attempts: 5,
             progress_interval_ms: 1000,
             stall_timeout_ms: 30_000,
+            journal_interval: 64 * 1024,
         }
     }
 }
@@ -152,6 +160,12 @@ struct Transfer {
     reported_at: u64,
     /// The percent last given to the host's event callback.
     event_percent: u8,
+    /// Bytes covered by the last saved record.
+    saved_offset: u32,
+    /// The server's strong ETag, sent back as If-Range on resume.
+    etag: Str<ETAG_MAX>,
+    /// Redirects followed for the current request (the target replaces the offer's URL).
+    redirects: u8,
 }
 
 impl Transfer {
@@ -166,6 +180,9 @@ impl Transfer {
             reported_percent: None,
             reported_at: 0,
             event_percent: 0,
+            saved_offset: 0,
+            etag: Str::new(),
+            redirects: 0,
         }
     }
 }
@@ -185,6 +202,26 @@ pub struct Engine {
     last_error: Option<Error>,
     /// Running the new image, waiting for the host's `confirm`.
     awaiting_confirm: bool,
+    journal: Journal,
+    /// A download interrupted by a reboot, resumed when the cloud offers the same image.
+    resume: Option<Record>,
+    /// Jitter for retry backoff (xorshift; not for secrets).
+    rng: u64,
+}
+
+/// The MD5 state at the last 64-byte block boundary: `(bytes covered, state)`. Bytes after the
+/// boundary are downloaded again on resume (at most 63).
+fn save_md5(md5: &Md5, offset: u32) -> Option<(u32, [u8; MD5_STATE_LEN])> {
+    let full = md5.serialize();
+    let pending = u32::from(*full.get(MD5_STATE_LEN)?);
+    let state = full.get(..MD5_STATE_LEN)?.try_into().ok()?;
+    Some((offset.checked_sub(pending)?, state))
+}
+
+fn restore_md5(state: &[u8; MD5_STATE_LEN]) -> Option<Md5> {
+    let mut full = SerializedState::<Md5>::default();
+    full.get_mut(..MD5_STATE_LEN)?.copy_from_slice(state);
+    Md5::deserialize(&full).ok()
 }
 
 fn percent(done: u32, total: u32) -> u8 {
@@ -209,6 +246,9 @@ impl Engine {
             defer_until: None,
             last_error: None,
             awaiting_confirm: false,
+            journal: Journal::default(),
+            resume: None,
+            rng: 0x2545_F491_4F6C_DD1D,
         }
     }
 
@@ -289,15 +329,15 @@ impl Engine {
 
     /// After power-up: read the record and decide what the cloud must hear.
     pub fn boot<P: Platform>(&mut self, plat: &mut P) {
-        let mut buf = [0u8; crate::journal::RECORD_LEN];
-        let n = plat.store_load(&mut buf);
-        let Some(rec) = buf.get(..n).and_then(Record::decode) else {
-            return;
-        };
-        if rec.phase != Phase::Installed {
-            // A download interrupted by the reboot: the cloud re-sends the offer after
-            // report_version and the download starts over.
-            let _ = plat.store_save(&[]);
+        self.rng ^= plat.now_ms();
+        let (journal, rec) = Journal::load(plat);
+        self.journal = journal;
+        let Some(rec) = rec else { return };
+        if rec.phase == Phase::Downloading {
+            if rec.version != self.running {
+                // The cloud re-sends the offer after report_version; it resumes there.
+                self.resume = Some(rec);
+            }
             return;
         }
         self.offer.version = rec.version.clone();
@@ -423,7 +463,7 @@ impl Engine {
             }
             Kind::Done => {
                 // The cloud has `done`; the record has served its purpose.
-                let _ = plat.store_save(&[]);
+                let _ = self.journal.clear(plat);
             }
             Kind::Version if self.state == State::Confirming => {
                 self.state = State::Idle;
@@ -431,7 +471,7 @@ impl Engine {
             }
             Kind::Fail(e) => {
                 if e == Error::RolledBack {
-                    let _ = plat.store_save(&[]);
+                    let _ = self.journal.clear(plat);
                 }
                 let mut ev = Event::new(EventKind::Failed, done.version.as_str());
                 ev.error = Some(e);
@@ -539,11 +579,57 @@ impl Engine {
         self.xfer = Transfer::new();
         self.xfer.retry_at = now;
         self.state = State::Downloading;
-        if plat.slot_open(self.offer.file_size, 0).is_err() {
-            return self.fail(plat, Error::Slot);
+        let resume = self.resume.take().filter(|r| {
+            r.version == self.offer.version
+                && r.md5 == self.offer.md5
+                && r.file_size == self.offer.file_size
+        });
+        if let Some((r, md5)) = resume.and_then(|r| restore_md5(&r.md5_state).map(|m| (r, m))) {
+            self.xfer.offset = r.offset;
+            self.xfer.saved_offset = r.offset;
+            self.xfer.md5 = md5;
+            self.xfer.etag = r.etag;
+            self.xfer.event_percent = percent(r.offset, self.offer.file_size);
+            plat.log(
+                Level::Info,
+                "resuming the download where the record says the slot stands",
+            );
+            if plat.slot_open(self.offer.file_size, r.offset).is_err() {
+                return self.fail(plat, Error::Slot);
+            }
+        } else {
+            if plat.slot_open(self.offer.file_size, 0).is_err() {
+                return self.fail(plat, Error::Slot);
+            }
+            // A record of an older attempt must not outlive the bytes it described.
+            self.save_journal(plat);
+            self.queue(Kind::Progress(0));
         }
-        self.queue(Kind::Progress(0));
         self.emit(plat, EventKind::DownloadStarted, None);
+    }
+
+    /// Record how far the slot is durably written (rounded down to a 64-byte MD5 block).
+    fn save_journal<P: Platform>(&mut self, plat: &mut P) {
+        let Some((offset, md5_state)) = save_md5(&self.xfer.md5, self.xfer.offset) else {
+            return;
+        };
+        let rec = Record {
+            phase: Phase::Downloading,
+            version: self.offer.version.clone(),
+            md5: self.offer.md5,
+            file_size: self.offer.file_size,
+            offset,
+            task_id: self.offer.task_id,
+            fw_type: self.offer.fw_type.clone(),
+            etag: self.xfer.etag.clone(),
+            md5_state,
+        };
+        if self.journal.save(plat, &rec).is_ok() {
+            self.xfer.saved_offset = offset;
+        } else {
+            // Not fatal: the download goes on, a power cut would only cost a restart from 0.
+            self.emit(plat, EventKind::Error, Some(Error::Store));
+        }
     }
 
     /// End the update: tell the cloud why, and forget the image.
@@ -554,20 +640,24 @@ impl Engine {
         self.last_error = Some(e);
         self.state = State::Idle;
         self.xfer.active = false;
+        self.resume = None;
+        // The image is abandoned: no record may point at it any more.
+        let _ = self.journal.clear(plat);
         self.queue(Kind::Fail(e));
         self.emit(plat, EventKind::Error, Some(e));
     }
 
     // ---- download, driven by the client ----
 
-    /// A request should be started now: `(url, first byte, last byte)`.
-    pub fn download_due(&self, now: u64) -> Option<(&str, u32, u32)> {
+    /// A request should be started now: `(url, first byte, last byte, If-Range ETag)`.
+    pub fn download_due(&self, now: u64) -> Option<(&str, u32, u32, Option<&str>)> {
         let x = &self.xfer;
         if self.state != State::Downloading || x.active || now < x.retry_at {
             return None;
         }
         let last = self.offer.file_size.checked_sub(1)?;
-        Some((self.offer.url.as_str(), x.offset, last))
+        let if_range = (x.offset > 0 && !x.etag.is_empty()).then_some(x.etag.as_str());
+        Some((self.offer.url.as_str(), x.offset, last, if_range))
     }
 
     pub fn download_started(&mut self, now: u64) {
@@ -582,6 +672,13 @@ impl Engine {
         plat: &mut P,
     ) -> Result<(), Error> {
         let size = self.offer.file_size;
+        if matches!(head.status, 200 | 206) {
+            // Only a strong ETag may go into If-Range.
+            let strong = head.etag.filter(|e| !e.starts_with("W/"));
+            self.xfer.etag = strong
+                .and_then(|e| Str::try_from_str(e).ok())
+                .unwrap_or_default();
+        }
         match head.status {
             206 => {
                 let cr = head.content_range.as_ref().ok_or(Error::HttpProtocol)?;
@@ -600,13 +697,36 @@ impl Engine {
                     self.xfer.offset = 0;
                     self.xfer.md5 = Md5::new();
                     plat.slot_open(size, 0).map_err(|_| Error::Slot)?;
+                    self.save_journal(plat);
                 }
                 Ok(())
             }
+            301 | 302 | 303 | 307 | 308 => self.follow(head.location),
             403 => Err(Error::HttpForbidden),
             404 => Err(Error::HttpNotFound),
             _ => Err(Error::HttpStatus),
         }
+    }
+
+    /// Take a redirect's target as the URL of the next request. `Err(Redirected)` tells the
+    /// client to end this request and start the next one at once.
+    fn follow(&mut self, location: Option<&str>) -> Result<(), Error> {
+        const MAX_REDIRECTS: u8 = 3;
+        if self.xfer.redirects >= MAX_REDIRECTS {
+            return Err(Error::HttpStatus);
+        }
+        let mut next = Str::<URL_MAX>::new();
+        {
+            let base =
+                crate::http::url::parse(self.offer.url.as_str()).map_err(|_| Error::BadUrl)?;
+            let target = crate::http::url::resolve(&base, location.ok_or(Error::HttpProtocol)?)
+                .map_err(|_| Error::BadUrl)?;
+            crate::http::url::write(&target, &mut next).map_err(|_| Error::BadUrl)?;
+        }
+        // The cloud's URL is replaced: a re-sent offer brings a fresh one if this one goes stale.
+        self.offer.url = next;
+        self.xfer.redirects += 1;
+        Err(Error::Redirected)
     }
 
     /// Body bytes: into the slot and the digest.
@@ -627,9 +747,13 @@ impl Engine {
         x.offset = end;
         x.last_rx_ms = now;
         let p = percent(end, self.offer.file_size);
+        let journal_due = end - x.saved_offset >= self.policy.journal_interval.max(64);
         if p != x.event_percent {
             x.event_percent = p;
             self.emit(plat, EventKind::Progress, None);
+        }
+        if journal_due {
+            self.save_journal(plat);
         }
         Ok(())
     }
@@ -637,6 +761,7 @@ impl Engine {
     /// The response body ended cleanly.
     pub fn on_body_done<P: Platform>(&mut self, now: u64, plat: &mut P) {
         self.xfer.active = false;
+        self.xfer.redirects = 0;
         if self.xfer.offset != self.offer.file_size {
             return self.on_download_error(now, Error::HttpProtocol, plat);
         }
@@ -659,14 +784,16 @@ impl Engine {
             offset: self.offer.file_size,
             task_id: self.offer.task_id,
             fw_type: self.offer.fw_type.clone(),
+            etag: Str::new(),
+            md5_state: [0; MD5_STATE_LEN],
         };
         // The record goes first: a power cut after it but before the slot is bootable is reported
         // as a failed upgrade, never as a silent success.
-        if plat.store_save(&rec.encode()).is_err() {
+        if self.journal.save(plat, &rec).is_err() {
             return self.fail(plat, Error::Store);
         }
         if plat.slot_close(true).is_err() {
-            let _ = plat.store_save(&[]);
+            let _ = self.journal.clear(plat);
             self.state = State::Idle; // the slot is already closed
             return self.fail(plat, Error::Slot);
         }
@@ -680,6 +807,11 @@ impl Engine {
             return;
         }
         self.xfer.active = false;
+        if e == Error::Redirected {
+            self.xfer.retry_at = now;
+            return;
+        }
+        self.xfer.redirects = 0;
         self.xfer.attempts = self.xfer.attempts.saturating_add(1);
         self.last_error = Some(e);
         if matches!(e, Error::HttpNotFound | Error::Slot | Error::Store)
@@ -687,8 +819,12 @@ impl Engine {
         {
             return self.fail(plat, e);
         }
+        // Exponential backoff with up to 25 % jitter, so a fleet does not retry in step.
         let backoff = 1000u64 << (self.xfer.attempts - 1).min(5);
-        self.xfer.retry_at = now + backoff;
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        self.xfer.retry_at = now + backoff + self.rng % (backoff / 4 + 1);
         if e == Error::HttpForbidden {
             // The signed URL expired: report the version so the cloud re-sends a fresh one.
             self.queue_version();
@@ -760,7 +896,7 @@ mod tests {
         slot: Vec<u8>,
         bootable: Option<bool>,
         opened: Vec<(u32, u32)>,
-        record: Vec<u8>,
+        record: [Vec<u8>; 2],
         events: Vec<(EventKind, Option<Error>, i32)>,
     }
 
@@ -792,12 +928,13 @@ mod tests {
             self.bootable = Some(bootable);
             Ok(())
         }
-        fn store_load(&mut self, buf: &mut [u8]) -> usize {
-            buf[..self.record.len()].copy_from_slice(&self.record);
-            self.record.len()
+        fn store_load(&mut self, copy: u8, buf: &mut [u8]) -> usize {
+            let r = &self.record[usize::from(copy)];
+            buf[..r.len()].copy_from_slice(r);
+            r.len()
         }
-        fn store_save(&mut self, data: &[u8]) -> Result<(), HostError> {
-            self.record = data.to_vec();
+        fn store_save(&mut self, copy: u8, data: &[u8]) -> Result<(), HostError> {
+            self.record[usize::from(copy)] = data.to_vec();
             Ok(())
         }
         fn event(&mut self, e: &Event<'_>) {
@@ -863,7 +1000,7 @@ mod tests {
     }
 
     fn download(e: &mut Engine, p: &mut Mock, data: &[u8], now: u64) {
-        let (url, first, last) = e.download_due(now).expect("download due");
+        let (url, first, last, _) = e.download_due(now).expect("download due");
         assert_eq!(url, "http://127.0.0.1:8080/fw.bin?sign=a&b");
         e.download_started(now);
         let h = head(
@@ -919,7 +1056,10 @@ mod tests {
         assert_eq!(sent.len(), 2);
         assert_eq!(e.state(), State::Idle);
         assert_eq!(kinds(&p).last(), Some(&EventKind::Done));
-        assert!(p.record.is_empty(), "record erased once the cloud has done");
+        assert!(
+            p.record.iter().all(Vec::is_empty),
+            "record erased once the cloud has done"
+        );
     }
 
     #[test]
@@ -968,7 +1108,7 @@ mod tests {
             p.events.last(),
             Some(&(EventKind::Failed, Some(Error::RolledBack), -5))
         );
-        assert!(p.record.is_empty());
+        assert!(p.record.iter().all(Vec::is_empty));
     }
 
     #[test]
@@ -981,7 +1121,7 @@ mod tests {
         bad[5] ^= 1;
         download(&mut e, &mut p, &bad, 0);
         assert_eq!(p.bootable, Some(false));
-        assert!(p.record.is_empty());
+        assert!(p.record.iter().all(Vec::is_empty));
         let sent = drain(&mut e, &mut p, 0);
         assert!(
             sent.last()
@@ -1023,7 +1163,7 @@ mod tests {
         drain(&mut e, &mut p, 0);
         let mut now = 0;
         for attempt in 1..=3 {
-            let (_, first, _) = e.download_due(now).expect("retry due");
+            let (_, first, _, _) = e.download_due(now).expect("retry due");
             assert_eq!(first, 0);
             e.download_started(now);
             let err = e.on_head(&head(403, None), &mut p).unwrap_err();
@@ -1057,9 +1197,14 @@ mod tests {
         e.on_head(&head(206, Some((0, 31, 32))), &mut p).unwrap();
         e.on_data(0, &IMAGE[..10], &mut p).unwrap();
         e.on_download_error(0, Error::NetIo, &mut p);
-        let (_, first, last) = e.download_due(1000).unwrap();
+        let retry = e.poll_at(0).unwrap();
+        assert!(
+            (1000..=1250).contains(&retry),
+            "1 s backoff plus jitter: {retry}"
+        );
+        let (_, first, last, _) = e.download_due(retry).unwrap();
         assert_eq!((first, last), (10, 31), "resume from the last byte written");
-        e.download_started(1000);
+        e.download_started(retry);
         // A 200 to a range request: start over from byte 0, never splice.
         let mut full = head(200, None);
         full.content_length = Some(32);
@@ -1189,5 +1334,113 @@ mod tests {
         assert_eq!(p.opened.len(), 1, "no restart");
         assert_eq!(e.downloaded(), 8);
         assert!(e.offer().unwrap().url.as_str().contains("sign=fresh"));
+    }
+
+    fn big_image() -> Vec<u8> {
+        (0..100_000u32).map(|i| (i * 7 + i / 251) as u8).collect()
+    }
+
+    #[test]
+    fn a_power_cut_resumes_from_the_record_without_rereading_the_slot() {
+        let image = big_image();
+        let policy = Policy {
+            journal_interval: 4096,
+            ..Policy::default()
+        };
+        let mut p = Mock::default();
+        let mut e = engine(policy);
+        e.on_message(0, offer_json("2.0.0", &image).as_bytes(), &mut p);
+        e.download_started(0);
+        let mut h = head(206, Some((0, 99_999, 100_000)));
+        h.etag = Some("\"abc\"");
+        e.on_head(&h, &mut p).unwrap();
+        e.on_data(0, &image[..50_001], &mut p).unwrap();
+        // Power cut: the engine is gone, the slot and the record stay.
+        let mut e = Engine::new(Str::try_from_str("1.0.0").unwrap(), policy);
+        e.boot(&mut p);
+        e.on_online();
+        drain(&mut e, &mut p, 0);
+        e.on_message(0, offer_json("2.0.0", &image).as_bytes(), &mut p);
+        let (_, first, _, if_range) = e.download_due(0).unwrap();
+        assert!(
+            first > 40_000 && first <= 50_001 && first % 64 == 0,
+            "resumes at {first}"
+        );
+        assert_eq!(if_range, Some("\"abc\""));
+        assert_eq!(p.opened.last(), Some(&(100_000, first)));
+        e.download_started(0);
+        e.on_head(
+            &head(206, Some((u64::from(first), 99_999, 100_000))),
+            &mut p,
+        )
+        .unwrap();
+        e.on_data(0, &image[first as usize..], &mut p).unwrap();
+        e.on_body_done(0, &mut p);
+        assert_eq!(p.slot, image);
+        assert_eq!(
+            e.state(),
+            State::Ready,
+            "MD5 from the restored state matches"
+        );
+        let sent = drain(&mut e, &mut p, 0);
+        assert!(
+            !sent.iter().any(|m| m.contains(r#""percent":"0""#)),
+            "no 0 % on a resume: {sent:?}"
+        );
+    }
+
+    #[test]
+    fn a_record_for_another_image_is_not_resumed() {
+        let image = big_image();
+        let policy = Policy {
+            journal_interval: 4096,
+            ..Policy::default()
+        };
+        let mut p = Mock::default();
+        let mut e = engine(policy);
+        e.on_message(0, offer_json("2.0.0", &image).as_bytes(), &mut p);
+        e.download_started(0);
+        e.on_head(&head(206, Some((0, 99_999, 100_000))), &mut p)
+            .unwrap();
+        e.on_data(0, &image[..30_000], &mut p).unwrap();
+        let mut e = Engine::new(Str::try_from_str("1.0.0").unwrap(), policy);
+        e.boot(&mut p);
+        e.on_online();
+        e.on_message(0, offer_json("3.0.0", &image).as_bytes(), &mut p);
+        assert_eq!(e.download_due(0).unwrap().1, 0);
+        assert_eq!(p.opened.last(), Some(&(100_000, 0)));
+    }
+
+    #[test]
+    fn redirects_are_followed_three_times_at_most() {
+        let mut p = Mock::default();
+        let mut e = engine(Policy::default());
+        e.on_message(0, offer_json("2.0.0", IMAGE).as_bytes(), &mut p);
+        for hop in 1..=4 {
+            e.download_started(0);
+            let mut h = head(302, None);
+            let target = std::format!("/moved/{hop}?x=1");
+            h.location = Some(std::boxed::Box::leak(target.into_boxed_str()));
+            let r = e.on_head(&h, &mut p);
+            if hop <= 3 {
+                assert_eq!(r, Err(Error::Redirected));
+                e.on_download_error(0, Error::Redirected, &mut p);
+                let (url, ..) = e.download_due(0).expect("next hop at once");
+                assert_eq!(url, std::format!("http://127.0.0.1:8080/moved/{hop}?x=1"));
+            } else {
+                assert_eq!(r, Err(Error::HttpStatus), "the fourth redirect is an error");
+            }
+        }
+        let mut h = head(302, None);
+        h.location = Some("http://elsewhere/fw.bin");
+        let mut e2 = engine(Policy::default());
+        let https = offer_json("2.0.0", IMAGE).replace("http:", "https:");
+        e2.on_message(0, https.as_bytes(), &mut p);
+        e2.download_started(0);
+        assert_eq!(
+            e2.on_head(&h, &mut p),
+            Err(Error::BadUrl),
+            "never https -> http"
+        );
     }
 }

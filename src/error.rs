@@ -33,6 +33,8 @@ pub enum Error {
     Store = -41,
     RolledBack = -42,
     Declined = -43,
+    /// Internal: the server redirected; the next request goes to the new location.
+    Redirected = -44,
 }
 
 /// Tencent `result_code` values for `report_progress` with state `fail` (reference §3.5).
@@ -45,7 +47,7 @@ pub mod result_code {
 }
 
 impl Error {
-    pub const ALL: [Error; 27] = [
+    pub const ALL: [Error; 28] = [
         Error::NullPointer,
         Error::InvalidArgument,
         Error::BufferTooSmall,
@@ -73,6 +75,7 @@ impl Error {
         Error::Store,
         Error::RolledBack,
         Error::Declined,
+        Error::Redirected,
     ];
 
     pub const fn code(self) -> i32 {
@@ -115,6 +118,7 @@ impl Error {
             Error::Store => c"the host's persistent record store reported an error",
             Error::RolledBack => c"the device came back on the old version",
             Error::Declined => c"the host declined the update",
+            Error::Redirected => c"redirected (followed by the library)",
         }
     }
 

@@ -72,6 +72,8 @@ pub const OTA_ERR_STORE: i32 = -41;
 pub const OTA_ERR_ROLLED_BACK: i32 = -42;
 /// The host declined the offer with ota_decline() (reported as result_code -5).
 pub const OTA_ERR_DECLINED: i32 = -43;
+/// Internal (a redirect being followed); never returned or reported.
+pub const OTA_ERR_REDIRECTED: i32 = -44;
 
 // ---------------------------------------------------------------------------------------------
 // Sizes, defaults and flags
@@ -97,7 +99,7 @@ pub const OTA_MIN_MQTT_RX: usize = 1024;
 pub const OTA_MIN_MQTT_TX: usize = 512;
 /// Minimum http_len; the whole HTTP response head must fit. Larger means fewer recv calls.
 pub const OTA_MIN_HTTP: usize = 1024;
-/// Bytes the store callbacks must be able to hold (room to grow; the record is smaller today).
+/// Bytes each copy of the persistent record needs (room to grow; the record is smaller today).
 pub const OTA_RECORD_SIZE: usize = 256;
 
 /// Default keepalive (ota_config.keepalive_s = 0), seconds. Range 30..900.
@@ -110,6 +112,8 @@ pub const OTA_DEFAULT_PROGRESS_INTERVAL_MS: u32 = 1000;
 pub const OTA_DEFAULT_STALL_TIMEOUT_MS: u32 = 30_000;
 /// Default download attempts before `fail` is reported (max_attempts = 0). Range 1..255.
 pub const OTA_DEFAULT_MAX_ATTEMPTS: u32 = 5;
+/// Default bytes between two saves of the resume record (journal_interval = 0). Min 64.
+pub const OTA_DEFAULT_JOURNAL_INTERVAL: u32 = 65_536;
 /// Default longest delay ota_poll() returns while a connection is open (net_poll_ms = 0), ms.
 pub const OTA_DEFAULT_NET_POLL_MS: u32 = 20;
 
@@ -262,6 +266,9 @@ pub struct ota_config {
     pub stall_timeout_ms: u32,
     /// 0: OTA_DEFAULT_MAX_ATTEMPTS.
     pub max_attempts: u32,
+    /// Save the resume record after this many new bytes (0: OTA_DEFAULT_JOURNAL_INTERVAL). A
+    /// multiple of the flash sector size keeps wear low; a power cut costs at most this much.
+    pub journal_interval: u32,
     /// 0: OTA_DEFAULT_NET_POLL_MS. Hosts that wait on socket readiness (readable, connected, and
     /// writable after an OTA_NET_WOULD_BLOCK send) may set it high.
     pub net_poll_ms: u32,
@@ -304,12 +311,16 @@ pub type ota_slot_read_fn =
 /// boot_set_pending); false: the image is abandoned and will never be used (the slot may be
 /// erased). 0 or negative. Required.
 pub type ota_slot_close_fn = Option<unsafe extern "C" fn(user: *mut c_void, bootable: bool) -> i32>;
-/// Load the persistent record into buf (cap >= OTA_RECORD_SIZE): its length, 0 when none, or negative. Required.
+/// Load copy `copy` (0 or 1) of the persistent record into buf (cap >= OTA_RECORD_SIZE): its
+/// length, 0 when that copy is empty, or negative. Required.
 pub type ota_store_load_fn =
-    Option<unsafe extern "C" fn(user: *mut c_void, buf: *mut u8, cap: usize) -> i32>;
-/// Replace the persistent record (len 0 erases it): 0 or negative. The record has its own CRC. Required.
+    Option<unsafe extern "C" fn(user: *mut c_void, copy: u8, buf: *mut u8, cap: usize) -> i32>;
+/// Replace copy `copy` (0 or 1) of the persistent record (len 0 erases it): 0 or negative. Keep
+/// the two copies independent (two files, or two flash sectors): the library writes them
+/// alternately with a sequence number and a CRC, so a power cut during a write loses only the
+/// copy being written, never the last good record. Required.
 pub type ota_store_save_fn =
-    Option<unsafe extern "C" fn(user: *mut c_void, data: *const u8, len: usize) -> i32>;
+    Option<unsafe extern "C" fn(user: *mut c_void, copy: u8, data: *const u8, len: usize) -> i32>;
 /// An event (see OTA_EVENT_*). May call ota_accept()/ota_defer()/ota_decline() on the same client. Optional.
 pub type ota_event_fn = Option<unsafe extern "C" fn(user: *mut c_void, event: *const ota_event)>;
 /// A log line: msg is NUL-terminated and len bytes long, level is OTA_LOG_*. Optional.
@@ -451,16 +462,16 @@ impl Platform for CPlatform {
         // SAFETY: host callback with its own context.
         status(unsafe { f(self.p.user, bootable) })
     }
-    fn store_load(&mut self, buf: &mut [u8]) -> usize {
+    fn store_load(&mut self, copy: u8, buf: &mut [u8]) -> usize {
         let Some(f) = self.p.store_load else { return 0 };
         // SAFETY: buf is valid and writable for cap bytes during the call.
-        let r = unsafe { f(self.p.user, buf.as_mut_ptr(), buf.len()) };
+        let r = unsafe { f(self.p.user, copy, buf.as_mut_ptr(), buf.len()) };
         usize::try_from(r).unwrap_or(0).min(buf.len())
     }
-    fn store_save(&mut self, data: &[u8]) -> Result<(), HostError> {
+    fn store_save(&mut self, copy: u8, data: &[u8]) -> Result<(), HostError> {
         let f = self.p.store_save.ok_or(HostError)?;
         // SAFETY: data is valid for len bytes during the call.
-        status(unsafe { f(self.p.user, data.as_ptr(), data.len()) })
+        status(unsafe { f(self.p.user, copy, data.as_ptr(), data.len()) })
     }
     fn event(&mut self, ev: &Event<'_>) {
         let Some(f) = self.p.on_event else { return };
@@ -719,6 +730,7 @@ pub unsafe extern "C" fn ota_init(
                     .progress_interval_ms
                     .max(OTA_DEFAULT_PROGRESS_INTERVAL_MS),
                 stall_timeout_ms: or_default(cfg.stall_timeout_ms, OTA_DEFAULT_STALL_TIMEOUT_MS),
+                journal_interval: or_default(cfg.journal_interval, OTA_DEFAULT_JOURNAL_INTERVAL),
             };
             let b = Buffers {
                 mqtt_rx: buffer(cfg.mqtt_rx_buf, cfg.mqtt_rx_len)?,
@@ -920,6 +932,7 @@ mod tests {
             (OTA_ERR_STORE, Error::Store),
             (OTA_ERR_ROLLED_BACK, Error::RolledBack),
             (OTA_ERR_DECLINED, Error::Declined),
+            (OTA_ERR_REDIRECTED, Error::Redirected),
         ];
         assert_eq!(consts.len(), Error::ALL.len());
         for (c, e) in consts {

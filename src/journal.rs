@@ -1,23 +1,49 @@
-//! The persistent record: what must survive a reboot so the cloud hears the truth afterwards.
+//! The persistent record: what must survive a power cut so a download resumes where the flash
+//! stands and the cloud hears the truth after a reboot.
 //!
-//! Layout (little endian), protected by a CRC-32 so a torn or foreign record is ignored:
-//! `magic "QOTA" | format u8 | phase u8 | version_len u8 | version [32] | md5 [16] | file_size u32 |
-//!  offset u32 | has_task u8 | task_id u64 | fw_type_len u8 | fw_type [16] | crc32 u32`
+//! The host keeps two independent copies (two files, two flash sectors). Each save goes to the
+//! copy that does not hold the newest record, with a higher sequence number, so a power cut in the
+//! middle of a save tears only that copy: the other one is still the last good record.
+//!
+//! Layout (little endian), protected by a CRC-32:
+//! `magic "QOTA" | format u8 | seq u32 | phase u8 | version_len u8 | version [32] | md5 [16] |
+//!  file_size u32 | offset u32 | has_task u8 | task_id u64 | fw_type_len u8 | fw_type [16] |
+//!  etag_len u8 | etag [48] | md5_state [24] | crc32 u32`
 
+use crate::platform::{HostError, Platform};
 use crate::protocol::{FW_TYPE_MAX, VERSION_MAX};
 use crate::text::Str;
 
 const MAGIC: [u8; 4] = *b"QOTA";
-const FORMAT: u8 = 1;
-/// Bytes of an encoded record; the host's store must hold at least this much.
-pub const RECORD_LEN: usize =
-    4 + 1 + 1 + 1 + VERSION_MAX + 16 + 4 + 4 + 1 + 8 + 1 + FW_TYPE_MAX + 4;
+const FORMAT: u8 = 2;
+/// Longest ETag kept for `If-Range` (COS sends `"<32 hex>"`); a longer one is not used.
+pub const ETAG_MAX: usize = 48;
+/// The MD5 state after a whole number of 64-byte blocks: four words and the block count.
+pub const MD5_STATE_LEN: usize = 24;
+/// Bytes of one encoded record; each of the host's two copies must hold this much.
+pub const RECORD_LEN: usize = 4
+    + 1
+    + 4
+    + 1
+    + 1
+    + VERSION_MAX
+    + 16
+    + 4
+    + 4
+    + 1
+    + 8
+    + 1
+    + FW_TYPE_MAX
+    + 1
+    + ETAG_MAX
+    + MD5_STATE_LEN
+    + 4;
 
 /// Where the update stood when the record was written.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 #[repr(u8)]
 pub enum Phase {
-    /// Downloading; `offset` bytes are durably in the slot.
+    /// Downloading: the first `offset` bytes are in the slot and `md5_state` covers them.
     Downloading = 1,
     /// The verified image was handed over as bootable; after the reboot, confirm or report rollback.
     Installed = 2,
@@ -29,9 +55,13 @@ pub struct Record {
     pub version: Str<VERSION_MAX>,
     pub md5: [u8; 16],
     pub file_size: u32,
+    /// A multiple of 64 while downloading (the MD5 state is saved between blocks).
     pub offset: u32,
     pub task_id: Option<u64>,
     pub fw_type: Str<FW_TYPE_MAX>,
+    /// The server's strong ETag, for `If-Range` on resume ("" = none).
+    pub etag: Str<ETAG_MAX>,
+    pub md5_state: [u8; MD5_STATE_LEN],
 }
 
 /// CRC-32 (IEEE 802.3, reflected). Bitwise: the record is tiny, flash is not.
@@ -75,43 +105,55 @@ impl<'a> Cursor<'a> {
     }
 }
 
-fn put(out: &mut [u8; RECORD_LEN], pos: &mut usize, bytes: &[u8]) {
-    if let Some(dst) = out.get_mut(*pos..*pos + bytes.len()) {
-        dst.copy_from_slice(bytes);
-    }
-    *pos += bytes.len();
+struct Out {
+    buf: [u8; RECORD_LEN],
+    pos: usize,
 }
 
-fn put_text<const N: usize>(out: &mut [u8; RECORD_LEN], pos: &mut usize, s: &Str<N>) {
-    let mut field = [0u8; N];
-    let b = s.as_bytes();
-    if let Some(dst) = field.get_mut(..b.len()) {
-        dst.copy_from_slice(b);
+impl Out {
+    fn put(&mut self, bytes: &[u8]) {
+        if let Some(dst) = self.buf.get_mut(self.pos..self.pos + bytes.len()) {
+            dst.copy_from_slice(bytes);
+        }
+        self.pos += bytes.len();
     }
-    put(out, pos, &[b.len() as u8]);
-    put(out, pos, &field);
+    fn text<const N: usize>(&mut self, s: &Str<N>) {
+        let mut field = [0u8; N];
+        let b = s.as_bytes();
+        if let Some(dst) = field.get_mut(..b.len()) {
+            dst.copy_from_slice(b);
+        }
+        self.put(&[b.len() as u8]);
+        self.put(&field);
+    }
 }
 
 impl Record {
-    pub fn encode(&self) -> [u8; RECORD_LEN] {
-        let mut out = [0u8; RECORD_LEN];
-        let mut pos = 0;
-        put(&mut out, &mut pos, &MAGIC);
-        put(&mut out, &mut pos, &[FORMAT, self.phase as u8]);
-        put_text(&mut out, &mut pos, &self.version);
-        put(&mut out, &mut pos, &self.md5);
-        put(&mut out, &mut pos, &self.file_size.to_le_bytes());
-        put(&mut out, &mut pos, &self.offset.to_le_bytes());
-        put(&mut out, &mut pos, &[u8::from(self.task_id.is_some())]);
-        put(&mut out, &mut pos, &self.task_id.unwrap_or(0).to_le_bytes());
-        put_text(&mut out, &mut pos, &self.fw_type);
-        let crc = crc32(out.get(..pos).unwrap_or(&[]));
-        put(&mut out, &mut pos, &crc.to_le_bytes());
-        out
+    pub fn encode(&self, seq: u32) -> [u8; RECORD_LEN] {
+        let mut o = Out {
+            buf: [0u8; RECORD_LEN],
+            pos: 0,
+        };
+        o.put(&MAGIC);
+        o.put(&[FORMAT]);
+        o.put(&seq.to_le_bytes());
+        o.put(&[self.phase as u8]);
+        o.text(&self.version);
+        o.put(&self.md5);
+        o.put(&self.file_size.to_le_bytes());
+        o.put(&self.offset.to_le_bytes());
+        o.put(&[u8::from(self.task_id.is_some())]);
+        o.put(&self.task_id.unwrap_or(0).to_le_bytes());
+        o.text(&self.fw_type);
+        o.text(&self.etag);
+        o.put(&self.md5_state);
+        let crc = crc32(o.buf.get(..o.pos).unwrap_or(&[]));
+        o.put(&crc.to_le_bytes());
+        o.buf
     }
 
-    /// `None` for anything that is not an intact record of this format.
-    pub fn decode(buf: &[u8]) -> Option<Record> {
+    /// The sequence number and record, or `None` for anything that is not an intact record.
+    pub fn decode(buf: &[u8]) -> Option<(u32, Record)> {
         let body = buf.get(..RECORD_LEN - 4)?;
         let crc = u32::from_le_bytes(buf.get(RECORD_LEN - 4..RECORD_LEN)?.try_into().ok()?);
         if crc32(body) != crc {
@@ -121,6 +163,7 @@ impl Record {
         if c.take(4)? != MAGIC || c.u8()? != FORMAT {
             return None;
         }
+        let seq = c.u32()?;
         let phase = match c.u8()? {
             1 => Phase::Downloading,
             2 => Phase::Installed,
@@ -133,24 +176,95 @@ impl Record {
         let has_task = c.u8()? != 0;
         let task = c.u64()?;
         let fw_type = c.text::<FW_TYPE_MAX>()?;
+        let etag = c.text::<ETAG_MAX>()?;
+        let md5_state = c.take(MD5_STATE_LEN)?.try_into().ok()?;
         if version.is_empty() || offset > file_size {
             return None;
         }
-        Some(Record {
-            phase,
-            version,
-            md5,
-            file_size,
-            offset,
-            task_id: has_task.then_some(task),
-            fw_type,
-        })
+        let task_id = has_task.then_some(task);
+        Some((
+            seq,
+            Record {
+                phase,
+                version,
+                md5,
+                file_size,
+                offset,
+                task_id,
+                fw_type,
+                etag,
+                md5_state,
+            },
+        ))
+    }
+}
+
+/// Which copy holds the newest record and the sequence number to continue from.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Journal {
+    seq: u32,
+    newest: Option<u8>,
+}
+
+impl Journal {
+    /// Read both copies; the intact one with the higher sequence number wins.
+    pub fn load<P: Platform>(plat: &mut P) -> (Journal, Option<Record>) {
+        let mut best: Option<(u32, u8, Record)> = None;
+        for copy in 0..2u8 {
+            let mut buf = [0u8; RECORD_LEN];
+            let n = plat.store_load(copy, &mut buf);
+            let Some((seq, rec)) = buf.get(..n).and_then(Record::decode) else {
+                continue;
+            };
+            if best
+                .as_ref()
+                .is_none_or(|b| seq.wrapping_sub(b.0) as i32 > 0)
+            {
+                best = Some((seq, copy, rec));
+            }
+        }
+        match best {
+            Some((seq, copy, rec)) => (
+                Journal {
+                    seq,
+                    newest: Some(copy),
+                },
+                Some(rec),
+            ),
+            None => (Journal::default(), None),
+        }
+    }
+
+    /// Write `rec` over the older copy; the newer one stays intact until this write completed.
+    pub fn save<P: Platform>(&mut self, plat: &mut P, rec: &Record) -> Result<(), HostError> {
+        let copy = match self.newest {
+            Some(0) => 1,
+            _ => 0,
+        };
+        let seq = self.seq.wrapping_add(1);
+        plat.store_save(copy, &rec.encode(seq))?;
+        self.seq = seq;
+        self.newest = Some(copy);
+        Ok(())
+    }
+
+    /// Erase both copies, the older first, so a cut in between leaves the newest record.
+    pub fn clear<P: Platform>(&mut self, plat: &mut P) -> Result<(), HostError> {
+        let newest = self.newest.unwrap_or(0);
+        plat.store_save(1 - newest, &[])?;
+        plat.store_save(newest, &[])?;
+        self.newest = None;
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
+    extern crate std;
+    use std::vec::Vec;
+
     use super::*;
+    use crate::platform::{Channel, NetError, Socket};
 
     fn sample() -> Record {
         Record {
@@ -161,6 +275,8 @@ mod tests {
             offset: 4096,
             task_id: Some(123456),
             fw_type: Str::try_from_str("mcu").unwrap(),
+            etag: Str::try_from_str("\"0123456789abcdef0123456789abcdef\"").unwrap(),
+            md5_state: [9; MD5_STATE_LEN],
         }
     }
 
@@ -172,16 +288,17 @@ mod tests {
     #[test]
     fn round_trip() {
         let r = sample();
-        assert_eq!(Record::decode(&r.encode()), Some(r));
+        assert_eq!(Record::decode(&r.encode(5)), Some((5, r)));
         let mut r2 = sample();
         r2.task_id = None;
         r2.phase = Phase::Downloading;
-        assert_eq!(Record::decode(&r2.encode()), Some(r2));
+        r2.etag = Str::new();
+        assert_eq!(Record::decode(&r2.encode(u32::MAX)), Some((u32::MAX, r2)));
     }
 
     #[test]
     fn any_damage_is_rejected() {
-        let bytes = sample().encode();
+        let bytes = sample().encode(1);
         for i in 0..RECORD_LEN {
             for bit in [0x01u8, 0x80] {
                 let mut b = bytes;
@@ -192,5 +309,104 @@ mod tests {
         for len in 0..RECORD_LEN {
             assert_eq!(Record::decode(&bytes[..len]), None);
         }
+    }
+
+    /// Two copies in memory; `tear` makes the next save write only a prefix.
+    #[derive(Default)]
+    struct Store {
+        copies: [Vec<u8>; 2],
+        tear: Option<usize>,
+    }
+
+    impl Platform for Store {
+        fn now_ms(&mut self) -> u64 {
+            0
+        }
+        fn connect(&mut self, _: Channel, _: &str, _: u16, _: bool) -> Result<Socket, NetError> {
+            Err(NetError::Failed)
+        }
+        fn send(&mut self, _: Socket, _: &[u8]) -> Result<usize, NetError> {
+            Err(NetError::Failed)
+        }
+        fn recv(&mut self, _: Socket, _: &mut [u8]) -> Result<usize, NetError> {
+            Err(NetError::Failed)
+        }
+        fn close(&mut self, _: Socket) {}
+        fn slot_open(&mut self, _: u32, _: u32) -> Result<(), HostError> {
+            Ok(())
+        }
+        fn slot_write(&mut self, _: u32, _: &[u8]) -> Result<(), HostError> {
+            Ok(())
+        }
+        fn slot_close(&mut self, _: bool) -> Result<(), HostError> {
+            Ok(())
+        }
+        fn store_load(&mut self, copy: u8, buf: &mut [u8]) -> usize {
+            let c = &self.copies[usize::from(copy)];
+            buf[..c.len()].copy_from_slice(c);
+            c.len()
+        }
+        fn store_save(&mut self, copy: u8, data: &[u8]) -> Result<(), HostError> {
+            let c = &mut self.copies[usize::from(copy)];
+            match self.tear.take() {
+                // A torn write: the new prefix over the old content.
+                Some(n) => {
+                    c.resize(data.len().max(c.len()), 0xFF);
+                    c[..n].copy_from_slice(&data[..n]);
+                    Err(HostError)
+                }
+                None => {
+                    *c = data.to_vec();
+                    Ok(())
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn saves_alternate_and_the_newest_wins() {
+        let mut store = Store::default();
+        let (mut j, none) = Journal::load(&mut store);
+        assert!(none.is_none());
+        let mut r = sample();
+        for offset in [64, 128, 192] {
+            r.offset = offset;
+            j.save(&mut store, &r).unwrap();
+            let (_, loaded) = Journal::load(&mut store);
+            assert_eq!(loaded.unwrap().offset, offset);
+        }
+        assert!(!store.copies[0].is_empty() && !store.copies[1].is_empty());
+    }
+
+    #[test]
+    fn a_torn_save_leaves_the_last_good_record() {
+        for cut in 0..RECORD_LEN {
+            let mut store = Store::default();
+            let (mut j, _) = Journal::load(&mut store);
+            let mut r = sample();
+            r.offset = 64;
+            j.save(&mut store, &r).unwrap();
+            r.offset = 128;
+            j.save(&mut store, &r).unwrap();
+            r.offset = 192;
+            store.tear = Some(cut);
+            assert!(j.save(&mut store, &r).is_err());
+            let (mut j2, loaded) = Journal::load(&mut store);
+            assert_eq!(loaded.unwrap().offset, 128, "cut after {cut} bytes");
+            // The journal goes on from there: the next save lands and wins.
+            r.offset = 256;
+            j2.save(&mut store, &r).unwrap();
+            assert_eq!(Journal::load(&mut store).1.unwrap().offset, 256);
+        }
+    }
+
+    #[test]
+    fn clear_erases_both() {
+        let mut store = Store::default();
+        let (mut j, _) = Journal::load(&mut store);
+        j.save(&mut store, &sample()).unwrap();
+        j.save(&mut store, &sample()).unwrap();
+        j.clear(&mut store).unwrap();
+        assert!(Journal::load(&mut store).1.is_none());
     }
 }

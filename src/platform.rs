@@ -125,11 +125,12 @@ pub trait Platform {
     /// abandons it.
     fn slot_close(&mut self, bootable: bool) -> Result<(), HostError>;
 
-    /// Load the persistent record into `buf`; returns its length (0 when none is stored).
-    fn store_load(&mut self, buf: &mut [u8]) -> usize;
-    /// Replace the persistent record (an empty `data` erases it). Must be atomic or tolerate a torn
-    /// write: the record carries its own CRC.
-    fn store_save(&mut self, data: &[u8]) -> Result<(), HostError>;
+    /// Load copy `copy` (0 or 1) of the persistent record into `buf`; returns its length (0 when
+    /// that copy is empty). The two copies must be independent (two files, two flash sectors).
+    fn store_load(&mut self, copy: u8, buf: &mut [u8]) -> usize;
+    /// Replace copy `copy` (0 or 1); an empty `data` erases it. A torn write is tolerated: the
+    /// library writes the copies alternately, and each carries a sequence number and a CRC.
+    fn store_save(&mut self, copy: u8, data: &[u8]) -> Result<(), HostError>;
 
     fn event(&mut self, _event: &Event<'_>) {}
     fn log(&mut self, _level: Level, _msg: &str) {}

@@ -76,6 +76,36 @@ pub fn parse(s: &str) -> Result<Url<'_>, UrlError> {
     parse_after_scheme(scheme, rest)
 }
 
+/// Write `url` back as text (for a redirect target that must outlive the response buffer).
+pub fn write<const N: usize>(
+    url: &Url<'_>,
+    out: &mut crate::text::Str<N>,
+) -> Result<(), crate::text::TooLong> {
+    out.clear();
+    out.push_str(match url.scheme {
+        Scheme::Http => "http://",
+        Scheme::Https => "https://",
+    })?;
+    if url.host_is_ipv6() {
+        out.push_str("[")?;
+        out.push_str(url.host)?;
+        out.push_str("]")?;
+    } else {
+        out.push_str(url.host)?;
+    }
+    if !url.port_is_default() {
+        let mut digits = [0u8; 5];
+        let mut w = crate::text::Writer::new(&mut digits);
+        w.u64(u64::from(url.port));
+        out.push_str(":")?;
+        out.push_str(core::str::from_utf8(w.written()).unwrap_or(""))?;
+    }
+    if !url.path.starts_with('/') {
+        out.push_str("/")?;
+    }
+    out.push_str(url.path)
+}
+
 /// Resolve a `Location` header against the URL it came from. Absolute URLs, scheme-relative
 /// (`//host/p`) and absolute-path (`/p`) references are supported; https to http is refused.
 pub fn resolve<'a>(base: &Url<'a>, location: &'a str) -> Result<Url<'a>, UrlError> {
@@ -191,6 +221,23 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn write_round_trips() {
+        for u in [
+            "http://h/a?b=c&d",
+            "https://[::1]:8443/x",
+            "http://10.0.0.1:8080/fw.bin?sign=a%26b",
+            "https://h/",
+        ] {
+            let mut s = crate::text::Str::<128>::new();
+            write(&parse(u).unwrap(), &mut s).unwrap();
+            assert_eq!(s.as_str(), u);
+        }
+        let mut s = crate::text::Str::<128>::new();
+        write(&parse("http://h?q=1").unwrap(), &mut s).unwrap();
+        assert_eq!(s.as_str(), "http://h/?q=1");
+    }
 
     fn u(s: &str) -> Url<'_> {
         parse(s).unwrap()

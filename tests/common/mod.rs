@@ -51,7 +51,7 @@ pub struct StdPlatform {
     pub slot: Vec<u8>,
     pub slot_open: bool,
     pub bootable: bool,
-    pub record: Vec<u8>,
+    pub record: [Vec<u8>; 2],
     pub events: Vec<Recorded>,
     pub logs: Vec<String>,
     pub verbose: bool,
@@ -66,7 +66,7 @@ impl StdPlatform {
             slot: Vec::new(),
             slot_open: false,
             bootable: false,
-            record: Vec::new(),
+            record: [Vec::new(), Vec::new()],
             events: Vec::new(),
             logs: Vec::new(),
             verbose: std::env::var_os("OTA_TEST_VERBOSE").is_some(),
@@ -218,15 +218,16 @@ impl Platform for StdPlatform {
         Ok(())
     }
 
-    fn store_load(&mut self, buf: &mut [u8]) -> usize {
-        let n = self.record.len().min(buf.len());
-        buf[..n].copy_from_slice(&self.record[..n]);
+    fn store_load(&mut self, copy: u8, buf: &mut [u8]) -> usize {
+        let rec = &self.record[usize::from(copy & 1)];
+        let n = rec.len().min(buf.len());
+        buf[..n].copy_from_slice(&rec[..n]);
         n
     }
 
-    fn store_save(&mut self, data: &[u8]) -> Result<(), HostError> {
+    fn store_save(&mut self, copy: u8, data: &[u8]) -> Result<(), HostError> {
         self.enter();
-        self.record = data.to_vec();
+        self.record[usize::from(copy & 1)] = data.to_vec();
         self.leave();
         Ok(())
     }
