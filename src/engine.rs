@@ -34,7 +34,9 @@ use md5::{Digest, Md5};
 use crate::error::Error;
 use crate::journal::{ETAG_MAX, Journal, MD5_STATE_LEN, Phase, Record};
 use crate::platform::{Event, EventKind, Level, Platform};
-use crate::protocol::{self, FW_TYPE_MAX, Message, Offer, Progress, URL_MAX, VERSION_MAX};
+use crate::protocol::{
+    self, FW_TYPE_MAX, Field, Message, Offer, ParseError, Progress, URL_MAX, VERSION_MAX,
+};
 use crate::text::Str;
 
 /// Policy knobs (see `ota_config` for ranges and defaults).
@@ -495,12 +497,30 @@ impl Engine {
             }
             Ok(Message::UpdateFirmware) => self.on_offer(now, incoming, plat),
             Ok(Message::Other) => {}
-            Err(_) => {
-                plat.log(Level::Warn, "ignored a malformed message on the OTA topic");
-                self.last_error = Some(Error::BadMessage);
-                self.emit(plat, EventKind::Error, Some(Error::BadMessage));
-            }
+            Err(e) => self.on_bad_message(e, incoming, plat),
         }
+    }
+
+    /// A malformed message. When it is an `update_firmware` whose version could still be read,
+    /// and no update is under way, the cloud hears `fail` -5 for that version: the device cannot
+    /// act on the command. Anything else is only reported to the host.
+    fn on_bad_message<P: Platform>(&mut self, e: ParseError, incoming: Offer, plat: &mut P) {
+        plat.log(Level::Warn, e.as_str());
+        let version_unusable = matches!(
+            e,
+            ParseError::BadVersion
+                | ParseError::TooLong(Field::Version)
+                | ParseError::WrongType(Field::Version)
+                | ParseError::MissingField(Field::Version)
+        );
+        let idle = matches!(self.state, State::Idle | State::Offered);
+        if idle && !version_unusable && !incoming.version.is_empty() {
+            self.offer = incoming;
+            self.state = State::Offered;
+            return self.fail(plat, Error::BadMessage);
+        }
+        self.last_error = Some(Error::BadMessage);
+        self.emit(plat, EventKind::Error, Some(Error::BadMessage));
     }
 
     fn same_image(&self, o: &Offer) -> bool {
@@ -1442,5 +1462,67 @@ mod tests {
             Err(Error::BadUrl),
             "never https -> http"
         );
+    }
+
+    #[test]
+    fn malformed_offers_get_a_defined_report() {
+        let good = offer_json("2.0.0", IMAGE);
+        let cases: [(&str, String, bool); 7] = [
+            ("not JSON", "{\"type\":\"update_firmware\",".into(), false),
+            (
+                "md5sum not 32 hex digits",
+                good.replace("\"md5sum\":\"", "\"md5sum\":\"zz"),
+                true,
+            ),
+            (
+                "url not http(s)",
+                good.replace("http:\\/\\/", "ftp:\\/\\/"),
+                true,
+            ),
+            (
+                "file_size 0",
+                good.replace(
+                    &std::format!("\"file_size\":{}", IMAGE.len()),
+                    "\"file_size\":0",
+                ),
+                true,
+            ),
+            (
+                "file_size a string",
+                good.replace(
+                    &std::format!("\"file_size\":{}", IMAGE.len()),
+                    "\"file_size\":\"32\"",
+                ),
+                true,
+            ),
+            (
+                "version over 32 bytes",
+                good.replace(
+                    "\"version\":\"2.0.0\"",
+                    &std::format!("\"version\":\"{}\"", "9".repeat(33)),
+                ),
+                false,
+            ),
+            ("missing url", good.replace("\"url\"", "\"uri\""), true),
+        ];
+        for (what, msg, reported) in cases {
+            let mut p = Mock::default();
+            let mut e = engine(Policy::default());
+            drain(&mut e, &mut p, 0);
+            e.on_message(0, msg.as_bytes(), &mut p);
+            assert!(p.opened.is_empty(), "{what}: no download");
+            assert_eq!(e.state(), State::Idle, "{what}");
+            assert_eq!(e.last_error(), Some(Error::BadMessage), "{what}");
+            let sent = drain(&mut e, &mut p, 0);
+            if reported {
+                assert_eq!(sent.len(), 1, "{what}: {sent:?}");
+                assert!(sent[0].contains(r#""state":"fail","result_code":"-5","result_msg":"bad update_firmware message"},"version":"2.0.0""#), "{what}: {sent:?}");
+            } else {
+                assert!(
+                    sent.is_empty(),
+                    "{what}: nothing to report against: {sent:?}"
+                );
+            }
+        }
     }
 }
