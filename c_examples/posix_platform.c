@@ -9,6 +9,8 @@
 #include "posix_platform.h"
 
 #include <errno.h>
+#include <stdlib.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <netdb.h>
@@ -629,6 +631,21 @@ static int32_t posix_store_load(void *user, uint8_t copy, uint8_t *buf, size_t c
     return (int32_t)got;
 }
 
+/* Test hook (OTA_DEMO_CRASH_IN_SAVE=N): the Nth record save dies half-way, the way a power cut
+ * tears a flash write: half the new record lands over the copy, then the process is killed. */
+static void crash_mid_save(posix_platform *p, const char *path, const uint8_t *data, size_t len)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    posix_log(p, POSIX_LOG_WARN, "store", "OTA_DEMO_CRASH_IN_SAVE: tearing %s and dying", path);
+    if (fd >= 0) {
+        ssize_t n = write(fd, data, len / 2);
+        (void)n;
+        fsync(fd);
+        close(fd);
+    }
+    raise(SIGKILL);
+}
+
 /* PORT: replace copy `copy` of the record. The library alternates between the two copies, so a
  * plain erase+write of one flash sector is fine: a power cut tears only the copy being written.
  * The record names the slot offset the download reached, so the slot data must be durable first. */
@@ -637,6 +654,8 @@ static int32_t posix_store_save(void *user, uint8_t copy, const uint8_t *data, s
     posix_platform *p = ctx(user);
     const char *path = p->store_path[copy & 1];
 
+    if (len > 0 && p->crash_in_save > 0 && --p->crash_in_save == 0)
+        crash_mid_save(p, path, data, len);
     if (len == 0) {
         if (unlink(path) != 0 && errno != ENOENT) {
             posix_log(p, POSIX_LOG_ERROR, "store", "unlink %s: %s", path, strerror(errno));
@@ -674,6 +693,10 @@ int posix_platform_init(posix_platform *p, const char *dir)
 
     memset(p, 0, sizeof *p);
     p->slot_fd = -1;
+    {
+        const char *crash = getenv("OTA_DEMO_CRASH_IN_SAVE");
+        p->crash_in_save = crash ? atoi(crash) : 0;
+    }
     for (i = 0; i < POSIX_MAX_SOCKS; i++)
         p->socks[i].fd = -1;
     p->stdout_is_tty = isatty(STDOUT_FILENO) != 0;

@@ -56,6 +56,9 @@ typedef struct {
     char store_path[2][POSIX_PATH_MAX];     /* the record's two copies: DIR/ota_record.0 and .1 */
     char store_tmp_path[2][POSIX_PATH_MAX];
 
+    /* Test hook: the Nth record save tears the copy and kills the process (0: off). */
+    int crash_in_save;
+
     /* Slot state. */
     int slot_fd;            /* -1 while closed */
     uint32_t slot_image_size;
