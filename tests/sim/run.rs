@@ -1,0 +1,256 @@
+//! One seeded run: the device boots, updates through faults and power cuts, and the invariants
+//! are checked on the way and at the end.
+
+use qcloud_ota::auth::SignMethod;
+use qcloud_ota::client::{Buffers, Client, Config};
+use qcloud_ota::engine::Policy;
+
+use super::rng::Rng;
+use super::world::{BROKER, Ctx, KnownBug, DEVICE, Faults, NEW, PRODUCT, SECRET, SimPlatform, Stats, World};
+
+/// Virtual time a run may take before it counts as not converging.
+const LIMIT_MS: u64 = 3 * 3600 * 1000;
+const MAX_POLLS: u64 = 2_000_000;
+
+#[derive(Clone, Debug)]
+pub struct DeviceCfg {
+    pub mqtt_rx: usize,
+    pub mqtt_tx: usize,
+    pub http: usize,
+    pub keepalive_s: u16,
+    pub ack_timeout_ms: u32,
+    pub net_poll_ms: u32,
+    pub policy: Policy,
+    /// Longest jump of the virtual clock between two polls.
+    pub step_cap_ms: u64,
+    pub sign: SignMethod,
+}
+
+impl DeviceCfg {
+    fn draw(r: &mut Rng) -> DeviceCfg {
+        DeviceCfg {
+            mqtt_rx: r.range(1024, 2048) as usize,
+            mqtt_tx: r.range(512, 1024) as usize,
+            http: r.range(1024, 8192) as usize,
+            keepalive_s: 60,
+            ack_timeout_ms: r.range(2000, 10_000) as u32,
+            net_poll_ms: *[20u32, 50, 100, 250, 500].get(r.below(5) as usize).unwrap(),
+            policy: Policy {
+                manual_accept: false,
+                manual_confirm: false,
+                slot_size: if r.chance(0.5) { 0 } else { 512 * 1024 },
+                max_attempts: 10,
+                progress_interval_ms: 1000,
+                stall_timeout_ms: r.range(5000, 20_000) as u32,
+                journal_interval: r.range(1024, 16_384) as u32,
+            },
+            step_cap_ms: r.range(100, 2000),
+            sign: if r.chance(0.5) { SignMethod::HmacSha256 } else { SignMethod::HmacSha1 },
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Outcome {
+    pub stats: Stats,
+    pub image_len: usize,
+    pub virtual_ms: u64,
+    pub dones: u32,
+    pub trace: Vec<String>,
+    /// The run hit a known library bug that made the rest meaningless, and was stopped there.
+    pub abandoned: Option<KnownBug>,
+}
+
+pub struct Failure {
+    pub msg: String,
+    pub trace: Vec<String>,
+}
+
+/// The image size for a seed: log-uniform 10 KB .. 300 KB.
+fn image_len(r: &mut Rng) -> usize {
+    r.log_uniform(10_000.0, 300_000.0) as usize
+}
+
+pub fn run_seed(seed: u64, tracing: bool, strict: bool) -> Result<Outcome, Failure> {
+    let mut r = Rng::new(seed);
+    let dev = DeviceCfg::draw(&mut r);
+    let fx = Faults::draw(&mut r);
+    let n = image_len(&mut r);
+    let image = r.bytes(n);
+    let world_rng = Rng::new(r.next_u64());
+    run_with(seed, dev, fx, image, world_rng, tracing, strict)
+}
+
+pub fn run_with(
+    seed: u64,
+    dev: DeviceCfg,
+    fx: Faults,
+    image: Vec<u8>,
+    rng: Rng,
+    tracing: bool,
+    strict: bool,
+) -> Result<Outcome, Failure> {
+    let image_len = image.len();
+    let mut x = Ctx::new(seed, rng, fx, image, tracing);
+    x.strict = strict;
+    let summary = format!("device {dev:?}\nfaults {:?}\nimage {image_len} bytes", x.fx);
+    x.trace(|| summary.clone());
+    let mut world = Box::new(World { conns: Vec::new(), x, keepalive_s: dev.keepalive_s });
+    let mut rx = vec![0u8; dev.mqtt_rx];
+    let mut tx = vec![0u8; dev.mqtt_tx];
+    let mut http = vec![0u8; dev.http];
+    let mut after_cut = false;
+    let mut polls: u64 = 0;
+    let mut zero_steps = 0u32;
+
+    let fail = |w: &World, msg: String| -> Failure {
+        let mut m = format!("seed {seed}: {msg}");
+        for v in &w.x.violations {
+            m.push_str(&format!("\n  violation: {v}"));
+        }
+        m.push_str(&format!(
+            "\n  state: t={} boot={} running={} cuts={} dones={} allowed_extra={} complete={} slot_written={}/{}",
+            w.x.now,
+            w.x.boot,
+            w.x.running,
+            w.x.stats.power_cuts,
+            w.x.cloud.dones,
+            w.x.cloud.allowed_extra_dones,
+            w.x.cloud.complete,
+            w.x.flash.slot_written,
+            image_len
+        ));
+        Failure { msg: m, trace: w.x.trace.iter().cloned().collect() }
+    };
+
+    loop {
+        world.boot(after_cut);
+        let running = world.x.running.clone();
+        let mut cfg = Config::new(PRODUCT, DEVICE, SECRET, &running);
+        cfg.broker_host = Some(BROKER);
+        cfg.keepalive_s = dev.keepalive_s;
+        cfg.ack_timeout_ms = dev.ack_timeout_ms;
+        cfg.net_poll_ms = dev.net_poll_ms;
+        cfg.sign_method = dev.sign;
+        cfg.policy = dev.policy;
+        let bufs = Buffers { mqtt_rx: &mut rx, mqtt_tx: &mut tx, http: &mut http };
+        let mut client = match Client::new(&cfg, bufs, SimPlatform { w: world }) {
+            Ok(c) => c,
+            Err(e) => panic!("seed {seed}: Client::new failed: {e:?}"),
+        };
+        let mut cut = false;
+        let mut converged = false;
+        loop {
+            let ms = client.poll();
+            polls += 1;
+            let w = &mut client.platform().w;
+            w.x.stats.polls = polls;
+            if !w.x.violations.is_empty() {
+                let w = client.into_platform().w;
+                return Err(fail(&w, "invariant violated".into()));
+            }
+            if let Some(bug) = w.x.abandoned {
+                let w = client.into_platform().w;
+                return Ok(outcome(&w, image_len, Some(bug)));
+            }
+            if w.x.dead {
+                cut = true;
+                break;
+            }
+            if w.x.running == NEW && w.x.cloud.complete {
+                converged = true;
+                break;
+            }
+            if w.x.now > LIMIT_MS + 1_000_000 || polls > MAX_POLLS {
+                let w = client.into_platform().w;
+                return Err(fail(&w, format!("did not converge ({polls} polls)")));
+            }
+            if w.x.reboot_at.is_some_and(|t| w.x.now >= t) {
+                break;
+            }
+            // Advance the clock like a select()-based host: until the library wants to be
+            // called again or bytes arrive, whichever comes first.
+            let now = w.x.now;
+            let mut dt = u64::from(ms).min(dev.step_cap_ms);
+            for t in [w.next_event(), w.x.next_cut_at, w.x.reboot_at].into_iter().flatten() {
+                dt = dt.min(t.saturating_sub(now));
+            }
+            if dt == 0 {
+                zero_steps += 1;
+                if zero_steps > 100_000 {
+                    let w = client.into_platform().w;
+                    return Err(fail(&w, "livelock: poll keeps returning 0".into()));
+                }
+                if zero_steps % 1000 == 0 {
+                    dt = 1;
+                }
+            } else {
+                zero_steps = 0;
+            }
+            w.x.now += dt;
+            if w.x.next_cut_at.is_some_and(|t| w.x.now >= t) {
+                w.x.die("timer");
+                w.x.schedule_cut();
+                cut = true;
+                break;
+            }
+            w.step_all();
+        }
+        if converged {
+            // Let the dust settle: nothing more may be reported.
+            let until = client.platform().w.x.now + 20_000;
+            while client.platform().w.x.now < until {
+                let ms = client.poll();
+                let w = &mut client.platform().w;
+                let dt = u64::from(ms).clamp(1, 1000);
+                w.x.now += dt;
+                w.step_all();
+            }
+            let w = client.into_platform().w;
+            return finish(w, image_len, &fail);
+        }
+        if !cut && client.platform().w.x.rng.chance(0.5) {
+            client.shutdown();
+        }
+        world = client.into_platform().w;
+        world.power_down(cut);
+        if cut {
+            let d = world.x.rng.below(world.x.fx.reboot_delay_max_ms + 1);
+            world.x.now += d;
+        }
+        after_cut = cut;
+    }
+}
+
+fn finish(w: Box<World>, image_len: usize, fail: &dyn Fn(&World, String) -> Failure) -> Result<Outcome, Failure> {
+    let x = &w.x;
+    if !x.violations.is_empty() {
+        return Err(fail(&w, "invariant violated".into()));
+    }
+    if !x.slot_is_image() {
+        return Err(fail(&w, "converged but the slot is not the image".into()));
+    }
+    let want = 1 + x.cloud.allowed_extra_dones;
+    if x.cloud.dones != want {
+        return Err(fail(
+            &w,
+            format!("the cloud saw {} done, expected {want} (1 + windows)", x.cloud.dones),
+        ));
+    }
+    if x.valid_record() {
+        return Err(fail(&w, "the record survived the completed update".into()));
+    }
+    Ok(outcome(&w, image_len, None))
+}
+
+fn outcome(w: &World, image_len: usize, abandoned: Option<KnownBug>) -> Outcome {
+    let x = &w.x;
+    Outcome {
+        stats: x.stats.clone(),
+        image_len,
+        virtual_ms: x.now - 1_000_000,
+        dones: x.cloud.dones,
+        trace: x.trace.iter().cloned().collect(),
+        abandoned,
+    }
+}
