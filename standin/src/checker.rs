@@ -3,10 +3,12 @@
 //! §2-§3). Pure logic: no sockets, time is passed in.
 
 use crate::cloud::DeviceTask;
-use crate::files::{hex, md5_hex};
+use crate::files::hex;
+use crate::http::ServedFile;
 use crate::report::{DeviceReport, Report};
 use md5::{Digest, Md5};
 use serde_json::{Map, Value};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The cloud's publish on `$ota/update/{pid}/{dn}` (always QoS0, as the real cloud does).
@@ -40,7 +42,10 @@ enum Finish {
 pub(crate) struct DeviceState {
     /// The task (its `image` moved out to the HTTP server).
     pub task: DeviceTask,
+    /// The `md5sum` of the latest offer (the first one's before any offer).
     pub md5sum: String,
+    /// The image as served (shared with the firmware server: current object, offers, faults).
+    pub file: Arc<ServedFile>,
     pub file_size: u64,
     /// URL path of the image on the firmware server.
     pub path: String,
@@ -51,28 +56,46 @@ pub(crate) struct DeviceState {
     ever_downloaded: bool,
     /// `done` was reported and not yet confirmed by a `report_version`.
     done_pending: bool,
+    /// Length of `Report::requests` at the previous `fail` (requests since then explain the
+    /// next one).
+    fail_mark: usize,
 }
 
 impl DeviceState {
-    pub fn new(mut task: DeviceTask, image: &[u8]) -> Self {
+    pub fn new(mut task: DeviceTask, image: impl Into<Arc<[u8]>>) -> Self {
         task.image = Vec::new();
-        let md5sum = task
-            .faults
-            .wrong_md5sum
-            .clone()
-            .unwrap_or_else(|| md5_hex(image));
+        let image: Arc<[u8]> = image.into();
         let file_size = image.len() as u64;
         let path = image_path(&task.product_id, &task.device_name, &task.target_version);
-        DeviceState {
+        let file = Arc::new(ServedFile::new(
+            format!("{}/{}", task.product_id, task.device_name),
+            image,
+            task.faults.clone(),
+        ));
+        let mut dev = DeviceState {
             task,
-            md5sum,
+            md5sum: String::new(),
+            file,
             file_size,
             path,
             offers: Vec::new(),
             attempt: Attempt::default(),
             ever_downloaded: false,
             done_pending: false,
-        }
+            fail_mark: 0,
+        };
+        dev.md5sum = dev.offer_md5sum();
+        dev
+    }
+
+    /// The `md5sum` to offer now: the current object's (it changes with the
+    /// `change_object_at` fault), or the `wrong_md5sum` fault's.
+    fn offer_md5sum(&self) -> String {
+        self.task
+            .faults
+            .wrong_md5sum
+            .clone()
+            .unwrap_or_else(|| self.file.current().md5.clone())
     }
 
     pub fn key(&self) -> String {
@@ -361,6 +384,8 @@ impl Checker {
         let token = self.next_token;
         let dev = &mut self.devices[idx];
         dev.offers.push(token);
+        dev.file.record_offer(token);
+        dev.md5sum = dev.offer_md5sum();
         dev.attempt = Attempt::default();
         let url = format!(
             "http://127.0.0.1:{http_port}{}?{}",
@@ -371,7 +396,9 @@ impl Checker {
             topic,
             payload: update_firmware(dev.file_size, &dev.md5sum, &url, &dev.task.target_version),
         });
-        report_of_mut(report, dev).offers += 1;
+        let dr = report_of_mut(report, dev);
+        dr.offers += 1;
+        dr.md5sum = dev.md5sum.clone();
         out
     }
 
@@ -530,7 +557,9 @@ impl Checker {
                                 .requests
                                 .iter()
                                 .find(|r| {
-                                    r.offer == Some(offer) && r.device.as_deref() == Some(&key)
+                                    r.offer == Some(offer)
+                                        && r.device.as_deref() == Some(&key)
+                                        && matches!(r.status, 200 | 206)
                                 })
                                 .is_some_and(|r| r.start == Some(0));
                             if fresh {
@@ -607,8 +636,43 @@ impl Checker {
                 let dev = &mut self.devices[idx];
                 dev.attempt.finished = Some(Finish::Fail);
                 dev.done_pending = false;
+                let since = dev.fail_mark.min(report.requests.len());
+                dev.fail_mark = report.requests.len();
                 if let Some(c) = fail_code {
-                    report_of_mut(report, dev).fails.push(c);
+                    let mine = || {
+                        report.requests[since..]
+                            .iter()
+                            .filter(|r| r.device.as_deref() == Some(&key))
+                    };
+                    // The last response on the current offer's URL (or on a URL without an
+                    // offer token).
+                    let last = report
+                        .requests
+                        .iter()
+                        .rev()
+                        .find(|r| {
+                            r.device.as_deref() == Some(&key) && r.offer.is_none_or(|t| t == offer)
+                        })
+                        .map(|r| r.status);
+                    // The codes of reference §3.5/§11: 403 → -3, 404 → -2.
+                    for (status, code, meaning) in [
+                        (403, -3, "signature expired"),
+                        (404, -2, "file does not exist"),
+                    ] {
+                        if last == Some(status) && c != code {
+                            devs.push(format!(
+                                "fail {c} after an HTTP {status}: expected {code} ({meaning})"
+                            ));
+                        }
+                        if c == code && !mine().any(|r| r.status == status) {
+                            devs.push(format!(
+                                "fail {c} ({meaning}) but no HTTP {status} was served to {key} since its previous fail"
+                            ));
+                        }
+                    }
+                    let dr = report_of_mut(report, dev);
+                    dr.fails.push(c);
+                    dr.fail_last_http.push(last);
                     report.fails.push((key, c));
                 }
             }
@@ -680,7 +744,7 @@ mod tests {
             image: Vec::new(),
             faults: Faults::default(),
         };
-        let c = Checker::new(vec![DeviceState::new(task, &[1, 2, 3, 4])], 8080);
+        let c = Checker::new(vec![DeviceState::new(task, vec![1, 2, 3, 4])], 8080);
         let report = Report {
             devices: c.devices.iter().map(DeviceState::report).collect(),
             ..Report::default()
@@ -932,6 +996,7 @@ mod tests {
             bytes_sent: 4,
             device: Some("PID/dev".into()),
             offer: Some(token),
+            fault: None,
         });
         send(&mut c, &mut r, 30, 0, &progress("downloading", Some("30")));
         assert!(
@@ -945,9 +1010,9 @@ mod tests {
     fn fail_codes_and_order() {
         let (mut c, mut r) = checker();
         send(&mut c, &mut r, 0, 1, V1);
-        send(&mut c, &mut r, 10, 1, &fail("-3"));
+        send(&mut c, &mut r, 10, 1, &fail("-1"));
         assert!(r.deviations.is_empty(), "{:?}", r.deviations);
-        assert_eq!(r.fails, [("PID/dev".to_string(), -3)]);
+        assert_eq!(r.fails, [("PID/dev".to_string(), -1)]);
         send(&mut c, &mut r, 20, 1, &fail("-6"));
         assert!(r.deviations.iter().any(|d| d.contains("\"-6\"")));
         send(&mut c, &mut r, 30, 1, &progress("done", None));
@@ -973,6 +1038,66 @@ mod tests {
         );
         assert_eq!(out.len(), 2, "the task is still pending: offered again");
         assert!(!r.completed);
+    }
+
+    fn served(c: &Checker, r: &mut Report, status: u16, offer: Option<u64>) {
+        r.requests.push(crate::report::HttpLog {
+            at: Duration::ZERO,
+            conn: 1,
+            method: "GET".into(),
+            target: String::new(),
+            path: c.devices[0].path.clone(),
+            range: None,
+            if_range: None,
+            host: None,
+            status,
+            start: None,
+            content_length: 0,
+            bytes_sent: 0,
+            device: Some("PID/dev".into()),
+            offer,
+            fault: Some("test".into()),
+        });
+    }
+
+    #[test]
+    fn fail_codes_must_match_http_statuses() {
+        let (mut c, mut r) = checker();
+        send(&mut c, &mut r, 0, 1, V1);
+        let t1 = c.devices[0].offers[0];
+        // 403 on an expired URL: report_version again mid-download is no deviation, and the
+        // cloud offers the same task with a fresh URL.
+        served(&c, &mut r, 403, Some(t1));
+        let out = send(&mut c, &mut r, 10, 1, V1);
+        assert_eq!(out.len(), 2);
+        assert_ne!(c.devices[0].offers[1], t1);
+        served(&c, &mut r, 403, Some(c.devices[0].offers[1]));
+        send(&mut c, &mut r, 20, 1, &fail("-3"));
+        assert!(r.deviations.is_empty(), "{:?}", r.deviations);
+        assert_eq!(r.devices[0].fail_last_http, [Some(403)]);
+        // -3 again without a new 403 since the previous fail: a lie.
+        send(&mut c, &mut r, 30, 1, V1);
+        send(&mut c, &mut r, 40, 1, &fail("-3"));
+        assert_eq!(r.deviations.len(), 1, "{:?}", r.deviations);
+        assert!(r.deviations[0].contains("no HTTP 403"));
+        // 404 reported as anything but -2.
+        send(&mut c, &mut r, 50, 1, V1);
+        served(&c, &mut r, 404, None);
+        send(&mut c, &mut r, 60, 1, &fail("-1"));
+        assert!(r.deviations[1].contains("after an HTTP 404: expected -2"));
+        send(&mut c, &mut r, 70, 1, V1);
+        served(&c, &mut r, 404, None);
+        send(&mut c, &mut r, 80, 1, &fail("-2"));
+        // Other codes after other statuses are the device's call.
+        send(&mut c, &mut r, 90, 1, V1);
+        served(&c, &mut r, 500, None);
+        send(&mut c, &mut r, 100, 1, &fail("-1"));
+        assert_eq!(r.deviations.len(), 2, "{:?}", r.deviations);
+        assert_eq!(r.devices[0].fails, [-3, -3, -1, -2, -1]);
+        assert_eq!(
+            r.devices[0].fail_last_http,
+            [Some(403), None, Some(404), Some(404), Some(500)]
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use crate::Error;
 use crate::broker::{self, EmbeddedBroker};
 use crate::checker::{Checker, DeviceState, Incoming};
-use crate::http::{HttpServer, HttpSink, ServedFile};
+use crate::http::{HttpServer, HttpSink};
 use crate::report::{Direction, HttpLog, Logged, Report};
 use rumqttc::{Client, Connection, Event, Packet, QoS, RecvTimeoutError, SubscribeReasonCode};
 use std::collections::HashMap;
@@ -23,13 +23,77 @@ pub enum Broker {
     Embedded { port: u16 },
 }
 
-/// Faults the firmware server injects for one device. Empty for now: the place where drop at
-/// byte N, stall, 403 on the first URL, 404, 500, ignore Range and wrong length will go.
-/// Build it as `Faults { ..Faults::default() }` so that new fields do not break callers.
+/// Faults the stand-in injects for one device (reference §5 and §10: what a device meets on a
+/// real network and a real COS). They combine; build with `Faults { x, ..Faults::default() }`
+/// so that new fields do not break callers. The default injects nothing, and the server's fast
+/// path is untouched then.
+///
+/// Offsets are absolute image offsets. "Request" means a request for this device's image path
+/// (GET or HEAD; other paths are not counted). A request passes these stages in order, and each
+/// `*_first` counter counts only the requests that reach its stage:
+/// `not_found` → `forbidden_first` → `redirect_first` → `server_error_first` → served
+/// (`ignore_range`, `change_object_at`, then the body faults `wrong_content_length`, `chunked`,
+/// `stall_at`, `drop_at`, which apply to GET bodies only).
+///
+/// Every fault that acts on a response is named in that request's [`HttpLog::fault`] note.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Faults {
     /// Offer this `md5sum` instead of the image's real one (the device must report `fail` -4).
     pub wrong_md5sum: Option<String>,
+    /// For each offset N: the first response whose body contains byte N is cut right after
+    /// byte N-1 (0 body bytes when the body starts at N): the server stops writing and closes
+    /// the connection. Each offset fires once; when one body contains several pending offsets,
+    /// the smallest fires and the others stay pending. Note: `drop at N (cut after S of L body
+    /// bytes)`.
+    pub drop_at: Vec<u64>,
+    /// Once: the first response whose body contains byte N sends bytes up to N-1, then sends
+    /// nothing for the duration (the connection stays open), then goes on. Note: `stall D ms at
+    /// N`. Not fired by a body that a drop cuts before N (it stays pending).
+    pub stall_at: Option<(u64, Duration)>,
+    /// The URLs of this device's first K offers (`update_firmware` messages, told apart by
+    /// their `t=` query) answer 403 for ever, like an expired signed URL (COS XML
+    /// `AccessDenied`, "Request has expired"). URLs of later offers work, so the device must send
+    /// `report_version` again to get a fresh one. A redirect URL inherits its origin's offer.
+    /// URLs without a known `t=` (direct tests) are not affected. Note: `403: URL of offer #i
+    /// expired`.
+    pub forbidden_first: usize,
+    /// Every request gets 404 (COS XML `NoSuchKey`). Note: `404: not_found`.
+    pub not_found: bool,
+    /// The first K requests get 500 (COS XML `InternalError`). Note: `500: server error i/K`.
+    pub server_error_first: usize,
+    /// Range and If-Range are ignored: 200 with the whole image, always (the device must
+    /// restart from 0, never splice). Note: `ignore_range` when the request had a Range.
+    pub ignore_range: bool,
+    /// The first GET response with a non-empty body declares `Content-Length` off by this delta
+    /// (clamped at 0), while the body sent is the real slice (`Content-Range`, if any, is the
+    /// true one); the server closes the connection after that body. Sent with Content-Length
+    /// even when `chunked` is set. Note: `wrong Content-Length: declared X, body Y`.
+    pub wrong_content_length: Option<i64>,
+    /// Once byte N has been sent in some response, the object changes (a new upload of the
+    /// same version): every byte XORed with 0xA5, new strong ETag (its MD5), and later offers
+    /// carry the new `md5sum` (unless `wrong_md5sum` is set). The response that sent byte N
+    /// finishes with the old bytes. `If-Range` with the old ETag then gets 200 with the new
+    /// object. Notes: `object replaced after byte N (new ETag ...)` on the response that
+    /// triggered it; `If-Range has a replaced ETag` on later requests that use the old one.
+    pub change_object_at: Option<u64>,
+    /// Bodies are sent with `Transfer-Encoding: chunked` instead of `Content-Length`; chunk
+    /// sizes vary from 1 byte to 64 KiB, deterministically (xorshift seeded by the body's first
+    /// offset). Note: `chunked`.
+    pub chunked: bool,
+    /// The first K requests get `302 Found` with an absolute `Location:
+    /// http://127.0.0.1:PORT/same/path?sign=...&t=NEW` (a fresh token that stands for the same
+    /// offer). Note: `302: redirect i/K to t=NEW`.
+    pub redirect_first: usize,
+}
+
+impl Faults {
+    /// True when the firmware server has nothing to inject (`wrong_md5sum` only affects offers).
+    pub fn serves_clean(&self) -> bool {
+        Faults {
+            wrong_md5sum: None,
+            ..self.clone()
+        } == Faults::default()
+    }
 }
 
 /// One device and the upgrade task the cloud holds for it.
@@ -140,7 +204,7 @@ impl HttpSink for Shared {
     fn begin(&self, log: HttpLog) -> usize {
         self.emit(|| {
             format!(
-                "{} http #{} {} {}{}{} -> {} ({} bytes)",
+                "{} http #{} {} {}{}{} -> {} ({} bytes){}",
                 Self::stamp(log.at),
                 log.conn,
                 log.method,
@@ -154,7 +218,11 @@ impl HttpSink for Shared {
                     .map(|r| format!(" If-Range: {r}"))
                     .unwrap_or_default(),
                 log.status,
-                log.content_length
+                log.content_length,
+                log.fault
+                    .as_deref()
+                    .map(|f| format!(" FAULT: {f}"))
+                    .unwrap_or_default()
             )
         });
         let mut g = self.lock();
@@ -170,13 +238,36 @@ impl HttpSink for Shared {
             r.bytes_sent = bytes;
             if bytes < r.content_length {
                 let (conn, len) = (r.conn, r.content_length);
+                let why = if r.fault.as_deref().is_some_and(|f| f.contains("drop at")) {
+                    "connection cut by the drop fault"
+                } else {
+                    "connection lost"
+                };
                 self.emit(|| {
                     format!(
-                        "{} http #{conn} connection lost after {bytes} of {len} bytes",
+                        "{} http #{conn} {why} after {bytes} of {len} bytes",
                         Self::stamp(self.start.elapsed())
                     )
                 });
             }
+        }
+        self.cv.notify_all();
+    }
+
+    fn note(&self, idx: usize, note: &str) {
+        let mut g = self.lock();
+        if let Some(r) = g.report.requests.get_mut(idx) {
+            let conn = r.conn;
+            r.fault = Some(match r.fault.take() {
+                Some(f) => format!("{f}; {note}"),
+                None => note.to_owned(),
+            });
+            self.emit(|| {
+                format!(
+                    "{} http #{conn} FAULT: {note}",
+                    Self::stamp(self.start.elapsed())
+                )
+            });
         }
         self.cv.notify_all();
     }
@@ -203,22 +294,14 @@ impl Cloud {
         let mut states = Vec::new();
         for mut task in cfg.devices {
             let image: Arc<[u8]> = std::mem::take(&mut task.image).into();
-            let state = DeviceState::new(task.clone(), &image);
+            let state = DeviceState::new(task, image);
             if files.contains_key(&state.path) {
                 return Err(Error::new(format!(
                     "device {} configured twice",
                     state.key()
                 )));
             }
-            files.insert(
-                state.path.clone(),
-                ServedFile {
-                    data: image,
-                    etag: format!("\"{}\"", state.md5sum),
-                    device: state.key(),
-                    faults: task.faults.clone(),
-                },
-            );
+            files.insert(state.path.clone(), state.file.clone());
             states.push(state);
         }
         let report = Report {

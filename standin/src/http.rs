@@ -2,9 +2,12 @@
 //! images served from memory. Range (`a-b`, `a-`, `-n`) → 206, none → 200, unsatisfiable → 416,
 //! strong `ETag` (quoted MD5 of the image, as COS gives for simple uploads), `If-Range`,
 //! keep-alive and `Connection: close`, 404 for unknown paths. Every request is logged.
+//! Fault injection ([`Faults`]) per image: error statuses, redirects, ignored ranges, wrong
+//! lengths, chunked bodies, stalls, dropped connections and a replaced object.
 
-use crate::checker::offer_token;
+use crate::checker::{offer_query, offer_token};
 use crate::cloud::Faults;
+use crate::files::md5_hex;
 use crate::report::HttpLog;
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
@@ -19,16 +22,104 @@ const MAX_HEAD: usize = 16 * 1024;
 /// Idle time after which a keep-alive connection is closed.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// One image the server serves.
-pub(crate) struct ServedFile {
+/// One version of an image's object.
+pub(crate) struct Object {
     pub data: Arc<[u8]>,
     /// Quoted, as sent in the `ETag` header.
     pub etag: String,
+    /// MD5 of `data`, lowercase hex.
+    pub md5: String,
+}
+
+impl Object {
+    fn new(data: Arc<[u8]>) -> Object {
+        let md5 = md5_hex(&data);
+        Object {
+            data,
+            etag: format!("\"{md5}\""),
+            md5,
+        }
+    }
+}
+
+/// One image the server serves, shared with the OTA model (which reads the current MD5 and
+/// records its offers here).
+pub(crate) struct ServedFile {
     /// `product_id/device_name`.
     pub device: String,
-    /// Faults to inject when serving this image (none implemented yet).
-    #[allow(dead_code)]
     pub faults: Faults,
+    /// Some fault acts on the server (the fast path skips all fault handling otherwise).
+    active: bool,
+    object: Mutex<Arc<Object>>,
+    state: Mutex<FaultState>,
+}
+
+/// What the faults have done so far.
+#[derive(Default)]
+struct FaultState {
+    /// `drop_at` offsets not fired yet, ascending.
+    drops: Vec<u64>,
+    stall: Option<(u64, Duration)>,
+    server_errors: usize,
+    redirects: usize,
+    wrong_length_done: bool,
+    change_at: Option<u64>,
+    /// ETags of replaced objects.
+    old_etags: Vec<String>,
+    /// Offer tokens of this device, in order.
+    offers: Vec<u64>,
+    /// Redirect tokens and the offer each stands for.
+    aliases: Vec<(u64, Option<u64>)>,
+}
+
+/// Tokens (`t=`) of redirect URLs; far from the offers' range.
+static NEXT_ALIAS: AtomicU64 = AtomicU64::new(3_000_000_000);
+
+impl ServedFile {
+    pub fn new(device: String, data: Arc<[u8]>, faults: Faults) -> ServedFile {
+        let mut drops = faults.drop_at.clone();
+        drops.sort_unstable();
+        drops.dedup();
+        let state = FaultState {
+            drops,
+            stall: faults.stall_at,
+            change_at: faults.change_object_at,
+            ..FaultState::default()
+        };
+        ServedFile {
+            device,
+            active: !faults.serves_clean(),
+            faults,
+            object: Mutex::new(Arc::new(Object::new(data))),
+            state: Mutex::new(state),
+        }
+    }
+
+    /// The object as it is now.
+    pub fn current(&self) -> Arc<Object> {
+        lock(&self.object).clone()
+    }
+
+    /// The OTA model offered a URL with token `t`.
+    pub fn record_offer(&self, t: u64) {
+        lock(&self.state).offers.push(t);
+    }
+
+    /// Replaces the object by a new upload: every byte XORed with 0xA5.
+    fn replace_object(&self) -> Arc<Object> {
+        let mut cur = lock(&self.object);
+        let data: Arc<[u8]> = cur
+            .data
+            .iter()
+            .map(|b| b ^ 0xA5)
+            .collect::<Vec<u8>>()
+            .into();
+        let new = Arc::new(Object::new(data));
+        let old = std::mem::replace(&mut *cur, new.clone());
+        drop(cur);
+        lock(&self.state).old_etags.push(old.etag.clone());
+        new
+    }
 }
 
 /// Where the server reports what it does (the cloud's shared state).
@@ -39,6 +130,8 @@ pub(crate) trait HttpSink: Send + Sync {
     fn begin(&self, log: HttpLog) -> usize;
     /// `bytes` body bytes of response `idx` were written.
     fn sent(&self, idx: usize, bytes: u64);
+    /// Appends a fault note to response `idx` (after [`HttpSink::begin`]).
+    fn note(&self, idx: usize, note: &str);
 }
 
 pub(crate) struct HttpServer {
@@ -51,7 +144,7 @@ pub(crate) struct HttpServer {
 impl HttpServer {
     pub fn start(
         port: u16,
-        files: HashMap<String, ServedFile>,
+        files: HashMap<String, Arc<ServedFile>>,
         sink: Arc<dyn HttpSink>,
     ) -> io::Result<HttpServer> {
         let listener = TcpListener::bind(("127.0.0.1", port))?;
@@ -64,7 +157,7 @@ impl HttpServer {
             let live = live.clone();
             std::thread::Builder::new()
                 .name("standin-http".into())
-                .spawn(move || accept_loop(listener, files, sink, stop, live))?
+                .spawn(move || accept_loop(listener, port, files, sink, stop, live))?
         };
         Ok(HttpServer {
             port,
@@ -109,7 +202,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 fn accept_loop(
     listener: TcpListener,
-    files: Arc<HashMap<String, ServedFile>>,
+    port: u16,
+    files: Arc<HashMap<String, Arc<ServedFile>>>,
     sink: Arc<dyn HttpSink>,
     stop: Arc<AtomicBool>,
     live: Arc<Mutex<HashMap<u64, TcpStream>>>,
@@ -127,10 +221,17 @@ fn accept_loop(
         let files = files.clone();
         let sink = sink.clone();
         let live2 = live.clone();
+        let stop2 = stop.clone();
         let spawned = std::thread::Builder::new()
             .name("standin-http-conn".into())
             .spawn(move || {
-                let _ = serve_connection(stream, id, &files, &*sink);
+                let ctx = Ctx {
+                    conn: id,
+                    port,
+                    sink: &*sink,
+                    stop: &stop2,
+                };
+                let _ = serve_connection(stream, &ctx, &files);
                 lock(&live2).remove(&id);
             });
         if spawned.is_err() {
@@ -276,12 +377,22 @@ pub fn plan_range(
     RangePlan::Partial(start, end)
 }
 
+/// What a connection thread needs besides the files.
+struct Ctx<'a> {
+    conn: u64,
+    /// The server's port (for redirect URLs).
+    port: u16,
+    sink: &'a dyn HttpSink,
+    /// Set when the server stops (ends stalls early).
+    stop: &'a AtomicBool,
+}
+
 fn serve_connection(
     mut stream: TcpStream,
-    conn: u64,
-    files: &HashMap<String, ServedFile>,
-    sink: &dyn HttpSink,
+    ctx: &Ctx<'_>,
+    files: &HashMap<String, Arc<ServedFile>>,
 ) -> io::Result<()> {
+    let (conn, sink) = (ctx.conn, ctx.sink);
     stream.set_nodelay(true)?;
     stream.set_read_timeout(Some(IDLE_TIMEOUT))?;
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
@@ -355,6 +466,7 @@ fn serve_connection(
             bytes_sent: 0,
             device: file.map(|f| f.device.clone()),
             offer: offer_token(query),
+            fault: None,
         };
         let head_only = req.method == "HEAD";
         if req.method != "GET" && !head_only {
@@ -368,68 +480,10 @@ fn serve_connection(
             );
             stream.write_all(head.as_bytes())?;
         } else if let Some(file) = file {
-            // Fault injection goes here: `file.faults` decides to drop, stall or corrupt.
-            let total = file.data.len() as u64;
-            let plan = plan_range(
-                log.range.as_deref(),
-                log.if_range.as_deref(),
-                &file.etag,
-                total,
-            );
-            let common = format!(
-                "Accept-Ranges: bytes\r\nETag: {}\r\nContent-Type: application/octet-stream\r\nServer: qcloud-ota-standin\r\nConnection: {}\r\n",
-                file.etag,
-                conn_header(keep_alive)
-            );
-            let (status, head, body) = match plan {
-                RangePlan::Full => (
-                    200,
-                    format!("HTTP/1.1 200 OK\r\n{common}Content-Length: {total}\r\n\r\n"),
-                    Some((0, total)),
-                ),
-                RangePlan::Partial(a, b) => (
-                    206,
-                    format!(
-                        "HTTP/1.1 206 Partial Content\r\n{common}Content-Range: bytes {a}-{b}/{total}\r\nContent-Length: {}\r\n\r\n",
-                        b - a + 1
-                    ),
-                    Some((a, b + 1)),
-                ),
-                RangePlan::Unsatisfiable => (
-                    416,
-                    format!(
-                        "HTTP/1.1 416 Range Not Satisfiable\r\n{common}Content-Range: bytes */{total}\r\nContent-Length: 0\r\n\r\n"
-                    ),
-                    None,
-                ),
-            };
-            log.status = status;
-            if let Some((a, b)) = body {
-                log.start = Some(a);
-                log.content_length = b - a;
-            }
-            let idx = sink.begin(log);
-            stream.write_all(head.as_bytes())?;
-            if let (Some((a, b)), false) = (body, head_only) {
-                let data = &file.data[a as usize..b as usize];
-                let mut off = 0;
-                let mut result = Ok(());
-                while off < data.len() {
-                    match stream.write(&data[off..]) {
-                        Ok(0) => {
-                            result = Err(io::ErrorKind::WriteZero.into());
-                            break;
-                        }
-                        Ok(n) => off += n,
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Err(e) => {
-                            result = Err(e);
-                            break;
-                        }
-                    }
-                }
-                sink.sent(idx, off as u64);
-                result?;
+            if !respond_image(&mut stream, ctx, file, log, keep_alive, head_only)? {
+                // A fault cut the body or lied about its length: close after what was sent.
+                let _ = stream.shutdown(Shutdown::Write);
+                return Ok(());
             }
         } else {
             log.status = 404;
@@ -449,6 +503,368 @@ fn serve_connection(
             let _ = stream.shutdown(Shutdown::Write);
             return Ok(());
         }
+    }
+}
+
+/// What happens to a request for an image before any body is planned.
+enum Gate {
+    Serve,
+    /// An error status with a COS-style XML body: (status, reason, code, message).
+    Error(u16, &'static str, &'static str, &'static str),
+    /// 302 to this absolute URL.
+    Redirect(String),
+}
+
+/// Body faults of one response; offsets relative to the body.
+#[derive(Default)]
+struct BodyFaults {
+    /// Stop before this body byte and close.
+    cut: Option<u64>,
+    /// Pause before this body byte.
+    stall: Option<(u64, Duration)>,
+    /// Chunked transfer coding with chunk sizes from this seed.
+    chunk_seed: Option<u64>,
+    /// Declared Content-Length (wrong on purpose); the connection closes after the body.
+    declared: Option<u64>,
+}
+
+/// Answers one GET/HEAD of a known image. Returns whether the connection stays usable.
+fn respond_image(
+    stream: &mut TcpStream,
+    ctx: &Ctx<'_>,
+    file: &ServedFile,
+    mut log: HttpLog,
+    keep_alive: bool,
+    head_only: bool,
+) -> io::Result<bool> {
+    let obj = file.current();
+    let total = obj.data.len() as u64;
+    let f = &file.faults;
+    let mut notes: Vec<String> = Vec::new();
+    let mut gate = Gate::Serve;
+    let mut body_faults = BodyFaults::default();
+    let plan = if file.active {
+        let mut st = lock(&file.state);
+        if let Some(t) = log.offer
+            && let Some(&(_, origin)) = st.aliases.iter().find(|(a, _)| *a == t)
+        {
+            log.offer = origin;
+        }
+        let expired = log
+            .offer
+            .and_then(|t| st.offers.iter().position(|&o| o == t))
+            .filter(|&i| i < f.forbidden_first);
+        if f.not_found {
+            notes.push("404: not_found".into());
+            gate = Gate::Error(
+                404,
+                "Not Found",
+                "NoSuchKey",
+                "The specified key does not exist.",
+            );
+        } else if let Some(i) = expired {
+            notes.push(format!("403: URL of offer #{} expired", i + 1));
+            gate = Gate::Error(403, "Forbidden", "AccessDenied", "Request has expired");
+        } else if st.redirects < f.redirect_first {
+            st.redirects += 1;
+            let alias = NEXT_ALIAS.fetch_add(1, Ordering::Relaxed);
+            st.aliases.push((alias, log.offer));
+            let (pid, dn) = file.device.split_once('/').unwrap_or((&file.device, ""));
+            notes.push(format!(
+                "302: redirect {}/{} to t={alias}",
+                st.redirects, f.redirect_first
+            ));
+            gate = Gate::Redirect(format!(
+                "http://127.0.0.1:{}{}?{}",
+                ctx.port,
+                log.path,
+                offer_query(pid, dn, alias)
+            ));
+        } else if st.server_errors < f.server_error_first {
+            st.server_errors += 1;
+            notes.push(format!(
+                "500: server error {}/{}",
+                st.server_errors, f.server_error_first
+            ));
+            gate = Gate::Error(
+                500,
+                "Internal Server Error",
+                "InternalError",
+                "We encountered an internal error. Please try again.",
+            );
+        }
+        let serve = matches!(gate, Gate::Serve);
+        if serve
+            && let Some(ir) = log.if_range.as_deref()
+            && st.old_etags.iter().any(|e| e == ir.trim())
+        {
+            notes.push("If-Range has a replaced ETag".into());
+        }
+        let plan = if f.ignore_range {
+            if serve && log.range.is_some() {
+                notes.push("ignore_range".into());
+            }
+            RangePlan::Full
+        } else {
+            plan_range(
+                log.range.as_deref(),
+                log.if_range.as_deref(),
+                &obj.etag,
+                total,
+            )
+        };
+        if serve && !head_only {
+            let span = match plan {
+                RangePlan::Full => Some((0, total)),
+                RangePlan::Partial(a, b) => Some((a, b + 1)),
+                RangePlan::Unsatisfiable => None,
+            };
+            if let Some((a, b)) = span.filter(|(a, b)| a < b) {
+                let len = b - a;
+                if let Some(d) = f.wrong_content_length
+                    && !st.wrong_length_done
+                {
+                    st.wrong_length_done = true;
+                    let declared = (len as i64).saturating_add(d).max(0) as u64;
+                    notes.push(format!(
+                        "wrong Content-Length: declared {declared}, body {len}"
+                    ));
+                    body_faults.declared = Some(declared);
+                } else if f.chunked {
+                    notes.push("chunked".into());
+                    body_faults.chunk_seed = Some(a);
+                }
+                if let Some(i) = st.drops.iter().position(|&n| a <= n && n < b) {
+                    let n = st.drops.remove(i);
+                    body_faults.cut = Some(n - a);
+                    notes.push(format!(
+                        "drop at {n} (cut after {} of {len} body bytes)",
+                        n - a
+                    ));
+                }
+                if let Some((n, d)) = st.stall
+                    && a <= n
+                    && n < b
+                    && body_faults.cut.is_none_or(|c| n - a < c)
+                {
+                    st.stall = None;
+                    body_faults.stall = Some((n - a, d));
+                    notes.push(format!("stall {} ms at {n}", d.as_millis()));
+                }
+            }
+        } else if serve && f.chunked && plan != RangePlan::Unsatisfiable {
+            notes.push("chunked".into());
+            body_faults.chunk_seed = Some(0);
+        }
+        plan
+    } else {
+        plan_range(
+            log.range.as_deref(),
+            log.if_range.as_deref(),
+            &obj.etag,
+            total,
+        )
+    };
+    if !notes.is_empty() {
+        log.fault = Some(notes.join("; "));
+    }
+
+    let connection = conn_header(keep_alive);
+    match gate {
+        Gate::Serve => {}
+        Gate::Error(status, reason, code, message) => {
+            log.status = status;
+            ctx.sink.begin(log.clone());
+            let body = format!(
+                "<?xml version='1.0' encoding='utf-8' ?>\n<Error>\n\t<Code>{code}</Code>\n\t<Message>{message}</Message>\n\t<Resource>{}</Resource>\n</Error>\n",
+                log.path
+            );
+            let head = format!(
+                "HTTP/1.1 {status} {reason}\r\nContent-Type: application/xml\r\nServer: qcloud-ota-standin\r\nContent-Length: {}\r\nConnection: {connection}\r\n\r\n",
+                body.len()
+            );
+            stream.write_all(head.as_bytes())?;
+            if !head_only {
+                stream.write_all(body.as_bytes())?;
+            }
+            return Ok(true);
+        }
+        Gate::Redirect(location) => {
+            log.status = 302;
+            ctx.sink.begin(log);
+            let body = format!("moved to {location}\n");
+            let head = format!(
+                "HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Type: text/plain\r\nServer: qcloud-ota-standin\r\nContent-Length: {}\r\nConnection: {connection}\r\n\r\n",
+                body.len()
+            );
+            stream.write_all(head.as_bytes())?;
+            if !head_only {
+                stream.write_all(body.as_bytes())?;
+            }
+            return Ok(true);
+        }
+    }
+
+    let common = format!(
+        "Accept-Ranges: bytes\r\nETag: {}\r\nContent-Type: application/octet-stream\r\nServer: qcloud-ota-standin\r\nConnection: {connection}\r\n",
+        obj.etag
+    );
+    let length = |n: u64| match (body_faults.declared, body_faults.chunk_seed) {
+        (Some(d), _) => format!("Content-Length: {d}\r\n"),
+        (None, Some(_)) => "Transfer-Encoding: chunked\r\n".to_owned(),
+        (None, None) => format!("Content-Length: {n}\r\n"),
+    };
+    let (status, head, body) = match plan {
+        RangePlan::Full => (
+            200,
+            format!("HTTP/1.1 200 OK\r\n{common}{}\r\n", length(total)),
+            Some((0, total)),
+        ),
+        RangePlan::Partial(a, b) => (
+            206,
+            format!(
+                "HTTP/1.1 206 Partial Content\r\n{common}Content-Range: bytes {a}-{b}/{total}\r\n{}\r\n",
+                length(b - a + 1)
+            ),
+            Some((a, b + 1)),
+        ),
+        RangePlan::Unsatisfiable => (
+            416,
+            format!(
+                "HTTP/1.1 416 Range Not Satisfiable\r\n{common}Content-Range: bytes */{total}\r\nContent-Length: 0\r\n\r\n"
+            ),
+            None,
+        ),
+    };
+    log.status = status;
+    if let Some((a, b)) = body {
+        log.start = Some(a);
+        log.content_length = b - a;
+    }
+    let idx = ctx.sink.begin(log);
+    stream.write_all(head.as_bytes())?;
+    let Some((a, b)) = body.filter(|_| !head_only) else {
+        return Ok(true);
+    };
+    let data = &obj.data[a as usize..b as usize];
+    let mut w = BodyWriter {
+        stream,
+        sent: 0,
+        stall: body_faults.stall,
+        stop: ctx.stop,
+    };
+    let result = match body_faults.chunk_seed {
+        Some(seed) => w.chunked(data, body_faults.cut, seed),
+        None => w.payload(&data[..body_faults.cut.map_or(data.len(), |c| c as usize)]),
+    };
+    let sent = w.sent;
+    ctx.sink.sent(idx, sent);
+    if let Some(n) = f.change_object_at
+        && a <= n
+        && n < a + sent
+    {
+        let mut st = lock(&file.state);
+        if st.change_at.take().is_some() {
+            drop(st);
+            let new = file.replace_object();
+            ctx.sink.note(
+                idx,
+                &format!("object replaced after byte {n} (new ETag {})", new.etag),
+            );
+        }
+    }
+    result?;
+    Ok(body_faults.cut.is_none() && body_faults.declared.is_none())
+}
+
+/// Writes a response body, counting payload bytes and pausing once where a stall says.
+struct BodyWriter<'a> {
+    stream: &'a mut TcpStream,
+    /// Payload bytes written so far.
+    sent: u64,
+    /// Pause before this payload byte.
+    stall: Option<(u64, Duration)>,
+    stop: &'a AtomicBool,
+}
+
+impl BodyWriter<'_> {
+    /// The next payload bytes.
+    fn payload(&mut self, mut bytes: &[u8]) -> io::Result<()> {
+        if let Some((at, d)) = self.stall
+            && at >= self.sent
+            && at < self.sent + bytes.len() as u64
+        {
+            let k = (at - self.sent) as usize;
+            self.raw(&bytes[..k])?;
+            self.stall = None;
+            pause(d, self.stop);
+            bytes = &bytes[k..];
+        }
+        self.raw(bytes)
+    }
+
+    fn raw(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let mut off = 0;
+        while off < bytes.len() {
+            match self.stream.write(&bytes[off..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    off += n;
+                    self.sent += n as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// `data` in the chunked coding, stopping before body byte `cut` (even inside a chunk).
+    fn chunked(&mut self, data: &[u8], cut: Option<u64>, seed: u64) -> io::Result<()> {
+        let end = cut.map_or(data.len(), |c| c as usize);
+        let mut rng = seed ^ 0x9e37_79b9_7f4a_7c15;
+        let mut pos = 0;
+        while pos < data.len() {
+            let n = chunk_size(&mut rng).min(data.len() - pos);
+            self.stream.write_all(format!("{n:x}\r\n").as_bytes())?;
+            let upto = (pos + n).min(end);
+            self.payload(&data[pos..upto])?;
+            if upto < pos + n {
+                return Ok(());
+            }
+            self.stream.write_all(b"\r\n")?;
+            pos += n;
+            if pos >= end && cut.is_some() {
+                return Ok(());
+            }
+        }
+        self.stream.write_all(b"0\r\n\r\n")
+    }
+}
+
+/// Chunk sizes: a quarter 1..=16 bytes, half up to 4 KiB, a quarter up to 64 KiB.
+fn chunk_size(rng: &mut u64) -> usize {
+    *rng ^= *rng << 13;
+    *rng ^= *rng >> 7;
+    *rng ^= *rng << 17;
+    let r = *rng;
+    let max = match r & 3 {
+        0 => 16,
+        1 | 2 => 4096,
+        _ => 65536,
+    };
+    1 + ((r >> 8) % max) as usize
+}
+
+/// Sleeps `d`, waking early when the server stops.
+fn pause(d: Duration, stop: &AtomicBool) {
+    let deadline = std::time::Instant::now() + d;
+    while !stop.load(Ordering::SeqCst) {
+        let now = std::time::Instant::now();
+        if now >= deadline {
+            return;
+        }
+        std::thread::sleep((deadline - now).min(Duration::from_millis(20)));
     }
 }
 

@@ -6,7 +6,9 @@
 //!   `$ota/report/+/+` with QoS1, answers `report_version` with the exact `report_version_rsp`,
 //!   and offers `update_firmware` (a fresh signed-looking URL each time) while a task is pending;
 //! - checks every device message against the reference and records each deviation;
-//! - serves the firmware over HTTP/1.1 (Range, 206/200/416, ETag, If-Range, keep-alive).
+//! - serves the firmware over HTTP/1.1 (Range, 206/200/416, ETag, If-Range, keep-alive);
+//! - injects faults per device ([`Faults`]): drops, stalls, 403/404/500, redirects, ignored
+//!   ranges, wrong lengths, chunked bodies, a replaced object.
 //!
 //! ```no_run
 //! use qcloud_ota_standin::{Broker, Cloud, CloudConfig, DeviceTask, generate_image};

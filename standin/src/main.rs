@@ -1,7 +1,7 @@
 //! `standin`: the stand-in for IoT Explorer as a program, for the zero-install demo.
 
 use qcloud_ota_standin::{
-    Broker, Cloud, CloudConfig, DeviceTask, generate_image, md5_hex, write_device_info,
+    Broker, Cloud, CloudConfig, DeviceTask, Faults, generate_image, md5_hex, write_device_info,
 };
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -12,13 +12,31 @@ usage: standin [--embedded-broker PORT | --broker HOST:PORT] [--http-port P]
                --product-id ID --device-name NAME --device-secret B64 --target-version V
                (--image FILE | --image-size BYTES [--seed N])
                [--write-image FILE] [--write-device-info FILE] [--write-ports FILE]
-               [--exit-when-done] [--timeout SECS]
+               [--exit-when-done] [--timeout SECS] [FAULT...]
 
 Plays Tencent Cloud IoT Explorer's OTA service for one device: answers report_version,
 offers update_firmware for the target version, serves the image over HTTP, and checks every
 device message against the protocol reference. Without a broker option it embeds one on a
 free port. Exit status: 0 when the task completed with no deviation (with --exit-when-done,
-as soon as it completes); 1 on any deviation or on timeout; 2 on bad usage or start failure.";
+as soon as it completes); 1 on any deviation or on timeout; 2 on bad usage or start failure.
+
+Faults (they combine; offsets are absolute image offsets; \"requests\" are requests for the
+image; each fault that acts is named in the HTTP log line, after FAULT:):
+  --drop-at N               the first response whose body contains byte N is cut after byte
+                            N-1 and the connection closed; once per N; repeatable
+  --stall-at N:MS           once, pause MS milliseconds before byte N, connection left open
+  --forbidden-first K       the URLs of the first K offers answer 403 (expired) for ever; the
+                            device must send report_version again for a fresh URL
+  --not-found               every request gets 404
+  --server-error-first K    the first K requests get 500
+  --redirect-first K        the first K requests get 302 to the same path with a fresh t=
+  --ignore-range            always 200 with the whole image (Range and If-Range ignored)
+  --wrong-content-length D  the first body response declares Content-Length off by D (the
+                            body is the real slice; the connection closes after it)
+  --change-object-at N      once byte N was sent, the object is replaced (bytes XOR 0xA5, new
+                            ETag) and later offers carry its md5sum
+  --chunked                 Transfer-Encoding: chunked with varying chunk sizes
+  --wrong-md5sum HEX        offer this md5sum instead of the image's";
 
 #[derive(Default)]
 struct Args {
@@ -36,6 +54,7 @@ struct Args {
     write_ports: Option<String>,
     exit_when_done: bool,
     timeout: Option<u64>,
+    faults: Faults,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -85,6 +104,34 @@ fn parse_args() -> Result<Args, String> {
             "--write-ports" => a.write_ports = Some(value()?),
             "--exit-when-done" => a.exit_when_done = true,
             "--timeout" => a.timeout = Some(num(value()?, &flag)?),
+            "--drop-at" => a.faults.drop_at.push(num(value()?, &flag)?),
+            "--stall-at" => {
+                let v = value()?;
+                let (n, ms) = v
+                    .split_once(':')
+                    .ok_or_else(|| format!("--stall-at wants N:MS, got {v:?}"))?;
+                a.faults.stall_at = Some((
+                    num(n.to_owned(), &flag)?,
+                    Duration::from_millis(num(ms.to_owned(), &flag)?),
+                ));
+            }
+            "--forbidden-first" => a.faults.forbidden_first = num(value()?, &flag)? as usize,
+            "--not-found" => a.faults.not_found = true,
+            "--server-error-first" => {
+                a.faults.server_error_first = num(value()?, &flag)? as usize;
+            }
+            "--redirect-first" => a.faults.redirect_first = num(value()?, &flag)? as usize,
+            "--ignore-range" => a.faults.ignore_range = true,
+            "--wrong-content-length" => {
+                let v = value()?;
+                a.faults.wrong_content_length = Some(
+                    v.parse()
+                        .map_err(|_| format!("{flag}: not a number: {v:?}"))?,
+                );
+            }
+            "--change-object-at" => a.faults.change_object_at = Some(num(value()?, &flag)?),
+            "--chunked" => a.faults.chunked = true,
+            "--wrong-md5sum" => a.faults.wrong_md5sum = Some(value()?),
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
@@ -118,16 +165,16 @@ fn run(a: Args) -> Result<ExitCode, String> {
         Broker::External { .. } => "external broker",
     };
     let (size, md5) = (image.len(), md5_hex(&image));
-    let mut cfg = CloudConfig::new(
-        broker,
-        vec![DeviceTask::new(
-            product_id.clone(),
-            device_name.clone(),
-            device_secret,
-            target_version.clone(),
-            image,
-        )],
+    let mut task = DeviceTask::new(
+        product_id.clone(),
+        device_name.clone(),
+        device_secret,
+        target_version.clone(),
+        image,
     );
+    task.faults = a.faults;
+    let faults = (task.faults != Faults::default()).then(|| format!("{:?}", task.faults));
+    let mut cfg = CloudConfig::new(broker, vec![task]);
     cfg.http_port = a.http_port;
     cfg.log = Some(Arc::new(|line: &str| println!("{line}")));
     let cloud = Cloud::start(cfg).map_err(|e| e.to_string())?;
@@ -145,6 +192,9 @@ fn run(a: Args) -> Result<ExitCode, String> {
     println!(
         "standin: device {product_id}/{device_name}, upgrade task to version {target_version}"
     );
+    if let Some(f) = faults {
+        println!("standin: faults {f}");
+    }
     println!(
         "MQTT_PORT={} HTTP_PORT={}",
         cloud.mqtt_port(),

@@ -48,14 +48,33 @@ pub struct HttpLog {
     pub status: u16,
     /// First byte of the image in the response body (for 200/206).
     pub start: Option<u64>,
-    /// Content-Length of the response.
+    /// Length of the body the response carries (200/206): its Content-Length, except with the
+    /// `wrong_content_length` fault (the declared value is in `fault`) and with `chunked`
+    /// (no Content-Length header; this counts payload bytes, not chunk framing).
     pub content_length: u64,
-    /// Body bytes actually written (less than `content_length` if the client went away).
+    /// Body bytes actually written (less than `content_length` if the client went away or a
+    /// `drop_at` fault cut the body).
     pub bytes_sent: u64,
     /// `product_id/device_name` of the image served, if the path was a known image.
     pub device: Option<String>,
     /// The offer (`t` query parameter of an `update_firmware` URL) this request used, if any.
+    /// A redirect URL's token is resolved to the offer it stands for (the `t=` actually sent
+    /// is in `target`).
     pub offer: Option<u64>,
+    /// What the injected faults did to this response, `; `-separated (see [`crate::Faults`]):
+    /// `404: not_found`, `403: URL of offer #i expired`, `302: redirect i/K to t=N`,
+    /// `500: server error i/K`, `ignore_range`, `If-Range has a replaced ETag`,
+    /// `wrong Content-Length: declared X, body Y`, `chunked`, `drop at N (cut after S of L body
+    /// bytes)`, `stall D ms at N`, `object replaced after byte N (new ETag ...)`. `None` when no
+    /// fault acted.
+    pub fault: Option<String>,
+}
+
+impl HttpLog {
+    /// The fault note contains `what`.
+    pub fn fault_has(&self, what: &str) -> bool {
+        self.fault.as_deref().is_some_and(|f| f.contains(what))
+    }
 }
 
 /// Per-device outcome.
@@ -74,6 +93,11 @@ pub struct DeviceReport {
     pub done: usize,
     /// `fail` result codes reported, in order.
     pub fails: Vec<i32>,
+    /// For each entry of `fails`: the status of the last HTTP response served to this device
+    /// on the current offer's URL (or a URL without an offer token) before it (`None`: no such
+    /// request). The checker requires -3 after a 403 and -2 after a 404, and a 403 (404) since
+    /// the previous fail for a -3 (-2).
+    pub fail_last_http: Vec<Option<u16>>,
     /// Last `downloading` percent seen.
     pub last_percent: Option<u8>,
     /// The device reported the target version after a `done`: the task is complete.
@@ -105,6 +129,22 @@ pub struct Report {
 }
 
 impl Report {
+    /// Firmware body bytes written to one device: `device` is `product_id/device_name` or
+    /// just the device name.
+    pub fn bytes_served_for(&self, device: &str) -> u64 {
+        self.requests_for(device).map(|r| r.bytes_sent).sum()
+    }
+
+    /// The HTTP requests for one device's image: `device` is `product_id/device_name` or just
+    /// the device name.
+    pub fn requests_for<'a>(&'a self, device: &'a str) -> impl Iterator<Item = &'a HttpLog> {
+        self.requests.iter().filter(move |r| {
+            r.device.as_deref().is_some_and(|d| {
+                d == device || (!device.contains('/') && d.rsplit('/').next() == Some(device))
+            })
+        })
+    }
+
     /// The device messages only.
     pub fn device_messages(&self) -> impl Iterator<Item = &Logged> {
         self.messages
@@ -139,7 +179,7 @@ impl fmt::Display for Report {
         for d in &self.devices {
             writeln!(
                 f,
-                "  device {}/{}: target {} ({} bytes, md5 {}), offers {}, done {}, fails {:?}, versions {:?}, completed {}",
+                "  device {}/{}: target {} ({} bytes, md5 {}), offers {}, done {}, fails {:?} (last HTTP status before each: {:?}), versions {:?}, completed {}",
                 d.product_id,
                 d.device_name,
                 d.target_version,
@@ -148,6 +188,7 @@ impl fmt::Display for Report {
                 d.offers,
                 d.done,
                 d.fails,
+                d.fail_last_http,
                 d.reported_versions,
                 if d.completed { "yes" } else { "no" }
             )?;

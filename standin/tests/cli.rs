@@ -196,3 +196,108 @@ fn bad_usage_exits_2() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn help_documents_every_fault_flag() {
+    let out = Command::new(env!("CARGO_BIN_EXE_standin"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for flag in [
+        "--drop-at N",
+        "--stall-at N:MS",
+        "--forbidden-first K",
+        "--not-found",
+        "--server-error-first K",
+        "--ignore-range",
+        "--wrong-content-length D",
+        "--change-object-at N",
+        "--chunked",
+        "--redirect-first K",
+        "--wrong-md5sum HEX",
+    ] {
+        assert!(text.contains(flag), "{flag} missing from --help:\n{text}");
+    }
+    for bad in [
+        &["--stall-at", "5"][..],
+        &["--drop-at", "x"],
+        &["--wrong-content-length", "1.5"],
+        &["--forbidden-first"],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_standin"))
+            .args(bad)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+    }
+}
+
+#[test]
+fn fault_flags_reach_the_server() {
+    let (s, _, http) = Standin::start(
+        "faults",
+        &[
+            "--timeout",
+            "2",
+            "--server-error-first",
+            "1",
+            "--drop-at",
+            "1000",
+            "--drop-at",
+            "3000",
+            "--stall-at",
+            "2000:10",
+            "--wrong-content-length",
+            "-5",
+            "--chunked",
+        ],
+    );
+    let image = std::fs::read(s.dir.join("image.bin")).unwrap();
+    let target = format!("/ota/{PID}/{DN}/firmware-2.0.0.bin");
+    let mut c = HttpConn::connect(http);
+    assert_eq!(c.get(&target, &[]).status, 500);
+    drop(c);
+    // Wrong length (declared 49995, Content-Length instead of chunked) and cut at 1000.
+    let raw = |headers: &str| {
+        let mut st = std::net::TcpStream::connect(("127.0.0.1", http)).unwrap();
+        std::io::Write::write_all(
+            &mut st,
+            format!("GET {target} HTTP/1.1\r\nHost: x\r\n{headers}\r\n").as_bytes(),
+        )
+        .unwrap();
+        let mut all = Vec::new();
+        st.read_to_end(&mut all).unwrap();
+        let end = all.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        (
+            String::from_utf8_lossy(&all[..end]).into_owned(),
+            all[end..].to_vec(),
+        )
+    };
+    let (head, body) = raw("");
+    assert!(head.contains("Content-Length: 49995"), "{head}");
+    assert_eq!(body, &image[..1000]);
+    // Chunked from now on; the stall at 2000 fires, then the cut at 3000.
+    let (head, body) = raw("Range: bytes=1000-\r\n");
+    assert!(head.contains("Transfer-Encoding: chunked"), "{head}");
+    assert!(body.len() > 2000);
+    let (code, out) = s.wait();
+    assert_eq!(code, 1, "timed out without a device: {out}");
+    assert!(out.contains("standin: faults Faults {"), "{out}");
+    assert!(out.contains("FAULT: 500: server error 1/1"), "{out}");
+    assert!(
+        out.contains("FAULT: wrong Content-Length: declared 49995, body 50000; drop at 1000"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "FAULT: chunked; drop at 3000 (cut after 2000 of 49000 body bytes); stall 10 ms at 2000"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("connection cut by the drop fault after 2000 of 49000 bytes"),
+        "{out}"
+    );
+}
