@@ -27,6 +27,26 @@ pub struct DeviceCfg {
 }
 
 impl DeviceCfg {
+    /// A plain configuration for scenarios.
+    pub fn plain() -> DeviceCfg {
+        DeviceCfg {
+            mqtt_rx: 1024,
+            mqtt_tx: 512,
+            http: 1024,
+            keepalive_s: 60,
+            ack_timeout_ms: 5000,
+            net_poll_ms: 50,
+            policy: Policy {
+                max_attempts: 10,
+                stall_timeout_ms: 10_000,
+                journal_interval: 4096,
+                ..Policy::default()
+            },
+            step_cap_ms: 500,
+            sign: SignMethod::HmacSha256,
+        }
+    }
+
     fn draw(r: &mut Rng) -> DeviceCfg {
         DeviceCfg {
             mqtt_rx: r.range(1024, 2048) as usize,
@@ -90,9 +110,22 @@ pub fn run_with(
     tracing: bool,
     strict: bool,
 ) -> Result<Outcome, Failure> {
+    run_scenario(seed, dev, fx, image, rng, tracing, |x| x.strict = strict)
+}
+
+/// Run with `setup` applied to the world first (scenarios switch checks on or off there).
+pub fn run_scenario(
+    seed: u64,
+    dev: DeviceCfg,
+    fx: Faults,
+    image: Vec<u8>,
+    rng: Rng,
+    tracing: bool,
+    setup: impl FnOnce(&mut Ctx),
+) -> Result<Outcome, Failure> {
     let image_len = image.len();
     let mut x = Ctx::new(seed, rng, fx, image, tracing);
-    x.strict = strict;
+    setup(&mut x);
     let summary = format!("device {dev:?}\nfaults {:?}\nimage {image_len} bytes", x.fx);
     x.trace(|| summary.clone());
     let mut world = Box::new(World { conns: Vec::new(), x, keepalive_s: dev.keepalive_s });

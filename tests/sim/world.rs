@@ -22,9 +22,13 @@ pub const SECRET: &str = "MTIzNDU2Nzg5MGFiY2RlZg==";
 pub const BROKER: &str = "broker.sim";
 pub const BROKER_PORT: u16 = 1883;
 pub const FW_HOST: &str = "fw.sim";
+/// Where the firmware server may redirect to (same content, another host).
+pub const CDN_HOST: &str = "cdn.sim";
 pub const OLD: &str = "1.0.0";
 pub const NEW: &str = "2.0.0";
 const FW_PATH: &str = "/fw/2.0.0.bin";
+/// The redirect target's path (served directly, never redirected again).
+const CDN_PATH: &str = "/cos/2.0.0.bin";
 
 fn topic_update() -> String {
     format!("$ota/update/{PRODUCT}/{DEVICE}")
@@ -68,6 +72,12 @@ pub struct Faults {
     pub reboot_delay_max_ms: u64,
     /// The cloud publishes with QoS 1 (else 0).
     pub cloud_qos1: bool,
+    /// A request to the cloud's URL is redirected (302) to the CDN.
+    pub http_redirect: f64,
+    /// A 200/206 body is sent chunked.
+    pub http_chunked: f64,
+    /// Mean time between offers the cloud pushes on its own (console retries), if any.
+    pub repush_mean_ms: Option<f64>,
     /// Deterministic faults for hand-written scenarios.
     pub script: Script,
 }
@@ -90,6 +100,9 @@ pub struct Script {
     pub http: Vec<(u32, u16)>,
     /// The n-th MQTT connection fails on its first use.
     pub refuse_mqtt: Vec<u32>,
+    /// Cut the power at the first record save after the n-th `slot_open(_, 0)` (before it
+    /// writes anything).
+    pub cut_save_after_erase: Option<u32>,
 }
 
 /// Library bugs the simulation knows about. A seed that runs into one is counted (and, for the
@@ -108,7 +121,10 @@ impl Faults {
     pub fn draw(r: &mut Rng) -> Faults {
         let latency = r.range(0, 150);
         let calm = r.chance(0.15);
-        let k = if calm { 0.0 } else { 1.0 };
+        // Storms: so many failures that the download attempts run out and the device reports
+        // fail; the cloud then offers again.
+        let storm = !calm && r.chance(0.15);
+        let k = if calm { 0.0 } else if storm { 3.0 } else { 1.0 };
         Faults {
             mqtt_link: Link { latency, jitter: r.range(0, 50), rate: 0 },
             http_link: Link {
@@ -138,8 +154,27 @@ impl Faults {
             max_cuts: r.range(0, 25) as u32,
             reboot_delay_max_ms: r.range(0, 30_000),
             cloud_qos1: r.chance(0.5),
+            http_redirect: r.maybe_rate(0.3, 0.1, 1.0),
+            http_chunked: r.maybe_rate(0.3, 0.1, 1.0),
+            repush_mean_ms: r.chance(0.3).then(|| r.log_uniform(10_000.0, 600_000.0)),
             script: Script::default(),
         }
+        .clamped()
+    }
+
+    fn clamped(mut self) -> Faults {
+        for p in [
+            &mut self.refuse,
+            &mut self.cut_http,
+            &mut self.cut_mqtt,
+            &mut self.http500,
+            &mut self.http403,
+            &mut self.http200,
+            &mut self.connack_refuse,
+        ] {
+            *p = p.min(0.8);
+        }
+        self
     }
 
     /// No random faults at all: a clean network and steady power (scenarios add a script).
@@ -169,6 +204,9 @@ impl Faults {
             max_cuts: 10,
             reboot_delay_max_ms: 0,
             cloud_qos1: false,
+            http_redirect: 0.0,
+            http_chunked: 0.0,
+            repush_mean_ms: None,
             script: Script::default(),
         }
     }
@@ -225,6 +263,8 @@ pub struct Cloud {
     pub pid: u16,
     pub task_id: Option<u64>,
     pub fw_type: Option<String>,
+    /// The cloud pushes an offer on its own at this time (after a fail, or at random).
+    pub repush_at: Option<u64>,
 }
 
 pub struct Image {
@@ -261,6 +301,11 @@ pub struct Ctx {
     pub strict: bool,
     /// A known bug made the rest of this run meaningless: stop it without judging it.
     pub abandoned: Option<KnownBug>,
+    /// Resuming on a slot that does not hold the claimed prefix is reported at `slot_open`
+    /// (off: let the run go on to see where it ends).
+    pub check_resume_prefix: bool,
+    erases: u32,
+    save_after_erase_armed: bool,
     /// The slot was erased while the newest record still claimed bytes in it, and no record
     /// was saved since (the signature of [`KnownBug::EraseBeforeRecord`]).
     pub erased_under_record: bool,
@@ -300,6 +345,9 @@ impl Ctx {
             strict: false,
             abandoned: None,
             erased_under_record: false,
+            check_resume_prefix: true,
+            erases: 0,
+            save_after_erase_armed: false,
             calls: HashMap::new(),
             http_requests: 0,
             mqtt_conns: 0,
@@ -309,7 +357,12 @@ impl Ctx {
         c.cloud.task_id = c.rng.chance(0.5).then(|| c.rng.range(1, 1 << 40));
         c.cloud.fw_type = c.rng.chance(0.3).then(|| "mcu".to_string());
         c.schedule_cut();
+        c.schedule_repush();
         c
+    }
+
+    fn schedule_repush(&mut self) {
+        self.cloud.repush_at = self.fx.repush_mean_ms.map(|m| self.now + 1 + self.rng.exp(m) as u64);
     }
 
     pub fn trace(&mut self, f: impl FnOnce() -> String) {
@@ -403,9 +456,9 @@ impl Ctx {
             && self.flash.slot.get(..n) == Some(&self.img.data[..n])
     }
 
+    /// The slot's bytes are the image (what a bootloader would boot).
     pub fn slot_is_image(&self) -> bool {
-        let n = self.img.data.len();
-        self.flash.slot_written >= n && self.flash.slot.get(..n) == Some(&self.img.data[..])
+        self.flash.slot.get(..) == Some(&self.img.data[..])
     }
 
     // ---- the cloud ----
@@ -568,6 +621,9 @@ impl Ctx {
                     self.violation(format!("fail {c} cannot happen in this simulation: {text}"));
                 }
                 self.stats.fail_codes.push(c);
+                // Like an operator retrying the task from the console.
+                let at = self.now + self.rng.range(5_000, 120_000);
+                self.cloud.repush_at = Some(self.cloud.repush_at.map_or(at, |t| t.min(at)));
             }
             _ => self.violation(format!("unknown progress state: {text}")),
         }
@@ -620,8 +676,22 @@ impl World {
         self.conns.iter().position(|c| c.sock == s.0 && !c.dev_closed)
     }
 
-    /// Move bytes the servers can see and let them answer; timed connection breaks.
+    /// Move bytes the servers can see and let them answer; timed connection breaks; the
+    /// cloud's own pushes.
     pub fn step_all(&mut self) {
+        if self.x.cloud.repush_at.is_some_and(|t| self.x.now >= t) {
+            self.x.schedule_repush();
+            let target = self.conns.iter().rposition(|c| {
+                !c.srv_done && !c.dev_closed && matches!(c.srv, Srv::Mqtt { subscribed: true, .. })
+            });
+            if let Some(i) = target {
+                if !self.x.cloud.saw_done {
+                    let o = self.x.offer_json();
+                    self.x.trace(|| format!("cloud pushes on its own -> {o}"));
+                    self.cloud_send(i, &o);
+                }
+            }
+        }
         for i in 0..self.conns.len() {
             if let Some(t) = self.conns[i].break_at {
                 if self.x.now >= t {
@@ -676,6 +746,7 @@ impl World {
                 ]
             })
             .flatten()
+            .chain(self.x.cloud.repush_at)
             .min()
     }
 
@@ -686,6 +757,18 @@ impl World {
         let j = self.x.jitter(link);
         let now = self.x.now;
         self.conns[i].to_dev.push(now, bytes, link, j);
+    }
+
+    fn cloud_send(&mut self, i: usize, msg: &str) {
+        let (qos, pid) = if self.x.fx.cloud_qos1 {
+            self.x.cloud.pid = self.x.cloud.pid.wrapping_add(1).max(1);
+            (1, Some(self.x.cloud.pid))
+        } else {
+            (0, None)
+        };
+        let mut b = vec![0u8; msg.len() + 128];
+        let n = codec::encode_publish(&mut b, &topic_update(), msg.as_bytes(), qos, pid, false).unwrap();
+        self.mqtt_send(i, &b[..n]);
     }
 
     fn mqtt_process(&mut self, i: usize) {
@@ -795,15 +878,7 @@ impl World {
                     let replies = self.x.on_report(qos, dup, live, &payload);
                     for r in replies {
                         self.x.trace(|| format!("cloud -> {r}"));
-                        let (qos, pid) = if self.x.fx.cloud_qos1 {
-                            self.x.cloud.pid = self.x.cloud.pid.wrapping_add(1).max(1);
-                            (1, Some(self.x.cloud.pid))
-                        } else {
-                            (0, None)
-                        };
-                        let mut b = vec![0u8; r.len() + 128];
-                        let n = codec::encode_publish(&mut b, &topic_update(), r.as_bytes(), qos, pid, false).unwrap();
-                        self.mqtt_send(i, &b[..n]);
+                        self.cloud_send(i, &r);
                     }
                 }
                 In::PubAck => {}
@@ -826,22 +901,45 @@ impl World {
         let reason = match status {
             200 => "OK",
             206 => "Partial Content",
+            302 => "Found",
             403 => "Forbidden",
             416 => "Range Not Satisfiable",
             _ => "Internal Server Error",
         };
         let len = body.map_or(text.len(), |(a, b)| b - a);
+        let chunked = body.is_some() && self.x.rng.chance(self.x.fx.http_chunked);
+        let framing = if chunked { "Transfer-Encoding: chunked".to_string() } else { format!("Content-Length: {len}") };
         let head = format!(
-            "HTTP/1.1 {status} {reason}\r\nServer: sim\r\nContent-Length: {len}\r\n{head_extra}{}\r\n",
+            "HTTP/1.1 {status} {reason}\r\nServer: sim\r\n{framing}\r\n{head_extra}{}\r\n",
             if close { "Connection: close\r\n" } else { "" }
         );
         let link = self.x.fx.http_link;
         let j = self.x.jitter(link);
         let now = self.x.now;
         let img = self.x.img.data.clone();
+        let mut sizes = Vec::new();
+        if let (true, Some((a, b))) = (chunked, body) {
+            let mut at = a;
+            while at < b {
+                let k = (1 + self.x.rng.below(8192) as usize).min(b - at);
+                sizes.push(k);
+                at += k;
+            }
+        }
         let c = &mut self.conns[i];
         c.to_dev.push(now, head.as_bytes(), link, j);
         match body {
+            Some((a, b)) if chunked => {
+                let mut at = a;
+                for k in sizes {
+                    c.to_dev.push(now, format!("{k:x}\r\n").as_bytes(), link, 0);
+                    c.to_dev.push_image(now, &img, at, at + k, link, 0);
+                    c.to_dev.push(now, b"\r\n", link, 0);
+                    at += k;
+                }
+                debug_assert_eq!(at, b);
+                c.to_dev.push(now, b"0\r\n\r\n", link, 0);
+            }
             Some((a, b)) => {
                 c.to_dev.push_image(now, &img, a, b, link, 0);
             }
@@ -897,13 +995,17 @@ impl World {
             self.x.violation(format!("bad request line {first:?}"));
             return self.http_respond(i, 500, "", None, "bad request", true);
         }
-        if hdr.get("host").map(String::as_str) != Some(FW_HOST) {
-            self.x.violation(format!("bad Host: {:?}", hdr.get("host")));
+        let host = hdr.get("host").cloned().unwrap_or_default();
+        let cdn = host == CDN_HOST;
+        if host != FW_HOST && !cdn {
+            self.x.violation(format!("bad Host: {host:?}"));
         }
-        let token = parts[1]
-            .strip_prefix(FW_PATH)
-            .and_then(|q| q.strip_prefix("?t="))
-            .and_then(|t| t.parse::<u64>().ok());
+        let (path, query) = parts[1].split_once('?').unwrap_or((parts[1], ""));
+        let on_cdn_path = path == CDN_PATH;
+        if path != FW_PATH && !on_cdn_path {
+            self.x.violation(format!("request for an unknown path {path:?}"));
+        }
+        let token = query.strip_prefix("t=").and_then(|t| t.parse::<u64>().ok());
         let Some(token) = token else {
             self.x.violation(format!("request for an unknown target {:?}", parts[1]));
             return self.http_respond(i, 500, "", None, "no such object", close);
@@ -921,7 +1023,7 @@ impl World {
             self.x.violation(format!("Range {a}-{b} for a {size}-byte image"));
             return self.http_respond(i, 416, &format!("Content-Range: bytes */{size}\r\n"), None, "", close);
         }
-        if !self.x.slot_matches_prefix(a) {
+        if self.x.check_resume_prefix && !self.x.slot_matches_prefix(a) {
             let w = self.x.flash.slot_written;
             self.x.violation(format!(
                 "request from byte {a}, but the slot does not hold the image's first {a} bytes (durable prefix {w})"
@@ -956,6 +1058,16 @@ impl World {
         if scripted.is_some_and(|st| st != 200 && st != 206) {
             let st = scripted.unwrap();
             return self.http_respond(i, st, "Content-Type: text/plain\r\n", None, "scripted", close);
+        }
+        if !on_cdn_path && self.x.rng.chance(self.x.fx.http_redirect) {
+            // To the CDN, absolute or host-relative, the signed query kept.
+            let loc = if self.x.rng.chance(0.5) {
+                format!("http://{CDN_HOST}{CDN_PATH}?t={token}")
+            } else {
+                format!("{CDN_PATH}?t={token}")
+            };
+            let extra = format!("Location: {loc}\r\n");
+            return self.http_respond(i, 302, &extra, None, "", close);
         }
         if self.x.rng.chance(self.x.fx.http500) {
             return self.http_respond(i, 500, "Content-Type: text/plain\r\n", None, "internal error", close);
@@ -1052,7 +1164,7 @@ impl Platform for SimPlatform {
         }
         let ok = match ch {
             Channel::Mqtt => host == BROKER && port == BROKER_PORT,
-            Channel::Http => host == FW_HOST && port == 80,
+            Channel::Http => (host == FW_HOST || host == CDN_HOST) && port == 80,
         };
         if !ok || tls {
             x.violation(format!("connect {ch:?} to {host}:{port} tls={tls}"));
@@ -1250,9 +1362,11 @@ impl Platform for SimPlatform {
         if offset == 0 {
             x.erased_under_record = x.newest_record().is_some_and(|r| r.offset > 0 && r.offset < r.file_size);
             x.flash.slot = vec![0xFF; size];
+            x.erases += 1;
+            x.save_after_erase_armed = x.fx.script.cut_save_after_erase == Some(x.erases);
             x.flash.slot_written = 0;
         } else {
-            if !x.slot_matches_prefix(offset) {
+            if x.check_resume_prefix && !x.slot_matches_prefix(offset) {
                 let w = x.flash.slot_written;
                 let msg = format!("slot_open resumes at {offset} but the slot's durable image prefix is {w} bytes or wrong");
                 if x.erased_under_record {
@@ -1277,7 +1391,8 @@ impl Platform for SimPlatform {
             x.violation(format!("slot_write({off}, {}) with the slot closed", data.len()));
             return Err(HostError);
         }
-        if off > x.flash.slot_written || off + data.len() > x.flash.slot.len() {
+        let hole = off > x.flash.slot_written && x.check_resume_prefix;
+        if hole || off + data.len() > x.flash.slot.len() {
             x.violation(format!(
                 "slot_write({off}, {}) leaves a hole or overflows (written {}, size {})",
                 data.len(),
@@ -1357,7 +1472,10 @@ impl Platform for SimPlatform {
             return Err(HostError);
         }
         let c = usize::from(copy);
-        let scripted = x.scripted_cut(Call::StoreSave);
+        let mut scripted = x.scripted_cut(Call::StoreSave);
+        if std::mem::take(&mut x.save_after_erase_armed) {
+            scripted = Some(0);
+        }
         if scripted.is_some() || x.cut_here(x.fx.cut_store) {
             // Torn: only a prefix of the new bytes (or, for an erase, of the old ones) is there.
             if data.is_empty() {
