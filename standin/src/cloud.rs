@@ -84,6 +84,9 @@ pub struct Faults {
     /// http://127.0.0.1:PORT/same/path?sign=...&t=NEW` (a fresh token that stands for the same
     /// offer). Note: `302: redirect i/K to t=NEW`.
     pub redirect_first: usize,
+    /// Send bodies at most this many bytes per second (a slow link, so a test can interrupt
+    /// the device in the middle of a download).
+    pub rate_limit: Option<u64>,
 }
 
 impl Faults {

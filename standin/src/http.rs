@@ -752,6 +752,7 @@ fn respond_image(
         sent: 0,
         stall: body_faults.stall,
         stop: ctx.stop,
+        rate: f.rate_limit,
     };
     let result = match body_faults.chunk_seed {
         Some(seed) => w.chunked(data, body_faults.cut, seed),
@@ -785,6 +786,8 @@ struct BodyWriter<'a> {
     /// Pause before this payload byte.
     stall: Option<(u64, Duration)>,
     stop: &'a AtomicBool,
+    /// Bytes per second at most (a slow link), if set.
+    rate: Option<u64>,
 }
 
 impl BodyWriter<'_> {
@@ -806,7 +809,17 @@ impl BodyWriter<'_> {
     fn raw(&mut self, bytes: &[u8]) -> io::Result<()> {
         let mut off = 0;
         while off < bytes.len() {
-            match self.stream.write(&bytes[off..]) {
+            // A slow link: slices of 1/50 s worth of bytes, each followed by a 20 ms pause.
+            let end = match self.rate {
+                Some(rate) => {
+                    if off > 0 {
+                        pause(Duration::from_millis(20), self.stop);
+                    }
+                    bytes.len().min(off + (rate / 50).max(1) as usize)
+                }
+                None => bytes.len(),
+            };
+            match self.stream.write(&bytes[off..end]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
                     off += n;
