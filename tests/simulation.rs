@@ -50,7 +50,10 @@ impl Summary {
     fn add(&mut self, seed: u64, o: &Outcome) {
         let s = &o.stats;
         for (bug, n) in &s.known_bugs {
-            let e = self.known_bugs.entry(format!("{bug:?}")).or_insert((0, 0, Vec::new()));
+            let e = self
+                .known_bugs
+                .entry(format!("{bug:?}"))
+                .or_insert((0, 0, Vec::new()));
             e.0 += 1;
             e.1 += u64::from(*n);
             if e.2.len() < 8 {
@@ -95,7 +98,9 @@ impl Summary {
     fn line(&self, secs: f64) -> String {
         let mut bugs = String::new();
         for (b, (seeds, n, first)) in &self.known_bugs {
-            bugs.push_str(&format!("\n  known library bug {b}: {n} times in {seeds} seeds (e.g. {first:?})"));
+            bugs.push_str(&format!(
+                "\n  known library bug {b}: {n} times in {seeds} seeds (e.g. {first:?})"
+            ));
         }
         let judged = self.seeds - self.abandoned;
         bugs.push_str(&format!(
@@ -173,7 +178,12 @@ fn simulated_updates_converge_through_faults_and_power_cuts() {
             "{} of {} seeds failed; rerun one with OTA_SIM_SEED=<seed> cargo test --test simulation -- --nocapture\n{}",
             failures.len(),
             seeds.len(),
-            failures.iter().take(5).cloned().collect::<Vec<_>>().join("\n")
+            failures
+                .iter()
+                .take(5)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("\n")
         );
     }
     if single.is_none() && seeds.len() >= 200 {
@@ -184,12 +194,22 @@ fn simulated_updates_converge_through_faults_and_power_cuts() {
             sum.resumes_after_cut,
             sum.seeds
         );
-        assert!(sum.mean_ratio() < 2.0, "mean bytes served / image = {:.2}", sum.mean_ratio());
+        assert!(
+            sum.mean_ratio() < 2.0,
+            "mean bytes served / image = {:.2}",
+            sum.mean_ratio()
+        );
     }
 }
 
 /// Run a hand-written scenario strictly (known bugs are violations); print its trace on failure.
-fn scenario(name: &str, dev: DeviceCfg, script: Script, image_len: usize, setup: impl FnOnce(&mut sim::world::Ctx)) -> Result<Outcome, Failure> {
+fn scenario(
+    name: &str,
+    dev: DeviceCfg,
+    script: Script,
+    image_len: usize,
+    setup: impl FnOnce(&mut sim::world::Ctx),
+) -> Result<Outcome, Failure> {
     let mut fx = Faults::none();
     fx.script = script;
     let mut r = Rng::new(7);
@@ -210,7 +230,14 @@ fn scenario(name: &str, dev: DeviceCfg, script: Script, image_len: usize, setup:
 /// The scenarios themselves run fault-free when nothing is scripted.
 #[test]
 fn scenario_without_faults_converges() {
-    let o = scenario("clean", DeviceCfg::plain(), Script::default(), 20_000, |_| {}).unwrap_or_else(|f| panic!("{}", f.msg));
+    let o = scenario(
+        "clean",
+        DeviceCfg::plain(),
+        Script::default(),
+        20_000,
+        |_| {},
+    )
+    .unwrap_or_else(|f| panic!("{}", f.msg));
     assert_eq!(o.stats.power_cuts, 0);
     assert_eq!(o.dones, 1);
 }
@@ -224,8 +251,18 @@ fn scenario_without_faults_converges() {
 #[test]
 #[ignore = "known library bug: recv on a closed MQTT socket (src/client.rs mqtt_step)"]
 fn known_bug_recv_on_closed_mqtt_socket() {
-    let script = Script { refuse_mqtt: vec![1], ..Script::default() };
-    scenario("recv after close", DeviceCfg::plain(), script, 20_000, |_| {}).unwrap_or_else(|f| panic!("{}", f.msg));
+    let script = Script {
+        refuse_mqtt: vec![1],
+        ..Script::default()
+    };
+    scenario(
+        "recv after close",
+        DeviceCfg::plain(),
+        script,
+        20_000,
+        |_| {},
+    )
+    .unwrap_or_else(|f| panic!("{}", f.msg));
 }
 
 /// KNOWN BUG: on a 200 to a Range request, `Engine::on_head` erases the slot
@@ -246,6 +283,12 @@ fn known_bug_erase_before_record_on_200_resume() {
         ..Script::default()
     };
     // Let the run go on past the resume, to show where it ends: a corrupt image marked bootable.
-    scenario("erase before record", DeviceCfg::plain(), script, 20_000, |x| x.check_resume_prefix = false)
-        .unwrap_or_else(|f| panic!("{}", f.msg));
+    scenario(
+        "erase before record",
+        DeviceCfg::plain(),
+        script,
+        20_000,
+        |x| x.check_resume_prefix = false,
+    )
+    .unwrap_or_else(|f| panic!("{}", f.msg));
 }

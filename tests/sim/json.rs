@@ -38,7 +38,11 @@ impl Json {
 
 pub fn parse(text: &[u8]) -> Result<Json, String> {
     let s = std::str::from_utf8(text).map_err(|e| format!("not UTF-8: {e}"))?;
-    let mut p = P { b: s.as_bytes(), i: 0, depth: 0 };
+    let mut p = P {
+        b: s.as_bytes(),
+        i: 0,
+        depth: 0,
+    };
     p.ws();
     let v = p.value()?;
     p.ws();
@@ -243,6 +247,8 @@ impl P<'_> {
                 return Err(format!("bad exponent at {start}"));
             }
         }
-        Ok(Json::Num(String::from_utf8_lossy(&self.b[start..self.i]).into_owned()))
+        Ok(Json::Num(
+            String::from_utf8_lossy(&self.b[start..self.i]).into_owned(),
+        ))
     }
 }

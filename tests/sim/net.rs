@@ -71,7 +71,14 @@ impl Pipe {
         self.finish(NetError::Failed);
     }
 
-    fn push_data(&mut self, now: u64, data: Data, link: Link, jitter: u64, seg_max: usize) -> usize {
+    fn push_data(
+        &mut self,
+        now: u64,
+        data: Data,
+        link: Link,
+        jitter: u64,
+        seg_max: usize,
+    ) -> usize {
         if self.end.is_some() {
             return 0;
         }
@@ -110,7 +117,11 @@ impl Pipe {
                 Data::Owned(v) => Data::Owned(v[at..at + k].to_vec()),
                 Data::Image(img, a, _) => Data::Image(img.clone(), a + at, a + at + k),
             };
-            self.segs.push_back(Seg { ready: base, data: part, pos: 0 });
+            self.segs.push_back(Seg {
+                ready: base,
+                data: part,
+                pos: 0,
+            });
             at += k;
         }
         self.last_ready = base;
@@ -121,7 +132,15 @@ impl Pipe {
         self.push_data(now, Data::Owned(bytes.to_vec()), link, jitter, 1460)
     }
 
-    pub fn push_image(&mut self, now: u64, img: &Rc<Vec<u8>>, a: usize, b: usize, link: Link, jitter: u64) -> usize {
+    pub fn push_image(
+        &mut self,
+        now: u64,
+        img: &Rc<Vec<u8>>,
+        a: usize,
+        b: usize,
+        link: Link,
+        jitter: u64,
+    ) -> usize {
         self.push_data(now, Data::Image(img.clone(), a, b), link, jitter, 4096)
     }
 
@@ -129,7 +148,9 @@ impl Pipe {
     pub fn read(&mut self, now: u64, buf: &mut [u8]) -> usize {
         let mut n = 0;
         while n < buf.len() {
-            let Some(s) = self.segs.front_mut() else { break };
+            let Some(s) = self.segs.front_mut() else {
+                break;
+            };
             if s.ready > now {
                 break;
             }

@@ -46,7 +46,11 @@ impl Rng {
 
     /// With probability `p_on` a log-uniform rate in `lo..hi`, else 0.
     pub fn maybe_rate(&mut self, p_on: f64, lo: f64, hi: f64) -> f64 {
-        if self.chance(p_on) { self.log_uniform(lo, hi) } else { 0.0 }
+        if self.chance(p_on) {
+            self.log_uniform(lo, hi)
+        } else {
+            0.0
+        }
     }
 
     pub fn bytes(&mut self, n: usize) -> Vec<u8> {

@@ -6,7 +6,9 @@ use qcloud_ota::client::{Buffers, Client, Config};
 use qcloud_ota::engine::Policy;
 
 use super::rng::Rng;
-use super::world::{BROKER, Ctx, KnownBug, DEVICE, Faults, NEW, PRODUCT, SECRET, SimPlatform, Stats, World};
+use super::world::{
+    BROKER, Ctx, DEVICE, Faults, KnownBug, NEW, PRODUCT, SECRET, SimPlatform, Stats, World,
+};
 
 /// Virtual time a run may take before it counts as not converging.
 const LIMIT_MS: u64 = 3 * 3600 * 1000;
@@ -24,6 +26,8 @@ pub struct DeviceCfg {
     /// Longest jump of the virtual clock between two polls.
     pub step_cap_ms: u64,
     pub sign: SignMethod,
+    /// The host sometimes defers an offer (manual acceptance) before accepting it.
+    pub defer_prob: f64,
 }
 
 impl DeviceCfg {
@@ -44,6 +48,7 @@ impl DeviceCfg {
             },
             step_cap_ms: 500,
             sign: SignMethod::HmacSha256,
+            defer_prob: 0.0,
         }
     }
 
@@ -56,8 +61,8 @@ impl DeviceCfg {
             ack_timeout_ms: r.range(2000, 10_000) as u32,
             net_poll_ms: *[20u32, 50, 100, 250, 500].get(r.below(5) as usize).unwrap(),
             policy: Policy {
-                manual_accept: false,
-                manual_confirm: false,
+                manual_accept: r.chance(0.25),
+                manual_confirm: r.chance(0.25),
                 slot_size: if r.chance(0.5) { 0 } else { 512 * 1024 },
                 max_attempts: 10,
                 progress_interval_ms: 1000,
@@ -65,7 +70,12 @@ impl DeviceCfg {
                 journal_interval: r.range(1024, 16_384) as u32,
             },
             step_cap_ms: r.range(100, 2000),
-            sign: if r.chance(0.5) { SignMethod::HmacSha256 } else { SignMethod::HmacSha1 },
+            sign: if r.chance(0.5) {
+                SignMethod::HmacSha256
+            } else {
+                SignMethod::HmacSha1
+            },
+            defer_prob: if r.chance(0.5) { 0.0 } else { 0.3 },
         }
     }
 }
@@ -125,10 +135,17 @@ pub fn run_scenario(
 ) -> Result<Outcome, Failure> {
     let image_len = image.len();
     let mut x = Ctx::new(seed, rng, fx, image, tracing);
+    x.dev_mqtt_rx = dev.mqtt_rx;
+    x.manual_accept = dev.policy.manual_accept;
+    x.manual_confirm = dev.policy.manual_confirm;
     setup(&mut x);
     let summary = format!("device {dev:?}\nfaults {:?}\nimage {image_len} bytes", x.fx);
     x.trace(|| summary.clone());
-    let mut world = Box::new(World { conns: Vec::new(), x, keepalive_s: dev.keepalive_s });
+    let mut world = Box::new(World {
+        conns: Vec::new(),
+        x,
+        keepalive_s: dev.keepalive_s,
+    });
     let mut rx = vec![0u8; dev.mqtt_rx];
     let mut tx = vec![0u8; dev.mqtt_tx];
     let mut http = vec![0u8; dev.http];
@@ -153,7 +170,10 @@ pub fn run_scenario(
             w.x.flash.slot_written,
             image_len
         ));
-        Failure { msg: m, trace: w.x.trace.iter().cloned().collect() }
+        Failure {
+            msg: m,
+            trace: w.x.trace.iter().cloned().collect(),
+        }
     };
 
     loop {
@@ -166,7 +186,11 @@ pub fn run_scenario(
         cfg.net_poll_ms = dev.net_poll_ms;
         cfg.sign_method = dev.sign;
         cfg.policy = dev.policy;
-        let bufs = Buffers { mqtt_rx: &mut rx, mqtt_tx: &mut tx, http: &mut http };
+        let bufs = Buffers {
+            mqtt_rx: &mut rx,
+            mqtt_tx: &mut tx,
+            http: &mut http,
+        };
         let mut client = match Client::new(&cfg, bufs, SimPlatform { w: world }) {
             Ok(c) => c,
             Err(e) => panic!("seed {seed}: Client::new failed: {e:?}"),
@@ -201,11 +225,39 @@ pub fn run_scenario(
             if w.x.reboot_at.is_some_and(|t| w.x.now >= t) {
                 break;
             }
+            // The host's decisions.
+            if w.x.accept_at.is_some_and(|t| w.x.now >= t) {
+                w.x.accept_at = None;
+                if w.x.rng.chance(dev.defer_prob) {
+                    let d = w.x.rng.range(1000, 60_000) as u32;
+                    w.x.trace(|| format!("host defers the offer by {d} ms"));
+                    let _ = client.defer(d);
+                } else {
+                    let r = client.accept();
+                    client.platform().w.x.trace(|| format!("host accepts: {r:?}"));
+                }
+                continue;
+            }
+            if w.x.confirm_at.is_some_and(|t| w.x.now >= t) {
+                w.x.confirm_at = None;
+                let r = client.confirm();
+                client.platform().w.x.trace(|| format!("host confirms: {r:?}"));
+                continue;
+            }
             // Advance the clock like a select()-based host: until the library wants to be
             // called again or bytes arrive, whichever comes first.
             let now = w.x.now;
             let mut dt = u64::from(ms).min(dev.step_cap_ms);
-            for t in [w.next_event(), w.x.next_cut_at, w.x.reboot_at].into_iter().flatten() {
+            for t in [
+                w.next_event(),
+                w.x.next_cut_at,
+                w.x.reboot_at,
+                w.x.accept_at,
+                w.x.confirm_at,
+            ]
+                .into_iter()
+                .flatten()
+            {
                 dt = dt.min(t.saturating_sub(now));
             }
             if dt == 0 {
@@ -255,7 +307,11 @@ pub fn run_scenario(
     }
 }
 
-fn finish(w: Box<World>, image_len: usize, fail: &dyn Fn(&World, String) -> Failure) -> Result<Outcome, Failure> {
+fn finish(
+    w: Box<World>,
+    image_len: usize,
+    fail: &dyn Fn(&World, String) -> Failure,
+) -> Result<Outcome, Failure> {
     let x = &w.x;
     if !x.violations.is_empty() {
         return Err(fail(&w, "invariant violated".into()));
@@ -267,7 +323,10 @@ fn finish(w: Box<World>, image_len: usize, fail: &dyn Fn(&World, String) -> Fail
     if x.cloud.dones != want {
         return Err(fail(
             &w,
-            format!("the cloud saw {} done, expected {want} (1 + windows)", x.cloud.dones),
+            format!(
+                "the cloud saw {} done, expected {want} (1 + windows)",
+                x.cloud.dones
+            ),
         ));
     }
     if x.valid_record() {

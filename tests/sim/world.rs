@@ -78,6 +78,12 @@ pub struct Faults {
     pub http_chunked: f64,
     /// Mean time between offers the cloud pushes on its own (console retries), if any.
     pub repush_mean_ms: Option<f64>,
+    /// Per cloud reply: also send junk on the update topic (another type, malformed JSON, or a
+    /// message larger than the device's receive buffer).
+    pub junk: f64,
+    /// Flash is slow: virtual time passes inside `slot_write` (per KiB) and `store_save`.
+    pub flash_ms_per_kib: u64,
+    pub store_ms: u64,
     /// Deterministic faults for hand-written scenarios.
     pub script: Script,
 }
@@ -124,9 +130,19 @@ impl Faults {
         // Storms: so many failures that the download attempts run out and the device reports
         // fail; the cloud then offers again.
         let storm = !calm && r.chance(0.15);
-        let k = if calm { 0.0 } else if storm { 3.0 } else { 1.0 };
+        let k = if calm {
+            0.0
+        } else if storm {
+            3.0
+        } else {
+            1.0
+        };
         Faults {
-            mqtt_link: Link { latency, jitter: r.range(0, 50), rate: 0 },
+            mqtt_link: Link {
+                latency,
+                jitter: r.range(0, 50),
+                rate: 0,
+            },
             http_link: Link {
                 latency,
                 jitter: r.range(0, 50),
@@ -157,6 +173,9 @@ impl Faults {
             http_redirect: r.maybe_rate(0.3, 0.1, 1.0),
             http_chunked: r.maybe_rate(0.3, 0.1, 1.0),
             repush_mean_ms: r.chance(0.3).then(|| r.log_uniform(10_000.0, 600_000.0)),
+            junk: r.maybe_rate(0.3, 0.02, 0.3),
+            flash_ms_per_kib: if r.chance(0.4) { r.range(1, 20) } else { 0 },
+            store_ms: if r.chance(0.4) { r.range(1, 80) } else { 0 },
             script: Script::default(),
         }
         .clamped()
@@ -180,8 +199,16 @@ impl Faults {
     /// No random faults at all: a clean network and steady power (scenarios add a script).
     pub fn none() -> Faults {
         Faults {
-            mqtt_link: Link { latency: 20, jitter: 0, rate: 0 },
-            http_link: Link { latency: 20, jitter: 0, rate: 50 },
+            mqtt_link: Link {
+                latency: 20,
+                jitter: 0,
+                rate: 0,
+            },
+            http_link: Link {
+                latency: 20,
+                jitter: 0,
+                rate: 50,
+            },
             connect_latency: 10,
             refuse: 0.0,
             cut_http: 0.0,
@@ -207,6 +234,9 @@ impl Faults {
             http_redirect: 0.0,
             http_chunked: 0.0,
             repush_mean_ms: None,
+            junk: 0.0,
+            flash_ms_per_kib: 0,
+            store_ms: 0,
             script: Script::default(),
         }
     }
@@ -312,6 +342,18 @@ pub struct Ctx {
     calls: HashMap<Call, u32>,
     http_requests: u32,
     mqtt_conns: u32,
+    /// The device's MQTT receive buffer (junk messages are made larger).
+    pub dev_mqtt_rx: usize,
+    /// Host behaviour: manual acceptance (accept after a delay, sometimes defer first) and
+    /// manual confirmation after the reboot.
+    pub manual_accept: bool,
+    pub manual_confirm: bool,
+    pub accept_at: Option<u64>,
+    pub confirm_at: Option<u64>,
+    /// Last MQTT connect() in this boot.
+    pub last_mqtt_connect: Option<u64>,
+    /// Percent last reported downloading in this boot (reset by a restart from 0).
+    pub last_percent: Option<u8>,
     next_sock: i32,
     /// Sockets handed out, closed or not, to catch use after close.
     known_socks: HashMap<i32, Channel>,
@@ -319,7 +361,10 @@ pub struct Ctx {
 
 impl Ctx {
     pub fn new(seed: u64, rng: Rng, fx: Faults, image: Vec<u8>, tracing: bool) -> Ctx {
-        let md5hex: String = Md5::digest(&image).iter().map(|b| format!("{b:02x}")).collect();
+        let md5hex: String = Md5::digest(&image)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         let etag = format!("\"{md5hex}\"");
         let mut c = Ctx {
             seed,
@@ -327,7 +372,11 @@ impl Ctx {
             rng,
             cuts_left: fx.max_cuts,
             fx,
-            img: Image { data: Rc::new(image), md5hex, etag },
+            img: Image {
+                data: Rc::new(image),
+                md5hex,
+                etag,
+            },
             flash: Flash::default(),
             running: OLD.into(),
             boot: 0,
@@ -351,6 +400,13 @@ impl Ctx {
             calls: HashMap::new(),
             http_requests: 0,
             mqtt_conns: 0,
+            last_mqtt_connect: None,
+            last_percent: None,
+            dev_mqtt_rx: 1024,
+            manual_accept: false,
+            manual_confirm: false,
+            accept_at: None,
+            confirm_at: None,
             next_sock: 3,
             known_socks: HashMap::new(),
         };
@@ -362,7 +418,10 @@ impl Ctx {
     }
 
     fn schedule_repush(&mut self) {
-        self.cloud.repush_at = self.fx.repush_mean_ms.map(|m| self.now + 1 + self.rng.exp(m) as u64);
+        self.cloud.repush_at = self
+            .fx
+            .repush_mean_ms
+            .map(|m| self.now + 1 + self.rng.exp(m) as u64);
     }
 
     pub fn trace(&mut self, f: impl FnOnce() -> String) {
@@ -376,7 +435,10 @@ impl Ctx {
     }
 
     pub fn violation(&mut self, msg: String) {
-        let m = format!("t={} boot={} running={}: {msg}", self.now, self.boot, self.running);
+        let m = format!(
+            "t={} boot={} running={}: {msg}",
+            self.now, self.boot, self.running
+        );
         self.trace(|| format!("VIOLATION {m}"));
         if self.violations.len() < 20 {
             self.violations.push(m);
@@ -402,7 +464,12 @@ impl Ctx {
         if self.dead {
             return None;
         }
-        self.fx.script.cuts.iter().find(|c| c.0 == kind && c.1 == n).map(|c| c.2)
+        self.fx
+            .script
+            .cuts
+            .iter()
+            .find(|c| c.0 == kind && c.1 == n)
+            .map(|c| c.2)
     }
 
     pub fn schedule_cut(&mut self) {
@@ -430,20 +497,31 @@ impl Ctx {
 
     /// Some copy holds an intact record (what the device will find at boot).
     pub fn valid_record(&self) -> bool {
-        self.flash.record.iter().any(|c| Record::decode(c).is_some())
+        self.flash
+            .record
+            .iter()
+            .any(|c| Record::decode(c).is_some())
     }
 
     /// The record the device would load: the intact copy with the newest sequence number.
     pub fn newest_record(&self) -> Option<Record> {
-        let mut best: Option<(u32, Record)> = None;
-        for c in &self.flash.record {
+        self.newest().map(|b| b.2)
+    }
+
+    /// `(copy, seq, record)` of the newest intact record.
+    pub fn newest(&self) -> Option<(usize, u32, Record)> {
+        let mut best: Option<(usize, u32, Record)> = None;
+        for (i, c) in self.flash.record.iter().enumerate() {
             if let Some((seq, r)) = Record::decode(c) {
-                if best.as_ref().is_none_or(|b| seq.wrapping_sub(b.0) as i32 > 0) {
-                    best = Some((seq, r));
+                if best
+                    .as_ref()
+                    .is_none_or(|b| seq.wrapping_sub(b.1) as i32 > 0)
+                {
+                    best = Some((i, seq, r));
                 }
             }
         }
-        best.map(|b| b.1)
+        best
     }
 
     fn jitter(&mut self, l: Link) -> u64 {
@@ -502,7 +580,11 @@ impl Ctx {
                 return out;
             }
         };
-        let ty = j.get("type").and_then(Json::as_str).unwrap_or("").to_string();
+        let ty = j
+            .get("type")
+            .and_then(Json::as_str)
+            .unwrap_or("")
+            .to_string();
         match ty.as_str() {
             "report_version" => {
                 if qos != 1 {
@@ -541,7 +623,10 @@ impl Ctx {
 
     fn on_progress(&mut self, j: &Json, qos: u8, dup: bool, live: bool, text: &str) {
         let p = j.path(&["report", "progress"]);
-        let state = p.and_then(|p| p.get("state")).and_then(Json::as_str).unwrap_or("");
+        let state = p
+            .and_then(|p| p.get("state"))
+            .and_then(Json::as_str)
+            .unwrap_or("");
         let rc = p.and_then(|p| p.get("result_code"));
         let rm = p.and_then(|p| p.get("result_msg"));
         let percent = p.and_then(|p| p.get("percent"));
@@ -581,7 +666,16 @@ impl Ctx {
         }
         match state {
             "downloading" => match percent {
-                Some(Json::Str(s)) if s.parse::<u8>().is_ok_and(|p| p <= 100) => {}
+                Some(Json::Str(s)) if s.parse::<u8>().is_ok_and(|p| p <= 100) => {
+                    let p: u8 = s.parse().unwrap();
+                    if self.last_percent.is_some_and(|l| p < l) {
+                        self.violation(format!(
+                            "percent went back from {:?} to {p}",
+                            self.last_percent
+                        ));
+                    }
+                    self.last_percent = Some(p);
+                }
                 _ => self.violation(format!("percent is not a string 0..100: {text}")),
             },
             "burning" => {
@@ -655,10 +749,27 @@ pub struct Conn {
 
 /// A device packet, owned (the decoder borrows the receive buffer).
 enum In {
-    Connect { client_id: String, user: bool, pass: bool, keepalive: u16, clean: bool },
-    Publish { dup: bool, qos: u8, retain: bool, topic: String, pid: Option<u16>, payload: Vec<u8> },
+    Connect {
+        client_id: String,
+        user: bool,
+        pass: bool,
+        keepalive: u16,
+        clean: bool,
+    },
+    Publish {
+        dup: bool,
+        qos: u8,
+        retain: bool,
+        topic: String,
+        pid: Option<u16>,
+        payload: Vec<u8>,
+    },
     PubAck,
-    Subscribe { pid: u16, topic: String, qos: u8 },
+    Subscribe {
+        pid: u16,
+        topic: String,
+        qos: u8,
+    },
     PingReq,
     Disconnect,
     Other(String),
@@ -673,7 +784,9 @@ pub struct World {
 
 impl World {
     fn conn(&mut self, s: Socket) -> Option<usize> {
-        self.conns.iter().position(|c| c.sock == s.0 && !c.dev_closed)
+        self.conns
+            .iter()
+            .position(|c| c.sock == s.0 && !c.dev_closed)
     }
 
     /// Move bytes the servers can see and let them answer; timed connection breaks; the
@@ -682,7 +795,15 @@ impl World {
         if self.x.cloud.repush_at.is_some_and(|t| self.x.now >= t) {
             self.x.schedule_repush();
             let target = self.conns.iter().rposition(|c| {
-                !c.srv_done && !c.dev_closed && matches!(c.srv, Srv::Mqtt { subscribed: true, .. })
+                !c.srv_done
+                    && !c.dev_closed
+                    && matches!(
+                        c.srv,
+                        Srv::Mqtt {
+                            subscribed: true,
+                            ..
+                        }
+                    )
             });
             if let Some(i) = target {
                 if !self.x.cloud.saw_done {
@@ -707,7 +828,8 @@ impl World {
             }
             self.step_conn(i);
         }
-        self.conns.retain(|c| !(c.dev_closed && (c.srv_done || c.to_srv.is_empty())));
+        self.conns
+            .retain(|c| !(c.dev_closed && (c.srv_done || c.to_srv.is_empty())));
     }
 
     fn step_conn(&mut self, i: usize) {
@@ -767,7 +889,8 @@ impl World {
             (0, None)
         };
         let mut b = vec![0u8; msg.len() + 128];
-        let n = codec::encode_publish(&mut b, &topic_update(), msg.as_bytes(), qos, pid, false).unwrap();
+        let n = codec::encode_publish(&mut b, &topic_update(), msg.as_bytes(), qos, pid, false)
+            .unwrap();
         self.mqtt_send(i, &b[..n]);
     }
 
@@ -781,7 +904,8 @@ impl World {
                 Ok(None) => return,
                 Err(e) => {
                     let hex: String = c.rx.iter().take(16).map(|b| format!("{b:02x}")).collect();
-                    self.x.violation(format!("malformed MQTT from the device: {e:?} ({hex}..)"));
+                    self.x
+                        .violation(format!("malformed MQTT from the device: {e:?} ({hex}..)"));
                     let c = &mut self.conns[i];
                     c.srv_done = true;
                     c.to_dev.finish(NetError::Closed);
@@ -789,14 +913,27 @@ impl World {
                 }
                 Ok(Some((p, n))) => {
                     let p = match p {
-                        Packet::Connect { client_id, username, password, keepalive_s, clean_session } => In::Connect {
+                        Packet::Connect {
+                            client_id,
+                            username,
+                            password,
+                            keepalive_s,
+                            clean_session,
+                        } => In::Connect {
                             client_id: client_id.into(),
                             user: username.is_some(),
                             pass: password.is_some(),
                             keepalive: keepalive_s,
                             clean: clean_session,
                         },
-                        Packet::Publish { dup, qos, retain, topic, pid, payload } => In::Publish {
+                        Packet::Publish {
+                            dup,
+                            qos,
+                            retain,
+                            topic,
+                            pid,
+                            payload,
+                        } => In::Publish {
                             dup,
                             qos,
                             retain,
@@ -805,7 +942,11 @@ impl World {
                             payload: payload.to_vec(),
                         },
                         Packet::PubAck { .. } => In::PubAck,
-                        Packet::Subscribe { pid, topic, qos } => In::Subscribe { pid, topic: topic.into(), qos },
+                        Packet::Subscribe { pid, topic, qos } => In::Subscribe {
+                            pid,
+                            topic: topic.into(),
+                            qos,
+                        },
                         Packet::PingReq => In::PingReq,
                         Packet::Disconnect => In::Disconnect,
                         other => In::Other(format!("{other:?}")),
@@ -815,17 +956,27 @@ impl World {
             };
             c.rx.drain(..n);
             let (connected, subscribed) = match self.conns[i].srv {
-                Srv::Mqtt { connected, subscribed } => (connected, subscribed),
+                Srv::Mqtt {
+                    connected,
+                    subscribed,
+                } => (connected, subscribed),
                 Srv::Http => unreachable!(),
             };
             match pkt {
-                In::Connect { client_id, user, pass, keepalive, clean } => {
+                In::Connect {
+                    client_id,
+                    user,
+                    pass,
+                    keepalive,
+                    clean,
+                } => {
                     self.x.stats.mqtt_connects += 1;
                     if connected {
                         self.x.violation("second CONNECT on one connection".into());
                     }
                     if client_id != format!("{PRODUCT}{DEVICE}") || !user || !pass || !clean {
-                        self.x.violation(format!("bad CONNECT: client id {client_id:?}"));
+                        self.x
+                            .violation(format!("bad CONNECT: client id {client_id:?}"));
                     }
                     if keepalive != self.keepalive_s {
                         self.x.violation(format!("CONNECT keepalive {keepalive}"));
@@ -839,11 +990,18 @@ impl World {
                         return;
                     }
                     self.mqtt_send(i, &[0x20, 2, 0, 0]);
-                    self.conns[i].srv = Srv::Mqtt { connected: true, subscribed: false };
+                    self.conns[i].srv = Srv::Mqtt {
+                        connected: true,
+                        subscribed: false,
+                    };
                     // One session per client id: the broker drops any older connection.
                     let me = self.conns[i].sock;
                     let now = self.x.now;
-                    for c in self.conns.iter_mut().filter(|c| c.sock != me && matches!(c.srv, Srv::Mqtt { .. })) {
+                    for c in self
+                        .conns
+                        .iter_mut()
+                        .filter(|c| c.sock != me && matches!(c.srv, Srv::Mqtt { .. }))
+                    {
                         if !c.srv_done {
                             c.srv_done = true;
                             c.to_dev.finish(NetError::Closed);
@@ -860,14 +1018,26 @@ impl World {
                     }
                     let [hi, lo] = pid.to_be_bytes();
                     self.mqtt_send(i, &[0x90, 3, hi, lo, 1]);
-                    self.conns[i].srv = Srv::Mqtt { connected: true, subscribed: true };
+                    self.conns[i].srv = Srv::Mqtt {
+                        connected: true,
+                        subscribed: true,
+                    };
                 }
-                In::Publish { dup, qos, retain, topic, pid, payload } => {
+                In::Publish {
+                    dup,
+                    qos,
+                    retain,
+                    topic,
+                    pid,
+                    payload,
+                } => {
                     if topic != topic_report() || retain || qos > 1 {
-                        self.x.violation(format!("PUBLISH to {topic} qos {qos} retain {retain}"));
+                        self.x
+                            .violation(format!("PUBLISH to {topic} qos {qos} retain {retain}"));
                     }
                     if !subscribed {
-                        self.x.violation("report published before the SUBACK".into());
+                        self.x
+                            .violation("report published before the SUBACK".into());
                     }
                     if let (1, Some(p)) = (qos, pid) {
                         let mut b = [0u8; 4];
@@ -879,6 +1049,16 @@ impl World {
                     for r in replies {
                         self.x.trace(|| format!("cloud -> {r}"));
                         self.cloud_send(i, &r);
+                        if self.x.rng.chance(self.x.fx.junk) {
+                            let junk = match self.x.rng.below(4) {
+                                0 => "{\"type\":\"something_else\",\"n\":1}".to_string(),
+                                1 => "{\"type\":\"update_firmware\",\"url\":".to_string(),
+                                2 => "not json at all".to_string(),
+                                _ => format!("{{\"type\":\"big\",\"pad\":\"{}\"}}", "x".repeat(self.x.dev_mqtt_rx + 100)),
+                            };
+                            self.x.trace(|| format!("cloud -> junk ({} bytes)", junk.len()));
+                            self.cloud_send(i, &junk);
+                        }
                     }
                 }
                 In::PubAck => {}
@@ -889,14 +1069,24 @@ impl World {
                     c.to_dev.finish(NetError::Closed);
                     return;
                 }
-                In::Other(s) => self.x.violation(format!("unexpected packet from the device: {s}")),
+                In::Other(s) => self
+                    .x
+                    .violation(format!("unexpected packet from the device: {s}")),
             }
         }
     }
 
     // ---- firmware server ----
 
-    fn http_respond(&mut self, i: usize, status: u16, head_extra: &str, body: Option<(usize, usize)>, text: &str, close: bool) {
+    fn http_respond(
+        &mut self,
+        i: usize,
+        status: u16,
+        head_extra: &str,
+        body: Option<(usize, usize)>,
+        text: &str,
+        close: bool,
+    ) {
         *self.x.stats.http_status.entry(status).or_default() += 1;
         let reason = match status {
             200 => "OK",
@@ -908,7 +1098,11 @@ impl World {
         };
         let len = body.map_or(text.len(), |(a, b)| b - a);
         let chunked = body.is_some() && self.x.rng.chance(self.x.fx.http_chunked);
-        let framing = if chunked { "Transfer-Encoding: chunked".to_string() } else { format!("Content-Length: {len}") };
+        let framing = if chunked {
+            "Transfer-Encoding: chunked".to_string()
+        } else {
+            format!("Content-Length: {len}")
+        };
         let head = format!(
             "HTTP/1.1 {status} {reason}\r\nServer: sim\r\n{framing}\r\n{head_extra}{}\r\n",
             if close { "Connection: close\r\n" } else { "" }
@@ -975,7 +1169,8 @@ impl World {
     fn http_request(&mut self, i: usize, head: &str) {
         self.x.stats.requests += 1;
         let h = head.to_string();
-        self.x.trace(|| format!("http <- {}", h.replace("\r\n", " | ")));
+        self.x
+            .trace(|| format!("http <- {}", h.replace("\r\n", " | ")));
         let mut lines = head.split("\r\n");
         let first = lines.next().unwrap_or("");
         let parts: Vec<&str> = first.split(' ').collect();
@@ -983,7 +1178,10 @@ impl World {
         for l in lines {
             match l.split_once(':') {
                 Some((k, v)) => {
-                    if hdr.insert(k.trim().to_ascii_lowercase(), v.trim().to_string()).is_some() {
+                    if hdr
+                        .insert(k.trim().to_ascii_lowercase(), v.trim().to_string())
+                        .is_some()
+                    {
                         self.x.violation(format!("repeated header {k}"));
                     }
                 }
@@ -1003,11 +1201,13 @@ impl World {
         let (path, query) = parts[1].split_once('?').unwrap_or((parts[1], ""));
         let on_cdn_path = path == CDN_PATH;
         if path != FW_PATH && !on_cdn_path {
-            self.x.violation(format!("request for an unknown path {path:?}"));
+            self.x
+                .violation(format!("request for an unknown path {path:?}"));
         }
         let token = query.strip_prefix("t=").and_then(|t| t.parse::<u64>().ok());
         let Some(token) = token else {
-            self.x.violation(format!("request for an unknown target {:?}", parts[1]));
+            self.x
+                .violation(format!("request for an unknown target {:?}", parts[1]));
             return self.http_respond(i, 500, "", None, "no such object", close);
         };
         let size = self.x.img.data.len();
@@ -1016,12 +1216,23 @@ impl World {
             Some((a.parse::<usize>().ok()?, b.parse::<usize>().ok()?))
         });
         let Some((a, b)) = range else {
-            self.x.violation(format!("request without a valid Range: {:?}", hdr.get("range")));
+            self.x.violation(format!(
+                "request without a valid Range: {:?}",
+                hdr.get("range")
+            ));
             return self.http_respond(i, 500, "", None, "range", close);
         };
         if a > b || b != size - 1 {
-            self.x.violation(format!("Range {a}-{b} for a {size}-byte image"));
-            return self.http_respond(i, 416, &format!("Content-Range: bytes */{size}\r\n"), None, "", close);
+            self.x
+                .violation(format!("Range {a}-{b} for a {size}-byte image"));
+            return self.http_respond(
+                i,
+                416,
+                &format!("Content-Range: bytes */{size}\r\n"),
+                None,
+                "",
+                close,
+            );
         }
         if self.x.check_resume_prefix && !self.x.slot_matches_prefix(a) {
             let w = self.x.flash.slot_written;
@@ -1039,7 +1250,8 @@ impl World {
         let now = self.x.now;
         let forbidden = match self.x.cloud.tokens.get_mut(&token) {
             None => {
-                self.x.violation(format!("URL token {token} was never issued"));
+                self.x
+                    .violation(format!("URL token {token} was never issued"));
                 true
             }
             Some((exp, revoked)) => {
@@ -1050,14 +1262,35 @@ impl World {
             }
         };
         self.x.http_requests += 1;
-        let scripted = self.x.fx.script.http.iter().find(|h| h.0 == self.x.http_requests).map(|h| h.1);
+        let scripted = self
+            .x
+            .fx
+            .script
+            .http
+            .iter()
+            .find(|h| h.0 == self.x.http_requests)
+            .map(|h| h.1);
         const DENIED: &str = "<?xml version='1.0' encoding='utf-8' ?><Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>";
         if forbidden {
-            return self.http_respond(i, 403, "Content-Type: application/xml\r\n", None, DENIED, close);
+            return self.http_respond(
+                i,
+                403,
+                "Content-Type: application/xml\r\n",
+                None,
+                DENIED,
+                close,
+            );
         }
         if scripted.is_some_and(|st| st != 200 && st != 206) {
             let st = scripted.unwrap();
-            return self.http_respond(i, st, "Content-Type: text/plain\r\n", None, "scripted", close);
+            return self.http_respond(
+                i,
+                st,
+                "Content-Type: text/plain\r\n",
+                None,
+                "scripted",
+                close,
+            );
         }
         if !on_cdn_path && self.x.rng.chance(self.x.fx.http_redirect) {
             // To the CDN, absolute or host-relative, the signed query kept.
@@ -1070,14 +1303,23 @@ impl World {
             return self.http_respond(i, 302, &extra, None, "", close);
         }
         if self.x.rng.chance(self.x.fx.http500) {
-            return self.http_respond(i, 500, "Content-Type: text/plain\r\n", None, "internal error", close);
+            return self.http_respond(
+                i,
+                500,
+                "Content-Type: text/plain\r\n",
+                None,
+                "internal error",
+                close,
+            );
         }
         let etag = self.x.img.etag.clone();
         let stale = hdr.get("if-range").is_some_and(|t| *t != etag);
         if hdr.contains_key("if-range") && a == 0 {
             self.x.violation("If-Range on a request from byte 0".into());
         }
-        let extra = format!("ETag: {etag}\r\nAccept-Ranges: bytes\r\nContent-Type: application/octet-stream\r\n");
+        let extra = format!(
+            "ETag: {etag}\r\nAccept-Ranges: bytes\r\nContent-Type: application/octet-stream\r\n"
+        );
         if stale || scripted == Some(200) || self.x.rng.chance(self.x.fx.http200) {
             return self.http_respond(i, 200, &extra, Some((0, size)), "", close);
         }
@@ -1093,7 +1335,8 @@ impl World {
             // The cloud has done, the device still has its record: it reports done again.
             self.x.cloud.allowed_extra_dones += 1;
             self.x.stats.done_windows_cut += 1;
-            self.x.trace(|| "done window: cut after the cloud acknowledged done".into());
+            self.x
+                .trace(|| "done window: cut after the cloud acknowledged done".into());
         }
         self.x.cloud.done_unconfirmed = false;
         self.conns.clear();
@@ -1111,6 +1354,11 @@ impl World {
         }
         self.x.after_cut = after_cut;
         self.x.first_request_in_boot = true;
+        self.x.last_mqtt_connect = None;
+        self.x.last_percent = None;
+        self.x.accept_at = None;
+        self.x.confirm_at = (self.x.manual_confirm && self.x.running == NEW)
+            .then(|| self.x.now + self.x.rng.below(10_000));
         self.x.bootable_this_boot = false;
         let r = self.x.running.clone();
         self.x.trace(|| format!("BOOT running {r}"));
@@ -1138,9 +1386,15 @@ impl SimPlatform {
 
     fn bad_socket(&mut self, s: Socket, op: &str) -> NetError {
         if !self.w.x.known_socks.contains_key(&s.0) {
-            self.w.x.violation(format!("{op} on a socket never handed out: {}", s.0));
+            self.w
+                .x
+                .violation(format!("{op} on a socket never handed out: {}", s.0));
         } else if op == "recv" {
-            self.w.x.known_bug(KnownBug::RecvAfterClose, false, format!("recv on closed socket {}", s.0));
+            self.w.x.known_bug(
+                KnownBug::RecvAfterClose,
+                false,
+                format!("recv on closed socket {}", s.0),
+            );
         } else {
             self.w.x.violation(format!("{op} on closed socket {}", s.0));
         }
@@ -1153,7 +1407,13 @@ impl Platform for SimPlatform {
         self.w.x.now
     }
 
-    fn connect(&mut self, ch: Channel, host: &str, port: u16, tls: bool) -> Result<Socket, NetError> {
+    fn connect(
+        &mut self,
+        ch: Channel,
+        host: &str,
+        port: u16,
+        tls: bool,
+    ) -> Result<Socket, NetError> {
         let x = &mut self.w.x;
         if x.dead {
             return Err(NetError::Failed);
@@ -1169,6 +1429,29 @@ impl Platform for SimPlatform {
         if !ok || tls {
             x.violation(format!("connect {ch:?} to {host}:{port} tls={tls}"));
             return Err(NetError::Failed);
+        }
+        let open = self
+            .w
+            .conns
+            .iter()
+            .filter(|c| c.chan == ch && !c.dev_closed)
+            .count();
+        let x = &mut self.w.x;
+        if open > 0 {
+            x.violation(format!(
+                "connect {ch:?} while {open} such connection(s) are still open"
+            ));
+        }
+        if ch == Channel::Mqtt {
+            if let Some(t) = x.last_mqtt_connect {
+                if x.now < t + 5000 {
+                    x.violation(format!(
+                        "MQTT connect {} ms after the previous one (Tencent allows one per 5 s)",
+                        x.now - t
+                    ));
+                }
+            }
+            x.last_mqtt_connect = Some(x.now);
         }
         let mut refused = false;
         if ch == Channel::Mqtt {
@@ -1194,7 +1477,11 @@ impl Platform for SimPlatform {
         if x.rng.chance(p_cut) {
             if x.rng.chance(0.7) {
                 to_dev.cut_at = Some(x.rng.below(dev_scale));
-                to_dev.cut_as = Some(if x.rng.chance(0.5) { NetError::Closed } else { NetError::Failed });
+                to_dev.cut_as = Some(if x.rng.chance(0.5) {
+                    NetError::Closed
+                } else {
+                    NetError::Failed
+                });
             } else {
                 to_srv.cut_at = Some(x.rng.below(srv_scale));
             }
@@ -1204,7 +1491,12 @@ impl Platform for SimPlatform {
             _ => None,
         };
         let open_at = x.now + x.rng.below(x.fx.connect_latency + 1);
-        x.trace(|| format!("connect {ch:?} -> sock {sock}{}", if refused { " (will fail)" } else { "" }));
+        x.trace(|| {
+            format!(
+                "connect {ch:?} -> sock {sock}{}",
+                if refused { " (will fail)" } else { "" }
+            )
+        });
         self.w.conns.push(Conn {
             sock,
             chan: ch,
@@ -1217,7 +1509,10 @@ impl Platform for SimPlatform {
             wb_until: 0,
             break_at,
             srv: match ch {
-                Channel::Mqtt => Srv::Mqtt { connected: false, subscribed: false },
+                Channel::Mqtt => Srv::Mqtt {
+                    connected: false,
+                    subscribed: false,
+                },
                 Channel::Http => Srv::Http,
             },
             rx: Vec::new(),
@@ -1232,7 +1527,9 @@ impl Platform for SimPlatform {
         if buf.is_empty() {
             self.w.x.violation("send of 0 bytes".into());
         }
-        let Some(i) = self.w.conn(s) else { return Err(self.bad_socket(s, "send")) };
+        let Some(i) = self.w.conn(s) else {
+            return Err(self.bad_socket(s, "send"));
+        };
         let now = self.w.x.now;
         if self.w.conns[i].open_at > now {
             return Err(NetError::WouldBlock);
@@ -1255,12 +1552,20 @@ impl Platform for SimPlatform {
         if x.cut_here(0.0) {
             // The cut catches the bytes half-way: a prefix leaves, then nothing.
             let k = x.rng.below(n as u64 + 1) as usize;
-            let link = if c.chan == Channel::Mqtt { x.fx.mqtt_link } else { x.fx.http_link };
+            let link = if c.chan == Channel::Mqtt {
+                x.fx.mqtt_link
+            } else {
+                x.fx.http_link
+            };
             c.to_srv.push(now, &buf[..k], link, 0);
             x.die("send");
             return Ok(n);
         }
-        let link = if c.chan == Channel::Mqtt { x.fx.mqtt_link } else { x.fx.http_link };
+        let link = if c.chan == Channel::Mqtt {
+            x.fx.mqtt_link
+        } else {
+            x.fx.http_link
+        };
         let j = x.rng.below(link.jitter + 1);
         c.to_srv.push(now, &buf[..n], link, j);
         if c.to_srv.is_ended() {
@@ -1280,7 +1585,9 @@ impl Platform for SimPlatform {
         if buf.is_empty() {
             self.w.x.violation("recv into 0 bytes".into());
         }
-        let Some(i) = self.w.conn(s) else { return Err(self.bad_socket(s, "recv")) };
+        let Some(i) = self.w.conn(s) else {
+            return Err(self.bad_socket(s, "recv"));
+        };
         let now = self.w.x.now;
         if self.w.conns[i].open_at > now {
             return Err(NetError::WouldBlock);
@@ -1352,7 +1659,10 @@ impl Platform for SimPlatform {
         x.trace(|| format!("slot_open({size}, {offset})"));
         let (size, offset) = (size as usize, offset as usize);
         if size != x.img.data.len() || offset > size {
-            x.violation(format!("slot_open({size}, {offset}) for a {}-byte image", x.img.data.len()));
+            x.violation(format!(
+                "slot_open({size}, {offset}) for a {}-byte image",
+                x.img.data.len()
+            ));
             return Err(HostError);
         }
         if x.flash.boot_pending {
@@ -1360,15 +1670,20 @@ impl Platform for SimPlatform {
             x.flash.boot_pending = false;
         }
         if offset == 0 {
-            x.erased_under_record = x.newest_record().is_some_and(|r| r.offset > 0 && r.offset < r.file_size);
+            x.erased_under_record = x
+                .newest_record()
+                .is_some_and(|r| r.offset > 0 && r.offset < r.file_size);
             x.flash.slot = vec![0xFF; size];
             x.erases += 1;
+            x.last_percent = None;
             x.save_after_erase_armed = x.fx.script.cut_save_after_erase == Some(x.erases);
             x.flash.slot_written = 0;
         } else {
             if x.check_resume_prefix && !x.slot_matches_prefix(offset) {
                 let w = x.flash.slot_written;
-                let msg = format!("slot_open resumes at {offset} but the slot's durable image prefix is {w} bytes or wrong");
+                let msg = format!(
+                    "slot_open resumes at {offset} but the slot's durable image prefix is {w} bytes or wrong"
+                );
                 if x.erased_under_record {
                     x.known_bug(KnownBug::EraseBeforeRecord, true, msg);
                 } else {
@@ -1388,7 +1703,10 @@ impl Platform for SimPlatform {
         }
         let off = offset as usize;
         if !x.flash.slot_open {
-            x.violation(format!("slot_write({off}, {}) with the slot closed", data.len()));
+            x.violation(format!(
+                "slot_write({off}, {}) with the slot closed",
+                data.len()
+            ));
             return Err(HostError);
         }
         let hole = off > x.flash.slot_written && x.check_resume_prefix;
@@ -1412,6 +1730,7 @@ impl Platform for SimPlatform {
             x.stats.torn_slot_writes += 1;
         }
         x.flash.slot[off..off + n].copy_from_slice(&data[..n]);
+        x.now += (n as u64 * x.fx.flash_ms_per_kib) / 1024;
         x.flash.slot_written = x.flash.slot_written.max(off + n);
         if torn {
             x.die("in slot_write");
@@ -1431,6 +1750,17 @@ impl Platform for SimPlatform {
         }
         x.trace(|| format!("slot_close({bootable})"));
         if bootable {
+            match x.newest_record() {
+                Some(r)
+                    if r.phase == qcloud_ota::journal::Phase::Installed
+                        && r.version.as_str() == NEW => {}
+                other => {
+                    let o = other.map(|r| (r.phase, r.version.as_str().to_string()));
+                    x.violation(format!(
+                        "slot_close(true) without an Installed record first (newest: {o:?})"
+                    ))
+                }
+            }
             if !x.slot_is_image() {
                 x.violation("slot_close(true) with a slot that is not the image".into());
             }
@@ -1472,6 +1802,24 @@ impl Platform for SimPlatform {
             return Err(HostError);
         }
         let c = usize::from(copy);
+        if !data.is_empty() {
+            // The torn-save guarantee: a save never goes over the newest intact record, and
+            // carries a higher sequence number.
+            match (x.newest(), Record::decode(data)) {
+                (_, None) => x.violation("store_save of a record that does not decode".into()),
+                (Some((nc, nseq, _)), Some((seq, _))) => {
+                    if nc == c {
+                        x.violation(format!(
+                            "store_save over the newest record (copy {c}, seq {nseq})"
+                        ));
+                    }
+                    if seq.wrapping_sub(nseq) as i32 <= 0 {
+                        x.violation(format!("store_save seq {seq} not after the newest {nseq}"));
+                    }
+                }
+                (None, Some(_)) => {}
+            }
+        }
         let mut scripted = x.scripted_cut(Call::StoreSave);
         if std::mem::take(&mut x.save_after_erase_armed) {
             scripted = Some(0);
@@ -1487,16 +1835,26 @@ impl Platform for SimPlatform {
                 x.flash.record[c] = data[..k.min(data.len() - 1)].to_vec();
             }
             x.stats.torn_records += 1;
-            x.die(if data.is_empty() { "in store_save (erase)" } else { "in store_save" });
+            x.die(if data.is_empty() {
+                "in store_save (erase)"
+            } else {
+                "in store_save"
+            });
             return Ok(());
         }
         x.flash.record[c] = data.to_vec();
         x.erased_under_record = false;
+        x.now += x.fx.store_ms;
         let what = if data.is_empty() {
             "erase".to_string()
         } else {
             match Record::decode(data) {
-                Some((seq, r)) => format!("seq {seq} {:?} {} off {}", r.phase, r.version.as_str(), r.offset),
+                Some((seq, r)) => format!(
+                    "seq {seq} {:?} {} off {}",
+                    r.phase,
+                    r.version.as_str(),
+                    r.offset
+                ),
                 None => "UNDECODABLE".to_string(),
             }
         };
@@ -1522,6 +1880,11 @@ impl Platform for SimPlatform {
                 }
                 if x.reboot_at.is_none() {
                     x.reboot_at = Some(x.now + x.rng.below(3000));
+                }
+            }
+            EventKind::Offered => {
+                if x.manual_accept {
+                    x.accept_at = Some(x.now + x.rng.below(10_000));
                 }
             }
             EventKind::Done => {
