@@ -375,6 +375,8 @@ static int start_client(demo_ctx *d, const device_info *id, const demo_args *a)
      * re-downloads at most that much. On flash, keep the default (64 KiB) or a multiple of the
      * sector size: each save erases one of the record's two sectors. */
     cfg.journal_interval = 16 * 1024;
+    /* The demo can read its slot back: prove the file holds the image before booting it. */
+    cfg.flags |= OTA_FLAG_READBACK_VERIFY;
 
     memset(&plat, 0, sizeof plat);
     posix_platform_bind(&d->plat, d, &plat);

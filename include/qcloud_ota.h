@@ -275,6 +275,12 @@
 #define OTA_FLAG_MANUAL_CONFIRM 8
 
 /**
+ * ota_config.flags: before the image is declared good, read the whole slot back through
+ * slot_read and check its MD5 again (catches a flash that did not keep what was written).
+ */
+#define OTA_FLAG_READBACK_VERIFY 16
+
+/**
  * net_connect flags: the connection must be TLS, verified for the host name given.
  */
 #define OTA_NET_TLS 1

@@ -255,7 +255,7 @@ impl<'b, P: Platform> Client<'b, P> {
         self.engine.poll(now);
         self.publish_step(now);
         self.mqtt_flush(now);
-        let busy = self.http_step(now);
+        let busy = self.http_step(now) | self.engine.work(&mut self.plat);
         // Bytes written to the slot may have queued a report (progress 100, burning).
         self.publish_step(now);
         self.mqtt_flush(now);
@@ -403,6 +403,9 @@ impl<'b, P: Platform> Client<'b, P> {
             return;
         };
         self.mqtt_flush(now);
+        if self.mqtt_sock != Some(sock) {
+            return; // the flush found the connection dead and closed it
+        }
         // A few reads per poll: OTA messages are small and rare.
         for _ in 0..4 {
             let space = self.mqtt.rx_space();

@@ -21,6 +21,8 @@
 //!  Downloading  | HTTP error                         | = (retry)    | backoff; 403 also re-asks for a URL
 //!  Downloading  | retries exhausted / 404 / slot err | Idle         | queue fail with its result code
 //!  Downloading  | body complete, MD5 mismatch        | Idle         | slot_close(false); queue fail -4
+//!  Downloading  | body complete, MD5 match           | (read-back)  | with readback_verify: slot_read all,
+//!               |                                    |              | MD5 again (mismatch: fail -4), then:
 //!  Downloading  | body complete, MD5 match           | Ready        | progress "100"; record Installed;
 //!               |                                    |              | slot_close(true); queue burning
 //!  Ready        | burning acknowledged               | =            | event ImageReady (host reboots)
@@ -55,6 +57,8 @@ pub struct Policy {
     pub stall_timeout_ms: u32,
     /// Save the resume record after at least this many new bytes (rounded to 64-byte blocks).
     pub journal_interval: u32,
+    /// Before the image is declared good, read the whole slot back and check its MD5 again.
+    pub readback_verify: bool,
 }
 
 impl Default for Policy {
@@ -67,6 +71,7 @@ impl Default for Policy {
             progress_interval_ms: 1000,
             stall_timeout_ms: 30_000,
             journal_interval: 64 * 1024,
+            readback_verify: false,
         }
     }
 }
@@ -164,6 +169,8 @@ struct Transfer {
     event_percent: u8,
     /// Bytes covered by the last saved record.
     saved_offset: u32,
+    /// Read-back verification in progress: bytes read and their digest.
+    readback: Option<(u32, Md5)>,
     /// The server's strong ETag, sent back as If-Range on resume.
     etag: Str<ETAG_MAX>,
     /// Redirects followed for the current request (the target replaces the offer's URL).
@@ -183,6 +190,7 @@ impl Transfer {
             reported_at: 0,
             event_percent: 0,
             saved_offset: 0,
+            readback: None,
             etag: Str::new(),
             redirects: 0,
         }
@@ -618,20 +626,31 @@ impl Engine {
                 return self.fail(plat, Error::Slot);
             }
         } else {
+            if let Err(e) = self.before_erase(plat) {
+                return self.fail(plat, e);
+            }
             if plat.slot_open(self.offer.file_size, 0).is_err() {
                 return self.fail(plat, Error::Slot);
             }
-            // A record of an older attempt must not outlive the bytes it described.
-            self.save_journal(plat);
             self.queue(Kind::Progress(0));
         }
         self.emit(plat, EventKind::DownloadStarted, None);
     }
 
+    /// The record is rewritten to offset 0 (or erased) before the slot is: a record must never
+    /// claim bytes the slot no longer holds, or a resume would trust them.
+    fn before_erase<P: Platform>(&mut self, plat: &mut P) -> Result<(), Error> {
+        if self.save_journal(plat) || self.journal.clear(plat).is_ok() {
+            Ok(())
+        } else {
+            Err(Error::Store)
+        }
+    }
+
     /// Record how far the slot is durably written (rounded down to a 64-byte MD5 block).
-    fn save_journal<P: Platform>(&mut self, plat: &mut P) {
+    fn save_journal<P: Platform>(&mut self, plat: &mut P) -> bool {
         let Some((offset, md5_state)) = save_md5(&self.xfer.md5, self.xfer.offset) else {
-            return;
+            return false;
         };
         let rec = Record {
             phase: Phase::Downloading,
@@ -646,10 +665,11 @@ impl Engine {
         };
         if self.journal.save(plat, &rec).is_ok() {
             self.xfer.saved_offset = offset;
-        } else {
-            // Not fatal: the download goes on, a power cut would only cost a restart from 0.
-            self.emit(plat, EventKind::Error, Some(Error::Store));
+            return true;
         }
+        // Not fatal: the download goes on, a power cut would only cost a restart from 0.
+        self.emit(plat, EventKind::Error, Some(Error::Store));
+        false
     }
 
     /// End the update: tell the cloud why, and forget the image.
@@ -672,7 +692,8 @@ impl Engine {
     /// A request should be started now: `(url, first byte, last byte, If-Range ETag)`.
     pub fn download_due(&self, now: u64) -> Option<(&str, u32, u32, Option<&str>)> {
         let x = &self.xfer;
-        if self.state != State::Downloading || x.active || now < x.retry_at {
+        if self.state != State::Downloading || x.active || x.readback.is_some() || now < x.retry_at
+        {
             return None;
         }
         let last = self.offer.file_size.checked_sub(1)?;
@@ -716,8 +737,8 @@ impl Engine {
                     plat.log(Level::Warn, "server ignored Range; restarting from byte 0");
                     self.xfer.offset = 0;
                     self.xfer.md5 = Md5::new();
+                    self.before_erase(plat)?;
                     plat.slot_open(size, 0).map_err(|_| Error::Slot)?;
-                    self.save_journal(plat);
                 }
                 Ok(())
             }
@@ -793,6 +814,59 @@ impl Engine {
         if digest.as_slice() != self.offer.md5 {
             return self.fail(plat, Error::Md5Mismatch);
         }
+        if self.policy.readback_verify {
+            // The stream was right; now prove the flash holds it (see `work`).
+            self.xfer.readback = Some((0, Md5::new()));
+            return;
+        }
+        self.install(plat);
+    }
+
+    /// Background work between polls: the read-back verification, a slice per call so `poll`
+    /// never blocks for long. Returns `true` while more is to do.
+    pub fn work<P: Platform>(&mut self, plat: &mut P) -> bool {
+        const SLICE: u32 = 64 * 1024;
+        let Some((mut offset, mut md5)) = self.xfer.readback.take() else {
+            return false;
+        };
+        let size = self.offer.file_size;
+        let end = offset.saturating_add(SLICE).min(size);
+        let mut buf = [0u8; 256];
+        while offset < end {
+            let n = (end - offset).min(buf.len() as u32);
+            let chunk = buf.get_mut(..n as usize).unwrap_or(&mut []);
+            match plat.slot_read(offset, chunk) {
+                // No read-back on this host: the stream's MD5 has to do.
+                None => {
+                    self.install(plat);
+                    return false;
+                }
+                Some(Err(_)) => {
+                    self.fail(plat, Error::Slot);
+                    return false;
+                }
+                Some(Ok(())) => md5.update(&*chunk),
+            }
+            offset += n;
+        }
+        if offset < size {
+            self.xfer.readback = Some((offset, md5));
+            return true;
+        }
+        if md5.finalize().as_slice() != self.offer.md5 {
+            plat.log(
+                Level::Error,
+                "the slot does not hold what was written to it",
+            );
+            self.fail(plat, Error::Md5Mismatch);
+        } else {
+            self.install(plat);
+        }
+        false
+    }
+
+    /// Hand the verified image over: record first, then the bootable slot.
+    fn install<P: Platform>(&mut self, plat: &mut P) {
         if self.xfer.reported_percent != Some(100) {
             self.queue(Kind::Progress(100));
         }
@@ -1522,6 +1596,100 @@ mod tests {
                     sent.is_empty(),
                     "{what}: nothing to report against: {sent:?}"
                 );
+            }
+        }
+    }
+
+    /// A slot that reads back what was written, except where `flip` says.
+    struct Flash {
+        inner: Mock,
+        flip: Option<usize>,
+    }
+
+    impl Platform for Flash {
+        fn now_ms(&mut self) -> u64 {
+            0
+        }
+        fn connect(&mut self, c: Channel, h: &str, p: u16, t: bool) -> Result<Socket, NetError> {
+            self.inner.connect(c, h, p, t)
+        }
+        fn send(&mut self, s: Socket, b: &[u8]) -> Result<usize, NetError> {
+            self.inner.send(s, b)
+        }
+        fn recv(&mut self, s: Socket, b: &mut [u8]) -> Result<usize, NetError> {
+            self.inner.recv(s, b)
+        }
+        fn close(&mut self, _: Socket) {}
+        fn slot_open(&mut self, size: u32, offset: u32) -> Result<(), HostError> {
+            self.inner.slot_open(size, offset)
+        }
+        fn slot_write(&mut self, offset: u32, data: &[u8]) -> Result<(), HostError> {
+            self.inner.slot_write(offset, data)
+        }
+        fn slot_read(&mut self, offset: u32, buf: &mut [u8]) -> Option<Result<(), HostError>> {
+            let o = offset as usize;
+            buf.copy_from_slice(&self.inner.slot[o..o + buf.len()]);
+            if let Some(i) = self.flip.filter(|i| (o..o + buf.len()).contains(i)) {
+                buf[i - o] ^= 0x10;
+            }
+            Some(Ok(()))
+        }
+        fn slot_close(&mut self, bootable: bool) -> Result<(), HostError> {
+            self.inner.slot_close(bootable)
+        }
+        fn store_load(&mut self, copy: u8, buf: &mut [u8]) -> usize {
+            self.inner.store_load(copy, buf)
+        }
+        fn store_save(&mut self, copy: u8, data: &[u8]) -> Result<(), HostError> {
+            self.inner.store_save(copy, data)
+        }
+        fn event(&mut self, e: &Event<'_>) {
+            self.inner.event(e)
+        }
+    }
+
+    #[test]
+    fn readback_verification_catches_a_flash_that_lies() {
+        let image = big_image();
+        for flip in [None, Some(77_777)] {
+            let mut p = Flash {
+                inner: Mock::default(),
+                flip,
+            };
+            let policy = Policy {
+                readback_verify: true,
+                ..Policy::default()
+            };
+            let mut e = engine(policy);
+            e.on_message(0, offer_json("2.0.0", &image).as_bytes(), &mut p);
+            e.download_started(0);
+            e.on_head(&head(206, Some((0, 99_999, 100_000))), &mut p)
+                .unwrap();
+            e.on_data(0, &image, &mut p).unwrap();
+            e.on_body_done(0, &mut p);
+            assert_eq!(
+                p.inner.bootable, None,
+                "nothing handed over before the read-back"
+            );
+            assert!(e.download_due(0).is_none());
+            let mut slices = 0;
+            while e.work(&mut p) {
+                slices += 1;
+            }
+            assert_eq!(slices, 1, "100 kB in 64 KiB slices");
+            match flip {
+                None => {
+                    assert_eq!(p.inner.bootable, Some(true));
+                    assert_eq!(e.state(), State::Ready);
+                }
+                Some(_) => {
+                    assert_eq!(
+                        p.inner.bootable,
+                        Some(false),
+                        "a flash that lies is never bootable"
+                    );
+                    assert_eq!(e.last_error(), Some(Error::Md5Mismatch));
+                }
             }
         }
     }

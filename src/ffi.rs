@@ -128,6 +128,10 @@ pub const OTA_FLAG_HMAC_SHA1: u32 = 4;
 /// self-test passed) before reporting `done`; until then nothing is reported.
 pub const OTA_FLAG_MANUAL_CONFIRM: u32 = 8;
 
+/// ota_config.flags: before the image is declared good, read the whole slot back through
+/// slot_read and check its MD5 again (catches a flash that did not keep what was written).
+pub const OTA_FLAG_READBACK_VERIFY: u32 = 16;
+
 /// net_connect flags: the connection must be TLS, verified for the host name given.
 pub const OTA_NET_TLS: u32 = 1;
 /// net_connect channel: the MQTT broker.
@@ -723,6 +727,7 @@ pub unsafe extern "C" fn ota_init(
             c.policy = Policy {
                 manual_accept: cfg.flags & OTA_FLAG_MANUAL_ACCEPT != 0,
                 manual_confirm: cfg.flags & OTA_FLAG_MANUAL_CONFIRM != 0,
+                readback_verify: cfg.flags & OTA_FLAG_READBACK_VERIFY != 0,
                 slot_size: cfg.slot_size,
                 max_attempts: or_default(cfg.max_attempts, OTA_DEFAULT_MAX_ATTEMPTS).clamp(1, 255)
                     as u8,

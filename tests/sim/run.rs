@@ -68,6 +68,7 @@ impl DeviceCfg {
                 progress_interval_ms: 1000,
                 stall_timeout_ms: r.range(5000, 20_000) as u32,
                 journal_interval: r.range(1024, 16_384) as u32,
+                readback_verify: r.chance(0.5),
             },
             step_cap_ms: r.range(100, 2000),
             sign: if r.chance(0.5) {
@@ -234,14 +235,22 @@ pub fn run_scenario(
                     let _ = client.defer(d);
                 } else {
                     let r = client.accept();
-                    client.platform().w.x.trace(|| format!("host accepts: {r:?}"));
+                    client
+                        .platform()
+                        .w
+                        .x
+                        .trace(|| format!("host accepts: {r:?}"));
                 }
                 continue;
             }
             if w.x.confirm_at.is_some_and(|t| w.x.now >= t) {
                 w.x.confirm_at = None;
                 let r = client.confirm();
-                client.platform().w.x.trace(|| format!("host confirms: {r:?}"));
+                client
+                    .platform()
+                    .w
+                    .x
+                    .trace(|| format!("host confirms: {r:?}"));
                 continue;
             }
             // Advance the clock like a select()-based host: until the library wants to be
@@ -255,8 +264,8 @@ pub fn run_scenario(
                 w.x.accept_at,
                 w.x.confirm_at,
             ]
-                .into_iter()
-                .flatten()
+            .into_iter()
+            .flatten()
             {
                 dt = dt.min(t.saturating_sub(now));
             }
