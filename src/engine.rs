@@ -552,7 +552,7 @@ impl Engine {
                     Level::Info,
                     "a different image was offered; abandoning the current download",
                 );
-                let _ = plat.slot_close(false);
+                self.abandon_slot(plat);
             }
             State::Ready | State::Confirming => return,
             State::Idle | State::Offered => {}
@@ -637,6 +637,13 @@ impl Engine {
         self.emit(plat, EventKind::DownloadStarted, None);
     }
 
+    /// Give the slot up. The record goes first: the host may erase the slot on `slot_close(false)`,
+    /// and a record must never claim bytes the slot no longer holds.
+    fn abandon_slot<P: Platform>(&mut self, plat: &mut P) {
+        let _ = self.journal.clear(plat);
+        let _ = plat.slot_close(false);
+    }
+
     /// The record is rewritten to offset 0 (or erased) before the slot is: a record must never
     /// claim bytes the slot no longer holds, or a resume would trust them.
     fn before_erase<P: Platform>(&mut self, plat: &mut P) -> Result<(), Error> {
@@ -675,14 +682,14 @@ impl Engine {
     /// End the update: tell the cloud why, and forget the image.
     fn fail<P: Platform>(&mut self, plat: &mut P, e: Error) {
         if self.state == State::Downloading {
-            let _ = plat.slot_close(false);
+            self.abandon_slot(plat);
+        } else {
+            let _ = self.journal.clear(plat);
         }
         self.last_error = Some(e);
         self.state = State::Idle;
         self.xfer.active = false;
         self.resume = None;
-        // The image is abandoned: no record may point at it any more.
-        let _ = self.journal.clear(plat);
         self.queue(Kind::Fail(e));
         self.emit(plat, EventKind::Error, Some(e));
     }
