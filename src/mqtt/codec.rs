@@ -362,6 +362,15 @@ impl Wr<'_> {
 }
 
 /// Encoded size of a length-prefixed field; strings longer than 65535 bytes are invalid.
+/// Length of a UTF-8 string field: U+0000 is not allowed in one [MQTT-1.5.3-2] (the password
+/// is binary data and uses `flen`).
+fn slen(s: &str) -> Result<usize, EncodeError> {
+    if s.contains('\0') {
+        return Err(EncodeError::Invalid);
+    }
+    flen(s.as_bytes())
+}
+
 fn flen(s: &[u8]) -> Result<usize, EncodeError> {
     if s.len() > 0xffff {
         return Err(EncodeError::Invalid);
@@ -388,10 +397,10 @@ pub fn encode_connect(
 ) -> Result<usize, EncodeError> {
     let mut flags = if clean_session { 0x02 } else { 0 };
     // Header (10) + fields; optional fields add nothing when absent.
-    let mut rem = 10 + flen(client_id.as_bytes())?;
+    let mut rem = 10 + slen(client_id)?;
     if let Some(u) = username {
         flags |= 0x80;
-        rem += flen(u.as_bytes())?;
+        rem += slen(u)?;
     }
     if let Some(p) = password {
         if username.is_none() {
@@ -426,7 +435,7 @@ pub fn encode_subscribe(
         return Err(EncodeError::Invalid);
     }
     let mut w = Wr { out, n: 0 };
-    w.fixed(0x82, 2 + flen(topic.as_bytes())? + 1)?;
+    w.fixed(0x82, 2 + slen(topic)? + 1)?;
     w.u16(pid)?;
     w.lstr(topic.as_bytes())?;
     w.put(&[qos])?;
@@ -453,7 +462,7 @@ pub fn encode_publish(
     if !valid_topic(topic.as_bytes()) {
         return Err(EncodeError::Invalid);
     }
-    let rem = flen(topic.as_bytes())?
+    let rem = slen(topic)?
         .checked_add(pid_len + payload.len())
         .ok_or(EncodeError::Invalid)?;
     let mut w = Wr { out, n: 0 };
@@ -490,6 +499,32 @@ pub fn encode_disconnect(out: &mut [u8]) -> Result<usize, EncodeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn encoders_refuse_nul_in_strings() {
+        // MQTT-1.5.3-2; decode() already rejects these with BadString. Found by fuzz/mqtt_decode.
+        let mut out = [0u8; 64];
+        assert_eq!(
+            encode_subscribe(&mut out, 0x2002, "\u{8}\0", 0),
+            Err(EncodeError::Invalid)
+        );
+        assert_eq!(
+            encode_publish(&mut out, "a\0b", b"x", 0, None, false),
+            Err(EncodeError::Invalid)
+        );
+        assert_eq!(
+            encode_connect(&mut out, "c\0", Some("u"), Some("p"), 60, true),
+            Err(EncodeError::Invalid)
+        );
+        assert_eq!(
+            encode_connect(&mut out, "c", Some("u\0"), Some("p"), 60, true),
+            Err(EncodeError::Invalid)
+        );
+        assert!(
+            encode_connect(&mut out, "c", Some("u"), Some("p\0"), 60, true).is_ok(),
+            "the password is binary"
+        );
+    }
 
     fn dec(b: &[u8]) -> Packet<'_> {
         match decode(b) {
