@@ -85,11 +85,11 @@ impl Pipe {
         let mut data = data;
         let len = data.bytes().len() as u64;
         let mut n = len;
-        if let Some(c) = self.cut_at {
-            if self.pushed + len >= c {
-                n = c.saturating_sub(self.pushed);
-                self.end = Some(self.cut_as.unwrap_or(NetError::Failed));
-            }
+        if let Some(c) = self.cut_at
+            && self.pushed + len >= c
+        {
+            n = c.saturating_sub(self.pushed);
+            self.end = Some(self.cut_as.unwrap_or(NetError::Failed));
         }
         if n < len {
             data = match data {

@@ -275,7 +275,7 @@ pub fn run_scenario(
                     let w = client.into_platform().w;
                     return Err(fail(&w, "livelock: poll keeps returning 0".into()));
                 }
-                if zero_steps % 1000 == 0 {
+                if zero_steps.is_multiple_of(1000) {
                     dt = 1;
                 }
             } else {

@@ -106,9 +106,12 @@ pub struct Script {
     pub http: Vec<(u32, u16)>,
     /// The n-th MQTT connection fails on its first use.
     pub refuse_mqtt: Vec<u32>,
-    /// Cut the power at the first record save after the n-th `slot_open(_, 0)` (before it
-    /// writes anything).
-    pub cut_save_after_erase: Option<u32>,
+    /// Cut the power at the n-th save of an Installed record (nothing of it written).
+    pub cut_installed_save: Option<u32>,
+    /// Cut the power right after the n-th `slot_open(_, 0)` erased the slot.
+    pub cut_after_erase: Option<u32>,
+    /// The n-th HTTP connection is closed by the server (FIN) after this many bytes.
+    pub fin_http: Vec<(u32, u64)>,
 }
 
 /// Library bugs the simulation knows about. A seed that runs into one is counted (and, for the
@@ -116,11 +119,18 @@ pub struct Script {
 /// test keeps finding new problems; the `known_bug_*` tests run each one strictly.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum KnownBug {
-    /// `Client::mqtt_step` keeps using the MQTT socket after `mqtt_flush` closed it.
-    RecvAfterClose,
-    /// `Engine::on_head` erases the slot (`slot_open(size, 0)` on a 200) before the record that
-    /// says "offset 0" is saved: a cut in between resumes on an erased slot.
-    EraseBeforeRecord,
+    /// A response cut short by the peer closing the connection (FIN mid-body, or before the
+    /// head) is classified `HttpProtocol` (src/client.rs, `DownloadEvent::Error(_)`), so when it
+    /// is the last failed attempt the device reports `fail` -5 "upgrade failed" instead of
+    /// -1 "time_out" (a reset in the same place gives `NetIo`, -1).
+    TruncatedIsProtocolError,
+    /// A record saved at exactly `file_size` (the image size is a multiple of 64 and the last
+    /// journal save fell on the last byte), then a power cut before the Installed record: after
+    /// the reboot `start_download` resumes at offset == file_size, `download_due` asks for
+    /// `Range: size-(size-1)`, `http.start` refuses it (BadRange, reported as `BadUrl`), every
+    /// attempt fails without a byte sent, and the device reports `fail` -5 "bad update_firmware
+    /// message" and downloads the whole image again, though the slot held all of it.
+    ResumeAtEnd,
 }
 
 impl Faults {
@@ -133,7 +143,7 @@ impl Faults {
         let k = if calm {
             0.0
         } else if storm {
-            3.0
+            2.0
         } else {
             1.0
         };
@@ -191,7 +201,7 @@ impl Faults {
             &mut self.http200,
             &mut self.connack_refuse,
         ] {
-            *p = p.min(0.8);
+            *p = p.min(0.5);
         }
         self
     }
@@ -277,6 +287,7 @@ pub struct Stats {
     pub offers: u32,
     pub mqtt_connects: u32,
     pub known_bugs: HashMap<KnownBug, u32>,
+    pub slot_reads: u32,
 }
 
 #[derive(Default)]
@@ -335,13 +346,18 @@ pub struct Ctx {
     /// (off: let the run go on to see where it ends).
     pub check_resume_prefix: bool,
     erases: u32,
-    save_after_erase_armed: bool,
-    /// The slot was erased while the newest record still claimed bytes in it, and no record
-    /// was saved since (the signature of [`KnownBug::EraseBeforeRecord`]).
-    pub erased_under_record: bool,
     calls: HashMap<Call, u32>,
     http_requests: u32,
     mqtt_conns: u32,
+    http_conns: u32,
+    installed_saves: u32,
+    /// Status of the last response the firmware server sent on the device's latest connection.
+    pub last_http_status: Option<u16>,
+    /// This boot resumed with a record claiming the whole image (`slot_open(size, size)`).
+    pub resumed_at_end: bool,
+    /// The device's last HTTP connection ended with the server closing it (FIN) before the
+    /// response was complete.
+    pub http_last_truncated: bool,
     /// The device's MQTT receive buffer (junk messages are made larger).
     pub dev_mqtt_rx: usize,
     /// Host behaviour: manual acceptance (accept after a delay, sometimes defer first) and
@@ -350,6 +366,9 @@ pub struct Ctx {
     pub manual_confirm: bool,
     pub accept_at: Option<u64>,
     pub confirm_at: Option<u64>,
+    /// This boot found an Installed record while running the old image (a rollback: the only
+    /// source of `fail -5` here).
+    pub boot_rolled_back: bool,
     /// Last MQTT connect() in this boot.
     pub last_mqtt_connect: Option<u64>,
     /// Percent last reported downloading in this boot (reset by a restart from 0).
@@ -393,13 +412,17 @@ impl Ctx {
             trace: VecDeque::new(),
             strict: false,
             abandoned: None,
-            erased_under_record: false,
             check_resume_prefix: true,
             erases: 0,
-            save_after_erase_armed: false,
             calls: HashMap::new(),
             http_requests: 0,
             mqtt_conns: 0,
+            http_conns: 0,
+            installed_saves: 0,
+            http_last_truncated: false,
+            last_http_status: None,
+            resumed_at_end: false,
+            boot_rolled_back: false,
             last_mqtt_connect: None,
             last_percent: None,
             dev_mqtt_rx: 1024,
@@ -512,13 +535,12 @@ impl Ctx {
     pub fn newest(&self) -> Option<(usize, u32, Record)> {
         let mut best: Option<(usize, u32, Record)> = None;
         for (i, c) in self.flash.record.iter().enumerate() {
-            if let Some((seq, r)) = Record::decode(c) {
-                if best
+            if let Some((seq, r)) = Record::decode(c)
+                && best
                     .as_ref()
                     .is_none_or(|b| seq.wrapping_sub(b.1) as i32 > 0)
-                {
-                    best = Some((i, seq, r));
-                }
+            {
+                best = Some((i, seq, r));
             }
         }
         best
@@ -621,6 +643,26 @@ impl Ctx {
         out
     }
 
+    /// `fail -5` is the library's catch-all: check that what the device says happened did.
+    fn check_fail_5(&mut self, msg: &str, text: &str) {
+        match msg {
+            "device came back on the old version" if self.boot_rolled_back => {}
+            // An unexpected HTTP status on the last attempt.
+            "upgrade failed" if self.last_http_status == Some(500) => {}
+            "upgrade failed" if self.http_last_truncated => self.known_bug(
+                KnownBug::TruncatedIsProtocolError,
+                false,
+                format!("fail -5 after a body cut short by the server: {text}"),
+            ),
+            "bad update_firmware message" if self.resumed_at_end => self.known_bug(
+                KnownBug::ResumeAtEnd,
+                false,
+                format!("fail -5 after resuming at the end of the image: {text}"),
+            ),
+            _ => self.violation(format!("fail -5 that nothing in this run explains: {text}")),
+        }
+    }
+
     fn on_progress(&mut self, j: &Json, qos: u8, dup: bool, live: bool, text: &str) {
         let p = j.path(&["report", "progress"]);
         let state = p
@@ -714,6 +756,9 @@ impl Ctx {
                 if c == -4 || c == -2 {
                     self.violation(format!("fail {c} cannot happen in this simulation: {text}"));
                 }
+                if c == -5 {
+                    self.check_fail_5(rm.and_then(Json::as_str).unwrap_or(""), text);
+                }
                 self.stats.fail_codes.push(c);
                 // Like an operator retrying the task from the console.
                 let at = self.now + self.rng.range(5_000, 120_000);
@@ -805,26 +850,26 @@ impl World {
                         }
                     )
             });
-            if let Some(i) = target {
-                if !self.x.cloud.saw_done {
-                    let o = self.x.offer_json();
-                    self.x.trace(|| format!("cloud pushes on its own -> {o}"));
-                    self.cloud_send(i, &o);
-                }
+            if let Some(i) = target
+                && !self.x.cloud.saw_done
+            {
+                let o = self.x.offer_json();
+                self.x.trace(|| format!("cloud pushes on its own -> {o}"));
+                self.cloud_send(i, &o);
             }
         }
         for i in 0..self.conns.len() {
-            if let Some(t) = self.conns[i].break_at {
-                if self.x.now >= t {
-                    self.conns[i].break_at = None;
-                    let now = self.x.now;
-                    let c = &mut self.conns[i];
-                    c.to_dev.reset(now);
-                    c.to_srv.reset(now);
-                    c.srv_done = true;
-                    let s = c.sock;
-                    self.x.trace(|| format!("link break on sock {s}"));
-                }
+            if let Some(t) = self.conns[i].break_at
+                && self.x.now >= t
+            {
+                self.conns[i].break_at = None;
+                let now = self.x.now;
+                let c = &mut self.conns[i];
+                c.to_dev.reset(now);
+                c.to_srv.reset(now);
+                c.srv_done = true;
+                let s = c.sock;
+                self.x.trace(|| format!("link break on sock {s}"));
             }
             self.step_conn(i);
         }
@@ -1054,9 +1099,13 @@ impl World {
                                 0 => "{\"type\":\"something_else\",\"n\":1}".to_string(),
                                 1 => "{\"type\":\"update_firmware\",\"url\":".to_string(),
                                 2 => "not json at all".to_string(),
-                                _ => format!("{{\"type\":\"big\",\"pad\":\"{}\"}}", "x".repeat(self.x.dev_mqtt_rx + 100)),
+                                _ => format!(
+                                    "{{\"type\":\"big\",\"pad\":\"{}\"}}",
+                                    "x".repeat(self.x.dev_mqtt_rx + 100)
+                                ),
                             };
-                            self.x.trace(|| format!("cloud -> junk ({} bytes)", junk.len()));
+                            self.x
+                                .trace(|| format!("cloud -> junk ({} bytes)", junk.len()));
                             self.cloud_send(i, &junk);
                         }
                     }
@@ -1088,6 +1137,7 @@ impl World {
         close: bool,
     ) {
         *self.x.stats.http_status.entry(status).or_default() += 1;
+        self.x.last_http_status = Some(status);
         let reason = match status {
             200 => "OK",
             206 => "Partial Content",
@@ -1355,6 +1405,12 @@ impl World {
         self.x.after_cut = after_cut;
         self.x.first_request_in_boot = true;
         self.x.last_mqtt_connect = None;
+        self.x.resumed_at_end = false;
+        self.x.boot_rolled_back = self.x.running == OLD
+            && self
+                .x
+                .newest_record()
+                .is_some_and(|r| r.phase == qcloud_ota::journal::Phase::Installed);
         self.x.last_percent = None;
         self.x.accept_at = None;
         self.x.confirm_at = (self.x.manual_confirm && self.x.running == NEW)
@@ -1389,12 +1445,6 @@ impl SimPlatform {
             self.w
                 .x
                 .violation(format!("{op} on a socket never handed out: {}", s.0));
-        } else if op == "recv" {
-            self.w.x.known_bug(
-                KnownBug::RecvAfterClose,
-                false,
-                format!("recv on closed socket {}", s.0),
-            );
         } else {
             self.w.x.violation(format!("{op} on closed socket {}", s.0));
         }
@@ -1443,13 +1493,13 @@ impl Platform for SimPlatform {
             ));
         }
         if ch == Channel::Mqtt {
-            if let Some(t) = x.last_mqtt_connect {
-                if x.now < t + 5000 {
-                    x.violation(format!(
-                        "MQTT connect {} ms after the previous one (Tencent allows one per 5 s)",
-                        x.now - t
-                    ));
-                }
+            if let Some(t) = x.last_mqtt_connect
+                && x.now < t + 5000
+            {
+                x.violation(format!(
+                    "MQTT connect {} ms after the previous one (Tencent allows one per 5 s)",
+                    x.now - t
+                ));
             }
             x.last_mqtt_connect = Some(x.now);
         }
@@ -1484,6 +1534,16 @@ impl Platform for SimPlatform {
                 });
             } else {
                 to_srv.cut_at = Some(x.rng.below(srv_scale));
+            }
+        }
+        if ch == Channel::Http {
+            x.http_conns += 1;
+            x.http_last_truncated = false;
+            x.last_http_status = None;
+            let n = x.http_conns;
+            if let Some(&(_, b)) = x.fx.script.fin_http.iter().find(|f| f.0 == n) {
+                to_dev.cut_at = Some(b);
+                to_dev.cut_as = Some(NetError::Closed);
             }
         }
         let break_at = match (ch, x.fx.mqtt_break_mean_ms) {
@@ -1617,7 +1677,15 @@ impl Platform for SimPlatform {
             return Ok(n);
         }
         match c.to_dev.at_end() {
-            Some(e) => Err(e),
+            Some(e) => {
+                if c.chan == Channel::Http
+                    && e == NetError::Closed
+                    && c.to_dev.cut_at.is_some_and(|at| c.to_dev.pushed >= at)
+                {
+                    x.http_last_truncated = true;
+                }
+                Err(e)
+            }
             None => Err(NetError::WouldBlock),
         }
     }
@@ -1670,27 +1738,23 @@ impl Platform for SimPlatform {
             x.flash.boot_pending = false;
         }
         if offset == 0 {
-            x.erased_under_record = x
-                .newest_record()
-                .is_some_and(|r| r.offset > 0 && r.offset < r.file_size);
             x.flash.slot = vec![0xFF; size];
             x.erases += 1;
             x.last_percent = None;
-            x.save_after_erase_armed = x.fx.script.cut_save_after_erase == Some(x.erases);
             x.flash.slot_written = 0;
+            if x.fx.script.cut_after_erase == Some(x.erases) {
+                x.die("right after the slot erase");
+            }
         } else {
             if x.check_resume_prefix && !x.slot_matches_prefix(offset) {
                 let w = x.flash.slot_written;
                 let msg = format!(
                     "slot_open resumes at {offset} but the slot's durable image prefix is {w} bytes or wrong"
                 );
-                if x.erased_under_record {
-                    x.known_bug(KnownBug::EraseBeforeRecord, true, msg);
-                } else {
-                    x.violation(msg);
-                }
+                x.violation(msg);
             }
             x.flash.slot_written = offset.min(x.flash.slot_written);
+            x.resumed_at_end |= offset == size;
         }
         x.flash.slot_open = true;
         Ok(())
@@ -1736,6 +1800,26 @@ impl Platform for SimPlatform {
             x.die("in slot_write");
         }
         Ok(())
+    }
+
+    fn slot_read(&mut self, offset: u32, buf: &mut [u8]) -> Option<Result<(), HostError>> {
+        let x = &mut self.w.x;
+        if x.dead {
+            return Some(Ok(()));
+        }
+        let off = offset as usize;
+        match x.flash.slot.get(off..off + buf.len()) {
+            Some(src) => {
+                buf.copy_from_slice(src);
+                x.stats.slot_reads += 1;
+                Some(Ok(()))
+            }
+            None => {
+                let (n, len) = (buf.len(), x.flash.slot.len());
+                x.violation(format!("slot_read({off}, {n}) past the slot ({len})"));
+                Some(Err(HostError))
+            }
+        }
     }
 
     fn slot_close(&mut self, bootable: bool) -> Result<(), HostError> {
@@ -1821,8 +1905,13 @@ impl Platform for SimPlatform {
             }
         }
         let mut scripted = x.scripted_cut(Call::StoreSave);
-        if std::mem::take(&mut x.save_after_erase_armed) {
-            scripted = Some(0);
+        if Record::decode(data)
+            .is_some_and(|(_, r)| r.phase == qcloud_ota::journal::Phase::Installed)
+        {
+            x.installed_saves += 1;
+            if x.fx.script.cut_installed_save == Some(x.installed_saves) {
+                scripted = Some(0);
+            }
         }
         if scripted.is_some() || x.cut_here(x.fx.cut_store) {
             // Torn: only a prefix of the new bytes (or, for an erase, of the old ones) is there.
@@ -1843,7 +1932,6 @@ impl Platform for SimPlatform {
             return Ok(());
         }
         x.flash.record[c] = data.to_vec();
-        x.erased_under_record = false;
         x.now += x.fx.store_ms;
         let what = if data.is_empty() {
             "erase".to_string()
@@ -1882,15 +1970,11 @@ impl Platform for SimPlatform {
                     x.reboot_at = Some(x.now + x.rng.below(3000));
                 }
             }
-            EventKind::Offered => {
-                if x.manual_accept {
-                    x.accept_at = Some(x.now + x.rng.below(10_000));
-                }
+            EventKind::Offered if x.manual_accept => {
+                x.accept_at = Some(x.now + x.rng.below(10_000));
             }
-            EventKind::Done => {
-                if x.running != NEW {
-                    x.violation(format!("Done event while running {}", x.running));
-                }
+            EventKind::Done if x.running != NEW => {
+                x.violation(format!("Done event while running {}", x.running));
             }
             _ => {}
         }
