@@ -1,10 +1,16 @@
 //! Deterministic simulation test: a device running the library against a simulated MQTT broker +
 //! OTA cloud and a firmware HTTP server, through network faults and power cuts (torn record
-//! saves, torn slot writes), in virtual time. Every seed must converge on the new firmware with
-//! the invariants held (see `tests/sim/`).
+//! saves, torn slot writes), in virtual time, single-threaded, every random choice from a seeded
+//! SplitMix64 (see `tests/sim/`). Every seed must converge on the new firmware with the
+//! invariants held: slot byte-identical to the image, never bootable when wrong, exactly one
+//! `done` plus one per window where the device could not know the cloud had it, protocol sanity
+//! of every publish and request, journal safety (a save never overwrites the newest record).
 //!
-//! `OTA_SIM_SEEDS=N` runs seeds 0..N (default 1000); `OTA_SIM_SEED=s` runs one seed and prints its
-//! trace on failure (`OTA_SIM_TRACE=1` prints it always).
+//! - `OTA_SIM_SEEDS=N`: run seeds 0..N (default 1000).
+//! - `OTA_SIM_SEED=s`: run one seed, with its trace printed on failure.
+//! - `OTA_SIM_TRACE=1`: print every run's trace.
+//! - `OTA_SIM_STRICT=1`: known library bugs (see `KnownBug`) fail the run instead of being
+//!   counted in the summary; each also has a minimal `known_bug_*` scenario (ignored).
 
 mod sim;
 

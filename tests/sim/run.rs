@@ -98,8 +98,10 @@ pub struct Failure {
 }
 
 /// The image size for a seed: log-uniform 10 KB .. 300 KB.
+/// A quarter of them padded to a multiple of 64 bytes, as flash images often are.
 fn image_len(r: &mut Rng) -> usize {
-    r.log_uniform(10_000.0, 300_000.0) as usize
+    let n = r.log_uniform(10_000.0, 300_000.0) as usize;
+    if r.chance(0.25) { n & !63 } else { n }
 }
 
 pub fn run_seed(seed: u64, tracing: bool, strict: bool) -> Result<Outcome, Failure> {
