@@ -4,7 +4,8 @@
 use crate::auth::{self, SignMethod};
 use crate::engine::{Engine, Policy, State};
 use crate::error::Error;
-use crate::http::download::{Download, DownloadEvent};
+use crate::http::body::BodyError;
+use crate::http::download::{Download, DownloadError, DownloadEvent};
 use crate::http::url::{self, Scheme};
 use crate::mqtt::session::{Session, SessionConfig, SessionEvent};
 use crate::platform::{Channel, Event, EventKind, Level, NetError, Platform, Socket};
@@ -624,6 +625,11 @@ impl<'b, P: Platform> Client<'b, P> {
                     self.engine.on_body_done(now, &mut self.plat);
                     return true;
                 }
+                // A connection that ends early is a network failure (-1 when it never recovers);
+                // anything else the server sent wrong is a protocol error.
+                Some(DownloadEvent::Error(
+                    DownloadError::Closed | DownloadError::Body(BodyError::Truncated),
+                )) => Err(Error::NetIo),
                 Some(DownloadEvent::Error(_)) => Err(Error::HttpProtocol),
             };
             if let Err(e) = outcome {

@@ -635,6 +635,10 @@ impl Engine {
             self.queue(Kind::Progress(0));
         }
         self.emit(plat, EventKind::DownloadStarted, None);
+        if self.xfer.offset == self.offer.file_size {
+            // The power went after the last byte was recorded: nothing left to fetch.
+            self.verify(plat);
+        }
     }
 
     /// Give the slot up. The record goes first: the host may erase the slot on `slot_close(false)`,
@@ -699,8 +703,8 @@ impl Engine {
     /// A request should be started now: `(url, first byte, last byte, If-Range ETag)`.
     pub fn download_due(&self, now: u64) -> Option<(&str, u32, u32, Option<&str>)> {
         let x = &self.xfer;
-        if self.state != State::Downloading || x.active || x.readback.is_some() || now < x.retry_at
-        {
+        let waiting = x.active || x.readback.is_some() || now < x.retry_at;
+        if self.state != State::Downloading || waiting || x.offset >= self.offer.file_size {
             return None;
         }
         let last = self.offer.file_size.checked_sub(1)?;
