@@ -10,11 +10,12 @@
 //!  (boot)       | record Downloading                 | Idle         | kept: the re-sent offer resumes there
 //!  any          | MQTT session up                    | =            | queue report_version (running)
 //!  Idle         | update_firmware (valid)            | Offered      | event Offered (manual acceptance)
-//!  Idle         | update_firmware (valid, auto)      | Downloading  | slot_open(size, 0); progress "0"
+//!  Idle         | update_firmware (valid, auto)      | Downloading  | slot_open(size, 0)
 //!               |   same image as the record         | Downloading  | slot_open(size, offset); MD5 state restored
 //!  Offered      | accept / decline / defer           | Downloading / Idle / Idle (report_version later)
 //!  Downloading  | update_firmware, same image        | =            | fresh URL kept for the next request
 //!  Downloading  | update_firmware, other image       | Downloading  | old slot abandoned, new one opened
+//!  Downloading  | HTTP head 206/200 from byte 0      | =            | progress "0"
 //!  Downloading  | HTTP data                          | =            | slot_write, MD5; progress <= 1/s;
 //!               |                                    |              | record every journal_interval bytes
 //!  Downloading  | HTTP 3xx                           | =            | follow (at most 3, never https -> http)
@@ -632,7 +633,6 @@ impl Engine {
             if plat.slot_open(self.offer.file_size, 0).is_err() {
                 return self.fail(plat, Error::Slot);
             }
-            self.queue(Kind::Progress(0));
         }
         self.emit(plat, EventKind::DownloadStarted, None);
         if self.xfer.offset == self.offer.file_size {
@@ -731,7 +731,7 @@ impl Engine {
                 .and_then(|e| Str::try_from_str(e).ok())
                 .unwrap_or_default();
         }
-        match head.status {
+        let accepted = match head.status {
             206 => {
                 let cr = head.content_range.as_ref().ok_or(Error::HttpProtocol)?;
                 let ok = cr.start == u64::from(self.xfer.offset)
@@ -757,7 +757,16 @@ impl Engine {
             403 => Err(Error::HttpForbidden),
             404 => Err(Error::HttpNotFound),
             _ => Err(Error::HttpStatus),
+        };
+        if accepted.is_ok() && self.xfer.offset == 0 {
+            // Bytes from the start are coming: progress starts at "0", as Tencent's SDKs send
+            // it with the first chunk (a resume does not repeat it).
+            self.xfer.reported_percent = None;
+            if !self.outbox.contains(|k| *k == Kind::Progress(0)) {
+                self.queue(Kind::Progress(0));
+            }
         }
+        accepted
     }
 
     /// Take a redirect's target as the URL of the next request. `Err(Redirected)` tells the
