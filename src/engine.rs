@@ -1003,58 +1003,7 @@ mod tests {
 
     use super::*;
     use crate::http::response::{ContentRange, Head};
-    use crate::platform::{Channel, HostError, NetError, Socket};
-
-    #[derive(Default)]
-    struct Mock {
-        slot: Vec<u8>,
-        bootable: Option<bool>,
-        opened: Vec<(u32, u32)>,
-        record: [Vec<u8>; 2],
-        events: Vec<(EventKind, Option<Error>, i32)>,
-    }
-
-    impl Platform for Mock {
-        fn now_ms(&mut self) -> u64 {
-            0
-        }
-        fn connect(&mut self, _: Channel, _: &str, _: u16, _: bool) -> Result<Socket, NetError> {
-            Err(NetError::Failed)
-        }
-        fn send(&mut self, _: Socket, _: &[u8]) -> Result<usize, NetError> {
-            Err(NetError::Failed)
-        }
-        fn recv(&mut self, _: Socket, _: &mut [u8]) -> Result<usize, NetError> {
-            Err(NetError::Failed)
-        }
-        fn close(&mut self, _: Socket) {}
-        fn slot_open(&mut self, size: u32, offset: u32) -> Result<(), HostError> {
-            self.opened.push((size, offset));
-            self.slot.truncate(offset as usize);
-            Ok(())
-        }
-        fn slot_write(&mut self, offset: u32, data: &[u8]) -> Result<(), HostError> {
-            assert_eq!(offset as usize, self.slot.len(), "writes arrive in order");
-            self.slot.extend_from_slice(data);
-            Ok(())
-        }
-        fn slot_close(&mut self, bootable: bool) -> Result<(), HostError> {
-            self.bootable = Some(bootable);
-            Ok(())
-        }
-        fn store_load(&mut self, copy: u8, buf: &mut [u8]) -> usize {
-            let r = &self.record[usize::from(copy)];
-            buf[..r.len()].copy_from_slice(r);
-            r.len()
-        }
-        fn store_save(&mut self, copy: u8, data: &[u8]) -> Result<(), HostError> {
-            self.record[usize::from(copy)] = data.to_vec();
-            Ok(())
-        }
-        fn event(&mut self, e: &Event<'_>) {
-            self.events.push((e.kind, e.error, e.result_code));
-        }
-    }
+    use crate::platform::mock::Mock;
 
     const IMAGE: &[u8] = b"firmware image bytes, 32 of them";
 
@@ -1620,61 +1569,13 @@ mod tests {
         }
     }
 
-    /// A slot that reads back what was written, except where `flip` says.
-    struct Flash {
-        inner: Mock,
-        flip: Option<usize>,
-    }
-
-    impl Platform for Flash {
-        fn now_ms(&mut self) -> u64 {
-            0
-        }
-        fn connect(&mut self, c: Channel, h: &str, p: u16, t: bool) -> Result<Socket, NetError> {
-            self.inner.connect(c, h, p, t)
-        }
-        fn send(&mut self, s: Socket, b: &[u8]) -> Result<usize, NetError> {
-            self.inner.send(s, b)
-        }
-        fn recv(&mut self, s: Socket, b: &mut [u8]) -> Result<usize, NetError> {
-            self.inner.recv(s, b)
-        }
-        fn close(&mut self, _: Socket) {}
-        fn slot_open(&mut self, size: u32, offset: u32) -> Result<(), HostError> {
-            self.inner.slot_open(size, offset)
-        }
-        fn slot_write(&mut self, offset: u32, data: &[u8]) -> Result<(), HostError> {
-            self.inner.slot_write(offset, data)
-        }
-        fn slot_read(&mut self, offset: u32, buf: &mut [u8]) -> Option<Result<(), HostError>> {
-            let o = offset as usize;
-            buf.copy_from_slice(&self.inner.slot[o..o + buf.len()]);
-            if let Some(i) = self.flip.filter(|i| (o..o + buf.len()).contains(i)) {
-                buf[i - o] ^= 0x10;
-            }
-            Some(Ok(()))
-        }
-        fn slot_close(&mut self, bootable: bool) -> Result<(), HostError> {
-            self.inner.slot_close(bootable)
-        }
-        fn store_load(&mut self, copy: u8, buf: &mut [u8]) -> usize {
-            self.inner.store_load(copy, buf)
-        }
-        fn store_save(&mut self, copy: u8, data: &[u8]) -> Result<(), HostError> {
-            self.inner.store_save(copy, data)
-        }
-        fn event(&mut self, e: &Event<'_>) {
-            self.inner.event(e)
-        }
-    }
-
     #[test]
     fn readback_verification_catches_a_flash_that_lies() {
         let image = big_image();
         for flip in [None, Some(77_777)] {
-            let mut p = Flash {
-                inner: Mock::default(),
+            let mut p = Mock {
                 flip,
+                ..Mock::default()
             };
             let policy = Policy {
                 readback_verify: true,
@@ -1687,10 +1588,7 @@ mod tests {
                 .unwrap();
             e.on_data(0, &image, &mut p).unwrap();
             e.on_body_done(0, &mut p);
-            assert_eq!(
-                p.inner.bootable, None,
-                "nothing handed over before the read-back"
-            );
+            assert_eq!(p.bootable, None, "nothing handed over before the read-back");
             assert!(e.download_due(0).is_none());
             let mut slices = 0;
             while e.work(&mut p) {
@@ -1699,12 +1597,12 @@ mod tests {
             assert_eq!(slices, 1, "100 kB in 64 KiB slices");
             match flip {
                 None => {
-                    assert_eq!(p.inner.bootable, Some(true));
+                    assert_eq!(p.bootable, Some(true));
                     assert_eq!(e.state(), State::Ready);
                 }
                 Some(_) => {
                     assert_eq!(
-                        p.inner.bootable,
+                        p.bootable,
                         Some(false),
                         "a flash that lies is never bootable"
                     );

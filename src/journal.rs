@@ -260,11 +260,8 @@ impl Journal {
 
 #[cfg(test)]
 mod tests {
-    extern crate std;
-    use std::vec::Vec;
-
     use super::*;
-    use crate::platform::{Channel, NetError, Socket};
+    use crate::platform::mock::Mock;
 
     fn sample() -> Record {
         Record {
@@ -311,61 +308,9 @@ mod tests {
         }
     }
 
-    /// Two copies in memory; `tear` makes the next save write only a prefix.
-    #[derive(Default)]
-    struct Store {
-        copies: [Vec<u8>; 2],
-        tear: Option<usize>,
-    }
-
-    impl Platform for Store {
-        fn now_ms(&mut self) -> u64 {
-            0
-        }
-        fn connect(&mut self, _: Channel, _: &str, _: u16, _: bool) -> Result<Socket, NetError> {
-            Err(NetError::Failed)
-        }
-        fn send(&mut self, _: Socket, _: &[u8]) -> Result<usize, NetError> {
-            Err(NetError::Failed)
-        }
-        fn recv(&mut self, _: Socket, _: &mut [u8]) -> Result<usize, NetError> {
-            Err(NetError::Failed)
-        }
-        fn close(&mut self, _: Socket) {}
-        fn slot_open(&mut self, _: u32, _: u32) -> Result<(), HostError> {
-            Ok(())
-        }
-        fn slot_write(&mut self, _: u32, _: &[u8]) -> Result<(), HostError> {
-            Ok(())
-        }
-        fn slot_close(&mut self, _: bool) -> Result<(), HostError> {
-            Ok(())
-        }
-        fn store_load(&mut self, copy: u8, buf: &mut [u8]) -> usize {
-            let c = &self.copies[usize::from(copy)];
-            buf[..c.len()].copy_from_slice(c);
-            c.len()
-        }
-        fn store_save(&mut self, copy: u8, data: &[u8]) -> Result<(), HostError> {
-            let c = &mut self.copies[usize::from(copy)];
-            match self.tear.take() {
-                // A torn write: the new prefix over the old content.
-                Some(n) => {
-                    c.resize(data.len().max(c.len()), 0xFF);
-                    c[..n].copy_from_slice(&data[..n]);
-                    Err(HostError)
-                }
-                None => {
-                    *c = data.to_vec();
-                    Ok(())
-                }
-            }
-        }
-    }
-
     #[test]
     fn saves_alternate_and_the_newest_wins() {
-        let mut store = Store::default();
+        let mut store = Mock::default();
         let (mut j, none) = Journal::load(&mut store);
         assert!(none.is_none());
         let mut r = sample();
@@ -375,13 +320,13 @@ mod tests {
             let (_, loaded) = Journal::load(&mut store);
             assert_eq!(loaded.unwrap().offset, offset);
         }
-        assert!(!store.copies[0].is_empty() && !store.copies[1].is_empty());
+        assert!(!store.record[0].is_empty() && !store.record[1].is_empty());
     }
 
     #[test]
     fn a_torn_save_leaves_the_last_good_record() {
         for cut in 0..RECORD_LEN {
-            let mut store = Store::default();
+            let mut store = Mock::default();
             let (mut j, _) = Journal::load(&mut store);
             let mut r = sample();
             r.offset = 64;
@@ -402,7 +347,7 @@ mod tests {
 
     #[test]
     fn clear_erases_both() {
-        let mut store = Store::default();
+        let mut store = Mock::default();
         let (mut j, _) = Journal::load(&mut store);
         j.save(&mut store, &sample()).unwrap();
         j.save(&mut store, &sample()).unwrap();

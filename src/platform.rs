@@ -135,3 +135,86 @@ pub trait Platform {
     fn event(&mut self, _event: &Event<'_>) {}
     fn log(&mut self, _level: Level, _msg: &str) {}
 }
+
+/// An in-memory host for unit tests: a slot, two record copies, every event; no network.
+#[cfg(test)]
+pub(crate) mod mock {
+    extern crate std;
+    use std::vec::Vec;
+
+    use super::*;
+
+    #[derive(Default)]
+    pub struct Mock {
+        pub slot: Vec<u8>,
+        pub bootable: Option<bool>,
+        /// Every `slot_open(size, offset)`.
+        pub opened: Vec<(u32, u32)>,
+        pub record: [Vec<u8>; 2],
+        pub events: Vec<(EventKind, Option<Error>, i32)>,
+        /// `slot_read` flips a bit at this offset: a flash that does not keep what it was given.
+        pub flip: Option<usize>,
+        /// The next `store_save` writes only this many bytes over the copy (a power cut), then fails.
+        pub tear: Option<usize>,
+    }
+
+    impl Platform for Mock {
+        fn now_ms(&mut self) -> u64 {
+            0
+        }
+        fn connect(&mut self, _: Channel, _: &str, _: u16, _: bool) -> Result<Socket, NetError> {
+            Err(NetError::Failed)
+        }
+        fn send(&mut self, _: Socket, _: &[u8]) -> Result<usize, NetError> {
+            Err(NetError::Failed)
+        }
+        fn recv(&mut self, _: Socket, _: &mut [u8]) -> Result<usize, NetError> {
+            Err(NetError::Failed)
+        }
+        fn close(&mut self, _: Socket) {}
+        fn slot_open(&mut self, size: u32, offset: u32) -> Result<(), HostError> {
+            self.opened.push((size, offset));
+            self.slot.truncate(offset as usize);
+            Ok(())
+        }
+        fn slot_write(&mut self, offset: u32, data: &[u8]) -> Result<(), HostError> {
+            assert_eq!(offset as usize, self.slot.len(), "writes arrive in order");
+            self.slot.extend_from_slice(data);
+            Ok(())
+        }
+        fn slot_read(&mut self, offset: u32, buf: &mut [u8]) -> Option<Result<(), HostError>> {
+            let o = offset as usize;
+            buf.copy_from_slice(&self.slot[o..o + buf.len()]);
+            if let Some(i) = self.flip.filter(|i| (o..o + buf.len()).contains(i)) {
+                buf[i - o] ^= 0x10;
+            }
+            Some(Ok(()))
+        }
+        fn slot_close(&mut self, bootable: bool) -> Result<(), HostError> {
+            self.bootable = Some(bootable);
+            Ok(())
+        }
+        fn store_load(&mut self, copy: u8, buf: &mut [u8]) -> usize {
+            let r = &self.record[usize::from(copy)];
+            buf[..r.len()].copy_from_slice(r);
+            r.len()
+        }
+        fn store_save(&mut self, copy: u8, data: &[u8]) -> Result<(), HostError> {
+            let c = &mut self.record[usize::from(copy)];
+            match self.tear.take() {
+                Some(n) => {
+                    c.resize(data.len().max(c.len()), 0xFF);
+                    c[..n].copy_from_slice(&data[..n]);
+                    Err(HostError)
+                }
+                None => {
+                    *c = data.to_vec();
+                    Ok(())
+                }
+            }
+        }
+        fn event(&mut self, e: &Event<'_>) {
+            self.events.push((e.kind, e.error, e.result_code));
+        }
+    }
+}
