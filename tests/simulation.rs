@@ -9,8 +9,8 @@
 //! - `OTA_SIM_SEEDS=N`: run seeds 0..N (default 1000).
 //! - `OTA_SIM_SEED=s`: run one seed, with its trace printed on failure.
 //! - `OTA_SIM_TRACE=1`: print every run's trace.
-//! - `OTA_SIM_STRICT=1`: known library bugs (see `KnownBug`) fail the run instead of being
-//!   counted in the summary; each also has a minimal `known_bug_*` scenario (ignored).
+//!
+//! Every library bug this simulation found has a minimal `regression_*` scenario below.
 
 mod sim;
 
@@ -43,10 +43,7 @@ struct Summary {
     virtual_ms: u64,
     reboots: u64,
     offers: u64,
-    /// bug -> (seeds, occurrences, first seeds)
-    known_bugs: std::collections::BTreeMap<String, (u64, u64, Vec<u64>)>,
-    /// Seeds stopped at a known bug (not counted in the figures).
-    abandoned: u64,
+    resumes_at_end: u64,
     http_status: std::collections::BTreeMap<u16, u64>,
     fail_codes: std::collections::BTreeMap<i64, u64>,
     mqtt_connects: u64,
@@ -54,19 +51,8 @@ struct Summary {
 }
 
 impl Summary {
-    fn add(&mut self, seed: u64, o: &Outcome) {
+    fn add(&mut self, o: &Outcome) {
         let s = &o.stats;
-        for (bug, n) in &s.known_bugs {
-            let e = self
-                .known_bugs
-                .entry(format!("{bug:?}"))
-                .or_insert((0, 0, Vec::new()));
-            e.0 += 1;
-            e.1 += u64::from(*n);
-            if e.2.len() < 8 {
-                e.2.push(seed);
-            }
-        }
         self.seeds += 1;
         for (k, v) in &s.http_status {
             *self.http_status.entry(*k).or_default() += u64::from(*v);
@@ -76,14 +62,11 @@ impl Summary {
         }
         self.mqtt_connects += u64::from(s.mqtt_connects);
         self.slot_reads += u64::from(s.slot_reads);
-        if o.abandoned.is_some() {
-            self.abandoned += 1;
-            return;
-        }
         self.power_cuts += u64::from(s.power_cuts);
         self.torn_records += u64::from(s.torn_records);
         self.torn_slot_writes += u64::from(s.torn_slot_writes);
         self.resumes_after_cut += u64::from(s.resumes_after_cut);
+        self.resumes_at_end += u64::from(s.resumes_at_end);
         self.ranged_requests += u64::from(s.ranged_requests);
         self.requests += u64::from(s.requests);
         self.done_windows_cut += u64::from(s.done_windows_cut);
@@ -100,33 +83,27 @@ impl Summary {
     }
 
     fn mean_ratio(&self) -> f64 {
-        self.served_ratio_sum / (self.seeds - self.abandoned).max(1) as f64
+        self.served_ratio_sum / self.seeds.max(1) as f64
     }
 
     fn line(&self, secs: f64) -> String {
-        let mut bugs = String::new();
-        for (b, (seeds, n, first)) in &self.known_bugs {
-            bugs.push_str(&format!(
-                "\n  known library bug {b}: {n} times in {seeds} seeds (e.g. {first:?})"
-            ));
-        }
-        let judged = self.seeds - self.abandoned;
-        bugs.push_str(&format!(
+        let more = format!(
             "\n  HTTP responses {:?} | fail codes {:?} | MQTT CONNECTs {} | slot read-backs {}",
             self.http_status, self.fail_codes, self.mqtt_connects, self.slot_reads
-        ));
+        );
         format!(
             "simulation: {} seeds in {secs:.1}s | power cuts {} (torn records {}, torn slot writes {}) | \
-             reboots {} | resumes after a cut {} (ranged requests {}/{}) | duplicate dones {} \
+             reboots {} | resumes after a cut {} (at the end of the image {}, ranged requests {}/{}) | \
+             duplicate dones {} \
              (cut windows {}, MQTT windows {}) | fail reports {} | offers {} | \
-             bytes served / image: mean {:.2}, max {:.2} | polls {} | virtual {:.1} h | \
-             stopped at a known bug {}{bugs}",
-            judged,
+             bytes served / image: mean {:.2}, max {:.2} | polls {} | virtual {:.1} h{more}",
+            self.seeds,
             self.power_cuts,
             self.torn_records,
             self.torn_slot_writes,
             self.reboots,
             self.resumes_after_cut,
+            self.resumes_at_end,
             self.ranged_requests,
             self.requests,
             self.dup_dones,
@@ -138,7 +115,6 @@ impl Summary {
             self.served_ratio_max,
             self.polls,
             self.virtual_ms as f64 / 3.6e6,
-            self.abandoned
         )
     }
 }
@@ -151,21 +127,19 @@ fn simulated_updates_converge_through_faults_and_power_cuts() {
         None => (0..env_u64("OTA_SIM_SEEDS").unwrap_or(1000)).collect(),
     };
     let always_trace = std::env::var_os("OTA_SIM_TRACE").is_some();
-    // Known library bugs count as failures too (else they are counted and reported).
-    let strict = std::env::var_os("OTA_SIM_STRICT").is_some();
     let tracing = single.is_some() || always_trace;
     let start = Instant::now();
     let mut sum = Summary::default();
     let mut failures: Vec<String> = Vec::new();
     for &seed in &seeds {
-        match run_seed(seed, tracing, strict) {
+        match run_seed(seed, tracing) {
             Ok(o) => {
                 if always_trace {
                     for l in &o.trace {
                         eprintln!("{l}");
                     }
                 }
-                sum.add(seed, &o)
+                sum.add(&o)
             }
             Err(f) => {
                 if tracing {
@@ -210,7 +184,7 @@ fn simulated_updates_converge_through_faults_and_power_cuts() {
     }
 }
 
-/// Run a hand-written scenario strictly (known bugs are violations); print its trace on failure.
+/// Run a hand-written scenario; print its trace on failure.
 fn scenario(
     name: &str,
     dev: DeviceCfg,
@@ -222,10 +196,7 @@ fn scenario(
     fx.script = script;
     let mut r = Rng::new(7);
     let image = r.bytes(image_len);
-    let res = run_scenario(0, dev, fx, image, r, true, |x| {
-        x.strict = true;
-        setup(x)
-    });
+    let res = run_scenario(0, dev, fx, image, r, true, setup);
     if let Err(f) = &res {
         for l in &f.trace {
             eprintln!("{l}");
@@ -296,17 +267,15 @@ fn regression_no_resume_over_an_erased_slot() {
     assert_eq!(o.stats.power_cuts, 2, "both scripted cuts happened");
 }
 
-/// KNOWN BUG: a download whose last attempt ended with the server closing the connection
-/// mid-body is reported as `fail` -5 "upgrade failed" instead of -1 "time_out". In
-/// `Client::handle_download_events` (src/client.rs) every `DownloadEvent::Error(_)` becomes
-/// `Error::HttpProtocol` (result code -5), including `DownloadError::Body(Truncated)` and
-/// `DownloadError::Closed` (the peer closed before the head), which are network failures like
-/// the reset that gives `NetIo` (-1) a few lines above.
+/// Regression (found by this simulation, fixed in 6d5d734): a download whose last attempt ended
+/// with the server closing the connection mid-body was reported as `fail` -5 "upgrade failed":
+/// `Client::handle_download_events` turned every `DownloadEvent::Error(_)` into
+/// `Error::HttpProtocol`, including `DownloadError::Body(Truncated)` and `DownloadError::Closed`,
+/// which are network failures like the reset that gives `NetIo` (-1).
 /// Scenario: one download attempt allowed; the server closes the first connection after 5000
-/// bytes (FIN).
+/// bytes (FIN). The device reports -1 and converges on the cloud's next offer.
 #[test]
-#[ignore = "known library bug: a truncated body is reported as fail -5 (src/client.rs handle_download_events)"]
-fn known_bug_truncated_body_reported_as_upgrade_failed() {
+fn regression_truncated_body_is_a_network_failure() {
     let mut dev = DeviceCfg::plain();
     dev.policy.max_attempts = 1;
     let mut script = Script {
@@ -314,20 +283,23 @@ fn known_bug_truncated_body_reported_as_upgrade_failed() {
         ..Script::default()
     };
     script.http.clear();
-    scenario("truncated body", dev, script, 20_000, |_| {}).unwrap_or_else(|f| panic!("{}", f.msg));
+    let o = scenario("truncated body", dev, script, 20_000, |_| {})
+        .unwrap_or_else(|f| panic!("{}", f.msg));
+    assert_eq!(o.stats.fail_codes, vec![-1], "one fail, -1 (time_out)");
+    assert_eq!(o.dones, 1);
 }
 
-/// KNOWN BUG: a record saved at exactly the image size, then a power cut before the Installed
-/// record: the device resumes at offset == file_size and never verifies the complete slot.
-/// `Engine::download_due` (src/engine.rs) then yields `Range: bytes=N-(N-1)`, `Download::start`
-/// refuses it (`RequestError::BadRange`, reported by `Client::http_start` as `BadUrl`), all
-/// attempts fail without a byte sent, and the device reports `fail` -5 "bad update_firmware
-/// message", clears the record and downloads everything again. Images padded to a flash page
-/// (a multiple of 64 bytes) hit this whenever the last journal save falls on the last byte.
-/// Scenario: a 16 KiB image, a record save every 64 bytes, power cut at the Installed save.
+/// Regression (found by this simulation, fixed in 6d5d734): a record saved at exactly the image
+/// size, then a power cut before the Installed record: the device resumed at offset ==
+/// file_size, `Engine::download_due` yielded `Range: bytes=N-(N-1)`, `Download::start` refused
+/// it, every attempt failed without a byte sent, and the device reported `fail` -5 "bad
+/// update_firmware message", cleared the record and downloaded the whole image again. Images
+/// padded to a flash page (a multiple of 64 bytes) hit this whenever the last journal save fell
+/// on the last byte.
+/// Scenario: a 16 KiB image, a record save every 64 bytes, power cut at the Installed save. The
+/// device verifies the slot it has and converges without another request.
 #[test]
-#[ignore = "known library bug: resume at offset == file_size (src/engine.rs download_due / start_download)"]
-fn known_bug_resume_at_the_end_of_the_image() {
+fn regression_resume_at_the_end_of_the_image() {
     let mut dev = DeviceCfg::plain();
     dev.policy.journal_interval = 64;
     dev.policy.max_attempts = 3;
@@ -335,5 +307,25 @@ fn known_bug_resume_at_the_end_of_the_image() {
         cut_installed_save: Some(1),
         ..Script::default()
     };
-    scenario("resume at end", dev, script, 16_384, |_| {}).unwrap_or_else(|f| panic!("{}", f.msg));
+    let len = 16_384;
+    let o =
+        scenario("resume at end", dev, script, len, |_| {}).unwrap_or_else(|f| panic!("{}", f.msg));
+    assert_eq!(o.stats.power_cuts, 1, "the scripted cut happened");
+    assert_eq!(
+        o.stats.resumes_at_end, 1,
+        "the device resumed at offset == size"
+    );
+    assert_eq!(o.stats.requests, 1, "no request after the reboot");
+    // One response head on top of the image: nothing fetched twice.
+    assert!(
+        o.stats.http_bytes < len as u64 + 1024,
+        "{} bytes served for a {len}-byte image",
+        o.stats.http_bytes
+    );
+    assert!(
+        o.stats.fail_codes.is_empty(),
+        "fails {:?}",
+        o.stats.fail_codes
+    );
+    assert_eq!(o.dones, 1);
 }

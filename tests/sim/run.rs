@@ -6,9 +6,7 @@ use qcloud_ota::client::{Buffers, Client, Config};
 use qcloud_ota::engine::Policy;
 
 use super::rng::Rng;
-use super::world::{
-    BROKER, Ctx, DEVICE, Faults, KnownBug, NEW, PRODUCT, SECRET, SimPlatform, Stats, World,
-};
+use super::world::{BROKER, Ctx, DEVICE, Faults, NEW, PRODUCT, SECRET, SimPlatform, Stats, World};
 
 /// Virtual time a run may take before it counts as not converging.
 const LIMIT_MS: u64 = 3 * 3600 * 1000;
@@ -88,8 +86,6 @@ pub struct Outcome {
     pub virtual_ms: u64,
     pub dones: u32,
     pub trace: Vec<String>,
-    /// The run hit a known library bug that made the rest meaningless, and was stopped there.
-    pub abandoned: Option<KnownBug>,
 }
 
 pub struct Failure {
@@ -104,26 +100,14 @@ fn image_len(r: &mut Rng) -> usize {
     if r.chance(0.25) { n & !63 } else { n }
 }
 
-pub fn run_seed(seed: u64, tracing: bool, strict: bool) -> Result<Outcome, Failure> {
+pub fn run_seed(seed: u64, tracing: bool) -> Result<Outcome, Failure> {
     let mut r = Rng::new(seed);
     let dev = DeviceCfg::draw(&mut r);
     let fx = Faults::draw(&mut r);
     let n = image_len(&mut r);
     let image = r.bytes(n);
     let world_rng = Rng::new(r.next_u64());
-    run_with(seed, dev, fx, image, world_rng, tracing, strict)
-}
-
-pub fn run_with(
-    seed: u64,
-    dev: DeviceCfg,
-    fx: Faults,
-    image: Vec<u8>,
-    rng: Rng,
-    tracing: bool,
-    strict: bool,
-) -> Result<Outcome, Failure> {
-    run_scenario(seed, dev, fx, image, rng, tracing, |x| x.strict = strict)
+    run_scenario(seed, dev, fx, image, world_rng, tracing, |_| {})
 }
 
 /// Run with `setup` applied to the world first (scenarios switch checks on or off there).
@@ -208,10 +192,6 @@ pub fn run_scenario(
             if !w.x.violations.is_empty() {
                 let w = client.into_platform().w;
                 return Err(fail(&w, "invariant violated".into()));
-            }
-            if let Some(bug) = w.x.abandoned {
-                let w = client.into_platform().w;
-                return Ok(outcome(&w, image_len, Some(bug)));
             }
             if w.x.dead {
                 cut = true;
@@ -343,10 +323,10 @@ fn finish(
     if x.valid_record() {
         return Err(fail(&w, "the record survived the completed update".into()));
     }
-    Ok(outcome(&w, image_len, None))
+    Ok(outcome(&w, image_len))
 }
 
-fn outcome(w: &World, image_len: usize, abandoned: Option<KnownBug>) -> Outcome {
+fn outcome(w: &World, image_len: usize) -> Outcome {
     let x = &w.x;
     Outcome {
         stats: x.stats.clone(),
@@ -354,6 +334,5 @@ fn outcome(w: &World, image_len: usize, abandoned: Option<KnownBug>) -> Outcome 
         virtual_ms: x.now - 1_000_000,
         dones: x.cloud.dones,
         trace: x.trace.iter().cloned().collect(),
-        abandoned,
     }
 }

@@ -114,25 +114,6 @@ pub struct Script {
     pub fin_http: Vec<(u32, u64)>,
 }
 
-/// Library bugs the simulation knows about. A seed that runs into one is counted (and, for the
-/// ones that make the rest of the run meaningless, stopped) unless `strict` is set, so the main
-/// test keeps finding new problems; the `known_bug_*` tests run each one strictly.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum KnownBug {
-    /// A response cut short by the peer closing the connection (FIN mid-body, or before the
-    /// head) is classified `HttpProtocol` (src/client.rs, `DownloadEvent::Error(_)`), so when it
-    /// is the last failed attempt the device reports `fail` -5 "upgrade failed" instead of
-    /// -1 "time_out" (a reset in the same place gives `NetIo`, -1).
-    TruncatedIsProtocolError,
-    /// A record saved at exactly `file_size` (the image size is a multiple of 64 and the last
-    /// journal save fell on the last byte), then a power cut before the Installed record: after
-    /// the reboot `start_download` resumes at offset == file_size, `download_due` asks for
-    /// `Range: size-(size-1)`, `http.start` refuses it (BadRange, reported as `BadUrl`), every
-    /// attempt fails without a byte sent, and the device reports `fail` -5 "bad update_firmware
-    /// message" and downloads the whole image again, though the slot held all of it.
-    ResumeAtEnd,
-}
-
 impl Faults {
     pub fn draw(r: &mut Rng) -> Faults {
         let latency = r.range(0, 150);
@@ -286,8 +267,10 @@ pub struct Stats {
     pub polls: u64,
     pub offers: u32,
     pub mqtt_connects: u32,
-    pub known_bugs: HashMap<KnownBug, u32>,
     pub slot_reads: u32,
+    /// Resumes with a record claiming the whole image (`slot_open(size, size)`): the power went
+    /// after the last byte was recorded, before the Installed record.
+    pub resumes_at_end: u32,
 }
 
 #[derive(Default)]
@@ -338,10 +321,6 @@ pub struct Ctx {
     pub violations: Vec<String>,
     pub tracing: bool,
     pub trace: VecDeque<String>,
-    /// Known bugs are violations (else counted; see [`KnownBug`]).
-    pub strict: bool,
-    /// A known bug made the rest of this run meaningless: stop it without judging it.
-    pub abandoned: Option<KnownBug>,
     /// Resuming on a slot that does not hold the claimed prefix is reported at `slot_open`
     /// (off: let the run go on to see where it ends).
     pub check_resume_prefix: bool,
@@ -353,11 +332,6 @@ pub struct Ctx {
     installed_saves: u32,
     /// Status of the last response the firmware server sent on the device's latest connection.
     pub last_http_status: Option<u16>,
-    /// This boot resumed with a record claiming the whole image (`slot_open(size, size)`).
-    pub resumed_at_end: bool,
-    /// The device's last HTTP connection ended with the server closing it (FIN) before the
-    /// response was complete.
-    pub http_last_truncated: bool,
     /// The device's MQTT receive buffer (junk messages are made larger).
     pub dev_mqtt_rx: usize,
     /// Host behaviour: manual acceptance (accept after a delay, sometimes defer first) and
@@ -410,8 +384,6 @@ impl Ctx {
             violations: Vec::new(),
             tracing,
             trace: VecDeque::new(),
-            strict: false,
-            abandoned: None,
             check_resume_prefix: true,
             erases: 0,
             calls: HashMap::new(),
@@ -419,9 +391,7 @@ impl Ctx {
             mqtt_conns: 0,
             http_conns: 0,
             installed_saves: 0,
-            http_last_truncated: false,
             last_http_status: None,
-            resumed_at_end: false,
             boot_rolled_back: false,
             last_mqtt_connect: None,
             last_percent: None,
@@ -465,17 +435,6 @@ impl Ctx {
         self.trace(|| format!("VIOLATION {m}"));
         if self.violations.len() < 20 {
             self.violations.push(m);
-        }
-    }
-
-    pub fn known_bug(&mut self, bug: KnownBug, abandon: bool, msg: String) {
-        if self.strict {
-            return self.violation(format!("{bug:?}: {msg}"));
-        }
-        self.trace(|| format!("KNOWN BUG {bug:?}: {msg}"));
-        *self.stats.known_bugs.entry(bug).or_default() += 1;
-        if abandon && self.abandoned.is_none() {
-            self.abandoned = Some(bug);
         }
     }
 
@@ -649,16 +608,6 @@ impl Ctx {
             "device came back on the old version" if self.boot_rolled_back => {}
             // An unexpected HTTP status on the last attempt.
             "upgrade failed" if self.last_http_status == Some(500) => {}
-            "upgrade failed" if self.http_last_truncated => self.known_bug(
-                KnownBug::TruncatedIsProtocolError,
-                false,
-                format!("fail -5 after a body cut short by the server: {text}"),
-            ),
-            "bad update_firmware message" if self.resumed_at_end => self.known_bug(
-                KnownBug::ResumeAtEnd,
-                false,
-                format!("fail -5 after resuming at the end of the image: {text}"),
-            ),
             _ => self.violation(format!("fail -5 that nothing in this run explains: {text}")),
         }
     }
@@ -1405,7 +1354,6 @@ impl World {
         self.x.after_cut = after_cut;
         self.x.first_request_in_boot = true;
         self.x.last_mqtt_connect = None;
-        self.x.resumed_at_end = false;
         self.x.boot_rolled_back = self.x.running == OLD
             && self
                 .x
@@ -1538,7 +1486,6 @@ impl Platform for SimPlatform {
         }
         if ch == Channel::Http {
             x.http_conns += 1;
-            x.http_last_truncated = false;
             x.last_http_status = None;
             let n = x.http_conns;
             if let Some(&(_, b)) = x.fx.script.fin_http.iter().find(|f| f.0 == n) {
@@ -1677,15 +1624,7 @@ impl Platform for SimPlatform {
             return Ok(n);
         }
         match c.to_dev.at_end() {
-            Some(e) => {
-                if c.chan == Channel::Http
-                    && e == NetError::Closed
-                    && c.to_dev.cut_at.is_some_and(|at| c.to_dev.pushed >= at)
-                {
-                    x.http_last_truncated = true;
-                }
-                Err(e)
-            }
+            Some(e) => Err(e),
             None => Err(NetError::WouldBlock),
         }
     }
@@ -1754,7 +1693,9 @@ impl Platform for SimPlatform {
                 x.violation(msg);
             }
             x.flash.slot_written = offset.min(x.flash.slot_written);
-            x.resumed_at_end |= offset == size;
+            if offset == size {
+                x.stats.resumes_at_end += 1;
+            }
         }
         x.flash.slot_open = true;
         Ok(())
