@@ -281,6 +281,14 @@
 #define OTA_FLAG_READBACK_VERIFY 16
 
 /**
+ * ota_config.flags: the host owns the MQTT connection (bring-your-own MQTT). The library
+ * publishes and subscribes through ota_platform.mqtt_publish/mqtt_subscribe, the host calls
+ * ota_mqtt_connected()/ota_mqtt_disconnected() and hands every message of ota_update_topic()
+ * to ota_mqtt_input(); the MQTT buffers may be NULL. ota_poll() still runs the download.
+ */
+#define OTA_FLAG_HOST_MQTT 32
+
+/**
  * net_connect flags: the connection must be TLS, verified for the host name given.
  */
 #define OTA_NET_TLS 1
@@ -489,6 +497,11 @@ typedef struct {
    */
   uint32_t journal_interval;
   /**
+   * NULL, or the module this client serves (`fw_type`, e.g. "mcu", at most 16 bytes): offers
+   * for other modules are ignored and report_version names the module. One client per module.
+   */
+  const char *fw_type;
+  /**
    * 0: OTA_DEFAULT_NET_POLL_MS. Hosts that wait on socket readiness (readable, connected, and
    * writable after an OTA_NET_WOULD_BLOCK send) may set it high.
    */
@@ -609,6 +622,25 @@ typedef void (*ota_event_fn)(void *user, const ota_event *event);
 typedef void (*ota_log_fn)(void *user, int32_t level, const char *msg, size_t len);
 
 /**
+ * OTA_FLAG_HOST_MQTT only: subscribe `topic` (NUL-terminated) with `qos` on the host's
+ * connection: 0, OTA_NET_WOULD_BLOCK (asked again at the next poll), or negative.
+ */
+typedef int32_t (*ota_mqtt_subscribe_fn)(void *user, const char *topic, uint8_t qos);
+
+/**
+ * OTA_FLAG_HOST_MQTT only: publish `len` bytes on `topic` (NUL-terminated) with `qos` (0 or 1)
+ * on the host's connection. Returns a positive token when the host will report this QoS1
+ * message's PUBACK with ota_mqtt_acked(token); 0 when accepted and no acknowledgement will come
+ * (QoS0, or a host that cannot tell: the library then counts it as delivered);
+ * OTA_NET_WOULD_BLOCK (asked again at the next poll); or another negative on failure.
+ */
+typedef int32_t (*ota_mqtt_publish_fn)(void *user,
+                                       const char *topic,
+                                       const uint8_t *payload,
+                                       size_t len,
+                                       uint8_t qos);
+
+/**
  * The functions the host provides, each called with `user` first, only from inside ota_* calls.
  */
 typedef struct {
@@ -626,6 +658,14 @@ typedef struct {
   ota_store_save_fn store_save;
   ota_event_fn on_event;
   ota_log_fn log;
+  /**
+   * OTA_FLAG_HOST_MQTT only (NULL otherwise).
+   */
+  ota_mqtt_subscribe_fn mqtt_subscribe;
+  /**
+   * OTA_FLAG_HOST_MQTT only (NULL otherwise).
+   */
+  ota_mqtt_publish_fn mqtt_publish;
 } ota_platform;
 
 /**
@@ -697,6 +737,36 @@ int32_t ota_decline(ota_client *client);
  */
 int32_t ota_defer(ota_client *client,
                   uint32_t delay_ms);
+
+/**
+ * OTA_FLAG_HOST_MQTT: the host's MQTT connection is up (after every (re)connect). The next
+ * ota_poll() subscribes through mqtt_subscribe and reports the version.
+ */
+int32_t ota_mqtt_connected(ota_client *client);
+
+/**
+ * OTA_FLAG_HOST_MQTT: the host's MQTT connection is down. Reports wait for ota_mqtt_connected().
+ */
+int32_t ota_mqtt_disconnected(ota_client *client);
+
+/**
+ * OTA_FLAG_HOST_MQTT: a message the host received. Returns OTA_OK when it was for this client
+ * (its topic is ota_update_topic()), OTA_ERR_INVALID_ARGUMENT when the topic is another's (a
+ * gateway may offer each message to each of its clients). The library only queues its answer;
+ * it publishes from ota_poll(), so this is safe to call from the host MQTT client's callback.
+ */
+int32_t ota_mqtt_input(ota_client *client, const char *topic, const uint8_t *payload, size_t len);
+
+/**
+ * OTA_FLAG_HOST_MQTT: the broker acknowledged the publish mqtt_publish returned `token` for.
+ */
+int32_t ota_mqtt_acked(ota_client *client, int32_t token);
+
+/**
+ * Copy this client's update topic (`$ota/update/{product_id}/{device_name}`), NUL-terminated,
+ * into `buf`: the topic whose messages go to ota_mqtt_input(). Returns its length or OTA_ERR_*.
+ */
+int32_t ota_update_topic(ota_client *client, char *buf, size_t cap);
 
 /**
  * With OTA_FLAG_MANUAL_CONFIRM: the new image passed its self-test; report `done` and the new

@@ -26,6 +26,9 @@ const HTTP_BUDGET_PER_POLL: usize = 512 * 1024;
 /// Tencent allows one CONNECT per 5 s per device.
 const MIN_CONNECT_INTERVAL_MS: u64 = 5000;
 const MAX_RECONNECT_DELAY_MS: u64 = 60_000;
+/// The token for a QoS1 publish the host accepted without a PUBACK to come (hosts return
+/// positive `i32` tokens, so this one is never theirs).
+const HOST_NO_ACK: u32 = u32::MAX;
 /// Signature expiry sent in the username: 2^31-1, "never", as Tencent's C SDK does without a
 /// wall clock. (A host with real time could pass now + a margin; see the README.)
 const EXPIRY: u64 = 2_147_483_647;
@@ -50,6 +53,12 @@ pub struct Config<'a> {
     /// Longest delay `poll` returns while a connection is open and data may arrive.
     pub net_poll_ms: u32,
     pub policy: Policy,
+    /// The host owns the MQTT connection: it publishes and subscribes for the library
+    /// ([`Platform::mqtt_publish`], [`Platform::mqtt_subscribe`]) and hands it the messages of
+    /// the update topic ([`Client::mqtt_input`]). The MQTT buffers may then be empty.
+    pub host_mqtt: bool,
+    /// The module this client serves (`fw_type`), for devices whose product has several.
+    pub module: Option<&'a str>,
 }
 
 impl<'a> Config<'a> {
@@ -72,6 +81,8 @@ impl<'a> Config<'a> {
             sign_method: SignMethod::HmacSha256,
             net_poll_ms: 20,
             policy: Policy::default(),
+            host_mqtt: false,
+            module: None,
         }
     }
 }
@@ -129,6 +140,9 @@ pub struct Client<'b, P: Platform> {
     mqtt_sock: Option<Socket>,
     /// Subscribed: reports can flow.
     online: bool,
+    /// Host MQTT mode, and whether the host says its connection is up.
+    host_mqtt: bool,
+    host_connected: bool,
     next_connect_ms: u64,
     last_connect_ms: Option<u64>,
     connect_failures: u32,
@@ -147,10 +161,8 @@ enum SessionAction {
 
 impl<'b, P: Platform> Client<'b, P> {
     pub fn new(cfg: &Config<'_>, bufs: Buffers<'b>, mut plat: P) -> Result<Self, Error> {
-        if bufs.mqtt_rx.len() < MIN_MQTT_RX
-            || bufs.mqtt_tx.len() < MIN_MQTT_TX
-            || bufs.http.len() < MIN_HTTP
-        {
+        let mqtt_short = bufs.mqtt_rx.len() < MIN_MQTT_RX || bufs.mqtt_tx.len() < MIN_MQTT_TX;
+        if (mqtt_short && !cfg.host_mqtt) || bufs.http.len() < MIN_HTTP {
             return Err(Error::BufferTooSmall);
         }
         let product_id = text::<PRODUCT_ID_MAX>(cfg.product_id)?;
@@ -187,6 +199,9 @@ impl<'b, P: Platform> Client<'b, P> {
         };
         let now = plat.now_ms();
         let mut engine = Engine::new(running, cfg.policy);
+        if let Some(m) = cfg.module {
+            engine.set_module(text(m)?);
+        }
         engine.boot(&mut plat);
         let rng = now
             ^ 0x9E37_79B9_7F4A_7C15
@@ -197,6 +212,8 @@ impl<'b, P: Platform> Client<'b, P> {
             mqtt: Session::new(bufs.mqtt_rx, bufs.mqtt_tx),
             mqtt_sock: None,
             online: false,
+            host_mqtt: cfg.host_mqtt,
+            host_connected: false,
             next_connect_ms: now,
             last_connect_ms: None,
             connect_failures: 0,
@@ -241,6 +258,70 @@ impl<'b, P: Platform> Client<'b, P> {
         Ok(())
     }
 
+    // ---- the host's own MQTT connection ----
+
+    /// The topic whose messages the host hands to [`Self::mqtt_input`].
+    pub fn update_topic(&self) -> &str {
+        self.id.topic_update.as_str()
+    }
+
+    /// The host's connection is up (again): the next poll subscribes through the host and
+    /// reports the version, as after any reconnect.
+    pub fn mqtt_connected(&mut self) -> Result<(), Error> {
+        if !self.host_mqtt {
+            return Err(Error::WrongState);
+        }
+        self.mqtt_disconnected();
+        self.host_connected = true;
+        Ok(())
+    }
+
+    /// The host's connection is down: reports wait, unacknowledged ones go again later.
+    pub fn mqtt_disconnected(&mut self) {
+        self.host_connected = false;
+        if self.online {
+            self.online = false;
+            self.engine.on_offline();
+            self.event(EventKind::Disconnected, Some(Error::NetIo));
+        }
+    }
+
+    /// A message the host received; only those of [`Self::update_topic`] are for this client.
+    pub fn mqtt_input(&mut self, topic: &str, payload: &[u8]) -> Result<(), Error> {
+        if !self.host_mqtt {
+            return Err(Error::WrongState);
+        }
+        if topic != self.id.topic_update.as_str() {
+            return Err(Error::InvalidArgument);
+        }
+        let now = self.plat.now_ms();
+        self.engine.on_message(now, payload, &mut self.plat);
+        Ok(())
+    }
+
+    /// The broker acknowledged the host's publish with this token.
+    pub fn mqtt_acked(&mut self, token: u32) {
+        self.engine.on_acked(token, &mut self.plat);
+    }
+
+    fn host_step(&mut self) {
+        if !self.host_connected || self.online {
+            return;
+        }
+        match self.plat.mqtt_subscribe(self.id.topic_update.as_str(), 1) {
+            Ok(()) => {
+                self.online = true;
+                self.engine.on_online();
+                self.event(EventKind::Connected, None);
+            }
+            Err(NetError::WouldBlock) => {}
+            Err(_) => {
+                self.engine.note_error(Error::SubscribeRejected);
+                self.event(EventKind::Error, Some(Error::SubscribeRejected));
+            }
+        }
+    }
+
     fn next_random(&mut self) -> u64 {
         // xorshift64: only for connection ids and jitter, never for secrets.
         self.rng ^= self.rng << 13;
@@ -252,7 +333,11 @@ impl<'b, P: Platform> Client<'b, P> {
     /// Do whatever is due; returns the milliseconds until the next call is wanted.
     pub fn poll(&mut self) -> u32 {
         let now = self.plat.now_ms();
-        self.mqtt_step(now);
+        if self.host_mqtt {
+            self.host_step();
+        } else {
+            self.mqtt_step(now);
+        }
         self.engine.poll(now);
         self.publish_step(now);
         self.mqtt_flush(now);
@@ -271,8 +356,9 @@ impl<'b, P: Platform> Client<'b, P> {
         };
         consider(self.mqtt.poll_at().filter(|_| self.mqtt_sock.is_some()));
         consider(self.engine.poll_at(now));
-        consider(self.mqtt_sock.is_none().then_some(self.next_connect_ms));
-        if self.mqtt_sock.is_some() || self.http_sock.is_some() {
+        consider((!self.host_mqtt && self.mqtt_sock.is_none()).then_some(self.next_connect_ms));
+        let subscribing = self.host_connected && !self.online;
+        if self.mqtt_sock.is_some() || self.http_sock.is_some() || subscribing {
             consider(Some(now + u64::from(self.net_poll_ms)));
         }
         u32::try_from(next.saturating_sub(now)).unwrap_or(u32::MAX)
@@ -437,11 +523,11 @@ impl<'b, P: Platform> Client<'b, P> {
                     continue;
                 }
                 Some(SessionEvent::Acked { pid }) => {
-                    self.engine.on_acked(pid, &mut self.plat);
+                    self.engine.on_acked(u32::from(pid), &mut self.plat);
                     continue;
                 }
                 Some(SessionEvent::AckTimeout { pid }) => {
-                    self.engine.on_ack_timeout(pid);
+                    self.engine.on_ack_timeout(u32::from(pid));
                     continue;
                 }
                 Some(SessionEvent::Oversize { .. }) => {
@@ -489,11 +575,23 @@ impl<'b, P: Platform> Client<'b, P> {
                 return;
             };
             let body = payload.get(..len).unwrap_or(&[]);
-            match self
-                .mqtt
-                .publish(now, self.id.topic_report.as_str(), body, qos, retransmit)
-            {
-                Ok(pid) => self.engine.published(now, pid),
+            let topic = self.id.topic_report.as_str();
+            if self.host_mqtt {
+                match self.plat.mqtt_publish(topic, body, qos) {
+                    Ok(Some(token)) if qos == 1 => self.engine.published(now, Some(token)),
+                    // QoS1 through a host that cannot report PUBACKs: delivered once accepted.
+                    Ok(_) if qos == 1 => {
+                        self.engine.published(now, Some(HOST_NO_ACK));
+                        self.engine.on_acked(HOST_NO_ACK, &mut self.plat);
+                    }
+                    Ok(_) => self.engine.published(now, None),
+                    Err(_) => return, // the host is busy: the next poll tries again
+                }
+                continue;
+            }
+            let retransmit = retransmit.and_then(|p| u16::try_from(p).ok());
+            match self.mqtt.publish(now, topic, body, qos, retransmit) {
+                Ok(pid) => self.engine.published(now, pid.map(u32::from)),
                 Err(_) => return, // tx full: the next poll tries again
             }
         }

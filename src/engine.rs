@@ -206,7 +206,7 @@ pub struct Engine {
     xfer: Transfer,
     outbox: Outbox,
     /// Packet id of the outbox head while it waits for its PUBACK.
-    inflight: Option<u16>,
+    inflight: Option<u32>,
     retransmit: bool,
     online: bool,
     defer_until: Option<u64>,
@@ -218,6 +218,8 @@ pub struct Engine {
     resume: Option<Record>,
     /// Jitter for retry backoff (xorshift; not for secrets).
     rng: u64,
+    /// The module this client serves (`fw_type`; "" = the whole device).
+    module: Str<FW_TYPE_MAX>,
 }
 
 /// The MD5 state at the last 64-byte block boundary: `(bytes covered, state)`. Bytes after the
@@ -260,7 +262,14 @@ impl Engine {
             journal: Journal::default(),
             resume: None,
             rng: 0x2545_F491_4F6C_DD1D,
+            module: Str::new(),
         }
+    }
+
+    /// Serve one module of the device (`fw_type`): offers for other modules are ignored and
+    /// `report_version` names the module.
+    pub fn set_module(&mut self, module: Str<FW_TYPE_MAX>) {
+        self.module = module;
     }
 
     pub fn state(&self) -> State {
@@ -286,11 +295,16 @@ impl Engine {
 
     fn report(&self, kind: Kind) -> Report {
         let (version, task_id, fw_type) = match kind {
-            Kind::Version => (self.running.clone(), None, Str::new()),
+            Kind::Version => (self.running.clone(), None, self.module.clone()),
+            // The module the cloud named, or else the one this client serves.
             _ => (
                 self.offer.version.clone(),
                 self.offer.task_id,
-                self.offer.fw_type.clone(),
+                if self.offer.fw_type.is_empty() {
+                    self.module.clone()
+                } else {
+                    self.offer.fw_type.clone()
+                },
             ),
         };
         Report {
@@ -401,7 +415,7 @@ impl Engine {
     }
 
     /// The next report to publish, formatted into `out`: `(len, qos, retransmit pid)`.
-    pub fn next_publish(&mut self, out: &mut [u8]) -> Option<(usize, u8, Option<u16>)> {
+    pub fn next_publish(&mut self, out: &mut [u8]) -> Option<(usize, u8, Option<u32>)> {
         if !self.online || (self.inflight.is_some() && !self.retransmit) {
             return None;
         }
@@ -435,7 +449,7 @@ impl Engine {
     }
 
     /// The report from [`Self::next_publish`] was queued on the session (`pid` for QoS1).
-    pub fn published(&mut self, now: u64, pid: Option<u16>) {
+    pub fn published(&mut self, now: u64, pid: Option<u32>) {
         match pid {
             Some(pid) => {
                 self.inflight = Some(pid);
@@ -454,13 +468,13 @@ impl Engine {
         }
     }
 
-    pub fn on_ack_timeout(&mut self, pid: u16) {
+    pub fn on_ack_timeout(&mut self, pid: u32) {
         if self.inflight == Some(pid) {
             self.retransmit = true;
         }
     }
 
-    pub fn on_acked<P: Platform>(&mut self, pid: u16, plat: &mut P) {
+    pub fn on_acked<P: Platform>(&mut self, pid: u32, plat: &mut P) {
         if self.inflight != Some(pid) {
             return;
         }
@@ -539,6 +553,10 @@ impl Engine {
     }
 
     fn on_offer<P: Platform>(&mut self, now: u64, offer: Offer, plat: &mut P) {
+        if !self.module.is_empty() && !offer.fw_type.is_empty() && offer.fw_type != self.module {
+            // Another module of the same device: its own client answers it.
+            return;
+        }
         match self.state {
             State::Downloading if self.same_image(&offer) => {
                 // The cloud re-sent the task (after report_version): keep going with the fresh URL.

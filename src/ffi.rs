@@ -132,6 +132,12 @@ pub const OTA_FLAG_MANUAL_CONFIRM: u32 = 8;
 /// slot_read and check its MD5 again (catches a flash that did not keep what was written).
 pub const OTA_FLAG_READBACK_VERIFY: u32 = 16;
 
+/// ota_config.flags: the host owns the MQTT connection (bring-your-own MQTT). The library
+/// publishes and subscribes through ota_platform.mqtt_publish/mqtt_subscribe, the host calls
+/// ota_mqtt_connected()/ota_mqtt_disconnected() and hands every message of ota_update_topic()
+/// to ota_mqtt_input(); the MQTT buffers may be NULL. ota_poll() still runs the download.
+pub const OTA_FLAG_HOST_MQTT: u32 = 32;
+
 /// net_connect flags: the connection must be TLS, verified for the host name given.
 pub const OTA_NET_TLS: u32 = 1;
 /// net_connect channel: the MQTT broker.
@@ -273,6 +279,9 @@ pub struct ota_config {
     /// Save the resume record after this many new bytes (0: OTA_DEFAULT_JOURNAL_INTERVAL). A
     /// multiple of the flash sector size keeps wear low; a power cut costs at most this much.
     pub journal_interval: u32,
+    /// NULL, or the module this client serves (`fw_type`, e.g. "mcu", at most 16 bytes): offers
+    /// for other modules are ignored and report_version names the module. One client per module.
+    pub fw_type: *const c_char,
     /// 0: OTA_DEFAULT_NET_POLL_MS. Hosts that wait on socket readiness (readable, connected, and
     /// writable after an OTA_NET_WOULD_BLOCK send) may set it high.
     pub net_poll_ms: u32,
@@ -325,6 +334,24 @@ pub type ota_store_load_fn =
 /// copy being written, never the last good record. Required.
 pub type ota_store_save_fn =
     Option<unsafe extern "C" fn(user: *mut c_void, copy: u8, data: *const u8, len: usize) -> i32>;
+/// OTA_FLAG_HOST_MQTT only: subscribe `topic` (NUL-terminated) with `qos` on the host's
+/// connection: 0, OTA_NET_WOULD_BLOCK (asked again at the next poll), or negative.
+pub type ota_mqtt_subscribe_fn =
+    Option<unsafe extern "C" fn(user: *mut c_void, topic: *const c_char, qos: u8) -> i32>;
+/// OTA_FLAG_HOST_MQTT only: publish `len` bytes on `topic` (NUL-terminated) with `qos` (0 or 1)
+/// on the host's connection. Returns a positive token when the host will report this QoS1
+/// message's PUBACK with ota_mqtt_acked(token); 0 when accepted and no acknowledgement will come
+/// (QoS0, or a host that cannot tell: the library then counts it as delivered);
+/// OTA_NET_WOULD_BLOCK (asked again at the next poll); or another negative on failure.
+pub type ota_mqtt_publish_fn = Option<
+    unsafe extern "C" fn(
+        user: *mut c_void,
+        topic: *const c_char,
+        payload: *const u8,
+        len: usize,
+        qos: u8,
+    ) -> i32,
+>;
 /// An event (see OTA_EVENT_*). May call ota_accept()/ota_defer()/ota_decline() on the same client. Optional.
 pub type ota_event_fn = Option<unsafe extern "C" fn(user: *mut c_void, event: *const ota_event)>;
 /// A log line: msg is NUL-terminated and len bytes long, level is OTA_LOG_*. Optional.
@@ -349,6 +376,10 @@ pub struct ota_platform {
     pub store_save: ota_store_save_fn,
     pub on_event: ota_event_fn,
     pub log: ota_log_fn,
+    /// OTA_FLAG_HOST_MQTT only (NULL otherwise).
+    pub mqtt_subscribe: ota_mqtt_subscribe_fn,
+    /// OTA_FLAG_HOST_MQTT only (NULL otherwise).
+    pub mqtt_publish: ota_mqtt_publish_fn,
 }
 
 /// Storage for one client. Declare it (static or on a long-lived stack) and pass it to ota_init().
@@ -493,6 +524,42 @@ impl Platform for CPlatform {
         // SAFETY: `c` and the version it points to live across the call.
         unsafe { f(self.p.user, &c) }
     }
+    fn mqtt_subscribe(&mut self, topic: &str, qos: u8) -> Result<(), NetError> {
+        let f = self.p.mqtt_subscribe.ok_or(NetError::Failed)?;
+        let mut name = [0u8; TOPIC_MAX + 1];
+        let name = nul_terminated(topic, &mut name);
+        // SAFETY: `name` is NUL-terminated and lives across the call.
+        match unsafe { f(self.p.user, name.as_ptr().cast(), qos) } {
+            0.. => Ok(()),
+            OTA_NET_WOULD_BLOCK => Err(NetError::WouldBlock),
+            _ => Err(NetError::Failed),
+        }
+    }
+    fn mqtt_publish(
+        &mut self,
+        topic: &str,
+        payload: &[u8],
+        qos: u8,
+    ) -> Result<Option<u32>, NetError> {
+        let f = self.p.mqtt_publish.ok_or(NetError::Failed)?;
+        let mut name = [0u8; TOPIC_MAX + 1];
+        let name = nul_terminated(topic, &mut name);
+        // SAFETY: `name` is NUL-terminated, `payload` valid for len bytes, both across the call.
+        match unsafe {
+            f(
+                self.p.user,
+                name.as_ptr().cast(),
+                payload.as_ptr(),
+                payload.len(),
+                qos,
+            )
+        } {
+            0 => Ok(None),
+            t if t > 0 => Ok(Some(t as u32)),
+            OTA_NET_WOULD_BLOCK => Err(NetError::WouldBlock),
+            _ => Err(NetError::Failed),
+        }
+    }
     fn log(&mut self, level: Level, msg: &str) {
         let Some(f) = self.p.log else { return };
         let mut line = [0u8; 160];
@@ -514,6 +581,9 @@ impl Platform for CPlatform {
 // ---------------------------------------------------------------------------------------------
 
 type CClient = Client<'static, CPlatform>;
+
+/// `$ota/update/` or `$ota/report/`, a product id, `/`, a device name.
+const TOPIC_MAX: usize = 12 + OTA_PRODUCT_ID_MAX + 1 + OTA_DEVICE_NAME_MAX;
 
 const MAGIC: u32 = 0x4F54_4131; // "OTA1"
 const CMD_NONE: u32 = 0;
@@ -692,7 +762,8 @@ pub unsafe extern "C" fn ota_init(
         && plat.slot_close.is_some()
         && plat.store_load.is_some()
         && plat.store_save.is_some();
-    if !required {
+    let host_mqtt = cfg.flags & OTA_FLAG_HOST_MQTT != 0;
+    if !required || (host_mqtt && (plat.mqtt_publish.is_none() || plat.mqtt_subscribe.is_none())) {
         return OTA_ERR_NULL_POINTER;
     }
     let bufs = [
@@ -737,9 +808,18 @@ pub unsafe extern "C" fn ota_init(
                 stall_timeout_ms: or_default(cfg.stall_timeout_ms, OTA_DEFAULT_STALL_TIMEOUT_MS),
                 journal_interval: or_default(cfg.journal_interval, OTA_DEFAULT_JOURNAL_INTERVAL),
             };
+            c.host_mqtt = host_mqtt;
+            if !cfg.fw_type.is_null() {
+                c.module = Some(c_str(cfg.fw_type, 16)?);
+            }
+            // With the host's MQTT the library needs no MQTT buffers.
+            let optional = |p: *mut u8, len: usize| match p.is_null() && host_mqtt {
+                true => Ok(&mut [][..]),
+                false => buffer(p, len),
+            };
             let b = Buffers {
-                mqtt_rx: buffer(cfg.mqtt_rx_buf, cfg.mqtt_rx_len)?,
-                mqtt_tx: buffer(cfg.mqtt_tx_buf, cfg.mqtt_tx_len)?,
+                mqtt_rx: optional(cfg.mqtt_rx_buf, cfg.mqtt_rx_len)?,
+                mqtt_tx: optional(cfg.mqtt_tx_buf, cfg.mqtt_tx_len)?,
                 http: buffer(cfg.http_buf, cfg.http_len)?,
             };
             Ok((c, b))
@@ -811,6 +891,94 @@ pub unsafe extern "C" fn ota_decline(client: *mut ota_client) -> i32 {
 pub unsafe extern "C" fn ota_defer(client: *mut ota_client, delay_ms: u32) -> i32 {
     // SAFETY: forwarded caller contract.
     unsafe { command(client, CMD_DEFER, delay_ms) }
+}
+
+/// OTA_FLAG_HOST_MQTT: the host's MQTT connection is up (after every (re)connect). The next
+/// ota_poll() subscribes through mqtt_subscribe and reports the version.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ota_mqtt_connected(client: *mut ota_client) -> i32 {
+    // SAFETY: forwarded caller contract.
+    code(unsafe { with_client(client, |c| c.mqtt_connected()) }.and_then(|r| r))
+}
+
+/// OTA_FLAG_HOST_MQTT: the host's MQTT connection is down. Reports wait for ota_mqtt_connected().
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ota_mqtt_disconnected(client: *mut ota_client) -> i32 {
+    // SAFETY: forwarded caller contract.
+    code(unsafe { with_client(client, |c| c.mqtt_disconnected()) })
+}
+
+/// OTA_FLAG_HOST_MQTT: a message the host received. Returns OTA_OK when it was for this client
+/// (its topic is ota_update_topic()), OTA_ERR_INVALID_ARGUMENT when the topic is another's (a
+/// gateway may offer each message to each of its clients). The library only queues its answer;
+/// it publishes from ota_poll(), so this is safe to call from the host MQTT client's callback.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ota_mqtt_input(
+    client: *mut ota_client,
+    topic: *const c_char,
+    payload: *const u8,
+    len: usize,
+) -> i32 {
+    // SAFETY: forwarded caller contract.
+    let topic = match unsafe { c_str(topic, TOPIC_MAX) } {
+        Ok(t) => t,
+        Err(e) => return e.code(),
+    };
+    if payload.is_null() && len > 0 {
+        return OTA_ERR_NULL_POINTER;
+    }
+    // SAFETY: `payload` is valid for `len` bytes (checked non-NULL when len > 0).
+    let payload = if len == 0 {
+        &[][..]
+    } else {
+        unsafe { core::slice::from_raw_parts(payload, len) }
+    };
+    // SAFETY: forwarded caller contract.
+    code(unsafe { with_client(client, |c| c.mqtt_input(topic, payload)) }.and_then(|r| r))
+}
+
+/// OTA_FLAG_HOST_MQTT: the broker acknowledged the publish mqtt_publish returned `token` for.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ota_mqtt_acked(client: *mut ota_client, token: i32) -> i32 {
+    if token <= 0 {
+        return OTA_ERR_INVALID_ARGUMENT;
+    }
+    // SAFETY: forwarded caller contract.
+    code(unsafe { with_client(client, |c| c.mqtt_acked(token as u32)) })
+}
+
+/// Copy this client's update topic (`$ota/update/{product_id}/{device_name}`), NUL-terminated,
+/// into `buf`: the topic whose messages go to ota_mqtt_input(). Returns its length or OTA_ERR_*.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ota_update_topic(
+    client: *mut ota_client,
+    buf: *mut c_char,
+    cap: usize,
+) -> i32 {
+    if buf.is_null() {
+        return OTA_ERR_NULL_POINTER;
+    }
+    // SAFETY: forwarded caller contract; `buf` is valid for `cap` bytes.
+    let r = unsafe {
+        with_client(client, |c| {
+            let t = c.update_topic().as_bytes();
+            if t.len() >= cap {
+                return Err(Error::BufferTooSmall);
+            }
+            let out = core::slice::from_raw_parts_mut(buf.cast::<u8>(), cap);
+            if let Some(dst) = out.get_mut(..t.len()) {
+                dst.copy_from_slice(t);
+            }
+            if let Some(z) = out.get_mut(t.len()) {
+                *z = 0;
+            }
+            Ok(t.len() as i32)
+        })
+    };
+    match r.and_then(|r| r) {
+        Ok(n) => n,
+        Err(e) => e.code(),
+    }
 }
 
 /// With OTA_FLAG_MANUAL_CONFIRM: the new image passed its self-test; report `done` and the new

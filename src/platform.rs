@@ -132,6 +132,23 @@ pub trait Platform {
     /// library writes the copies alternately, and each carries a sequence number and a CRC.
     fn store_save(&mut self, copy: u8, data: &[u8]) -> Result<(), HostError>;
 
+    /// Host MQTT mode only: subscribe `topic` on the host's connection (`Err(WouldBlock)`: ask
+    /// again at the next poll).
+    fn mqtt_subscribe(&mut self, _topic: &str, _qos: u8) -> Result<(), NetError> {
+        Err(NetError::Failed)
+    }
+    /// Host MQTT mode only: publish on the host's connection. `Ok(Some(token))`: the host will
+    /// report the PUBACK of this QoS1 message with that token; `Ok(None)`: accepted, and no
+    /// acknowledgement will come (QoS0, or a host that cannot tell); `Err(WouldBlock)`: busy.
+    fn mqtt_publish(
+        &mut self,
+        _topic: &str,
+        _payload: &[u8],
+        _qos: u8,
+    ) -> Result<Option<u32>, NetError> {
+        Err(NetError::Failed)
+    }
+
     fn event(&mut self, _event: &Event<'_>) {}
     fn log(&mut self, _level: Level, _msg: &str) {}
 }
