@@ -741,3 +741,136 @@ impl<'b, P: Platform> Client<'b, P> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use std::string::String;
+
+    use super::*;
+    use crate::platform::mock::Mock;
+
+    const SECRET: &str = "MTIzNDU2Nzg5MGFiY2RlZg==";
+
+    fn host_client<'b>(http: &'b mut [u8], plat: Mock) -> Client<'b, Mock> {
+        let mut cfg = Config::new("ABCDEFGHIJ", "sub1", SECRET, "1.0.0");
+        cfg.host_mqtt = true;
+        let bufs = Buffers {
+            mqtt_rx: &mut [],
+            mqtt_tx: &mut [],
+            http,
+        };
+        Client::new(&cfg, bufs, plat).expect("host mode needs no MQTT buffers")
+    }
+
+    fn published(c: &mut Client<'_, Mock>) -> std::vec::Vec<(String, String, u8)> {
+        c.platform()
+            .published
+            .drain(..)
+            .map(|(t, p, q)| (t, String::from_utf8(p).unwrap(), q))
+            .collect()
+    }
+
+    #[test]
+    fn host_mqtt_reports_through_the_host_and_takes_its_messages() {
+        let mut http = [0u8; 1024];
+        let mut c = host_client(
+            &mut http,
+            Mock {
+                next_token: Some(7),
+                ..Mock::default()
+            },
+        );
+        c.poll();
+        assert!(
+            published(&mut c).is_empty(),
+            "nothing before the host says it is connected"
+        );
+        c.mqtt_connected().unwrap();
+        c.poll();
+        assert_eq!(c.platform().subscribed, ["$ota/update/ABCDEFGHIJ/sub1"]);
+        let sent = published(&mut c);
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].0, "$ota/report/ABCDEFGHIJ/sub1");
+        assert_eq!(
+            sent[0].1,
+            r#"{"type":"report_version","report":{"version":"1.0.0"}}"#
+        );
+        assert_eq!(sent[0].2, 1);
+        // Until the host reports the PUBACK nothing else QoS1 goes out; a lost ack is re-sent
+        // after the host reconnects.
+        c.report_version("1.0.0").unwrap();
+        c.poll();
+        assert!(published(&mut c).is_empty());
+        c.mqtt_disconnected();
+        c.mqtt_connected().unwrap();
+        c.poll();
+        assert_eq!(
+            published(&mut c).len(),
+            1,
+            "the unacknowledged report again"
+        );
+        c.mqtt_acked(7);
+        c.poll();
+        assert!(published(&mut c).is_empty(), "one report_version is enough");
+
+        let rsp = br#"{"result_code":0,"result_msg":"success","type":"report_version_rsp","version":"1.0.0"}"#;
+        assert_eq!(
+            c.mqtt_input("$ota/update/ABCDEFGHIJ/other", rsp),
+            Err(Error::InvalidArgument)
+        );
+        c.mqtt_input("$ota/update/ABCDEFGHIJ/sub1", rsp).unwrap();
+        assert!(
+            c.platform()
+                .events
+                .iter()
+                .any(|e| e.0 == EventKind::VersionReported)
+        );
+    }
+
+    #[test]
+    fn a_host_that_cannot_report_acks_counts_qos1_as_delivered() {
+        let mut http = [0u8; 1024];
+        let mut c = host_client(&mut http, Mock::default());
+        c.mqtt_connected().unwrap();
+        c.report_version("1.0.0").unwrap();
+        c.poll();
+        assert_eq!(published(&mut c).len(), 1);
+        c.report_version("1.0.1").unwrap();
+        c.poll();
+        let sent = published(&mut c);
+        assert_eq!(
+            sent.len(),
+            1,
+            "not stuck waiting for an ack that never comes"
+        );
+        assert!(sent[0].1.contains("1.0.1"));
+    }
+
+    #[test]
+    fn builtin_mode_refuses_the_host_calls_and_small_buffers() {
+        let (mut rx, mut tx, mut http) = ([0u8; 1024], [0u8; 512], [0u8; 1024]);
+        let cfg = Config::new("ABCDEFGHIJ", "dev", SECRET, "1.0.0");
+        let bufs = Buffers {
+            mqtt_rx: &mut rx,
+            mqtt_tx: &mut tx,
+            http: &mut http,
+        };
+        let mut c = Client::new(&cfg, bufs, Mock::default()).unwrap();
+        assert_eq!(c.mqtt_connected(), Err(Error::WrongState));
+        assert_eq!(
+            c.mqtt_input("$ota/update/ABCDEFGHIJ/dev", b"{}").err(),
+            Some(Error::WrongState)
+        );
+        let mut http = [0u8; 1024];
+        let bufs = Buffers {
+            mqtt_rx: &mut [],
+            mqtt_tx: &mut [],
+            http: &mut http,
+        };
+        assert!(matches!(
+            Client::new(&cfg, bufs, Mock::default()),
+            Err(Error::BufferTooSmall)
+        ));
+    }
+}

@@ -1629,4 +1629,32 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn a_module_client_ignores_offers_for_other_modules() {
+        let mut p = Mock::default();
+        let mut e = Engine::new(Str::try_from_str("1.0.0").unwrap(), Policy::default());
+        e.set_module(Str::try_from_str("mcu").unwrap());
+        e.on_online();
+        let sent = drain(&mut e, &mut p, 0);
+        assert_eq!(
+            sent,
+            [r#"{"type":"report_version","report":{"version":"1.0.0","fw_type":"mcu"}}"#]
+        );
+        let other = offer_json("2.0.0", IMAGE)
+            .replace(r#""type""#, r#""fw_type":"module","task_id":42,"type""#);
+        e.on_message(0, other.as_bytes(), &mut p);
+        assert_eq!(e.state(), State::Idle, "another module's offer");
+        assert!(p.opened.is_empty());
+        let mine = other.replace(r#""fw_type":"module""#, r#""fw_type":"mcu""#);
+        e.on_message(0, mine.as_bytes(), &mut p);
+        assert_eq!(e.state(), State::Downloading);
+        e.download_started(0);
+        e.on_head(&head(206, Some((0, 31, 32))), &mut p).unwrap();
+        let sent = drain(&mut e, &mut p, 0);
+        assert!(
+            sent[0].ends_with(r#""version":"2.0.0","task_id":42,"fw_type":"mcu"}}"#),
+            "{sent:?}"
+        );
+    }
 }

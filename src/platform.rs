@@ -173,6 +173,10 @@ pub(crate) mod mock {
         pub flip: Option<usize>,
         /// The next `store_save` writes only this many bytes over the copy (a power cut), then fails.
         pub tear: Option<usize>,
+        /// Host MQTT mode: what the library subscribed and published, and the token to give.
+        pub subscribed: Vec<std::string::String>,
+        pub published: Vec<(std::string::String, Vec<u8>, u8)>,
+        pub next_token: Option<u32>,
     }
 
     impl Platform for Mock {
@@ -232,6 +236,19 @@ pub(crate) mod mock {
         }
         fn event(&mut self, e: &Event<'_>) {
             self.events.push((e.kind, e.error, e.result_code));
+        }
+        fn mqtt_subscribe(&mut self, topic: &str, _qos: u8) -> Result<(), NetError> {
+            self.subscribed.push(topic.into());
+            Ok(())
+        }
+        fn mqtt_publish(
+            &mut self,
+            topic: &str,
+            payload: &[u8],
+            qos: u8,
+        ) -> Result<Option<u32>, NetError> {
+            self.published.push((topic.into(), payload.to_vec(), qos));
+            Ok(self.next_token.filter(|_| qos == 1))
         }
     }
 }
