@@ -912,6 +912,8 @@ pub unsafe extern "C" fn ota_mqtt_disconnected(client: *mut ota_client) -> i32 {
 /// (its topic is ota_update_topic()), OTA_ERR_INVALID_ARGUMENT when the topic is another's (a
 /// gateway may offer each message to each of its clients). The library only queues its answer;
 /// it publishes from ota_poll(), so this is safe to call from the host MQTT client's callback.
+/// Called from inside one of this client's own callbacks (a host whose publish delivers
+/// messages synchronously) it returns OTA_ERR_BUSY: keep the message and hand it over after.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ota_mqtt_input(
     client: *mut ota_client,
