@@ -315,10 +315,12 @@ impl<'b, P: Platform> Client<'b, P> {
                 self.event(EventKind::Connected, None);
             }
             Err(NetError::WouldBlock) => {}
-            Err(_) => {
+            // Said once per connection; the subscription is asked for again at each poll.
+            Err(_) if self.engine.last_error() != Some(Error::SubscribeRejected) => {
                 self.engine.note_error(Error::SubscribeRejected);
                 self.event(EventKind::Error, Some(Error::SubscribeRejected));
             }
+            Err(_) => {}
         }
     }
 
