@@ -1,0 +1,148 @@
+#!/usr/bin/env python3
+"""Turn the raw lines scripts/bench.sh collected (OUT/runs.txt, OUT/cpu.txt) into Markdown tables.
+
+runs.txt: one line per device run, `RUN size=.. variant=.. rep=.. curl_ms=.. served=.. maxrss_kb=..
+          <the RESULT fields of bench/ota_bench>`; `STACK size=.. <RESULT fields>` for --stack runs.
+cpu.txt:  `CPU what=update|update_rb|md5_s|md5_o3 size=.. ir=..`
+"""
+import statistics
+import sys
+from collections import defaultdict
+
+GOAL_THROUGHPUT = 0.9
+GOAL_CPU = 1.2
+MIB = 1024 * 1024
+
+
+def kv(line):
+    d = {}
+    for tok in line.split()[1:]:
+        if "=" in tok:
+            k, v = tok.split("=", 1)
+            try:
+                d[k] = float(v)
+            except ValueError:
+                d[k] = v
+    return d
+
+
+def med(xs):
+    return statistics.median(xs) if xs else float("nan")
+
+
+def mbps(size, ms):
+    return size / MIB / (ms / 1000.0) if ms > 0 else float("nan")
+
+
+def main(out):
+    runs, stacks = [], {}
+    with open(out + "/runs.txt") as f:
+        for line in f:
+            if line.startswith("RUN "):
+                runs.append(kv(line))
+            elif line.startswith("STACK "):
+                d = kv(line)
+                stacks[int(d["size"])] = d
+    cpu = defaultdict(dict)
+    try:
+        with open(out + "/cpu.txt") as f:
+            for line in f:
+                if line.startswith("CPU "):
+                    d = kv(line)
+                    cpu[d["what"]][int(d["size"])] = d["ir"]
+    except FileNotFoundError:
+        pass
+
+    by = defaultdict(list)
+    for r in runs:
+        by[(int(r["size"]), r["variant"])].append(r)
+
+    sizes = sorted({s for s, _ in by})
+    big = max(sizes) if sizes else 0
+    print("### Download throughput (loopback, slot on tmpfs, %d MiB, median of %d runs)" % (
+        big / MIB, len(by.get((big, "plain"), []))))
+    print()
+    print("| pipeline | time (ms) | MB/s (MiB/s) | ratio to curl | goal |")
+    print("|---|---:|---:|---:|---|")
+    curl_ms = med([r["curl_ms"] for (s, v), rs in by.items() if s == big for r in rs])
+    print("| `curl -s URL \\| tee SLOT \\| md5sum` | %.0f | %.0f | 1.00 | |" % (
+        curl_ms, mbps(big, curl_ms)))
+    labels = {
+        "plain": "qcloud-ota, http_buf 16 KiB, no read-back",
+        "buf4k": "qcloud-ota, http_buf 4 KiB, no read-back",
+        "readback": "qcloud-ota, http_buf 16 KiB, OTA_FLAG_READBACK_VERIFY",
+    }
+    verdicts = {}
+    for v in ("plain", "buf4k", "readback"):
+        rs = by.get((big, v))
+        if not rs:
+            continue
+        ms = med([r["verified_ms"] for r in rs])
+        # Pairwise: each device run against the curl run on the same server just before it.
+        ratio = med([r["curl_ms"] / r["verified_ms"] for r in rs if r["verified_ms"] > 0])
+        ok = ratio >= GOAL_THROUGHPUT
+        verdicts[v] = ok
+        print("| %s | %.0f | %.0f | **%.2f** | >= %.1f: %s |" % (
+            labels[v], ms, mbps(big, ms), ratio, GOAL_THROUGHPUT, "met" if ok else "MISSED"))
+    print()
+    print("Time = OTA_EVENT_DOWNLOAD_STARTED -> slot_close(bootable) (MD5 matched, record "
+          "written), taken inside the bench program; the curl pipeline is timed around the whole "
+          "pipeline. Ratio = median over runs of curl_ms / device_ms, each device run paired "
+          "with the curl run just before it on the same server.")
+    print()
+
+    print("### Scaling (http_buf 16 KiB, no read-back; medians)")
+    print()
+    print("| image | device time (ms) | ms per MiB | curl (ms) | bytes served to device | "
+          "over image size | peak RSS (KiB) | ota_poll stack, library (B) | recv / slot_write calls |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for s in sizes:
+        rs = by.get((s, "plain"), [])
+        if not rs:
+            continue
+        ms = med([r["verified_ms"] for r in rs])
+        c = med([r["curl_ms"] for r in rs])
+        served = med([r["served"] for r in rs])
+        rss = med([r["maxrss_kb"] for r in rs])
+        st = stacks.get(s, {})
+        print("| %d MiB | %.0f | %.2f | %.0f | %d | %+d | %d | %s | %d / %d |" % (
+            s / MIB, ms, ms / (s / MIB), c, served, served - s, rss,
+            "%d" % st["stack_lib"] if "stack_lib" in st else "-",
+            med([r["http_recvs"] for r in rs]), med([r["slot_writes"] for r in rs])))
+    print()
+
+    if cpu:
+        print("### CPU per image byte (valgrind --tool=callgrind, total Ir, slope between two sizes)")
+        print()
+        print("| program | Ir at %s | Ir per byte (slope) | ratio to MD5 alone | goal |" %
+              " / ".join("%d MiB" % (s / MIB) for s in sorted(cpu.get("update", {}))))
+        print("|---|---:|---:|---:|---|")
+
+        def slope(d):
+            ks = sorted(d)
+            if len(ks) < 2:
+                return float("nan")
+            return (d[ks[-1]] - d[ks[0]]) / (ks[-1] - ks[0])
+
+        base = slope(cpu.get("md5_s", {}))
+        names = {
+            "md5_s": "MD5 alone (md-5 0.11, the library's profile: opt-level s, LTO)",
+            "md5_o3": "MD5 alone (md-5 0.11, opt-level 3)",
+            "update": "whole update, no read-back",
+            "update_rb": "whole update, OTA_FLAG_READBACK_VERIFY",
+        }
+        for w in ("md5_s", "md5_o3", "update", "update_rb"):
+            d = cpu.get(w)
+            if not d:
+                continue
+            sl = slope(d)
+            goal = ""
+            if w == "update":
+                goal = "<= %.1f: %s" % (GOAL_CPU, "met" if sl / base <= GOAL_CPU else "MISSED")
+            print("| %s | %s | %.2f | %.2f | %s |" % (
+                names[w], " / ".join("%d" % d[k] for k in sorted(d)), sl, sl / base, goal))
+        print()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

@@ -1,0 +1,249 @@
+#!/usr/bin/env bash
+# Benchmarks (not tests): download throughput against curl, CPU per image byte against MD5 alone,
+# memory, Cortex-M flash, and how they scale with the image size. Prints Markdown tables and
+# writes them to $BENCH_OUT/results.md. Needs root for apt-get when a tool is missing.
+#
+#   scripts/bench.sh                      # everything, about 3-5 minutes on 2 cores
+#   BENCH_REPS=3 scripts/bench.sh         # fewer runs per figure (default 5)
+#   BENCH_SIZES_MIB="1 16 64"             # scaling sizes; the largest is the throughput figure
+#   BENCH_CPU_MIB="4 8"                   # the two image sizes of the callgrind slope
+#   BENCH_ONLY="throughput cpu memory flash"   # a subset
+#   BENCH_OUT=bench/out                   # results, logs, callgrind files
+#
+# Methods are described in bench/README.md. Nothing here changes the library or its tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+REPS=${BENCH_REPS:-5}
+SIZES_MIB=${BENCH_SIZES_MIB:-"1 16 64"}
+CPU_MIB=${BENCH_CPU_MIB:-"4 8"}
+ONLY=${BENCH_ONLY:-"throughput cpu memory flash"}
+OUT=${BENCH_OUT:-$ROOT/bench/out}
+MIB=1048576
+PID_=BENCHPROD1
+DN=bench-dev
+SECRET=MTIzNDU2Nzg5MGFiY2RlZg==
+
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+SHM=$(mktemp -d /dev/shm/qcloud-ota-bench.XXXXXX)
+standin_pid=""
+cleanup() {
+    if [ -n "$standin_pid" ]; then kill "$standin_pid" 2>/dev/null || true; wait "$standin_pid" 2>/dev/null || true; fi
+    rm -rf "$SHM"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+want() { case " $ONLY " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+say() { echo "== $*" >&2; }
+
+# ---- tools ---------------------------------------------------------------------------------------
+missing=()
+command -v curl >/dev/null || missing+=(curl)
+command -v valgrind >/dev/null || missing+=(valgrind)
+command -v cc >/dev/null || missing+=(gcc)
+[ -x /usr/bin/time ] || missing+=(time)
+command -v c++filt >/dev/null || missing+=(binutils)
+command -v python3 >/dev/null || missing+=(python3)
+if want flash; then
+    command -v arm-none-eabi-gcc >/dev/null || missing+=(gcc-arm-none-eabi binutils-arm-none-eabi)
+    [ -e /usr/lib/arm-none-eabi/newlib/thumb/v7e-m+fp/hard/libc_nano.a ] || missing+=(libnewlib-arm-none-eabi)
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+    say "installing ${missing[*]}"
+    timeout 600 apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive timeout 900 apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+if want flash && ! rustup target list --installed 2>/dev/null | grep -qx thumbv7em-none-eabihf; then
+    timeout 600 rustup target add thumbv7em-none-eabihf
+fi
+
+# ---- builds --------------------------------------------------------------------------------------
+say "building libqcloud_ota.a (host, release), the stand-in, bench/ota_bench, bench/md5"
+timeout 900 cargo build --release --lib --quiet
+timeout 900 cargo build --release --quiet -p qcloud-ota-standin
+STANDIN=$ROOT/target/release/standin
+BENCH=$OUT/ota_bench
+timeout 300 cc -O2 -g -std=c99 -Wall -Wextra -I c_examples -I include \
+    bench/ota_bench.c c_examples/posix_platform.c target/release/libqcloud_ota.a \
+    -lpthread -ldl -lm -o "$BENCH"
+(cd bench/md5 && timeout 600 cargo build --release --quiet && timeout 600 cargo build --profile release-o3 --quiet)
+MD5_S=$ROOT/bench/md5/target/release/md5_alone
+MD5_O3=$ROOT/bench/md5/target/release-o3/md5_alone
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# Start a stand-in serving SIZE bytes (one task: one device update). Sets PORT, URL, MD5, LOG.
+start_standin() {
+    local size=$1
+    PORT=$(free_port)
+    LOG=$SHM/standin.log
+    rm -rf "$SHM/dev" "$SHM/slot.curl"
+    mkdir -p "$SHM/dev"
+    timeout 300 "$STANDIN" --embedded-broker "$PORT" --product-id "$PID_" --device-name "$DN" \
+        --device-secret "$SECRET" --target-version 2.0.0 --image-size "$size" --seed 1 \
+        --exit-when-done --timeout 240 >"$LOG" 2>&1 &
+    standin_pid=$!
+    local i
+    for i in $(seq 300); do
+        grep -q '^MQTT_PORT=' "$LOG" 2>/dev/null && break
+        kill -0 "$standin_pid" 2>/dev/null || { cat "$LOG" >&2; echo "bench: stand-in died" >&2; exit 1; }
+        sleep 0.1
+    done
+    URL=$(sed -n 's/^standin: firmware server \(http[^ ]*\) .*/\1/p' "$LOG")
+    MD5=$(sed -n 's/^standin: firmware server .* md5 \([0-9a-f]*\)).*/\1/p' "$LOG")
+    [ -n "$URL" ] && [ -n "$MD5" ] || { cat "$LOG" >&2; echo "bench: no URL from the stand-in" >&2; exit 1; }
+}
+
+# The stand-in exits 0 once the device reported done and the new version with no deviation.
+stop_standin() {
+    local rc=0
+    wait "$standin_pid" || rc=$?
+    standin_pid=""
+    if [ "$rc" != 0 ]; then
+        tail -20 "$LOG" >&2
+        echo "bench: the stand-in reported a failure ($rc)" >&2
+        exit 1
+    fi
+}
+
+# Bytes the stand-in served to the device: its signed URLs carry sign=, curl's plain URL does not.
+served_to_device() {
+    grep -E '^\[ *[0-9.]+\] http #[0-9]+ GET [^ ]*sign=' "$LOG" \
+        | sed -n 's/.*-> [0-9]* (\([0-9]*\) bytes).*/\1/p' | awk '{s+=$1} END {print s+0}'
+}
+
+# curl -s URL | tee SLOT | md5sum, timed around the whole pipeline (ms). Checks the digest.
+curl_once() {
+    local t0 t1 got
+    t0=$(date +%s%N)
+    got=$(timeout 120 curl -s "$URL" | tee "$SHM/slot.curl" | md5sum)
+    t1=$(date +%s%N)
+    [ "${got%% *}" = "$MD5" ] || { echo "bench: curl got $got, want $MD5" >&2; exit 1; }
+    rm -f "$SHM/slot.curl"
+    echo $(((t1 - t0) / 1000)) | awk '{printf "%.1f", $1 / 1000}'
+}
+
+device_args() { echo --port "$PORT" --product-id "$PID_" --device-name "$DN" --device-secret "$SECRET" --version 1.0.0 --dir "$SHM/dev" --timeout 200; }
+
+# ---- throughput and scaling --------------------------------------------------------------------
+if want throughput; then
+    : >"$OUT/runs.txt"
+    big=0
+    for s in $SIZES_MIB; do [ "$s" -gt "$big" ] && big=$s; done
+    for s in $SIZES_MIB; do
+        size=$((s * MIB))
+        variants="plain"
+        [ "$s" = "$big" ] && variants="plain readback buf4k"
+        for rep in $(seq "$REPS"); do
+            for v in $variants; do
+                extra=""
+                case $v in readback) extra="--readback" ;; buf4k) extra="--http-buf 4096" ;; esac
+                start_standin "$size"
+                cms=$(curl_once)
+                # shellcheck disable=SC2046
+                res=$(/usr/bin/time -f "maxrss_kb=%M" -o "$SHM/time.txt" timeout 240 "$BENCH" $(device_args) $extra 2>"$SHM/bench.err") \
+                    || { cat "$SHM/bench.err" >&2; echo "bench: ota_bench failed" >&2; exit 1; }
+                stop_standin
+                got=$(md5sum <"$SHM/dev/firmware.bin")
+                [ "${got%% *}" = "$MD5" ] || { echo "bench: the slot's MD5 is $got, want $MD5" >&2; exit 1; }
+                echo "RUN size=$size variant=$v rep=$rep curl_ms=$cms served=$(served_to_device) $(tail -1 "$SHM/time.txt") ${res#RESULT }" >>"$OUT/runs.txt"
+                say "$s MiB $v #$rep: curl $cms ms, device $(echo "$res" | sed -n 's/.*verified_ms=\([0-9.]*\).*/\1/p') ms"
+            done
+        done
+        # Stack high-water mark of ota_poll (paint-and-check; slow, so not timed).
+        start_standin "$size"
+        # shellcheck disable=SC2046
+        res=$(timeout 240 "$BENCH" $(device_args) --stack 2>"$SHM/bench.err") || { cat "$SHM/bench.err" >&2; exit 1; }
+        stop_standin
+        echo "STACK size=$size ${res#RESULT }" >>"$OUT/runs.txt"
+    done
+fi
+
+# ---- CPU per byte (callgrind) --------------------------------------------------------------------
+if want cpu; then
+    : >"$OUT/cpu.txt"
+    ir_of() { sed -n 's/^==[0-9]*== Collected : \([0-9]*\)$/\1/p' "$1"; }
+    for s in $CPU_MIB; do
+        size=$((s * MIB))
+        for what in update update_rb; do
+            extra=""
+            [ "$what" = update_rb ] && extra="--readback"
+            start_standin "$size"
+            # shellcheck disable=SC2046
+            timeout 600 valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.$what.$s.out" \
+                "$BENCH" $(device_args) $extra >"$SHM/cg.stdout" 2>"$SHM/cg.err" \
+                || { cat "$SHM/cg.err" >&2; echo "bench: ota_bench under callgrind failed" >&2; exit 1; }
+            stop_standin
+            echo "CPU what=$what size=$size ir=$(ir_of "$SHM/cg.err")" >>"$OUT/cpu.txt"
+        done
+        for what in md5_s md5_o3; do
+            bin=$MD5_S
+            [ "$what" = md5_o3 ] && bin=$MD5_O3
+            timeout 600 valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.$what.$s.out" \
+                "$bin" "$size" >/dev/null 2>"$SHM/cg.err"
+            echo "CPU what=$what size=$size ir=$(ir_of "$SHM/cg.err")" >>"$OUT/cpu.txt"
+        done
+        say "callgrind $s MiB done"
+    done
+    last=$(echo $CPU_MIB | awk '{print $NF}')
+    callgrind_annotate --threshold=99 "$OUT/callgrind.update.$last.out" >"$OUT/callgrind_update_top.txt" 2>/dev/null || true
+fi
+
+# ---- report --------------------------------------------------------------------------------------
+{
+    echo "## Benchmark results ($(date -u +%Y-%m-%d), $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src Cargo.toml Cargo.lock || echo ', uncommitted library changes'))"
+    echo
+    echo "Machine: $(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1); reproduce with \`scripts/bench.sh\`."
+    echo
+    if want throughput || want cpu; then
+        python3 bench/summarize.py "$OUT"
+    fi
+    if want cpu && [ -s "$OUT/callgrind_update_top.txt" ]; then
+        echo "Where the update's instructions go (callgrind_annotate, $last MiB, top entries):"
+        echo
+        echo '```'
+        sed -n '/^Ir  *file:function/,$p' "$OUT/callgrind_update_top.txt" | sed -n '3,12p' | sed 's/ \[.*\]$//'
+        echo '```'
+        echo
+    fi
+    if want memory; then
+        hdr=include/qcloud_ota.h
+        csize=$(sed -n 's/^#define OTA_CLIENT_SIZE \([0-9]*\)/\1/p' $hdr)
+        rx=$(sed -n 's/^#define OTA_MIN_MQTT_RX \([0-9]*\)/\1/p' $hdr)
+        tx=$(sed -n 's/^#define OTA_MIN_MQTT_TX \([0-9]*\)/\1/p' $hdr)
+        hb=$(sed -n 's/^#define OTA_MIN_HTTP \([0-9]*\)/\1/p' $hdr)
+        rec=$(sed -n 's/^#define OTA_RECORD_SIZE \([0-9]*\)/\1/p' $hdr)
+        stack=$(sed -n 's/^STACK .*stack_lib=\([0-9]*\).*/\1/p' "$OUT/runs.txt" 2>/dev/null | sort -n | tail -1)
+        stack_all=$(sed -n 's/^STACK .*stack_all=\([0-9]*\).*/\1/p' "$OUT/runs.txt" 2>/dev/null | sort -n | tail -1)
+        echo "### Memory"
+        echo
+        echo "| item | bytes | note |"
+        echo "|---|---:|---|"
+        echo "| heap | 0 | no allocator in the core; \`tests/zero_alloc.rs\` counts allocations during a whole update against mosquitto |"
+        echo "| \`ota_client\` (\`OTA_CLIENT_SIZE\`) | $csize | upper bound; \`cargo test client_storage_size -- --nocapture\` prints the part in use |"
+        echo "| buffers, minimum (\`OTA_MIN_MQTT_RX\`/\`_TX\`/\`OTA_MIN_HTTP\`) | $((rx + tx + hb)) | $rx + $tx + $hb |"
+        echo "| buffers, README example | 7168 | 2048 + 1024 + 4096 |"
+        echo "| buffers, this bench (and the demo) | 21504 | 4096 + 1024 + 16384 |"
+        echo "| record copy (host side, twice) | $rec | \`OTA_RECORD_SIZE\` |"
+        echo "| \`ota_poll\` stack, x86-64, library frames | ${stack:--} | paint-and-check in bench/ota_bench.c, deepest over 1/16/64 MiB updates; each callback's own frames excluded |"
+        echo "| \`ota_poll\` stack, x86-64, with the POSIX callbacks | ${stack_all:--} | the same, including getaddrinfo/printf inside posix_platform.c |"
+        echo "| \`ota_poll\` stack, Cortex-M | (issue 5) | measured on the target by the Cortex-M work, not here |"
+        if [ -n "$stack" ]; then
+            total=$((csize + rx + tx + hb + stack))
+            echo "| **RAM, minimum buffers + client + x86 stack** | **$total** | budget 8192 (stack on x86-64; Cortex-M frames are smaller) |"
+        fi
+        echo
+    fi
+    if want flash; then
+        echo "### Flash"
+        echo
+        say "cross-building for thumbv7em-none-eabihf"
+        timeout 900 cargo build --release --lib --no-default-features --target thumbv7em-none-eabihf --quiet
+        python3 bench/flash_report.py --lib target/thumbv7em-none-eabihf/release/libqcloud_ota.a \
+            --header include/qcloud_ota.h --out "$OUT/flash"
+        echo
+    fi
+} | tee "$OUT/results.md"
