@@ -48,6 +48,28 @@ struct Summary {
     fail_codes: std::collections::BTreeMap<i64, u64>,
     mqtt_connects: u64,
     slot_reads: u64,
+    host: HostSummary,
+}
+
+/// Host MQTT mode: what the hosts' connections went through.
+#[derive(Default)]
+struct HostSummary {
+    seeds: u64,
+    seeds_without_acks: u64,
+    connects: u64,
+    refused_connects: u64,
+    drops: u64,
+    unsignalled_drops: u64,
+    busy: u64,
+    acks_reported: u64,
+    acks_lost: u64,
+    delivered_at_drop: u64,
+    foreign_refused: u64,
+    other_module_offers: u64,
+    dup_deliveries: u64,
+    lost_reports: u64,
+    lost_dones: u64,
+    closed_by_version: u64,
 }
 
 impl Summary {
@@ -80,23 +102,69 @@ impl Summary {
         self.virtual_ms += o.virtual_ms;
         self.reboots += u64::from(s.reboots);
         self.offers += u64::from(s.offers);
+        if let Some(h) = &o.host {
+            let m = &mut self.host;
+            m.seeds += 1;
+            m.seeds_without_acks += u64::from(!o.host_acks);
+            m.connects += u64::from(h.connects);
+            m.refused_connects += u64::from(h.refused_connects);
+            m.drops += u64::from(h.drops);
+            m.unsignalled_drops += u64::from(h.unsignalled_drops);
+            m.busy += u64::from(h.busy);
+            m.acks_reported += u64::from(h.acks_reported);
+            m.acks_lost += u64::from(h.acks_lost);
+            m.delivered_at_drop += u64::from(h.delivered_at_drop);
+            m.foreign_refused += u64::from(h.foreign_refused);
+            m.other_module_offers += u64::from(h.other_module_offers);
+            m.dup_deliveries += u64::from(h.dup_deliveries);
+            m.lost_reports += u64::from(h.lost_reports);
+            m.lost_dones += u64::from(h.lost_dones);
+            m.closed_by_version += u64::from(h.closed_by_version);
+        }
     }
 
     fn mean_ratio(&self) -> f64 {
         self.served_ratio_sum / self.seeds.max(1) as f64
     }
 
-    fn line(&self, secs: f64) -> String {
-        let more = format!(
+    fn line(&self, host_mode: bool, secs: f64) -> String {
+        let mut more = format!(
             "\n  HTTP responses {:?} | fail codes {:?} | MQTT CONNECTs {} | slot read-backs {}",
             self.http_status, self.fail_codes, self.mqtt_connects, self.slot_reads
         );
+        let h = &self.host;
+        if host_mode {
+            more.push_str(&format!(
+                "\n  host MQTT: {} seeds ({} hosts without PUBACKs) | connects {} (refused {}) | \
+                 drops {} (unsignalled {}) | busy {} | PUBACKs reported {}, lost {} \
+                 (reports delivered as the link dropped {}) | foreign topics refused {} | \
+                 other-module offers {} | redeliveries {} | reports lost unacknowledged {} \
+                 (done {}, tasks closed by the version {})",
+                h.seeds,
+                h.seeds_without_acks,
+                h.connects,
+                h.refused_connects,
+                h.drops,
+                h.unsignalled_drops,
+                h.busy,
+                h.acks_reported,
+                h.acks_lost,
+                h.delivered_at_drop,
+                h.foreign_refused,
+                h.other_module_offers,
+                h.dup_deliveries,
+                h.lost_reports,
+                h.lost_dones,
+                h.closed_by_version,
+            ));
+        }
         format!(
-            "simulation: {} seeds in {secs:.1}s | power cuts {} (torn records {}, torn slot writes {}) | \
+            "simulation{}: {} seeds in {secs:.1}s | power cuts {} (torn records {}, torn slot writes {}) | \
              reboots {} | resumes after a cut {} (at the end of the image {}, ranged requests {}/{}) | \
              duplicate dones {} \
              (cut windows {}, MQTT windows {}) | fail reports {} | offers {} | \
              bytes served / image: mean {:.2}, max {:.2} | polls {} | virtual {:.1} h{more}",
+            if host_mode { " (host MQTT)" } else { "" },
             self.seeds,
             self.power_cuts,
             self.torn_records,
@@ -121,6 +189,16 @@ impl Summary {
 
 #[test]
 fn simulated_updates_converge_through_faults_and_power_cuts() {
+    run_seeds(false);
+}
+
+/// The same seeds in bring-your-own MQTT mode: the host holds the connection (see `sim/host.rs`).
+#[test]
+fn simulated_updates_converge_with_the_host_s_mqtt_connection() {
+    run_seeds(true);
+}
+
+fn run_seeds(host_mode: bool) {
     let single = env_u64("OTA_SIM_SEED");
     let seeds: Vec<u64> = match single {
         Some(s) => vec![s],
@@ -132,7 +210,7 @@ fn simulated_updates_converge_through_faults_and_power_cuts() {
     let mut sum = Summary::default();
     let mut failures: Vec<String> = Vec::new();
     for &seed in &seeds {
-        match run_seed(seed, tracing) {
+        match run_seed(seed, host_mode, tracing) {
             Ok(o) => {
                 if always_trace {
                     for l in &o.trace {
@@ -153,8 +231,8 @@ fn simulated_updates_converge_through_faults_and_power_cuts() {
         }
     }
     let secs = start.elapsed().as_secs_f64();
-    println!("{}", sum.line(secs));
-    eprintln!("{}", sum.line(secs));
+    println!("{}", sum.line(host_mode, secs));
+    eprintln!("{}", sum.line(host_mode, secs));
     if !failures.is_empty() {
         panic!(
             "{} of {} seeds failed; rerun one with OTA_SIM_SEED=<seed> cargo test --test simulation -- --nocapture\n{}",

@@ -2,6 +2,7 @@
 //! everything random drawn from a seeded SplitMix64.
 #![allow(dead_code)]
 
+pub mod host;
 pub mod json;
 pub mod net;
 pub mod rng;

@@ -5,6 +5,7 @@ use qcloud_ota::auth::SignMethod;
 use qcloud_ota::client::{Buffers, Client, Config};
 use qcloud_ota::engine::Policy;
 
+use super::host::{self, HostCfg, HostLink, HostStats};
 use super::rng::Rng;
 use super::world::{BROKER, Ctx, DEVICE, Faults, NEW, PRODUCT, SECRET, SimPlatform, Stats, World};
 
@@ -26,6 +27,10 @@ pub struct DeviceCfg {
     pub sign: SignMethod,
     /// The host sometimes defers an offer (manual acceptance) before accepting it.
     pub defer_prob: f64,
+    /// Bring-your-own MQTT: the host's behaviour (`None`: the built-in client).
+    pub host: Option<HostCfg>,
+    /// `Config::module`.
+    pub module: Option<String>,
 }
 
 impl DeviceCfg {
@@ -47,6 +52,8 @@ impl DeviceCfg {
             step_cap_ms: 500,
             sign: SignMethod::HmacSha256,
             defer_prob: 0.0,
+            host: None,
+            module: None,
         }
     }
 
@@ -75,6 +82,8 @@ impl DeviceCfg {
                 SignMethod::HmacSha1
             },
             defer_prob: if r.chance(0.5) { 0.0 } else { 0.3 },
+            host: None,
+            module: None,
         }
     }
 }
@@ -86,6 +95,9 @@ pub struct Outcome {
     pub virtual_ms: u64,
     pub dones: u32,
     pub trace: Vec<String>,
+    /// Host MQTT mode: what the host's connection went through.
+    pub host: Option<HostStats>,
+    pub host_acks: bool,
 }
 
 pub struct Failure {
@@ -100,13 +112,18 @@ fn image_len(r: &mut Rng) -> usize {
     if r.chance(0.25) { n & !63 } else { n }
 }
 
-pub fn run_seed(seed: u64, tracing: bool) -> Result<Outcome, Failure> {
+/// One seed; `host_mqtt`: in bring-your-own MQTT mode (the same draws, plus the host's).
+pub fn run_seed(seed: u64, host_mqtt: bool, tracing: bool) -> Result<Outcome, Failure> {
     let mut r = Rng::new(seed);
-    let dev = DeviceCfg::draw(&mut r);
+    let mut dev = DeviceCfg::draw(&mut r);
     let fx = Faults::draw(&mut r);
     let n = image_len(&mut r);
     let image = r.bytes(n);
     let world_rng = Rng::new(r.next_u64());
+    if host_mqtt {
+        dev.host = Some(HostCfg::draw(&mut r, fx.mqtt_break_mean_ms));
+        dev.module = r.chance(0.4).then(|| "mcu".to_string());
+    }
     run_scenario(seed, dev, fx, image, world_rng, tracing, |_| {})
 }
 
@@ -125,6 +142,8 @@ pub fn run_scenario(
     x.dev_mqtt_rx = dev.mqtt_rx;
     x.manual_accept = dev.policy.manual_accept;
     x.manual_confirm = dev.policy.manual_confirm;
+    x.host = dev.host.clone().map(HostLink::new);
+    x.dev_module = dev.module.clone();
     setup(&mut x);
     let summary = format!("device {dev:?}\nfaults {:?}\nimage {image_len} bytes", x.fx);
     x.trace(|| summary.clone());
@@ -133,8 +152,9 @@ pub fn run_scenario(
         x,
         keepalive_s: dev.keepalive_s,
     });
-    let mut rx = vec![0u8; dev.mqtt_rx];
-    let mut tx = vec![0u8; dev.mqtt_tx];
+    let empty = dev.host.as_ref().is_some_and(|h| h.empty_mqtt_bufs);
+    let mut rx = vec![0u8; if empty { 0 } else { dev.mqtt_rx }];
+    let mut tx = vec![0u8; if empty { 0 } else { dev.mqtt_tx }];
     let mut http = vec![0u8; dev.http];
     let mut after_cut = false;
     let mut polls: u64 = 0;
@@ -157,6 +177,12 @@ pub fn run_scenario(
             w.x.flash.slot_written,
             image_len
         ));
+        if let Some(h) = &w.x.host {
+            m.push_str(&format!(
+                "\n  host: up={} told_up={} subscribed={} conn={} {:?}",
+                h.up, h.told_up, h.subscribed, h.conn, h.stats
+            ));
+        }
         Failure {
             msg: m,
             trace: w.x.trace.iter().cloned().collect(),
@@ -173,6 +199,8 @@ pub fn run_scenario(
         cfg.net_poll_ms = dev.net_poll_ms;
         cfg.sign_method = dev.sign;
         cfg.policy = dev.policy;
+        cfg.host_mqtt = dev.host.is_some();
+        cfg.module = dev.module.as_deref();
         let bufs = Buffers {
             mqtt_rx: &mut rx,
             mqtt_tx: &mut tx,
@@ -271,6 +299,7 @@ pub fn run_scenario(
                 break;
             }
             w.step_all();
+            host::step(&mut client);
         }
         if converged {
             // Let the dust settle: nothing more may be reported.
@@ -281,6 +310,7 @@ pub fn run_scenario(
                 let dt = u64::from(ms).clamp(1, 1000);
                 w.x.now += dt;
                 w.step_all();
+                host::step(&mut client);
             }
             let w = client.into_platform().w;
             return finish(w, image_len, &fail);
@@ -311,11 +341,13 @@ fn finish(
         return Err(fail(&w, "converged but the slot is not the image".into()));
     }
     let want = 1 + x.cloud.allowed_extra_dones;
-    if x.cloud.dones != want {
+    // A host without PUBACKs may lose a done the library counted delivered (see `host`).
+    let lost = x.host.as_ref().map_or(0, |h| h.stats.lost_dones);
+    if x.cloud.dones + lost != want {
         return Err(fail(
             &w,
             format!(
-                "the cloud saw {} done, expected {want} (1 + windows)",
+                "the cloud saw {} done, expected {want} (1 + windows) less {lost} lost",
                 x.cloud.dones
             ),
         ));
@@ -334,5 +366,7 @@ fn outcome(w: &World, image_len: usize) -> Outcome {
         virtual_ms: x.now - 1_000_000,
         dones: x.cloud.dones,
         trace: x.trace.iter().cloned().collect(),
+        host: x.host.as_ref().map(|h| h.stats.clone()),
+        host_acks: x.host.as_ref().is_some_and(|h| h.cfg.acks),
     }
 }

@@ -11,6 +11,7 @@ use qcloud_ota::platform::{
     Channel, Event, EventKind, HostError, Level, NetError, Platform, Socket,
 };
 
+use super::host::HostLink;
 use super::json::{self, Json};
 use super::net::{Link, Pipe};
 use super::rng::Rng;
@@ -30,10 +31,10 @@ const FW_PATH: &str = "/fw/2.0.0.bin";
 /// The redirect target's path (served directly, never redirected again).
 const CDN_PATH: &str = "/cos/2.0.0.bin";
 
-fn topic_update() -> String {
+pub fn topic_update() -> String {
     format!("$ota/update/{PRODUCT}/{DEVICE}")
 }
-fn topic_report() -> String {
+pub fn topic_report() -> String {
     format!("$ota/report/{PRODUCT}/{DEVICE}")
 }
 
@@ -350,6 +351,13 @@ pub struct Ctx {
     next_sock: i32,
     /// Sockets handed out, closed or not, to catch use after close.
     known_socks: HashMap<i32, Channel>,
+    /// Bring-your-own MQTT: the host's connection (`None`: the library's built-in client).
+    pub host: Option<HostLink>,
+    /// The module the device serves (`Config::module`), named in its `report_version`.
+    pub dev_module: Option<String>,
+    /// Host MQTT mode: slot erases before the report being delivered was published (a report
+    /// from before a restart at byte 0 may arrive after it).
+    pub report_epoch: Option<u32>,
 }
 
 impl Ctx {
@@ -402,6 +410,9 @@ impl Ctx {
             confirm_at: None,
             next_sock: 3,
             known_socks: HashMap::new(),
+            host: None,
+            dev_module: None,
+            report_epoch: None,
         };
         c.cloud.task_id = c.rng.chance(0.5).then(|| c.rng.range(1, 1 << 40));
         c.cloud.fw_type = c.rng.chance(0.3).then(|| "mcu".to_string());
@@ -425,6 +436,11 @@ impl Ctx {
             }
             self.trace.push_back(line);
         }
+    }
+
+    /// Slot erases so far (`slot_open(_, 0)`).
+    pub fn erases(&self) -> u32 {
+        self.erases
     }
 
     pub fn violation(&mut self, msg: String) {
@@ -462,7 +478,7 @@ impl Ctx {
     }
 
     /// A power cut at this platform call, with probability `p` (plus the any-call rate).
-    fn cut_here(&mut self, p: f64) -> bool {
+    pub fn cut_here(&mut self, p: f64) -> bool {
         !self.dead && self.cuts_left > 0 && self.rng.chance(p + self.fx.cut_any_call)
     }
 
@@ -546,7 +562,7 @@ impl Ctx {
     }
 
     /// A device publish reached the cloud; returns the messages the cloud sends back.
-    fn on_report(&mut self, qos: u8, dup: bool, live: bool, payload: &[u8]) -> Vec<String> {
+    pub fn on_report(&mut self, qos: u8, dup: bool, live: bool, payload: &[u8]) -> Vec<String> {
         let mut out = Vec::new();
         let text = String::from_utf8_lossy(payload).into_owned();
         self.trace(|| format!("cloud <- q{qos}{} {text}", if dup { " dup" } else { "" }));
@@ -576,6 +592,13 @@ impl Ctx {
                     return out;
                 };
                 let v = v.to_string();
+                let fw = j.path(&["report", "fw_type"]).and_then(Json::as_str);
+                if fw != self.dev_module.as_deref() {
+                    self.violation(format!(
+                        "report_version names module {fw:?}, the device serves {:?}",
+                        self.dev_module
+                    ));
+                }
                 if v != self.running {
                     self.violation(format!("report_version {v} while running {}", self.running));
                 }
@@ -585,6 +608,12 @@ impl Ctx {
                 if v == NEW {
                     if self.cloud.saw_done {
                         self.cloud.complete = true;
+                    } else if self.host.as_ref().is_some_and(|h| h.stats.lost_dones > 0) {
+                        // The done went to a host without PUBACKs and was lost with its
+                        // connection: the library will not send it again, the version closes it.
+                        self.cloud.complete = true;
+                        self.host.as_mut().unwrap().stats.closed_by_version += 1;
+                        self.trace(|| "cloud: task closed by the version report".into());
                     }
                 } else {
                     if self.cloud.saw_done {
@@ -640,7 +669,9 @@ impl Ctx {
             (Some(id), Some(Json::Num(n))) if *n == id.to_string() => {}
             _ => self.violation(format!("task_id not echoed as offered: {text}")),
         }
-        match (&self.cloud.fw_type, j.path(&["report", "fw_type"])) {
+        // The module the offer named, or else the one the device serves.
+        let want_fw = self.cloud.fw_type.clone().or(self.dev_module.clone());
+        match (&want_fw, j.path(&["report", "fw_type"])) {
             (None, None) => {}
             (Some(f), Some(Json::Str(s))) if s == f => {}
             _ => self.violation(format!("fw_type not echoed as offered: {text}")),
@@ -659,13 +690,17 @@ impl Ctx {
             "downloading" => match percent {
                 Some(Json::Str(s)) if s.parse::<u8>().is_ok_and(|p| p <= 100) => {
                     let p: u8 = s.parse().unwrap();
-                    if self.last_percent.is_some_and(|l| p < l) {
+                    let stale = self.report_epoch.is_some_and(|e| e < self.erases);
+                    if stale {
+                        // Published before the download restarted at byte 0.
+                    } else if self.last_percent.is_some_and(|l| p < l) {
                         self.violation(format!(
                             "percent went back from {:?} to {p}",
                             self.last_percent
                         ));
+                    } else {
+                        self.last_percent = Some(p);
                     }
-                    self.last_percent = Some(p);
                 }
                 _ => self.violation(format!("percent is not a string 0..100: {text}")),
             },
@@ -689,6 +724,9 @@ impl Ctx {
                     // QoS1 redelivery of a done whose PUBACK is still on its way.
                     self.cloud.allowed_extra_dones += 1;
                     self.stats.done_windows_mqtt += 1;
+                } else if self.host.is_some() && !self.valid_record() {
+                    // A host without PUBACKs: the library counted done delivered when the host
+                    // accepted it and erased its record; it will not send done again.
                 } else {
                     self.cloud.done_unconfirmed = true;
                 }
@@ -788,6 +826,7 @@ impl World {
     pub fn step_all(&mut self) {
         if self.x.cloud.repush_at.is_some_and(|t| self.x.now >= t) {
             self.x.schedule_repush();
+            let host_up = self.x.host.as_ref().map(|h| h.up && h.subscribed);
             let target = self.conns.iter().rposition(|c| {
                 !c.srv_done
                     && !c.dev_closed
@@ -799,8 +838,15 @@ impl World {
                         }
                     )
             });
-            if let Some(i) = target
-                && !self.x.cloud.saw_done
+            // An operator retries the task only while the device has not updated (the cloud
+            // cannot know a done is on its way: see known_bug_offer_for_the_running_version).
+            let retry = !self.x.cloud.saw_done && !self.x.cloud.complete && self.x.running != NEW;
+            if host_up == Some(true) && retry {
+                let o = self.x.offer_json();
+                self.x.trace(|| format!("cloud pushes on its own -> {o}"));
+                self.x.host_cloud_message(o);
+            } else if let Some(i) = target
+                && retry
             {
                 let o = self.x.offer_json();
                 self.x.trace(|| format!("cloud pushes on its own -> {o}"));
@@ -863,6 +909,7 @@ impl World {
             })
             .flatten()
             .chain(self.x.cloud.repush_at)
+            .chain(self.x.host_next_event())
             .min()
     }
 
@@ -1330,6 +1377,7 @@ impl World {
 
     /// Everything volatile is gone; flash stays. `cut`: this was a power cut (not a planned reboot).
     pub fn power_down(&mut self, cut: bool) {
+        self.x.host_power_down();
         if cut && self.x.cloud.done_unconfirmed && self.x.valid_record() {
             // The cloud has done, the device still has its record: it reports done again.
             self.x.cloud.allowed_extra_dones += 1;
@@ -1366,6 +1414,7 @@ impl World {
         self.x.bootable_this_boot = false;
         let r = self.x.running.clone();
         self.x.trace(|| format!("BOOT running {r}"));
+        self.x.host_boot();
     }
 }
 
@@ -1424,8 +1473,11 @@ impl Platform for SimPlatform {
             Channel::Mqtt => host == BROKER && port == BROKER_PORT,
             Channel::Http => (host == FW_HOST || host == CDN_HOST) && port == 80,
         };
-        if !ok || tls {
-            x.violation(format!("connect {ch:?} to {host}:{port} tls={tls}"));
+        if !ok || tls || (ch == Channel::Mqtt && x.host.is_some()) {
+            x.violation(format!(
+                "connect {ch:?} to {host}:{port} tls={tls} (host MQTT: {})",
+                x.host.is_some()
+            ));
             return Err(NetError::Failed);
         }
         let open = self
@@ -1919,6 +1971,19 @@ impl Platform for SimPlatform {
             }
             _ => {}
         }
+    }
+
+    fn mqtt_subscribe(&mut self, topic: &str, qos: u8) -> Result<(), NetError> {
+        self.w.x.host_subscribe(topic, qos)
+    }
+
+    fn mqtt_publish(
+        &mut self,
+        topic: &str,
+        payload: &[u8],
+        qos: u8,
+    ) -> Result<Option<u32>, NetError> {
+        self.w.x.host_publish(topic, payload, qos)
     }
 
     fn log(&mut self, level: Level, msg: &str) {
