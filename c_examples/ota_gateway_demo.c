@@ -1,0 +1,501 @@
+/*
+ * ota_gateway_demo: a gateway updating its sub-devices over its own MQTT connection.
+ *
+ *   ota_gateway_demo --host HOST [--port PORT] --dir DIR --gateway PRODUCT/DEVICE/SECRET
+ *                    --sub PRODUCT/DEVICE/SECRET[:VERSION] [--sub ...] [--once]
+ *
+ *   --host HOST        MQTT broker (Tencent: {gateway product}.iotcloud.tencentdevices.com)
+ *   --port PORT        MQTT broker port (default 1883)
+ *   --dir DIR          state directory: DIR/<device>/ holds each sub-device's slot (firmware.bin),
+ *                      its record (ota_record.0/.1) and the version it "runs" (running_version)
+ *   --gateway P/D/S    the gateway's identity: the MQTT connection signs in with it
+ *   --sub P/D/S[:V]    a sub-device: product id, device name, device secret (base64; may itself
+ *                      contain '/'), running version (default 1.0.0; DIR/<device>/running_version
+ *                      overrides it). Repeatable, up to 8 (the test uses 3).
+ *   --once             exit when every sub-device's update finished: 0 all done, 1 any failed
+ *
+ * One MQTT connection (libmosquitto, as the gateway device), one qcloud-ota client per sub-device
+ * (OTA_FLAG_HOST_MQTT, each with its own identity, slot, record and HTTP buffer) sharing it, as
+ * Tencent's gateway samples do: a sub-device's OTA topics carry its own product id and device
+ * name ($ota/update/{sub pid}/{sub dn}), published and subscribed over the gateway's connection.
+ * Routing (mosq_link.c): every message received is offered to each client's ota_mqtt_input(),
+ * which takes only its own update topic; each PUBACK goes to the client whose publish got that
+ * message id. All clients download at once in one poll() loop. Each sub-device "reboots" on its
+ * own when its image is ready: its client is deinitialised and initialised again with the new
+ * version (remembered in DIR/<device>/running_version), then reports `done`.
+ *
+ * PORT: on Tencent's real gateway protocol the gateway first binds its sub-devices and brings
+ * them online ($gateway/operation/{pid}/{dn}, type "online") before their topics work; that
+ * exchange is the gateway firmware's business and is not shown here (the stand-in does not need
+ * it). Exit status: as above; 2 bad arguments; 3 ota_init() failed; 130/143 on SIGINT/SIGTERM.
+ * Set OTA_DEMO_DEBUG=1 in the environment to see the library's debug lines too.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "device_info.h"
+#include "mosq_link.h"
+#include "posix_platform.h"
+#include "qcloud_ota.h"
+
+#define EXIT_DONE 0
+#define EXIT_FAILED 1
+#define EXIT_USAGE 2
+#define EXIT_INIT 3
+#define MAX_WAIT_MS 1000
+#define MAX_SUBS MOSQ_LINK_MAX_CLIENTS
+/* Per sub-device HTTP buffer: the response head must fit (OTA_MIN_HTTP); more means fewer recv()
+ * and slot_write() calls. A gateway with little RAM can go down to OTA_MIN_HTTP. */
+#define SUB_HTTP_BUF 4096
+
+typedef struct {
+    char product_id[OTA_PRODUCT_ID_MAX + 1];
+    char device_name[OTA_DEVICE_NAME_MAX + 1];
+    char secret[DEVICE_SECRET_MAX + 1];
+    char version[OTA_VERSION_MAX + 1];
+} identity;
+
+/*
+ * One sub-device. ota_platform.user points here; the posix_platform must stay first. What the
+ * library itself needs per extra client is `client` and `http_buf`; the rest is this demo's
+ * bookkeeping (the posix_platform's path strings are most of it).
+ */
+typedef struct {
+    posix_platform plat; /* DIR/<device>/ */
+    ota_client client;
+    uint8_t http_buf[SUB_HTTP_BUF];
+
+    int index;
+    mosq_link *link;
+    identity id;
+    char running_version[OTA_VERSION_MAX + 1];
+    char running_version_path[POSIX_PATH_MAX];
+    char running_version_tmp[POSIX_PATH_MAX];
+    char new_version[OTA_VERSION_MAX + 1];
+    int active;          /* the client is initialised */
+    int reboot_pending, done, failed, last_decile;
+} sub_ctx;
+
+static sub_ctx subs[MAX_SUBS];
+static int n_subs;
+static volatile sig_atomic_t stop_signal;
+
+static void usage(FILE *to)
+{
+    fprintf(to,
+            "usage: ota_gateway_demo --host HOST [--port PORT] --dir DIR\n"
+            "                        --gateway PRODUCT/DEVICE/SECRET\n"
+            "                        --sub PRODUCT/DEVICE/SECRET[:VERSION] [--sub ...] [--once]\n"
+            "\n"
+            "  --gateway   the gateway's identity (the MQTT connection signs in with it)\n"
+            "  --sub       a sub-device to update (repeatable, up to %d); VERSION default 1.0.0\n"
+            "  --dir DIR   state: DIR/<device>/firmware.bin, ota_record.0/.1, running_version\n"
+            "  --once      exit 0 when every sub-device's update is done, 1 if any failed\n",
+            MAX_SUBS);
+}
+
+/* "PRODUCT/DEVICE/SECRET[:VERSION]": the secret is base64 (may hold '/', never ':'). */
+static int parse_identity(const char *arg, identity *out, int with_version, const char *what)
+{
+    const char *a = strchr(arg, '/'), *b = a ? strchr(a + 1, '/') : NULL, *colon;
+    size_t secret_len;
+
+    memset(out, 0, sizeof *out);
+    if (a == NULL || b == NULL || a == arg || b == a + 1 || b[1] == '\0') {
+        fprintf(stderr, "ota_gateway_demo: %s '%s': want PRODUCT/DEVICE/SECRET%s\n", what, arg,
+                with_version ? "[:VERSION]" : "");
+        return -1;
+    }
+    colon = with_version ? strrchr(b + 1, ':') : NULL;
+    secret_len = colon ? (size_t)(colon - (b + 1)) : strlen(b + 1);
+    if ((size_t)(a - arg) >= sizeof out->product_id
+        || (size_t)(b - a - 1) >= sizeof out->device_name || secret_len == 0
+        || secret_len >= sizeof out->secret
+        || (colon && (colon[1] == '\0' || strlen(colon + 1) >= sizeof out->version))) {
+        fprintf(stderr, "ota_gateway_demo: %s '%s': a field is empty or too long\n", what, arg);
+        return -1;
+    }
+    memcpy(out->product_id, arg, (size_t)(a - arg));
+    memcpy(out->device_name, a + 1, (size_t)(b - a - 1));
+    memcpy(out->secret, b + 1, secret_len);
+    strcpy(out->version, colon ? colon + 1 : "1.0.0");
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* The library's callbacks (user = the sub_ctx)                                                */
+/* ------------------------------------------------------------------------------------------- */
+
+static void on_event(void *user, const ota_event *ev)
+{
+    sub_ctx *s = user;
+    posix_platform *p = &s->plat;
+    const char *tag = s->id.device_name, *ver = ev->version != NULL ? ev->version : "";
+
+    switch (ev->kind) {
+    case OTA_EVENT_CONNECTED:
+        posix_log(p, POSIX_LOG_INFO, tag, "subscribed on the gateway's connection (running %s)",
+                  ver);
+        break;
+    case OTA_EVENT_VERSION_REPORTED:
+        posix_log(p, POSIX_LOG_INFO, tag, "cloud acknowledged version %s", ver);
+        break;
+    case OTA_EVENT_OFFERED:
+        posix_log(p, POSIX_LOG_INFO, tag, "update offered: %s -> %s (%lu bytes)",
+                  s->running_version, ver, (unsigned long)ev->file_size);
+        break;
+    case OTA_EVENT_DOWNLOAD_STARTED:
+        s->last_decile = -1;
+        posix_log(p, POSIX_LOG_INFO, tag, "download of %s %s at %lu/%lu", ver,
+                  ev->downloaded > 0 ? "resumed" : "started", (unsigned long)ev->downloaded,
+                  (unsigned long)ev->file_size);
+        break;
+    case OTA_EVENT_PROGRESS:
+        if (ev->percent / 10 > s->last_decile) {
+            s->last_decile = ev->percent / 10;
+            posix_log(p, POSIX_LOG_INFO, tag, "progress %3u%% %lu/%lu", (unsigned)ev->percent,
+                      (unsigned long)ev->downloaded, (unsigned long)ev->file_size);
+        }
+        break;
+    case OTA_EVENT_IMAGE_READY:
+        posix_log(p, POSIX_LOG_INFO, tag, "image %s verified and bootable; cloud told 'burning'",
+                  ver);
+        snprintf(s->new_version, sizeof s->new_version, "%s", ver);
+        s->reboot_pending = 1;
+        break;
+    case OTA_EVENT_DONE:
+        posix_log(p, POSIX_LOG_INFO, tag, "update to %s done: cloud acknowledged", ver);
+        s->done = 1;
+        break;
+    case OTA_EVENT_FAILED:
+        posix_log(p, POSIX_LOG_ERROR, tag, "update to %s failed: result_code %d, error %d (%s)",
+                  ver, (int)ev->result_code, (int)ev->error, ota_strerror(ev->error));
+        s->failed = 1;
+        break;
+    case OTA_EVENT_ERROR:
+        posix_log(p, POSIX_LOG_WARN, tag, "%s (%d); retrying", ota_strerror(ev->error),
+                  (int)ev->error);
+        break;
+    default:
+        break;
+    }
+}
+
+static void on_log(void *user, int32_t level, const char *msg, size_t len)
+{
+    sub_ctx *s = user;
+    int lvl = level >= OTA_LOG_ERROR && level <= OTA_LOG_DEBUG ? (int)level : OTA_LOG_INFO;
+    posix_log(&s->plat, lvl, s->id.device_name, "ota: %.*s", (int)(len > 4096 ? 4096 : len), msg);
+}
+
+static int32_t on_mqtt_publish(void *user, const char *topic, const uint8_t *payload, size_t len,
+                               uint8_t qos)
+{
+    sub_ctx *s = user;
+    return mosq_link_publish(s->link, s->index, topic, payload, len, qos);
+}
+
+static int32_t on_mqtt_subscribe(void *user, const char *topic, uint8_t qos)
+{
+    sub_ctx *s = user;
+    return mosq_link_subscribe(s->link, s->index, topic, qos);
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* Sub-device life cycle                                                                       */
+/* ------------------------------------------------------------------------------------------- */
+
+static int start_sub(sub_ctx *s)
+{
+    ota_config cfg;
+    ota_platform plat;
+    int32_t rc;
+
+    memset(&cfg, 0, sizeof cfg);
+    cfg.product_id = s->id.product_id;
+    cfg.device_name = s->id.device_name;
+    cfg.device_secret = s->id.secret;
+    cfg.running_version = s->running_version;
+    cfg.flags = OTA_FLAG_HOST_MQTT | OTA_FLAG_READBACK_VERIFY;
+    cfg.http_buf = s->http_buf;
+    cfg.http_len = sizeof s->http_buf;
+    cfg.net_poll_ms = 250;
+
+    memset(&plat, 0, sizeof plat);
+    posix_platform_bind(&s->plat, s, &plat);
+    plat.on_event = on_event;
+    plat.log = on_log;
+    plat.mqtt_publish = on_mqtt_publish;
+    plat.mqtt_subscribe = on_mqtt_subscribe;
+
+    rc = ota_init(&s->client, &cfg, &plat);
+    if (rc != OTA_OK) {
+        posix_log(&s->plat, POSIX_LOG_ERROR, s->id.device_name, "ota_init failed: %s (%d)",
+                  ota_strerror(rc), (int)rc);
+        return -1;
+    }
+    s->active = 1;
+    mosq_link_set_client(s->link, s->index, &s->client, s->id.device_name);
+    return 0;
+}
+
+static void stop_sub(sub_ctx *s)
+{
+    if (!s->active)
+        return;
+    mosq_link_set_client(s->link, s->index, NULL, NULL);
+    ota_deinit(&s->client);
+    posix_platform_close_all(&s->plat);
+    s->active = 0;
+}
+
+/* This sub-device's "reboot": only its client restarts; the gateway and the others go on. */
+static int reboot_sub(sub_ctx *s)
+{
+    char line[OTA_VERSION_MAX + 2];
+    int n;
+
+    stop_sub(s);
+    n = snprintf(line, sizeof line, "%s\n", s->new_version);
+    if (posix_write_file_atomic(&s->plat, s->running_version_path, s->running_version_tmp, line,
+                                (size_t)n)
+        != 0)
+        return -1;
+    posix_log(&s->plat, POSIX_LOG_INFO, s->id.device_name, "rebooting into %s", s->new_version);
+    snprintf(s->running_version, sizeof s->running_version, "%s", s->new_version);
+    s->reboot_pending = 0;
+    s->plat.image_bootable = false;
+    return start_sub(s);
+}
+
+static int setup_sub(sub_ctx *s, const char *dir, int debug)
+{
+    char path[POSIX_PATH_MAX];
+    FILE *f;
+
+    if (snprintf(path, sizeof path, "%s/%s", dir, s->id.device_name) >= (int)sizeof path
+        || posix_platform_init(&s->plat, path) != 0)
+        return -1;
+    s->plat.stdout_is_tty = false;
+    if (debug)
+        s->plat.log_threshold = POSIX_LOG_DEBUG;
+    if (snprintf(s->running_version_path, sizeof s->running_version_path, "%s/running_version",
+                 s->plat.dir) >= (int)sizeof s->running_version_path
+        || snprintf(s->running_version_tmp, sizeof s->running_version_tmp,
+                    "%s/running_version.tmp", s->plat.dir) >= (int)sizeof s->running_version_tmp)
+        return -1;
+    snprintf(s->running_version, sizeof s->running_version, "%s", s->id.version);
+    f = fopen(s->running_version_path, "r"); /* a previous run "rebooted" it */
+    if (f != NULL) {
+        char buf[OTA_VERSION_MAX + 2];
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
+            n--;
+        buf[n] = '\0';
+        if (n > 0 && n <= OTA_VERSION_MAX)
+            memcpy(s->running_version, buf, n + 1);
+    }
+    return 0;
+}
+
+static void on_signal(int sig) { stop_signal = sig; }
+
+int main(int argc, char **argv)
+{
+    static mosq_link link;
+    static posix_platform gw; /* the gateway's own log lines (DIR) */
+    const char *host = NULL, *dir = NULL, *port_arg = NULL, *gateway_arg = NULL;
+    const char *sub_args[MAX_SUBS];
+    identity gateway;
+    unsigned long port = 1883;
+    int once = 0, debug, i, rc;
+    struct sigaction sa;
+
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    for (i = 1; i < argc; i++) {
+        const char **slot = NULL;
+        if (strcmp(argv[i], "--once") == 0) {
+            once = 1;
+            continue;
+        }
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            usage(stdout);
+            return 0;
+        }
+        if (strcmp(argv[i], "--host") == 0)
+            slot = &host;
+        else if (strcmp(argv[i], "--port") == 0)
+            slot = &port_arg;
+        else if (strcmp(argv[i], "--dir") == 0)
+            slot = &dir;
+        else if (strcmp(argv[i], "--gateway") == 0)
+            slot = &gateway_arg;
+        else if (strcmp(argv[i], "--sub") == 0) {
+            if (n_subs == MAX_SUBS) {
+                fprintf(stderr, "ota_gateway_demo: at most %d --sub\n", MAX_SUBS);
+                return EXIT_USAGE;
+            }
+            slot = &sub_args[n_subs++];
+        }
+        if (slot == NULL || i + 1 >= argc) {
+            fprintf(stderr, "ota_gateway_demo: %s '%s'\n",
+                    slot == NULL ? "unknown argument" : "no value for", argv[i]);
+            usage(stderr);
+            return EXIT_USAGE;
+        }
+        *slot = argv[++i];
+    }
+    if (port_arg != NULL) {
+        char *end = NULL;
+        errno = 0;
+        port = strtoul(port_arg, &end, 10);
+        if (errno || end == port_arg || *end || port == 0 || port > 65535 || port_arg[0] == '-') {
+            fprintf(stderr, "ota_gateway_demo: bad --port '%s'\n", port_arg);
+            return EXIT_USAGE;
+        }
+    }
+    if (host == NULL || !host[0] || dir == NULL || !dir[0] || gateway_arg == NULL || n_subs == 0) {
+        fprintf(stderr, "ota_gateway_demo: --host, --dir, --gateway and a --sub are required\n");
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (parse_identity(gateway_arg, &gateway, 0, "--gateway") != 0)
+        return EXIT_USAGE;
+    for (i = 0; i < n_subs; i++) {
+        int k;
+        if (parse_identity(sub_args[i], &subs[i].id, 1, "--sub") != 0)
+            return EXIT_USAGE;
+        for (k = 0; k < i; k++)
+            if (strcmp(subs[k].id.device_name, subs[i].id.device_name) == 0) {
+                fprintf(stderr, "ota_gateway_demo: sub-device %s given twice\n",
+                        subs[i].id.device_name);
+                return EXIT_USAGE;
+            }
+    }
+
+    {
+        const char *dbg = getenv("OTA_DEMO_DEBUG");
+        debug = dbg != NULL && dbg[0] != '\0' && strcmp(dbg, "0") != 0;
+    }
+    if (posix_platform_init(&gw, dir) != 0)
+        return EXIT_USAGE;
+    gw.stdout_is_tty = false;
+    if (debug)
+        gw.log_threshold = POSIX_LOG_DEBUG;
+    if (mosq_link_init(&link, &gw, host, (uint16_t)port, gateway.product_id, gateway.device_name,
+                       gateway.secret)
+        != 0)
+        return EXIT_USAGE;
+    for (i = 0; i < n_subs; i++) {
+        subs[i].index = i;
+        subs[i].link = &link;
+        if (setup_sub(&subs[i], gw.dir, debug) != 0)
+            return EXIT_USAGE;
+    }
+
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    posix_log(&gw, POSIX_LOG_INFO, "gateway", "qcloud-ota gateway demo, library %s",
+              ota_version());
+    posix_log(&gw, POSIX_LOG_INFO, "gateway", "gateway  %s/%s on %s:%lu (plain TCP, libmosquitto)",
+              gateway.product_id, gateway.device_name, host, port);
+    for (i = 0; i < n_subs; i++)
+        posix_log(&gw, POSIX_LOG_INFO, "gateway", "sub %d    %s/%s running %s, dir %s", i,
+                  subs[i].id.product_id, subs[i].id.device_name, subs[i].running_version,
+                  subs[i].plat.dir);
+    posix_log(&gw, POSIX_LOG_INFO, "gateway",
+              "memory per extra client: %lu bytes (ota_client %lu + http buffer %lu; no MQTT "
+              "buffers in this mode); this demo's own bookkeeping per sub-device adds %lu",
+              (unsigned long)(sizeof(ota_client) + SUB_HTTP_BUF),
+              (unsigned long)sizeof(ota_client), (unsigned long)SUB_HTTP_BUF,
+              (unsigned long)(sizeof(sub_ctx) - sizeof(ota_client) - SUB_HTTP_BUF));
+
+    for (i = 0; i < n_subs; i++)
+        if (start_sub(&subs[i]) != 0) {
+            while (i-- > 0)
+                stop_sub(&subs[i]);
+            mosq_link_close(&link);
+            return EXIT_INIT;
+        }
+
+    for (;;) {
+        struct pollfd fds[MAX_SUBS * POSIX_MAX_SOCKS + 1];
+        int first[MAX_SUBS], count[MAX_SUBS];
+        uint32_t ms = MAX_WAIT_MS, link_ms;
+        int n = 0, li = -1, finished = 0, any_failed = 0;
+
+        for (i = 0; i < n_subs; i++) {
+            if (subs[i].active) {
+                uint32_t m = ota_poll(&subs[i].client);
+                if (m < ms)
+                    ms = m;
+            }
+        }
+        if (stop_signal) {
+            posix_log(&gw, POSIX_LOG_INFO, "gateway", "%s: stopping",
+                      stop_signal == SIGINT ? "SIGINT" : "SIGTERM");
+            for (i = 0; i < n_subs; i++)
+                stop_sub(&subs[i]);
+            mosq_link_close(&link);
+            return 128 + stop_signal;
+        }
+        for (i = 0; i < n_subs; i++) {
+            sub_ctx *s = &subs[i];
+            if (s->reboot_pending) {
+                if (reboot_sub(s) != 0) {
+                    int k;
+                    for (k = 0; k < n_subs; k++)
+                        stop_sub(&subs[k]);
+                    mosq_link_close(&link);
+                    return EXIT_INIT;
+                }
+                ms = 0;
+            }
+            if (once && s->active && (s->done || s->failed)) {
+                /* Finished: this client leaves; the others go on. */
+                posix_log(&gw, POSIX_LOG_INFO, "gateway", "%s finished (%s)", s->id.device_name,
+                          s->done ? "done" : "failed");
+                stop_sub(s);
+            }
+            finished += s->done || s->failed;
+            any_failed |= s->failed;
+        }
+        if (once && finished == n_subs) {
+            mosq_link_close(&link);
+            posix_log(&gw, POSIX_LOG_INFO, "gateway", "all %d sub-devices finished: %s", n_subs,
+                      any_failed ? "at least one failed" : "all done");
+            return any_failed ? EXIT_FAILED : EXIT_DONE;
+        }
+
+        /* One poll() for every sub-device's HTTP socket and the gateway's MQTT socket. */
+        link_ms = mosq_link_wait_ms(&link);
+        if (ms > link_ms)
+            ms = link_ms;
+        for (i = 0; i < n_subs; i++) {
+            first[i] = n;
+            count[i] = posix_platform_pollfds(&subs[i].plat, &fds[n], POSIX_MAX_SOCKS);
+            n += count[i];
+        }
+        if (mosq_link_pollfd(&link, &fds[n]))
+            li = n++;
+        rc = poll(fds, (nfds_t)n, (int)ms);
+        if (rc <= 0)
+            for (i = 0; i < n; i++)
+                fds[i].revents = 0;
+        for (i = 0; i < n_subs; i++)
+            posix_platform_poll_done(&subs[i].plat, &fds[first[i]], count[i]);
+        mosq_link_service(&link, li >= 0 ? &fds[li] : NULL);
+    }
+}

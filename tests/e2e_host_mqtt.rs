@@ -1,0 +1,282 @@
+//! End to end, bring-your-own MQTT (`OTA_FLAG_HOST_MQTT`): the C programs that own their MQTT
+//! connection through libmosquitto and lend it to the library, built through CMake on the real
+//! `.a` and header, against a real mosquitto and the IoT Explorer stand-in.
+//!
+//! - `ota_byo_demo` (ota_demo's job on the program's own connection) updates an 8 MiB image.
+//! - `ota_gateway_demo` (one gateway connection, three sub-device clients) updates three
+//!   sub-devices to three different images at once; the stand-in's HTTP log shows the three
+//!   downloads overlapping in time.
+//!
+//! Both programs are built only when libmosquitto is installed (`scripts/setup.sh` installs
+//! it); without it these tests fail, they do not skip.
+mod common;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::SECRET;
+use qcloud_ota_standin::{
+    Broker, Cloud, CloudConfig, DeviceTask, Faults, Mosquitto, generate_image, write_device_info,
+};
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Build the C examples with the project's own script (CMake calling cargo), once per test
+/// binary, and return the directory holding them.
+fn examples_dir() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let out = Command::new("bash")
+                .arg(root().join("scripts/build-demo.sh"))
+                .env("BUILD_DIR", root().join("target/cmake"))
+                .stderr(Stdio::inherit())
+                .output()
+                .expect("run scripts/build-demo.sh");
+            assert!(out.status.success(), "C examples build failed");
+            let path = String::from_utf8(out.stdout).unwrap();
+            let demo = PathBuf::from(path.lines().last().expect("demo path").trim());
+            demo.parent().expect("c_examples dir").to_path_buf()
+        })
+        .clone()
+}
+
+fn program(name: &str) -> PathBuf {
+    let p = examples_dir().join(name);
+    assert!(
+        p.is_file(),
+        "{} was not built: libmosquitto (libmosquitto-dev) is missing; run scripts/setup.sh",
+        p.display()
+    );
+    p
+}
+
+fn scratch_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("qcloud-ota-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Run a program with a deadline (killed, and the test fails, past it); exit code and output.
+fn run(program: &Path, args: &[&str], limit: Duration) -> (i32, String) {
+    let mut child = Command::new(program)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {}: {e}", program.display()));
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "{} did not finish within {limit:?}:\n{}",
+                program.display(),
+                String::from_utf8_lossy(&out.stdout)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let out = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if std::env::var_os("OTA_TEST_VERBOSE").is_some() {
+        eprintln!("{text}");
+    }
+    (status.code().unwrap_or(-1), text)
+}
+
+fn start_cloud(tasks: Vec<DeviceTask>) -> (Mosquitto, Cloud) {
+    let broker = Mosquitto::start().expect("mosquitto (scripts/setup.sh installs it)");
+    let at = Broker::External {
+        host: "127.0.0.1".into(),
+        port: broker.port(),
+    };
+    let cloud = Cloud::start(CloudConfig::new(at, tasks)).expect("stand-in");
+    (broker, cloud)
+}
+
+#[test]
+fn byo_demo_updates_an_8_mib_image_on_its_own_mqtt_connection() {
+    let byo = program("ota_byo_demo");
+    let image = generate_image(8 << 20, 2027);
+    let task = DeviceTask::new("BYODEMO001", "byo-demo", SECRET, "2.0.0", image.clone());
+    let (broker, cloud) = start_cloud(vec![task]);
+
+    let dir = scratch_dir("e2e-byo");
+    let info = dir.join("device_info.json");
+    write_device_info(&info, "BYODEMO001", "byo-demo", SECRET).unwrap();
+    let device = dir.join("device");
+    let port = broker.port().to_string();
+    let args = [
+        "--device-info",
+        info.to_str().unwrap(),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--version",
+        "1.0.0",
+        "--dir",
+        device.to_str().unwrap(),
+        "--once",
+    ];
+    let (code, log) = run(&byo, &args, Duration::from_secs(120));
+    assert_eq!(code, 0, "ota_byo_demo failed:\n{log}");
+
+    assert!(
+        cloud.wait_completed(Duration::from_secs(10)),
+        "stand-in never saw the task complete:\n{log}"
+    );
+    let report = cloud.stop();
+    assert!(
+        report.deviations.is_empty(),
+        "protocol deviations:\n{report}"
+    );
+    assert!(report.completed);
+    assert_eq!(report.done, 1, "exactly one done:\n{report}");
+    assert!(report.fails.is_empty(), "{report}");
+
+    let slot = std::fs::read(device.join("firmware.bin")).unwrap();
+    assert!(slot == image, "slot differs from the served image");
+    let running = std::fs::read_to_string(device.join("running_version")).unwrap();
+    assert_eq!(running.trim(), "2.0.0");
+    assert!(log.contains("rebooting into 2.0.0"), "{log}");
+    // One MQTT connection for the whole run (the reboot restarts only the OTA client), signed
+    // as Tencent expects, and the library's QoS1 reports were acknowledged through the host.
+    assert!(log.contains("client id BYODEMO001byo-demo"), "{log}");
+    assert!(log.contains("closed: 1 connection(s)"), "{log}");
+    assert!(!log.contains(" 0 acknowledged"), "{log}");
+    drop(broker);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn gateway_demo_updates_three_sub_devices_at_once() {
+    let gateway = program("ota_gateway_demo");
+    // Three sub-devices, three images; each link is slowed so its download takes about 1 s,
+    // long enough that three concurrent downloads must overlap.
+    let subs: [(&str, &str, usize, &str); 3] = [
+        ("GWSUBPRD01", "sub-a", 2 << 20, "1.1.0"),
+        ("GWSUBPRD01", "sub-b", 3 << 20, "1.2.0"),
+        ("GWSUBPRD02", "sub-c", 4 << 20, "2.0.0"),
+    ];
+    let images: Vec<Vec<u8>> = subs
+        .iter()
+        .enumerate()
+        .map(|(i, s)| generate_image(s.2, 3000 + i as u64))
+        .collect();
+    let tasks = subs
+        .iter()
+        .zip(&images)
+        .map(|(s, img)| {
+            let mut t = DeviceTask::new(s.0, s.1, SECRET, s.3, img.clone());
+            t.faults = Faults {
+                rate_limit: Some(s.2 as u64),
+                ..Faults::default()
+            };
+            t
+        })
+        .collect();
+    let (broker, cloud) = start_cloud(tasks);
+
+    let dir = scratch_dir("e2e-gateway");
+    let port = broker.port().to_string();
+    let gw_id = format!("GWPRODUCT1/gateway-1/{SECRET}");
+    let sub_ids: Vec<String> = subs
+        .iter()
+        .map(|s| format!("{}/{}/{SECRET}:1.0.0", s.0, s.1))
+        .collect();
+    let mut args = vec![
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--dir",
+        dir.to_str().unwrap(),
+        "--gateway",
+        &gw_id,
+    ];
+    for s in &sub_ids {
+        args.extend(["--sub", s.as_str()]);
+    }
+    args.push("--once");
+    let started = Instant::now();
+    let (code, log) = run(&gateway, &args, Duration::from_secs(120));
+    let took = started.elapsed();
+    assert_eq!(code, 0, "ota_gateway_demo failed:\n{log}");
+    assert!(log.contains("memory per extra client:"), "{log}");
+
+    assert!(
+        cloud.wait_completed(Duration::from_secs(10)),
+        "stand-in never saw all three tasks complete:\n{log}"
+    );
+    let report = cloud.stop();
+    assert!(
+        report.deviations.is_empty(),
+        "protocol deviations:\n{report}"
+    );
+    assert!(report.completed, "{report}");
+    assert!(report.fails.is_empty(), "{report}");
+    assert_eq!(report.done, 3, "one done per sub-device:\n{report}");
+
+    let mut intervals = Vec::new();
+    for ((pid, dn, size, version), image) in subs.iter().zip(&images) {
+        let d = report.device(dn).expect("device report");
+        assert!(d.completed, "{dn} not completed:\n{report}");
+        assert_eq!(d.done, 1, "{dn}: exactly one done:\n{report}");
+        let sub_dir = dir.join(dn);
+        let slot = std::fs::read(sub_dir.join("firmware.bin")).unwrap();
+        assert!(&slot == image, "{dn}: slot differs from the served image");
+        let running = std::fs::read_to_string(sub_dir.join("running_version")).unwrap();
+        assert_eq!(running.trim(), *version, "{dn}");
+        assert!(
+            log.contains(&format!("[{dn}] rebooting into {version}")),
+            "{dn} never rebooted:\n{log}"
+        );
+
+        // The download's span on the stand-in's clock: the first request's head until the last
+        // body byte (each request's bytes at the link's fixed rate).
+        let key = format!("{pid}/{dn}");
+        let reqs: Vec<_> = report.requests_for(&key).collect();
+        assert!(!reqs.is_empty(), "{dn}: no HTTP request");
+        let rate = *size as f64;
+        let start = reqs.iter().map(|r| r.at).min().unwrap();
+        let end = reqs
+            .iter()
+            .map(|r| r.at + Duration::from_secs_f64(r.bytes_sent as f64 / rate))
+            .max()
+            .unwrap();
+        let served: u64 = reqs.iter().map(|r| r.bytes_sent).sum();
+        assert_eq!(served, *size as u64, "{dn}: bytes served");
+        intervals.push((dn, start, end));
+    }
+    // Concurrent: some moment lies inside all three downloads (every one started before any
+    // finished), and together they took far less than one after the other (about 3 s).
+    let latest_start = intervals.iter().map(|i| i.1).max().unwrap();
+    let earliest_end = intervals.iter().map(|i| i.2).min().unwrap();
+    assert!(
+        latest_start + Duration::from_millis(300) < earliest_end,
+        "the downloads did not overlap: {intervals:?}"
+    );
+    let span =
+        intervals.iter().map(|i| i.2).max().unwrap() - intervals.iter().map(|i| i.1).min().unwrap();
+    assert!(
+        span < Duration::from_millis(2500),
+        "three ~1 s downloads took {span:?} together: not concurrent ({intervals:?})"
+    );
+    eprintln!("gateway: downloads {intervals:?}, span {span:?}, whole run {took:?}");
+    assert!(log.contains("closed: 1 connection(s)"), "{log}");
+    drop(broker);
+    let _ = std::fs::remove_dir_all(&dir);
+}
