@@ -113,6 +113,9 @@ pub struct Script {
     pub cut_after_erase: Option<u32>,
     /// The n-th HTTP connection is closed by the server (FIN) after this many bytes.
     pub fin_http: Vec<(u32, u64)>,
+    /// After `done`, the cloud answers the new version's report with the task's offer once
+    /// more (an operator's retry crossing the done, or a stale redelivery).
+    pub offer_after_done: bool,
 }
 
 impl Faults {
@@ -606,13 +609,20 @@ impl Ctx {
                     "{{\"result_code\":0,\"result_msg\":\"success\",\"type\":\"report_version_rsp\",\"version\":\"{v}\"}}"
                 ));
                 if v == NEW {
+                    if self.cloud.saw_done && self.fx.script.offer_after_done {
+                        self.fx.script.offer_after_done = false;
+                        let o = self.offer_json();
+                        out.push(o);
+                    }
                     if self.cloud.saw_done {
                         self.cloud.complete = true;
                     } else if self.host.as_ref().is_some_and(|h| h.stats.lost_dones > 0) {
                         // The done went to a host without PUBACKs and was lost with its
                         // connection: the library will not send it again, the version closes it.
+                        if !self.cloud.complete {
+                            self.host.as_mut().unwrap().stats.closed_by_version += 1;
+                        }
                         self.cloud.complete = true;
-                        self.host.as_mut().unwrap().stats.closed_by_version += 1;
                         self.trace(|| "cloud: task closed by the version report".into());
                     }
                 } else {
