@@ -9,6 +9,7 @@
 //!  (boot)       | record Installed, running != target| Idle         | queue fail -5 (rolled back), report_version
 //!  (boot)       | record Downloading                 | Idle         | kept: the re-sent offer resumes there
 //!  any          | MQTT session up                    | =            | queue report_version (running)
+//!  Idle         | update_firmware for the running ver| =            | queue report_version (no download)
 //!  Idle         | update_firmware (valid)            | Offered      | event Offered (manual acceptance)
 //!  Idle         | update_firmware (valid, auto)      | Downloading  | slot_open(size, 0)
 //!               |   same image as the record         | Downloading  | slot_open(size, offset); MD5 state restored
@@ -555,6 +556,16 @@ impl Engine {
     fn on_offer<P: Platform>(&mut self, now: u64, offer: Offer, plat: &mut P) {
         if !self.module.is_empty() && !offer.fw_type.is_empty() && offer.fw_type != self.module {
             // Another module of the same device: its own client answers it.
+            return;
+        }
+        if offer.version == self.running && matches!(self.state, State::Idle | State::Offered) {
+            // A stale offer (a retried task crossing our `done`): we already run that version.
+            // Saying so is the truth the cloud needs; downloading it again is not.
+            plat.log(
+                Level::Info,
+                "offered the version already running; reporting it instead",
+            );
+            self.queue_version();
             return;
         }
         match self.state {
@@ -1655,6 +1666,20 @@ mod tests {
         assert!(
             sent[0].ends_with(r#""version":"2.0.0","task_id":42,"fw_type":"mcu"}}"#),
             "{sent:?}"
+        );
+    }
+
+    #[test]
+    fn an_offer_for_the_running_version_is_answered_with_the_version() {
+        let mut p = Mock::default();
+        let mut e = engine(Policy::default());
+        drain(&mut e, &mut p, 0);
+        e.on_message(0, offer_json("1.0.0", IMAGE).as_bytes(), &mut p);
+        assert_eq!(e.state(), State::Idle);
+        assert!(p.opened.is_empty(), "nothing downloaded");
+        assert_eq!(
+            drain(&mut e, &mut p, 0),
+            [r#"{"type":"report_version","report":{"version":"1.0.0"}}"#]
         );
     }
 }

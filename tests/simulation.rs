@@ -513,16 +513,13 @@ fn host_scenario_done_lost_by_a_host_without_pubacks() {
     assert_eq!(o.dones, 0);
 }
 
-/// Library behaviour found by the host-mode simulation (seed 490 before the cloud stopped
-/// retrying once the device runs the new version): an `update_firmware` for the version the
-/// device already runs is acted on. Here the cloud answers the device's `done` with the task's
+/// Found by the host-mode simulation (seed 490, before the cloud stopped retrying once the
+/// device runs the new version): an `update_firmware` for the version the device already runs
+/// was downloaded and installed again. Here the cloud answers the device's `done` with the task's
 /// offer once more (an operator's retry crossing the done, or a stale redelivery); the device,
-/// running 2.0.0, downloads 2.0.0 again, closes the slot bootable and asks for a reboot into the
-/// version it runs, which would end in a second `done`. `Engine::on_offer` (src/engine.rs) does
-/// not compare the offer's version with the running one. Expected: no second download.
+/// running 2.0.0, must not download again (it reports its version instead).
 #[test]
-#[ignore = "library: an offer for the running version is downloaded and installed again"]
-fn known_bug_offer_for_the_running_version() {
+fn regression_offer_for_the_running_version() {
     let script = Script {
         offer_after_done: true,
         ..Script::default()
