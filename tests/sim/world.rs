@@ -849,7 +849,7 @@ impl World {
                     )
             });
             // An operator retries the task only while the device has not updated (the cloud
-            // cannot know a done is on its way: see known_bug_offer_for_the_running_version).
+            // cannot know a done is on its way: see regression_offer_for_the_running_version).
             let retry = !self.x.cloud.saw_done && !self.x.cloud.complete && self.x.running != NEW;
             if host_up == Some(true) && retry {
                 let o = self.x.offer_json();
