@@ -145,6 +145,20 @@ def crate_of(d):
     return m.group(1) if m else None
 
 
+def module_of(d):
+    """qcloud_ota::http::download::Download::poll -> http::download; ffi symbols -> ffi."""
+    d = d.lstrip("<&*")
+    if d.startswith("ota_"):
+        return "ffi"
+    parts = d.split("::")
+    if len(parts) < 3:
+        return parts[-1] if len(parts) > 1 else "(other)"
+    mod = parts[1]
+    if mod in ("http", "mqtt") and len(parts) > 3:
+        mod += "::" + parts[2]
+    return re.sub(r"<.*", "", mod)
+
+
 def group_of(crate, symbol):
     if crate is None:
         # compiler_builtins' C-named intrinsics (__aeabi_*, memcpy, ...)
@@ -165,6 +179,10 @@ def main():
     ap.add_argument("--header", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--budget-kib", type=float, default=32)
+    ap.add_argument("--exclude", default=None,
+                    help="regex of ota_* functions the stub does not reference")
+    ap.add_argument("--share-only", action="store_true",
+                    help="print only the library share line")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
 
@@ -172,6 +190,8 @@ def main():
         hdr = f.read()
     funcs = sorted(set(re.findall(r"^[A-Za-z_][A-Za-z0-9_ *]*?\b(ota_[a-z0-9_]+)\(", hdr,
                                   re.M)))
+    if a.exclude:
+        funcs = [f for f in funcs if not re.search(a.exclude, f)]
     include = os.path.dirname(os.path.abspath(a.header))
     fw, fw_map, cmd = link(a.out, "fw", stub_source(funcs, True), a.lib, include)
     base, _, _ = link(a.out, "base", stub_source(funcs, False), None, include)
@@ -204,6 +224,7 @@ def main():
         syms[sec] = sym
     dm = demangle(sorted({s for s in syms.values() if s.startswith("_ZN") or s.startswith("_R")}))
     by_group = collections.defaultdict(collections.Counter)
+    by_module = collections.Counter()
     top = collections.Counter()
     for sec, size, src in rows:
         k = kind_of(sec)
@@ -220,11 +241,17 @@ def main():
             g = group_of(crate_of(name) if (sym.startswith("_ZN") or sym.startswith("_R"))
                          else None, sym)
         by_group[g][k] += size
+        if g == "qcloud_ota" and k in (".text", ".rodata", ".data"):
+            by_module[module_of(name)] += size
         if k in (".text", ".rodata"):
             top[(re.sub(r"::h[0-9a-f]{16}$", "", name), k)] += size
     lib_flash = sum(c[".text"] + c[".rodata"] + c[".data"] for c in by_group.values())
 
     budget = a.budget_kib * 1024
+    if a.share_only:
+        print("%d %d %d %d %d" % (delta[".text"], delta[".rodata"], delta[".data"], delta[".bss"],
+                                  flash_delta))
+        return
     print("Flash (thumbv7em-none-eabihf, Cortex-M4F, -Os --gc-sections, every ota_* function kept):")
     print()
     print("Linked with: `%s`" % " ".join(os.path.basename(c) if c.endswith((".c", ".a")) else c
@@ -264,6 +291,14 @@ def main():
     print("FLASH_BUDGET %s: %d bytes of %d (%.1f KiB of %.0f KiB; %+d bytes)" % (
         verdict, flash_delta, int(budget), flash_delta / 1024, a.budget_kib,
         flash_delta - int(budget)))
+    print()
+    print("qcloud_ota's own code by module (functions; monomorphised generics count where they are "
+          "defined):")
+    print()
+    print("| module | bytes |")
+    print("|---|---:|")
+    for m, n in by_module.most_common():
+        print("| %s | %d |" % (m, n))
     print()
     print("Largest functions and tables:")
     print()

@@ -36,8 +36,12 @@ def mbps(size, ms):
 
 def main(out):
     runs, stacks = [], {}
-    with open(out + "/runs.txt") as f:
-        for line in f:
+    try:
+        lines = open(out + "/runs.txt").readlines()
+    except FileNotFoundError:
+        lines = []
+    if True:
+        for line in lines:
             if line.startswith("RUN "):
                 runs.append(kv(line))
             elif line.startswith("STACK "):
@@ -59,14 +63,23 @@ def main(out):
 
     sizes = sorted({s for s, _ in by})
     big = max(sizes) if sizes else 0
+    if sizes:
+        throughput(by, sizes, big, stacks)
+    if cpu:
+        cpu_table(cpu)
+
+
+def throughput(by, sizes, big, stacks):
     print("### Download throughput (loopback, slot on tmpfs, %d MiB, median of %d runs)" % (
         big / MIB, len(by.get((big, "plain"), []))))
     print()
-    print("| pipeline | time (ms) | MB/s (MiB/s) | ratio to curl | goal |")
-    print("|---|---:|---:|---:|---|")
-    curl_ms = med([r["curl_ms"] for (s, v), rs in by.items() if s == big for r in rs])
-    print("| `curl -s URL \\| tee SLOT \\| md5sum` | %.0f | %.0f | 1.00 | |" % (
-        curl_ms, mbps(big, curl_ms)))
+    print("| pipeline | median (ms) | best (ms) | MiB/s (median) | ratio to curl, medians | "
+          "ratio, best runs | goal (medians) |")
+    print("|---|---:|---:|---:|---:|---:|---|")
+    curl_all = [r["curl_ms"] for (s, v), rs in by.items() if s == big for r in rs]
+    curl_ms, curl_best = med(curl_all), min(curl_all)
+    print("| `curl -s URL \\| tee SLOT \\| md5sum` (%d runs) | %.0f | %.0f | %.0f | 1.00 | 1.00 | |" % (
+        len(curl_all), curl_ms, curl_best, mbps(big, curl_ms)))
     labels = {
         "plain": "qcloud-ota, http_buf 16 KiB, no read-back",
         "buf4k": "qcloud-ota, http_buf 4 KiB, no read-back",
@@ -78,17 +91,19 @@ def main(out):
         if not rs:
             continue
         ms = med([r["verified_ms"] for r in rs])
-        # Pairwise: each device run against the curl run on the same server just before it.
-        ratio = med([r["curl_ms"] / r["verified_ms"] for r in rs if r["verified_ms"] > 0])
+        best = min(r["verified_ms"] for r in rs)
+        ratio = curl_ms / ms
         ok = ratio >= GOAL_THROUGHPUT
         verdicts[v] = ok
-        print("| %s | %.0f | %.0f | **%.2f** | >= %.1f: %s |" % (
-            labels[v], ms, mbps(big, ms), ratio, GOAL_THROUGHPUT, "met" if ok else "MISSED"))
+        print("| %s | %.0f | %.0f | %.0f | **%.2f** | %.2f | >= %.1f: %s |" % (
+            labels[v], ms, best, mbps(big, ms), ratio, curl_best / best, GOAL_THROUGHPUT,
+            "met" if ok else "MISSED"))
     print()
     print("Time = OTA_EVENT_DOWNLOAD_STARTED -> slot_close(bootable) (MD5 matched, record "
           "written), taken inside the bench program; the curl pipeline is timed around the whole "
-          "pipeline. Ratio = median over runs of curl_ms / device_ms, each device run paired "
-          "with the curl run just before it on the same server.")
+          "pipeline, start-up included. Runs alternate (curl, then a device update, on a fresh "
+          "stand-in each time). Ratio = curl time / device time, of the medians and of the best "
+          "runs (the best runs are the least disturbed by other load on a shared machine).")
     print()
 
     print("### Scaling (http_buf 16 KiB, no read-back; medians)")
@@ -111,6 +126,8 @@ def main(out):
             med([r["http_recvs"] for r in rs]), med([r["slot_writes"] for r in rs])))
     print()
 
+
+def cpu_table(cpu):
     if cpu:
         print("### CPU per image byte (valgrind --tool=callgrind, total Ir, slope between two sizes)")
         print()

@@ -9,6 +9,7 @@
 #   BENCH_CPU_MIB="4 8"                   # the two image sizes of the callgrind slope
 #   BENCH_ONLY="throughput cpu memory flash"   # a subset
 #   BENCH_OUT=bench/out                   # results, logs, callgrind files
+#   BENCH_STANDIN=path/to/standin         # use this stand-in instead of building it
 #
 # Methods are described in bench/README.md. Nothing here changes the library or its tests.
 set -euo pipefail
@@ -63,8 +64,12 @@ fi
 # ---- builds --------------------------------------------------------------------------------------
 say "building libqcloud_ota.a (host, release), the stand-in, bench/ota_bench, bench/md5"
 timeout 900 cargo build --release --lib --quiet
-timeout 900 cargo build --release --quiet -p qcloud-ota-standin
-STANDIN=$ROOT/target/release/standin
+if [ -n "${BENCH_STANDIN:-}" ]; then
+    STANDIN=$BENCH_STANDIN          # a stand-in built elsewhere (e.g. to bench a patched library)
+else
+    timeout 900 cargo build --release --quiet -p qcloud-ota-standin
+    STANDIN=$ROOT/target/release/standin
+fi
 BENCH=$OUT/ota_bench
 timeout 300 cc -O2 -g -std=c99 -Wall -Wextra -I c_examples -I include \
     bench/ota_bench.c c_examples/posix_platform.c target/release/libqcloud_ota.a \
@@ -205,7 +210,7 @@ fi
         echo "Where the update's instructions go (callgrind_annotate, $last MiB, top entries):"
         echo
         echo '```'
-        sed -n '/^Ir  *file:function/,$p' "$OUT/callgrind_update_top.txt" | sed -n '3,12p' | sed 's/ \[.*\]$//'
+        grep -E '^ *[0-9,]+ \( *[0-9.]+%\) ' "$OUT/callgrind_update_top.txt" | grep -v 'PROGRAM TOTALS' | head -8 | sed 's/ \[.*\]$//'
         echo '```'
         echo
     fi
@@ -244,6 +249,10 @@ fi
         timeout 900 cargo build --release --lib --no-default-features --target thumbv7em-none-eabihf --quiet
         python3 bench/flash_report.py --lib target/thumbv7em-none-eabihf/release/libqcloud_ota.a \
             --header include/qcloud_ota.h --out "$OUT/flash"
+        echo
+        read -r _ _ _ _ fl < <(python3 bench/flash_report.py --lib target/thumbv7em-none-eabihf/release/libqcloud_ota.a \
+            --header include/qcloud_ota.h --out "$OUT/flash-no-host-mqtt" --exclude '^ota_(mqtt_|update_topic)' --share-only)
+        echo "Without the host-MQTT entry points (\`ota_mqtt_*\`, \`ota_update_topic\`): $fl bytes."
         echo
     fi
 } | tee "$OUT/results.md"
