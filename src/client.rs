@@ -343,7 +343,11 @@ impl<'b, P: Platform> Client<'b, P> {
         self.engine.poll(now);
         self.publish_step(now);
         self.mqtt_flush(now);
-        let busy = self.http_step(now) | self.engine.work(&mut self.plat);
+        let mut busy = self.http_step(now);
+        if self.http_sock.is_none() && self.engine.has_work() {
+            // Between requests the HTTP buffer is free for the read-back verification.
+            busy |= self.engine.work(&mut self.plat, self.http.scratch());
+        }
         // Bytes written to the slot may have queued a report (progress 100, burning).
         self.publish_step(now);
         self.mqtt_flush(now);

@@ -871,18 +871,26 @@ impl Engine {
         self.install(plat);
     }
 
+    /// [`Self::work`] has something to do.
+    pub fn has_work(&self) -> bool {
+        self.xfer.readback.is_some()
+    }
+
     /// Background work between polls: the read-back verification, a slice per call so `poll`
-    /// never blocks for long. Returns `true` while more is to do.
-    pub fn work<P: Platform>(&mut self, plat: &mut P) -> bool {
+    /// never blocks for long, read through `buf` (the idle HTTP buffer). Returns `true` while
+    /// more is to do.
+    pub fn work<P: Platform>(&mut self, plat: &mut P, buf: &mut [u8]) -> bool {
         const SLICE: u32 = 64 * 1024;
+        if buf.is_empty() {
+            return false;
+        }
         let Some((mut offset, mut md5)) = self.xfer.readback.take() else {
             return false;
         };
         let size = self.offer.file_size;
         let end = offset.saturating_add(SLICE).min(size);
-        let mut buf = [0u8; 256];
         while offset < end {
-            let n = (end - offset).min(buf.len() as u32);
+            let n = (end - offset).min(u32::try_from(buf.len()).unwrap_or(u32::MAX));
             let chunk = buf.get_mut(..n as usize).unwrap_or(&mut []);
             match plat.slot_read(offset, chunk) {
                 // No read-back on this host: the stream's MD5 has to do.
@@ -1620,7 +1628,8 @@ mod tests {
             assert_eq!(p.bootable, None, "nothing handed over before the read-back");
             assert!(e.download_due(0).is_none());
             let mut slices = 0;
-            while e.work(&mut p) {
+            let mut scratch = [0u8; 1000];
+            while e.work(&mut p, &mut scratch) {
                 slices += 1;
             }
             assert_eq!(slices, 1, "100 kB in 64 KiB slices");

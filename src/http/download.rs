@@ -184,6 +184,13 @@ impl<'b> Download<'b> {
     }
 
     /// Forget everything (the connection was dropped); the next `start` is on a new connection.
+    /// The whole buffer as scratch space while no request runs (the read-back verification
+    /// uses it). Forgets any response state, like [`Self::reset`].
+    pub fn scratch(&mut self) -> &mut [u8] {
+        self.reset();
+        self.buf
+    }
+
     pub fn reset(&mut self) {
         self.phase = Phase::Idle;
         self.tx_pos = 0;
