@@ -54,6 +54,11 @@
 #define OTA_ERR_BUSY (-6)
 
 /**
+ * ota_mqtt_input(): the message's topic is not this client's (a gateway offers it to the next).
+ */
+#define OTA_ERR_OTHER_TOPIC (-7)
+
+/**
  * The host's net_connect callback failed.
  */
 #define OTA_ERR_NET_CONNECT (-10)
@@ -433,7 +438,8 @@ typedef struct {
    */
   const char *device_name;
   /**
-   * Required. The device secret, base64, as the console shows it.
+   * Required (NULL allowed with OTA_FLAG_HOST_MQTT). The device secret, base64, as the
+   * console shows it.
    */
   const char *device_secret;
   /**
@@ -740,7 +746,13 @@ int32_t ota_defer(ota_client *client,
 
 /**
  * OTA_FLAG_HOST_MQTT: the host's MQTT connection is up (after every (re)connect). The next
- * ota_poll() subscribes through mqtt_subscribe and reports the version.
+ * ota_poll() subscribes through mqtt_subscribe and reports the version. Reports that were not
+ * acknowledged on the previous connection are published again (with new tokens), so the host's
+ * client should start a clean session rather than also resend its own queued messages. There is
+ * no PUBACK timeout in this mode: the host's client retransmits, and a token that will never be
+ * acknowledged must end with ota_mqtt_disconnected(). ota_mqtt_input/acked/disconnected return
+ * OTA_ERR_BUSY when called from inside this client's own callbacks (a synchronous MQTT client
+ * delivering inside mqtt_publish): queue them and call after ota_poll() returns.
  */
 int32_t ota_mqtt_connected(ota_client *client);
 
@@ -751,7 +763,7 @@ int32_t ota_mqtt_disconnected(ota_client *client);
 
 /**
  * OTA_FLAG_HOST_MQTT: a message the host received. Returns OTA_OK when it was for this client
- * (its topic is ota_update_topic()), OTA_ERR_INVALID_ARGUMENT when the topic is another's (a
+ * (its topic is ota_update_topic()), OTA_ERR_OTHER_TOPIC when the topic is another's (a
  * gateway may offer each message to each of its clients). The library only queues its answer;
  * it publishes from ota_poll(), so this is safe to call from the host MQTT client's callback.
  * Called from inside one of this client's own callbacks (a host whose publish delivers

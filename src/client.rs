@@ -168,11 +168,14 @@ impl<'b, P: Platform> Client<'b, P> {
         let product_id = text::<PRODUCT_ID_MAX>(cfg.product_id)?;
         let device_name = text::<DEVICE_NAME_MAX>(cfg.device_name)?;
         let mut key = [0u8; KEY_MAX];
-        let key_len =
-            auth::decode_secret(cfg.device_secret, &mut key).map_err(|_| Error::InvalidArgument)?;
-        if key_len == 0 {
-            return Err(Error::InvalidArgument);
-        }
+        // The secret signs the built-in MQTT login; with the host's connection it is not needed.
+        let key_len = match (cfg.device_secret, cfg.host_mqtt) {
+            ("", true) => 0,
+            (secret, _) => match auth::decode_secret(secret, &mut key) {
+                Ok(n) if n > 0 => n,
+                _ => return Err(Error::InvalidArgument),
+            },
+        };
         let host = match cfg.broker_host {
             Some(h) => text::<HOST_MAX>(h)?,
             None => join(&[cfg.product_id, ".iotcloud.tencentdevices.com"])?,
@@ -292,7 +295,7 @@ impl<'b, P: Platform> Client<'b, P> {
             return Err(Error::WrongState);
         }
         if topic != self.id.topic_update.as_str() {
-            return Err(Error::InvalidArgument);
+            return Err(Error::OtherTopic);
         }
         let now = self.plat.now_ms();
         self.engine.on_message(now, payload, &mut self.plat);
@@ -823,7 +826,7 @@ mod tests {
         let rsp = br#"{"result_code":0,"result_msg":"success","type":"report_version_rsp","version":"1.0.0"}"#;
         assert_eq!(
             c.mqtt_input("$ota/update/ABCDEFGHIJ/other", rsp),
-            Err(Error::InvalidArgument)
+            Err(Error::OtherTopic)
         );
         c.mqtt_input("$ota/update/ABCDEFGHIJ/sub1", rsp).unwrap();
         assert!(
@@ -877,6 +880,30 @@ mod tests {
         assert!(matches!(
             Client::new(&cfg, bufs, Mock::default()),
             Err(Error::BufferTooSmall)
+        ));
+    }
+
+    #[test]
+    fn host_mode_needs_no_secret_builtin_does() {
+        let mut http = [0u8; 1024];
+        let mut cfg = Config::new("ABCDEFGHIJ", "sub1", "", "1.0.0");
+        cfg.host_mqtt = true;
+        let bufs = Buffers {
+            mqtt_rx: &mut [],
+            mqtt_tx: &mut [],
+            http: &mut http,
+        };
+        assert!(Client::new(&cfg, bufs, Mock::default()).is_ok());
+        cfg.host_mqtt = false;
+        let (mut rx, mut tx, mut http) = ([0u8; 1024], [0u8; 512], [0u8; 1024]);
+        let bufs = Buffers {
+            mqtt_rx: &mut rx,
+            mqtt_tx: &mut tx,
+            http: &mut http,
+        };
+        assert!(matches!(
+            Client::new(&cfg, bufs, Mock::default()),
+            Err(Error::InvalidArgument)
         ));
     }
 }

@@ -12,6 +12,7 @@ pub enum Error {
     WrongState = -4,
     NotInitialized = -5,
     Busy = -6,
+    OtherTopic = -7,
     NetConnect = -10,
     NetIo = -11,
     MqttRefused = -12,
@@ -47,13 +48,14 @@ pub mod result_code {
 }
 
 impl Error {
-    pub const ALL: [Error; 28] = [
+    pub const ALL: [Error; 29] = [
         Error::NullPointer,
         Error::InvalidArgument,
         Error::BufferTooSmall,
         Error::WrongState,
         Error::NotInitialized,
         Error::Busy,
+        Error::OtherTopic,
         Error::NetConnect,
         Error::NetIo,
         Error::MqttRefused,
@@ -97,6 +99,7 @@ impl Error {
             Error::WrongState => c"not allowed in the current state",
             Error::NotInitialized => c"client not initialised",
             Error::Busy => c"called from inside one of this client's own callbacks",
+            Error::OtherTopic => c"the message is for another client's topic",
             Error::NetConnect => c"the host could not open a connection",
             Error::NetIo => c"connection failed or closed by the peer",
             Error::MqttRefused => c"the MQTT broker refused the connection (check the credentials)",

@@ -30,6 +30,8 @@ pub const OTA_ERR_WRONG_STATE: i32 = -4;
 pub const OTA_ERR_NOT_INITIALIZED: i32 = -5;
 /// Called from inside one of this client's own callbacks (only accept/decline/defer/confirm may be).
 pub const OTA_ERR_BUSY: i32 = -6;
+/// ota_mqtt_input(): the message's topic is not this client's (a gateway offers it to the next).
+pub const OTA_ERR_OTHER_TOPIC: i32 = -7;
 /// The host's net_connect callback failed.
 pub const OTA_ERR_NET_CONNECT: i32 = -10;
 /// A connection failed or was closed by the peer.
@@ -245,7 +247,8 @@ pub struct ota_config {
     pub product_id: *const c_char,
     /// Required. The device name.
     pub device_name: *const c_char,
-    /// Required. The device secret, base64, as the console shows it.
+    /// Required (NULL allowed with OTA_FLAG_HOST_MQTT). The device secret, base64, as the
+    /// console shows it.
     pub device_secret: *const c_char,
     /// NULL: "{product_id}.iotcloud.tencentdevices.com".
     pub broker_host: *const c_char,
@@ -780,7 +783,11 @@ pub unsafe extern "C" fn ota_init(
             let mut c = Config::new(
                 c_str(cfg.product_id, OTA_PRODUCT_ID_MAX)?,
                 c_str(cfg.device_name, OTA_DEVICE_NAME_MAX)?,
-                c_str(cfg.device_secret, 128)?,
+                // Not needed with the host's MQTT (a gateway may not hold its sub-devices' secrets).
+                match cfg.device_secret.is_null() && host_mqtt {
+                    true => "",
+                    false => c_str(cfg.device_secret, 128)?,
+                },
                 c_str(cfg.running_version, OTA_VERSION_MAX)?,
             );
             if !cfg.broker_host.is_null() {
@@ -894,7 +901,13 @@ pub unsafe extern "C" fn ota_defer(client: *mut ota_client, delay_ms: u32) -> i3
 }
 
 /// OTA_FLAG_HOST_MQTT: the host's MQTT connection is up (after every (re)connect). The next
-/// ota_poll() subscribes through mqtt_subscribe and reports the version.
+/// ota_poll() subscribes through mqtt_subscribe and reports the version. Reports that were not
+/// acknowledged on the previous connection are published again (with new tokens), so the host's
+/// client should start a clean session rather than also resend its own queued messages. There is
+/// no PUBACK timeout in this mode: the host's client retransmits, and a token that will never be
+/// acknowledged must end with ota_mqtt_disconnected(). ota_mqtt_input/acked/disconnected return
+/// OTA_ERR_BUSY when called from inside this client's own callbacks (a synchronous MQTT client
+/// delivering inside mqtt_publish): queue them and call after ota_poll() returns.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ota_mqtt_connected(client: *mut ota_client) -> i32 {
     // SAFETY: forwarded caller contract.
@@ -909,7 +922,7 @@ pub unsafe extern "C" fn ota_mqtt_disconnected(client: *mut ota_client) -> i32 {
 }
 
 /// OTA_FLAG_HOST_MQTT: a message the host received. Returns OTA_OK when it was for this client
-/// (its topic is ota_update_topic()), OTA_ERR_INVALID_ARGUMENT when the topic is another's (a
+/// (its topic is ota_update_topic()), OTA_ERR_OTHER_TOPIC when the topic is another's (a
 /// gateway may offer each message to each of its clients). The library only queues its answer;
 /// it publishes from ota_poll(), so this is safe to call from the host MQTT client's callback.
 /// Called from inside one of this client's own callbacks (a host whose publish delivers
@@ -1086,6 +1099,7 @@ mod tests {
             (OTA_ERR_WRONG_STATE, Error::WrongState),
             (OTA_ERR_NOT_INITIALIZED, Error::NotInitialized),
             (OTA_ERR_BUSY, Error::Busy),
+            (OTA_ERR_OTHER_TOPIC, Error::OtherTopic),
             (OTA_ERR_NET_CONNECT, Error::NetConnect),
             (OTA_ERR_NET_IO, Error::NetIo),
             (OTA_ERR_MQTT_REFUSED, Error::MqttRefused),

@@ -473,7 +473,7 @@ fn host_scenario_version_report_sent_again_after_mqtt_connected() {
 
 /// Host MQTT mode: the host hands the library every message it receives: other sub-devices'
 /// offers, another service's messages, its own report topic. `mqtt_input` refuses each
-/// (`InvalidArgument`) and acts on none; an offer for another module on the device's own topic is
+/// (`OtherTopic`) and acts on none; an offer for another module on the device's own topic is
 /// ignored (`Config::module`).
 #[test]
 fn host_scenario_foreign_topics_are_refused() {

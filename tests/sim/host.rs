@@ -642,7 +642,7 @@ pub fn step(client: &mut Client<'_, SimPlatform>) {
                 }
                 match (mine, r) {
                     (true, Ok(())) => {}
-                    (false, Err(Error::InvalidArgument)) => {
+                    (false, Err(Error::OtherTopic)) => {
                         x.host.as_mut().unwrap().stats.foreign_refused += 1;
                     }
                     (true, r) => x.violation(format!("mqtt_input on the update topic: {r:?}")),
