@@ -21,142 +21,30 @@
  */
 #define _POSIX_C_SOURCE 200809L
 
-#include <errno.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "device_info.h"
+#include "demo_common.h"
 #include "mosq_link.h"
-#include "posix_platform.h"
-#include "qcloud_ota.h"
-
-#define EXIT_DONE 0
-#define EXIT_FAILED 1
-#define EXIT_USAGE 2
-#define EXIT_INIT 3
-#define MAX_WAIT_MS 1000
 
 /* No MQTT buffers: the host's MQTT client has its own. Only the HTTP buffer (response head, then
  * the download chunk) is the library's. */
 static uint8_t http_buf[16384];
 static ota_client client;
-static volatile sig_atomic_t stop_signal;
-
-typedef struct {
-    const char *device_info_path, *product_id, *device_name, *device_secret, *host, *version, *dir;
-    unsigned port;
-    int once;
-} demo_args;
 
 /* ota_platform.user: the posix_platform must stay first (see posix_platform.h). */
 typedef struct {
     posix_platform plat;
     mosq_link *link;
-    char running_version[OTA_VERSION_MAX + 1];
-    char running_version_path[POSIX_PATH_MAX];
-    char running_version_tmp[POSIX_PATH_MAX];
-    int reboot_pending, update_done, update_failed, last_decile;
-    char new_version[OTA_VERSION_MAX + 1];
+    demo_version ver; /* running version, DIR/running_version, the reboot pending */
+    int update_done, update_failed, last_decile;
 } demo_ctx;
 
-static void usage(FILE *to)
-{
-    fprintf(to,
-            "usage: ota_byo_demo [--device-info FILE] [--product-id ID] [--device-name NAME]\n"
-            "                    [--device-secret BASE64] [--host HOST] [--port PORT]\n"
-            "                    --version RUNNING_VERSION --dir DIR [--once]\n"
-            "\n"
-            "  --device-info FILE   Tencent device_info.json (productId, deviceName,\n"
-            "                       key_deviceinfo.deviceSecret); the flags below override it\n"
-            "  --product-id ID      product id\n"
-            "  --device-name NAME   device name\n"
-            "  --device-secret B64  device secret (base64, as the console shows it)\n"
-            "  --host HOST          MQTT broker (default: ID.iotcloud.tencentdevices.com)\n"
-            "  --port PORT          MQTT broker port (default: 1883)\n"
-            "  --version VERSION    running firmware version (DIR/running_version overrides it)\n"
-            "  --dir DIR            state directory: firmware.bin, ota_record.0/.1, running_version\n"
-            "  --once               exit 0 when an update completed, 1 when one failed\n"
-            "\n"
-            "The program owns the MQTT connection (libmosquitto) and lends it to the library.\n"
-            "exit status: 0 done (--once), 1 failed (--once), 2 bad arguments, 3 ota_init failed,\n"
-            "             130/143 interrupted\n");
-}
-
-static int take_value(int argc, char **argv, int *i, const char *name, const char **out, int *bad)
-{
-    const char *a = argv[*i];
-    size_t n = strlen(name);
-
-    if (strncmp(a, name, n) != 0)
-        return 0;
-    if (a[n] == '=') {
-        *out = a + n + 1;
-        return 1;
-    }
-    if (a[n] != '\0')
-        return 0;
-    if (*i + 1 >= argc) {
-        fprintf(stderr, "ota_byo_demo: %s needs a value\n", name);
-        *bad = 1;
-        return 1;
-    }
-    *out = argv[++*i];
-    return 1;
-}
-
-static int parse_args(int argc, char **argv, demo_args *a)
-{
-    const char *port = NULL;
-    int i, bad = 0;
-
-    memset(a, 0, sizeof *a);
-    a->port = 1883;
-    for (i = 1; i < argc && !bad; i++) {
-        if (strcmp(argv[i], "--once") == 0)
-            a->once = 1;
-        else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
-            return -1;
-        else if (!take_value(argc, argv, &i, "--device-info", &a->device_info_path, &bad)
-                 && !take_value(argc, argv, &i, "--product-id", &a->product_id, &bad)
-                 && !take_value(argc, argv, &i, "--device-name", &a->device_name, &bad)
-                 && !take_value(argc, argv, &i, "--device-secret", &a->device_secret, &bad)
-                 && !take_value(argc, argv, &i, "--host", &a->host, &bad)
-                 && !take_value(argc, argv, &i, "--port", &port, &bad)
-                 && !take_value(argc, argv, &i, "--version", &a->version, &bad)
-                 && !take_value(argc, argv, &i, "--dir", &a->dir, &bad)) {
-            fprintf(stderr, "ota_byo_demo: unknown argument '%s'\n", argv[i]);
-            bad = 1;
-        }
-    }
-    if (!bad && port != NULL) {
-        char *end = NULL;
-        unsigned long v;
-        errno = 0;
-        v = strtoul(port, &end, 10);
-        if (errno != 0 || end == port || *end != '\0' || v == 0 || v > 65535 || port[0] == '-') {
-            fprintf(stderr, "ota_byo_demo: bad --port '%s' (1..65535)\n", port);
-            bad = 1;
-        }
-        a->port = (unsigned)v;
-    }
-    if (!bad && (a->version == NULL || a->version[0] == '\0')) {
-        fprintf(stderr, "ota_byo_demo: --version is required\n");
-        bad = 1;
-    }
-    if (!bad && (a->dir == NULL || a->dir[0] == '\0')) {
-        fprintf(stderr, "ota_byo_demo: --dir is required\n");
-        bad = 1;
-    }
-    if (!bad && a->host != NULL && a->host[0] == '\0') {
-        fprintf(stderr, "ota_byo_demo: --host is empty\n");
-        bad = 1;
-    }
-    return bad ? EXIT_USAGE : 0;
-}
+/* Same command line as ota_demo (demo_common.c), with one line more in the usage text. */
+#define PROG "ota_byo_demo"
+#define USAGE_NOTE "The program owns the MQTT connection (libmosquitto) and lends it to the library."
 
 /* ------------------------------------------------------------------------------------------- */
 /* The library's callbacks                                                                     */
@@ -182,7 +70,7 @@ static void on_event(void *user, const ota_event *ev)
         break;
     case OTA_EVENT_OFFERED:
         posix_log(p, POSIX_LOG_INFO, "event", "update offered: %s -> %s (%lu bytes)",
-                  d->running_version, ver, (unsigned long)ev->file_size);
+                  d->ver.running, ver, (unsigned long)ev->file_size);
         break;
     case OTA_EVENT_DOWNLOAD_STARTED:
         d->last_decile = -1;
@@ -201,8 +89,7 @@ static void on_event(void *user, const ota_event *ev)
         posix_log(p, POSIX_LOG_INFO, "event",
                   "image %s verified (%lu bytes) and bootable; cloud told 'burning'", ver,
                   (unsigned long)ev->file_size);
-        snprintf(d->new_version, sizeof d->new_version, "%s", ver);
-        d->reboot_pending = 1;
+        demo_version_image_ready(&d->ver, ver);
         break;
     case OTA_EVENT_DONE:
         posix_log(p, POSIX_LOG_INFO, "event", "update to %s done: cloud acknowledged", ver);
@@ -248,21 +135,6 @@ static int32_t on_mqtt_subscribe(void *user, const char *topic, uint8_t qos)
 /* Start-up and the simulated reboot                                                           */
 /* ------------------------------------------------------------------------------------------- */
 
-static int read_running_version(demo_ctx *d, char *out, size_t cap)
-{
-    FILE *f = fopen(d->running_version_path, "r");
-    size_t n;
-
-    if (f == NULL)
-        return errno == ENOENT ? 0 : -1;
-    n = fread(out, 1, cap - 1, f);
-    fclose(f);
-    while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r' || out[n - 1] == ' '))
-        n--;
-    out[n] = '\0';
-    return n > 0 ? 1 : 0;
-}
-
 static int start_client(demo_ctx *d, const device_info *id)
 {
     ota_config cfg;
@@ -273,7 +145,7 @@ static int start_client(demo_ctx *d, const device_info *id)
     cfg.product_id = id->product_id;
     cfg.device_name = id->device_name;
     cfg.device_secret = id->device_secret; /* required, though the host signs in */
-    cfg.running_version = d->running_version;
+    cfg.running_version = d->ver.running;
     cfg.flags = OTA_FLAG_HOST_MQTT | OTA_FLAG_READBACK_VERIFY;
     cfg.http_buf = http_buf; /* mqtt_rx_buf/mqtt_tx_buf stay NULL: the host's client has its own */
     cfg.http_len = sizeof http_buf;
@@ -308,33 +180,10 @@ static void stop_client(demo_ctx *d)
 /* The "reboot": only the OTA client restarts; the firmware's MQTT session stays up. */
 static int reboot(demo_ctx *d, const device_info *id)
 {
-    char line[OTA_VERSION_MAX + 2];
-    int n;
-
     stop_client(d);
-    n = snprintf(line, sizeof line, "%s\n", d->new_version);
-    if (posix_write_file_atomic(&d->plat, d->running_version_path, d->running_version_tmp, line,
-                                (size_t)n)
-        != 0)
+    if (demo_version_reboot(&d->ver, &d->plat, "demo") != 0)
         return -1;
-    posix_log(&d->plat, POSIX_LOG_INFO, "demo", "rebooting into %s", d->new_version);
-    snprintf(d->running_version, sizeof d->running_version, "%s", d->new_version);
-    d->reboot_pending = 0;
-    d->plat.image_bootable = false;
     return start_client(d, id) == OTA_OK ? 0 : -1;
-}
-
-static void on_signal(int sig) { stop_signal = sig; }
-
-static int copy_field(char *out, size_t cap, const char *value, const char *what)
-{
-    if (strlen(value) >= cap) {
-        fprintf(stderr, "ota_byo_demo: %s is too long (at most %lu bytes)\n", what,
-                (unsigned long)(cap - 1));
-        return -1;
-    }
-    strcpy(out, value);
-    return 0;
 }
 
 int main(int argc, char **argv)
@@ -345,71 +194,14 @@ int main(int argc, char **argv)
     demo_args args;
     device_info id;
     char file_version[OTA_VERSION_MAX + 2], host[OTA_HOST_MAX + 1];
-    struct sigaction sa;
-    int rc;
+    int from_file, rc;
 
-    setvbuf(stdout, NULL, _IOLBF, 0);
-    rc = parse_args(argc, argv, &args);
-    if (rc == -1) {
-        usage(stdout);
-        return 0;
-    }
-    if (rc != 0) {
-        usage(stderr);
-        return EXIT_USAGE;
-    }
-
-    memset(&id, 0, sizeof id);
-    if (args.device_info_path != NULL) {
-        char err[512];
-        if (device_info_load(args.device_info_path, &id, err, sizeof err) != 0) {
-            fprintf(stderr, "ota_byo_demo: %s\n", err);
-            return EXIT_USAGE;
-        }
-    }
-    if ((args.product_id
-         && copy_field(id.product_id, sizeof id.product_id, args.product_id, "--product-id"))
-        || (args.device_name
-            && copy_field(id.device_name, sizeof id.device_name, args.device_name,
-                          "--device-name"))
-        || (args.device_secret
-            && copy_field(id.device_secret, sizeof id.device_secret, args.device_secret,
-                          "--device-secret")))
-        return EXIT_USAGE;
-    if (!id.product_id[0] || !id.device_name[0] || !id.device_secret[0]) {
-        fprintf(stderr, "ota_byo_demo: missing %s: give --device-info or the flag\n",
-                !id.product_id[0]    ? "the product id (--product-id)"
-                : !id.device_name[0] ? "the device name (--device-name)"
-                                     : "the device secret (--device-secret)");
-        usage(stderr);
-        return EXIT_USAGE;
-    }
-
-    if (posix_platform_init(&d->plat, args.dir) != 0)
-        return EXIT_USAGE;
+    /* Command line, identity, DIR and the running version: all shared with ota_demo. */
+    rc = demo_start(PROG, USAGE_NOTE, argc, argv, &args, &id, &d->plat, &d->ver, file_version,
+                    sizeof file_version, &from_file);
+    if (rc >= 0)
+        return rc;
     d->plat.stdout_is_tty = false; /* one log line per 10%, no progress bar */
-    {
-        const char *dbg = getenv("OTA_DEMO_DEBUG");
-        if (dbg != NULL && dbg[0] != '\0' && strcmp(dbg, "0") != 0)
-            d->plat.log_threshold = POSIX_LOG_DEBUG;
-    }
-    if (snprintf(d->running_version_path, sizeof d->running_version_path, "%s/running_version",
-                 d->plat.dir) >= (int)sizeof d->running_version_path
-        || snprintf(d->running_version_tmp, sizeof d->running_version_tmp,
-                    "%s/running_version.tmp", d->plat.dir) >= (int)sizeof d->running_version_tmp) {
-        fprintf(stderr, "ota_byo_demo: --dir is too long\n");
-        return EXIT_USAGE;
-    }
-    rc = read_running_version(d, file_version, sizeof file_version);
-    if (rc < 0) {
-        fprintf(stderr, "ota_byo_demo: cannot read %s: %s\n", d->running_version_path,
-                strerror(errno));
-        return EXIT_USAGE;
-    }
-    if (copy_field(d->running_version, sizeof d->running_version,
-                   rc > 0 ? file_version : args.version,
-                   rc > 0 ? d->running_version_path : "--version"))
-        return EXIT_USAGE;
 
     if (args.host != NULL)
         snprintf(host, sizeof host, "%s", args.host);
@@ -421,20 +213,15 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     d->link = &link;
 
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    demo_install_signals();
 
-    posix_log(&d->plat, POSIX_LOG_INFO, "demo", "qcloud-ota bring-your-own-MQTT demo, library %s",
-              ota_version());
+    demo_log_title(&d->plat, "demo", "bring-your-own-MQTT demo");
     posix_log(&d->plat, POSIX_LOG_INFO, "demo", "device   %s/%s", id.product_id, id.device_name);
     posix_log(&d->plat, POSIX_LOG_INFO, "demo", "broker   %s:%u (plain TCP, libmosquitto)", host,
               args.port);
-    posix_log(&d->plat, POSIX_LOG_INFO, "demo", "running  %s%s%s", d->running_version,
-              rc > 0 ? " (from " : "", rc > 0 ? d->running_version_path : "");
-    if (rc > 0)
+    posix_log(&d->plat, POSIX_LOG_INFO, "demo", "running  %s%s%s", d->ver.running,
+              from_file ? " (from " : "", from_file ? d->ver.path : "");
+    if (from_file)
         posix_log(&d->plat, POSIX_LOG_INFO, "demo", "(--version %s ignored)", args.version);
     posix_log(&d->plat, POSIX_LOG_INFO, "demo", "dir      %s", d->plat.dir);
     posix_log(&d->plat, POSIX_LOG_INFO, "demo", "buffers  http %lu; client %lu bytes (no MQTT "
@@ -454,15 +241,14 @@ int main(int argc, char **argv)
 
         ms = ota_poll(&client);
 
-        if (stop_signal) {
-            int sig = stop_signal;
-            posix_log(&d->plat, POSIX_LOG_INFO, "demo", "%s: stopping",
-                      sig == SIGINT ? "SIGINT" : "SIGTERM");
+        if (demo_stop_signal) {
+            int sig = demo_stop_signal;
+            posix_log(&d->plat, POSIX_LOG_INFO, "demo", "%s: stopping", demo_signal_name(sig));
             stop_client(d);
             mosq_link_close(&link);
             return 128 + sig;
         }
-        if (d->reboot_pending) {
+        if (d->ver.reboot_pending) {
             if (reboot(d, &id) != 0) {
                 mosq_link_close(&link);
                 return EXIT_INIT;

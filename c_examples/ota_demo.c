@@ -14,32 +14,21 @@
  * Exit status: 0 with --once after an update completed; 1 with --once after an update failed;
  * 2 bad arguments; 3 ota_init() failed; 130/143 on SIGINT/SIGTERM.
  *
- * The platform callbacks (sockets, slot, record store, clock) are in posix_platform.c; this file
- * holds what a firmware's main task does: configure, init, poll, react to events.
+ * The platform callbacks (sockets, slot, record store, clock) are in posix_platform.c; the command
+ * line, the identity, DIR/running_version and the reboot's bookkeeping, which ota_byo_demo shares,
+ * in demo_common.c. This file holds what a firmware's main task does: configure, init, poll, react
+ * to events.
  * Set OTA_DEMO_DEBUG=1 in the environment to see the library's debug lines too.
  */
 #define _POSIX_C_SOURCE 200809L
 
-#include <errno.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "device_info.h"
-#include "posix_platform.h"
-#include "qcloud_ota.h"
-
-#define EXIT_DONE 0
-#define EXIT_FAILED 1
-#define EXIT_USAGE 2
-#define EXIT_INIT 3
-
-/* Longest wait between two ota_poll() calls; ota_poll() may ask for less. */
-#define MAX_WAIT_MS 1000
+#include "demo_common.h"
 /* Print a "still waiting" status line this often while nothing else happens. */
 #define STATUS_EVERY_MS 60000u
 
@@ -59,21 +48,6 @@ static uint8_t http_buf[16384];
 /* The client's storage (OTA_CLIENT_SIZE bytes); the library keeps all its state in here. */
 static ota_client client;
 
-/* Set by the signal handler, read by the main loop: the one thing a handler may safely do. */
-static volatile sig_atomic_t stop_signal;
-
-typedef struct {
-    const char *device_info_path;
-    const char *product_id;
-    const char *device_name;
-    const char *device_secret;
-    const char *host;
-    unsigned port;
-    const char *version;
-    const char *dir;
-    int once;
-} demo_args;
-
 /*
  * Everything the callbacks share, passed as ota_platform.user. The posix_platform must stay the
  * first member: the platform callbacks treat `user` as a posix_platform pointer.
@@ -81,123 +55,15 @@ typedef struct {
 typedef struct {
     posix_platform plat;
 
-    char running_version[OTA_VERSION_MAX + 1];
-    char running_version_path[POSIX_PATH_MAX];
-    char running_version_tmp[POSIX_PATH_MAX];
-
-    /* Set by the event callback, acted upon by the main loop (never inside the callback: the
-     * library cannot be deinitialised from within its own callback). */
-    int reboot_pending;                     /* OTA_EVENT_IMAGE_READY seen */
-    char new_version[OTA_VERSION_MAX + 1];  /* its target version */
-    int update_done;                        /* OTA_EVENT_DONE seen */
-    int update_failed;                      /* OTA_EVENT_FAILED seen */
+    demo_version ver;  /* running version, DIR/running_version, the reboot pending */
+    int update_done;   /* OTA_EVENT_DONE seen */
+    int update_failed; /* OTA_EVENT_FAILED seen */
 
     int last_decile;                        /* progress printed up to this 10% step (no TTY) */
 } demo_ctx;
 
-/* ------------------------------------------------------------------------------------------- */
-/* Command line                                                                                */
-/* ------------------------------------------------------------------------------------------- */
-
-static void usage(FILE *to)
-{
-    fprintf(to,
-            "usage: ota_demo [--device-info FILE] [--product-id ID] [--device-name NAME]\n"
-            "                [--device-secret BASE64] [--host HOST] [--port PORT]\n"
-            "                --version RUNNING_VERSION --dir DIR [--once]\n"
-            "\n"
-            "  --device-info FILE   Tencent device_info.json (productId, deviceName,\n"
-            "                       key_deviceinfo.deviceSecret); the flags below override it\n"
-            "  --product-id ID      product id\n"
-            "  --device-name NAME   device name\n"
-            "  --device-secret B64  device secret (base64, as the console shows it)\n"
-            "  --host HOST          MQTT broker (default: ID.iotcloud.tencentdevices.com)\n"
-            "  --port PORT          MQTT broker port (default: 1883)\n"
-            "  --version VERSION    running firmware version (DIR/running_version overrides it)\n"
-            "  --dir DIR            state directory: firmware.bin, ota_record.0/.1, running_version\n"
-            "  --once               exit 0 when an update completed, 1 when one failed\n"
-            "\n"
-            "exit status: 0 done (--once), 1 failed (--once), 2 bad arguments, 3 ota_init failed,\n"
-            "             130/143 interrupted\n");
-}
-
-/* "--name value" or "--name=value". Returns 1 and advances *i when argv[*i] is option `name`. */
-static int take_value(int argc, char **argv, int *i, const char *name, const char **out,
-                      int *bad)
-{
-    const char *a = argv[*i];
-    size_t n = strlen(name);
-
-    if (strncmp(a, name, n) != 0)
-        return 0;
-    if (a[n] == '=') {
-        *out = a + n + 1;
-        return 1;
-    }
-    if (a[n] != '\0')
-        return 0;
-    if (*i + 1 >= argc) {
-        fprintf(stderr, "ota_demo: %s needs a value\n", name);
-        *bad = 1;
-        return 1;
-    }
-    *out = argv[++*i];
-    return 1;
-}
-
-/* Returns 0, or an exit status (EXIT_USAGE, or -1 for --help). */
-static int parse_args(int argc, char **argv, demo_args *a)
-{
-    const char *port = NULL;
-    int i, bad = 0;
-
-    memset(a, 0, sizeof *a);
-    a->port = 1883;
-    for (i = 1; i < argc && !bad; i++) {
-        const char *arg = argv[i];
-        if (strcmp(arg, "--once") == 0)
-            a->once = 1;
-        else if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0)
-            return -1;
-        else if (take_value(argc, argv, &i, "--device-info", &a->device_info_path, &bad)
-                 || take_value(argc, argv, &i, "--product-id", &a->product_id, &bad)
-                 || take_value(argc, argv, &i, "--device-name", &a->device_name, &bad)
-                 || take_value(argc, argv, &i, "--device-secret", &a->device_secret, &bad)
-                 || take_value(argc, argv, &i, "--host", &a->host, &bad)
-                 || take_value(argc, argv, &i, "--port", &port, &bad)
-                 || take_value(argc, argv, &i, "--version", &a->version, &bad)
-                 || take_value(argc, argv, &i, "--dir", &a->dir, &bad))
-            continue;
-        else {
-            fprintf(stderr, "ota_demo: unknown argument '%s'\n", arg);
-            bad = 1;
-        }
-    }
-    if (!bad && port != NULL) {
-        char *end = NULL;
-        unsigned long v;
-        errno = 0;
-        v = strtoul(port, &end, 10);
-        if (errno != 0 || end == port || *end != '\0' || v == 0 || v > 65535 || port[0] == '-') {
-            fprintf(stderr, "ota_demo: bad --port '%s' (1..65535)\n", port);
-            bad = 1;
-        }
-        a->port = (unsigned)v;
-    }
-    if (!bad && (a->version == NULL || a->version[0] == '\0')) {
-        fprintf(stderr, "ota_demo: --version is required\n");
-        bad = 1;
-    }
-    if (!bad && (a->dir == NULL || a->dir[0] == '\0')) {
-        fprintf(stderr, "ota_demo: --dir is required\n");
-        bad = 1;
-    }
-    if (!bad && a->host != NULL && a->host[0] == '\0') {
-        fprintf(stderr, "ota_demo: --host is empty\n");
-        bad = 1;
-    }
-    return bad ? EXIT_USAGE : 0;
-}
+/* The usage text, the parsing and the identity are ota_byo_demo's too: demo_common.c. */
+#define PROG "ota_demo"
 
 /* ------------------------------------------------------------------------------------------- */
 /* Events and log lines from the library                                                      */
@@ -270,7 +136,7 @@ static void on_event(void *user, const ota_event *ev)
          * is busy, ota_decline() on low battery, else ota_accept(). The demo accepts
          * automatically (flag not set). */
         posix_log(p, POSIX_LOG_INFO, "event", "update offered: %s -> %s (%lu bytes)",
-                  d->running_version, ver, (unsigned long)ev->file_size);
+                  d->ver.running, ver, (unsigned long)ev->file_size);
         break;
     case OTA_EVENT_DOWNLOAD_STARTED:
         d->last_decile = -1;
@@ -288,8 +154,7 @@ static void on_event(void *user, const ota_event *ev)
         posix_log(p, POSIX_LOG_INFO, "event",
                   "image %s verified (%lu bytes) and bootable; cloud told 'burning'", ver,
                   (unsigned long)ev->file_size);
-        snprintf(d->new_version, sizeof d->new_version, "%s", ver);
-        d->reboot_pending = 1;
+        demo_version_image_ready(&d->ver, ver);
         break;
     case OTA_EVENT_DONE:
         posix_log(p, POSIX_LOG_INFO, "event", "update to %s done: cloud acknowledged", ver);
@@ -325,30 +190,6 @@ static void on_log(void *user, int32_t level, const char *msg, size_t len)
 /* Start-up and the simulated reboot                                                           */
 /* ------------------------------------------------------------------------------------------- */
 
-/* DIR/running_version stands in for "the version the bootloader started". */
-static int read_running_version(demo_ctx *d, char *out, size_t cap)
-{
-    FILE *f = fopen(d->running_version_path, "r");
-    size_t n;
-
-    if (f == NULL)
-        return errno == ENOENT ? 0 : -1;
-    n = fread(out, 1, cap - 1, f);
-    fclose(f);
-    while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r' || out[n - 1] == ' '))
-        n--;
-    out[n] = '\0';
-    return n > 0 ? 1 : 0;
-}
-
-static int write_running_version(demo_ctx *d, const char *version)
-{
-    char line[OTA_VERSION_MAX + 2];
-    int n = snprintf(line, sizeof line, "%s\n", version);
-    return posix_write_file_atomic(&d->plat, d->running_version_path, d->running_version_tmp, line,
-                                   (size_t)n);
-}
-
 static int start_client(demo_ctx *d, const device_info *id, const demo_args *a)
 {
     ota_config cfg;
@@ -361,7 +202,7 @@ static int start_client(demo_ctx *d, const device_info *id, const demo_args *a)
     cfg.device_secret = id->device_secret;
     cfg.broker_host = a->host; /* NULL: {product_id}.iotcloud.tencentdevices.com */
     cfg.broker_port = (uint16_t)a->port;
-    cfg.running_version = d->running_version;
+    cfg.running_version = d->ver.running;
     cfg.mqtt_rx_buf = mqtt_rx_buf;
     cfg.mqtt_rx_len = sizeof mqtt_rx_buf;
     cfg.mqtt_tx_buf = mqtt_tx_buf;
@@ -397,16 +238,12 @@ static int reboot(demo_ctx *d, const device_info *id, const demo_args *a)
 
     ota_deinit(&client);
     posix_platform_close_all(p);
-    /* The bootloader swaps in the new image: from now on the device runs new_version. */
-    if (write_running_version(d, d->new_version) != 0) {
+    /* The bootloader swaps in the new image: from now on the device runs the new version. */
+    if (demo_version_reboot(&d->ver, p, "demo") != 0) {
         posix_log(p, POSIX_LOG_ERROR, "demo", "cannot record the new version in %s",
-                  d->running_version_path);
+                  d->ver.path);
         return -1;
     }
-    posix_log(p, POSIX_LOG_INFO, "demo", "rebooting into %s", d->new_version);
-    snprintf(d->running_version, sizeof d->running_version, "%s", d->new_version);
-    d->reboot_pending = 0;
-    d->plat.image_bootable = false;
     /* A fresh boot: the library finds its record and reports `done`, then the new version. */
     return start_client(d, id, a) == OTA_OK ? 0 : -1;
 }
@@ -427,19 +264,6 @@ static void print_status(demo_ctx *d, const char *what)
               ota_strerror(st.last_error));
 }
 
-static void on_signal(int sig) { stop_signal = sig; }
-
-static void install_signals(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    /* No SA_RESTART: the signal must interrupt poll() so the loop notices at once. */
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-}
-
 static void mask_secret(const char *secret, char *out, size_t cap)
 {
     size_t n = strlen(secret);
@@ -453,17 +277,6 @@ static void mask_secret(const char *secret, char *out, size_t cap)
 /* main                                                                                        */
 /* ------------------------------------------------------------------------------------------- */
 
-static int copy_field(char *out, size_t cap, const char *value, const char *what)
-{
-    if (strlen(value) >= cap) {
-        fprintf(stderr, "ota_demo: %s is too long (at most %lu bytes)\n", what,
-                (unsigned long)(cap - 1));
-        return -1;
-    }
-    strcpy(out, value);
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
     static demo_ctx demo; /* static: zeroed, and not on the stack of a long-running loop */
@@ -473,79 +286,18 @@ int main(int argc, char **argv)
     char secret_shown[48];
     char file_version[OTA_VERSION_MAX + 2];
     uint64_t last_status;
-    int rc;
+    int from_file, rc;
 
-    /* Line-buffered even into a pipe or file, so a killed process leaves a complete log. */
-    setvbuf(stdout, NULL, _IOLBF, 0);
+    /* Command line, identity, DIR and the running version: all shared with ota_byo_demo. */
+    rc = demo_start(PROG, NULL, argc, argv, &args, &id, &d->plat, &d->ver, file_version,
+                    sizeof file_version, &from_file);
+    if (rc >= 0)
+        return rc;
 
-    rc = parse_args(argc, argv, &args);
-    if (rc == -1) {
-        usage(stdout);
-        return 0;
-    }
-    if (rc != 0) {
-        usage(stderr);
-        return EXIT_USAGE;
-    }
-
-    /* Identity: the file first, then flags override single fields. */
-    memset(&id, 0, sizeof id);
-    if (args.device_info_path != NULL) {
-        char err[512];
-        if (device_info_load(args.device_info_path, &id, err, sizeof err) != 0) {
-            fprintf(stderr, "ota_demo: %s\n", err);
-            return EXIT_USAGE;
-        }
-    }
-    if ((args.product_id
-         && copy_field(id.product_id, sizeof id.product_id, args.product_id, "--product-id"))
-        || (args.device_name
-            && copy_field(id.device_name, sizeof id.device_name, args.device_name,
-                          "--device-name"))
-        || (args.device_secret
-            && copy_field(id.device_secret, sizeof id.device_secret, args.device_secret,
-                          "--device-secret")))
-        return EXIT_USAGE;
-    if (!id.product_id[0] || !id.device_name[0] || !id.device_secret[0]) {
-        fprintf(stderr, "ota_demo: missing %s: give --device-info or the flag\n",
-                !id.product_id[0]    ? "the product id (--product-id)"
-                : !id.device_name[0] ? "the device name (--device-name)"
-                                     : "the device secret (--device-secret)");
-        usage(stderr);
-        return EXIT_USAGE;
-    }
-
-    if (posix_platform_init(&d->plat, args.dir) != 0)
-        return EXIT_USAGE;
-    {
-        const char *dbg = getenv("OTA_DEMO_DEBUG");
-        if (dbg != NULL && dbg[0] != '\0' && strcmp(dbg, "0") != 0)
-            d->plat.log_threshold = POSIX_LOG_DEBUG;
-    }
-    if (snprintf(d->running_version_path, sizeof d->running_version_path, "%s/running_version",
-                 d->plat.dir) >= (int)sizeof d->running_version_path
-        || snprintf(d->running_version_tmp, sizeof d->running_version_tmp,
-                    "%s/running_version.tmp", d->plat.dir) >= (int)sizeof d->running_version_tmp) {
-        fprintf(stderr, "ota_demo: --dir is too long\n");
-        return EXIT_USAGE;
-    }
-
-    /* A previous run that "rebooted" left the version it booted into. */
-    rc = read_running_version(d, file_version, sizeof file_version);
-    if (rc < 0) {
-        fprintf(stderr, "ota_demo: cannot read %s: %s\n", d->running_version_path,
-                strerror(errno));
-        return EXIT_USAGE;
-    }
-    if (copy_field(d->running_version, sizeof d->running_version,
-                   rc > 0 ? file_version : args.version, rc > 0 ? d->running_version_path
-                                                               : "--version"))
-        return EXIT_USAGE;
-
-    install_signals();
+    demo_install_signals();
 
     mask_secret(id.device_secret, secret_shown, sizeof secret_shown);
-    posix_log(&d->plat, POSIX_LOG_INFO, "demo", "qcloud-ota demo, library %s", ota_version());
+    demo_log_title(&d->plat, "demo", "demo");
     posix_log(&d->plat, POSIX_LOG_INFO, "demo", "device   %s/%s, secret %s", id.product_id,
               id.device_name, secret_shown);
     if (args.host != NULL)
@@ -555,11 +307,11 @@ int main(int argc, char **argv)
         posix_log(&d->plat, POSIX_LOG_INFO, "demo",
                   "broker   %s.iotcloud.tencentdevices.com:%u (plain TCP)", id.product_id,
                   args.port);
-    if (rc > 0 && strcmp(file_version, args.version) != 0)
+    if (from_file && strcmp(file_version, args.version) != 0)
         posix_log(&d->plat, POSIX_LOG_INFO, "demo", "running  %s (from %s; --version %s ignored)",
-                  d->running_version, d->running_version_path, args.version);
+                  d->ver.running, d->ver.path, args.version);
     else
-        posix_log(&d->plat, POSIX_LOG_INFO, "demo", "running  %s", d->running_version);
+        posix_log(&d->plat, POSIX_LOG_INFO, "demo", "running  %s", d->ver.running);
     posix_log(&d->plat, POSIX_LOG_INFO, "demo", "dir      %s (slot firmware.bin, record %s)",
               d->plat.dir, "ota_record.0/.1");
     posix_log(&d->plat, POSIX_LOG_INFO, "demo",
@@ -579,16 +331,15 @@ int main(int argc, char **argv)
 
         ms = ota_poll(&client);
 
-        if (stop_signal) {
-            int sig = stop_signal;
-            posix_log(&d->plat, POSIX_LOG_INFO, "demo", "%s: stopping",
-                      sig == SIGINT ? "SIGINT" : "SIGTERM");
+        if (demo_stop_signal) {
+            int sig = demo_stop_signal;
+            posix_log(&d->plat, POSIX_LOG_INFO, "demo", "%s: stopping", demo_signal_name(sig));
             print_status(d, "at exit");
             ota_deinit(&client);
             posix_platform_close_all(&d->plat);
             return 128 + sig;
         }
-        if (d->reboot_pending) {
+        if (d->ver.reboot_pending) {
             if (reboot(d, &id, &args) != 0)
                 return EXIT_INIT;
             continue;

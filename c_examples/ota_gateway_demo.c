@@ -34,22 +34,15 @@
 
 #include <errno.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "device_info.h"
+/* Exit codes, signals, DIR/running_version and the reboot's bookkeeping are ota_demo's. */
+#include "demo_common.h"
 #include "mosq_link.h"
-#include "posix_platform.h"
-#include "qcloud_ota.h"
 
-#define EXIT_DONE 0
-#define EXIT_FAILED 1
-#define EXIT_USAGE 2
-#define EXIT_INIT 3
-#define MAX_WAIT_MS 1000
 #define MAX_SUBS MOSQ_LINK_MAX_CLIENTS
 /* Per sub-device HTTP buffer: the response head must fit (OTA_MIN_HTTP); more means fewer recv()
  * and slot_write() calls. A gateway with little RAM can go down to OTA_MIN_HTTP. */
@@ -75,17 +68,13 @@ typedef struct {
     int index;
     mosq_link *link;
     identity id;
-    char running_version[OTA_VERSION_MAX + 1];
-    char running_version_path[POSIX_PATH_MAX];
-    char running_version_tmp[POSIX_PATH_MAX];
-    char new_version[OTA_VERSION_MAX + 1];
+    demo_version ver;    /* running version, DIR/<device>/running_version, the reboot pending */
     int active;          /* the client is initialised */
-    int reboot_pending, done, failed, last_decile;
+    int done, failed, last_decile;
 } sub_ctx;
 
 static sub_ctx subs[MAX_SUBS];
 static int n_subs;
-static volatile sig_atomic_t stop_signal;
 
 static void usage(FILE *to)
 {
@@ -149,7 +138,7 @@ static void on_event(void *user, const ota_event *ev)
         break;
     case OTA_EVENT_OFFERED:
         posix_log(p, POSIX_LOG_INFO, tag, "update offered: %s -> %s (%lu bytes)",
-                  s->running_version, ver, (unsigned long)ev->file_size);
+                  s->ver.running, ver, (unsigned long)ev->file_size);
         break;
     case OTA_EVENT_DOWNLOAD_STARTED:
         s->last_decile = -1;
@@ -167,8 +156,7 @@ static void on_event(void *user, const ota_event *ev)
     case OTA_EVENT_IMAGE_READY:
         posix_log(p, POSIX_LOG_INFO, tag, "image %s verified and bootable; cloud told 'burning'",
                   ver);
-        snprintf(s->new_version, sizeof s->new_version, "%s", ver);
-        s->reboot_pending = 1;
+        demo_version_image_ready(&s->ver, ver);
         break;
     case OTA_EVENT_DONE:
         posix_log(p, POSIX_LOG_INFO, tag, "update to %s done: cloud acknowledged", ver);
@@ -222,7 +210,7 @@ static int start_sub(sub_ctx *s)
     cfg.product_id = s->id.product_id;
     cfg.device_name = s->id.device_name;
     cfg.device_secret = s->id.secret;
-    cfg.running_version = s->running_version;
+    cfg.running_version = s->ver.running;
     cfg.flags = OTA_FLAG_HOST_MQTT | OTA_FLAG_READBACK_VERIFY;
     cfg.http_buf = s->http_buf;
     cfg.http_len = sizeof s->http_buf;
@@ -259,26 +247,16 @@ static void stop_sub(sub_ctx *s)
 /* This sub-device's "reboot": only its client restarts; the gateway and the others go on. */
 static int reboot_sub(sub_ctx *s)
 {
-    char line[OTA_VERSION_MAX + 2];
-    int n;
-
     stop_sub(s);
-    n = snprintf(line, sizeof line, "%s\n", s->new_version);
-    if (posix_write_file_atomic(&s->plat, s->running_version_path, s->running_version_tmp, line,
-                                (size_t)n)
-        != 0)
+    if (demo_version_reboot(&s->ver, &s->plat, s->id.device_name) != 0)
         return -1;
-    posix_log(&s->plat, POSIX_LOG_INFO, s->id.device_name, "rebooting into %s", s->new_version);
-    snprintf(s->running_version, sizeof s->running_version, "%s", s->new_version);
-    s->reboot_pending = 0;
-    s->plat.image_bootable = false;
     return start_sub(s);
 }
 
 static int setup_sub(sub_ctx *s, const char *dir, int debug)
 {
-    char path[POSIX_PATH_MAX];
-    FILE *f;
+    char path[POSIX_PATH_MAX], buf[OTA_VERSION_MAX + 2];
+    int n;
 
     if (snprintf(path, sizeof path, "%s/%s", dir, s->id.device_name) >= (int)sizeof path
         || posix_platform_init(&s->plat, path) != 0)
@@ -286,27 +264,16 @@ static int setup_sub(sub_ctx *s, const char *dir, int debug)
     s->plat.stdout_is_tty = false;
     if (debug)
         s->plat.log_threshold = POSIX_LOG_DEBUG;
-    if (snprintf(s->running_version_path, sizeof s->running_version_path, "%s/running_version",
-                 s->plat.dir) >= (int)sizeof s->running_version_path
-        || snprintf(s->running_version_tmp, sizeof s->running_version_tmp,
-                    "%s/running_version.tmp", s->plat.dir) >= (int)sizeof s->running_version_tmp)
+    if (demo_version_paths(&s->ver, s->plat.dir) != 0)
         return -1;
-    snprintf(s->running_version, sizeof s->running_version, "%s", s->id.version);
-    f = fopen(s->running_version_path, "r"); /* a previous run "rebooted" it */
-    if (f != NULL) {
-        char buf[OTA_VERSION_MAX + 2];
-        size_t n = fread(buf, 1, sizeof buf - 1, f);
-        fclose(f);
-        while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
-            n--;
-        buf[n] = '\0';
-        if (n > 0 && n <= OTA_VERSION_MAX)
-            memcpy(s->running_version, buf, n + 1);
-    }
+    snprintf(s->ver.running, sizeof s->ver.running, "%s", s->id.version);
+    /* A previous run "rebooted" it. Unlike ota_demo, an unreadable or overlong file is not an
+     * error here: the sub-device keeps the version from --sub. */
+    n = demo_version_read(&s->ver, buf, sizeof buf);
+    if (n > 0 && n <= OTA_VERSION_MAX)
+        memcpy(s->ver.running, buf, (size_t)n + 1);
     return 0;
 }
-
-static void on_signal(int sig) { stop_signal = sig; }
 
 int main(int argc, char **argv)
 {
@@ -317,7 +284,6 @@ int main(int argc, char **argv)
     identity gateway;
     unsigned long port = 1883;
     int once = 0, debug, i, rc;
-    struct sigaction sa;
 
     setvbuf(stdout, NULL, _IOLBF, 0);
     for (i = 1; i < argc; i++) {
@@ -381,10 +347,7 @@ int main(int argc, char **argv)
             }
     }
 
-    {
-        const char *dbg = getenv("OTA_DEMO_DEBUG");
-        debug = dbg != NULL && dbg[0] != '\0' && strcmp(dbg, "0") != 0;
-    }
+    debug = demo_debug_wanted();
     if (posix_platform_init(&gw, dir) != 0)
         return EXIT_USAGE;
     gw.stdout_is_tty = false;
@@ -401,19 +364,14 @@ int main(int argc, char **argv)
             return EXIT_USAGE;
     }
 
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    demo_install_signals();
 
-    posix_log(&gw, POSIX_LOG_INFO, "gateway", "qcloud-ota gateway demo, library %s",
-              ota_version());
+    demo_log_title(&gw, "gateway", "gateway demo");
     posix_log(&gw, POSIX_LOG_INFO, "gateway", "gateway  %s/%s on %s:%lu (plain TCP, libmosquitto)",
               gateway.product_id, gateway.device_name, host, port);
     for (i = 0; i < n_subs; i++)
         posix_log(&gw, POSIX_LOG_INFO, "gateway", "sub %d    %s/%s running %s, dir %s", i,
-                  subs[i].id.product_id, subs[i].id.device_name, subs[i].running_version,
+                  subs[i].id.product_id, subs[i].id.device_name, subs[i].ver.running,
                   subs[i].plat.dir);
     posix_log(&gw, POSIX_LOG_INFO, "gateway",
               "memory per extra client: %lu bytes (ota_client %lu + http buffer %lu; no MQTT "
@@ -443,17 +401,17 @@ int main(int argc, char **argv)
                     ms = m;
             }
         }
-        if (stop_signal) {
+        if (demo_stop_signal) {
             posix_log(&gw, POSIX_LOG_INFO, "gateway", "%s: stopping",
-                      stop_signal == SIGINT ? "SIGINT" : "SIGTERM");
+                      demo_signal_name(demo_stop_signal));
             for (i = 0; i < n_subs; i++)
                 stop_sub(&subs[i]);
             mosq_link_close(&link);
-            return 128 + stop_signal;
+            return 128 + demo_stop_signal;
         }
         for (i = 0; i < n_subs; i++) {
             sub_ctx *s = &subs[i];
-            if (s->reboot_pending) {
+            if (s->ver.reboot_pending) {
                 if (reboot_sub(s) != 0) {
                     int k;
                     for (k = 0; k < n_subs; k++)

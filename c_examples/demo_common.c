@@ -1,0 +1,286 @@
+/*
+ * demo_common: the scaffolding ota_demo, ota_byo_demo and ota_gateway_demo share (see
+ * demo_common.h). Messages are prefixed with the program's name, as each program printed them.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include "demo_common.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+volatile sig_atomic_t demo_stop_signal;
+
+static void on_signal(int sig) { demo_stop_signal = sig; }
+
+void demo_install_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    /* No SA_RESTART: the signal must interrupt poll() so the loop notices at once. */
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+const char *demo_signal_name(int sig) { return sig == SIGINT ? "SIGINT" : "SIGTERM"; }
+
+/* ------------------------------------------------------------------------------------------- */
+/* Command line                                                                                */
+/* ------------------------------------------------------------------------------------------- */
+
+void demo_usage(FILE *to, const char *prog, const char *note)
+{
+    /* The continuation lines line up under the first option, after "usage: PROG ". */
+    int indent = (int)strlen("usage: ") + (int)strlen(prog) + 1;
+
+    fprintf(to,
+            "usage: %s [--device-info FILE] [--product-id ID] [--device-name NAME]\n"
+            "%*s[--device-secret BASE64] [--host HOST] [--port PORT]\n"
+            "%*s--version RUNNING_VERSION --dir DIR [--once]\n"
+            "\n"
+            "  --device-info FILE   Tencent device_info.json (productId, deviceName,\n"
+            "                       key_deviceinfo.deviceSecret); the flags below override it\n"
+            "  --product-id ID      product id\n"
+            "  --device-name NAME   device name\n"
+            "  --device-secret B64  device secret (base64, as the console shows it)\n"
+            "  --host HOST          MQTT broker (default: ID.iotcloud.tencentdevices.com)\n"
+            "  --port PORT          MQTT broker port (default: 1883)\n"
+            "  --version VERSION    running firmware version (DIR/running_version overrides it)\n"
+            "  --dir DIR            state directory: firmware.bin, ota_record.0/.1, running_version\n"
+            "  --once               exit 0 when an update completed, 1 when one failed\n"
+            "\n",
+            prog, indent, "", indent, "");
+    if (note != NULL)
+        fprintf(to, "%s\n", note);
+    fprintf(to,
+            "exit status: 0 done (--once), 1 failed (--once), 2 bad arguments, 3 ota_init failed,\n"
+            "             130/143 interrupted\n");
+}
+
+/* "--name value" or "--name=value". Returns 1 and advances *i when argv[*i] is option `name`. */
+static int take_value(const char *prog, int argc, char **argv, int *i, const char *name,
+                      const char **out, int *bad)
+{
+    const char *a = argv[*i];
+    size_t n = strlen(name);
+
+    if (strncmp(a, name, n) != 0)
+        return 0;
+    if (a[n] == '=') {
+        *out = a + n + 1;
+        return 1;
+    }
+    if (a[n] != '\0')
+        return 0;
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "%s: %s needs a value\n", prog, name);
+        *bad = 1;
+        return 1;
+    }
+    *out = argv[++*i];
+    return 1;
+}
+
+int demo_parse_args(const char *prog, int argc, char **argv, demo_args *a)
+{
+    const char *port = NULL;
+    int i, bad = 0;
+
+    memset(a, 0, sizeof *a);
+    a->port = 1883;
+    for (i = 1; i < argc && !bad; i++) {
+        const char *arg = argv[i];
+        if (strcmp(arg, "--once") == 0)
+            a->once = 1;
+        else if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0)
+            return -1;
+        else if (take_value(prog, argc, argv, &i, "--device-info", &a->device_info_path, &bad)
+                 || take_value(prog, argc, argv, &i, "--product-id", &a->product_id, &bad)
+                 || take_value(prog, argc, argv, &i, "--device-name", &a->device_name, &bad)
+                 || take_value(prog, argc, argv, &i, "--device-secret", &a->device_secret, &bad)
+                 || take_value(prog, argc, argv, &i, "--host", &a->host, &bad)
+                 || take_value(prog, argc, argv, &i, "--port", &port, &bad)
+                 || take_value(prog, argc, argv, &i, "--version", &a->version, &bad)
+                 || take_value(prog, argc, argv, &i, "--dir", &a->dir, &bad))
+            continue;
+        else {
+            fprintf(stderr, "%s: unknown argument '%s'\n", prog, arg);
+            bad = 1;
+        }
+    }
+    if (!bad && port != NULL) {
+        char *end = NULL;
+        unsigned long v;
+        errno = 0;
+        v = strtoul(port, &end, 10);
+        if (errno != 0 || end == port || *end != '\0' || v == 0 || v > 65535 || port[0] == '-') {
+            fprintf(stderr, "%s: bad --port '%s' (1..65535)\n", prog, port);
+            bad = 1;
+        }
+        a->port = (unsigned)v;
+    }
+    if (!bad && (a->version == NULL || a->version[0] == '\0')) {
+        fprintf(stderr, "%s: --version is required\n", prog);
+        bad = 1;
+    }
+    if (!bad && (a->dir == NULL || a->dir[0] == '\0')) {
+        fprintf(stderr, "%s: --dir is required\n", prog);
+        bad = 1;
+    }
+    if (!bad && a->host != NULL && a->host[0] == '\0') {
+        fprintf(stderr, "%s: --host is empty\n", prog);
+        bad = 1;
+    }
+    return bad ? EXIT_USAGE : 0;
+}
+
+int demo_copy_field(const char *prog, char *out, size_t cap, const char *value, const char *what)
+{
+    if (strlen(value) >= cap) {
+        fprintf(stderr, "%s: %s is too long (at most %lu bytes)\n", prog, what,
+                (unsigned long)(cap - 1));
+        return -1;
+    }
+    strcpy(out, value);
+    return 0;
+}
+
+int demo_load_identity(const char *prog, const char *usage_note, const demo_args *a,
+                       device_info *id)
+{
+    memset(id, 0, sizeof *id);
+    if (a->device_info_path != NULL) {
+        char err[512];
+        if (device_info_load(a->device_info_path, id, err, sizeof err) != 0) {
+            fprintf(stderr, "%s: %s\n", prog, err);
+            return -1;
+        }
+    }
+    if ((a->product_id
+         && demo_copy_field(prog, id->product_id, sizeof id->product_id, a->product_id,
+                            "--product-id"))
+        || (a->device_name
+            && demo_copy_field(prog, id->device_name, sizeof id->device_name, a->device_name,
+                               "--device-name"))
+        || (a->device_secret
+            && demo_copy_field(prog, id->device_secret, sizeof id->device_secret,
+                               a->device_secret, "--device-secret")))
+        return -1;
+    if (!id->product_id[0] || !id->device_name[0] || !id->device_secret[0]) {
+        fprintf(stderr, "%s: missing %s: give --device-info or the flag\n", prog,
+                !id->product_id[0]    ? "the product id (--product-id)"
+                : !id->device_name[0] ? "the device name (--device-name)"
+                                      : "the device secret (--device-secret)");
+        demo_usage(stderr, prog, usage_note);
+        return -1;
+    }
+    return 0;
+}
+
+int demo_debug_wanted(void)
+{
+    const char *dbg = getenv("OTA_DEMO_DEBUG");
+    return dbg != NULL && dbg[0] != '\0' && strcmp(dbg, "0") != 0;
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* DIR/running_version and the simulated reboot                                                */
+/* ------------------------------------------------------------------------------------------- */
+
+int demo_version_paths(demo_version *v, const char *dir)
+{
+    if (snprintf(v->path, sizeof v->path, "%s/running_version", dir) >= (int)sizeof v->path
+        || snprintf(v->tmp, sizeof v->tmp, "%s/running_version.tmp", dir) >= (int)sizeof v->tmp)
+        return -1;
+    return 0;
+}
+
+int demo_version_read(const demo_version *v, char *out, size_t cap)
+{
+    FILE *f = fopen(v->path, "r");
+    size_t n;
+
+    if (f == NULL)
+        return errno == ENOENT ? 0 : -1;
+    n = fread(out, 1, cap - 1, f);
+    fclose(f);
+    while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r' || out[n - 1] == ' '))
+        n--;
+    out[n] = '\0';
+    return (int)n;
+}
+
+void demo_version_image_ready(demo_version *v, const char *version)
+{
+    snprintf(v->next, sizeof v->next, "%s", version);
+    v->reboot_pending = 1;
+}
+
+int demo_version_reboot(demo_version *v, posix_platform *p, const char *tag)
+{
+    char line[OTA_VERSION_MAX + 2];
+    int n = snprintf(line, sizeof line, "%s\n", v->next);
+
+    if (posix_write_file_atomic(p, v->path, v->tmp, line, (size_t)n) != 0)
+        return -1;
+    posix_log(p, POSIX_LOG_INFO, tag, "rebooting into %s", v->next);
+    snprintf(v->running, sizeof v->running, "%s", v->next);
+    v->reboot_pending = 0;
+    p->image_bootable = false;
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* Start-up                                                                                    */
+/* ------------------------------------------------------------------------------------------- */
+
+int demo_start(const char *prog, const char *usage_note, int argc, char **argv, demo_args *a,
+               device_info *id, posix_platform *plat, demo_version *v, char *file_version,
+               size_t file_version_cap, int *from_file)
+{
+    int rc;
+
+    /* Line-buffered even into a pipe or file, so a killed process leaves a complete log. */
+    setvbuf(stdout, NULL, _IOLBF, 0);
+
+    rc = demo_parse_args(prog, argc, argv, a);
+    if (rc == -1) {
+        demo_usage(stdout, prog, usage_note);
+        return 0;
+    }
+    if (rc != 0) {
+        demo_usage(stderr, prog, usage_note);
+        return EXIT_USAGE;
+    }
+    if (demo_load_identity(prog, usage_note, a, id) != 0)
+        return EXIT_USAGE;
+
+    if (posix_platform_init(plat, a->dir) != 0)
+        return EXIT_USAGE;
+    if (demo_debug_wanted())
+        plat->log_threshold = POSIX_LOG_DEBUG;
+    if (demo_version_paths(v, plat->dir) != 0) {
+        fprintf(stderr, "%s: --dir is too long\n", prog);
+        return EXIT_USAGE;
+    }
+
+    /* A previous run that "rebooted" left the version it booted into. */
+    rc = demo_version_read(v, file_version, file_version_cap);
+    if (rc < 0) {
+        fprintf(stderr, "%s: cannot read %s: %s\n", prog, v->path, strerror(errno));
+        return EXIT_USAGE;
+    }
+    *from_file = rc > 0;
+    if (demo_copy_field(prog, v->running, sizeof v->running, rc > 0 ? file_version : a->version,
+                        rc > 0 ? v->path : "--version"))
+        return EXIT_USAGE;
+    return -1;
+}
+
+void demo_log_title(posix_platform *p, const char *tag, const char *what)
+{
+    posix_log(p, POSIX_LOG_INFO, tag, "qcloud-ota %s, library %s", what, ota_version());
+}
