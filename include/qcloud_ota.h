@@ -234,9 +234,15 @@
 #define OTA_DEFAULT_ACK_TIMEOUT_MS 10000
 
 /**
- * Default and minimum spacing of progress reports (progress_interval_ms = 0), ms.
+ * Default spacing of progress reports (progress_interval_ms = 0), ms: a margin over the cloud's
+ * one per second, so network and host queueing jitter cannot make two arrive closer than that.
  */
-#define OTA_DEFAULT_PROGRESS_INTERVAL_MS 1000
+#define OTA_DEFAULT_PROGRESS_INTERVAL_MS 1500
+
+/**
+ * Smallest spacing of progress reports accepted, ms (the cloud's rate limit).
+ */
+#define OTA_MIN_PROGRESS_INTERVAL_MS 1000
 
 /**
  * Default time without a body byte before the download counts as stalled, ms.
@@ -486,7 +492,8 @@ typedef struct {
    */
   uint32_t ack_timeout_ms;
   /**
-   * 0: OTA_DEFAULT_PROGRESS_INTERVAL_MS; smaller values are raised to it (Tencent's rate).
+   * 0: OTA_DEFAULT_PROGRESS_INTERVAL_MS; values under OTA_MIN_PROGRESS_INTERVAL_MS are raised
+   * to it (Tencent's rate).
    */
   uint32_t progress_interval_ms;
   /**

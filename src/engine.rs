@@ -70,7 +70,8 @@ impl Default for Policy {
             manual_confirm: false,
             slot_size: 0,
             max_attempts: 5,
-            progress_interval_ms: 1000,
+            // A margin over the cloud's 1/s: jitter must not bring two reports closer than that.
+            progress_interval_ms: 1500,
             stall_timeout_ms: 30_000,
             journal_interval: 64 * 1024,
             readback_verify: false,
@@ -1344,7 +1345,10 @@ mod tests {
     fn progress_is_throttled_to_one_report_a_second() {
         let mut p = Mock::default();
         let image: Vec<u8> = (0..10_000u32).map(|i| i as u8).collect();
-        let mut e = engine(Policy::default());
+        let mut e = engine(Policy {
+            progress_interval_ms: 1000,
+            ..Policy::default()
+        });
         drain(&mut e, &mut p, 0);
         e.on_message(0, offer_json("2.0.0", &image).as_bytes(), &mut p);
         e.download_started(0);

@@ -108,8 +108,11 @@ pub const OTA_RECORD_SIZE: usize = 256;
 pub const OTA_DEFAULT_KEEPALIVE_S: u16 = 240;
 /// Default wait for CONNACK/SUBACK/PUBACK/PINGRESP (ack_timeout_ms = 0). Range 100..60000.
 pub const OTA_DEFAULT_ACK_TIMEOUT_MS: u32 = 10_000;
-/// Default and minimum spacing of progress reports (progress_interval_ms = 0), ms.
-pub const OTA_DEFAULT_PROGRESS_INTERVAL_MS: u32 = 1000;
+/// Default spacing of progress reports (progress_interval_ms = 0), ms: a margin over the cloud's
+/// one per second, so network and host queueing jitter cannot make two arrive closer than that.
+pub const OTA_DEFAULT_PROGRESS_INTERVAL_MS: u32 = 1500;
+/// Smallest spacing of progress reports accepted, ms (the cloud's rate limit).
+pub const OTA_MIN_PROGRESS_INTERVAL_MS: u32 = 1000;
 /// Default time without a body byte before the download counts as stalled, ms.
 pub const OTA_DEFAULT_STALL_TIMEOUT_MS: u32 = 30_000;
 /// Default download attempts before `fail` is reported (max_attempts = 0). Range 1..255.
@@ -273,7 +276,8 @@ pub struct ota_config {
     pub keepalive_s: u16,
     /// 0: OTA_DEFAULT_ACK_TIMEOUT_MS.
     pub ack_timeout_ms: u32,
-    /// 0: OTA_DEFAULT_PROGRESS_INTERVAL_MS; smaller values are raised to it (Tencent's rate).
+    /// 0: OTA_DEFAULT_PROGRESS_INTERVAL_MS; values under OTA_MIN_PROGRESS_INTERVAL_MS are raised
+    /// to it (Tencent's rate).
     pub progress_interval_ms: u32,
     /// 0: OTA_DEFAULT_STALL_TIMEOUT_MS.
     pub stall_timeout_ms: u32,
@@ -809,9 +813,10 @@ pub unsafe extern "C" fn ota_init(
                 slot_size: cfg.slot_size,
                 max_attempts: or_default(cfg.max_attempts, OTA_DEFAULT_MAX_ATTEMPTS).clamp(1, 255)
                     as u8,
-                progress_interval_ms: cfg
-                    .progress_interval_ms
-                    .max(OTA_DEFAULT_PROGRESS_INTERVAL_MS),
+                progress_interval_ms: match cfg.progress_interval_ms {
+                    0 => OTA_DEFAULT_PROGRESS_INTERVAL_MS,
+                    ms => ms.max(OTA_MIN_PROGRESS_INTERVAL_MS),
+                },
                 stall_timeout_ms: or_default(cfg.stall_timeout_ms, OTA_DEFAULT_STALL_TIMEOUT_MS),
                 journal_interval: or_default(cfg.journal_interval, OTA_DEFAULT_JOURNAL_INTERVAL),
             };

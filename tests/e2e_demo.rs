@@ -2,69 +2,15 @@
 //! 8 MiB random image against a real mosquitto and the IoT Explorer stand-in, including the
 //! simulated reboot, with a byte-identical slot and zero protocol deviations.
 mod common;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::SECRET;
+use common::programs::{program, run, scratch_dir};
 use qcloud_ota_standin::{generate_image, write_device_info};
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Build the demo with the project's own script (CMake calling cargo), once per test binary.
-fn demo_binary() -> PathBuf {
-    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let out = Command::new("bash")
-                .arg(root().join("scripts/build-demo.sh"))
-                .env("BUILD_DIR", root().join("target/cmake"))
-                .stderr(Stdio::inherit())
-                .output()
-                .expect("run scripts/build-demo.sh");
-            assert!(out.status.success(), "C demo build failed");
-            let path = String::from_utf8(out.stdout).unwrap();
-            PathBuf::from(path.lines().last().expect("demo path").trim())
-        })
-        .clone()
-}
-
-fn scratch_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("qcloud-ota-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// Run the demo with a deadline; returns its exit code and output.
 fn run_demo(args: &[&str], limit: Duration) -> (i32, String) {
-    let mut child = Command::new(demo_binary())
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start ota_demo");
-    let start = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("ota_demo did not finish within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let out = child.wait_with_output().unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (status.code().unwrap_or(-1), text)
+    run(&program("ota_demo"), args, limit)
 }
 
 #[test]

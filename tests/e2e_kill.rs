@@ -4,35 +4,17 @@
 //! `done`, and the bytes served stay under 1.5 x the image.
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::SECRET;
+use common::programs::program;
 use qcloud_ota_standin::generate_image;
 
 const SIZE: u64 = 4 << 20;
 const PID: &str = "E2EKILL001";
 const DN: &str = "c-demo-kill";
-
-fn demo_binary() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let out = Command::new("bash")
-        .arg(root.join("scripts/build-demo.sh"))
-        .env("BUILD_DIR", root.join("target/cmake"))
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("run scripts/build-demo.sh");
-    assert!(out.status.success(), "C demo build failed");
-    PathBuf::from(
-        String::from_utf8(out.stdout)
-            .unwrap()
-            .lines()
-            .last()
-            .unwrap()
-            .trim(),
-    )
-}
 
 fn spawn(demo: &Path, dir: &Path, port: u16, once: bool, env: Option<(&str, &str)>) -> Child {
     let mut cmd = Command::new(demo);
@@ -86,7 +68,7 @@ fn kill_points(n: usize) -> Vec<u64> {
 
 #[test]
 fn c_demo_resumes_after_sigkill_at_20_moments_and_a_torn_record() {
-    let demo = demo_binary();
+    let demo = program("ota_demo");
     let image = generate_image(SIZE as usize, 99);
     // A 2 MiB/s link, so the kills land in the middle of the download.
     let (broker, cloud) = common::cloud_with_task(PID, DN, image.clone(), |t| {

@@ -6,6 +6,8 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Instant;
 
+pub mod programs;
+
 use qcloud_ota_standin::{Broker, Cloud, CloudConfig, DeviceTask, Mosquitto};
 
 use qcloud_ota::platform::{
@@ -22,14 +24,19 @@ pub fn cloud_with_task(
     image: Vec<u8>,
     tweak: impl FnOnce(&mut DeviceTask),
 ) -> (Mosquitto, Cloud) {
-    let broker = Mosquitto::start().expect("mosquitto (scripts/setup.sh installs it)");
     let mut task = DeviceTask::new(pid, dn, SECRET, "2.0.0", image);
     tweak(&mut task);
+    cloud_with_tasks(vec![task])
+}
+
+/// A real mosquitto and the stand-in on it, holding these tasks.
+pub fn cloud_with_tasks(tasks: Vec<DeviceTask>) -> (Mosquitto, Cloud) {
+    let broker = Mosquitto::start().expect("mosquitto (scripts/setup.sh installs it)");
     let broker_at = Broker::External {
         host: "127.0.0.1".into(),
         port: broker.port(),
     };
-    let cloud = Cloud::start(CloudConfig::new(broker_at, vec![task])).expect("stand-in");
+    let cloud = Cloud::start(CloudConfig::new(broker_at, tasks)).expect("stand-in");
     (broker, cloud)
 }
 
