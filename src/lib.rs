@@ -12,7 +12,7 @@
 //! - [`client`]: one OTA client driving the layers through the host's [`platform::Platform`].
 //! - `ffi`: the C ABI (`ota_init`, `ota_poll`, ...), the only module with `unsafe`.
 #![cfg_attr(not(feature = "std"), no_std)]
-#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(unsafe_code, unsafe_op_in_unsafe_fn)]
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
