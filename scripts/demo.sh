@@ -14,6 +14,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
+scripts/setup.sh   # cmake and friends on a fresh machine
 echo "== building the library and the C demo (CMake)"
 demo=$(scripts/build-demo.sh | tail -1)
 echo "== building the IoT Explorer stand-in"
