@@ -1444,25 +1444,31 @@ mod tests {
         (0..100_000u32).map(|i| (i * 7 + i / 251) as u8).collect()
     }
 
-    #[test]
-    fn a_power_cut_resumes_from_the_record_without_rereading_the_slot() {
-        let image = big_image();
+    /// Download 2.0.0 (served with `etag`) up to `upto` bytes with a 4 KiB journal interval, then
+    /// cut the power: a new engine on 1.0.0 boots over the same slot and record.
+    fn interrupted(image: &[u8], upto: usize, etag: Option<&'static str>, p: &mut Mock) -> Engine {
         let policy = Policy {
             journal_interval: 4096,
             ..Policy::default()
         };
-        let mut p = Mock::default();
         let mut e = engine(policy);
-        e.on_message(0, offer_json("2.0.0", &image).as_bytes(), &mut p);
+        e.on_message(0, offer_json("2.0.0", image).as_bytes(), p);
         e.download_started(0);
         let mut h = head(206, Some((0, 99_999, 100_000)));
-        h.etag = Some("\"abc\"");
-        e.on_head(&h, &mut p).unwrap();
-        e.on_data(0, &image[..50_001], &mut p).unwrap();
-        // Power cut: the engine is gone, the slot and the record stay.
+        h.etag = etag;
+        e.on_head(&h, p).unwrap();
+        e.on_data(0, &image[..upto], p).unwrap();
         let mut e = Engine::new(Str::try_from_str("1.0.0").unwrap(), policy);
-        e.boot(&mut p);
+        e.boot(p);
         e.on_online();
+        e
+    }
+
+    #[test]
+    fn a_power_cut_resumes_from_the_record_without_rereading_the_slot() {
+        let image = big_image();
+        let mut p = Mock::default();
+        let mut e = interrupted(&image, 50_001, Some("\"abc\""), &mut p);
         drain(&mut e, &mut p, 0);
         e.on_message(0, offer_json("2.0.0", &image).as_bytes(), &mut p);
         let (_, first, _, if_range) = e.download_due(0).unwrap();
@@ -1496,20 +1502,8 @@ mod tests {
     #[test]
     fn a_record_for_another_image_is_not_resumed() {
         let image = big_image();
-        let policy = Policy {
-            journal_interval: 4096,
-            ..Policy::default()
-        };
         let mut p = Mock::default();
-        let mut e = engine(policy);
-        e.on_message(0, offer_json("2.0.0", &image).as_bytes(), &mut p);
-        e.download_started(0);
-        e.on_head(&head(206, Some((0, 99_999, 100_000))), &mut p)
-            .unwrap();
-        e.on_data(0, &image[..30_000], &mut p).unwrap();
-        let mut e = Engine::new(Str::try_from_str("1.0.0").unwrap(), policy);
-        e.boot(&mut p);
-        e.on_online();
+        let mut e = interrupted(&image, 30_000, None, &mut p);
         e.on_message(0, offer_json("3.0.0", &image).as_bytes(), &mut p);
         assert_eq!(e.download_due(0).unwrap().1, 0);
         assert_eq!(p.opened.last(), Some(&(100_000, 0)));
