@@ -5,8 +5,8 @@ mod common;
 use std::time::Duration;
 
 use common::SECRET;
-use common::programs::{program, run, scratch_dir};
-use qcloud_ota_standin::{generate_image, write_device_info};
+use common::programs::{demo_updates_cleanly, program, run, scratch_dir};
+use qcloud_ota_standin::generate_image;
 
 /// Run the demo with a deadline; returns its exit code and output.
 fn run_demo(args: &[&str], limit: Duration) -> (i32, String) {
@@ -18,47 +18,14 @@ fn c_demo_updates_an_8_mib_image_against_mosquitto() {
     let image = generate_image(8 << 20, 2026);
     let (broker, cloud) = common::cloud_with_task("E2EDEMO001", "c-demo", image.clone(), |_| {});
 
-    let dir = scratch_dir("e2e");
-    let info = dir.join("device_info.json");
-    write_device_info(&info, "E2EDEMO001", "c-demo", SECRET).unwrap();
-    let device = dir.join("device");
-    std::fs::create_dir_all(&device).unwrap();
-    let port = broker.port().to_string();
-    let args = [
-        "--device-info",
-        info.to_str().unwrap(),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        &port,
-        "--version",
-        "1.0.0",
-        "--dir",
-        device.to_str().unwrap(),
-        "--once",
-    ];
-    let (code, log) = run_demo(&args, Duration::from_secs(120));
-    assert_eq!(code, 0, "ota_demo failed:\n{log}");
-
-    assert!(
-        cloud.wait_completed(Duration::from_secs(10)),
-        "stand-in never saw the task complete"
+    demo_updates_cleanly(
+        &program("ota_demo"),
+        "E2EDEMO001",
+        "c-demo",
+        broker.port(),
+        cloud,
+        &image,
     );
-    let report = cloud.stop();
-    assert!(
-        report.deviations.is_empty(),
-        "protocol deviations:\n{report}"
-    );
-    assert!(report.completed);
-    assert_eq!(report.done, 1, "exactly one done");
-    assert!(report.fails.is_empty());
-
-    let slot = std::fs::read(device.join("firmware.bin")).unwrap();
-    assert!(slot == image, "slot differs from the served image");
-    let running = std::fs::read_to_string(device.join("running_version")).unwrap();
-    assert_eq!(running.trim(), "2.0.0");
-    assert!(log.contains("rebooting into 2.0.0"), "{log}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

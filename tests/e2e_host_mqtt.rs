@@ -13,8 +13,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::SECRET;
-use common::programs::{program, run, scratch_dir};
-use qcloud_ota_standin::{DeviceTask, Faults, generate_image, write_device_info};
+use common::programs::{demo_updates_cleanly, program, run, scratch_dir};
+use qcloud_ota_standin::{DeviceTask, Faults, generate_image};
 
 #[test]
 fn byo_demo_updates_an_8_mib_image_on_its_own_mqtt_connection() {
@@ -23,52 +23,13 @@ fn byo_demo_updates_an_8_mib_image_on_its_own_mqtt_connection() {
     let task = DeviceTask::new("BYODEMO001", "byo-demo", SECRET, "2.0.0", image.clone());
     let (broker, cloud) = common::cloud_with_tasks(vec![task]);
 
-    let dir = scratch_dir("e2e-byo");
-    let info = dir.join("device_info.json");
-    write_device_info(&info, "BYODEMO001", "byo-demo", SECRET).unwrap();
-    let device = dir.join("device");
-    let port = broker.port().to_string();
-    let args = [
-        "--device-info",
-        info.to_str().unwrap(),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        &port,
-        "--version",
-        "1.0.0",
-        "--dir",
-        device.to_str().unwrap(),
-        "--once",
-    ];
-    let (code, log) = run(&byo, &args, Duration::from_secs(120));
-    assert_eq!(code, 0, "ota_byo_demo failed:\n{log}");
-
-    assert!(
-        cloud.wait_completed(Duration::from_secs(10)),
-        "stand-in never saw the task complete:\n{log}"
-    );
-    let report = cloud.stop();
-    assert!(
-        report.deviations.is_empty(),
-        "protocol deviations:\n{report}"
-    );
-    assert!(report.completed);
-    assert_eq!(report.done, 1, "exactly one done:\n{report}");
-    assert!(report.fails.is_empty(), "{report}");
-
-    let slot = std::fs::read(device.join("firmware.bin")).unwrap();
-    assert!(slot == image, "slot differs from the served image");
-    let running = std::fs::read_to_string(device.join("running_version")).unwrap();
-    assert_eq!(running.trim(), "2.0.0");
-    assert!(log.contains("rebooting into 2.0.0"), "{log}");
+    let log = demo_updates_cleanly(&byo, "BYODEMO001", "byo-demo", broker.port(), cloud, &image);
     // One MQTT connection for the whole run (the reboot restarts only the OTA client), signed
     // as Tencent expects, and the library's QoS1 reports were acknowledged through the host.
     assert!(log.contains("client id BYODEMO001byo-demo"), "{log}");
     assert!(log.contains("closed: 1 connection(s)"), "{log}");
     assert!(!log.contains(" 0 acknowledged"), "{log}");
     drop(broker);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

@@ -80,3 +80,56 @@ pub fn run(program: &Path, args: &[&str], limit: Duration) -> (i32, String) {
     }
     (status.code().unwrap_or(-1), text)
 }
+
+/// Run a demo with `ota_demo`'s command line (identity from a device_info.json, `--once`) for
+/// `pid`/`dn` against the stand-in on mosquitto's `port`, and check that the update ended the
+/// way it must: exit 0, exactly one `done` and no deviation in the cloud's report, the slot
+/// byte-identical to `image`, the device rebooted into 2.0.0. Returns the demo's log.
+pub fn demo_updates_cleanly(
+    demo: &Path,
+    pid: &str,
+    dn: &str,
+    port: u16,
+    cloud: qcloud_ota_standin::Cloud,
+    image: &[u8],
+) -> String {
+    let dir = scratch_dir(dn);
+    let info = dir.join("device_info.json");
+    qcloud_ota_standin::write_device_info(&info, pid, dn, super::SECRET).unwrap();
+    let device = dir.join("device");
+    let port = port.to_string();
+    let args = [
+        "--device-info",
+        info.to_str().unwrap(),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--version",
+        "1.0.0",
+        "--dir",
+        device.to_str().unwrap(),
+        "--once",
+    ];
+    let (code, log) = run(demo, &args, Duration::from_secs(120));
+    assert_eq!(code, 0, "{} failed:\n{log}", demo.display());
+    assert!(
+        cloud.wait_completed(Duration::from_secs(10)),
+        "stand-in never saw the task complete:\n{log}"
+    );
+    let report = cloud.stop();
+    assert!(
+        report.deviations.is_empty(),
+        "protocol deviations:\n{report}"
+    );
+    assert!(report.completed);
+    assert_eq!(report.done, 1, "exactly one done:\n{report}");
+    assert!(report.fails.is_empty(), "{report}");
+    let slot = std::fs::read(device.join("firmware.bin")).unwrap();
+    assert!(slot == image, "slot differs from the served image");
+    let running = std::fs::read_to_string(device.join("running_version")).unwrap();
+    assert_eq!(running.trim(), "2.0.0");
+    assert!(log.contains("rebooting into 2.0.0"), "{log}");
+    let _ = std::fs::remove_dir_all(&dir);
+    log
+}
