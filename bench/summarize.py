@@ -143,8 +143,8 @@ def cpu_table(cpu):
 
         base = slope(cpu.get("md5_s", {}))
         names = {
-            "md5_s": "MD5 alone (md-5 0.11, the library's profile: opt-level s, LTO)",
-            "md5_o3": "MD5 alone (md-5 0.11, opt-level 3)",
+            "md5_s": "MD5 alone (md-5 0.11, the library's profile: opt-level z, md-5 at 3, LTO)",
+            "md5_o3": "MD5 alone (md-5 0.11, everything at opt-level 3)",
             "update": "whole update, no read-back",
             "update_rb": "whole update, OTA_FLAG_READBACK_VERIFY",
         }
