@@ -2,9 +2,10 @@
 # (zephyr/CMakeLists.txt): which Rust target a CPU needs, and building libqcloud_ota.a with cargo.
 #
 #   qcloud_ota_rust_target(<out-var> <cpu> <hard-float: ON|OFF>)
-#       <cpu> as GCC's -mcpu or CMAKE_SYSTEM_PROCESSOR spells it (cortex-m0, cortex-m0plus, cortex-m1,
-#       cortex-m3, cortex-m4, cortex-m7, cortex-m23, cortex-m33, cortex-m35p, cortex-m55). Sets
-#       <out-var> to the triple, or to "" when there is no mapping.
+#       <cpu> as GCC's -mcpu or CMAKE_SYSTEM_PROCESSOR spells it, any case, "+feature" suffixes
+#       ignored (cortex-m0, cortex-m0plus, cortex-m1, cortex-m3, cortex-m4, cortex-m7, cortex-m23,
+#       cortex-m33, cortex-m35p, cortex-m52, cortex-m55, cortex-m85). Sets <out-var> to the
+#       triple, or to "" when there is no mapping.
 #
 #   qcloud_ota_add_cargo_library(<name> TARGET <triple-or-empty> BINARY_DIR <dir>
 #                                [FEATURES <comma,list>] [CARGO <exe>])
@@ -16,6 +17,7 @@ set(QCLOUD_OTA_SOURCE_DIR "${CMAKE_CURRENT_LIST_DIR}/.." CACHE INTERNAL "qcloud-
 
 function(qcloud_ota_rust_target out cpu hard_float)
   string(TOLOWER "${cpu}" _cpu)
+  string(REGEX REPLACE "\\+.*$" "" _cpu "${_cpu}") # Zephyr's GCC_M_CPU: cortex-m33+nodsp
   if(hard_float)
     set(_abi "eabihf")
   else()
@@ -30,7 +32,7 @@ function(qcloud_ota_rust_target out cpu hard_float)
     set(_t "thumbv7em-none-${_abi}")
   elseif(_cpu STREQUAL "cortex-m23")
     set(_t "thumbv8m.base-none-eabi")
-  elseif(_cpu MATCHES "^cortex-m(33|35p|55)$")
+  elseif(_cpu MATCHES "^cortex-m(33|35p|52|55|85)$")
     set(_t "thumbv8m.main-none-${_abi}")
   endif()
   set(${out} "${_t}" PARENT_SCOPE)
