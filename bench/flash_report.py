@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Flash report for scripts/bench.sh: link libqcloud_ota.a (thumbv7em-none-eabihf) into a minimal
-Cortex-M4 firmware stub that references every ota_* function of include/qcloud_ota.h, and break
+"""Flash report for scripts/bench.sh and tests/firmware_size.rs: link libqcloud_ota.a
+(thumbv7em-none-eabihf, or thumbv7m-none-eabi with --cpu cortex-m3) into a minimal Cortex-M firmware stub that references every ota_* function of include/qcloud_ota.h, and break
 the library's share down by section kind and by crate from the linker map.
 
-  flash_report.py --lib LIB.a --header qcloud_ota.h --out DIR [--budget-kib 32]
+  flash_report.py --lib LIB.a --header qcloud_ota.h --out DIR [--budget-kib 32] [--cpu cortex-m3]
 
 Prints a Markdown table; writes DIR/stub.c, DIR/fw.elf, DIR/fw.map, DIR/base.elf.
 
@@ -25,9 +25,15 @@ import subprocess
 import sys
 
 CC = "arm-none-eabi-gcc"
-CFLAGS = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16", "-Os",
-          "-ffunction-sections", "-fdata-sections", "--specs=nano.specs", "--specs=nosys.specs",
-          "-Wl,--gc-sections"]
+# The library's Rust target and the matching C flags, per CPU.
+CPUS = {
+    "cortex-m4": ("thumbv7em-none-eabihf", "Cortex-M4F",
+                  ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"]),
+    "cortex-m3": ("thumbv7m-none-eabi", "Cortex-M3", ["-mcpu=cortex-m3", "-mthumb"]),
+}
+COMMON = ["-Os", "-ffunction-sections", "-fdata-sections", "--specs=nano.specs",
+          "--specs=nosys.specs", "-Wl,--gc-sections"]
+CFLAGS = CPUS["cortex-m4"][2] + COMMON
 
 GROUPS = [
     ("qcloud_ota", ("qcloud_ota",)),
@@ -181,9 +187,13 @@ def main():
     ap.add_argument("--budget-kib", type=float, default=32)
     ap.add_argument("--exclude", default=None,
                     help="regex of ota_* functions the stub does not reference")
+    ap.add_argument("--cpu", choices=sorted(CPUS), default="cortex-m4")
     ap.add_argument("--share-only", action="store_true",
                     help="print only the library share line")
     a = ap.parse_args()
+    global CFLAGS
+    triple, cpu_name, cpu_flags = CPUS[a.cpu]
+    CFLAGS = cpu_flags + COMMON
     os.makedirs(a.out, exist_ok=True)
 
     with open(a.header) as f:
@@ -252,7 +262,7 @@ def main():
         print("%d %d %d %d %d" % (delta[".text"], delta[".rodata"], delta[".data"], delta[".bss"],
                                   flash_delta))
         return
-    print("Flash (thumbv7em-none-eabihf, Cortex-M4F, -Os --gc-sections, every ota_* function kept):")
+    print("Flash (%s, %s, -Os --gc-sections, every ota_* function kept):" % (triple, cpu_name))
     print()
     print("Linked with: `%s`" % " ".join(os.path.basename(c) if c.endswith((".c", ".a")) else c
                                           for c in cmd))

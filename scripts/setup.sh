@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests need when it is missing: mosquitto (the real MQTT broker the tests run
 # against), libmosquitto-dev (the MQTT client of the bring-your-own-MQTT C demos), cmake (the C
-# build), and the Cortex-M Rust target. Safe to run repeatedly.
+# build), the Cortex-M toolchain (gcc-arm-none-eabi, newlib), QEMU for the bare-metal firmware
+# test (qemu-system-arm: mps2-an386) and the Cortex-M Rust targets. Safe to run repeatedly.
 set -euo pipefail
 
 need_apt=()
@@ -10,6 +11,10 @@ command -v cmake >/dev/null 2>&1 || need_apt+=(cmake)
 [ -f /usr/include/mosquitto.h ] || need_apt+=(libmosquitto-dev)
 command -v gcc >/dev/null 2>&1 || need_apt+=(gcc)
 command -v g++ >/dev/null 2>&1 || need_apt+=(g++)
+command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
+command -v arm-none-eabi-gcc >/dev/null 2>&1 || need_apt+=(gcc-arm-none-eabi)
+[ -f /usr/lib/arm-none-eabi/newlib/libc_nano.a ] || need_apt+=(libnewlib-arm-none-eabi)
+command -v qemu-system-arm >/dev/null 2>&1 || need_apt+=(qemu-system-arm)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "setup: installing ${need_apt[*]}"
     export DEBIAN_FRONTEND=noninteractive
@@ -17,9 +22,11 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 
-if ! rustup target list --installed 2>/dev/null | grep -qx thumbv7em-none-eabihf; then
-    echo "setup: adding Rust target thumbv7em-none-eabihf"
-    rustup target add thumbv7em-none-eabihf
-fi
+for target in thumbv7em-none-eabihf thumbv7m-none-eabi; do
+    if ! rustup target list --installed 2>/dev/null | grep -qx "$target"; then
+        echo "setup: adding Rust target $target"
+        rustup target add "$target"
+    fi
+done
 # Debian starts no service in a container; make sure no stray broker holds the tests' ports.
 echo "setup: ok (mosquitto $(/usr/sbin/mosquitto -h 2>/dev/null | head -1 | awk '{print $3}'), $(cmake --version | head -1))"

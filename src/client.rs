@@ -23,6 +23,10 @@ const KEY_MAX: usize = 64;
 const TOPIC_MAX: usize = 16 + PRODUCT_ID_MAX + DEVICE_NAME_MAX;
 /// Most bytes one `poll` moves from the firmware server before returning (keeps each call short).
 const HTTP_BUDGET_PER_POLL: usize = 512 * 1024;
+/// Longest one `poll` spends moving firmware bytes: on a link slower than the device (a modem's
+/// UART), the socket never runs dry and the byte budget alone held `ota_poll` for 17 s per call,
+/// delaying progress reports and pings (found by tests/qemu_firmware.rs).
+const HTTP_TIME_BUDGET_MS: u64 = 20;
 /// Tencent allows one CONNECT per 5 s per device.
 const MIN_CONNECT_INTERVAL_MS: u64 = 5000;
 const MAX_RECONNECT_DELAY_MS: u64 = 60_000;
@@ -714,7 +718,9 @@ impl<'b, P: Platform> Client<'b, P> {
                 self.http_failed(now, Error::NetIo);
                 return false;
             }
-            if moved >= HTTP_BUDGET_PER_POLL {
+            if moved >= HTTP_BUDGET_PER_POLL
+                || self.plat.now_ms().saturating_sub(now) >= HTTP_TIME_BUDGET_MS
+            {
                 return true;
             }
         }

@@ -81,3 +81,90 @@ fn header_documents_every_item() {
         "undocumented header items: {undocumented:#?}"
     );
 }
+
+/// The CPU -> Rust target mapping shared by CMakeLists.txt and the Zephyr module
+/// (cmake/qcloud_ota.cmake), for every spelling either passes.
+#[test]
+fn cmake_maps_every_cortex_m_to_its_rust_target() {
+    let out = Command::new("cmake")
+        .arg("-P")
+        .arg(root().join("tests/cmake/rust_target_mapping.cmake"))
+        .output()
+        .expect("run cmake");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The Zephyr module's CMake, configured with Zephyr's two functions stubbed (Zephyr itself
+/// cannot be installed here): a Cortex-M4F board with the hard-float ABI gets the
+/// thumbv7em-none-eabihf archive, and a Cortex-M33 without DSP the thumbv8m.main one.
+#[test]
+fn zephyr_module_cmake_picks_the_board_cpu_target() {
+    for (cpu, want) in [
+        ("cortex-m4", "thumbv7em-none-eabihf/release/libqcloud_ota.a"),
+        (
+            "cortex-m33+nodsp",
+            "thumbv8m.main-none-eabihf/release/libqcloud_ota.a",
+        ),
+    ] {
+        let dir = root().join("target/zephyr-module-check").join(cpu);
+        let out = Command::new("cmake")
+            .arg("-S")
+            .arg(root().join("tests/cmake/zephyr_module"))
+            .arg("-B")
+            .arg(&dir)
+            .arg(format!("-DCHECK_GCC_M_CPU={cpu}"))
+            .output()
+            .expect("run cmake");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(text.contains(want), "{cpu}: expected {want}:\n{text}");
+        assert!(text.contains("--no-default-features"), "{text}");
+    }
+}
+
+/// The FreeRTOS port example compiles for a Cortex-M4F with -Werror against declaration-only
+/// stand-ins of the FreeRTOS and FreeRTOS+TCP headers it uses (tests/freertos_headers/:
+/// FreeRTOS cannot be installed here). This checks the example's C and its calls against the
+/// documented prototypes; it is not a FreeRTOS build.
+#[test]
+fn freertos_port_example_compiles_against_header_stand_ins() {
+    let obj = root().join("target/ota_freertos.o");
+    let out = Command::new("arm-none-eabi-gcc")
+        .args([
+            "-mcpu=cortex-m4",
+            "-mthumb",
+            "-mfloat-abi=hard",
+            "-mfpu=fpv4-sp-d16",
+        ])
+        .args([
+            "-std=c99",
+            "-Os",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-pedantic",
+            "-c",
+        ])
+        .arg("-I")
+        .arg(root().join("tests/freertos_headers"))
+        .arg("-I")
+        .arg(root().join("include"))
+        .arg(root().join("c_examples/freertos/ota_freertos.c"))
+        .arg("-o")
+        .arg(&obj)
+        .output()
+        .expect("run arm-none-eabi-gcc (scripts/setup.sh installs it)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -32,6 +32,7 @@ pub mod files;
 pub mod http;
 pub mod mosquitto;
 pub mod report;
+pub mod uart_bridge;
 
 pub use broker::EmbeddedBroker;
 pub use cloud::{Broker, Cloud, CloudConfig, DeviceTask, Faults, LogSink};

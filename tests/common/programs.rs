@@ -133,3 +133,41 @@ pub fn demo_updates_cleanly(
     let _ = std::fs::remove_dir_all(&dir);
     log
 }
+
+/// Build the bare-metal firmware `c_examples/mps2-an386` for `cpu` (`cortex-m4`, `cortex-m3`)
+/// through its CMake project and the project's cross toolchain file, so the library comes from
+/// the CMAKE_SYSTEM_PROCESSOR -> Rust target mapping. Returns the build directory (firmware.elf,
+/// firmware.map, the library under cargo/).
+pub fn mcu_firmware(cpu: &str) -> PathBuf {
+    let dir = root().join("target/mcu").join(cpu);
+    let toolchain = root().join("cmake/arm-none-eabi.cmake");
+    let configure = Command::new("cmake")
+        .arg("-S")
+        .arg(root().join("c_examples/mps2-an386"))
+        .arg("-B")
+        .arg(&dir)
+        .arg(format!("-DCMAKE_TOOLCHAIN_FILE={}", toolchain.display()))
+        .arg(format!("-DMCU_CPU={cpu}"))
+        .output()
+        .expect("run cmake (scripts/setup.sh installs it)");
+    assert!(
+        configure.status.success(),
+        "firmware configure for {cpu} failed (arm-none-eabi-gcc and the Rust target come from \
+         scripts/setup.sh):\n{}{}",
+        String::from_utf8_lossy(&configure.stdout),
+        String::from_utf8_lossy(&configure.stderr)
+    );
+    let build = Command::new("cmake")
+        .arg("--build")
+        .arg(&dir)
+        .output()
+        .expect("run cmake --build");
+    assert!(
+        build.status.success(),
+        "firmware build for {cpu} failed:\n{}{}",
+        String::from_utf8_lossy(&build.stdout),
+        String::from_utf8_lossy(&build.stderr)
+    );
+    assert!(dir.join("firmware.elf").is_file());
+    dir
+}

@@ -1,0 +1,134 @@
+//! The library as firmware: the bare-metal C firmware of `c_examples/mps2-an386` (built through
+//! CMake for the Cortex-M4F, so the library comes from the thumbv7em-none-eabihf mapping) runs in
+//! QEMU's mps2-an386, tunnels its sockets over UART0 to the bench's bridge
+//! (`qcloud_ota_standin::uart_bridge`), and updates a 1 MiB image against a real mosquitto and
+//! the stand-in: offer, download, MD5, bootable, a real system reset into the new version, `done`.
+//! The slot it dumps back must be byte-identical to the served image.
+//!
+//! QEMU is required (scripts/setup.sh installs qemu-system-arm): a missing QEMU fails the test.
+mod common;
+use std::time::{Duration, Instant};
+
+use common::SECRET;
+use common::programs::mcu_firmware;
+use qcloud_ota_standin::generate_image;
+use qcloud_ota_standin::uart_bridge::{FirmwareRun, run_firmware};
+
+/// The budget for the engine's RAM on Cortex-M (DESIGN.md): client + buffers + deepest stack.
+const RAM_BUDGET: u64 = 8 * 1024;
+
+#[test]
+fn mps2_an386_firmware_updates_a_1_mib_image_over_its_uart() {
+    let build = mcu_firmware("cortex-m4");
+    let cache = std::fs::read_to_string(build.join("CMakeCache.txt")).unwrap();
+    assert!(
+        cache.contains("thumbv7em-none-eabihf/release/libqcloud_ota.a"),
+        "CMake maps cortex-m4 + hard float to thumbv7em-none-eabihf"
+    );
+    let image = generate_image(1 << 20, 386);
+    let (pid, dn) = ("QEMUMPS201", "mps2-an386");
+    let (broker, cloud) = common::cloud_with_task(pid, dn, image.clone(), |_| {});
+
+    let started = Instant::now();
+    let run = FirmwareRun {
+        machine: "mps2-an386".into(),
+        kernel: build.join("firmware.elf"),
+        config: [
+            ("product_id", pid),
+            ("device_name", dn),
+            ("device_secret", SECRET),
+            ("broker_host", "127.0.0.1"),
+            ("broker_port", &broker.port().to_string()),
+            ("version", "1.0.0"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect(),
+        limit: Duration::from_secs(240),
+        verbose: std::env::var_os("OTA_TEST_VERBOSE").is_some(),
+    };
+    let out = run_firmware(&run).unwrap_or_else(|e| panic!("firmware run failed: {e}"));
+    let took = started.elapsed();
+    let log = out.logs.join("\n");
+
+    assert_eq!(
+        out.end,
+        Some((0, "2.0.0".to_string())),
+        "the firmware must end with the update done, running 2.0.0:\n{log}"
+    );
+    assert_eq!(out.boots, 2, "one reset into the new image:\n{log}");
+    assert!(
+        cloud.wait_completed(Duration::from_secs(10)),
+        "stand-in never saw the task complete:\n{log}"
+    );
+    let report = cloud.stop();
+    assert!(
+        report.deviations.is_empty(),
+        "protocol deviations:\n{report}"
+    );
+    assert_eq!(report.done, 1, "exactly one done:\n{report}");
+    assert!(report.fails.is_empty(), "{report}");
+    assert_eq!(out.dump.len(), image.len(), "dumped slot size");
+    assert!(
+        out.dump == image,
+        "the slot the firmware wrote differs from the served image"
+    );
+    assert_eq!(out.frame_errors, 0, "bridge saw damaged frames");
+    assert_eq!(
+        out.figure("link_errors"),
+        Some(0),
+        "firmware saw damaged frames:\n{log}"
+    );
+
+    let stack_init = out.figure("stack_ota_init_max").expect("stack figure");
+    let stack_ota = out.figure("stack_ota_poll_max").expect("stack figure");
+    let stack_total = out.figure("stack_total_max").expect("stack figure");
+    let client = out.figure("ota_client_size").expect("client size");
+    let buffers = out.figure("buffers").expect("buffer size");
+    let ram = client + buffers + stack_ota;
+    let ram_init = client + buffers + stack_init.max(stack_ota);
+    println!(
+        "qemu mps2-an386: 1 MiB update in {:.1} s ({} bytes down, {} up over the UART link, {} \
+         requests)",
+        took.as_secs_f64(),
+        out.bytes_down,
+        out.bytes_up,
+        out.requests.values().sum::<u64>()
+    );
+    println!(
+        "stack: deepest ota_poll incl. the platform callbacks it called and any exception frame \
+         on top: {stack_ota} bytes (ota_init: {stack_init}; whole firmware: {stack_total})"
+    );
+    let verdict = |r: u64| if r <= RAM_BUDGET { "within" } else { "OVER" };
+    println!(
+        "RAM: ota_client {client} + buffers {buffers} + ota_poll stack {stack_ota} = {ram} bytes \
+         ({} the {RAM_BUDGET} budget); with ota_init's deeper stack: {ram_init} ({})",
+        verdict(ram),
+        verdict(ram_init)
+    );
+}
+
+/// The same firmware for a Cortex-M3: CMake maps cortex-m3 to thumbv7m-none-eabi, the firmware
+/// links, and it boots on QEMU's mps2-an385 and speaks the link: with no identity in its config
+/// it ends the run at once with status 2. (Only the Cortex-M4 build runs a whole update, to keep
+/// the suite short.)
+#[test]
+fn mps2_firmware_for_cortex_m3_builds_and_boots_on_mps2_an385() {
+    let build = mcu_firmware("cortex-m3");
+    let cache = std::fs::read_to_string(build.join("CMakeCache.txt")).unwrap();
+    assert!(
+        cache.contains("thumbv7m-none-eabi/release/libqcloud_ota.a"),
+        "the Cortex-M3 build links the thumbv7m library"
+    );
+    let run = FirmwareRun {
+        machine: "mps2-an385".into(),
+        kernel: build.join("firmware.elf"),
+        config: Vec::new(),
+        limit: Duration::from_secs(60),
+        verbose: std::env::var_os("OTA_TEST_VERBOSE").is_some(),
+    };
+    let out = run_firmware(&run).unwrap_or_else(|e| panic!("firmware run failed: {e}"));
+    assert_eq!(out.boots, 1);
+    assert_eq!(out.end.as_ref().map(|e| e.0), Some(2), "{:?}", out.logs);
+    assert_eq!(out.frame_errors, 0);
+}
