@@ -448,7 +448,14 @@ impl Cloud {
         self.urls
             .iter()
             .find(|(p, d, _)| p == product_id && d == device_name)
-            .map(|(_, _, path)| format!("http://127.0.0.1:{}{path}", self.http_port()))
+            .map(|(_, _, path)| {
+                let scheme = if self.shared.lock().checker.https {
+                    "https"
+                } else {
+                    "http"
+                };
+                format!("{scheme}://127.0.0.1:{}{path}", self.http_port())
+            })
     }
 
     /// Waits until `pred` holds for the live report, or `timeout` passes. Returns whether it
