@@ -452,6 +452,237 @@ impl<'b> Tls<'b> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::platform::HostError;
+    use qcloud_ota_standin::{Leaf, TestPki};
+    use rustls::ServerConnection;
+    use std::io::{Read, Write};
+    use std::vec;
+
+    /// A host whose one socket leads to an in-memory rustls server.
+    struct Pipe {
+        server: ServerConnection,
+        to_client: Vec<u8>,
+        /// Plaintext the server received.
+        received: Vec<u8>,
+        /// Raw bytes the client sent.
+        wire: Vec<u8>,
+    }
+
+    impl Pipe {
+        fn new(leaf: Leaf, pki: &TestPki, client_auth: bool) -> Pipe {
+            let cfg = if client_auth {
+                let mut roots = RootCertStore::empty();
+                let ca = std::fs::read(pki.ca_path()).unwrap();
+                roots.add_parsable_certificates(CertificateDer::pem_slice_iter(&ca).flatten());
+                let provider = Arc::new(rustls::crypto::ring::default_provider());
+                let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                    Arc::new(roots),
+                    provider.clone(),
+                )
+                .build()
+                .unwrap();
+                let key = std::fs::read(pki.key_path(leaf)).unwrap();
+                let cert = std::fs::read(pki.cert_path(leaf)).unwrap();
+                let certs = CertificateDer::pem_slice_iter(&cert).flatten().collect();
+                let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(&key).unwrap();
+                Arc::new(
+                    rustls::ServerConfig::builder_with_provider(provider)
+                        .with_safe_default_protocol_versions()
+                        .unwrap()
+                        .with_client_cert_verifier(verifier)
+                        .with_single_cert(certs, key)
+                        .unwrap(),
+                )
+            } else {
+                pki.server_config(leaf).unwrap()
+            };
+            Pipe {
+                server: ServerConnection::new(cfg).unwrap(),
+                to_client: Vec::new(),
+                received: Vec::new(),
+                wire: Vec::new(),
+            }
+        }
+
+        fn flush_server(&mut self) {
+            while self.server.wants_write() {
+                self.server.write_tls(&mut self.to_client).unwrap();
+            }
+        }
+    }
+
+    impl Platform for Pipe {
+        fn now_ms(&mut self) -> u64 {
+            0
+        }
+        fn unix_time_s(&mut self) -> Option<i64> {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+            Some(now.unwrap().as_secs() as i64)
+        }
+        fn connect(&mut self, _: Channel, _: &str, _: u16, _: bool) -> Result<Socket, NetError> {
+            Ok(Socket(0))
+        }
+        fn send(&mut self, _: Socket, buf: &[u8]) -> Result<usize, NetError> {
+            self.wire.extend_from_slice(buf);
+            // After a failure the server refuses more input; the client hears the alert.
+            let _ = self.server.read_tls(&mut &buf[..]);
+            let _ = self.server.process_new_packets();
+            let mut plain = [0u8; 4096];
+            while let Ok(n @ 1..) = self.server.reader().read(&mut plain) {
+                self.received.extend_from_slice(&plain[..n]);
+            }
+            self.flush_server();
+            Ok(buf.len())
+        }
+        fn recv(&mut self, _: Socket, buf: &mut [u8]) -> Result<usize, NetError> {
+            if self.to_client.is_empty() {
+                return Err(NetError::WouldBlock);
+            }
+            let n = buf.len().min(self.to_client.len());
+            buf[..n].copy_from_slice(&self.to_client[..n]);
+            self.to_client.drain(..n);
+            Ok(n)
+        }
+        fn close(&mut self, _: Socket) {}
+        fn slot_open(&mut self, _: u32, _: u32) -> Result<(), HostError> {
+            Ok(())
+        }
+        fn slot_write(&mut self, _: u32, _: &[u8]) -> Result<(), HostError> {
+            Ok(())
+        }
+        fn slot_close(&mut self, _: bool) -> Result<(), HostError> {
+            Ok(())
+        }
+        fn store_load(&mut self, _: u8, _: &mut [u8]) -> usize {
+            0
+        }
+        fn store_save(&mut self, _: u8, _: &[u8]) -> Result<(), HostError> {
+            Ok(())
+        }
+    }
+
+    /// A test PKI in a directory removed when the guard goes.
+    struct Pki(TestPki, std::path::PathBuf);
+    impl Drop for Pki {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.1);
+        }
+    }
+    impl core::ops::Deref for Pki {
+        type Target = TestPki;
+        fn deref(&self) -> &TestPki {
+            &self.0
+        }
+    }
+
+    fn pki(name: &str) -> Pki {
+        let dir = std::env::temp_dir().join(std::format!(
+            "qcloud-ota-tls-unit-{name}-{}",
+            std::process::id()
+        ));
+        Pki(TestPki::generate(&dir).unwrap(), dir)
+    }
+
+    /// Send `msg` through the session, pumping the server, until it is all taken or `Err`.
+    fn send_all(t: &mut Tls<'_>, p: &mut Pipe, msg: &[u8]) -> Result<(), NetError> {
+        let mut off = 0;
+        for _ in 0..100 {
+            if off == msg.len() {
+                return Ok(());
+            }
+            match t.send(p, Channel::Http, Socket(0), &msg[off..]) {
+                Ok(n) => off += n,
+                Err(NetError::WouldBlock) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        panic!("send did not finish");
+    }
+
+    /// Receive until the session ends (or nothing more comes): the bytes, and how it ended.
+    fn recv_all(t: &mut Tls<'_>, p: &mut Pipe) -> (Vec<u8>, NetError) {
+        let mut out = Vec::new();
+        let mut buf = [0u8; 700]; // smaller than a record: the rest waits in the session
+        for _ in 0..1000 {
+            match t.recv(p, Channel::Http, Socket(0), &mut buf) {
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+                Err(e) => {
+                    if e != NetError::WouldBlock || !out.is_empty() {
+                        return (out, e);
+                    }
+                }
+            }
+        }
+        (out, NetError::WouldBlock)
+    }
+
+    #[test]
+    fn a_session_handshakes_and_moves_bytes_both_ways_over_the_hosts_socket() {
+        let pki = pki("ok");
+        let ca = std::fs::read(pki.ca_path()).unwrap();
+        let mut p = Pipe::new(Leaf::Localhost, &pki, false);
+        let mut buf = vec![0u8; MIN_RX];
+        let mut t = Tls::new(&mut buf, &ca, false).unwrap();
+        t.open(Channel::Http, "localhost").unwrap();
+        let request = vec![b'r'; 10_000]; // several records
+        send_all(&mut t, &mut p, &request).unwrap();
+        assert_eq!(p.received, request);
+        assert_eq!(p.wire.first(), Some(&0x16), "a handshake first");
+        assert!(
+            !p.wire.windows(16).any(|w| w == &request[..16]),
+            "never in clear"
+        );
+        let answer: Vec<u8> = (0..40_000u32).map(|i| i as u8).collect();
+        p.server.writer().write_all(&answer).unwrap();
+        p.server.send_close_notify();
+        p.flush_server();
+        let (got, end) = recv_all(&mut t, &mut p);
+        assert_eq!(end, NetError::Closed, "close_notify ends the stream");
+        assert!(got == answer, "{} of {} bytes", got.len(), answer.len());
+        assert_eq!(t.error(Channel::Http), None);
+    }
+
+    #[test]
+    fn a_wrong_name_fails_before_any_application_data() {
+        let pki = pki("name");
+        let ca = std::fs::read(pki.ca_path()).unwrap();
+        let mut p = Pipe::new(Leaf::WrongName, &pki, false);
+        let mut buf = vec![0u8; MIN_RX];
+        let mut t = Tls::new(&mut buf, &ca, false).unwrap();
+        t.open(Channel::Http, "localhost").unwrap();
+        assert_eq!(
+            send_all(&mut t, &mut p, b"GET / HTTP/1.1\r\n"),
+            Err(NetError::Failed)
+        );
+        assert_eq!(t.error(Channel::Http), Some(Error::TlsNameMismatch));
+        assert!(p.received.is_empty());
+        t.close(Channel::Http);
+        assert_eq!(
+            t.error(Channel::Http),
+            Some(Error::TlsNameMismatch),
+            "kept after close"
+        );
+    }
+
+    #[test]
+    fn a_fatal_alert_from_the_server_is_reported_as_such() {
+        // The server wants a client certificate the device does not have: TLS 1.3 lets the
+        // client finish, then the server ends the session with a certificate_required alert.
+        let pki = pki("alert");
+        let ca = std::fs::read(pki.ca_path()).unwrap();
+        let mut p = Pipe::new(Leaf::Localhost, &pki, true);
+        let mut buf = vec![0u8; MIN_RX];
+        let mut t = Tls::new(&mut buf, &ca, false).unwrap();
+        t.open(Channel::Http, "localhost").unwrap();
+        // The alert may arrive while the request is still going out, or after.
+        let end = match send_all(&mut t, &mut p, b"hello") {
+            Err(e) => e,
+            Ok(()) => recv_all(&mut t, &mut p).1,
+        };
+        assert_eq!(end, NetError::Failed);
+        assert_eq!(t.error(Channel::Http), Some(Error::TlsAlert));
+        assert!(p.received.is_empty(), "the server took nothing");
+    }
 
     const CA_PEM: &[u8] = include_bytes!("../certs/tencent_iot_ca.pem");
 
