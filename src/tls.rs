@@ -35,6 +35,8 @@ use crate::platform::{Channel, NetError, Platform, Socket};
 const TX_CAP: usize = 4096;
 /// Plaintext bytes encrypted per record: leaves room for any record overhead in `TX_CAP`.
 const CHUNK: usize = TX_CAP - 512;
+/// TLS sessions remembered per channel for resumption (a redirect may add a second server).
+const SESSION_CACHE: usize = 4;
 /// Steps of the state machine per call (each moves at least one record or socket chunk).
 const MAX_STEPS: usize = 64;
 
@@ -133,27 +135,30 @@ impl Session {
     }
 
     /// Move TLS records both ways until the socket would block; encrypt up to one chunk of
-    /// `out` once the handshake is done. Returns how many bytes of `out` were taken.
+    /// `out` once the handshake is done; decrypted bytes go to `into` while it has room (only
+    /// called with `plain` drained, so the order holds), the rest waits in `plain`. Returns how
+    /// many bytes of `out` were taken and how many were delivered into `into`.
     fn pump<P: Platform>(
         &mut self,
         plat: &mut P,
         sock: Socket,
         rx: &mut [u8],
         out: &[u8],
-    ) -> Result<usize, NetError> {
+        into: &mut [u8],
+    ) -> Result<(usize, usize), NetError> {
         if self.error.is_some() {
             return Err(NetError::Failed);
         }
         self.clock
             .0
             .store(plat.unix_time_s().unwrap_or(0), Ordering::Relaxed);
-        let mut taken = 0;
+        let (mut taken, mut delivered) = (0, 0);
         for _ in 0..MAX_STEPS {
             while self.tx_start < self.tx_end {
                 let pending = self.tx.get(self.tx_start..self.tx_end).unwrap_or(&[]);
                 match plat.send(sock, pending) {
                     Ok(n) => self.tx_start += n,
-                    Err(NetError::WouldBlock) => return Ok(taken),
+                    Err(NetError::WouldBlock) => return Ok((taken, delivered)),
                     Err(_) => return Err(self.fail(Error::NetIo)),
                 }
             }
@@ -168,7 +173,18 @@ impl Session {
                     let mut next = Next::Again;
                     while let Some(record) = r.next_record() {
                         match record {
-                            Ok(rec) => self.plain.extend_from_slice(rec.payload),
+                            Ok(rec) => {
+                                let room = into.get_mut(delivered..).unwrap_or(&mut []);
+                                let k = rec.payload.len().min(room.len());
+                                if let (Some(d), Some(p)) =
+                                    (room.get_mut(..k), rec.payload.get(..k))
+                                {
+                                    d.copy_from_slice(p);
+                                }
+                                delivered += k;
+                                self.plain
+                                    .extend_from_slice(rec.payload.get(k..).unwrap_or(&[]));
+                            }
                             Err(e) => next = Next::Fail(classify(&e)),
                         }
                     }
@@ -210,12 +226,12 @@ impl Session {
             }
             match next {
                 Next::Again => {}
-                Next::Done => return Ok(taken),
+                Next::Done => return Ok((taken, delivered)),
                 Next::Fail(e) => return Err(self.fail(e)),
                 Next::Read => {
                     // Hand over what was decrypted before reading more (bounds the heap).
-                    if self.plain.len() > self.plain_pos || self.eof {
-                        return Ok(taken);
+                    if self.plain.len() > self.plain_pos || delivered > 0 || self.eof {
+                        return Ok((taken, delivered));
                     }
                     let Some(space) = rx.get_mut(self.rx_used..).filter(|s| !s.is_empty()) else {
                         // A record larger than the buffer: the host's buffer is too small.
@@ -223,17 +239,17 @@ impl Session {
                     };
                     match plat.recv(sock, space) {
                         Ok(n) => self.rx_used += n,
-                        Err(NetError::WouldBlock) => return Ok(taken),
+                        Err(NetError::WouldBlock) => return Ok((taken, delivered)),
                         Err(NetError::Closed) => {
                             self.eof = true;
-                            return Ok(taken);
+                            return Ok((taken, delivered));
                         }
                         Err(NetError::Failed) => return Err(self.fail(Error::NetIo)),
                     }
                 }
             }
         }
-        Ok(taken)
+        Ok((taken, delivered))
     }
 
     pub fn send<P: Platform>(
@@ -243,7 +259,7 @@ impl Session {
         rx: &mut [u8],
         buf: &[u8],
     ) -> Result<usize, NetError> {
-        match self.pump(plat, sock, rx, buf)? {
+        match self.pump(plat, sock, rx, buf, &mut [])?.0 {
             0 if self.eof => Err(self.fail(Error::NetIo)),
             0 => Err(NetError::WouldBlock),
             n => Ok(n),
@@ -260,7 +276,10 @@ impl Session {
         if self.plain_pos >= self.plain.len() {
             self.plain.clear();
             self.plain_pos = 0;
-            self.pump(plat, sock, rx, &[])?;
+            match self.pump(plat, sock, rx, &[], buf)? {
+                (_, 0) => {}
+                (_, n) => return Ok(n),
+            }
         }
         let left = self.plain.get(self.plain_pos..).unwrap_or(&[]);
         let n = left.len().min(buf.len());
@@ -341,11 +360,14 @@ impl<'b> Tls<'b> {
             .get_or_insert_with(|| Arc::new(HostClock(AtomicI64::new(0))))
             .clone();
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let cfg = ClientConfig::builder_with_details(provider, clock)
+        let mut cfg = ClientConfig::builder_with_details(provider, clock)
             .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
             .map_err(|_| Error::TlsConfig)?
             .with_root_certificates(roots)
             .with_no_client_auth();
+        // One server per channel: a small session cache still resumes after a reconnect
+        // (rustls's default holds 256 sessions, tens of KiB of heap).
+        cfg.resumption = rustls::client::Resumption::in_memory_sessions(SESSION_CACHE);
         let cfg = Arc::new(cfg);
         if let Some(slot) = self.configs.get_mut(i) {
             *slot = Some(cfg.clone());
