@@ -599,7 +599,8 @@ typedef uint64_t (*ota_now_ms_fn)(void *user);
  * Start a non-blocking connection to host:port (DNS is the host's business) and return a
  * non-negative handle, or OTA_NET_ERROR. The connection may still be in progress: net_send/net_recv return
  * OTA_NET_WOULD_BLOCK until it is up. channel is OTA_CHANNEL_MQTT or OTA_CHANNEL_HTTP; with
- * OTA_NET_TLS in flags the host must open a TLS connection that verifies `host`. Required.
+ * OTA_NET_TLS in flags the host must open a TLS connection that verifies `host` (the built-in
+ * TLS, when it handles a connection, asks for plain TCP and runs TLS over it). Required.
  */
 typedef int32_t (*ota_net_connect_fn)(void *user,
                                       int32_t channel,

@@ -339,7 +339,8 @@ pub type ota_now_ms_fn = Option<unsafe extern "C" fn(user: *mut c_void) -> u64>;
 /// Start a non-blocking connection to host:port (DNS is the host's business) and return a
 /// non-negative handle, or OTA_NET_ERROR. The connection may still be in progress: net_send/net_recv return
 /// OTA_NET_WOULD_BLOCK until it is up. channel is OTA_CHANNEL_MQTT or OTA_CHANNEL_HTTP; with
-/// OTA_NET_TLS in flags the host must open a TLS connection that verifies `host`. Required.
+/// OTA_NET_TLS in flags the host must open a TLS connection that verifies `host` (the built-in
+/// TLS, when it handles a connection, asks for plain TCP and runs TLS over it). Required.
 pub type ota_net_connect_fn = Option<
     unsafe extern "C" fn(
         user: *mut c_void,
