@@ -409,8 +409,8 @@ int main(int argc, char **argv)
             }
         }
 
-        if (ms == 0)
-            continue; /* the library has more to do right away */
+        if (ms == 0 || posix_platform_pending(&d->plat))
+            continue; /* the library has more to do right away, or OpenSSL holds bytes for it */
         if (ms > MAX_WAIT_MS)
             ms = MAX_WAIT_MS;
         /* Sleep until a socket is readable (or connected, or writable after a blocked send), or

@@ -386,9 +386,23 @@ void posix_platform_deinit(posix_platform *p)
     SSL_CTX_free(p->ssl_ctx);
     p->ssl_ctx = NULL;
 }
+
+bool posix_platform_pending(posix_platform *p)
+{
+    int i;
+    for (i = 0; i < POSIX_MAX_SOCKS; i++)
+        if (p->socks[i].fd >= 0 && p->socks[i].ssl != NULL && SSL_pending(p->socks[i].ssl) > 0)
+            return true;
+    return false;
+}
 #else
 bool posix_platform_has_tls(void) { return false; }
 void posix_platform_deinit(posix_platform *p) { (void)p; }
+bool posix_platform_pending(posix_platform *p)
+{
+    (void)p;
+    return false;
+}
 #endif
 
 /* PORT: with OTA_NET_TLS open a TLS connection that verifies `host` (mbedTLS, the modem's TLS, or

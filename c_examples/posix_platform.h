@@ -107,6 +107,10 @@ void posix_platform_deinit(posix_platform *p);
 /* True when this build can open TLS connections itself (OpenSSL). */
 bool posix_platform_has_tls(void);
 
+/* True when a host-TLS socket holds decrypted bytes the library has not read yet: poll() would
+ * not wake for them, so call ota_poll() again at once. */
+bool posix_platform_pending(posix_platform *p);
+
 /* Replace `path` atomically: write `tmp_path`, fsync, rename, fsync the directory. 0 or -1. */
 int posix_write_file_atomic(posix_platform *p, const char *path, const char *tmp_path,
                             const void *data, size_t len);
