@@ -12,7 +12,6 @@
 //! build is still refused, and a later expiry goes unnoticed until the host provides time.
 
 extern crate alloc;
-extern crate std;
 
 use alloc::boxed::Box;
 use alloc::sync::Arc;
@@ -110,7 +109,8 @@ pub struct Session {
     clock: Arc<HostClock>,
     /// Received TLS bytes waiting in the caller's receive buffer.
     rx_used: usize,
-    tx: [u8; TX_CAP],
+    /// Outgoing records waiting for the socket.
+    tx: Box<[u8]>,
     tx_start: usize,
     tx_end: usize,
     /// Decrypted bytes not yet taken by the layer above.
@@ -220,6 +220,7 @@ impl Session {
                 }
                 Ok(_) => Next::Read,
             };
+            let discard = discard.min(used);
             if discard > 0 {
                 rx.copy_within(discard..used, 0);
                 self.rx_used = used - discard;
@@ -398,7 +399,7 @@ impl<'b> Tls<'b> {
             conn,
             clock,
             rx_used: 0,
-            tx: [0; TX_CAP],
+            tx: alloc::vec![0; TX_CAP].into_boxed_slice(),
             tx_start: 0,
             tx_end: 0,
             plain: Vec::new(),
