@@ -372,6 +372,10 @@ impl<'b, P: Platform> Client<'b, P> {
         // Bytes written to the slot may have queued a report (progress 100, burning).
         self.publish_step(now);
         self.mqtt_flush(now);
+        // The built-in TLS may hold whole records already read from the socket, which will not
+        // wake a host waiting for readiness.
+        busy |= self.mqtt_sock.is_some() && self.links.pending(Channel::Mqtt);
+        busy |= self.http_sock.is_some() && self.links.pending(Channel::Http);
         if busy {
             return 0;
         }

@@ -108,6 +108,18 @@ impl<'b> Links<'b> {
         plat.close(sock);
     }
 
+    /// Bytes that arrived are waiting inside the library (a whole TLS record, or decrypted
+    /// data): the next poll can make progress without the socket becoming readable.
+    pub fn pending(&self, ch: Channel) -> bool {
+        #[cfg(feature = "tls")]
+        return self.tls.pending(ch);
+        #[cfg(not(feature = "tls"))]
+        {
+            let _ = ch;
+            false
+        }
+    }
+
     /// The TLS reason the channel's connection failed, when there is one (else the caller's
     /// network error stands).
     pub fn error(&self, ch: Channel) -> Option<Error> {

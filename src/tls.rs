@@ -300,6 +300,23 @@ impl Session {
     pub fn error(&self) -> Option<Error> {
         self.error
     }
+
+    /// Decrypted bytes, or a whole record in `rx`, wait to be processed (and nothing waits for
+    /// the socket to take output first: then its writability wakes the host).
+    fn pending(&self, rx: &[u8]) -> bool {
+        if self.plain.len() > self.plain_pos {
+            return true;
+        }
+        if self.error.is_some() || self.eof || self.tx_start < self.tx_end {
+            return false;
+        }
+        let head = rx.get(..self.rx_used.min(rx.len())).unwrap_or(&[]);
+        // A whole record: the 5-byte header and the length it announces.
+        match head.get(3..5) {
+            Some(&[hi, lo]) => 5 + usize::from(u16::from_be_bytes([hi, lo])) <= head.len(),
+            _ => false,
+        }
+    }
 }
 
 /// The built-in TLS of one client: the host's buffers and anchors, the configurations (built on
@@ -446,6 +463,17 @@ impl<'b> Tls<'b> {
     ) -> Result<usize, NetError> {
         let (s, rx) = self.parts(ch).ok_or(NetError::Failed)?;
         s.recv(plat, sock, rx, buf)
+    }
+
+    /// See [`Session::pending`].
+    pub fn pending(&self, ch: Channel) -> bool {
+        let (session, rx) = match ch {
+            Channel::Mqtt => (self.sessions.first(), &*self.mqtt_rx),
+            Channel::Http => (self.sessions.get(1), &*self.http_rx),
+        };
+        session
+            .and_then(Option::as_deref)
+            .is_some_and(|s| s.pending(rx))
     }
 
     /// End the session (the socket is the caller's to close); its error stays readable.
@@ -659,8 +687,22 @@ mod tests {
         p.server.writer().write_all(&answer).unwrap();
         p.server.send_close_notify();
         p.flush_server();
-        let (got, end) = recv_all(&mut t, &mut p);
+        assert!(
+            !t.pending(Channel::Http),
+            "nothing read from the socket yet"
+        );
+        let mut first = [0u8; 700];
+        let n = t
+            .recv(&mut p, Channel::Http, Socket(0), &mut first)
+            .unwrap();
+        assert!(
+            t.pending(Channel::Http),
+            "the rest of the record waits in the library"
+        );
+        let (rest, end) = recv_all(&mut t, &mut p);
+        let got = [&first[..n], &rest[..]].concat();
         assert_eq!(end, NetError::Closed, "close_notify ends the stream");
+        assert!(!t.pending(Channel::Http));
         assert!(got == answer, "{} of {} bytes", got.len(), answer.len());
         assert_eq!(t.error(Channel::Http), None);
     }
