@@ -6,6 +6,18 @@ fn main() {
     println!("cargo:rerun-if-changed=src/ffi.rs");
     println!("cargo:rerun-if-changed=cbindgen.toml");
     println!("cargo:rerun-if-env-changed=QCLOUD_OTA_WRITE_HEADER");
+    // The built-in TLS never believes a clock earlier than this (src/tls.rs). SOURCE_DATE_EPOCH
+    // makes it reproducible.
+    println!("cargo:rerun-if-env-changed=SOURCE_DATE_EPOCH");
+    let built = env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs())
+        });
+    println!("cargo:rustc-env=QCLOUD_OTA_BUILD_UNIX_S={built}");
     let root = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("manifest dir"));
     let out = PathBuf::from(env::var("OUT_DIR").expect("out dir")).join("qcloud_ota.h");
     let config = cbindgen::Config::from_file(root.join("cbindgen.toml")).expect("cbindgen.toml");

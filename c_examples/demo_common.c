@@ -40,6 +40,7 @@ void demo_usage(FILE *to, const char *prog, const char *note)
             "usage: %s [--device-info FILE] [--product-id ID] [--device-name NAME]\n"
             "%*s[--device-secret BASE64] [--host HOST] [--port PORT]\n"
             "%*s--version RUNNING_VERSION --dir DIR [--once]\n"
+            "%*s[--tls] [--ca FILE] [--host-tls]\n"
             "\n"
             "  --device-info FILE   Tencent device_info.json (productId, deviceName,\n"
             "                       key_deviceinfo.deviceSecret); the flags below override it\n"
@@ -47,12 +48,16 @@ void demo_usage(FILE *to, const char *prog, const char *note)
             "  --device-name NAME   device name\n"
             "  --device-secret B64  device secret (base64, as the console shows it)\n"
             "  --host HOST          MQTT broker (default: ID.iotcloud.tencentdevices.com)\n"
-            "  --port PORT          MQTT broker port (default: 1883)\n"
+            "  --port PORT          MQTT broker port (default: 1883, 8883 with --tls)\n"
             "  --version VERSION    running firmware version (DIR/running_version overrides it)\n"
             "  --dir DIR            state directory: firmware.bin, ota_record.0/.1, running_version\n"
             "  --once               exit 0 when an update completed, 1 when one failed\n"
+            "  --tls                MQTT over TLS (https firmware URLs always use TLS)\n"
+            "  --ca FILE            extra trusted CA certificate(s), PEM, for MQTT and HTTPS\n"
+            "  --host-tls           TLS by the platform (OpenSSL), the library speaks plain bytes;\n"
+            "                       default: the library's built-in TLS (rustls)\n"
             "\n",
-            prog, indent, "", indent, "");
+            prog, indent, "", indent, "", indent, "");
     if (note != NULL)
         fprintf(to, "%s\n", note);
     fprintf(to,
@@ -95,6 +100,10 @@ int demo_parse_args(const char *prog, int argc, char **argv, demo_args *a)
         const char *arg = argv[i];
         if (strcmp(arg, "--once") == 0)
             a->once = 1;
+        else if (strcmp(arg, "--tls") == 0)
+            a->tls = 1;
+        else if (strcmp(arg, "--host-tls") == 0)
+            a->host_tls = 1;
         else if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0)
             return -1;
         else if (take_value(prog, argc, argv, &i, "--device-info", &a->device_info_path, &bad)
@@ -104,7 +113,8 @@ int demo_parse_args(const char *prog, int argc, char **argv, demo_args *a)
                  || take_value(prog, argc, argv, &i, "--host", &a->host, &bad)
                  || take_value(prog, argc, argv, &i, "--port", &port, &bad)
                  || take_value(prog, argc, argv, &i, "--version", &a->version, &bad)
-                 || take_value(prog, argc, argv, &i, "--dir", &a->dir, &bad))
+                 || take_value(prog, argc, argv, &i, "--dir", &a->dir, &bad)
+                 || take_value(prog, argc, argv, &i, "--ca", &a->ca_path, &bad))
             continue;
         else {
             fprintf(stderr, "%s: unknown argument '%s'\n", prog, arg);
@@ -122,6 +132,8 @@ int demo_parse_args(const char *prog, int argc, char **argv, demo_args *a)
         }
         a->port = (unsigned)v;
     }
+    if (!bad && port == NULL && a->tls)
+        a->port = 8883;
     if (!bad && (a->version == NULL || a->version[0] == '\0')) {
         fprintf(stderr, "%s: --version is required\n", prog);
         bad = 1;

@@ -58,6 +58,9 @@ typedef struct {
     const char *version;
     const char *dir;
     int once;
+    int tls;             /* --tls: MQTT over TLS (default port 8883) */
+    int host_tls;        /* --host-tls: the platform (OpenSSL) opens TLS, not the library */
+    const char *ca_path; /* --ca FILE: extra PEM trust anchor(s) for MQTT and HTTPS */
 } demo_args;
 
 /* The usage text, `note` (may be NULL) printed as a line of its own before the exit statuses. */

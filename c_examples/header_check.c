@@ -71,6 +71,13 @@ static const int32_t all_errors[] = {
     OTA_ERR_STORE,
     OTA_ERR_ROLLED_BACK,
     OTA_ERR_DECLINED,
+    OTA_ERR_TLS_UNTRUSTED,
+    OTA_ERR_TLS_NAME_MISMATCH,
+    OTA_ERR_TLS_EXPIRED,
+    OTA_ERR_TLS_ALERT,
+    OTA_ERR_TLS_HANDSHAKE,
+    OTA_ERR_TLS_CONFIG,
+    OTA_ERR_TLS_DOWNGRADE,
 };
 
 static const int32_t all_events[] = {
@@ -171,6 +178,7 @@ int main(void)
 {
     static ota_client client; /* zeroed: never initialised */
     static uint8_t rx[OTA_MIN_MQTT_RX], tx[OTA_MIN_MQTT_TX], http[OTA_MIN_HTTP];
+    static uint8_t tls[2 * OTA_MIN_TLS_LEN];
     ota_config cfg;
     ota_platform plat;
     ota_status st;
@@ -272,6 +280,33 @@ int main(void)
     EXPECT(ota_init(NULL, &cfg, &plat) == OTA_ERR_NULL_POINTER);
     EXPECT(ota_init(&client, NULL, &plat) == OTA_ERR_NULL_POINTER);
     EXPECT(ota_init(&client, &cfg, NULL) == OTA_ERR_NULL_POINTER);
+    /* TLS: extra anchors must be certificates; the built-in TLS needs its buffer for MQTT/TLS,
+     * the host's TLS does not. */
+    cfg.ca = (const uint8_t *)"not a certificate";
+    cfg.ca_len = 17;
+    EXPECT(ota_init(&client, &cfg, &plat) == (ota_has_builtin_tls() ? OTA_ERR_TLS_CONFIG : OTA_OK));
+    if (!ota_has_builtin_tls())
+        EXPECT(ota_deinit(&client) == OTA_OK);
+    cfg.ca = NULL;
+    cfg.ca_len = 0;
+    cfg.flags = OTA_FLAG_MQTT_TLS;
+    EXPECT(ota_init(&client, &cfg, &plat)
+           == (ota_has_builtin_tls() ? OTA_ERR_BUFFER_TOO_SMALL : OTA_OK));
+    if (!ota_has_builtin_tls())
+        EXPECT(ota_deinit(&client) == OTA_OK);
+    cfg.tls_buf = tls;
+    cfg.tls_len = sizeof tls;
+    cfg.http_buf = tls + 100; /* overlaps */
+    EXPECT(ota_init(&client, &cfg, &plat) == OTA_ERR_INVALID_ARGUMENT);
+    cfg.http_buf = http;
+    EXPECT(ota_init(&client, &cfg, &plat) == OTA_OK);
+    EXPECT(ota_deinit(&client) == OTA_OK);
+    cfg.flags = OTA_FLAG_MQTT_TLS | OTA_FLAG_HOST_TLS;
+    cfg.tls_buf = NULL;
+    cfg.tls_len = 0;
+    EXPECT(ota_init(&client, &cfg, &plat) == OTA_OK);
+    EXPECT(ota_deinit(&client) == OTA_OK);
+    cfg.flags = 0;
     cfg.mqtt_rx_len = OTA_MIN_MQTT_RX - 1;
     EXPECT(ota_init(&client, &cfg, &plat) == OTA_ERR_BUFFER_TOO_SMALL);
     cfg.mqtt_rx_len = sizeof rx;

@@ -146,7 +146,8 @@ static int start_client(demo_ctx *d, const device_info *id)
     cfg.device_name = id->device_name;
     cfg.device_secret = id->device_secret; /* required, though the host signs in */
     cfg.running_version = d->ver.running;
-    cfg.flags = OTA_FLAG_HOST_MQTT | OTA_FLAG_READBACK_VERIFY;
+    /* https firmware URLs: TLS by the platform (OpenSSL in posix_platform.c), as for MQTT. */
+    cfg.flags = OTA_FLAG_HOST_MQTT | OTA_FLAG_READBACK_VERIFY | OTA_FLAG_HOST_TLS;
     cfg.http_buf = http_buf; /* mqtt_rx_buf/mqtt_tx_buf stay NULL: the host's client has its own */
     cfg.http_len = sizeof http_buf;
     cfg.net_poll_ms = 250;   /* the main loop wakes on socket readiness */

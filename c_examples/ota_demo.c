@@ -3,6 +3,7 @@
  *
  *   ota_demo [--device-info FILE] [--product-id ID] [--device-name NAME] [--device-secret BASE64]
  *            [--host HOST] [--port PORT] --version RUNNING_VERSION --dir DIR [--once]
+ *            [--tls] [--ca FILE] [--host-tls]
  *
  * It connects to the broker, reports the running version, waits for an update command, downloads
  * the image into DIR/firmware.bin (resuming after a restart, journal in DIR/ota_record.0 and .1), and
@@ -18,6 +19,10 @@
  * line, the identity, DIR/running_version and the reboot's bookkeeping, which ota_byo_demo shares,
  * in demo_common.c. This file holds what a firmware's main task does: configure, init, poll, react
  * to events.
+ * TLS, both ways a firmware can do it: by default the library's built-in TLS (rustls over the
+ * plain sockets of posix_platform.c; it needs tls_buf and the wall clock, and trusts Tencent's IoT
+ * CA for MQTT, the usual web roots for HTTPS, and --ca); with --host-tls the platform opens TLS
+ * itself (OpenSSL here, mbedTLS on Zephyr/FreeRTOS) and the library speaks plain bytes over it.
  * Set OTA_DEMO_DEBUG=1 in the environment to see the library's debug lines too.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -44,6 +49,12 @@
 static uint8_t mqtt_rx_buf[4096];
 static uint8_t mqtt_tx_buf[1024];
 static uint8_t http_buf[16384];
+/* The built-in TLS's receive buffer: one whole TLS record per connection, the broker's and the
+ * firmware server's (OTA_MIN_TLS_LEN each). Not used with --host-tls. */
+static uint8_t tls_buf[2 * OTA_MIN_TLS_LEN];
+/* --ca FILE: extra trust anchors (PEM), handed to the library (built-in TLS) or OpenSSL. */
+static uint8_t ca_pem[64 * 1024];
+static size_t ca_len;
 
 /* The client's storage (OTA_CLIENT_SIZE bytes); the library keeps all its state in here. */
 static ota_client client;
@@ -218,6 +229,16 @@ static int start_client(demo_ctx *d, const device_info *id, const demo_args *a)
     cfg.journal_interval = 16 * 1024;
     /* The demo can read its slot back: prove the file holds the image before booting it. */
     cfg.flags |= OTA_FLAG_READBACK_VERIFY;
+    if (a->tls)
+        cfg.flags |= OTA_FLAG_MQTT_TLS;
+    if (a->host_tls || !ota_has_builtin_tls()) {
+        cfg.flags |= OTA_FLAG_HOST_TLS; /* posix_platform.c opens TLS (OTA_NET_TLS) */
+    } else {
+        cfg.tls_buf = tls_buf;
+        cfg.tls_len = sizeof tls_buf;
+        cfg.ca = ca_len ? ca_pem : NULL;
+        cfg.ca_len = ca_len;
+    }
 
     memset(&plat, 0, sizeof plat);
     posix_platform_bind(&d->plat, d, &plat);
@@ -295,18 +316,40 @@ int main(int argc, char **argv)
         return rc;
 
     demo_install_signals();
+    if (args.ca_path != NULL) {
+        FILE *f = fopen(args.ca_path, "rb");
+        ca_len = f ? fread(ca_pem, 1, sizeof ca_pem, f) : 0;
+        if (f == NULL || ferror(f) || ca_len == 0 || !feof(f)) {
+            fprintf(stderr, PROG ": cannot read --ca %s (at most %lu bytes)\n", args.ca_path,
+                    (unsigned long)sizeof ca_pem);
+            if (f != NULL)
+                fclose(f);
+            return EXIT_USAGE;
+        }
+        fclose(f);
+        d->plat.tls_ca_file = args.ca_path;
+    }
+    if (args.host_tls && !posix_platform_has_tls()) {
+        fprintf(stderr, PROG ": --host-tls needs the demo built with OpenSSL (libssl-dev)\n");
+        return EXIT_USAGE;
+    }
 
     mask_secret(id.device_secret, secret_shown, sizeof secret_shown);
     demo_log_title(&d->plat, "demo", "demo");
     posix_log(&d->plat, POSIX_LOG_INFO, "demo", "device   %s/%s, secret %s", id.product_id,
               id.device_name, secret_shown);
-    if (args.host != NULL)
-        posix_log(&d->plat, POSIX_LOG_INFO, "demo", "broker   %s:%u (plain TCP)", args.host,
-                  args.port);
-    else
-        posix_log(&d->plat, POSIX_LOG_INFO, "demo",
-                  "broker   %s.iotcloud.tencentdevices.com:%u (plain TCP)", id.product_id,
-                  args.port);
+    {
+        const char *how = !args.tls ? "plain TCP"
+                          : args.host_tls || !ota_has_builtin_tls() ? "TLS by the platform (OpenSSL)"
+                                                                    : "TLS, built-in (rustls)";
+        if (args.host != NULL)
+            posix_log(&d->plat, POSIX_LOG_INFO, "demo", "broker   %s:%u (%s)", args.host,
+                      args.port, how);
+        else
+            posix_log(&d->plat, POSIX_LOG_INFO, "demo",
+                      "broker   %s.iotcloud.tencentdevices.com:%u (%s)", id.product_id, args.port,
+                      how);
+    }
     if (from_file && strcmp(file_version, args.version) != 0)
         posix_log(&d->plat, POSIX_LOG_INFO, "demo", "running  %s (from %s; --version %s ignored)",
                   d->ver.running, d->ver.path, args.version);
@@ -337,6 +380,7 @@ int main(int argc, char **argv)
             print_status(d, "at exit");
             ota_deinit(&client);
             posix_platform_close_all(&d->plat);
+            posix_platform_deinit(&d->plat);
             return 128 + sig;
         }
         if (d->ver.reboot_pending) {
@@ -348,6 +392,7 @@ int main(int argc, char **argv)
             print_status(d, "at exit");
             ota_deinit(&client);
             posix_platform_close_all(&d->plat);
+            posix_platform_deinit(&d->plat);
             return d->update_done ? EXIT_DONE : EXIT_FAILED;
         }
         {
@@ -364,8 +409,8 @@ int main(int argc, char **argv)
             }
         }
 
-        if (ms == 0)
-            continue; /* the library has more to do right away */
+        if (ms == 0 || posix_platform_pending(&d->plat))
+            continue; /* the library has more to do right away, or OpenSSL holds bytes for it */
         if (ms > MAX_WAIT_MS)
             ms = MAX_WAIT_MS;
         /* Sleep until a socket is readable (or connected, or writable after a blocked send), or

@@ -211,7 +211,8 @@ static int start_sub(sub_ctx *s)
     cfg.device_name = s->id.device_name;
     cfg.device_secret = s->id.secret;
     cfg.running_version = s->ver.running;
-    cfg.flags = OTA_FLAG_HOST_MQTT | OTA_FLAG_READBACK_VERIFY;
+    /* https firmware URLs: TLS by the platform (OpenSSL in posix_platform.c), as for MQTT. */
+    cfg.flags = OTA_FLAG_HOST_MQTT | OTA_FLAG_READBACK_VERIFY | OTA_FLAG_HOST_TLS;
     cfg.http_buf = s->http_buf;
     cfg.http_len = sizeof s->http_buf;
     cfg.net_poll_ms = 250;

@@ -25,6 +25,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#ifdef POSIX_PLATFORM_OPENSSL
+#include <arpa/inet.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#endif
+
 /* The library's `user` is either the posix_platform or a struct that starts with one. */
 static posix_platform *ctx(void *user) { return (posix_platform *)user; }
 
@@ -87,6 +94,14 @@ static uint64_t posix_now_ms(void *user)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+/* PORT: seconds since 1970 UTC from an RTC or SNTP; negative while the clock is not set. The
+ * library's built-in TLS checks certificate dates with it. */
+static int64_t posix_unix_time_s(void *user)
+{
+    (void)user;
+    return (int64_t)time(NULL);
+}
+
 /* ------------------------------------------------------------------------------------------- */
 /* Sockets                                                                                     */
 /* ------------------------------------------------------------------------------------------- */
@@ -128,12 +143,9 @@ static void became_connected(posix_platform *p, posix_sock *s)
 
 /* PORT: open a TCP connection without blocking and return a handle >= 0. On lwIP or Zephyr this is
  * the same code with their socket API; with a modem, send the AT open command and return its link
- * id. If OTA_NET_TLS is set, open a TLS connection that verifies `host` (mbedTLS, the modem's TLS,
- * or Zephyr's TLS sockets) — this demo has no TLS stack and refuses. */
-static int32_t posix_net_connect(void *user, int32_t channel, const char *host, uint16_t port,
-                                 uint32_t flags)
+ * id. */
+static int32_t tcp_connect(posix_platform *p, int32_t channel, const char *host, uint16_t port)
 {
-    posix_platform *p = ctx(user);
     const char *tag = channel_name(channel);
     struct addrinfo hints, *res = NULL, *ai;
     posix_sock *s = NULL;
@@ -141,12 +153,6 @@ static int32_t posix_net_connect(void *user, int32_t channel, const char *host, 
     unsigned count = 0, start, i;
     int rc, last_err = 0;
 
-    if (flags & OTA_NET_TLS) {
-        posix_log(p, POSIX_LOG_ERROR, tag,
-                  "TLS requested for %s:%u, but this demo has no TLS stack (use a plain-TCP broker, "
-                  "or plug a TLS library into posix_net_connect)", host, (unsigned)port);
-        return OTA_NET_ERROR;
-    }
     for (i = 0; i < POSIX_MAX_SOCKS && s == NULL; i++)
         if (p->socks[i].fd < 0)
             s = &p->socks[i];
@@ -231,6 +237,206 @@ static int32_t posix_net_connect(void *user, int32_t channel, const char *host, 
     return OTA_NET_ERROR;
 }
 
+/* ------------------------------------------------------------------------------------------- */
+/* Host TLS (OpenSSL): what an mbedTLS port does with mbedtls_ssl_* on the same socket          */
+/* ------------------------------------------------------------------------------------------- */
+
+#ifdef POSIX_PLATFORM_OPENSSL
+bool posix_platform_has_tls(void) { return true; }
+
+static SSL_CTX *tls_ctx(posix_platform *p)
+{
+    SSL_CTX *c = p->ssl_ctx;
+    if (c != NULL)
+        return c;
+    c = SSL_CTX_new(TLS_client_method());
+    if (c == NULL)
+        return NULL;
+    SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION);
+    SSL_CTX_set_verify(c, SSL_VERIFY_PEER, NULL);
+    if (SSL_CTX_set_default_verify_paths(c) != 1
+        || (p->tls_ca_file != NULL && SSL_CTX_load_verify_locations(c, p->tls_ca_file, NULL) != 1)) {
+        posix_log(p, POSIX_LOG_ERROR, "tls", "cannot load the trust anchors%s%s",
+                  p->tls_ca_file ? " from " : "", p->tls_ca_file ? p->tls_ca_file : "");
+        SSL_CTX_free(c);
+        return NULL;
+    }
+    p->ssl_ctx = c;
+    return c;
+}
+
+/* A TLS session on the fresh socket: certificate chain, dates and `host` are verified (an IP
+ * literal against the certificate's IP addresses, a name against its DNS names, with SNI). */
+static int tls_attach(posix_platform *p, posix_sock *s, const char *host)
+{
+    SSL_CTX *c = tls_ctx(p);
+    SSL *ssl = c ? SSL_new(c) : NULL;
+    unsigned char ip[16];
+    int is_ip = inet_pton(AF_INET, host, ip) == 1 || inet_pton(AF_INET6, host, ip) == 1;
+    X509_VERIFY_PARAM *vp;
+
+    if (ssl == NULL)
+        return -1;
+    vp = SSL_get0_param(ssl);
+    X509_VERIFY_PARAM_set_hostflags(vp, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    if (SSL_set_fd(ssl, s->fd) != 1
+        || (is_ip ? X509_VERIFY_PARAM_set1_ip_asc(vp, host) != 1
+                  : (SSL_set1_host(ssl, host) != 1 || SSL_set_tlsext_host_name(ssl, host) != 1))) {
+        SSL_free(ssl);
+        return -1;
+    }
+    SSL_set_connect_state(ssl);
+    s->ssl = ssl;
+    s->tls_up = false;
+    return 0;
+}
+
+static int32_t tls_failed(posix_platform *p, posix_sock *s, const char *what)
+{
+    long v = SSL_get_verify_result(s->ssl);
+    char err[160] = "";
+    unsigned long e = ERR_get_error();
+    if (e != 0)
+        ERR_error_string_n(e, err, sizeof err);
+    ERR_clear_error();
+    posix_log(p, POSIX_LOG_WARN, channel_name(s->channel), "TLS %s with %s failed: %s%s%s", what,
+              s->peer, v != X509_V_OK ? X509_verify_cert_error_string(v) : "",
+              v != X509_V_OK && err[0] ? "; " : "", err);
+    s->dead = true;
+    return OTA_NET_ERROR;
+}
+
+/* The result of an SSL_* call that did not move data: would block, closed (0) or failed. */
+static int32_t tls_result(posix_platform *p, posix_sock *s, int r, const char *what)
+{
+    switch (SSL_get_error(s->ssl, r)) {
+    case SSL_ERROR_WANT_READ:
+        return OTA_NET_WOULD_BLOCK;
+    case SSL_ERROR_WANT_WRITE:
+        s->want_write = true;
+        return OTA_NET_WOULD_BLOCK;
+    case SSL_ERROR_ZERO_RETURN:
+        s->dead = true;
+        return 0;
+    case SSL_ERROR_SYSCALL:
+        if (ERR_peek_error() == 0 && (errno == 0 || errno == ECONNRESET)) {
+            s->dead = true; /* end of stream without close_notify */
+            return 0;
+        }
+        return tls_failed(p, s, what);
+    default:
+        return tls_failed(p, s, what);
+    }
+}
+
+/* Drive the handshake; 1 when it is done, else what net_send/net_recv return. */
+static int32_t tls_handshake(posix_platform *p, posix_sock *s)
+{
+    int r;
+    if (s->tls_up)
+        return 1;
+    if (s->connecting)
+        return OTA_NET_WOULD_BLOCK;
+    r = SSL_do_handshake(s->ssl);
+    if (r == 1) {
+        s->tls_up = true;
+        posix_log(p, POSIX_LOG_INFO, channel_name(s->channel), "TLS with %s: %s, %s (OpenSSL)",
+                  s->peer, SSL_get_version(s->ssl), SSL_get_cipher_name(s->ssl));
+        return 1;
+    }
+    r = tls_result(p, s, r, "handshake");
+    return r == 0 ? tls_failed(p, s, "handshake") : r;
+}
+
+static int32_t tls_send(posix_platform *p, posix_sock *s, const uint8_t *buf, size_t len)
+{
+    int32_t h = tls_handshake(p, s);
+    int r;
+    if (h != 1)
+        return h;
+    r = SSL_write(s->ssl, buf, (int)(len > INT32_MAX ? INT32_MAX : len));
+    if (r > 0)
+        return r;
+    r = tls_result(p, s, r, "write");
+    return r == 0 ? OTA_NET_ERROR : r;
+}
+
+static int32_t tls_recv(posix_platform *p, posix_sock *s, uint8_t *buf, size_t len)
+{
+    int32_t h = tls_handshake(p, s);
+    int r;
+    if (h != 1)
+        return h;
+    r = SSL_read(s->ssl, buf, (int)(len > INT32_MAX ? INT32_MAX : len));
+    return r > 0 ? r : tls_result(p, s, r, "read");
+}
+
+static void tls_close(posix_sock *s)
+{
+    if (s->ssl == NULL)
+        return;
+    if (s->tls_up)
+        SSL_shutdown(s->ssl); /* sends close_notify; the answer is not awaited */
+    SSL_free(s->ssl);
+    s->ssl = NULL;
+}
+
+void posix_platform_deinit(posix_platform *p)
+{
+    SSL_CTX_free(p->ssl_ctx);
+    p->ssl_ctx = NULL;
+}
+
+bool posix_platform_pending(posix_platform *p)
+{
+    int i;
+    for (i = 0; i < POSIX_MAX_SOCKS; i++)
+        if (p->socks[i].fd >= 0 && p->socks[i].ssl != NULL && SSL_pending(p->socks[i].ssl) > 0)
+            return true;
+    return false;
+}
+#else
+bool posix_platform_has_tls(void) { return false; }
+void posix_platform_deinit(posix_platform *p) { (void)p; }
+bool posix_platform_pending(posix_platform *p)
+{
+    (void)p;
+    return false;
+}
+#endif
+
+/* PORT: with OTA_NET_TLS open a TLS connection that verifies `host` (mbedTLS, the modem's TLS, or
+ * Zephyr's TLS sockets); here OpenSSL on the plain socket, handshaking inside net_send/net_recv. */
+static int32_t posix_net_connect(void *user, int32_t channel, const char *host, uint16_t port,
+                                 uint32_t flags)
+{
+    posix_platform *p = ctx(user);
+    int32_t fd;
+
+#ifndef POSIX_PLATFORM_OPENSSL
+    if (flags & OTA_NET_TLS) {
+        posix_log(p, POSIX_LOG_ERROR, channel_name(channel),
+                  "TLS requested for %s:%u, but this build has no OpenSSL (install libssl-dev)",
+                  host, (unsigned)port);
+        return OTA_NET_ERROR;
+    }
+#endif
+    fd = tcp_connect(p, channel, host, port);
+#ifdef POSIX_PLATFORM_OPENSSL
+    if (fd >= 0 && (flags & OTA_NET_TLS)) {
+        posix_sock *s = find_sock(p, fd);
+        if (s == NULL || tls_attach(p, s, host) != 0) {
+            posix_log(p, POSIX_LOG_ERROR, channel_name(channel), "cannot set up TLS for %s", host);
+            if (s != NULL)
+                s->fd = -1;
+            close(fd);
+            return OTA_NET_ERROR;
+        }
+    }
+#endif
+    return fd;
+}
+
 /* errno values that mean "nothing can move now" on a non-blocking socket. ENOTCONN shows up on
  * some systems while a connect is still in progress. */
 static bool would_block(const posix_sock *s, int err)
@@ -252,6 +458,10 @@ static int32_t posix_net_send(void *user, int32_t sock, const uint8_t *buf, size
     }
     if (s->error != 0)
         return OTA_NET_ERROR; /* the failed connect, already logged */
+#ifdef POSIX_PLATFORM_OPENSSL
+    if (s->ssl != NULL)
+        return tls_send(p, s, buf, len);
+#endif
     if (len > INT32_MAX)
         len = INT32_MAX; /* the return value is an int32_t */
     /* MSG_NOSIGNAL: a peer that closed must give EPIPE, not kill the process with SIGPIPE. */
@@ -289,6 +499,10 @@ static int32_t posix_net_recv(void *user, int32_t sock, uint8_t *buf, size_t len
     }
     if (s->error != 0)
         return OTA_NET_ERROR;
+#ifdef POSIX_PLATFORM_OPENSSL
+    if (s->ssl != NULL)
+        return tls_recv(p, s, buf, len);
+#endif
     if (len > INT32_MAX)
         len = INT32_MAX;
     n = recv(s->fd, buf, len, 0);
@@ -327,6 +541,9 @@ static void posix_net_close(void *user, int32_t sock)
         return;
     }
     posix_log(p, POSIX_LOG_DEBUG, channel_name(s->channel), "closing %s (fd %d)", s->peer, s->fd);
+#ifdef POSIX_PLATFORM_OPENSSL
+    tls_close(s);
+#endif
     close(s->fd);
     s->fd = -1;
 }
@@ -734,6 +951,7 @@ void posix_platform_bind(posix_platform *p, void *user, ota_platform *out)
     (void)p; /* `user` is p or a struct starting with p: the callbacks find p through it */
     out->user = user;
     out->now_ms = posix_now_ms;
+    out->unix_time_s = posix_unix_time_s;
     out->net_connect = posix_net_connect;
     out->net_send = posix_net_send;
     out->net_recv = posix_net_recv;
@@ -754,6 +972,9 @@ void posix_platform_close_all(posix_platform *p)
         if (s->fd >= 0) {
             posix_log(p, POSIX_LOG_WARN, channel_name(s->channel),
                       "%s still open after ota_deinit(): closing it", s->peer);
+#ifdef POSIX_PLATFORM_OPENSSL
+            tls_close(s);
+#endif
             close(s->fd);
             s->fd = -1;
         }

@@ -5,6 +5,8 @@
  *   clock    -> now_ms                                  (CLOCK_MONOTONIC here; a tick counter on an MCU)
  *   sockets  -> net_connect/net_send/net_recv/net_close (non-blocking BSD sockets here; lwIP, a
  *                                                       modem's AT sockets, Zephyr sockets on a device)
+ *               with OTA_NET_TLS: OpenSSL here (the "host TLS" mode), mbedTLS on Zephyr/FreeRTOS
+ *   wall clock -> unix_time_s                           (time() here; SNTP or an RTC on a device)
  *   slot     -> slot_open/slot_write/slot_read/slot_close (a file here; the second flash bank on a
  *                                                       device, e.g. MCUboot's secondary slot)
  *   store    -> store_load/store_save                   (an atomically replaced file here; a small
@@ -47,6 +49,8 @@ typedef struct {
     bool dead;           /* error or EOF seen: stop polling it (POLLHUP would spin the loop) */
     int error;           /* errno of a failed asynchronous connect, reported on the next send/recv */
     char peer[80];       /* "host:port (address)" for log lines */
+    void *ssl;           /* host TLS (OpenSSL's SSL *), NULL for plain TCP */
+    bool tls_up;         /* the TLS handshake finished */
 } posix_sock;
 
 typedef struct {
@@ -70,6 +74,11 @@ typedef struct {
      * that resolves to ::1 and 127.0.0.1 still reaches a broker listening on only one of them. */
     unsigned addr_rotation[2];
 
+    /* Host TLS (OTA_NET_TLS at net_connect; needs the demo built with OpenSSL): the extra CA file
+     * (PEM) to trust besides the system's roots, NULL for the system's only. */
+    const char *tls_ca_file;
+    void *ssl_ctx;          /* OpenSSL's SSL_CTX *, created at the first TLS connection */
+
     /* Output. */
     bool stdout_is_tty;
     bool line_open;         /* a carriage-return progress bar is on screen: end it before a log line */
@@ -91,6 +100,16 @@ void posix_platform_poll_done(posix_platform *p, const struct pollfd *fds, int n
 
 /* Close sockets and the slot the library left open (after ota_deinit(); should find nothing). */
 void posix_platform_close_all(posix_platform *p);
+
+/* Free what the host TLS holds (the OpenSSL context). */
+void posix_platform_deinit(posix_platform *p);
+
+/* True when this build can open TLS connections itself (OpenSSL). */
+bool posix_platform_has_tls(void);
+
+/* True when a host-TLS socket holds decrypted bytes the library has not read yet: poll() would
+ * not wake for them, so call ota_poll() again at once. */
+bool posix_platform_pending(posix_platform *p);
 
 /* Replace `path` atomically: write `tmp_path`, fsync, rename, fsync the directory. 0 or -1. */
 int posix_write_file_atomic(posix_platform *p, const char *path, const char *tmp_path,

@@ -169,6 +169,45 @@
 #define OTA_ERR_REDIRECTED (-44)
 
 /**
+ * TLS: the server's certificate chain does not lead to a trusted root (built-in TLS: Tencent's
+ * IoT CA for MQTT, the Mozilla roots for HTTPS, plus ota_config.ca). Add the root to ota_config.ca.
+ */
+#define OTA_ERR_TLS_UNTRUSTED (-50)
+
+/**
+ * TLS: the server's certificate is not valid for the host name connected to (broker_host, or the
+ * firmware URL's host).
+ */
+#define OTA_ERR_TLS_NAME_MISMATCH (-51)
+
+/**
+ * TLS: the server's certificate has expired or is not yet valid at the host's clock
+ * (ota_platform.unix_time_s); check the device's time.
+ */
+#define OTA_ERR_TLS_EXPIRED (-52)
+
+/**
+ * TLS: the server ended the session with a fatal alert.
+ */
+#define OTA_ERR_TLS_ALERT (-53)
+
+/**
+ * TLS: the handshake failed otherwise (no common TLS version or cipher suite, a bad message).
+ */
+#define OTA_ERR_TLS_HANDSHAKE (-54)
+
+/**
+ * TLS: the set-up is unusable: ota_config.ca is not PEM/DER certificates, or the built-in TLS
+ * has no tls_buf for this connection.
+ */
+#define OTA_ERR_TLS_CONFIG (-55)
+
+/**
+ * A redirect from https to http was refused (nothing is sent in clear).
+ */
+#define OTA_ERR_TLS_DOWNGRADE (-56)
+
+/**
  * Bytes of ota_client storage (an upper bound for every target).
  */
 #define OTA_CLIENT_SIZE 3072
@@ -217,6 +256,13 @@
  * Minimum http_len; the whole HTTP response head must fit. Larger means fewer recv calls.
  */
 #define OTA_MIN_HTTP 1024
+
+/**
+ * Minimum tls_len per connection that uses the built-in TLS: one whole TLS record (16384 bytes
+ * of plaintext + 2048 of expansion + the 5-byte header). tls_len must be at least this for
+ * https downloads, and twice this with OTA_FLAG_MQTT_TLS (the first half is the broker's).
+ */
+#define OTA_MIN_TLS_LEN 18437
 
 /**
  * Bytes each copy of the persistent record needs (room to grow; the record is smaller today).
@@ -270,7 +316,9 @@
 #define OTA_FLAG_MANUAL_ACCEPT 1
 
 /**
- * ota_config.flags: MQTT over TLS (the host's net_connect is asked for TLS; port 8883).
+ * ota_config.flags: MQTT over TLS (default port 8883): the built-in TLS (needs tls_buf of
+ * 2 * OTA_MIN_TLS_LEN), or the host's (net_connect gets OTA_NET_TLS) with OTA_FLAG_HOST_TLS or
+ * without the built-in TLS.
  */
 #define OTA_FLAG_MQTT_TLS 2
 
@@ -298,6 +346,13 @@
  * to ota_mqtt_input(); the MQTT buffers may be NULL. ota_poll() still runs the download.
  */
 #define OTA_FLAG_HOST_MQTT 32
+
+/**
+ * ota_config.flags: the host opens every TLS connection itself (net_connect gets OTA_NET_TLS)
+ * even when the library has the built-in TLS (see ota_has_builtin_tls()). Without the built-in
+ * TLS (every MCU build) TLS is always the host's and this flag changes nothing.
+ */
+#define OTA_FLAG_HOST_TLS 64
 
 /**
  * net_connect flags: the connection must be TLS, verified for the host name given.
@@ -519,6 +574,20 @@ typedef struct {
    * writable after an OTA_NET_WOULD_BLOCK send) may set it high.
    */
   uint32_t net_poll_ms;
+  /**
+   * Built-in TLS: extra trust anchors for the broker and the firmware server, PEM text with
+   * one or more certificates, or one DER certificate (NULL: none). Trusted besides Tencent's
+   * IoT CA (MQTT) and the Mozilla roots (HTTPS). Not copied: must stay valid until ota_deinit().
+   */
+  const uint8_t *ca;
+  size_t ca_len;
+  /**
+   * Built-in TLS: the receive buffer for TLS records, at least OTA_MIN_TLS_LEN for https
+   * downloads and 2 * OTA_MIN_TLS_LEN with OTA_FLAG_MQTT_TLS (NULL: no built-in TLS
+   * connection can open; not needed with OTA_FLAG_HOST_TLS). Must stay valid until ota_deinit().
+   */
+  uint8_t *tls_buf;
+  size_t tls_len;
 } ota_config;
 
 /**
@@ -530,7 +599,8 @@ typedef uint64_t (*ota_now_ms_fn)(void *user);
  * Start a non-blocking connection to host:port (DNS is the host's business) and return a
  * non-negative handle, or OTA_NET_ERROR. The connection may still be in progress: net_send/net_recv return
  * OTA_NET_WOULD_BLOCK until it is up. channel is OTA_CHANNEL_MQTT or OTA_CHANNEL_HTTP; with
- * OTA_NET_TLS in flags the host must open a TLS connection that verifies `host`. Required.
+ * OTA_NET_TLS in flags the host must open a TLS connection that verifies `host` (the built-in
+ * TLS, when it handles a connection, asks for plain TCP and runs TLS over it). Required.
  */
 typedef int32_t (*ota_net_connect_fn)(void *user,
                                       int32_t channel,
@@ -654,6 +724,14 @@ typedef int32_t (*ota_mqtt_publish_fn)(void *user,
                                        uint8_t qos);
 
 /**
+ * Wall-clock time in seconds since 1970-01-01 UTC, or a negative value when the clock is not set
+ * yet. Used by the built-in TLS to check certificate validity. Optional: without it (or while it
+ * is negative) the library's build time stands in, so a certificate that expired before the
+ * build is still refused but a later expiry is not noticed.
+ */
+typedef int64_t (*ota_unix_time_s_fn)(void *user);
+
+/**
  * The functions the host provides, each called with `user` first, only from inside ota_* calls.
  */
 typedef struct {
@@ -679,6 +757,10 @@ typedef struct {
    * OTA_FLAG_HOST_MQTT only (NULL otherwise).
    */
   ota_mqtt_publish_fn mqtt_publish;
+  /**
+   * Optional: wall-clock time for the built-in TLS's certificate checks.
+   */
+  ota_unix_time_s_fn unix_time_s;
 } ota_platform;
 
 /**
@@ -812,6 +894,13 @@ int32_t ota_deinit(ota_client *client);
  * A static, NUL-terminated description of a status code ("unknown status" for others).
  */
 const char *ota_strerror(int32_t status);
+
+/**
+ * True when the library has the built-in TLS (cargo feature `tls`, on in the default Linux
+ * build): TLS connections are then the library's unless OTA_FLAG_HOST_TLS is set. False in MCU
+ * builds: net_connect is asked for TLS (OTA_NET_TLS) and the host's stack (e.g. mbedTLS) opens it.
+ */
+bool ota_has_builtin_tls(void);
 
 /**
  * The library version, e.g. "0.1.0".

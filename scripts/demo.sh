@@ -2,6 +2,10 @@
 # The zero-install demo: builds the library and the C demo (CMake), starts the IoT Explorer
 # stand-in with its embedded MQTT broker and firmware server, and lets the C demo perform a
 # complete update of an 8 MiB image, including the simulated reboot and the `done` report.
+#
+#   DEMO_TLS=1 scripts/demo.sh      the same over MQTT/TLS and an https firmware URL, with the
+#                                   library's built-in TLS (certificates from a test CA)
+#   DEMO_TLS=host scripts/demo.sh   ... with the platform's TLS (OpenSSL in posix_platform.c)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,9 +25,21 @@ echo "== building the IoT Explorer stand-in"
 cargo build --release --quiet -p qcloud-ota-standin
 standin=target/release/standin
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-echo "== starting the stand-in (embedded broker on 127.0.0.1:$port)"
-"$standin" --embedded-broker "$port" \
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+port=$(free_port)
+standin_tls=() demo_tls=() device_port=$port
+case ${DEMO_TLS:-} in
+    "") ;;
+    1|host)
+        device_port=$(free_port)
+        standin_tls=(--tls-dir "$work/pki" --mqtt-tls-port "$device_port")
+        demo_tls=(--tls --ca "$work/pki/ca.pem")
+        [ "$DEMO_TLS" = host ] && demo_tls+=(--host-tls)
+        ;;
+    *) echo "DEMO_TLS must be 1 or host" >&2; exit 2 ;;
+esac
+echo "== starting the stand-in (embedded broker on 127.0.0.1:$port${DEMO_TLS:+, TLS on $device_port})"
+"$standin" --embedded-broker "$port" "${standin_tls[@]}" \
     --product-id DEMOPROD01 --device-name demo-device --device-secret MTIzNDU2Nzg5MGFiY2RlZg== \
     --target-version 2.0.0 --image-size "$size" --seed 1 \
     --write-image "$work/expected.bin" --write-device-info "$work/device_info.json" \
@@ -36,8 +52,8 @@ done
 
 mkdir -p "$work/device"
 echo "== running the C demo: $demo"
-"$demo" --device-info "$work/device_info.json" --host 127.0.0.1 --port "$port" \
-    --version 1.0.0 --dir "$work/device" --once
+"$demo" --device-info "$work/device_info.json" --host 127.0.0.1 --port "$device_port" \
+    --version 1.0.0 --dir "$work/device" --once "${demo_tls[@]}"
 
 echo "== waiting for the stand-in's verdict"
 status=0

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Installs what the tests need when it is missing: mosquitto (the real MQTT broker the tests run
 # against), libmosquitto-dev (the MQTT client of the bring-your-own-MQTT C demos), cmake (the C
-# build), the Cortex-M toolchain (gcc-arm-none-eabi, newlib), QEMU for the bare-metal firmware
-# test (qemu-system-arm: mps2-an386) and the Cortex-M Rust targets. Safe to run repeatedly.
+# build), libssl-dev (OpenSSL: the demo's host-TLS mode), the Cortex-M toolchain
+# (gcc-arm-none-eabi, newlib), QEMU for the bare-metal firmware test (qemu-system-arm: mps2-an386)
+# and the Cortex-M Rust targets. Safe to run repeatedly.
 set -euo pipefail
 
 need_apt=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need_apt+=(mosquitto)
 command -v cmake >/dev/null 2>&1 || need_apt+=(cmake)
 [ -f /usr/include/mosquitto.h ] || need_apt+=(libmosquitto-dev)
+[ -f /usr/include/openssl/ssl.h ] || need_apt+=(libssl-dev)
 command -v gcc >/dev/null 2>&1 || need_apt+=(gcc)
 command -v g++ >/dev/null 2>&1 || need_apt+=(g++)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3)

@@ -7,6 +7,7 @@ use crate::error::Error;
 use crate::http::body::BodyError;
 use crate::http::download::{Download, DownloadError, DownloadEvent};
 use crate::http::url::{self, Scheme};
+use crate::link::{Links, TlsSetup};
 use crate::mqtt::session::{Session, SessionConfig, SessionEvent};
 use crate::platform::{Channel, Event, EventKind, Level, NetError, Platform, Socket};
 use crate::protocol::VERSION_MAX;
@@ -48,8 +49,11 @@ pub struct Config<'a> {
     pub broker_host: Option<&'a str>,
     /// 0: 1883, or 8883 with `mqtt_tls`.
     pub broker_port: u16,
-    /// Ask the host for a TLS connection to the broker.
+    /// The broker connection is TLS (built-in, or the host's with `host_tls`).
     pub mqtt_tls: bool,
+    /// Every TLS connection is opened by the host (`Platform::connect` with `tls`), also when
+    /// the library has the built-in TLS.
+    pub host_tls: bool,
     pub running_version: &'a str,
     pub keepalive_s: u16,
     pub ack_timeout_ms: u32,
@@ -79,6 +83,7 @@ impl<'a> Config<'a> {
             broker_host: None,
             broker_port: 0,
             mqtt_tls: false,
+            host_tls: false,
             running_version,
             keepalive_s: 240,
             ack_timeout_ms: 10_000,
@@ -152,6 +157,7 @@ pub struct Client<'b, P: Platform> {
     connect_failures: u32,
     http: Download<'b>,
     http_sock: Option<Socket>,
+    links: Links<'b>,
     engine: Engine,
     rng: u64,
     net_poll_ms: u32,
@@ -164,7 +170,17 @@ enum SessionAction {
 }
 
 impl<'b, P: Platform> Client<'b, P> {
-    pub fn new(cfg: &Config<'_>, bufs: Buffers<'b>, mut plat: P) -> Result<Self, Error> {
+    pub fn new(cfg: &Config<'_>, bufs: Buffers<'b>, plat: P) -> Result<Self, Error> {
+        Self::with_tls(cfg, bufs, TlsSetup::default(), plat)
+    }
+
+    /// [`Self::new`] with the buffer and extra anchors of the built-in TLS.
+    pub fn with_tls(
+        cfg: &Config<'_>,
+        bufs: Buffers<'b>,
+        tls: TlsSetup<'b>,
+        mut plat: P,
+    ) -> Result<Self, Error> {
         let mqtt_short = bufs.mqtt_rx.len() < MIN_MQTT_RX || bufs.mqtt_tx.len() < MIN_MQTT_TX;
         if (mqtt_short && !cfg.host_mqtt) || bufs.http.len() < MIN_HTTP {
             return Err(Error::BufferTooSmall);
@@ -190,6 +206,7 @@ impl<'b, P: Platform> Client<'b, P> {
             (p, _) => p,
         };
         let running = version_text(cfg.running_version)?;
+        let links = Links::new(tls, cfg.mqtt_tls && !cfg.host_mqtt, cfg.host_tls)?;
         let id = Identity {
             topic_update: join(&["$ota/update/", cfg.product_id, "/", cfg.device_name])?,
             topic_report: join(&["$ota/report/", cfg.product_id, "/", cfg.device_name])?,
@@ -226,6 +243,7 @@ impl<'b, P: Platform> Client<'b, P> {
             connect_failures: 0,
             http: Download::new(bufs.http),
             http_sock: None,
+            links,
             engine,
             rng,
             net_poll_ms: cfg.net_poll_ms.max(1),
@@ -358,6 +376,10 @@ impl<'b, P: Platform> Client<'b, P> {
         // Bytes written to the slot may have queued a report (progress 100, burning).
         self.publish_step(now);
         self.mqtt_flush(now);
+        // The built-in TLS may hold whole records already read from the socket, which will not
+        // wake a host waiting for readiness.
+        busy |= self.mqtt_sock.is_some() && self.links.pending(Channel::Mqtt);
+        busy |= self.http_sock.is_some() && self.links.pending(Channel::Http);
         if busy {
             return 0;
         }
@@ -385,10 +407,10 @@ impl<'b, P: Platform> Client<'b, P> {
             self.mqtt_flush(now);
         }
         if let Some(s) = self.mqtt_sock.take() {
-            self.plat.close(s);
+            self.links.close(&mut self.plat, Channel::Mqtt, s);
         }
         if let Some(s) = self.http_sock.take() {
-            self.plat.close(s);
+            self.links.close(&mut self.plat, Channel::Http, s);
         }
         self.mqtt.reset();
         self.http.reset();
@@ -406,14 +428,15 @@ impl<'b, P: Platform> Client<'b, P> {
 
     fn mqtt_connect(&mut self, now: u64) {
         self.last_connect_ms = Some(now);
-        let sock = match self.plat.connect(
+        let sock = match self.links.open(
+            &mut self.plat,
             Channel::Mqtt,
             self.id.host.as_str(),
             self.id.port,
             self.id.tls,
         ) {
             Ok(s) => s,
-            Err(_) => return self.mqtt_failed(now, Error::NetConnect, false),
+            Err(e) => return self.mqtt_failed(now, e, false),
         };
         self.mqtt_sock = Some(sock);
         let connid = auth::make_connid(self.next_random());
@@ -446,8 +469,13 @@ impl<'b, P: Platform> Client<'b, P> {
 
     /// Close the MQTT connection and schedule a reconnect with backoff and jitter.
     fn drop_mqtt(&mut self, now: u64, e: Error) {
+        // A TLS failure says more than the network error it surfaced as.
+        let e = match e {
+            Error::NetIo => self.links.error(Channel::Mqtt).unwrap_or(e),
+            e => e,
+        };
         if let Some(s) = self.mqtt_sock.take() {
-            self.plat.close(s);
+            self.links.close(&mut self.plat, Channel::Mqtt, s);
         }
         self.mqtt.reset();
         let was_online = self.online;
@@ -487,7 +515,10 @@ impl<'b, P: Platform> Client<'b, P> {
     fn mqtt_flush(&mut self, now: u64) {
         let Some(sock) = self.mqtt_sock else { return };
         while !self.mqtt.tx_pending().is_empty() {
-            match self.plat.send(sock, self.mqtt.tx_pending()) {
+            match self
+                .links
+                .send(&mut self.plat, Channel::Mqtt, sock, self.mqtt.tx_pending())
+            {
                 Ok(n) => self.mqtt.tx_consumed(n, now),
                 Err(NetError::WouldBlock) => return,
                 Err(_) => return self.drop_mqtt(now, Error::NetIo),
@@ -512,7 +543,7 @@ impl<'b, P: Platform> Client<'b, P> {
             if space.is_empty() {
                 break;
             }
-            match self.plat.recv(sock, space) {
+            match self.links.recv(&mut self.plat, Channel::Mqtt, sock, space) {
                 Ok(n) => self.mqtt.rx_filled(n, now),
                 Err(NetError::WouldBlock) => break,
                 Err(_) => {
@@ -614,12 +645,17 @@ impl<'b, P: Platform> Client<'b, P> {
 
     fn close_http(&mut self) {
         if let Some(s) = self.http_sock.take() {
-            self.plat.close(s);
+            self.links.close(&mut self.plat, Channel::Http, s);
         }
         self.http.reset();
     }
 
     fn http_failed(&mut self, now: u64, e: Error) {
+        // A TLS failure says more than the network error it surfaced as.
+        let e = match e {
+            Error::NetIo => self.links.error(Channel::Http).unwrap_or(e),
+            e => e,
+        };
         self.close_http();
         self.engine.on_download_error(now, e, &mut self.plat);
     }
@@ -634,11 +670,13 @@ impl<'b, P: Platform> Client<'b, P> {
             return false;
         };
         let tls = matches!(u.scheme, Scheme::Https);
-        let sock = match self.plat.connect(Channel::Http, u.host, u.port, tls) {
+        let sock = match self
+            .links
+            .open(&mut self.plat, Channel::Http, u.host, u.port, tls)
+        {
             Ok(s) => s,
-            Err(_) => {
-                self.engine
-                    .on_download_error(now, Error::NetConnect, &mut self.plat);
+            Err(e) => {
+                self.engine.on_download_error(now, e, &mut self.plat);
                 return false;
             }
         };
@@ -675,7 +713,10 @@ impl<'b, P: Platform> Client<'b, P> {
         let mut moved = 0usize;
         loop {
             while !self.http.tx_pending().is_empty() {
-                match self.plat.send(sock, self.http.tx_pending()) {
+                match self
+                    .links
+                    .send(&mut self.plat, Channel::Http, sock, self.http.tx_pending())
+                {
                     Ok(n) => self.http.tx_consumed(n),
                     Err(NetError::WouldBlock) => return false,
                     Err(_) => {
@@ -692,7 +733,7 @@ impl<'b, P: Platform> Client<'b, P> {
                 }
                 return false;
             }
-            let eof = match self.plat.recv(sock, space) {
+            let eof = match self.links.recv(&mut self.plat, Channel::Http, sock, space) {
                 Ok(n) => {
                     self.http.rx_filled(n);
                     moved += n;

@@ -811,7 +811,10 @@ impl Engine {
             let base =
                 crate::http::url::parse(self.offer.url.as_str()).map_err(|_| Error::BadUrl)?;
             let target = crate::http::url::resolve(&base, location.ok_or(Error::HttpProtocol)?)
-                .map_err(|_| Error::BadUrl)?;
+                .map_err(|e| match e {
+                    crate::http::url::UrlError::Downgrade => Error::TlsDowngrade,
+                    _ => Error::BadUrl,
+                })?;
             crate::http::url::write(&target, &mut next).map_err(|_| Error::BadUrl)?;
         }
         // The cloud's URL is replaced: a re-sent offer brings a fresh one if this one goes stale.
@@ -1537,7 +1540,7 @@ mod tests {
         e2.download_started(0);
         assert_eq!(
             e2.on_head(&h, &mut p),
-            Err(Error::BadUrl),
+            Err(Error::TlsDowngrade),
             "never https -> http"
         );
     }

@@ -36,6 +36,20 @@ pub enum Error {
     Declined = -43,
     /// Internal: the server redirected; the next request goes to the new location.
     Redirected = -44,
+    /// The server's certificate chain does not lead to a trusted root.
+    TlsUntrusted = -50,
+    /// The server's certificate is not for the host name that was connected to.
+    TlsNameMismatch = -51,
+    /// The server's certificate has expired or is not yet valid (at the host's clock).
+    TlsExpired = -52,
+    /// The server ended the TLS session with an alert.
+    TlsAlert = -53,
+    /// The TLS handshake failed otherwise (no common version or cipher, bad message).
+    TlsHandshake = -54,
+    /// The TLS set-up is unusable: extra CA not PEM/DER certificates, or no TLS buffer.
+    TlsConfig = -55,
+    /// A redirect from https to http was refused.
+    TlsDowngrade = -56,
 }
 
 /// Tencent `result_code` values for `report_progress` with state `fail` (reference §3.5).
@@ -48,7 +62,7 @@ pub mod result_code {
 }
 
 impl Error {
-    pub const ALL: [Error; 29] = [
+    pub const ALL: [Error; 36] = [
         Error::NullPointer,
         Error::InvalidArgument,
         Error::BufferTooSmall,
@@ -78,6 +92,13 @@ impl Error {
         Error::RolledBack,
         Error::Declined,
         Error::Redirected,
+        Error::TlsUntrusted,
+        Error::TlsNameMismatch,
+        Error::TlsExpired,
+        Error::TlsAlert,
+        Error::TlsHandshake,
+        Error::TlsConfig,
+        Error::TlsDowngrade,
     ];
 
     pub const fn code(self) -> i32 {
@@ -122,6 +143,23 @@ impl Error {
             Error::RolledBack => c"the device came back on the old version",
             Error::Declined => c"the host declined the update",
             Error::Redirected => c"redirected (followed by the library)",
+            Error::TlsUntrusted => {
+                c"TLS: server certificate not signed by a trusted CA (add its root to ota_config.ca)"
+            }
+            Error::TlsNameMismatch => {
+                c"TLS: server certificate is not valid for the host name (check broker_host / the URL)"
+            }
+            Error::TlsExpired => {
+                c"TLS: server certificate expired or not yet valid (check the clock: unix_time_s)"
+            }
+            Error::TlsAlert => c"TLS: the server ended the session with an alert",
+            Error::TlsHandshake => {
+                c"TLS handshake failed (no common TLS version or cipher suite, or a bad message)"
+            }
+            Error::TlsConfig => {
+                c"TLS set-up unusable (ota_config.ca is not PEM/DER certificates, or tls_buf is missing)"
+            }
+            Error::TlsDowngrade => c"refused a redirect from https to http",
         }
     }
 
@@ -153,6 +191,13 @@ impl Error {
             Error::Slot => "flash write failed",
             Error::Store => "record store failed",
             Error::BadMessage | Error::BadUrl => "bad update_firmware message",
+            Error::TlsUntrusted
+            | Error::TlsNameMismatch
+            | Error::TlsExpired
+            | Error::TlsAlert
+            | Error::TlsHandshake
+            | Error::TlsConfig
+            | Error::TlsDowngrade => "tls failed",
             _ => "upgrade failed",
         }
     }

@@ -10,6 +10,7 @@ use crate::auth::SignMethod;
 use crate::client::{Buffers, Client, Config};
 use crate::engine::Policy;
 use crate::error::Error;
+use crate::link::TlsSetup;
 use crate::platform::{Channel, Event, HostError, Level, NetError, Platform, Socket};
 
 // ---------------------------------------------------------------------------------------------
@@ -76,6 +77,24 @@ pub const OTA_ERR_ROLLED_BACK: i32 = -42;
 pub const OTA_ERR_DECLINED: i32 = -43;
 /// Internal (a redirect being followed); never returned or reported.
 pub const OTA_ERR_REDIRECTED: i32 = -44;
+/// TLS: the server's certificate chain does not lead to a trusted root (built-in TLS: Tencent's
+/// IoT CA for MQTT, the Mozilla roots for HTTPS, plus ota_config.ca). Add the root to ota_config.ca.
+pub const OTA_ERR_TLS_UNTRUSTED: i32 = -50;
+/// TLS: the server's certificate is not valid for the host name connected to (broker_host, or the
+/// firmware URL's host).
+pub const OTA_ERR_TLS_NAME_MISMATCH: i32 = -51;
+/// TLS: the server's certificate has expired or is not yet valid at the host's clock
+/// (ota_platform.unix_time_s); check the device's time.
+pub const OTA_ERR_TLS_EXPIRED: i32 = -52;
+/// TLS: the server ended the session with a fatal alert.
+pub const OTA_ERR_TLS_ALERT: i32 = -53;
+/// TLS: the handshake failed otherwise (no common TLS version or cipher suite, a bad message).
+pub const OTA_ERR_TLS_HANDSHAKE: i32 = -54;
+/// TLS: the set-up is unusable: ota_config.ca is not PEM/DER certificates, or the built-in TLS
+/// has no tls_buf for this connection.
+pub const OTA_ERR_TLS_CONFIG: i32 = -55;
+/// A redirect from https to http was refused (nothing is sent in clear).
+pub const OTA_ERR_TLS_DOWNGRADE: i32 = -56;
 
 // ---------------------------------------------------------------------------------------------
 // Sizes, defaults and flags
@@ -101,6 +120,10 @@ pub const OTA_MIN_MQTT_RX: usize = 1024;
 pub const OTA_MIN_MQTT_TX: usize = 512;
 /// Minimum http_len; the whole HTTP response head must fit. Larger means fewer recv calls.
 pub const OTA_MIN_HTTP: usize = 1024;
+/// Minimum tls_len per connection that uses the built-in TLS: one whole TLS record (16384 bytes
+/// of plaintext + 2048 of expansion + the 5-byte header). tls_len must be at least this for
+/// https downloads, and twice this with OTA_FLAG_MQTT_TLS (the first half is the broker's).
+pub const OTA_MIN_TLS_LEN: usize = 18437;
 /// Bytes each copy of the persistent record needs (room to grow; the record is smaller today).
 pub const OTA_RECORD_SIZE: usize = 256;
 
@@ -124,7 +147,9 @@ pub const OTA_DEFAULT_NET_POLL_MS: u32 = 20;
 
 /// ota_config.flags: wait for ota_accept()/ota_defer()/ota_decline() after OTA_EVENT_OFFERED.
 pub const OTA_FLAG_MANUAL_ACCEPT: u32 = 1;
-/// ota_config.flags: MQTT over TLS (the host's net_connect is asked for TLS; port 8883).
+/// ota_config.flags: MQTT over TLS (default port 8883): the built-in TLS (needs tls_buf of
+/// 2 * OTA_MIN_TLS_LEN), or the host's (net_connect gets OTA_NET_TLS) with OTA_FLAG_HOST_TLS or
+/// without the built-in TLS.
 pub const OTA_FLAG_MQTT_TLS: u32 = 2;
 /// ota_config.flags: sign the MQTT password with HMAC-SHA1 instead of HMAC-SHA256.
 pub const OTA_FLAG_HMAC_SHA1: u32 = 4;
@@ -142,6 +167,11 @@ pub const OTA_FLAG_READBACK_VERIFY: u32 = 16;
 /// ota_mqtt_connected()/ota_mqtt_disconnected() and hands every message of ota_update_topic()
 /// to ota_mqtt_input(); the MQTT buffers may be NULL. ota_poll() still runs the download.
 pub const OTA_FLAG_HOST_MQTT: u32 = 32;
+
+/// ota_config.flags: the host opens every TLS connection itself (net_connect gets OTA_NET_TLS)
+/// even when the library has the built-in TLS (see ota_has_builtin_tls()). Without the built-in
+/// TLS (every MCU build) TLS is always the host's and this flag changes nothing.
+pub const OTA_FLAG_HOST_TLS: u32 = 64;
 
 /// net_connect flags: the connection must be TLS, verified for the host name given.
 pub const OTA_NET_TLS: u32 = 1;
@@ -292,6 +322,16 @@ pub struct ota_config {
     /// 0: OTA_DEFAULT_NET_POLL_MS. Hosts that wait on socket readiness (readable, connected, and
     /// writable after an OTA_NET_WOULD_BLOCK send) may set it high.
     pub net_poll_ms: u32,
+    /// Built-in TLS: extra trust anchors for the broker and the firmware server, PEM text with
+    /// one or more certificates, or one DER certificate (NULL: none). Trusted besides Tencent's
+    /// IoT CA (MQTT) and the Mozilla roots (HTTPS). Not copied: must stay valid until ota_deinit().
+    pub ca: *const u8,
+    pub ca_len: usize,
+    /// Built-in TLS: the receive buffer for TLS records, at least OTA_MIN_TLS_LEN for https
+    /// downloads and 2 * OTA_MIN_TLS_LEN with OTA_FLAG_MQTT_TLS (NULL: no built-in TLS
+    /// connection can open; not needed with OTA_FLAG_HOST_TLS). Must stay valid until ota_deinit().
+    pub tls_buf: *mut u8,
+    pub tls_len: usize,
 }
 
 /// Monotonic milliseconds, any origin. Required.
@@ -299,7 +339,8 @@ pub type ota_now_ms_fn = Option<unsafe extern "C" fn(user: *mut c_void) -> u64>;
 /// Start a non-blocking connection to host:port (DNS is the host's business) and return a
 /// non-negative handle, or OTA_NET_ERROR. The connection may still be in progress: net_send/net_recv return
 /// OTA_NET_WOULD_BLOCK until it is up. channel is OTA_CHANNEL_MQTT or OTA_CHANNEL_HTTP; with
-/// OTA_NET_TLS in flags the host must open a TLS connection that verifies `host`. Required.
+/// OTA_NET_TLS in flags the host must open a TLS connection that verifies `host` (the built-in
+/// TLS, when it handles a connection, asks for plain TCP and runs TLS over it). Required.
 pub type ota_net_connect_fn = Option<
     unsafe extern "C" fn(
         user: *mut c_void,
@@ -361,6 +402,11 @@ pub type ota_mqtt_publish_fn = Option<
 >;
 /// An event (see OTA_EVENT_*). May call ota_accept()/ota_defer()/ota_decline() on the same client. Optional.
 pub type ota_event_fn = Option<unsafe extern "C" fn(user: *mut c_void, event: *const ota_event)>;
+/// Wall-clock time in seconds since 1970-01-01 UTC, or a negative value when the clock is not set
+/// yet. Used by the built-in TLS to check certificate validity. Optional: without it (or while it
+/// is negative) the library's build time stands in, so a certificate that expired before the
+/// build is still refused but a later expiry is not noticed.
+pub type ota_unix_time_s_fn = Option<unsafe extern "C" fn(user: *mut c_void) -> i64>;
 /// A log line: msg is NUL-terminated and len bytes long, level is OTA_LOG_*. Optional.
 pub type ota_log_fn =
     Option<unsafe extern "C" fn(user: *mut c_void, level: i32, msg: *const c_char, len: usize)>;
@@ -387,6 +433,8 @@ pub struct ota_platform {
     pub mqtt_subscribe: ota_mqtt_subscribe_fn,
     /// OTA_FLAG_HOST_MQTT only (NULL otherwise).
     pub mqtt_publish: ota_mqtt_publish_fn,
+    /// Optional: wall-clock time for the built-in TLS's certificate checks.
+    pub unix_time_s: ota_unix_time_s_fn,
 }
 
 /// Storage for one client. Declare it (static or on a long-lived stack) and pass it to ota_init().
@@ -440,6 +488,11 @@ impl Platform for CPlatform {
     fn now_ms(&mut self) -> u64 {
         // SAFETY: the host promised a valid function for `user` (checked non-NULL at init).
         self.p.now_ms.map_or(0, |f| unsafe { f(self.p.user) })
+    }
+    fn unix_time_s(&mut self) -> Option<i64> {
+        // SAFETY: host callback with its own context.
+        let t = self.p.unix_time_s.map(|f| unsafe { f(self.p.user) })?;
+        (t >= 0).then_some(t)
     }
     fn connect(
         &mut self,
@@ -777,13 +830,23 @@ pub unsafe extern "C" fn ota_init(
         (cfg.mqtt_rx_buf, cfg.mqtt_rx_len),
         (cfg.mqtt_tx_buf, cfg.mqtt_tx_len),
         (cfg.http_buf, cfg.http_len),
+        (
+            cfg.tls_buf,
+            if cfg.tls_buf.is_null() {
+                0
+            } else {
+                cfg.tls_len
+            },
+        ),
     ];
-    if overlaps(bufs[0], bufs[1]) || overlaps(bufs[0], bufs[2]) || overlaps(bufs[1], bufs[2]) {
-        return OTA_ERR_INVALID_ARGUMENT;
+    for (i, a) in bufs.iter().enumerate() {
+        if bufs.iter().skip(i + 1).any(|b| overlaps(*a, *b)) {
+            return OTA_ERR_INVALID_ARGUMENT;
+        }
     }
     // SAFETY: strings and buffers as documented in ota_config.
     let parsed = unsafe {
-        (|| -> Result<(Config<'_>, Buffers<'static>), Error> {
+        (|| -> Result<(Config<'_>, Buffers<'static>, TlsSetup<'static>), Error> {
             let mut c = Config::new(
                 c_str(cfg.product_id, OTA_PRODUCT_ID_MAX)?,
                 c_str(cfg.device_name, OTA_DEVICE_NAME_MAX)?,
@@ -799,6 +862,7 @@ pub unsafe extern "C" fn ota_init(
             }
             c.broker_port = cfg.broker_port;
             c.mqtt_tls = cfg.flags & OTA_FLAG_MQTT_TLS != 0;
+            c.host_tls = cfg.flags & OTA_FLAG_HOST_TLS != 0;
             if cfg.flags & OTA_FLAG_HMAC_SHA1 != 0 {
                 c.sign_method = SignMethod::HmacSha1;
             }
@@ -834,10 +898,21 @@ pub unsafe extern "C" fn ota_init(
                 mqtt_tx: optional(cfg.mqtt_tx_buf, cfg.mqtt_tx_len)?,
                 http: buffer(cfg.http_buf, cfg.http_len)?,
             };
-            Ok((c, b))
+            let t = TlsSetup {
+                buf: match cfg.tls_buf.is_null() {
+                    true => &mut [],
+                    false => buffer(cfg.tls_buf, cfg.tls_len)?,
+                },
+                ca: match (cfg.ca.is_null(), cfg.ca_len) {
+                    (_, 0) => &[],
+                    (true, _) => return Err(Error::NullPointer),
+                    (false, n) => core::slice::from_raw_parts(cfg.ca, n),
+                },
+            };
+            Ok((c, b, t))
         })()
     };
-    let (c, b) = match parsed {
+    let (c, b, t) = match parsed {
         Ok(v) => v,
         Err(e) => return e.code(),
     };
@@ -845,7 +920,7 @@ pub unsafe extern "C" fn ota_init(
     // SAFETY: `client` is valid, aligned storage of OTA_CLIENT_SIZE bytes (asserted above).
     unsafe {
         addr_of_mut!((*s).magic).write(0);
-        match Client::new(&c, b, CPlatform { p: plat }) {
+        match Client::with_tls(&c, b, t, CPlatform { p: plat }) {
             Ok(cl) => {
                 addr_of_mut!((*s).client).write(MaybeUninit::new(cl));
                 addr_of_mut!((*s).busy).write(0);
@@ -1082,6 +1157,14 @@ pub extern "C" fn ota_strerror(status: i32) -> *const c_char {
     }
 }
 
+/// True when the library has the built-in TLS (cargo feature `tls`, on in the default Linux
+/// build): TLS connections are then the library's unless OTA_FLAG_HOST_TLS is set. False in MCU
+/// builds: net_connect is asked for TLS (OTA_NET_TLS) and the host's stack (e.g. mbedTLS) opens it.
+#[unsafe(no_mangle)]
+pub extern "C" fn ota_has_builtin_tls() -> bool {
+    cfg!(feature = "tls")
+}
+
 /// The library version, e.g. "0.1.0".
 #[unsafe(no_mangle)]
 pub extern "C" fn ota_version() -> *const c_char {
@@ -1127,6 +1210,13 @@ mod tests {
             (OTA_ERR_ROLLED_BACK, Error::RolledBack),
             (OTA_ERR_DECLINED, Error::Declined),
             (OTA_ERR_REDIRECTED, Error::Redirected),
+            (OTA_ERR_TLS_UNTRUSTED, Error::TlsUntrusted),
+            (OTA_ERR_TLS_NAME_MISMATCH, Error::TlsNameMismatch),
+            (OTA_ERR_TLS_EXPIRED, Error::TlsExpired),
+            (OTA_ERR_TLS_ALERT, Error::TlsAlert),
+            (OTA_ERR_TLS_HANDSHAKE, Error::TlsHandshake),
+            (OTA_ERR_TLS_CONFIG, Error::TlsConfig),
+            (OTA_ERR_TLS_DOWNGRADE, Error::TlsDowngrade),
         ];
         assert_eq!(consts.len(), Error::ALL.len());
         for (c, e) in consts {
@@ -1140,6 +1230,7 @@ mod tests {
         assert_eq!(OTA_MIN_MQTT_RX, crate::client::MIN_MQTT_RX);
         assert_eq!(OTA_MIN_MQTT_TX, crate::client::MIN_MQTT_TX);
         assert_eq!(OTA_MIN_HTTP, crate::client::MIN_HTTP);
+        assert_eq!(OTA_MIN_TLS_LEN, crate::link::MIN_TLS_RX);
 
         for (c, l) in [
             (OTA_LOG_ERROR, Level::Error),

@@ -10,6 +10,7 @@
 //! - [`journal`]: the persistent record that survives a reboot.
 //! - [`engine`]: the OTA state machine: what to report, when, and what to do with the image.
 //! - [`client`]: one OTA client driving the layers through the host's [`platform::Platform`].
+//! - [`link`]: the two connections: plain, the host's TLS, or the built-in TLS (`tls`, rustls).
 //! - `ffi`: the C ABI (`ota_init`, `ota_poll`, ...), the only module with `unsafe`.
 #![cfg_attr(not(feature = "std"), no_std)]
 #![deny(unsafe_code, unsafe_op_in_unsafe_fn)]
@@ -24,10 +25,13 @@ pub mod engine;
 pub mod error;
 pub mod http;
 pub mod journal;
+pub mod link;
 pub mod mqtt;
 pub mod platform;
 pub mod protocol;
 mod text;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 #[allow(unsafe_code)]
 pub mod ffi;

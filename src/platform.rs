@@ -98,6 +98,11 @@ impl<'a> Event<'a> {
 pub trait Platform {
     /// Monotonic milliseconds (any origin).
     fn now_ms(&mut self) -> u64;
+    /// Wall-clock time, seconds since 1970 (UTC), for certificate validity checks of the
+    /// built-in TLS; `None` when the host has no clock (see `tls` for what happens then).
+    fn unix_time_s(&mut self) -> Option<i64> {
+        None
+    }
     /// Start a connection to `host:port` without blocking (DNS is the host's business). With `tls`
     /// the host must wrap the connection in its own TLS with server verification for `host`.
     fn connect(

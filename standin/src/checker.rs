@@ -185,6 +185,8 @@ pub fn offer_token(query: &str) -> Option<u64> {
 pub(crate) struct Checker {
     pub devices: Vec<DeviceState>,
     pub http_port: u16,
+    /// Offers carry `https://` URLs.
+    pub https: bool,
     next_token: u64,
 }
 
@@ -201,6 +203,7 @@ impl Checker {
         Checker {
             devices,
             http_port,
+            https: false,
             next_token: 1_800_000_000,
         }
     }
@@ -387,8 +390,9 @@ impl Checker {
         dev.file.record_offer(token);
         dev.md5sum = dev.offer_md5sum();
         dev.attempt = Attempt::default();
+        let scheme = if self.https { "https" } else { "http" };
         let url = format!(
-            "http://127.0.0.1:{http_port}{}?{}",
+            "{scheme}://127.0.0.1:{http_port}{}?{}",
             dev.path,
             offer_query(&dev.task.product_id, &dev.task.device_name, token)
         );

@@ -84,6 +84,10 @@ pub struct Faults {
     /// http://127.0.0.1:PORT/same/path?sign=...&t=NEW` (a fresh token that stands for the same
     /// offer). Note: `302: redirect i/K to t=NEW`.
     pub redirect_first: usize,
+    /// The first K requests get `302 Found` to the same object over plain `http://` (a
+    /// downgrade a device must refuse when it came over https). Counted before
+    /// `redirect_first`. Note: `302: redirect i/K to plain http`.
+    pub insecure_redirect_first: usize,
     /// Send bodies at most this many bytes per second (a slow link, so a test can interrupt
     /// the device in the middle of a download).
     pub rate_limit: Option<u64>,
@@ -145,6 +149,11 @@ pub struct CloudConfig {
     pub devices: Vec<DeviceTask>,
     /// Receives a readable line for every MQTT message, HTTP request and deviation.
     pub log: Option<LogSink>,
+    /// Serve the firmware over HTTPS with this configuration (offers carry `https://` URLs).
+    pub https: Option<Arc<rustls::ServerConfig>>,
+    /// With [`Broker::Embedded`]: also accept devices over TLS on this configuration, through a
+    /// TLS front ([`crate::TlsFront`]) on [`Cloud::mqtt_tls_port`].
+    pub broker_tls: Option<(Arc<rustls::ServerConfig>, u16)>,
 }
 
 impl CloudConfig {
@@ -155,6 +164,8 @@ impl CloudConfig {
             http_port: 0,
             devices,
             log: None,
+            https: None,
+            broker_tls: None,
         }
     }
 }
@@ -166,6 +177,8 @@ impl fmt::Debug for CloudConfig {
             .field("http_port", &self.http_port)
             .field("devices", &self.devices.len())
             .field("log", &self.log.is_some())
+            .field("https", &self.https.is_some())
+            .field("broker_tls", &self.broker_tls.as_ref().map(|b| b.1))
             .finish()
     }
 }
@@ -257,6 +270,12 @@ impl HttpSink for Shared {
         self.cv.notify_all();
     }
 
+    fn connection(&self, first: Vec<u8>) {
+        let mut g = self.lock();
+        g.report.http_first_bytes.push(first);
+        self.cv.notify_all();
+    }
+
     fn note(&self, idx: usize, note: &str) {
         let mut g = self.lock();
         if let Some(r) = g.report.requests.get_mut(idx) {
@@ -281,6 +300,7 @@ pub struct Cloud {
     shared: Arc<Shared>,
     http: HttpServer,
     embedded: Option<EmbeddedBroker>,
+    tls_front: Option<crate::TlsFront>,
     mqtt_host: String,
     mqtt_port: u16,
     client: Client,
@@ -332,9 +352,14 @@ impl Cloud {
             log: cfg.log,
         });
 
-        let http = HttpServer::start(cfg.http_port, files, shared.clone())
+        let https = cfg.https.is_some();
+        let http = HttpServer::start(cfg.http_port, files, shared.clone(), cfg.https)
             .map_err(|e| Error::new(format!("firmware server on port {}: {e}", cfg.http_port)))?;
-        shared.lock().checker.http_port = http.port();
+        {
+            let mut g = shared.lock();
+            g.checker.http_port = http.port();
+            g.checker.https = https;
+        }
 
         let (embedded, host, port) = match cfg.broker {
             Broker::External { host, port } => (None, host, port),
@@ -346,6 +371,14 @@ impl Cloud {
         };
 
         static INSTANCE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let tls_front = match (&cfg.broker_tls, &embedded) {
+            (Some((tls, tls_port)), Some(_)) => Some(crate::TlsFront::start(
+                tls.clone(),
+                *tls_port,
+                Some(std::net::SocketAddr::from(([127, 0, 0, 1], port))),
+            )?),
+            _ => None,
+        };
         let client_id = format!(
             "qcloud-ota-standin-{}-{}",
             std::process::id(),
@@ -366,6 +399,7 @@ impl Cloud {
             shared,
             http,
             embedded,
+            tls_front,
             mqtt_host: host,
             mqtt_port: port,
             client,
@@ -400,6 +434,11 @@ impl Cloud {
     }
 
     /// The broker's host as the stand-in reaches it.
+    /// The TLS port of the embedded broker's front ([`CloudConfig::broker_tls`]).
+    pub fn mqtt_tls_port(&self) -> Option<u16> {
+        self.tls_front.as_ref().map(crate::TlsFront::port)
+    }
+
     pub fn mqtt_host(&self) -> &str {
         &self.mqtt_host
     }
@@ -409,7 +448,14 @@ impl Cloud {
         self.urls
             .iter()
             .find(|(p, d, _)| p == product_id && d == device_name)
-            .map(|(_, _, path)| format!("http://127.0.0.1:{}{path}", self.http_port()))
+            .map(|(_, _, path)| {
+                let scheme = if self.shared.lock().checker.https {
+                    "https"
+                } else {
+                    "http"
+                };
+                format!("{scheme}://127.0.0.1:{}{path}", self.http_port())
+            })
     }
 
     /// Waits until `pred` holds for the live report, or `timeout` passes. Returns whether it
@@ -461,6 +507,9 @@ impl Cloud {
             let _ = t.join();
         }
         self.http.stop();
+        if let Some(mut f) = self.tls_front.take() {
+            f.stop();
+        }
         if let Some(mut b) = self.embedded.take() {
             b.stop();
         }

@@ -4,6 +4,8 @@
 //! keep-alive and `Connection: close`, 404 for unknown paths. Every request is logged.
 //! Fault injection ([`Faults`]) per image: error statuses, redirects, ignored ranges, wrong
 //! lengths, chunked bodies, stalls, dropped connections and a replaced object.
+//! With a TLS configuration it serves HTTPS (rustls); either way it records the first raw bytes
+//! of every connection, so a test can tell a TLS handshake (0x16) from a request sent in clear.
 
 use crate::checker::{offer_query, offer_token};
 use crate::cloud::Faults;
@@ -16,6 +18,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
+
+use rustls::{ServerConfig, ServerConnection, StreamOwned};
 
 /// Largest request head accepted.
 const MAX_HEAD: usize = 16 * 1024;
@@ -62,6 +66,7 @@ struct FaultState {
     stall: Option<(u64, Duration)>,
     server_errors: usize,
     redirects: usize,
+    insecure_redirects: usize,
     wrong_length_done: bool,
     change_at: Option<u64>,
     /// ETags of replaced objects.
@@ -132,6 +137,28 @@ pub(crate) trait HttpSink: Send + Sync {
     fn sent(&self, idx: usize, bytes: u64);
     /// Appends a fault note to response `idx` (after [`HttpSink::begin`]).
     fn note(&self, idx: usize, note: &str);
+    /// A connection opened; `first` is what the client sent first, raw (up to 16 bytes).
+    fn connection(&self, first: Vec<u8>);
+}
+
+/// A connection as the server writes to it: plain TCP, or TLS over it.
+trait Wire: Read + Write {
+    /// Done sending: half-close (after a TLS close_notify alert, over TLS).
+    fn close_write(&mut self);
+}
+
+impl Wire for TcpStream {
+    fn close_write(&mut self) {
+        let _ = self.shutdown(Shutdown::Write);
+    }
+}
+
+impl Wire for StreamOwned<ServerConnection, TcpStream> {
+    fn close_write(&mut self) {
+        self.conn.send_close_notify();
+        let _ = self.flush();
+        let _ = self.sock.shutdown(Shutdown::Write);
+    }
 }
 
 pub(crate) struct HttpServer {
@@ -142,10 +169,12 @@ pub(crate) struct HttpServer {
 }
 
 impl HttpServer {
+    /// Serves on 127.0.0.1:`port` (0: any free port); HTTPS with `tls`.
     pub fn start(
         port: u16,
         files: HashMap<String, Arc<ServedFile>>,
         sink: Arc<dyn HttpSink>,
+        tls: Option<Arc<ServerConfig>>,
     ) -> io::Result<HttpServer> {
         let listener = TcpListener::bind(("127.0.0.1", port))?;
         let port = listener.local_addr()?.port();
@@ -157,7 +186,7 @@ impl HttpServer {
             let live = live.clone();
             std::thread::Builder::new()
                 .name("standin-http".into())
-                .spawn(move || accept_loop(listener, port, files, sink, stop, live))?
+                .spawn(move || accept_loop(listener, port, files, sink, stop, live, tls))?
         };
         Ok(HttpServer {
             port,
@@ -207,6 +236,7 @@ fn accept_loop(
     sink: Arc<dyn HttpSink>,
     stop: Arc<AtomicBool>,
     live: Arc<Mutex<HashMap<u64, TcpStream>>>,
+    tls: Option<Arc<ServerConfig>>,
 ) {
     static CONN_IDS: AtomicU64 = AtomicU64::new(1);
     for stream in listener.incoming() {
@@ -222,16 +252,18 @@ fn accept_loop(
         let sink = sink.clone();
         let live2 = live.clone();
         let stop2 = stop.clone();
+        let tls = tls.clone();
         let spawned = std::thread::Builder::new()
             .name("standin-http-conn".into())
             .spawn(move || {
                 let ctx = Ctx {
                     conn: id,
                     port,
+                    scheme: if tls.is_some() { "https" } else { "http" },
                     sink: &*sink,
                     stop: &stop2,
                 };
-                let _ = serve_connection(stream, &ctx, &files);
+                let _ = open_connection(stream, tls, &ctx, &files);
                 lock(&live2).remove(&id);
             });
         if spawned.is_err() {
@@ -380,21 +412,47 @@ pub fn plan_range(
 /// What a connection thread needs besides the files.
 struct Ctx<'a> {
     conn: u64,
-    /// The server's port (for redirect URLs).
+    /// The server's port and scheme (for redirect URLs).
     port: u16,
+    scheme: &'static str,
     sink: &'a dyn HttpSink,
     /// Set when the server stops (ends stalls early).
     stop: &'a AtomicBool,
 }
 
+/// Records what the client sent first, then serves plain HTTP or HTTPS.
+fn open_connection(
+    stream: TcpStream,
+    tls: Option<Arc<ServerConfig>>,
+    ctx: &Ctx<'_>,
+    files: &HashMap<String, Arc<ServedFile>>,
+) -> io::Result<()> {
+    stream.set_nodelay(true)?;
+    stream.set_read_timeout(Some(IDLE_TIMEOUT))?;
+    let mut first = [0u8; 16];
+    let n = stream.peek(&mut first)?;
+    if n == 0 {
+        return Ok(());
+    }
+    ctx.sink.connection(first[..n].to_vec());
+    match tls {
+        Some(cfg) => {
+            let conn = ServerConnection::new(cfg).map_err(io::Error::other)?;
+            serve_connection(&mut StreamOwned::new(conn, stream), ctx, files)
+        }
+        None => {
+            let mut stream = stream;
+            serve_connection(&mut stream, ctx, files)
+        }
+    }
+}
+
 fn serve_connection(
-    mut stream: TcpStream,
+    stream: &mut dyn Wire,
     ctx: &Ctx<'_>,
     files: &HashMap<String, Arc<ServedFile>>,
 ) -> io::Result<()> {
     let (conn, sink) = (ctx.conn, ctx.sink);
-    stream.set_nodelay(true)?;
-    stream.set_read_timeout(Some(IDLE_TIMEOUT))?;
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
     let mut tmp = [0u8; 4096];
     loop {
@@ -404,7 +462,7 @@ fn serve_connection(
                 break end;
             }
             if buf.len() > MAX_HEAD {
-                simple(&mut stream, 431, "Request Header Fields Too Large", false)?;
+                simple(stream, 431, "Request Header Fields Too Large", false)?;
                 return Ok(());
             }
             let n = stream.read(&mut tmp)?;
@@ -418,18 +476,18 @@ fn serve_connection(
             .ok()
             .and_then(parse_head)
         else {
-            simple(&mut stream, 400, "Bad Request", false)?;
+            simple(stream, 400, "Bad Request", false)?;
             return Ok(());
         };
         buf.drain(..head_end);
         // Discard a request body, if any (GET should have none).
         if let Some(len) = req.header("Content-Length") {
             let Ok(mut len) = len.parse::<usize>() else {
-                simple(&mut stream, 400, "Bad Request", false)?;
+                simple(stream, 400, "Bad Request", false)?;
                 return Ok(());
             };
             if len > 1 << 20 {
-                simple(&mut stream, 413, "Content Too Large", false)?;
+                simple(stream, 413, "Content Too Large", false)?;
                 return Ok(());
             }
             let have = len.min(buf.len());
@@ -444,7 +502,7 @@ fn serve_connection(
             }
         }
         if req.header("Transfer-Encoding").is_some() {
-            simple(&mut stream, 501, "Not Implemented", false)?;
+            simple(stream, 501, "Not Implemented", false)?;
             return Ok(());
         }
 
@@ -480,9 +538,10 @@ fn serve_connection(
             );
             stream.write_all(head.as_bytes())?;
         } else if let Some(file) = file {
-            if !respond_image(&mut stream, ctx, file, log, keep_alive, head_only)? {
-                // A fault cut the body or lied about its length: close after what was sent.
-                let _ = stream.shutdown(Shutdown::Write);
+            if !respond_image(stream, ctx, file, log, keep_alive, head_only)? {
+                // A fault cut the body or lied about its length: close after what was sent
+                // (over TLS: a close_notify alert mid-body, then the end of the stream).
+                stream.close_write();
                 return Ok(());
             }
         } else {
@@ -500,7 +559,7 @@ fn serve_connection(
             }
         }
         if !keep_alive {
-            let _ = stream.shutdown(Shutdown::Write);
+            stream.close_write();
             return Ok(());
         }
     }
@@ -530,7 +589,7 @@ struct BodyFaults {
 
 /// Answers one GET/HEAD of a known image. Returns whether the connection stays usable.
 fn respond_image(
-    stream: &mut TcpStream,
+    stream: &mut dyn Wire,
     ctx: &Ctx<'_>,
     file: &ServedFile,
     mut log: HttpLog,
@@ -565,6 +624,19 @@ fn respond_image(
         } else if let Some(i) = expired {
             notes.push(format!("403: URL of offer #{} expired", i + 1));
             gate = Gate::Error(403, "Forbidden", "AccessDenied", "Request has expired");
+        } else if st.insecure_redirects < f.insecure_redirect_first {
+            st.insecure_redirects += 1;
+            let (pid, dn) = file.device.split_once('/').unwrap_or((&file.device, ""));
+            notes.push(format!(
+                "302: redirect {}/{} to plain http",
+                st.insecure_redirects, f.insecure_redirect_first
+            ));
+            gate = Gate::Redirect(format!(
+                "http://127.0.0.1:{}{}?{}",
+                ctx.port,
+                log.path,
+                offer_query(pid, dn, NEXT_ALIAS.fetch_add(1, Ordering::Relaxed))
+            ));
         } else if st.redirects < f.redirect_first {
             st.redirects += 1;
             let alias = NEXT_ALIAS.fetch_add(1, Ordering::Relaxed);
@@ -575,7 +647,8 @@ fn respond_image(
                 st.redirects, f.redirect_first
             ));
             gate = Gate::Redirect(format!(
-                "http://127.0.0.1:{}{}?{}",
+                "{}://127.0.0.1:{}{}?{}",
+                ctx.scheme,
                 ctx.port,
                 log.path,
                 offer_query(pid, dn, alias)
@@ -780,7 +853,7 @@ fn respond_image(
 
 /// Writes a response body, counting payload bytes and pausing once where a stall says.
 struct BodyWriter<'a> {
-    stream: &'a mut TcpStream,
+    stream: &'a mut dyn Wire,
     /// Payload bytes written so far.
     sent: u64,
     /// Pause before this payload byte.
@@ -885,14 +958,14 @@ fn conn_header(keep_alive: bool) -> &'static str {
     if keep_alive { "keep-alive" } else { "close" }
 }
 
-fn simple(stream: &mut TcpStream, code: u16, reason: &str, keep_alive: bool) -> io::Result<()> {
+fn simple(stream: &mut dyn Wire, code: u16, reason: &str, keep_alive: bool) -> io::Result<()> {
     let head = format!(
         "HTTP/1.1 {code} {reason}\r\nContent-Length: 0\r\nConnection: {}\r\n\r\n",
         conn_header(keep_alive)
     );
     stream.write_all(head.as_bytes())?;
     if !keep_alive {
-        let _ = stream.shutdown(Shutdown::Write);
+        stream.close_write();
     }
     Ok(())
 }

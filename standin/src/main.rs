@@ -1,7 +1,8 @@
 //! `standin`: the stand-in for IoT Explorer as a program, for the zero-install demo.
 
 use qcloud_ota_standin::{
-    Broker, Cloud, CloudConfig, DeviceTask, Faults, generate_image, md5_hex, write_device_info,
+    Broker, Cloud, CloudConfig, DeviceTask, Faults, Leaf, TestPki, generate_image, md5_hex,
+    write_device_info,
 };
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -12,13 +13,18 @@ usage: standin [--embedded-broker PORT | --broker HOST:PORT] [--http-port P]
                --product-id ID --device-name NAME --device-secret B64 --target-version V
                (--image FILE | --image-size BYTES [--seed N])
                [--write-image FILE] [--write-device-info FILE] [--write-ports FILE]
-               [--exit-when-done] [--timeout SECS] [FAULT...]
+               [--exit-when-done] [--timeout SECS] [--tls-dir DIR [--mqtt-tls-port P]]
+               [FAULT...]
 
 Plays Tencent Cloud IoT Explorer's OTA service for one device: answers report_version,
 offers update_firmware for the target version, serves the image over HTTP, and checks every
 device message against the protocol reference. Without a broker option it embeds one on a
 free port. Exit status: 0 when the task completed with no deviation (with --exit-when-done,
 as soon as it completes); 1 on any deviation or on timeout; 2 on bad usage or start failure.
+
+TLS: --tls-dir DIR generates a test CA (DIR/ca.pem, give it to the device with --ca) and a
+certificate for localhost/127.0.0.1, serves the firmware over HTTPS, and (embedded broker)
+accepts devices over MQTT/TLS on --mqtt-tls-port (default: any free port).
 
 Faults (they combine; offsets are absolute image offsets; \"requests\" are requests for the
 image; each fault that acts is named in the HTTP log line, after FAULT:):
@@ -36,7 +42,8 @@ image; each fault that acts is named in the HTTP log line, after FAULT:):
   --change-object-at N      once byte N was sent, the object is replaced (bytes XOR 0xA5, new
                             ETag) and later offers carry its md5sum
   --chunked                 Transfer-Encoding: chunked with varying chunk sizes
-  --wrong-md5sum HEX        offer this md5sum instead of the image's";
+  --wrong-md5sum HEX        offer this md5sum instead of the image's
+  --insecure-redirect-first K  the first K requests get 302 to the same object over plain http";
 
 #[derive(Default)]
 struct Args {
@@ -54,6 +61,8 @@ struct Args {
     write_ports: Option<String>,
     exit_when_done: bool,
     timeout: Option<u64>,
+    tls_dir: Option<String>,
+    mqtt_tls_port: u16,
     faults: Faults,
 }
 
@@ -103,6 +112,14 @@ fn parse_args() -> Result<Args, String> {
             "--write-device-info" => a.write_device_info = Some(value()?),
             "--write-ports" => a.write_ports = Some(value()?),
             "--exit-when-done" => a.exit_when_done = true,
+            "--tls-dir" => a.tls_dir = Some(value()?),
+            "--mqtt-tls-port" => {
+                let p = num(value()?, &flag)?;
+                a.mqtt_tls_port = u16::try_from(p).map_err(|_| format!("bad port {p}"))?;
+            }
+            "--insecure-redirect-first" => {
+                a.faults.insecure_redirect_first = num(value()?, &flag)? as usize;
+            }
             "--timeout" => a.timeout = Some(num(value()?, &flag)?),
             "--drop-at" => a.faults.drop_at.push(num(value()?, &flag)?),
             "--stall-at" => {
@@ -177,7 +194,22 @@ fn run(a: Args) -> Result<ExitCode, String> {
     let mut cfg = CloudConfig::new(broker, vec![task]);
     cfg.http_port = a.http_port;
     cfg.log = Some(Arc::new(|line: &str| println!("{line}")));
+    if let Some(dir) = &a.tls_dir {
+        let pki = TestPki::generate(std::path::Path::new(dir)).map_err(|e| e.to_string())?;
+        let server = pki
+            .server_config(Leaf::Localhost)
+            .map_err(|e| e.to_string())?;
+        cfg.https = Some(server.clone());
+        cfg.broker_tls = Some((server, a.mqtt_tls_port));
+        println!(
+            "standin: test CA {} (give it to the device)",
+            pki.ca_path().display()
+        );
+    }
     let cloud = Cloud::start(cfg).map_err(|e| e.to_string())?;
+    if let Some(p) = cloud.mqtt_tls_port() {
+        println!("standin: MQTT over TLS at 127.0.0.1:{p}");
+    }
     println!(
         "standin: MQTT {broker_kind} at {}:{}",
         cloud.mqtt_host(),
@@ -204,9 +236,10 @@ fn run(a: Args) -> Result<ExitCode, String> {
         std::fs::write(
             path,
             format!(
-                "MQTT_PORT={}\nHTTP_PORT={}\n",
+                "MQTT_PORT={}\nHTTP_PORT={}\nMQTT_TLS_PORT={}\n",
                 cloud.mqtt_port(),
-                cloud.http_port()
+                cloud.http_port(),
+                cloud.mqtt_tls_port().unwrap_or(0)
             ),
         )
         .map_err(|e| format!("{path}: {e}"))?;

@@ -1,4 +1,6 @@
-//! A private mosquitto for tests: generated config on a free 127.0.0.1 port, stopped by PID.
+//! A private mosquitto for tests: generated config on a free 127.0.0.1 port (and optionally a
+//! TLS listener next to it for the device, the plain one staying the cloud side's), stopped by
+//! PID.
 
 use crate::Error;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -11,6 +13,7 @@ use std::time::{Duration, Instant};
 pub struct Mosquitto {
     child: Child,
     port: u16,
+    tls_port: Option<u16>,
     dir: PathBuf,
 }
 
@@ -30,12 +33,21 @@ pub fn find_mosquitto() -> Option<PathBuf> {
 impl Mosquitto {
     /// Starts mosquitto on a free port. Fails (never skips) when mosquitto is not installed.
     pub fn start() -> Result<Mosquitto, Error> {
+        Self::start_with(None)
+    }
+
+    /// Starts mosquitto with a plain listener and a TLS listener presenting `cert`/`key` (PEM).
+    pub fn start_tls(cert: &Path, key: &Path) -> Result<Mosquitto, Error> {
+        Self::start_with(Some((cert, key)))
+    }
+
+    fn start_with(tls: Option<(&Path, &Path)>) -> Result<Mosquitto, Error> {
         let bin = find_mosquitto().ok_or_else(|| {
             Error::new("mosquitto not found on PATH (nor in /usr/sbin): install it (apt-get install mosquitto)")
         })?;
         let mut last = String::new();
         for _ in 0..5 {
-            match Self::try_start(&bin) {
+            match Self::try_start(&bin, tls) {
                 Ok(m) => return Ok(m),
                 Err(e) => last = e.to_string(),
             }
@@ -43,12 +55,27 @@ impl Mosquitto {
         Err(Error::new(format!("mosquitto did not start: {last}")))
     }
 
-    fn try_start(bin: &Path) -> Result<Mosquitto, Error> {
+    fn try_start(bin: &Path, tls: Option<(&Path, &Path)>) -> Result<Mosquitto, Error> {
         static N: AtomicU32 = AtomicU32::new(0);
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map_err(|e| Error::new(format!("no free port: {e}")))?
-            .port();
+        let free_port = || {
+            TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .map(|a| a.port())
+                .map_err(|e| Error::new(format!("no free port: {e}")))
+        };
+        let port = free_port()?;
+        let tls_port = match tls {
+            Some(_) => Some(free_port()?),
+            None => None,
+        };
+        let tls_listener = match (tls, tls_port) {
+            (Some((cert, key)), Some(p)) => format!(
+                "listener {p} 127.0.0.1\ncertfile {}\nkeyfile {}\n",
+                cert.display(),
+                key.display()
+            ),
+            _ => String::new(),
+        };
         let dir = std::env::temp_dir().join(format!(
             "qcloud-ota-standin-mosquitto-{}-{}",
             std::process::id(),
@@ -59,7 +86,7 @@ impl Mosquitto {
         std::fs::write(
             &conf,
             format!(
-                "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest file {}\nlog_type error\nlog_type warning\nlog_type notice\n",
+                "per_listener_settings false\nallow_anonymous true\npersistence false\nlog_dest file {}\nlog_type error\nlog_type warning\nlog_type notice\nlistener {port} 127.0.0.1\n{tls_listener}",
                 dir.join("mosquitto.log").display()
             ),
         )
@@ -72,11 +99,22 @@ impl Mosquitto {
             .stderr(Stdio::null())
             .spawn()
             .map_err(|e| Error::new(format!("{}: {e}", bin.display())))?;
-        let mut m = Mosquitto { child, port, dir };
+        let mut m = Mosquitto {
+            child,
+            port,
+            tls_port,
+            dir,
+        };
         let deadline = Instant::now() + Duration::from_secs(5);
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let up = |p: u16| {
+            TcpStream::connect_timeout(
+                &SocketAddr::from(([127, 0, 0, 1], p)),
+                Duration::from_millis(200),
+            )
+            .is_ok()
+        };
         loop {
-            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            if up(port) && tls_port.is_none_or(up) {
                 return Ok(m);
             }
             if let Ok(Some(status)) = m.child.try_wait() {
@@ -94,6 +132,11 @@ impl Mosquitto {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The TLS listener's port ([`Mosquitto::start_tls`]).
+    pub fn tls_port(&self) -> Option<u16> {
+        self.tls_port
     }
 
     pub fn pid(&self) -> u32 {

@@ -126,6 +126,9 @@ pub struct Report {
     pub completed: bool,
     /// Problems of the stand-in itself (broker connection lost, ...): not device deviations.
     pub notes: Vec<String>,
+    /// The first raw bytes (up to 16) of every connection to the firmware server: a TLS
+    /// handshake starts with 0x16, a request in clear with its method.
+    pub http_first_bytes: Vec<Vec<u8>>,
 }
 
 impl Report {

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 pub mod programs;
 
-use qcloud_ota_standin::{Broker, Cloud, CloudConfig, DeviceTask, Mosquitto};
+use qcloud_ota_standin::{Broker, Cloud, CloudConfig, DeviceTask, Leaf, Mosquitto, TestPki};
 
 use qcloud_ota::platform::{
     Channel, Event, EventKind, HostError, Level, NetError, Platform, Socket,
@@ -38,6 +38,55 @@ pub fn cloud_with_tasks(tasks: Vec<DeviceTask>) -> (Mosquitto, Cloud) {
     };
     let cloud = Cloud::start(CloudConfig::new(broker_at, tasks)).expect("stand-in");
     (broker, cloud)
+}
+
+/// The TLS bench: a test CA and mosquitto with a TLS listener for the device (certificate for
+/// localhost and 127.0.0.1 from that CA); the stand-in on it is returned next to it.
+pub struct TlsBench {
+    pub pki: TestPki,
+    pub broker: Mosquitto,
+    dir: std::path::PathBuf,
+}
+
+impl TlsBench {
+    /// mosquitto's TLS port, for the device.
+    pub fn mqtt_tls_port(&self) -> u16 {
+        self.broker.tls_port().expect("TLS listener")
+    }
+}
+
+impl Drop for TlsBench {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// [`cloud_with_task`] over TLS: MQTT on mosquitto's TLS listener, firmware over HTTPS.
+pub fn tls_cloud_with_task(
+    pid: &str,
+    dn: &str,
+    image: Vec<u8>,
+    tweak: impl FnOnce(&mut DeviceTask),
+) -> (TlsBench, Cloud) {
+    let dir = std::env::temp_dir().join(format!("qcloud-ota-pki-{dn}-{}", std::process::id()));
+    let pki = TestPki::generate(&dir).expect("test PKI");
+    let broker = Mosquitto::start_tls(
+        &pki.cert_path(Leaf::Localhost),
+        &pki.key_path(Leaf::Localhost),
+    )
+    .expect("mosquitto with TLS (scripts/setup.sh installs it)");
+    let mut task = DeviceTask::new(pid, dn, SECRET, "2.0.0", image);
+    tweak(&mut task);
+    let mut cfg = CloudConfig::new(
+        Broker::External {
+            host: "127.0.0.1".into(),
+            port: broker.port(),
+        },
+        vec![task],
+    );
+    cfg.https = Some(pki.server_config(Leaf::Localhost).expect("server config"));
+    let cloud = Cloud::start(cfg).expect("stand-in");
+    (TlsBench { pki, broker, dir }, cloud)
 }
 
 /// Called around every piece of platform code so tests can exclude it from measurements.
@@ -117,6 +166,11 @@ fn io_err(e: std::io::Error) -> NetError {
 impl Platform for StdPlatform {
     fn now_ms(&mut self) -> u64 {
         self.start.elapsed().as_millis() as u64
+    }
+
+    fn unix_time_s(&mut self) -> Option<i64> {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+        now.ok().map(|d| d.as_secs() as i64)
     }
 
     fn connect(

@@ -93,12 +93,26 @@ pub fn demo_updates_cleanly(
     cloud: qcloud_ota_standin::Cloud,
     image: &[u8],
 ) -> String {
+    demo_updates_cleanly_with(demo, pid, dn, port, cloud, image, &[]).0
+}
+
+/// [`demo_updates_cleanly`] with more arguments for the demo (`--tls`, `--ca FILE` ...); also
+/// returns the stand-in's report.
+pub fn demo_updates_cleanly_with(
+    demo: &Path,
+    pid: &str,
+    dn: &str,
+    port: u16,
+    cloud: qcloud_ota_standin::Cloud,
+    image: &[u8],
+    extra: &[&str],
+) -> (String, qcloud_ota_standin::Report) {
     let dir = scratch_dir(dn);
     let info = dir.join("device_info.json");
     qcloud_ota_standin::write_device_info(&info, pid, dn, super::SECRET).unwrap();
     let device = dir.join("device");
     let port = port.to_string();
-    let args = [
+    let mut args = vec![
         "--device-info",
         info.to_str().unwrap(),
         "--host",
@@ -111,6 +125,7 @@ pub fn demo_updates_cleanly(
         device.to_str().unwrap(),
         "--once",
     ];
+    args.extend_from_slice(extra);
     let (code, log) = run(demo, &args, Duration::from_secs(120));
     assert_eq!(code, 0, "{} failed:\n{log}", demo.display());
     assert!(
@@ -131,6 +146,54 @@ pub fn demo_updates_cleanly(
     assert_eq!(running.trim(), "2.0.0");
     assert!(log.contains("rebooting into 2.0.0"), "{log}");
     let _ = std::fs::remove_dir_all(&dir);
+    (log, report)
+}
+
+/// Start `program`, wait until a line of its output contains `wanted` (panics after `limit`),
+/// then kill it (by its own handle). Returns the output so far.
+pub fn run_until_line(program: &Path, args: &[&str], wanted: &str, limit: Duration) -> String {
+    use std::io::BufRead;
+    let mut child = Command::new(program)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {}: {e}", program.display()));
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let start = Instant::now();
+    let mut log = String::new();
+    let found = loop {
+        let left = limit.saturating_sub(start.elapsed());
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                let hit = line.contains(wanted);
+                log.push_str(&line);
+                log.push('\n');
+                if hit {
+                    break true;
+                }
+            }
+            Err(_) => break false,
+        }
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = reader.join();
+    if std::env::var_os("OTA_TEST_VERBOSE").is_some() {
+        eprintln!("{log}");
+    }
+    assert!(found, "no line with {wanted:?} within {limit:?}:\n{log}");
     log
 }
 

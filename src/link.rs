@@ -1,0 +1,134 @@
+//! The client's two connections (MQTT broker, firmware server) over the host's sockets: plain
+//! bytes, TLS by the host (`OTA_NET_TLS` at connect), or the built-in TLS ([`crate::tls`], cargo
+//! feature `tls`) on top of a plain host socket. The client reads and writes through here and
+//! never needs to know which.
+
+use crate::error::Error;
+use crate::platform::{Channel, NetError, Platform, Socket};
+
+/// What the host lends for the built-in TLS. Unused without the `tls` feature or with
+/// `host_tls`.
+#[derive(Default)]
+pub struct TlsSetup<'b> {
+    /// Receive buffer: at least [`MIN_TLS_RX`] per connection that uses the built-in TLS
+    /// (HTTPS downloads; MQTT too with `mqtt_tls`, then the first `MIN_TLS_RX` bytes are MQTT's).
+    pub buf: &'b mut [u8],
+    /// Extra trust anchors for both connections: PEM (one or more certificates) or one DER
+    /// certificate. Borrowed for the client's lifetime.
+    pub ca: &'b [u8],
+}
+
+/// Smallest receive buffer per built-in TLS connection: one whole record of the largest size a
+/// peer may send (16 KiB of plaintext + 2048 bytes of expansion + the 5-byte header). rustls
+/// decrypts only whole records, and servers do send full-size ones.
+pub const MIN_TLS_RX: usize = 16384 + 2048 + 5;
+
+pub struct Links<'b> {
+    /// TLS connections are the host's (always, without the `tls` feature).
+    host_tls: bool,
+    #[cfg(feature = "tls")]
+    tls: crate::tls::Tls<'b>,
+    #[cfg(not(feature = "tls"))]
+    _setup: core::marker::PhantomData<TlsSetup<'b>>,
+}
+
+impl<'b> Links<'b> {
+    /// `mqtt_tls`: the broker link is TLS; `host_tls`: the host opens every TLS connection.
+    pub fn new(setup: TlsSetup<'b>, mqtt_tls: bool, host_tls: bool) -> Result<Self, Error> {
+        #[cfg(feature = "tls")]
+        {
+            let tls = crate::tls::Tls::new(setup.buf, setup.ca, mqtt_tls && !host_tls)?;
+            Ok(Links { host_tls, tls })
+        }
+        #[cfg(not(feature = "tls"))]
+        {
+            let _ = (setup, mqtt_tls, host_tls);
+            Ok(Links {
+                host_tls: true,
+                _setup: core::marker::PhantomData,
+            })
+        }
+    }
+
+    /// Open a connection; with `tls` either the host's TLS or a built-in session on a plain one.
+    pub fn open<P: Platform>(
+        &mut self,
+        plat: &mut P,
+        ch: Channel,
+        host: &str,
+        port: u16,
+        tls: bool,
+    ) -> Result<Socket, Error> {
+        let builtin = tls && !self.host_tls;
+        let sock = plat
+            .connect(ch, host, port, tls && !builtin)
+            .map_err(|_| Error::NetConnect)?;
+        #[cfg(feature = "tls")]
+        if builtin && let Err(e) = self.tls.open(ch, host) {
+            plat.close(sock);
+            return Err(e);
+        }
+        Ok(sock)
+    }
+
+    pub fn send<P: Platform>(
+        &mut self,
+        plat: &mut P,
+        ch: Channel,
+        sock: Socket,
+        buf: &[u8],
+    ) -> Result<usize, NetError> {
+        #[cfg(feature = "tls")]
+        if self.tls.is_open(ch) {
+            return self.tls.send(plat, ch, sock, buf);
+        }
+        let _ = ch;
+        plat.send(sock, buf)
+    }
+
+    pub fn recv<P: Platform>(
+        &mut self,
+        plat: &mut P,
+        ch: Channel,
+        sock: Socket,
+        buf: &mut [u8],
+    ) -> Result<usize, NetError> {
+        #[cfg(feature = "tls")]
+        if self.tls.is_open(ch) {
+            return self.tls.recv(plat, ch, sock, buf);
+        }
+        let _ = ch;
+        plat.recv(sock, buf)
+    }
+
+    pub fn close<P: Platform>(&mut self, plat: &mut P, ch: Channel, sock: Socket) {
+        #[cfg(feature = "tls")]
+        self.tls.close(ch);
+        let _ = ch;
+        plat.close(sock);
+    }
+
+    /// Bytes that arrived are waiting inside the library (a whole TLS record, or decrypted
+    /// data): the next poll can make progress without the socket becoming readable.
+    pub fn pending(&self, ch: Channel) -> bool {
+        #[cfg(feature = "tls")]
+        return self.tls.pending(ch);
+        #[cfg(not(feature = "tls"))]
+        {
+            let _ = ch;
+            false
+        }
+    }
+
+    /// The TLS reason the channel's connection failed, when there is one (else the caller's
+    /// network error stands).
+    pub fn error(&self, ch: Channel) -> Option<Error> {
+        #[cfg(feature = "tls")]
+        return self.tls.error(ch);
+        #[cfg(not(feature = "tls"))]
+        {
+            let _ = ch;
+            None
+        }
+    }
+}

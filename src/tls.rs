@@ -1,0 +1,806 @@
+//! The built-in TLS (cargo feature `tls`): rustls's unbuffered client over the host's plain
+//! sockets, as a state machine like the other layers: TLS records in from `recv`, records out
+//! through `send`, nothing blocks. One [`Session`] per open connection, boxed: rustls allocates
+//! anyway while a session lives, and `ota_client` stays small. Nothing is allocated until the
+//! first TLS connection (the configurations are built then and kept for reconnects).
+//!
+//! Trust: the MQTT broker is checked against Tencent's IoT CA (the broker's private root), the
+//! firmware server against the Mozilla roots of `webpki-roots`; both also trust the anchors the
+//! host passes (`ota_config.ca`). Host names are always verified. Certificate validity uses the
+//! host's wall clock (`unix_time_s`); without one, or with a clock before the library's build
+//! time (an RTC not yet set), the build time stands in: a certificate that expired before the
+//! build is still refused, and a later expiry goes unnoticed until the host provides time.
+
+extern crate alloc;
+
+use alloc::boxed::Box;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicI64, Ordering};
+use core::time::Duration;
+
+use rustls::client::UnbufferedClientConnection;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::time_provider::TimeProvider;
+use rustls::unbuffered::{ConnectionState, UnbufferedStatus};
+use rustls::{CertificateError, ClientConfig, RootCertStore};
+
+use crate::error::Error;
+use crate::link::MIN_TLS_RX as MIN_RX;
+use crate::platform::{Channel, NetError, Platform, Socket};
+
+/// Outgoing records (the client's handshake flights, one encrypted chunk) on the heap.
+const TX_CAP: usize = 4096;
+/// Plaintext bytes encrypted per record: leaves room for any record overhead in `TX_CAP`.
+const CHUNK: usize = TX_CAP - 512;
+/// TLS sessions remembered per channel for resumption (a redirect may add a second server).
+const SESSION_CACHE: usize = 4;
+/// Steps of the state machine per call (each moves at least one record or socket chunk).
+const MAX_STEPS: usize = 64;
+
+/// Tencent's IoT CA ("Tencent Iothub", CN www.tencent.com, valid to 2032-11-23): the private
+/// root of the IoT Explorer brokers, as Tencent's device SDKs ship it (certs/tencent_iot_ca.pem).
+const TENCENT_IOT_CA: &[u8] = include_bytes!("../certs/tencent_iot_ca.der");
+
+/// The library's build time (build.rs): the floor for the certificate clock.
+const BUILD_UNIX_S: i64 = match i64::from_str_radix(env!("QCLOUD_OTA_BUILD_UNIX_S"), 10) {
+    Ok(t) => t,
+    Err(_) => 0,
+};
+
+/// The host's wall clock as rustls sees it: set from `unix_time_s` before each step.
+#[derive(Debug)]
+struct HostClock(AtomicI64);
+
+impl TimeProvider for HostClock {
+    fn current_time(&self) -> Option<UnixTime> {
+        let t = self.0.load(Ordering::Relaxed).max(BUILD_UNIX_S).max(0);
+        Some(UnixTime::since_unix_epoch(Duration::from_secs(t as u64)))
+    }
+}
+
+/// Map a rustls failure to what a firmware engineer can act on.
+fn classify(e: &rustls::Error) -> Error {
+    use rustls::Error as E;
+    match e {
+        E::InvalidCertificate(c) => match c {
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
+                Error::TlsNameMismatch
+            }
+            CertificateError::Expired
+            | CertificateError::ExpiredContext { .. }
+            | CertificateError::NotValidYet
+            | CertificateError::NotValidYetContext { .. } => Error::TlsExpired,
+            _ => Error::TlsUntrusted,
+        },
+        E::AlertReceived(_) => Error::TlsAlert,
+        _ => Error::TlsHandshake,
+    }
+}
+
+/// Add the host's extra anchors: PEM with one or more certificates, or one DER certificate.
+fn add_extra(roots: &mut RootCertStore, ca: &[u8]) -> Result<(), Error> {
+    if ca.is_empty() {
+        return Ok(());
+    }
+    if ca.windows(10).any(|w| w == b"-----BEGIN") {
+        let mut n = 0;
+        for cert in CertificateDer::pem_slice_iter(ca) {
+            let cert = cert.map_err(|_| Error::TlsConfig)?;
+            roots.add(cert).map_err(|_| Error::TlsConfig)?;
+            n += 1;
+        }
+        return if n > 0 { Ok(()) } else { Err(Error::TlsConfig) };
+    }
+    roots
+        .add(CertificateDer::from(ca))
+        .map_err(|_| Error::TlsConfig)
+}
+
+/// Check the host's extra anchors at init (allocates only when there are some, and frees).
+pub fn check_anchors(ca: &[u8]) -> Result<(), Error> {
+    add_extra(&mut RootCertStore::empty(), ca)
+}
+
+/// One TLS connection over a host socket.
+pub struct Session {
+    conn: UnbufferedClientConnection,
+    clock: Arc<HostClock>,
+    /// Received TLS bytes waiting in the caller's receive buffer.
+    rx_used: usize,
+    /// Outgoing records waiting for the socket.
+    tx: Box<[u8]>,
+    tx_start: usize,
+    tx_end: usize,
+    /// Decrypted bytes not yet taken by the layer above.
+    plain: Vec<u8>,
+    plain_pos: usize,
+    /// The peer closed (close_notify or end of stream).
+    eof: bool,
+    error: Option<Error>,
+}
+
+enum Next {
+    Again,
+    Read,
+    Done,
+    Fail(Error),
+}
+
+impl Session {
+    fn fail(&mut self, e: Error) -> NetError {
+        self.error.get_or_insert(e);
+        NetError::Failed
+    }
+
+    /// Move TLS records both ways until the socket would block; encrypt up to one chunk of
+    /// `out` once the handshake is done; decrypted bytes go to `into` while it has room (only
+    /// called with `plain` drained, so the order holds), the rest waits in `plain`. Returns how
+    /// many bytes of `out` were taken and how many were delivered into `into`.
+    fn pump<P: Platform>(
+        &mut self,
+        plat: &mut P,
+        sock: Socket,
+        rx: &mut [u8],
+        out: &[u8],
+        into: &mut [u8],
+    ) -> Result<(usize, usize), NetError> {
+        if self.error.is_some() {
+            return Err(NetError::Failed);
+        }
+        self.clock
+            .0
+            .store(plat.unix_time_s().unwrap_or(0), Ordering::Relaxed);
+        let (mut taken, mut delivered) = (0, 0);
+        for _ in 0..MAX_STEPS {
+            while self.tx_start < self.tx_end {
+                let pending = self.tx.get(self.tx_start..self.tx_end).unwrap_or(&[]);
+                match plat.send(sock, pending) {
+                    Ok(n) => self.tx_start += n,
+                    Err(NetError::WouldBlock) => return Ok((taken, delivered)),
+                    Err(_) => return Err(self.fail(Error::NetIo)),
+                }
+            }
+            self.tx_start = 0;
+            self.tx_end = 0;
+            let used = self.rx_used.min(rx.len());
+            let incoming = rx.get_mut(..used).unwrap_or(&mut []);
+            let UnbufferedStatus { discard, state } = self.conn.process_tls_records(incoming);
+            let next = match state {
+                Err(e) => Next::Fail(classify(&e)),
+                Ok(ConnectionState::ReadTraffic(mut r)) => {
+                    let mut next = Next::Again;
+                    while let Some(record) = r.next_record() {
+                        match record {
+                            Ok(rec) => {
+                                let room = into.get_mut(delivered..).unwrap_or(&mut []);
+                                let k = rec.payload.len().min(room.len());
+                                if let (Some(d), Some(p)) =
+                                    (room.get_mut(..k), rec.payload.get(..k))
+                                {
+                                    d.copy_from_slice(p);
+                                }
+                                delivered += k;
+                                self.plain
+                                    .extend_from_slice(rec.payload.get(k..).unwrap_or(&[]));
+                            }
+                            Err(e) => next = Next::Fail(classify(&e)),
+                        }
+                    }
+                    next
+                }
+                Ok(ConnectionState::EncodeTlsData(mut e)) => {
+                    match e.encode(self.tx.get_mut(self.tx_end..).unwrap_or(&mut [])) {
+                        Ok(n) => {
+                            self.tx_end += n;
+                            Next::Again
+                        }
+                        Err(_) => Next::Fail(Error::TlsHandshake),
+                    }
+                }
+                Ok(ConnectionState::TransmitTlsData(t)) => {
+                    t.done(); // sent at the top of the next step
+                    Next::Again
+                }
+                Ok(ConnectionState::WriteTraffic(mut w)) if taken == 0 && !out.is_empty() => {
+                    let n = out.len().min(CHUNK);
+                    match w.encrypt(out.get(..n).unwrap_or(&[]), &mut self.tx) {
+                        Ok(k) => {
+                            self.tx_end = k;
+                            taken = n;
+                            Next::Again
+                        }
+                        Err(_) => Next::Fail(Error::TlsHandshake),
+                    }
+                }
+                Ok(ConnectionState::PeerClosed | ConnectionState::Closed) => {
+                    self.eof = true;
+                    Next::Done
+                }
+                Ok(_) => Next::Read,
+            };
+            let discard = discard.min(used);
+            if discard > 0 {
+                rx.copy_within(discard..used, 0);
+                self.rx_used = used - discard;
+            }
+            match next {
+                Next::Again => {}
+                Next::Done => return Ok((taken, delivered)),
+                Next::Fail(e) => return Err(self.fail(e)),
+                Next::Read => {
+                    // Hand over what was decrypted before reading more (bounds the heap).
+                    if self.plain.len() > self.plain_pos || delivered > 0 || self.eof {
+                        return Ok((taken, delivered));
+                    }
+                    let Some(space) = rx.get_mut(self.rx_used..).filter(|s| !s.is_empty()) else {
+                        // A record larger than the buffer: the host's buffer is too small.
+                        return Err(self.fail(Error::BufferTooSmall));
+                    };
+                    match plat.recv(sock, space) {
+                        Ok(n) => self.rx_used += n,
+                        Err(NetError::WouldBlock) => return Ok((taken, delivered)),
+                        Err(NetError::Closed) => {
+                            self.eof = true;
+                            return Ok((taken, delivered));
+                        }
+                        Err(NetError::Failed) => return Err(self.fail(Error::NetIo)),
+                    }
+                }
+            }
+        }
+        Ok((taken, delivered))
+    }
+
+    pub fn send<P: Platform>(
+        &mut self,
+        plat: &mut P,
+        sock: Socket,
+        rx: &mut [u8],
+        buf: &[u8],
+    ) -> Result<usize, NetError> {
+        match self.pump(plat, sock, rx, buf, &mut [])?.0 {
+            0 if self.eof => Err(self.fail(Error::NetIo)),
+            0 => Err(NetError::WouldBlock),
+            n => Ok(n),
+        }
+    }
+
+    pub fn recv<P: Platform>(
+        &mut self,
+        plat: &mut P,
+        sock: Socket,
+        rx: &mut [u8],
+        buf: &mut [u8],
+    ) -> Result<usize, NetError> {
+        if self.plain_pos >= self.plain.len() {
+            self.plain.clear();
+            self.plain_pos = 0;
+            match self.pump(plat, sock, rx, &[], buf)? {
+                (_, 0) => {}
+                (_, n) => return Ok(n),
+            }
+        }
+        let left = self.plain.get(self.plain_pos..).unwrap_or(&[]);
+        let n = left.len().min(buf.len());
+        if n > 0 {
+            if let (Some(dst), Some(src)) = (buf.get_mut(..n), left.get(..n)) {
+                dst.copy_from_slice(src);
+            }
+            self.plain_pos += n;
+            return Ok(n);
+        }
+        if self.eof {
+            return Err(NetError::Closed);
+        }
+        Err(NetError::WouldBlock)
+    }
+
+    pub fn error(&self) -> Option<Error> {
+        self.error
+    }
+
+    /// Decrypted bytes, or a whole record in `rx`, wait to be processed (and nothing waits for
+    /// the socket to take output first: then its writability wakes the host).
+    fn pending(&self, rx: &[u8]) -> bool {
+        if self.plain.len() > self.plain_pos {
+            return true;
+        }
+        if self.error.is_some() || self.eof || self.tx_start < self.tx_end {
+            return false;
+        }
+        let head = rx.get(..self.rx_used.min(rx.len())).unwrap_or(&[]);
+        // A whole record: the 5-byte header and the length it announces.
+        match head.get(3..5) {
+            Some(&[hi, lo]) => 5 + usize::from(u16::from_be_bytes([hi, lo])) <= head.len(),
+            _ => false,
+        }
+    }
+}
+
+/// The built-in TLS of one client: the host's buffers and anchors, the configurations (built on
+/// first use), and the open sessions.
+pub struct Tls<'b> {
+    ca: &'b [u8],
+    mqtt_rx: &'b mut [u8],
+    http_rx: &'b mut [u8],
+    clock: Option<Arc<HostClock>>,
+    configs: [Option<Arc<ClientConfig>>; 2],
+    sessions: [Option<Box<Session>>; 2],
+    /// Why the last session of each channel failed (kept after it is closed).
+    errors: [Option<Error>; 2],
+}
+
+fn index(ch: Channel) -> usize {
+    match ch {
+        Channel::Mqtt => 0,
+        Channel::Http => 1,
+    }
+}
+
+impl<'b> Tls<'b> {
+    /// `buf` is split: the first [`MIN_RX`] bytes for MQTT when `mqtt` (the broker link uses the
+    /// built-in TLS), the rest for HTTPS.
+    pub fn new(buf: &'b mut [u8], ca: &'b [u8], mqtt: bool) -> Result<Self, Error> {
+        let need = if mqtt { 2 * MIN_RX } else { 0 };
+        if buf.len() < need {
+            return Err(Error::BufferTooSmall);
+        }
+        check_anchors(ca)?;
+        let (mqtt_rx, http_rx) = buf.split_at_mut(if mqtt { MIN_RX } else { 0 });
+        Ok(Tls {
+            ca,
+            mqtt_rx,
+            http_rx,
+            clock: None,
+            configs: [None, None],
+            sessions: [None, None],
+            errors: [None, None],
+        })
+    }
+
+    fn config(&mut self, ch: Channel) -> Result<Arc<ClientConfig>, Error> {
+        let i = index(ch);
+        if let Some(c) = self.configs.get(i).and_then(Option::as_ref) {
+            return Ok(c.clone());
+        }
+        let mut roots = RootCertStore::empty();
+        match ch {
+            Channel::Mqtt => roots
+                .add(CertificateDer::from(TENCENT_IOT_CA))
+                .map_err(|_| Error::TlsConfig)?,
+            Channel::Http => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+        }
+        add_extra(&mut roots, self.ca)?;
+        let clock = self
+            .clock
+            .get_or_insert_with(|| Arc::new(HostClock(AtomicI64::new(0))))
+            .clone();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut cfg = ClientConfig::builder_with_details(provider, clock)
+            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+            .map_err(|_| Error::TlsConfig)?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        // One server per channel: a small session cache still resumes after a reconnect
+        // (rustls's default holds 256 sessions, tens of KiB of heap).
+        cfg.resumption = rustls::client::Resumption::in_memory_sessions(SESSION_CACHE);
+        let cfg = Arc::new(cfg);
+        if let Some(slot) = self.configs.get_mut(i) {
+            *slot = Some(cfg.clone());
+        }
+        Ok(cfg)
+    }
+
+    /// Start a TLS session for `host` on a plain socket the host just opened.
+    pub fn open(&mut self, ch: Channel, host: &str) -> Result<(), Error> {
+        let i = index(ch);
+        if let Some(e) = self.errors.get_mut(i) {
+            *e = None;
+        }
+        let rx_len = match ch {
+            Channel::Mqtt => self.mqtt_rx.len(),
+            Channel::Http => self.http_rx.len(),
+        };
+        if rx_len < MIN_RX {
+            return Err(Error::TlsConfig);
+        }
+        let cfg = self.config(ch)?;
+        let clock = self.clock.clone().ok_or(Error::TlsConfig)?;
+        let name = ServerName::try_from(host)
+            .map_err(|_| Error::TlsNameMismatch)?
+            .to_owned();
+        let conn = UnbufferedClientConnection::new(cfg, name).map_err(|e| classify(&e))?;
+        let session = Box::new(Session {
+            conn,
+            clock,
+            rx_used: 0,
+            tx: alloc::vec![0; TX_CAP].into_boxed_slice(),
+            tx_start: 0,
+            tx_end: 0,
+            plain: Vec::new(),
+            plain_pos: 0,
+            eof: false,
+            error: None,
+        });
+        if let Some(s) = self.sessions.get_mut(i) {
+            *s = Some(session);
+        }
+        Ok(())
+    }
+
+    pub fn is_open(&self, ch: Channel) -> bool {
+        self.sessions.get(index(ch)).is_some_and(Option::is_some)
+    }
+
+    /// The session and its receive buffer.
+    fn parts(&mut self, ch: Channel) -> Option<(&mut Session, &mut [u8])> {
+        let (session, rx) = match ch {
+            Channel::Mqtt => (self.sessions.get_mut(0)?, &mut *self.mqtt_rx),
+            Channel::Http => (self.sessions.get_mut(1)?, &mut *self.http_rx),
+        };
+        Some((session.as_deref_mut()?, rx))
+    }
+
+    pub fn send<P: Platform>(
+        &mut self,
+        plat: &mut P,
+        ch: Channel,
+        sock: Socket,
+        buf: &[u8],
+    ) -> Result<usize, NetError> {
+        let (s, rx) = self.parts(ch).ok_or(NetError::Failed)?;
+        s.send(plat, sock, rx, buf)
+    }
+
+    pub fn recv<P: Platform>(
+        &mut self,
+        plat: &mut P,
+        ch: Channel,
+        sock: Socket,
+        buf: &mut [u8],
+    ) -> Result<usize, NetError> {
+        let (s, rx) = self.parts(ch).ok_or(NetError::Failed)?;
+        s.recv(plat, sock, rx, buf)
+    }
+
+    /// See [`Session::pending`].
+    pub fn pending(&self, ch: Channel) -> bool {
+        let (session, rx) = match ch {
+            Channel::Mqtt => (self.sessions.first(), &*self.mqtt_rx),
+            Channel::Http => (self.sessions.get(1), &*self.http_rx),
+        };
+        session
+            .and_then(Option::as_deref)
+            .is_some_and(|s| s.pending(rx))
+    }
+
+    /// End the session (the socket is the caller's to close); its error stays readable.
+    pub fn close(&mut self, ch: Channel) {
+        let i = index(ch);
+        let err = self
+            .sessions
+            .get_mut(i)
+            .and_then(Option::take)
+            .and_then(|s| s.error());
+        if let Some(e) = self.errors.get_mut(i) {
+            *e = err;
+        }
+    }
+
+    /// Why the channel's session failed (open or just closed), if TLS was the reason.
+    pub fn error(&self, ch: Channel) -> Option<Error> {
+        let i = index(ch);
+        self.sessions
+            .get(i)
+            .and_then(Option::as_ref)
+            .and_then(|s| s.error())
+            .or_else(|| self.errors.get(i).copied().flatten())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::platform::HostError;
+    use qcloud_ota_standin::{Leaf, TestPki};
+    use rustls::ServerConnection;
+    use std::io::{Read, Write};
+    use std::vec;
+
+    /// A host whose one socket leads to an in-memory rustls server.
+    struct Pipe {
+        server: ServerConnection,
+        to_client: Vec<u8>,
+        /// Plaintext the server received.
+        received: Vec<u8>,
+        /// Raw bytes the client sent.
+        wire: Vec<u8>,
+    }
+
+    impl Pipe {
+        fn new(leaf: Leaf, pki: &TestPki, client_auth: bool) -> Pipe {
+            let cfg = if client_auth {
+                let mut roots = RootCertStore::empty();
+                let ca = std::fs::read(pki.ca_path()).unwrap();
+                roots.add_parsable_certificates(CertificateDer::pem_slice_iter(&ca).flatten());
+                let provider = Arc::new(rustls::crypto::ring::default_provider());
+                let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                    Arc::new(roots),
+                    provider.clone(),
+                )
+                .build()
+                .unwrap();
+                let key = std::fs::read(pki.key_path(leaf)).unwrap();
+                let cert = std::fs::read(pki.cert_path(leaf)).unwrap();
+                let certs = CertificateDer::pem_slice_iter(&cert).flatten().collect();
+                let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(&key).unwrap();
+                Arc::new(
+                    rustls::ServerConfig::builder_with_provider(provider)
+                        .with_safe_default_protocol_versions()
+                        .unwrap()
+                        .with_client_cert_verifier(verifier)
+                        .with_single_cert(certs, key)
+                        .unwrap(),
+                )
+            } else {
+                pki.server_config(leaf).unwrap()
+            };
+            Pipe {
+                server: ServerConnection::new(cfg).unwrap(),
+                to_client: Vec::new(),
+                received: Vec::new(),
+                wire: Vec::new(),
+            }
+        }
+
+        fn flush_server(&mut self) {
+            while self.server.wants_write() {
+                self.server.write_tls(&mut self.to_client).unwrap();
+            }
+        }
+    }
+
+    impl Platform for Pipe {
+        fn now_ms(&mut self) -> u64 {
+            0
+        }
+        fn unix_time_s(&mut self) -> Option<i64> {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+            Some(now.unwrap().as_secs() as i64)
+        }
+        fn connect(&mut self, _: Channel, _: &str, _: u16, _: bool) -> Result<Socket, NetError> {
+            Ok(Socket(0))
+        }
+        fn send(&mut self, _: Socket, buf: &[u8]) -> Result<usize, NetError> {
+            self.wire.extend_from_slice(buf);
+            // After a failure the server refuses more input; the client hears the alert.
+            let _ = self.server.read_tls(&mut &buf[..]);
+            let _ = self.server.process_new_packets();
+            let mut plain = [0u8; 4096];
+            while let Ok(n @ 1..) = self.server.reader().read(&mut plain) {
+                self.received.extend_from_slice(&plain[..n]);
+            }
+            self.flush_server();
+            Ok(buf.len())
+        }
+        fn recv(&mut self, _: Socket, buf: &mut [u8]) -> Result<usize, NetError> {
+            if self.to_client.is_empty() {
+                return Err(NetError::WouldBlock);
+            }
+            let n = buf.len().min(self.to_client.len());
+            buf[..n].copy_from_slice(&self.to_client[..n]);
+            self.to_client.drain(..n);
+            Ok(n)
+        }
+        fn close(&mut self, _: Socket) {}
+        fn slot_open(&mut self, _: u32, _: u32) -> Result<(), HostError> {
+            Ok(())
+        }
+        fn slot_write(&mut self, _: u32, _: &[u8]) -> Result<(), HostError> {
+            Ok(())
+        }
+        fn slot_close(&mut self, _: bool) -> Result<(), HostError> {
+            Ok(())
+        }
+        fn store_load(&mut self, _: u8, _: &mut [u8]) -> usize {
+            0
+        }
+        fn store_save(&mut self, _: u8, _: &[u8]) -> Result<(), HostError> {
+            Ok(())
+        }
+    }
+
+    /// A test PKI in a directory removed when the guard goes.
+    struct Pki(TestPki, std::path::PathBuf);
+    impl Drop for Pki {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.1);
+        }
+    }
+    impl core::ops::Deref for Pki {
+        type Target = TestPki;
+        fn deref(&self) -> &TestPki {
+            &self.0
+        }
+    }
+
+    fn pki(name: &str) -> Pki {
+        let dir = std::env::temp_dir().join(std::format!(
+            "qcloud-ota-tls-unit-{name}-{}",
+            std::process::id()
+        ));
+        Pki(TestPki::generate(&dir).unwrap(), dir)
+    }
+
+    /// Send `msg` through the session, pumping the server, until it is all taken or `Err`.
+    fn send_all(t: &mut Tls<'_>, p: &mut Pipe, msg: &[u8]) -> Result<(), NetError> {
+        let mut off = 0;
+        for _ in 0..100 {
+            if off == msg.len() {
+                return Ok(());
+            }
+            match t.send(p, Channel::Http, Socket(0), &msg[off..]) {
+                Ok(n) => off += n,
+                Err(NetError::WouldBlock) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        panic!("send did not finish");
+    }
+
+    /// Receive until the session ends (or nothing more comes): the bytes, and how it ended.
+    fn recv_all(t: &mut Tls<'_>, p: &mut Pipe) -> (Vec<u8>, NetError) {
+        let mut out = Vec::new();
+        let mut buf = [0u8; 700]; // smaller than a record: the rest waits in the session
+        for _ in 0..1000 {
+            match t.recv(p, Channel::Http, Socket(0), &mut buf) {
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+                Err(e) => {
+                    if e != NetError::WouldBlock || !out.is_empty() {
+                        return (out, e);
+                    }
+                }
+            }
+        }
+        (out, NetError::WouldBlock)
+    }
+
+    #[test]
+    fn a_session_handshakes_and_moves_bytes_both_ways_over_the_hosts_socket() {
+        let pki = pki("ok");
+        let ca = std::fs::read(pki.ca_path()).unwrap();
+        let mut p = Pipe::new(Leaf::Localhost, &pki, false);
+        let mut buf = vec![0u8; MIN_RX];
+        let mut t = Tls::new(&mut buf, &ca, false).unwrap();
+        t.open(Channel::Http, "localhost").unwrap();
+        let request = vec![b'r'; 10_000]; // several records
+        send_all(&mut t, &mut p, &request).unwrap();
+        assert_eq!(p.received, request);
+        assert_eq!(p.wire.first(), Some(&0x16), "a handshake first");
+        assert!(
+            !p.wire.windows(16).any(|w| w == &request[..16]),
+            "never in clear"
+        );
+        let answer: Vec<u8> = (0..40_000u32).map(|i| i as u8).collect();
+        p.server.writer().write_all(&answer).unwrap();
+        p.server.send_close_notify();
+        p.flush_server();
+        assert!(
+            !t.pending(Channel::Http),
+            "nothing read from the socket yet"
+        );
+        let mut first = [0u8; 700];
+        let n = t
+            .recv(&mut p, Channel::Http, Socket(0), &mut first)
+            .unwrap();
+        assert!(
+            t.pending(Channel::Http),
+            "the rest of the record waits in the library"
+        );
+        let (rest, end) = recv_all(&mut t, &mut p);
+        let got = [&first[..n], &rest[..]].concat();
+        assert_eq!(end, NetError::Closed, "close_notify ends the stream");
+        assert!(!t.pending(Channel::Http));
+        assert!(got == answer, "{} of {} bytes", got.len(), answer.len());
+        assert_eq!(t.error(Channel::Http), None);
+    }
+
+    #[test]
+    fn a_wrong_name_fails_before_any_application_data() {
+        let pki = pki("name");
+        let ca = std::fs::read(pki.ca_path()).unwrap();
+        let mut p = Pipe::new(Leaf::WrongName, &pki, false);
+        let mut buf = vec![0u8; MIN_RX];
+        let mut t = Tls::new(&mut buf, &ca, false).unwrap();
+        t.open(Channel::Http, "localhost").unwrap();
+        assert_eq!(
+            send_all(&mut t, &mut p, b"GET / HTTP/1.1\r\n"),
+            Err(NetError::Failed)
+        );
+        assert_eq!(t.error(Channel::Http), Some(Error::TlsNameMismatch));
+        assert!(p.received.is_empty());
+        t.close(Channel::Http);
+        assert_eq!(
+            t.error(Channel::Http),
+            Some(Error::TlsNameMismatch),
+            "kept after close"
+        );
+    }
+
+    #[test]
+    fn a_fatal_alert_from_the_server_is_reported_as_such() {
+        // The server wants a client certificate the device does not have: TLS 1.3 lets the
+        // client finish, then the server ends the session with a certificate_required alert.
+        let pki = pki("alert");
+        let ca = std::fs::read(pki.ca_path()).unwrap();
+        let mut p = Pipe::new(Leaf::Localhost, &pki, true);
+        let mut buf = vec![0u8; MIN_RX];
+        let mut t = Tls::new(&mut buf, &ca, false).unwrap();
+        t.open(Channel::Http, "localhost").unwrap();
+        // The alert may arrive while the request is still going out, or after.
+        let end = match send_all(&mut t, &mut p, b"hello") {
+            Err(e) => e,
+            Ok(()) => recv_all(&mut t, &mut p).1,
+        };
+        assert_eq!(end, NetError::Failed);
+        assert_eq!(t.error(Channel::Http), Some(Error::TlsAlert));
+        assert!(p.received.is_empty(), "the server took nothing");
+    }
+
+    const CA_PEM: &[u8] = include_bytes!("../certs/tencent_iot_ca.pem");
+
+    #[test]
+    fn anchors_are_pem_der_or_refused() {
+        assert_eq!(check_anchors(b""), Ok(()));
+        assert_eq!(check_anchors(CA_PEM), Ok(()));
+        assert_eq!(check_anchors(TENCENT_IOT_CA), Ok(()));
+        let mut two = CA_PEM.to_vec();
+        two.extend_from_slice(CA_PEM);
+        assert_eq!(check_anchors(&two), Ok(()));
+        assert_eq!(check_anchors(b"not a certificate"), Err(Error::TlsConfig));
+        assert_eq!(check_anchors(&[0x30, 0x82, 0x01]), Err(Error::TlsConfig));
+    }
+
+    #[test]
+    fn failures_map_to_actionable_errors() {
+        use rustls::Error as E;
+        let cert = |c| classify(&E::InvalidCertificate(c));
+        assert_eq!(cert(CertificateError::UnknownIssuer), Error::TlsUntrusted);
+        assert_eq!(cert(CertificateError::BadSignature), Error::TlsUntrusted);
+        assert_eq!(
+            cert(CertificateError::NotValidForName),
+            Error::TlsNameMismatch
+        );
+        assert_eq!(cert(CertificateError::Expired), Error::TlsExpired);
+        assert_eq!(cert(CertificateError::NotValidYet), Error::TlsExpired);
+        let alert = E::AlertReceived(rustls::AlertDescription::HandshakeFailure);
+        assert_eq!(classify(&alert), Error::TlsAlert);
+        assert_eq!(classify(&E::DecryptError), Error::TlsHandshake);
+    }
+
+    #[test]
+    fn the_clock_never_goes_before_the_build() {
+        let c = HostClock(AtomicI64::new(0));
+        let t = c.current_time().unwrap().as_secs();
+        assert_eq!(t, BUILD_UNIX_S as u64);
+        c.0.store(BUILD_UNIX_S + 1000, Ordering::Relaxed);
+        assert_eq!(
+            c.current_time().unwrap().as_secs(),
+            BUILD_UNIX_S as u64 + 1000
+        );
+        const { assert!(BUILD_UNIX_S > 1_700_000_000, "build.rs sets the build time") };
+    }
+
+    #[test]
+    fn buffers_below_the_minimum_are_refused() {
+        let mut small = [0u8; MIN_RX];
+        assert!(matches!(
+            Tls::new(&mut small, b"", true),
+            Err(Error::BufferTooSmall)
+        ));
+        let mut t = Tls::new(&mut small, b"", false).unwrap();
+        assert_eq!(t.open(Channel::Mqtt, "x.example"), Err(Error::TlsConfig));
+    }
+}
