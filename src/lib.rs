@@ -6,7 +6,7 @@
 //! - [`http`]: URL parsing, the Range request, the response head and the body decoder.
 //! - [`protocol`]: the Tencent OTA JSON messages (parse `update_firmware` / `report_version_rsp`,
 //!   format `report_version` / `report_progress`).
-//! - [`auth`]: Tencent's MQTT username/password signing.
+//! - [`auth`]: Tencent's MQTT username/password signing (HMAC-SHA1/-SHA256 from `sha`).
 //! - [`journal`]: the persistent record that survives a reboot.
 //! - [`engine`]: the OTA state machine: what to report, when, and what to do with the image.
 //! - [`client`]: one OTA client driving the layers through the host's [`platform::Platform`].
@@ -27,6 +27,7 @@ pub mod journal;
 pub mod mqtt;
 pub mod platform;
 pub mod protocol;
+mod sha;
 mod text;
 
 #[allow(unsafe_code)]
