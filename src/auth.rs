@@ -4,7 +4,7 @@
 //! username = `${productId}${deviceName};${sdkappid};${connid};${expiry}`
 //! password = `hex_lower(HMAC(base64_decode(deviceSecret), username));hmacsha1|hmacsha256`
 
-use crate::sha::{Hash, hmac};
+use crate::hash::{Hash, hmac};
 pub use crate::text::{Overflow, Writer};
 
 /// The appid the console-generated credentials use. The C SDK sends `21010406`; the broker accepts
@@ -13,7 +13,7 @@ pub const SDKAPPID: &str = "12010126";
 
 /// The C SDK's HMAC refuses keys longer than one block instead of hashing them; do the same so a
 /// too-long secret fails here rather than at the broker.
-pub const KEY_MAX: usize = crate::sha::HMAC_KEY_MAX;
+pub const KEY_MAX: usize = crate::hash::HMAC_KEY_MAX;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthError {

@@ -32,8 +32,7 @@
 //!  any          | fail acknowledged                  | =            | event Failed
 //! ```
 
-use md5::digest::common::hazmat::{SerializableState, SerializedState};
-use md5::{Digest, Md5};
+use crate::hash::Md5;
 
 use crate::error::Error;
 use crate::journal::{ETAG_MAX, Journal, MD5_STATE_LEN, Phase, Record};
@@ -227,16 +226,8 @@ pub struct Engine {
 /// The MD5 state at the last 64-byte block boundary: `(bytes covered, state)`. Bytes after the
 /// boundary are downloaded again on resume (at most 63).
 fn save_md5(md5: &Md5, offset: u32) -> Option<(u32, [u8; MD5_STATE_LEN])> {
-    let full = md5.serialize();
-    let pending = u32::from(*full.get(MD5_STATE_LEN)?);
-    let state = full.get(..MD5_STATE_LEN)?.try_into().ok()?;
-    Some((offset.checked_sub(pending)?, state))
-}
-
-fn restore_md5(state: &[u8; MD5_STATE_LEN]) -> Option<Md5> {
-    let mut full = SerializedState::<Md5>::default();
-    full.get_mut(..MD5_STATE_LEN)?.copy_from_slice(state);
-    Md5::deserialize(&full).ok()
+    let (state, pending) = md5.save();
+    Some((offset.checked_sub(u32::try_from(pending).ok()?)?, state))
 }
 
 fn percent(done: u32, total: u32) -> u8 {
@@ -643,10 +634,10 @@ impl Engine {
                 && r.md5 == self.offer.md5
                 && r.file_size == self.offer.file_size
         });
-        if let Some((r, md5)) = resume.and_then(|r| restore_md5(&r.md5_state).map(|m| (r, m))) {
+        if let Some(r) = resume {
             self.xfer.offset = r.offset;
             self.xfer.saved_offset = r.offset;
-            self.xfer.md5 = md5;
+            self.xfer.md5 = Md5::restore(&r.md5_state);
             self.xfer.etag = r.etag;
             self.xfer.event_percent = percent(r.offset, self.offer.file_size);
             plat.log(
@@ -860,8 +851,8 @@ impl Engine {
     }
 
     fn verify<P: Platform>(&mut self, plat: &mut P) {
-        let digest = core::mem::replace(&mut self.xfer.md5, Md5::new()).finalize();
-        if digest.as_slice() != self.offer.md5 {
+        let digest = core::mem::take(&mut self.xfer.md5).finish();
+        if digest != self.offer.md5 {
             return self.fail(plat, Error::Md5Mismatch);
         }
         if self.policy.readback_verify {
@@ -911,7 +902,7 @@ impl Engine {
             self.xfer.readback = Some((offset, md5));
             return true;
         }
-        if md5.finalize().as_slice() != self.offer.md5 {
+        if md5.finish() != self.offer.md5 {
             plat.log(
                 Level::Error,
                 "the slot does not hold what was written to it",
@@ -1046,7 +1037,9 @@ mod tests {
     const IMAGE: &[u8] = b"firmware image bytes, 32 of them";
 
     fn md5_hex(data: &[u8]) -> String {
-        Md5::digest(data)
+        let mut md5 = Md5::new();
+        md5.update(data);
+        md5.finish()
             .iter()
             .map(|b| std::format!("{b:02x}"))
             .collect()

@@ -11,6 +11,7 @@ use crate::client::{Buffers, Client, Config};
 use crate::engine::Policy;
 use crate::error::Error;
 use crate::platform::{Channel, Event, HostError, Level, NetError, Platform, Socket};
+use crate::text::copy_prefix;
 
 // ---------------------------------------------------------------------------------------------
 // Status codes
@@ -409,7 +410,7 @@ struct CPlatform {
 fn nul_terminated<'a>(s: &str, buf: &'a mut [u8]) -> &'a [u8] {
     let n = s.len().min(buf.len().saturating_sub(1));
     if let (Some(dst), Some(src)) = (buf.get_mut(..n), s.as_bytes().get(..n)) {
-        dst.copy_from_slice(src);
+        copy_prefix(dst, src);
     }
     if let Some(b) = buf.get_mut(n) {
         *b = 0;
@@ -987,7 +988,7 @@ pub unsafe extern "C" fn ota_update_topic(
             }
             let out = core::slice::from_raw_parts_mut(buf.cast::<u8>(), cap);
             if let Some(dst) = out.get_mut(..t.len()) {
-                dst.copy_from_slice(t);
+                copy_prefix(dst, t);
             }
             if let Some(z) = out.get_mut(t.len()) {
                 *z = 0;

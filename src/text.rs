@@ -9,6 +9,20 @@ pub struct TooLong;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Overflow;
 
+/// Copies as much of `src` as fits into the start of `dst`; returns the bytes copied.
+///
+/// A loop rather than `copy_from_slice`: at opt-level z the latter stays an out-of-line call whose
+/// length-mismatch panic formats its message, which pulls `core::fmt` into the firmware. LLVM
+/// turns this loop into one `memcpy`.
+pub fn copy_prefix(dst: &mut [u8], src: &[u8]) -> usize {
+    let mut n = 0;
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d = *s;
+        n += 1;
+    }
+    n
+}
+
 /// A UTF-8 string of at most `N` bytes stored inline.
 ///
 /// Invariant: `buf[..len]` is valid UTF-8 (every mutation appends a whole `&str` or `char`).
@@ -61,7 +75,7 @@ impl<const N: usize> Str<N> {
     pub fn push_str(&mut self, s: &str) -> Result<(), TooLong> {
         let end = self.len.checked_add(s.len()).ok_or(TooLong)?;
         let dst = self.buf.get_mut(self.len..end).ok_or(TooLong)?;
-        dst.copy_from_slice(s.as_bytes());
+        copy_prefix(dst, s.as_bytes());
         self.len = end;
         Ok(())
     }
@@ -133,7 +147,7 @@ impl<'a> Writer<'a> {
             .and_then(|end| self.buf.get_mut(self.len..end));
         match dst {
             Some(dst) => {
-                dst.copy_from_slice(b);
+                copy_prefix(dst, b);
                 self.len += b.len();
             }
             None => self.overflow = true,

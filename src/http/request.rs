@@ -3,6 +3,7 @@
 //! must arrive byte for byte for its MD5).
 
 use super::url::Url;
+use crate::text::copy_prefix;
 
 const USER_AGENT: &[u8] = concat!("qcloud-ota/", env!("CARGO_PKG_VERSION")).as_bytes();
 
@@ -89,7 +90,7 @@ impl Writer<'_> {
             .out
             .get_mut(self.pos..end)
             .ok_or(RequestError::BufferTooSmall)?;
-        dst.copy_from_slice(s);
+        copy_prefix(dst, s);
         self.pos = end;
         Ok(())
     }

@@ -4,6 +4,8 @@
 //! QoS 3, DUP on QoS 0, zero packet ids, non-UTF-8 strings and length mismatches are errors.
 //! QoS 2 (PUBREC/PUBREL/PUBCOMP) and wills are rejected: Tencent's broker supports neither.
 
+use crate::text::copy_prefix;
+
 /// The largest Remaining Length a 4-byte varint can carry.
 const MAX_REMAINING: usize = 268_435_455;
 
@@ -330,7 +332,7 @@ impl Wr<'_> {
             .out
             .get_mut(self.n..end)
             .ok_or(EncodeError::BufferTooSmall)?;
-        dst.copy_from_slice(b);
+        copy_prefix(dst, b);
         self.n = end;
         Ok(())
     }
