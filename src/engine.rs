@@ -32,14 +32,14 @@
 //!  any          | fail acknowledged                  | =            | event Failed
 //! ```
 
-use crate::hash::Md5;
-
 use crate::error::Error;
+use crate::hash::Md5;
 use crate::journal::{ETAG_MAX, Journal, MD5_STATE_LEN, Phase, Record};
 use crate::platform::{Event, EventKind, Level, Platform};
 use crate::protocol::{
     self, FW_TYPE_MAX, Field, Message, Offer, ParseError, Progress, URL_MAX, VERSION_MAX,
 };
+use crate::slices::rotate_left_one;
 use crate::text::Str;
 
 /// Policy knobs (see `ota_config` for ranges and defaults).
@@ -139,7 +139,7 @@ impl Outbox {
     }
     fn pop(&mut self) -> Option<Report> {
         let head = self.items.first_mut()?.take();
-        self.items.rotate_left(1);
+        rotate_left_one(&mut self.items);
         head
     }
     fn push(&mut self, r: Report) -> Result<(), Report> {

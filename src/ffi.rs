@@ -11,7 +11,7 @@ use crate::client::{Buffers, Client, Config};
 use crate::engine::Policy;
 use crate::error::Error;
 use crate::platform::{Channel, Event, HostError, Level, NetError, Platform, Socket};
-use crate::text::copy_prefix;
+use crate::slices::copy_prefix;
 
 // ---------------------------------------------------------------------------------------------
 // Status codes

@@ -14,7 +14,7 @@ pub enum Hash {
     Sha256,
 }
 
-use crate::text::copy_prefix;
+use crate::slices::copy_prefix;
 
 const BLOCK: usize = 64;
 type Block = [u8; BLOCK];

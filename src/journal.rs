@@ -12,7 +12,8 @@
 
 use crate::platform::{HostError, Platform};
 use crate::protocol::{FW_TYPE_MAX, VERSION_MAX};
-use crate::text::{Str, copy_prefix};
+use crate::slices::copy_prefix;
+use crate::text::Str;
 
 const MAGIC: [u8; 4] = *b"QOTA";
 const FORMAT: u8 = 2;

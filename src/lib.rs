@@ -29,6 +29,7 @@ pub mod journal;
 pub mod mqtt;
 pub mod platform;
 pub mod protocol;
+mod slices;
 mod text;
 
 #[allow(unsafe_code)]

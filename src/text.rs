@@ -1,6 +1,8 @@
 //! Fixed-capacity strings and a byte writer, so messages can be built without heap or `core::fmt`
 //! (which costs several KiB of flash on a Cortex-M).
 
+use crate::slices::copy_prefix;
+
 /// The value did not fit in the fixed capacity. Nothing was written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TooLong;
@@ -8,20 +10,6 @@ pub struct TooLong;
 /// The output buffer was too small for the whole message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Overflow;
-
-/// Copies as much of `src` as fits into the start of `dst`; returns the bytes copied.
-///
-/// A loop rather than `copy_from_slice`: at opt-level z the latter stays an out-of-line call whose
-/// length-mismatch panic formats its message, which pulls `core::fmt` into the firmware. LLVM
-/// turns this loop into one `memcpy`.
-pub fn copy_prefix(dst: &mut [u8], src: &[u8]) -> usize {
-    let mut n = 0;
-    for (d, s) in dst.iter_mut().zip(src) {
-        *d = *s;
-        n += 1;
-    }
-    n
-}
 
 /// A UTF-8 string of at most `N` bytes stored inline.
 ///

@@ -3,7 +3,7 @@
 //! must arrive byte for byte for its MD5).
 
 use super::url::Url;
-use crate::text::copy_prefix;
+use crate::slices::copy_prefix;
 
 const USER_AGENT: &[u8] = concat!("qcloud-ota/", env!("CARGO_PKG_VERSION")).as_bytes();
 

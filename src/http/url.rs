@@ -138,7 +138,7 @@ fn parse_after_scheme(scheme: Scheme, rest: &str) -> Result<Url<'_>, UrlError> {
         return Err(UrlError::Userinfo);
     }
     let (host, port_str) = if let Some(v6) = authority.strip_prefix('[') {
-        let close = v6.find(']').ok_or(UrlError::Host)?;
+        let close = v6.bytes().position(|b| b == b']').ok_or(UrlError::Host)?;
         let host = v6.get(..close).ok_or(UrlError::Host)?;
         let after = v6.get(close + 1..).ok_or(UrlError::Host)?;
         let port = match after.strip_prefix(':') {
@@ -156,7 +156,7 @@ fn parse_after_scheme(scheme: Scheme, rest: &str) -> Result<Url<'_>, UrlError> {
         }
         (host, port)
     } else {
-        let (host, port) = match authority.find(':') {
+        let (host, port) = match authority.bytes().position(|b| b == b':') {
             Some(i) => (
                 authority.get(..i).ok_or(UrlError::Host)?,
                 Some(authority.get(i + 1..).ok_or(UrlError::Port)?),
@@ -183,7 +183,7 @@ fn parse_after_scheme(scheme: Scheme, rest: &str) -> Result<Url<'_>, UrlError> {
 
 /// Path + query with the fragment cut off; "/" when empty.
 fn parse_path(tail: &str) -> Result<&str, UrlError> {
-    let end = tail.find('#').unwrap_or(tail.len());
+    let end = tail.bytes().position(|b| b == b'#').unwrap_or(tail.len());
     let path = tail.get(..end).ok_or(UrlError::Path)?;
     if path.bytes().any(|b| b <= b' ' || b == 0x7f) {
         return Err(UrlError::Path);

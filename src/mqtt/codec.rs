@@ -4,7 +4,7 @@
 //! QoS 3, DUP on QoS 0, zero packet ids, non-UTF-8 strings and length mismatches are errors.
 //! QoS 2 (PUBREC/PUBREL/PUBCOMP) and wills are rejected: Tencent's broker supports neither.
 
-use crate::text::copy_prefix;
+use crate::slices::copy_prefix;
 
 /// The largest Remaining Length a 4-byte varint can carry.
 const MAX_REMAINING: usize = 268_435_455;
