@@ -5,6 +5,7 @@
 //! password = `hex_lower(HMAC(base64_decode(deviceSecret), username));hmacsha1|hmacsha256`
 
 use crate::hash::{Hash, hmac};
+use crate::num::div_rem;
 pub use crate::text::{Overflow, Writer};
 
 /// The appid the console-generated credentials use. The C SDK sends `21010406`; the broker accepts
@@ -161,7 +162,11 @@ pub fn make_connid(seed: u64) -> [u8; 5] {
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^= z >> 31;
-        *c = ALPHABET[(z % 62) as usize];
+        // The remainder is below 62; `get` only avoids a panic path.
+        *c = ALPHABET
+            .get(usize::from(div_rem(z, 62).1))
+            .copied()
+            .unwrap_or(b'A');
     }
     out
 }

@@ -35,6 +35,7 @@
 use crate::error::Error;
 use crate::hash::Md5;
 use crate::journal::{ETAG_MAX, Journal, MD5_STATE_LEN, Phase, Record};
+use crate::num::{div_rem, percent};
 use crate::platform::{Event, EventKind, Level, Platform};
 use crate::protocol::{
     self, FW_TYPE_MAX, Field, Message, Offer, ParseError, Progress, URL_MAX, VERSION_MAX,
@@ -228,13 +229,6 @@ pub struct Engine {
 fn save_md5(md5: &Md5, offset: u32) -> Option<(u32, [u8; MD5_STATE_LEN])> {
     let (state, pending) = md5.save();
     Some((offset.checked_sub(u32::try_from(pending).ok()?)?, state))
-}
-
-fn percent(done: u32, total: u32) -> u8 {
-    if total == 0 {
-        return 100;
-    }
-    (u64::from(done) * 100 / u64::from(total)).min(100) as u8
 }
 
 impl Engine {
@@ -963,11 +957,12 @@ impl Engine {
             return self.fail(plat, e);
         }
         // Exponential backoff with up to 25 % jitter, so a fleet does not retry in step.
-        let backoff = 1000u64 << (self.xfer.attempts - 1).min(5);
+        let backoff = 1000u16 << (self.xfer.attempts - 1).min(5);
         self.rng ^= self.rng << 13;
         self.rng ^= self.rng >> 7;
         self.rng ^= self.rng << 17;
-        self.xfer.retry_at = now + backoff + self.rng % (backoff / 4 + 1);
+        self.xfer.retry_at =
+            now + u64::from(backoff) + u64::from(div_rem(self.rng, backoff / 4 + 1).1);
         if e == Error::HttpForbidden {
             // The signed URL expired: report the version so the cloud re-sends a fresh one.
             self.queue_version();

@@ -1039,7 +1039,7 @@ pub unsafe extern "C" fn ota_get_status(client: *mut ota_client, out: *mut ota_s
             if let Some(o) = e.offer() {
                 st.file_size = o.file_size;
                 st.downloaded = e.downloaded();
-                st.percent = (u64::from(st.downloaded) * 100 / u64::from(o.file_size.max(1))) as u8;
+                st.percent = crate::num::percent(st.downloaded, o.file_size);
                 copy(&mut st.target_version, o.version.as_str());
             }
             copy(&mut st.running_version, e.running_version());

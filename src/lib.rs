@@ -27,6 +27,7 @@ mod hash;
 pub mod http;
 pub mod journal;
 pub mod mqtt;
+mod num;
 pub mod platform;
 pub mod protocol;
 mod slices;

@@ -1,6 +1,7 @@
 //! Fixed-capacity strings and a byte writer, so messages can be built without heap or `core::fmt`
 //! (which costs several KiB of flash on a Cortex-M).
 
+use crate::num::decimal;
 use crate::slices::copy_prefix;
 
 /// The value did not fit in the fixed capacity. Nothing was written.
@@ -150,20 +151,8 @@ impl<'a> Writer<'a> {
         self.bytes(s.as_bytes());
     }
 
-    pub fn u64(&mut self, mut v: u64) {
-        let mut tmp = [0u8; 20];
-        let mut i = tmp.len();
-        loop {
-            i -= 1;
-            if let Some(d) = tmp.get_mut(i) {
-                *d = b'0' + (v % 10) as u8;
-            }
-            v /= 10;
-            if v == 0 || i == 0 {
-                break;
-            }
-        }
-        self.bytes(tmp.get(i..).unwrap_or(&[]));
+    pub fn u64(&mut self, v: u64) {
+        self.bytes(decimal(&mut [0; 20], v));
     }
 
     pub fn i64(&mut self, v: i64) {

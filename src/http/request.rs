@@ -3,6 +3,7 @@
 //! must arrive byte for byte for its MD5).
 
 use super::url::Url;
+use crate::num::decimal;
 use crate::slices::copy_prefix;
 
 const USER_AGENT: &[u8] = concat!("qcloud-ota/", env!("CARGO_PKG_VERSION")).as_bytes();
@@ -114,25 +115,8 @@ impl Writer<'_> {
     }
 
     fn put_u64(&mut self, v: u64) -> Result<(), RequestError> {
-        let mut digits = [0u8; 20];
-        let n = write_u64(&mut digits, v);
-        self.put(digits.get(digits.len() - n..).unwrap_or_default())
+        self.put(decimal(&mut [0; 20], v))
     }
-}
-
-/// Decimal digits of `v`, right-aligned at the end of `buf`; returns how many. 20 digits hold any
-/// u64, so the buffer is exactly big enough.
-pub(crate) fn write_u64(buf: &mut [u8; 20], mut v: u64) -> usize {
-    let mut n = 0;
-    for slot in buf.iter_mut().rev() {
-        *slot = b'0' + (v % 10) as u8;
-        v /= 10;
-        n += 1;
-        if v == 0 {
-            break;
-        }
-    }
-    n
 }
 
 #[cfg(test)]
@@ -219,14 +203,5 @@ mod tests {
             write_get(&mut exact, &url, Some((1, 2)), Some("\"e\"")),
             Ok(full)
         );
-    }
-
-    #[test]
-    fn decimal_writer() {
-        for v in [0u64, 1, 9, 10, 99, 100, 12345, u64::MAX] {
-            let mut b = [0u8; 20];
-            let n = write_u64(&mut b, v);
-            assert_eq!(&b[20 - n..], std::format!("{v}").as_bytes());
-        }
     }
 }
