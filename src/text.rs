@@ -39,9 +39,9 @@ impl<const N: usize> Str<N> {
         self.buf.get(..self.len).unwrap_or(&[])
     }
 
+    #[inline]
     pub fn as_str(&self) -> &str {
-        // The invariant makes the fallback unreachable; it only avoids a panic path.
-        core::str::from_utf8(self.as_bytes()).unwrap_or("")
+        utf8_or_empty(self.as_bytes())
     }
 
     pub const fn len(&self) -> usize {
@@ -61,12 +61,9 @@ impl<const N: usize> Str<N> {
     }
 
     /// Appends all of `s` or, if it does not fit, nothing.
+    #[inline]
     pub fn push_str(&mut self, s: &str) -> Result<(), TooLong> {
-        let end = self.len.checked_add(s.len()).ok_or(TooLong)?;
-        let dst = self.buf.get_mut(self.len..end).ok_or(TooLong)?;
-        copy_prefix(dst, s.as_bytes());
-        self.len = end;
-        Ok(())
+        append(&mut self.buf, &mut self.len, s)
     }
 
     pub fn push_char(&mut self, c: char) -> Result<(), TooLong> {
@@ -106,6 +103,23 @@ impl<const N: usize> core::fmt::Debug for Str<N> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         core::fmt::Debug::fmt(self.as_str(), f)
     }
+}
+
+// The work of `Str<N>`'s methods, once for every capacity rather than once per `N`.
+
+#[inline(never)]
+fn append(buf: &mut [u8], len: &mut usize, s: &str) -> Result<(), TooLong> {
+    let end = len.checked_add(s.len()).ok_or(TooLong)?;
+    let dst = buf.get_mut(*len..end).ok_or(TooLong)?;
+    copy_prefix(dst, s.as_bytes());
+    *len = end;
+    Ok(())
+}
+
+/// A `Str`'s invariant makes the fallback unreachable; it only avoids a panic path.
+#[inline(never)]
+fn utf8_or_empty(b: &[u8]) -> &str {
+    core::str::from_utf8(b).unwrap_or("")
 }
 
 /// Appends to a caller's buffer. Overflow is sticky: once an item does not fit, that item and all

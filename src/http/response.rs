@@ -215,8 +215,9 @@ impl<'a> Fields<'a> {
         let head = &mut self.head;
         if name.eq_ignore_ascii_case(b"content-length") {
             // A list ("5, 5") or repeated header is fine as long as every value agrees.
-            for item in value.split(|&b| b == b',') {
-                let n = parse_u64(trim(item)).ok_or(HeadError::BadContentLength)?;
+            let mut rest = Some(value);
+            while let Some(item) = next_item(&mut rest) {
+                let n = parse_u64(item).ok_or(HeadError::BadContentLength)?;
                 match head.content_length {
                     Some(prev) if prev != n => return Err(HeadError::ConflictingContentLength),
                     _ => head.content_length = Some(n),
@@ -224,8 +225,8 @@ impl<'a> Fields<'a> {
             }
         } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
             self.transfer_encoding = true;
-            for item in value.split(|&b| b == b',') {
-                let item = trim(item);
+            let mut rest = Some(value);
+            while let Some(item) = next_item(&mut rest) {
                 if item.is_empty() {
                     continue;
                 }
@@ -250,8 +251,8 @@ impl<'a> Fields<'a> {
         } else if name.eq_ignore_ascii_case(b"location") {
             head.location = core::str::from_utf8(value).ok().filter(|s| !s.is_empty());
         } else if name.eq_ignore_ascii_case(b"connection") {
-            for item in value.split(|&b| b == b',') {
-                let item = trim(item);
+            let mut rest = Some(value);
+            while let Some(item) = next_item(&mut rest) {
                 if item.eq_ignore_ascii_case(b"close") {
                     head.close = true;
                 } else if item.eq_ignore_ascii_case(b"keep-alive") {
@@ -279,6 +280,20 @@ impl<'a> Fields<'a> {
         }
         Ok(head)
     }
+}
+
+/// The next comma-separated item of a header value (trimmed), or `None` after the last one.
+#[inline(never)]
+fn next_item<'a>(rest: &mut Option<&'a [u8]>) -> Option<&'a [u8]> {
+    let v = rest.take()?;
+    let item = match v.iter().position(|&b| b == b',') {
+        Some(i) => {
+            *rest = v.get(i + 1..);
+            v.get(..i).unwrap_or(&[])
+        }
+        None => v,
+    };
+    Some(trim(item))
 }
 
 /// `bytes first-last/total`, `bytes first-last/*`, or `bytes */total` (→ `None`).
