@@ -362,7 +362,7 @@ pub type ota_mqtt_publish_fn = Option<
 >;
 /// An event (see OTA_EVENT_*). May call ota_accept()/ota_defer()/ota_decline() on the same client. Optional.
 pub type ota_event_fn = Option<unsafe extern "C" fn(user: *mut c_void, event: *const ota_event)>;
-/// A log line: msg is NUL-terminated and len bytes long, level is OTA_LOG_*. Optional.
+/// A log line: msg is NUL-terminated and len bytes long, level is OTA_LOG_*. Optional; never called when the library was built without the cargo feature `log` (CMake: QCLOUD_OTA_LOG=OFF).
 pub type ota_log_fn =
     Option<unsafe extern "C" fn(user: *mut c_void, level: i32, msg: *const c_char, len: usize)>;
 
@@ -569,6 +569,10 @@ impl Platform for CPlatform {
         }
     }
     fn log(&mut self, level: Level, msg: &str) {
+        // Without the feature the compiler drops the texts and the code that builds them.
+        if !cfg!(feature = "log") {
+            return;
+        }
         let Some(f) = self.p.log else { return };
         let mut line = [0u8; 160];
         let line = nul_terminated(msg, &mut line);

@@ -6,11 +6,19 @@ fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Builds the release static library for a Cortex-M4F with no std at all; returns its path.
+/// Builds the release static library for a Cortex-M4F with no std at all (with log lines, the
+/// larger variant); returns its path.
 fn build_thumb_lib() -> PathBuf {
     let out = Command::new(env!("CARGO"))
         .current_dir(root())
-        .args(["build", "--lib", "--release", "--no-default-features"])
+        .args([
+            "build",
+            "--lib",
+            "--release",
+            "--no-default-features",
+            "--features",
+            "log",
+        ])
         .args(["--target", "thumbv7em-none-eabihf"])
         .args(["--target-dir", "target/cross"])
         .output()
