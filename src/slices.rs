@@ -2,7 +2,7 @@
 //!
 //! At opt-level z, `copy_from_slice`, `copy_within` and `rotate_left` stay out-of-line calls that
 //! can panic with a formatted message (which pulls `core::fmt` into the firmware) and bring
-//! `memmove`; these loops do the same jobs with neither.
+//! `memmove`; these loops do the same jobs with neither. Byte searches skip core's `memchr`.
 
 /// Copies as much of `src` as fits into the start of `dst`; returns the bytes copied. LLVM turns
 /// the loop into one `memcpy`.
@@ -13,6 +13,13 @@ pub fn copy_prefix(dst: &mut [u8], src: &[u8]) -> usize {
         n += 1;
     }
     n
+}
+
+/// `s.contains(&b)` without core's word-at-a-time `memchr` (~0.4 KiB of flash): every slice
+/// searched here is a short header, URL or topic.
+#[allow(clippy::manual_contains)] // `contains` is what this avoids
+pub fn has_byte(s: &[u8], b: u8) -> bool {
+    s.iter().any(|&c| c == b)
 }
 
 /// Moves `buf[from..end]` to the front of `buf` (`copy_within(from..end, 0)`); out-of-range bytes

@@ -4,6 +4,8 @@
 //! `Content-Length` with `strstr`), and anything ambiguous about the body length is an error
 //! rather than a guess.
 
+use crate::slices::has_byte;
+
 /// Most header lines accepted; a COS/CDN response carries about a dozen.
 pub const MAX_HEADERS: usize = 24;
 
@@ -103,7 +105,7 @@ impl Cursor<'_> {
 
 /// RFC 9110 token characters (header names).
 fn is_token(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+    b.is_ascii_alphanumeric() || has_byte(b"!#$%&'*+-.^_`|~", b)
 }
 
 /// Header value and reason phrase characters: tab, visible ASCII, space, obs-text.
