@@ -7,14 +7,14 @@
 //! per connect, so SHA-1 and SHA-256 are small loops: the RustCrypto crates unroll them to ~12 KiB
 //! on a Cortex-M, these take about 1 KiB.
 
+use crate::slices::copy_prefix;
+
 /// Which hash the HMAC uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Hash {
     Sha1,
     Sha256,
 }
-
-use crate::slices::copy_prefix;
 
 const BLOCK: usize = 64;
 type Block = [u8; BLOCK];
