@@ -8,9 +8,10 @@
 #       triple, or to "" when there is no mapping.
 #
 #   qcloud_ota_add_cargo_library(<name> TARGET <triple-or-empty> BINARY_DIR <dir>
-#                                [FEATURES <comma,list>] [CARGO <exe>])
+#                                [FEATURES <comma,list>] [CARGO <exe>] [NO_LOG])
 #       An INTERFACE library <name> that carries include/ and libqcloud_ota.a, built by cargo in
-#       <dir>/cargo before anything that links <name>. A "-none" triple builds without std.
+#       <dir>/cargo before anything that links <name>. A "-none" triple builds without std (and
+#       without the built-in TLS). NO_LOG leaves the log lines out (cargo feature `log`).
 #       Sets QCLOUD_OTA_LIBRARY (the .a) in the caller's scope.
 
 set(QCLOUD_OTA_SOURCE_DIR "${CMAKE_CURRENT_LIST_DIR}/.." CACHE INTERNAL "qcloud-ota source tree")
@@ -39,7 +40,7 @@ function(qcloud_ota_rust_target out cpu hard_float)
 endfunction()
 
 function(qcloud_ota_add_cargo_library name)
-  cmake_parse_arguments(A "" "TARGET;BINARY_DIR;FEATURES;CARGO" "" ${ARGN})
+  cmake_parse_arguments(A "NO_LOG" "TARGET;BINARY_DIR;FEATURES;CARGO" "" ${ARGN})
   if(NOT A_CARGO)
     find_program(QCLOUD_OTA_CARGO cargo HINTS "$ENV{CARGO_HOME}/bin" "$ENV{HOME}/.cargo/bin"
                  DOC "cargo, to build libqcloud_ota.a")
@@ -62,6 +63,11 @@ function(qcloud_ota_add_cargo_library name)
   if(A_TARGET MATCHES "-none(-|$)")
     set(_bare ON)
     list(APPEND _args --no-default-features)
+    if(NOT A_NO_LOG)
+      list(APPEND _args --features log)
+    endif()
+  elseif(A_NO_LOG)
+    list(APPEND _args --no-default-features --features std,tls)
   endif()
   if(A_FEATURES)
     list(APPEND _args --features "${A_FEATURES}")

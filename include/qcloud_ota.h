@@ -700,7 +700,7 @@ typedef struct {
 typedef void (*ota_event_fn)(void *user, const ota_event *event);
 
 /**
- * A log line: msg is NUL-terminated and len bytes long, level is OTA_LOG_*. Optional.
+ * A log line: msg is NUL-terminated and len bytes long, level is OTA_LOG_*. Optional; never called when the library was built without the cargo feature `log` (CMake: QCLOUD_OTA_LOG=OFF).
  */
 typedef void (*ota_log_fn)(void *user, int32_t level, const char *msg, size_t len);
 

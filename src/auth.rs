@@ -4,8 +4,8 @@
 //! username = `${productId}${deviceName};${sdkappid};${connid};${expiry}`
 //! password = `hex_lower(HMAC(base64_decode(deviceSecret), username));hmacsha1|hmacsha256`
 
-use hmac::{Hmac, KeyInit, Mac};
-
+use crate::hash::{Hash, hmac};
+use crate::num::div_rem;
 pub use crate::text::{Overflow, Writer};
 
 /// The appid the console-generated credentials use. The C SDK sends `21010406`; the broker accepts
@@ -14,7 +14,7 @@ pub const SDKAPPID: &str = "12010126";
 
 /// The C SDK's HMAC refuses keys longer than one block instead of hashing them; do the same so a
 /// too-long secret fails here rather than at the broker.
-pub const KEY_MAX: usize = 64;
+pub const KEY_MAX: usize = crate::hash::HMAC_KEY_MAX;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthError {
@@ -139,27 +139,15 @@ pub fn write_password(
     username: &[u8],
     method: SignMethod,
 ) -> Result<(), AuthError> {
-    if key.len() > KEY_MAX {
-        return Err(AuthError::KeyTooLong);
-    }
-    match method {
-        SignMethod::HmacSha1 => {
-            hmac_hex::<Hmac<sha1::Sha1>>(w, key, username)?;
-            w.str(";hmacsha1");
-        }
-        SignMethod::HmacSha256 => {
-            hmac_hex::<Hmac<sha2::Sha256>>(w, key, username)?;
-            w.str(";hmacsha256");
-        }
-    }
+    let (hash, suffix) = match method {
+        SignMethod::HmacSha1 => (Hash::Sha1, ";hmacsha1"),
+        SignMethod::HmacSha256 => (Hash::Sha256, ";hmacsha256"),
+    };
+    let mut mac = [0u8; 32];
+    let n = hmac(hash, key, username, &mut mac).ok_or(AuthError::KeyTooLong)?;
+    w.hex_lower(mac.get(..n).unwrap_or(&[]));
+    w.str(suffix);
     Ok(check(w)?)
-}
-
-fn hmac_hex<M: Mac + KeyInit>(w: &mut Writer<'_>, key: &[u8], msg: &[u8]) -> Result<(), AuthError> {
-    let mut mac = <M as KeyInit>::new_from_slice(key).map_err(|_| AuthError::KeyTooLong)?;
-    mac.update(msg);
-    w.hex_lower(&mac.finalize().into_bytes());
-    Ok(())
 }
 
 /// Five characters from `[A-Za-z0-9]`, like the C SDK's `get_next_conn_id`. The seed should vary
@@ -174,7 +162,11 @@ pub fn make_connid(seed: u64) -> [u8; 5] {
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^= z >> 31;
-        *c = ALPHABET[(z % 62) as usize];
+        // The remainder is below 62; `get` only avoids a panic path.
+        *c = ALPHABET
+            .get(usize::from(div_rem(z, 62).1))
+            .copied()
+            .unwrap_or(b'A');
     }
     out
 }

@@ -9,6 +9,7 @@ use crate::http::download::{Download, DownloadError, DownloadEvent};
 use crate::http::url::{self, Scheme};
 use crate::link::{Links, TlsSetup};
 use crate::mqtt::session::{Session, SessionConfig, SessionEvent};
+use crate::num::div_rem;
 use crate::platform::{Channel, Event, EventKind, Level, NetError, Platform, Socket};
 use crate::protocol::VERSION_MAX;
 use crate::text::{Str, Writer};
@@ -488,11 +489,16 @@ impl<'b, P: Platform> Client<'b, P> {
         self.connect_failures = self.connect_failures.saturating_add(1);
         let exp = self.connect_failures.min(6);
         let base = (1000u64 << exp).min(MAX_RECONNECT_DELAY_MS);
-        let jitter = self.next_random() % (base / 4 + 1);
+        // base / 4 + 1 <= 15001: the jitter needs no 64-bit division.
+        let jitter = div_rem(
+            self.next_random(),
+            u16::try_from(base / 4 + 1).unwrap_or(u16::MAX),
+        )
+        .1;
         let earliest = self
             .last_connect_ms
             .map_or(now, |t| t + MIN_CONNECT_INTERVAL_MS);
-        self.next_connect_ms = (now + base + jitter).max(earliest);
+        self.next_connect_ms = (now + base + u64::from(jitter)).max(earliest);
         self.engine.note_error(e);
         let mut line = [0u8; 160];
         let mut w = Writer::new(&mut line);

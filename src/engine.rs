@@ -32,15 +32,15 @@
 //!  any          | fail acknowledged                  | =            | event Failed
 //! ```
 
-use md5::digest::common::hazmat::{SerializableState, SerializedState};
-use md5::{Digest, Md5};
-
 use crate::error::Error;
+use crate::hash::Md5;
 use crate::journal::{ETAG_MAX, Journal, MD5_STATE_LEN, Phase, Record};
+use crate::num::{div_rem, percent};
 use crate::platform::{Event, EventKind, Level, Platform};
 use crate::protocol::{
     self, FW_TYPE_MAX, Field, Message, Offer, ParseError, Progress, URL_MAX, VERSION_MAX,
 };
+use crate::slices::rotate_left_one;
 use crate::text::Str;
 
 /// Policy knobs (see `ota_config` for ranges and defaults).
@@ -140,7 +140,7 @@ impl Outbox {
     }
     fn pop(&mut self) -> Option<Report> {
         let head = self.items.first_mut()?.take();
-        self.items.rotate_left(1);
+        rotate_left_one(&mut self.items);
         head
     }
     fn push(&mut self, r: Report) -> Result<(), Report> {
@@ -227,23 +227,8 @@ pub struct Engine {
 /// The MD5 state at the last 64-byte block boundary: `(bytes covered, state)`. Bytes after the
 /// boundary are downloaded again on resume (at most 63).
 fn save_md5(md5: &Md5, offset: u32) -> Option<(u32, [u8; MD5_STATE_LEN])> {
-    let full = md5.serialize();
-    let pending = u32::from(*full.get(MD5_STATE_LEN)?);
-    let state = full.get(..MD5_STATE_LEN)?.try_into().ok()?;
-    Some((offset.checked_sub(pending)?, state))
-}
-
-fn restore_md5(state: &[u8; MD5_STATE_LEN]) -> Option<Md5> {
-    let mut full = SerializedState::<Md5>::default();
-    full.get_mut(..MD5_STATE_LEN)?.copy_from_slice(state);
-    Md5::deserialize(&full).ok()
-}
-
-fn percent(done: u32, total: u32) -> u8 {
-    if total == 0 {
-        return 100;
-    }
-    (u64::from(done) * 100 / u64::from(total)).min(100) as u8
+    let (state, pending) = md5.save();
+    Some((offset.checked_sub(u32::try_from(pending).ok()?)?, state))
 }
 
 impl Engine {
@@ -643,10 +628,10 @@ impl Engine {
                 && r.md5 == self.offer.md5
                 && r.file_size == self.offer.file_size
         });
-        if let Some((r, md5)) = resume.and_then(|r| restore_md5(&r.md5_state).map(|m| (r, m))) {
+        if let Some(r) = resume {
             self.xfer.offset = r.offset;
             self.xfer.saved_offset = r.offset;
-            self.xfer.md5 = md5;
+            self.xfer.md5 = Md5::restore(&r.md5_state);
             self.xfer.etag = r.etag;
             self.xfer.event_percent = percent(r.offset, self.offer.file_size);
             plat.log(
@@ -863,8 +848,8 @@ impl Engine {
     }
 
     fn verify<P: Platform>(&mut self, plat: &mut P) {
-        let digest = core::mem::replace(&mut self.xfer.md5, Md5::new()).finalize();
-        if digest.as_slice() != self.offer.md5 {
+        let digest = core::mem::take(&mut self.xfer.md5).finish();
+        if digest != self.offer.md5 {
             return self.fail(plat, Error::Md5Mismatch);
         }
         if self.policy.readback_verify {
@@ -914,7 +899,7 @@ impl Engine {
             self.xfer.readback = Some((offset, md5));
             return true;
         }
-        if md5.finalize().as_slice() != self.offer.md5 {
+        if md5.finish() != self.offer.md5 {
             plat.log(
                 Level::Error,
                 "the slot does not hold what was written to it",
@@ -975,11 +960,12 @@ impl Engine {
             return self.fail(plat, e);
         }
         // Exponential backoff with up to 25 % jitter, so a fleet does not retry in step.
-        let backoff = 1000u64 << (self.xfer.attempts - 1).min(5);
+        let backoff = 1000u16 << (self.xfer.attempts - 1).min(5);
         self.rng ^= self.rng << 13;
         self.rng ^= self.rng >> 7;
         self.rng ^= self.rng << 17;
-        self.xfer.retry_at = now + backoff + self.rng % (backoff / 4 + 1);
+        self.xfer.retry_at =
+            now + u64::from(backoff) + u64::from(div_rem(self.rng, backoff / 4 + 1).1);
         if e == Error::HttpForbidden {
             // The signed URL expired: report the version so the cloud re-sends a fresh one.
             self.queue_version();
@@ -1049,7 +1035,9 @@ mod tests {
     const IMAGE: &[u8] = b"firmware image bytes, 32 of them";
 
     fn md5_hex(data: &[u8]) -> String {
-        Md5::digest(data)
+        let mut md5 = Md5::new();
+        md5.update(data);
+        md5.finish()
             .iter()
             .map(|b| std::format!("{b:02x}"))
             .collect()

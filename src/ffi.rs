@@ -12,6 +12,7 @@ use crate::engine::Policy;
 use crate::error::Error;
 use crate::link::TlsSetup;
 use crate::platform::{Channel, Event, HostError, Level, NetError, Platform, Socket};
+use crate::slices::copy_prefix;
 
 // ---------------------------------------------------------------------------------------------
 // Status codes
@@ -407,7 +408,7 @@ pub type ota_event_fn = Option<unsafe extern "C" fn(user: *mut c_void, event: *c
 /// is negative) the library's build time stands in, so a certificate that expired before the
 /// build is still refused but a later expiry is not noticed.
 pub type ota_unix_time_s_fn = Option<unsafe extern "C" fn(user: *mut c_void) -> i64>;
-/// A log line: msg is NUL-terminated and len bytes long, level is OTA_LOG_*. Optional.
+/// A log line: msg is NUL-terminated and len bytes long, level is OTA_LOG_*. Optional; never called when the library was built without the cargo feature `log` (CMake: QCLOUD_OTA_LOG=OFF).
 pub type ota_log_fn =
     Option<unsafe extern "C" fn(user: *mut c_void, level: i32, msg: *const c_char, len: usize)>;
 
@@ -457,7 +458,7 @@ struct CPlatform {
 fn nul_terminated<'a>(s: &str, buf: &'a mut [u8]) -> &'a [u8] {
     let n = s.len().min(buf.len().saturating_sub(1));
     if let (Some(dst), Some(src)) = (buf.get_mut(..n), s.as_bytes().get(..n)) {
-        dst.copy_from_slice(src);
+        copy_prefix(dst, src);
     }
     if let Some(b) = buf.get_mut(n) {
         *b = 0;
@@ -621,6 +622,10 @@ impl Platform for CPlatform {
         }
     }
     fn log(&mut self, level: Level, msg: &str) {
+        // Without the feature the compiler drops the texts and the code that builds them.
+        if !cfg!(feature = "log") {
+            return;
+        }
         let Some(f) = self.p.log else { return };
         let mut line = [0u8; 160];
         let line = nul_terminated(msg, &mut line);
@@ -1062,7 +1067,7 @@ pub unsafe extern "C" fn ota_update_topic(
             }
             let out = core::slice::from_raw_parts_mut(buf.cast::<u8>(), cap);
             if let Some(dst) = out.get_mut(..t.len()) {
-                dst.copy_from_slice(t);
+                copy_prefix(dst, t);
             }
             if let Some(z) = out.get_mut(t.len()) {
                 *z = 0;
@@ -1113,7 +1118,7 @@ pub unsafe extern "C" fn ota_get_status(client: *mut ota_client, out: *mut ota_s
             if let Some(o) = e.offer() {
                 st.file_size = o.file_size;
                 st.downloaded = e.downloaded();
-                st.percent = (u64::from(st.downloaded) * 100 / u64::from(o.file_size.max(1))) as u8;
+                st.percent = crate::num::percent(st.downloaded, o.file_size);
                 copy(&mut st.target_version, o.version.as_str());
             }
             copy(&mut st.running_version, e.running_version());

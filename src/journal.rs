@@ -12,6 +12,7 @@
 
 use crate::platform::{HostError, Platform};
 use crate::protocol::{FW_TYPE_MAX, VERSION_MAX};
+use crate::slices::copy_prefix;
 use crate::text::Str;
 
 const MAGIC: [u8; 4] = *b"QOTA";
@@ -19,7 +20,7 @@ const FORMAT: u8 = 2;
 /// Longest ETag kept for `If-Range` (COS sends `"<32 hex>"`); a longer one is not used.
 pub const ETAG_MAX: usize = 48;
 /// The MD5 state after a whole number of 64-byte blocks: four words and the block count.
-pub const MD5_STATE_LEN: usize = 24;
+pub use crate::hash::MD5_STATE_LEN;
 /// Bytes of one encoded record; each of the host's two copies must hold this much.
 pub const RECORD_LEN: usize = 4
     + 1
@@ -113,7 +114,7 @@ struct Out {
 impl Out {
     fn put(&mut self, bytes: &[u8]) {
         if let Some(dst) = self.buf.get_mut(self.pos..self.pos + bytes.len()) {
-            dst.copy_from_slice(bytes);
+            copy_prefix(dst, bytes);
         }
         self.pos += bytes.len();
     }
@@ -121,7 +122,7 @@ impl Out {
         let mut field = [0u8; N];
         let b = s.as_bytes();
         if let Some(dst) = field.get_mut(..b.len()) {
-            dst.copy_from_slice(b);
+            copy_prefix(dst, b);
         }
         self.put(&[b.len() as u8]);
         self.put(&field);

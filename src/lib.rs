@@ -6,7 +6,8 @@
 //! - [`http`]: URL parsing, the Range request, the response head and the body decoder.
 //! - [`protocol`]: the Tencent OTA JSON messages (parse `update_firmware` / `report_version_rsp`,
 //!   format `report_version` / `report_progress`).
-//! - [`auth`]: Tencent's MQTT username/password signing.
+//! - [`auth`]: Tencent's MQTT username/password signing (HMAC-SHA1/-SHA256 from `hash`, which also holds the image's
+//!   resumable MD5).
 //! - [`journal`]: the persistent record that survives a reboot.
 //! - [`engine`]: the OTA state machine: what to report, when, and what to do with the image.
 //! - [`client`]: one OTA client driving the layers through the host's [`platform::Platform`].
@@ -23,12 +24,15 @@ pub mod auth;
 pub mod client;
 pub mod engine;
 pub mod error;
+mod hash;
 pub mod http;
 pub mod journal;
 pub mod link;
 pub mod mqtt;
+mod num;
 pub mod platform;
 pub mod protocol;
+mod slices;
 mod text;
 #[cfg(feature = "tls")]
 pub mod tls;

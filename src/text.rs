@@ -1,6 +1,9 @@
 //! Fixed-capacity strings and a byte writer, so messages can be built without heap or `core::fmt`
 //! (which costs several KiB of flash on a Cortex-M).
 
+use crate::num::decimal;
+use crate::slices::copy_prefix;
+
 /// The value did not fit in the fixed capacity. Nothing was written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TooLong;
@@ -36,9 +39,9 @@ impl<const N: usize> Str<N> {
         self.buf.get(..self.len).unwrap_or(&[])
     }
 
+    #[inline]
     pub fn as_str(&self) -> &str {
-        // The invariant makes the fallback unreachable; it only avoids a panic path.
-        core::str::from_utf8(self.as_bytes()).unwrap_or("")
+        utf8_or_empty(self.as_bytes())
     }
 
     pub const fn len(&self) -> usize {
@@ -58,12 +61,9 @@ impl<const N: usize> Str<N> {
     }
 
     /// Appends all of `s` or, if it does not fit, nothing.
+    #[inline]
     pub fn push_str(&mut self, s: &str) -> Result<(), TooLong> {
-        let end = self.len.checked_add(s.len()).ok_or(TooLong)?;
-        let dst = self.buf.get_mut(self.len..end).ok_or(TooLong)?;
-        dst.copy_from_slice(s.as_bytes());
-        self.len = end;
-        Ok(())
+        append(&mut self.buf, &mut self.len, s)
     }
 
     pub fn push_char(&mut self, c: char) -> Result<(), TooLong> {
@@ -105,6 +105,23 @@ impl<const N: usize> core::fmt::Debug for Str<N> {
     }
 }
 
+// The work of `Str<N>`'s methods, once for every capacity rather than once per `N`.
+
+#[inline(never)]
+fn append(buf: &mut [u8], len: &mut usize, s: &str) -> Result<(), TooLong> {
+    let end = len.checked_add(s.len()).ok_or(TooLong)?;
+    let dst = buf.get_mut(*len..end).ok_or(TooLong)?;
+    copy_prefix(dst, s.as_bytes());
+    *len = end;
+    Ok(())
+}
+
+/// A `Str`'s invariant makes the fallback unreachable; it only avoids a panic path.
+#[inline(never)]
+fn utf8_or_empty(b: &[u8]) -> &str {
+    core::str::from_utf8(b).unwrap_or("")
+}
+
 /// Appends to a caller's buffer. Overflow is sticky: once an item does not fit, that item and all
 /// later ones are dropped whole and [`Writer::finish`] reports [`Overflow`], so formatting code can
 /// append unconditionally and check once.
@@ -133,7 +150,7 @@ impl<'a> Writer<'a> {
             .and_then(|end| self.buf.get_mut(self.len..end));
         match dst {
             Some(dst) => {
-                dst.copy_from_slice(b);
+                copy_prefix(dst, b);
                 self.len += b.len();
             }
             None => self.overflow = true,
@@ -148,20 +165,8 @@ impl<'a> Writer<'a> {
         self.bytes(s.as_bytes());
     }
 
-    pub fn u64(&mut self, mut v: u64) {
-        let mut tmp = [0u8; 20];
-        let mut i = tmp.len();
-        loop {
-            i -= 1;
-            if let Some(d) = tmp.get_mut(i) {
-                *d = b'0' + (v % 10) as u8;
-            }
-            v /= 10;
-            if v == 0 || i == 0 {
-                break;
-            }
-        }
-        self.bytes(tmp.get(i..).unwrap_or(&[]));
+    pub fn u64(&mut self, v: u64) {
+        self.bytes(decimal(&mut [0; 20], v));
     }
 
     pub fn i64(&mut self, v: i64) {

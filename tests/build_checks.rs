@@ -1,17 +1,24 @@
 //! Build-level checks: the no_std core cross-compiles for Cortex-M, and the C header is clean C99.
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The core is `no_std` without a heap: it must build for a Cortex-M4F with no std at all.
-#[test]
-fn core_builds_for_thumbv7em_without_std() {
+/// Builds the release static library for a Cortex-M4F with no std at all (with log lines, the
+/// larger variant); returns its path.
+fn build_thumb_lib() -> PathBuf {
     let out = Command::new(env!("CARGO"))
         .current_dir(root())
-        .args(["build", "--lib", "--release", "--no-default-features"])
+        .args([
+            "build",
+            "--lib",
+            "--release",
+            "--no-default-features",
+            "--features",
+            "log",
+        ])
         .args(["--target", "thumbv7em-none-eabihf"])
         .args(["--target-dir", "target/cross"])
         .output()
@@ -21,6 +28,71 @@ fn core_builds_for_thumbv7em_without_std() {
         "thumbv7em-none-eabihf build failed (is the target installed? scripts/setup.sh adds it):\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    root().join("target/cross/thumbv7em-none-eabihf/release/libqcloud_ota.a")
+}
+
+/// The core is `no_std` without a heap: it must build for a Cortex-M4F with no std at all.
+#[test]
+fn core_builds_for_thumbv7em_without_std() {
+    assert!(build_thumb_lib().is_file());
+}
+
+fn rustc_output(args: &[&str]) -> String {
+    let out = Command::new("rustc")
+        .args(args)
+        .output()
+        .expect("run rustc");
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+/// No panic path in the firmware formats its message: `core::fmt` (integer Display, padding,
+/// char counting, the panic Locations) costs ~8 KiB of a 32 KiB flash budget. Linked the way a
+/// firmware does (every `ota_*` function of the header kept, `--gc-sections`) with the linker
+/// rustup ships; on failure the symbols say which code brought it back (bench/flash_report.py
+/// and `arm-none-eabi-objdump -d` show the callers).
+#[test]
+fn thumb_link_has_no_core_fmt() {
+    let lib = build_thumb_lib();
+    let host = rustc_output(&["-vV"])
+        .lines()
+        .find_map(|l| l.strip_prefix("host: "))
+        .expect("rustc -vV names the host")
+        .to_string();
+    let sysroot = rustc_output(&["--print", "sysroot"]);
+    let lld = Path::new(sysroot.trim()).join(format!("lib/rustlib/{host}/bin/rust-lld"));
+    let header = std::fs::read_to_string(root().join("include/qcloud_ota.h")).unwrap();
+    let mut functions: Vec<&str> = header
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '('))
+        .filter_map(|w| w.strip_prefix("ota_")?.strip_suffix('('))
+        .collect();
+    functions.sort_unstable();
+    functions.dedup();
+    assert!(
+        functions.len() > 10,
+        "ota_* functions in the header: {functions:?}"
+    );
+    let elf = root().join("target/cross/fmt-check.elf");
+    let mut link = Command::new(&lld);
+    link.args(["-flavor", "gnu", "--gc-sections", "-o"])
+        .arg(&elf);
+    for f in &functions {
+        link.arg(format!("--undefined=ota_{f}"));
+    }
+    let out = link.arg(&lib).output().expect("run rust-lld");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = Command::new("readelf")
+        .args(["-sW"])
+        .arg(&elf)
+        .output()
+        .expect("run readelf");
+    let symbols = String::from_utf8_lossy(&out.stdout);
+    assert!(symbols.contains("ota_poll"), "readelf: {symbols}");
+    let fmt: Vec<&str> = symbols.lines().filter(|l| l.contains("core3fmt")).collect();
+    assert!(fmt.is_empty(), "core::fmt is linked in again: {fmt:#?}");
 }
 
 /// Every declaration of the header compiles with the strictest usual flags, in C and C++.

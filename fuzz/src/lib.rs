@@ -6,13 +6,14 @@
 //! broken invariant or round trip (asserted here), or a state machine that stops making progress
 //! (every loop below is bounded and asserts instead of spinning).
 //!
-//! This file may only use `std`, `qcloud_ota` and `httparse` (the library's own dependency), so
-//! that the root package's integration test can compile it without extra dev-dependencies.
+//! This file may only use `std`, `qcloud_ota` and `httparse` (a dev-dependency of the root
+//! package: the reference HTTP grammar), so that the root package's integration test can compile
+//! it.
 
 use qcloud_ota::http::body::{BodyDecoder, BodyError, Framing};
 use qcloud_ota::http::download::{Download, DownloadEvent};
 use qcloud_ota::http::request::write_get;
-use qcloud_ota::http::response::parse_head;
+use qcloud_ota::http::response::{HeadError, MAX_HEADERS, parse_head};
 use qcloud_ota::http::url::{self, Scheme, Url};
 use qcloud_ota::journal::Record;
 use qcloud_ota::mqtt::codec::{self, Packet};
@@ -533,10 +534,30 @@ fn check_client_wire(wire: &[u8]) {
 
 // ---------------------------------------------------------------- HTTP
 
-/// `parse_head` on arbitrary bytes: the documented guarantees of a parsed head hold, and the head
+/// `parse_head` on arbitrary bytes: it accepts, waits for and rejects exactly what httparse does
+/// (in its default configuration), the documented guarantees of a parsed head hold, and the head
 /// is the same whether more bytes follow it or not.
 pub fn http_head(data: &[u8]) {
-    let Ok(Some((h, n))) = parse_head(data) else {
+    let ours = parse_head(data);
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut reference = httparse::Response::new(&mut headers);
+    match (reference.parse(data), &ours) {
+        (Ok(httparse::Status::Partial), Ok(None))
+        | (Err(httparse::Error::TooManyHeaders), Err(HeadError::TooManyHeaders)) => {}
+        (Err(_), Err(HeadError::Malformed)) => {}
+        (Ok(httparse::Status::Complete(n)), Ok(Some((h, len)))) => {
+            assert_eq!((*len, Some(h.status)), (n, reference.code))
+        }
+        // A well-formed head whose header values we refuse.
+        (Ok(httparse::Status::Complete(_)), Err(e)) => {
+            assert!(!matches!(
+                e,
+                HeadError::Malformed | HeadError::TooManyHeaders
+            ))
+        }
+        (theirs, ours) => panic!("httparse says {theirs:?}, parse_head {ours:?}"),
+    }
+    let Ok(Some((h, n))) = ours else {
         return;
     };
     assert!(n > 0 && n <= data.len());

@@ -13,6 +13,7 @@ use super::body::{BodyDecoder, BodyError, Framing};
 use super::request::{RequestError, write_get};
 use super::response::{Head, HeadError, parse_head};
 use super::url::Url;
+use crate::slices::move_to_front;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DownloadError {
@@ -362,7 +363,7 @@ impl<'b> Download<'b> {
     fn compact(&mut self) {
         self.release();
         if self.rd > 0 && self.rd < self.wr && self.wr <= self.buf.len() {
-            self.buf.copy_within(self.rd..self.wr, 0);
+            move_to_front(self.buf, self.rd, self.wr);
             self.wr -= self.rd;
             self.rd = 0;
         }

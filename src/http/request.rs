@@ -3,8 +3,9 @@
 //! must arrive byte for byte for its MD5).
 
 use super::url::Url;
+use crate::text::Writer;
 
-const USER_AGENT: &[u8] = concat!("qcloud-ota/", env!("CARGO_PKG_VERSION")).as_bytes();
+const USER_AGENT: &str = concat!("qcloud-ota/", env!("CARGO_PKG_VERSION"));
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RequestError {
@@ -37,101 +38,59 @@ pub fn write_get(
             return Err(RequestError::BadIfRange);
         }
     }
-    let mut w = Writer { out, pos: 0 };
-    w.put(b"GET ")?;
+    // Appended unconditionally: the writer drops whatever does not fit and says so once.
+    let mut w = Writer::new(out);
+    w.str("GET ");
     if url.path.starts_with('?') {
-        w.put(b"/")?;
+        w.byte(b'/');
     }
-    w.put_target(url.path.as_bytes())?;
-    w.put(b" HTTP/1.1\r\nHost: ")?;
+    put_target(&mut w, url.path.as_bytes());
+    w.str(" HTTP/1.1\r\nHost: ");
     if url.host_is_ipv6() {
-        w.put(b"[")?;
-        w.put(url.host.as_bytes())?;
-        w.put(b"]")?;
+        w.byte(b'[');
+        w.str(url.host);
+        w.byte(b']');
     } else {
-        w.put(url.host.as_bytes())?;
+        w.str(url.host);
     }
     if !url.port_is_default() {
-        w.put(b":")?;
-        w.put_u64(u64::from(url.port))?;
+        w.byte(b':');
+        w.u64(u64::from(url.port));
     }
-    w.put(b"\r\nUser-Agent: ")?;
-    w.put(USER_AGENT)?;
-    w.put(b"\r\nAccept: */*\r\n")?;
+    w.str("\r\nUser-Agent: ");
+    w.str(USER_AGENT);
+    w.str("\r\nAccept: */*\r\n");
     if let Some((first, last)) = range {
-        w.put(b"Range: bytes=")?;
-        w.put_u64(first)?;
-        w.put(b"-")?;
-        w.put_u64(last)?;
-        w.put(b"\r\n")?;
+        w.str("Range: bytes=");
+        w.u64(first);
+        w.byte(b'-');
+        w.u64(last);
+        w.str("\r\n");
     }
     if let Some(tag) = if_range {
-        w.put(b"If-Range: ")?;
-        w.put(tag.as_bytes())?;
-        w.put(b"\r\n")?;
+        w.str("If-Range: ");
+        w.str(tag);
+        w.str("\r\n");
     }
-    w.put(b"Connection: keep-alive\r\n\r\n")?;
-    Ok(w.pos)
+    w.str("Connection: keep-alive\r\n\r\n");
+    w.finish().map_err(|_| RequestError::BufferTooSmall)
 }
 
-struct Writer<'o> {
-    out: &'o mut [u8],
-    pos: usize,
-}
-
-impl Writer<'_> {
-    fn put(&mut self, s: &[u8]) -> Result<(), RequestError> {
-        let end = self
-            .pos
-            .checked_add(s.len())
-            .ok_or(RequestError::BufferTooSmall)?;
-        let dst = self
-            .out
-            .get_mut(self.pos..end)
-            .ok_or(RequestError::BufferTooSmall)?;
-        dst.copy_from_slice(s);
-        self.pos = end;
-        Ok(())
-    }
-
-    /// The request target, with non-ASCII bytes percent-encoded (a URL taken verbatim from JSON
-    /// may carry raw UTF-8; the request line must be ASCII). Control bytes were refused by the
-    /// URL parser.
-    fn put_target(&mut self, s: &[u8]) -> Result<(), RequestError> {
-        const HEX: &[u8; 16] = b"0123456789ABCDEF";
-        let mut start = 0;
-        for (i, &b) in s.iter().enumerate() {
-            if b >= 0x80 {
-                self.put(s.get(start..i).unwrap_or_default())?;
-                let hi = HEX.get(usize::from(b >> 4)).copied().unwrap_or(b'0');
-                let lo = HEX.get(usize::from(b & 15)).copied().unwrap_or(b'0');
-                self.put(&[b'%', hi, lo])?;
-                start = i + 1;
-            }
-        }
-        self.put(s.get(start..).unwrap_or_default())
-    }
-
-    fn put_u64(&mut self, v: u64) -> Result<(), RequestError> {
-        let mut digits = [0u8; 20];
-        let n = write_u64(&mut digits, v);
-        self.put(digits.get(digits.len() - n..).unwrap_or_default())
-    }
-}
-
-/// Decimal digits of `v`, right-aligned at the end of `buf`; returns how many. 20 digits hold any
-/// u64, so the buffer is exactly big enough.
-pub(crate) fn write_u64(buf: &mut [u8; 20], mut v: u64) -> usize {
-    let mut n = 0;
-    for slot in buf.iter_mut().rev() {
-        *slot = b'0' + (v % 10) as u8;
-        v /= 10;
-        n += 1;
-        if v == 0 {
-            break;
+/// The request target, with non-ASCII bytes percent-encoded (a URL taken verbatim from JSON may
+/// carry raw UTF-8; the request line must be ASCII). Control bytes were refused by the URL parser.
+fn put_target(w: &mut Writer<'_>, s: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut start = 0;
+    for (i, &b) in s.iter().enumerate() {
+        if b >= 0x80 {
+            w.bytes(s.get(start..i).unwrap_or_default());
+            let hi = HEX.get(usize::from(b >> 4)).copied().unwrap_or(b'0');
+            let lo = HEX.get(usize::from(b & 15)).copied().unwrap_or(b'0');
+            w.bytes(&[b'%', hi, lo]);
+            start = i + 1;
         }
     }
-    n
+    w.bytes(s.get(start..).unwrap_or_default());
 }
 
 #[cfg(test)]
@@ -218,14 +177,5 @@ mod tests {
             write_get(&mut exact, &url, Some((1, 2)), Some("\"e\"")),
             Ok(full)
         );
-    }
-
-    #[test]
-    fn decimal_writer() {
-        for v in [0u64, 1, 9, 10, 99, 100, 12345, u64::MAX] {
-            let mut b = [0u8; 20];
-            let n = write_u64(&mut b, v);
-            assert_eq!(&b[20 - n..], std::format!("{v}").as_bytes());
-        }
     }
 }

@@ -1,9 +1,12 @@
-//! The response head: httparse for the syntax, then the headers that decide framing and whether
-//! the bytes are the ones we asked for. Names are compared without case (Tencent's SDK looks for
+//! The response head: the HTTP/1.x syntax (httparse's grammar in its default configuration,
+//! checked byte by byte as the head arrives), then the headers that decide framing and whether the
+//! bytes are the ones we asked for. Names are compared without case (Tencent's SDK looks for
 //! `Content-Length` with `strstr`), and anything ambiguous about the body length is an error
 //! rather than a guess.
 
-/// Header slots for httparse; a COS/CDN response carries about a dozen.
+use crate::slices::has_byte;
+
+/// Most header lines accepted; a COS/CDN response carries about a dozen.
 pub const MAX_HEADERS: usize = 24;
 
 /// `Content-Range: bytes start-end/total` (end inclusive; total `None` for `*`).
@@ -56,47 +59,176 @@ pub enum HeadError {
     BadContentRange,
 }
 
-/// Parse a response head at the start of `buf`. `Ok(None)` until the blank line has arrived;
-/// then the head and its length in bytes.
+/// Parse a response head at the start of `buf`. `Ok(None)` until the blank line has arrived (or
+/// as long as every byte so far can start a valid head); then the head and its length in bytes.
+/// A syntax error anywhere in the head wins over a bad header value before it.
 pub fn parse_head(buf: &[u8]) -> Result<Option<(Head<'_>, usize)>, HeadError> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut resp = httparse::Response::new(&mut headers);
-    let len = match resp.parse(buf) {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooManyHeaders),
-        Err(_) => return Err(HeadError::Malformed),
-    };
-    let status = resp.code.ok_or(HeadError::Malformed)?;
-    let http10 = resp.version.ok_or(HeadError::Malformed)? == 0;
+    match parse(&mut Cursor { buf, pos: 0 }) {
+        Ok(done) => done.map(Some),
+        Err(Stop::More) => Ok(None),
+        Err(Stop::Bad(e)) => Err(e),
+    }
+}
 
-    let mut head = Head {
-        status,
-        content_length: None,
-        chunked: false,
-        content_range: None,
-        etag: None,
-        location: None,
-        close: false,
+/// Why the syntax pass stopped early.
+enum Stop {
+    /// The input ends inside the head.
+    More,
+    Bad(HeadError),
+}
+
+const MALFORMED: Stop = Stop::Bad(HeadError::Malformed);
+
+struct Cursor<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl Cursor<'_> {
+    fn peek(&self) -> Result<u8, Stop> {
+        self.buf.get(self.pos).copied().ok_or(Stop::More)
+    }
+    fn next(&mut self) -> Result<u8, Stop> {
+        let b = self.peek()?;
+        self.pos += 1;
+        Ok(b)
+    }
+    /// Ends a line at `b`: `\n`, or `\r` followed by `\n`.
+    fn end_line(&mut self, b: u8) -> Result<(), Stop> {
+        match b {
+            b'\n' => Ok(()),
+            b'\r' if self.next()? == b'\n' => Ok(()),
+            _ => Err(MALFORMED),
+        }
+    }
+}
+
+/// RFC 9110 token characters (header names).
+fn is_token(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || has_byte(b"!#$%&'*+-.^_`|~", b)
+}
+
+/// Header value and reason phrase characters: tab, visible ASCII, space, obs-text.
+fn is_text(b: u8) -> bool {
+    b == b'\t' || (b' '..=b'~').contains(&b) || b >= 0x80
+}
+
+/// The status line and the header lines; the header values are applied as they come, but their
+/// first error is only returned once the whole head is known to be well-formed.
+fn parse<'a>(c: &mut Cursor<'a>) -> Result<Result<(Head<'a>, usize), HeadError>, Stop> {
+    // Empty lines before the status line are skipped.
+    while let b @ (b'\r' | b'\n') = c.peek()? {
+        c.pos += 1;
+        c.end_line(b)?;
+    }
+    for &want in b"HTTP/1." {
+        if c.next()? != want {
+            return Err(MALFORMED);
+        }
+    }
+    let http10 = match c.next()? {
+        b'0' => true,
+        b'1' => false,
+        _ => return Err(MALFORMED),
     };
-    let mut transfer_encoding = false;
-    let mut keep_alive = false;
-    for h in resp.headers.iter() {
-        let name = h.name;
-        let value = trim(h.value);
-        if name.eq_ignore_ascii_case("content-length") {
+    if c.next()? != b' ' {
+        return Err(MALFORMED);
+    }
+    let mut status = 0u16;
+    for _ in 0..3 {
+        let d = c.next()?;
+        if !d.is_ascii_digit() {
+            return Err(MALFORMED);
+        }
+        status = status * 10 + u16::from(d - b'0');
+    }
+    let mut b = c.next()?;
+    if b == b' ' {
+        // The reason phrase: ignored.
+        b = c.next()?;
+        while is_text(b) {
+            b = c.next()?;
+        }
+    }
+    c.end_line(b)?;
+
+    let mut st = Fields {
+        head: Head {
+            status,
+            content_length: None,
+            chunked: false,
+            content_range: None,
+            etag: None,
+            location: None,
+            close: false,
+        },
+        transfer_encoding: false,
+        keep_alive: false,
+    };
+    let mut first_error = None;
+    let mut lines = 0;
+    loop {
+        let start = c.pos;
+        let mut b = c.next()?;
+        if b == b'\r' || b == b'\n' {
+            c.end_line(b)?;
+            break;
+        }
+        while is_token(b) {
+            b = c.next()?;
+        }
+        if b != b':' || c.pos == start + 1 {
+            return Err(MALFORMED);
+        }
+        let name = c.buf.get(start..c.pos - 1).unwrap_or(&[]);
+        b = c.next()?;
+        while b == b' ' || b == b'\t' {
+            b = c.next()?;
+        }
+        let value_start = c.pos - 1;
+        while is_text(b) {
+            b = c.next()?;
+        }
+        let value = c.buf.get(value_start..c.pos - 1).unwrap_or(&[]);
+        c.end_line(b)?;
+        if lines == MAX_HEADERS {
+            return Err(Stop::Bad(HeadError::TooManyHeaders));
+        }
+        lines += 1;
+        if first_error.is_none() {
+            first_error = st.apply(name, trim(value)).err();
+        }
+    }
+    Ok(match first_error {
+        Some(e) => Err(e),
+        None => st.finish(http10).map(|head| (head, c.pos)),
+    })
+}
+
+/// The head being filled in from its header lines.
+struct Fields<'a> {
+    head: Head<'a>,
+    transfer_encoding: bool,
+    keep_alive: bool,
+}
+
+impl<'a> Fields<'a> {
+    fn apply(&mut self, name: &[u8], value: &'a [u8]) -> Result<(), HeadError> {
+        let head = &mut self.head;
+        if name.eq_ignore_ascii_case(b"content-length") {
             // A list ("5, 5") or repeated header is fine as long as every value agrees.
-            for item in value.split(|&b| b == b',') {
-                let n = parse_u64(trim(item)).ok_or(HeadError::BadContentLength)?;
+            let mut rest = Some(value);
+            while let Some(item) = next_item(&mut rest) {
+                let n = parse_u64(item).ok_or(HeadError::BadContentLength)?;
                 match head.content_length {
                     Some(prev) if prev != n => return Err(HeadError::ConflictingContentLength),
                     _ => head.content_length = Some(n),
                 }
             }
-        } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            transfer_encoding = true;
-            for item in value.split(|&b| b == b',') {
-                let item = trim(item);
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            self.transfer_encoding = true;
+            let mut rest = Some(value);
+            while let Some(item) = next_item(&mut rest) {
                 if item.is_empty() {
                     continue;
                 }
@@ -107,7 +239,7 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<(Head<'_>, usize)>, HeadError> {
                 }
                 head.chunked = true;
             }
-        } else if name.eq_ignore_ascii_case("content-range") {
+        } else if name.eq_ignore_ascii_case(b"content-range") {
             let cr = parse_content_range(value)?;
             // `bytes */N` (with 416) says nothing about the body; only a real range is kept.
             if let Some(cr) = cr {
@@ -116,35 +248,54 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<(Head<'_>, usize)>, HeadError> {
                 }
                 head.content_range = Some(cr);
             }
-        } else if name.eq_ignore_ascii_case("etag") {
+        } else if name.eq_ignore_ascii_case(b"etag") {
             head.etag = core::str::from_utf8(value).ok().filter(|s| !s.is_empty());
-        } else if name.eq_ignore_ascii_case("location") {
+        } else if name.eq_ignore_ascii_case(b"location") {
             head.location = core::str::from_utf8(value).ok().filter(|s| !s.is_empty());
-        } else if name.eq_ignore_ascii_case("connection") {
-            for item in value.split(|&b| b == b',') {
-                let item = trim(item);
+        } else if name.eq_ignore_ascii_case(b"connection") {
+            let mut rest = Some(value);
+            while let Some(item) = next_item(&mut rest) {
                 if item.eq_ignore_ascii_case(b"close") {
                     head.close = true;
                 } else if item.eq_ignore_ascii_case(b"keep-alive") {
-                    keep_alive = true;
+                    self.keep_alive = true;
                 }
             }
         }
+        Ok(())
     }
-    if transfer_encoding && !head.chunked {
-        // "Transfer-Encoding:" with an empty value.
-        return Err(HeadError::UnsupportedTransferEncoding);
+
+    fn finish(self, http10: bool) -> Result<Head<'a>, HeadError> {
+        let mut head = self.head;
+        if self.transfer_encoding && !head.chunked {
+            // "Transfer-Encoding:" with an empty value.
+            return Err(HeadError::UnsupportedTransferEncoding);
+        }
+        if head.chunked && (head.content_length.is_some() || http10) {
+            // RFC 9112 §6.3: Transfer-Encoding wins, but the framing is suspect (smuggling), so
+            // the connection must not be reused.
+            head.content_length = None;
+            head.close = true;
+        }
+        if http10 && !self.keep_alive {
+            head.close = true;
+        }
+        Ok(head)
     }
-    if head.chunked && (head.content_length.is_some() || http10) {
-        // RFC 9112 §6.3: Transfer-Encoding wins, but the framing is suspect (smuggling), so the
-        // connection must not be reused.
-        head.content_length = None;
-        head.close = true;
-    }
-    if http10 && !keep_alive {
-        head.close = true;
-    }
-    Ok(Some((head, len)))
+}
+
+/// The next comma-separated item of a header value (trimmed), or `None` after the last one.
+#[inline(never)]
+fn next_item<'a>(rest: &mut Option<&'a [u8]>) -> Option<&'a [u8]> {
+    let v = rest.take()?;
+    let item = match v.iter().position(|&b| b == b',') {
+        Some(i) => {
+            *rest = v.get(i + 1..);
+            v.get(..i).unwrap_or(&[])
+        }
+        None => v,
+    };
+    Some(trim(item))
 }
 
 /// `bytes first-last/total`, `bytes first-last/*`, or `bytes */total` (→ `None`).

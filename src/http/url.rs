@@ -2,6 +2,8 @@
 //! the input. Tencent's C SDK keeps `host:port` as the host and always dials 80/443; we parse the
 //! port, IPv6 literals and mixed-case schemes, and refuse what we cannot send safely.
 
+use crate::slices::has_byte;
+
 /// The URL scheme. TLS itself is the host's or the TLS layer's business, not this module's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scheme {
@@ -34,7 +36,7 @@ pub struct Url<'a> {
 impl Url<'_> {
     /// Whether the host is an IPv6 literal (needs brackets in `Host:`).
     pub fn host_is_ipv6(&self) -> bool {
-        self.host.as_bytes().contains(&b':')
+        has_byte(self.host.as_bytes(), b':')
     }
 
     /// Whether the port differs from the scheme's default (then `Host:` must carry it).
@@ -109,7 +111,11 @@ pub fn write<const N: usize>(
 /// Resolve a `Location` header against the URL it came from. Absolute URLs, scheme-relative
 /// (`//host/p`) and absolute-path (`/p`) references are supported; https to http is refused.
 pub fn resolve<'a>(base: &Url<'a>, location: &'a str) -> Result<Url<'a>, UrlError> {
-    let loc = location.trim_matches(|c| c == ' ' || c == '\t');
+    let b = location.as_bytes();
+    let blank = |c: &u8| *c == b' ' || *c == b'\t';
+    let start = b.iter().position(|c| !blank(c)).unwrap_or(b.len());
+    let end = b.iter().rposition(|c| !blank(c)).map_or(start, |i| i + 1);
+    let loc = location.get(start..end).unwrap_or("");
     let target = if let Some(rest) = loc.strip_prefix("//") {
         parse_after_scheme(base.scheme, rest)?
     } else if loc.starts_with('/') {
@@ -134,11 +140,11 @@ fn parse_after_scheme(scheme: Scheme, rest: &str) -> Result<Url<'_>, UrlError> {
         .unwrap_or(bytes.len());
     let authority = rest.get(..auth_end).ok_or(UrlError::Host)?;
     let tail = rest.get(auth_end..).ok_or(UrlError::Host)?;
-    if authority.as_bytes().contains(&b'@') {
+    if has_byte(authority.as_bytes(), b'@') {
         return Err(UrlError::Userinfo);
     }
     let (host, port_str) = if let Some(v6) = authority.strip_prefix('[') {
-        let close = v6.find(']').ok_or(UrlError::Host)?;
+        let close = v6.bytes().position(|b| b == b']').ok_or(UrlError::Host)?;
         let host = v6.get(..close).ok_or(UrlError::Host)?;
         let after = v6.get(close + 1..).ok_or(UrlError::Host)?;
         let port = match after.strip_prefix(':') {
@@ -147,7 +153,7 @@ fn parse_after_scheme(scheme: Scheme, rest: &str) -> Result<Url<'_>, UrlError> {
             None => return Err(UrlError::Host),
         };
         let ok = !host.is_empty()
-            && host.contains(':')
+            && has_byte(host.as_bytes(), b':')
             && host
                 .bytes()
                 .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.');
@@ -156,7 +162,7 @@ fn parse_after_scheme(scheme: Scheme, rest: &str) -> Result<Url<'_>, UrlError> {
         }
         (host, port)
     } else {
-        let (host, port) = match authority.find(':') {
+        let (host, port) = match authority.bytes().position(|b| b == b':') {
             Some(i) => (
                 authority.get(..i).ok_or(UrlError::Host)?,
                 Some(authority.get(i + 1..).ok_or(UrlError::Port)?),
@@ -183,7 +189,7 @@ fn parse_after_scheme(scheme: Scheme, rest: &str) -> Result<Url<'_>, UrlError> {
 
 /// Path + query with the fragment cut off; "/" when empty.
 fn parse_path(tail: &str) -> Result<&str, UrlError> {
-    let end = tail.find('#').unwrap_or(tail.len());
+    let end = tail.bytes().position(|b| b == b'#').unwrap_or(tail.len());
     let path = tail.get(..end).ok_or(UrlError::Path)?;
     if path.bytes().any(|b| b <= b' ' || b == 0x7f) {
         return Err(UrlError::Path);
@@ -211,7 +217,7 @@ fn parse_port(p: &str) -> Result<u16, UrlError> {
 /// RFC 3986 reg-name characters (unreserved, pct-encoded, sub-delims): nothing that could break
 /// the `Host:` line.
 fn is_host_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;=".contains(&b)
+    b.is_ascii_alphanumeric() || has_byte(b"-._~%!$&'()*+,;=", b)
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {

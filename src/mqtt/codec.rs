@@ -4,6 +4,8 @@
 //! QoS 3, DUP on QoS 0, zero packet ids, non-UTF-8 strings and length mismatches are errors.
 //! QoS 2 (PUBREC/PUBREL/PUBCOMP) and wills are rejected: Tencent's broker supports neither.
 
+use crate::slices::{copy_prefix, has_byte};
+
 /// The largest Remaining Length a 4-byte varint can carry.
 const MAX_REMAINING: usize = 268_435_455;
 
@@ -174,7 +176,7 @@ impl<'a> Rd<'a> {
     /// A UTF-8 string without U+0000 [MQTT-1.5.3-1], [MQTT-1.5.3-2].
     fn str(&mut self) -> Result<&'a str, DecodeError> {
         let b = self.bin()?;
-        if b.contains(&0) {
+        if has_byte(b, 0) {
             return Err(DecodeError::BadString);
         }
         core::str::from_utf8(b).map_err(|_| DecodeError::BadString)
@@ -330,7 +332,7 @@ impl Wr<'_> {
             .out
             .get_mut(self.n..end)
             .ok_or(EncodeError::BufferTooSmall)?;
-        dst.copy_from_slice(b);
+        copy_prefix(dst, b);
         self.n = end;
         Ok(())
     }
@@ -365,7 +367,7 @@ impl Wr<'_> {
 /// Length of a UTF-8 string field: U+0000 is not allowed in one [MQTT-1.5.3-2] (the password
 /// is binary data and uses `flen`).
 fn slen(s: &str) -> Result<usize, EncodeError> {
-    if s.contains('\0') {
+    if has_byte(s.as_bytes(), 0) {
         return Err(EncodeError::Invalid);
     }
     flen(s.as_bytes())

@@ -6,6 +6,7 @@
 //! `Oversize`), tx the CONNECT and the largest PUBLISH.
 
 use super::codec::{self, EncodeError, Packet};
+use crate::slices::{move_to_front, rotate_left_one};
 
 /// QoS 1 publishes awaiting PUBACK. Tencent's OTA flow has at most two at a time.
 const MAX_INFLIGHT: usize = 4;
@@ -104,7 +105,7 @@ impl Buf<'_> {
     }
     fn compact(&mut self) {
         if self.start > 0 {
-            self.buf.copy_within(self.start..self.end, 0);
+            move_to_front(self.buf, self.start, self.end);
             self.end -= self.start;
             self.start = 0;
         }
@@ -433,7 +434,7 @@ impl<'b> Session<'b> {
             if self.tx.push(|b| codec::encode_puback(b, pid)).is_err() {
                 return;
             }
-            self.acks.copy_within(1.., 0);
+            rotate_left_one(&mut self.acks);
             if let Some(last) = self.acks.last_mut() {
                 *last = 0;
             }

@@ -1,0 +1,131 @@
+//! Integer helpers that need no 64-bit division: on a Cortex-M, `u64 / u64` is a ~1 KiB library
+//! routine, while every divisor here is small and the CPU divides 32-bit numbers in hardware.
+
+/// `(v / d, v % d)` for a divisor below 2^16, by long division over 16-bit limbs: each step
+/// divides a number below `d * 2^16 < 2^32`. `d == 0` gives `(u64::MAX, 0)` rather than a panic.
+pub fn div_rem(v: u64, d: u16) -> (u64, u16) {
+    let d = u32::from(d);
+    if d == 0 {
+        return (u64::MAX, 0);
+    }
+    let (mut q, mut r) = (0u64, 0u32);
+    for shift in [48u32, 32, 16, 0] {
+        let cur = (r << 16) | ((v >> shift) as u32 & 0xffff);
+        q = (q << 16) | u64::from(cur / d);
+        r = cur % d;
+    }
+    (q, r as u16)
+}
+
+/// `done * 100 / total`, at most 100 (100 for an empty total): the largest `p` with
+/// `p * total <= done * 100`, found bit by bit (the products are 32x32->64-bit multiplies).
+pub fn percent(done: u32, total: u32) -> u8 {
+    if total == 0 {
+        return 100;
+    }
+    let target = u64::from(done) * 100;
+    let mut p = 0u8;
+    for bit in (0..7).rev() {
+        let t = p | (1 << bit);
+        if u64::from(t) * u64::from(total) <= target {
+            p = t;
+        }
+    }
+    p.min(100)
+}
+
+/// The decimal digits of `v`, right-aligned in `buf` (20 digits hold any u64).
+pub fn decimal(buf: &mut [u8; 20], mut v: u64) -> &[u8] {
+    let mut n = 0;
+    for slot in buf.iter_mut().rev() {
+        let (q, r) = div_rem(v, 10);
+        *slot = b'0' + r as u8;
+        v = q;
+        n += 1;
+        if v == 0 {
+            break;
+        }
+    }
+    buf.get(buf.len() - n..).unwrap_or(&[])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    extern crate std;
+
+    #[test]
+    fn div_rem_matches_the_operators() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let values = (0..2000).map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x >> (x % 64)
+        });
+        let edges = [
+            0,
+            1,
+            9,
+            10,
+            65_535,
+            65_536,
+            u32::MAX as u64,
+            1 << 32,
+            u64::MAX,
+        ];
+        for v in values.chain(edges) {
+            for d in [1u16, 2, 3, 10, 62, 8001, 15_001, u16::MAX] {
+                let d64 = u64::from(d);
+                assert_eq!(div_rem(v, d), (v / d64, (v % d64) as u16), "{v} / {d}");
+            }
+        }
+        assert_eq!(div_rem(5, 0), (u64::MAX, 0));
+    }
+
+    #[test]
+    fn percent_matches_the_operators() {
+        let totals = [
+            1u32,
+            2,
+            3,
+            7,
+            99,
+            100,
+            101,
+            1000,
+            175_436,
+            1 << 31,
+            u32::MAX,
+        ];
+        for total in totals {
+            let mut dones = std::vec![0, 1, total / 3, total / 2, total - 1, total];
+            dones.extend((0..=100u64).map(|p| (u64::from(total) * p / 100) as u32));
+            for done in dones {
+                let want = (u64::from(done) * 100 / u64::from(total)).min(100) as u8;
+                assert_eq!(percent(done, total), want, "{done}/{total}");
+            }
+        }
+        assert_eq!(percent(5, 0), 100);
+        assert_eq!(percent(u32::MAX, 1), 100);
+    }
+
+    #[test]
+    fn decimal_digits() {
+        for v in [
+            0u64,
+            1,
+            9,
+            10,
+            99,
+            100,
+            12345,
+            1 << 32,
+            u64::MAX / 10,
+            u64::MAX,
+        ] {
+            let mut b = [0u8; 20];
+            assert_eq!(decimal(&mut b, v), std::format!("{v}").as_bytes());
+        }
+    }
+}
