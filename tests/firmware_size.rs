@@ -1,5 +1,6 @@
 //! What the library costs a Cortex-M firmware: built without std for thumbv7em-none-eabihf
-//! (Cortex-M4F) and thumbv7m-none-eabi (Cortex-M3), linked with `arm-none-eabi-gcc
+//! (Cortex-M4F) and thumbv7m-none-eabi (Cortex-M3) with log lines (what CMake builds for a
+//! bare-metal target by default), linked with `arm-none-eabi-gcc
 //! --gc-sections` into a firmware stub that keeps every `ota_*` function
 //! (`bench/flash_report.py`), and the library's share of .text/.rodata/.data/.bss printed.
 //!
@@ -11,16 +12,16 @@ use std::process::Command;
 use common::programs::root;
 
 /// Regression guard: the library's flash share (text + rodata + data) on either target may not
-/// grow past this. Today (before the size work): 72.2 KiB on thumbv7em-none-eabihf. Lower it as
-/// the library shrinks; the goal is FLASH_BUDGET.
-const FLASH_CEILING: u64 = 76 * 1024;
+/// grow past this. 72.2 KiB before the size work, 47.0 KiB after it (thumbv7em-none-eabihf).
+/// Lower it as the library shrinks; the goal is FLASH_BUDGET.
+const FLASH_CEILING: u64 = 49 * 1024;
 /// The design's flash budget for the whole engine (MQTT + HTTP + OTA + MD5 + JSON).
 const FLASH_BUDGET: u64 = 32 * 1024;
 
 fn library_share(cpu: &str, triple: &str) -> [u64; 5] {
     let out = Command::new(env!("CARGO"))
         .current_dir(root())
-        .args(["build", "--lib", "--release", "--no-default-features"])
+        .args(["build", "--lib", "--release", "--no-default-features", "--features", "log"])
         .args(["--target", triple, "--target-dir", "target/cross"])
         .output()
         .expect("run cargo");
