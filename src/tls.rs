@@ -20,11 +20,13 @@ use core::sync::atomic::{AtomicI64, Ordering};
 use core::time::Duration;
 
 use rustls::client::UnbufferedClientConnection;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{WebPkiSupportedAlgorithms, verify_tls12_signature, verify_tls13_signature};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, ServerName, TrustAnchor, UnixTime};
 use rustls::time_provider::TimeProvider;
 use rustls::unbuffered::{ConnectionState, UnbufferedStatus};
-use rustls::{CertificateError, ClientConfig, RootCertStore};
+use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, SignatureScheme};
 
 use crate::error::Error;
 use crate::link::MIN_TLS_RX as MIN_RX;
@@ -42,6 +44,8 @@ const MAX_STEPS: usize = 64;
 /// Tencent's IoT CA ("Tencent Iothub", CN www.tencent.com, valid to 2032-11-23): the private
 /// root of the IoT Explorer brokers, as Tencent's device SDKs ship it (certs/tencent_iot_ca.pem).
 const TENCENT_IOT_CA: &[u8] = include_bytes!("../certs/tencent_iot_ca.der");
+/// The same, for an anchor that borrows it (no copy on the heap).
+static TENCENT_IOT_CERT: CertificateDer<'static> = CertificateDer::from_slice(TENCENT_IOT_CA);
 
 /// The library's build time (build.rs): the floor for the certificate clock.
 const BUILD_UNIX_S: i64 = match i64::from_str_radix(env!("QCLOUD_OTA_BUILD_UNIX_S"), 10) {
@@ -79,28 +83,121 @@ fn classify(e: &rustls::Error) -> Error {
     }
 }
 
-/// Add the host's extra anchors: PEM with one or more certificates, or one DER certificate.
-fn add_extra(roots: &mut RootCertStore, ca: &[u8]) -> Result<(), Error> {
+/// The host's extra anchors: PEM with one or more certificates, or one DER certificate.
+fn extra_anchors(ca: &[u8]) -> Result<Vec<TrustAnchor<'static>>, Error> {
+    let anchor = |der: &CertificateDer<'_>| {
+        webpki::anchor_from_trusted_cert(der)
+            .map(|a| a.to_owned())
+            .map_err(|_| Error::TlsConfig)
+    };
     if ca.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
-    if ca.windows(10).any(|w| w == b"-----BEGIN") {
-        let mut n = 0;
-        for cert in CertificateDer::pem_slice_iter(ca) {
-            let cert = cert.map_err(|_| Error::TlsConfig)?;
-            roots.add(cert).map_err(|_| Error::TlsConfig)?;
-            n += 1;
-        }
-        return if n > 0 { Ok(()) } else { Err(Error::TlsConfig) };
+    if !ca.windows(10).any(|w| w == b"-----BEGIN") {
+        return Ok(alloc::vec![anchor(&CertificateDer::from(ca))?]);
     }
-    roots
-        .add(CertificateDer::from(ca))
-        .map_err(|_| Error::TlsConfig)
+    let mut anchors = Vec::new();
+    for cert in CertificateDer::pem_slice_iter(ca) {
+        anchors.push(anchor(&cert.map_err(|_| Error::TlsConfig)?)?);
+    }
+    if anchors.is_empty() {
+        return Err(Error::TlsConfig);
+    }
+    Ok(anchors)
 }
 
 /// Check the host's extra anchors at init (allocates only when there are some, and frees).
 pub fn check_anchors(ca: &[u8]) -> Result<(), Error> {
-    add_extra(&mut RootCertStore::empty(), ca)
+    extra_anchors(ca).map(drop)
+}
+
+/// A webpki path-building failure as the rustls error [`classify`] reads.
+fn pki_error(e: webpki::Error) -> rustls::Error {
+    use webpki::Error as W;
+    let c = match e {
+        W::CertExpired { .. } | W::InvalidCertValidity => CertificateError::Expired,
+        W::CertNotValidYet { .. } => CertificateError::NotValidYet,
+        W::CertNotValidForName(_) => CertificateError::NotValidForName,
+        W::UnknownIssuer => CertificateError::UnknownIssuer,
+        W::InvalidSignatureForPublicKey => CertificateError::BadSignature,
+        W::BadDer | W::BadDerTime | W::TrailingData(_) => CertificateError::BadEncoding,
+        _ => CertificateError::ApplicationVerificationFailure,
+    };
+    rustls::Error::InvalidCertificate(c)
+}
+
+/// The server certificate check of one channel: webpki's chain and name checks (what rustls's
+/// `WebPkiServerVerifier` does) against anchors that are mostly borrowed. rustls's verifier
+/// wants a `RootCertStore`, a `Vec` of every anchor (the ~150 Mozilla roots cost 17 KiB of
+/// heap); here the Mozilla roots stay in `webpki-roots`'s static table.
+#[derive(Debug)]
+struct Anchors {
+    /// Static roots (the Mozilla set for HTTPS; empty for MQTT).
+    roots: &'static [TrustAnchor<'static>],
+    /// Tencent's IoT CA (borrowed from the binary) for MQTT, then the host's anchors.
+    own: Vec<TrustAnchor<'static>>,
+    algs: WebPkiSupportedAlgorithms,
+}
+
+impl ServerCertVerifier for Anchors {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let cert = webpki::EndEntityCert::try_from(end_entity).map_err(pki_error)?;
+        // The first failure that is not "unknown issuer" says most (e.g. expired).
+        let mut err = webpki::Error::UnknownIssuer;
+        for set in [self.roots, &self.own] {
+            if set.is_empty() {
+                continue;
+            }
+            let path = cert.verify_for_usage(
+                self.algs.all,
+                set,
+                intermediates,
+                now,
+                webpki::KeyUsage::server_auth(),
+                None,
+                None,
+            );
+            match path {
+                Ok(_) => {
+                    cert.verify_is_valid_for_subject_name(server_name)
+                        .map_err(pki_error)?;
+                    return Ok(ServerCertVerified::assertion());
+                }
+                Err(webpki::Error::UnknownIssuer) => {}
+                Err(e) => err = e,
+            }
+        }
+        Err(pki_error(err))
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(message, cert, dss, &self.algs)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(message, cert, dss, &self.algs)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algs.supported_schemes()
+    }
 }
 
 /// One TLS connection over a host socket.
@@ -365,23 +462,31 @@ impl<'b> Tls<'b> {
         if let Some(c) = self.configs.get(i).and_then(Option::as_ref) {
             return Ok(c.clone());
         }
-        let mut roots = RootCertStore::empty();
-        match ch {
-            Channel::Mqtt => roots
-                .add(CertificateDer::from(TENCENT_IOT_CA))
-                .map_err(|_| Error::TlsConfig)?,
-            Channel::Http => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
-        }
-        add_extra(&mut roots, self.ca)?;
+        let mut own = extra_anchors(self.ca)?;
+        let roots = match ch {
+            Channel::Mqtt => {
+                let tencent = webpki::anchor_from_trusted_cert(&TENCENT_IOT_CERT)
+                    .map_err(|_| Error::TlsConfig)?;
+                own.insert(0, tencent);
+                &[][..]
+            }
+            Channel::Http => webpki_roots::TLS_SERVER_ROOTS,
+        };
         let clock = self
             .clock
             .get_or_insert_with(|| Arc::new(HostClock(AtomicI64::new(0))))
             .clone();
         let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let verifier = Arc::new(Anchors {
+            roots,
+            own,
+            algs: provider.signature_verification_algorithms,
+        });
         let mut cfg = ClientConfig::builder_with_details(provider, clock)
             .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
             .map_err(|_| Error::TlsConfig)?
-            .with_root_certificates(roots)
+            .dangerous() // a full check all the same: Anchors is webpki's, over other anchors
+            .with_custom_certificate_verifier(verifier)
             .with_no_client_auth();
         // One server per channel: a small session cache still resumes after a reconnect
         // (rustls's default holds 256 sessions, tens of KiB of heap).
@@ -505,7 +610,7 @@ mod tests {
     use super::*;
     use crate::platform::HostError;
     use qcloud_ota_standin::{Leaf, TestPki};
-    use rustls::ServerConnection;
+    use rustls::{RootCertStore, ServerConnection};
     use std::io::{Read, Write};
     use std::vec;
 
