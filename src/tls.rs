@@ -25,17 +25,18 @@ use rustls::crypto::{WebPkiSupportedAlgorithms, verify_tls12_signature, verify_t
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, TrustAnchor, UnixTime};
 use rustls::time_provider::TimeProvider;
-use rustls::unbuffered::{ConnectionState, UnbufferedStatus};
+use rustls::unbuffered::{ConnectionState, EncodeError, UnbufferedStatus};
 use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, SignatureScheme};
 
 use crate::error::Error;
 use crate::link::MIN_TLS_RX as MIN_RX;
 use crate::platform::{Channel, NetError, Platform, Socket};
 
-/// Outgoing records (the client's handshake flights, one encrypted chunk) on the heap.
-const TX_CAP: usize = 4096;
-/// Plaintext bytes encrypted per record: leaves room for any record overhead in `TX_CAP`.
-const CHUNK: usize = TX_CAP - 512;
+/// Plaintext bytes encrypted per record (the layers above send less: requests, MQTT packets).
+const CHUNK: usize = 3584;
+/// Room for one record's overhead (header, explicit nonce, tag, content type) and a TLS 1.3
+/// KeyUpdate record rustls may put in front.
+const RECORD_ROOM: usize = 128;
 /// TLS sessions remembered per channel for resumption (a redirect may add a second server).
 const SESSION_CACHE: usize = 4;
 /// Steps of the state machine per call (each moves at least one record or socket chunk).
@@ -200,14 +201,20 @@ impl ServerCertVerifier for Anchors {
     }
 }
 
+/// `need` bytes of room in `tx` after its first `end` bytes (records waiting for the socket).
+fn room(tx: &mut Vec<u8>, end: usize, need: usize) -> &mut [u8] {
+    tx.resize(end + need, 0);
+    tx.get_mut(end..).unwrap_or(&mut [])
+}
+
 /// One TLS connection over a host socket.
 pub struct Session {
     conn: UnbufferedClientConnection,
     clock: Arc<HostClock>,
     /// Received TLS bytes waiting in the caller's receive buffer.
     rx_used: usize,
-    /// Outgoing records waiting for the socket.
-    tx: Box<[u8]>,
+    /// Outgoing records waiting for the socket: allocated to fit while there are some.
+    tx: Vec<u8>,
     tx_start: usize,
     tx_end: usize,
     /// Decrypted bytes not yet taken by the layer above.
@@ -259,8 +266,15 @@ impl Session {
                     Err(_) => return Err(self.fail(Error::NetIo)),
                 }
             }
-            self.tx_start = 0;
-            self.tx_end = 0;
+            if self.tx_end > 0 {
+                self.tx = Vec::new();
+                self.tx_start = 0;
+                self.tx_end = 0;
+            }
+            if taken > 0 {
+                // A send: its record is out; reading on would only park records on the heap.
+                return Ok((taken, delivered));
+            }
             let used = self.rx_used.min(rx.len());
             let incoming = rx.get_mut(..used).unwrap_or(&mut []);
             let UnbufferedStatus { discard, state } = self.conn.process_tls_records(incoming);
@@ -285,10 +299,19 @@ impl Session {
                             Err(e) => next = Next::Fail(classify(&e)),
                         }
                     }
+                    // A receive returns with its record: decrypting the next one now would
+                    // hold two on the heap (rustls's copy and the rest in `plain`).
+                    if matches!(next, Next::Again) && out.is_empty() && delivered > 0 {
+                        next = Next::Done;
+                    }
                     next
                 }
                 Ok(ConnectionState::EncodeTlsData(mut e)) => {
-                    match e.encode(self.tx.get_mut(self.tx_end..).unwrap_or(&mut [])) {
+                    let mut encoded = e.encode(&mut []);
+                    if let Err(EncodeError::InsufficientSize(s)) = encoded {
+                        encoded = e.encode(room(&mut self.tx, self.tx_end, s.required_size));
+                    }
+                    match encoded {
                         Ok(n) => {
                             self.tx_end += n;
                             Next::Again
@@ -302,9 +325,12 @@ impl Session {
                 }
                 Ok(ConnectionState::WriteTraffic(mut w)) if taken == 0 && !out.is_empty() => {
                     let n = out.len().min(CHUNK);
-                    match w.encrypt(out.get(..n).unwrap_or(&[]), &mut self.tx) {
+                    match w.encrypt(
+                        out.get(..n).unwrap_or(&[]),
+                        room(&mut self.tx, self.tx_end, n + RECORD_ROOM),
+                    ) {
                         Ok(k) => {
-                            self.tx_end = k;
+                            self.tx_end += k;
                             taken = n;
                             Next::Again
                         }
@@ -372,7 +398,7 @@ impl Session {
         buf: &mut [u8],
     ) -> Result<usize, NetError> {
         if self.plain_pos >= self.plain.len() {
-            self.plain.clear();
+            self.plain = Vec::new(); // frees: the rest of one record, not a standing buffer
             self.plain_pos = 0;
             match self.pump(plat, sock, rx, &[], buf)? {
                 (_, 0) => {}
@@ -521,7 +547,7 @@ impl<'b> Tls<'b> {
             conn,
             clock,
             rx_used: 0,
-            tx: alloc::vec![0; TX_CAP].into_boxed_slice(),
+            tx: Vec::new(),
             tx_start: 0,
             tx_end: 0,
             plain: Vec::new(),
