@@ -16,6 +16,8 @@ extern crate alloc;
 use alloc::boxed::Box;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
+use core::num::NonZeroUsize;
+use core::ops::Range;
 use core::sync::atomic::{AtomicI64, Ordering};
 use core::time::Duration;
 
@@ -293,9 +295,9 @@ pub struct Session {
     tx: Vec<u8>,
     tx_start: usize,
     tx_end: usize,
-    /// Decrypted bytes not yet taken by the layer above.
-    plain: Vec<u8>,
-    plain_pos: usize,
+    /// Decrypted bytes the layer above has not taken yet: at the tail of the receive buffer,
+    /// behind the records still to decrypt (the rest of a record, never on the heap).
+    spill: Range<usize>,
     /// The peer closed (close_notify or end of stream).
     eof: bool,
     error: Option<Error>,
@@ -303,6 +305,8 @@ pub struct Session {
 
 enum Next {
     Again,
+    /// rustls holds a decrypted record of this many bytes.
+    Take(usize),
     Read,
     Done,
     Fail(Error),
@@ -314,10 +318,54 @@ impl Session {
         NetError::Failed
     }
 
+    /// Take the decrypted record rustls holds (`len` bytes, its ciphertext already discarded):
+    /// into `into` as far as it has room, the rest to the tail of `rx`. That always fits: the
+    /// record's ciphertext was longer than its plaintext and is gone from `rx`. Returns the bytes
+    /// delivered into `into`.
+    fn take(&mut self, rx: &mut [u8], into: &mut [u8], len: usize) -> Result<usize, Error> {
+        let used = self.rx_used.min(rx.len());
+        let start = rx
+            .len()
+            .checked_sub(len.saturating_sub(into.len()))
+            .filter(|&s| s >= used)
+            .ok_or(Error::BufferTooSmall)?;
+        let (incoming, tail) = rx.split_at_mut(start);
+        let incoming = incoming.get_mut(..used).unwrap_or(&mut []);
+        // rustls hands out the record it holds before it looks at new input: nothing is
+        // decrypted or discarded here.
+        let UnbufferedStatus { state, .. } = self.conn.process_tls_records(incoming);
+        let Ok(ConnectionState::ReadTraffic(mut r)) = state else {
+            return Err(Error::TlsHandshake);
+        };
+        let payload = match r.next_record() {
+            Some(Ok(rec)) => rec.payload,
+            Some(Err(e)) => return Err(classify(&e)),
+            None => return Ok(0),
+        };
+        let k = payload.len().min(into.len());
+        let rest = payload.get(k..).unwrap_or(&[]);
+        let at = tail
+            .len()
+            .checked_sub(rest.len())
+            .ok_or(Error::BufferTooSmall)?;
+        if let (Some(d), Some(p)) = (into.get_mut(..k), payload.get(..k)) {
+            d.copy_from_slice(p);
+        }
+        if let Some(d) = tail.get_mut(at..) {
+            d.copy_from_slice(rest);
+        }
+        self.spill = if rest.is_empty() {
+            0..0
+        } else {
+            start + at..start + tail.len()
+        };
+        Ok(k)
+    }
+
     /// Move TLS records both ways until the socket would block; encrypt up to one chunk of
-    /// `out` once the handshake is done; decrypted bytes go to `into` while it has room (only
-    /// called with `plain` drained, so the order holds), the rest waits in `plain`. Returns how
-    /// many bytes of `out` were taken and how many were delivered into `into`.
+    /// `out` once the handshake is done; a decrypted record goes to `into` as far as it has
+    /// room (only called with the spill drained, so the order holds), the rest to the spill.
+    /// Returns how many bytes of `out` were taken and how many were delivered into `into`.
     fn pump<P: Platform>(
         &mut self,
         plat: &mut P,
@@ -351,36 +399,19 @@ impl Session {
                 // A send: its record is out; reading on would only park records on the heap.
                 return Ok((taken, delivered));
             }
-            let used = self.rx_used.min(rx.len());
+            // While a spill waits, rustls gets no records: a second one would have no room.
+            let used = if self.spill.is_empty() {
+                self.rx_used.min(rx.len())
+            } else {
+                0
+            };
             let incoming = rx.get_mut(..used).unwrap_or(&mut []);
             let UnbufferedStatus { discard, state } = self.conn.process_tls_records(incoming);
             let next = match state {
                 Err(e) => Next::Fail(classify(&e)),
-                Ok(ConnectionState::ReadTraffic(mut r)) => {
-                    let mut next = Next::Again;
-                    while let Some(record) = r.next_record() {
-                        match record {
-                            Ok(rec) => {
-                                let room = into.get_mut(delivered..).unwrap_or(&mut []);
-                                let k = rec.payload.len().min(room.len());
-                                if let (Some(d), Some(p)) =
-                                    (room.get_mut(..k), rec.payload.get(..k))
-                                {
-                                    d.copy_from_slice(p);
-                                }
-                                delivered += k;
-                                self.plain
-                                    .extend_from_slice(rec.payload.get(k..).unwrap_or(&[]));
-                            }
-                            Err(e) => next = Next::Fail(classify(&e)),
-                        }
-                    }
-                    // A receive returns with its record: decrypting the next one now would
-                    // hold two on the heap (rustls's copy and the rest in `plain`).
-                    if matches!(next, Next::Again) && out.is_empty() && delivered > 0 {
-                        next = Next::Done;
-                    }
-                    next
+                // The record stays in rustls until its ciphertext is discarded from `rx`.
+                Ok(ConnectionState::ReadTraffic(r)) => {
+                    Next::Take(r.peek_len().map_or(0, NonZeroUsize::get))
                 }
                 Ok(ConnectionState::EncodeTlsData(mut e)) => {
                     let mut encoded = e.encode(&mut []);
@@ -426,11 +457,19 @@ impl Session {
             }
             match next {
                 Next::Again => {}
+                Next::Take(len) => {
+                    let room = into.get_mut(delivered..).unwrap_or(&mut []);
+                    delivered += self.take(rx, room, len).map_err(|e| self.fail(e))?;
+                    // A receive returns with its record (a send goes on to encrypt).
+                    if out.is_empty() && (delivered > 0 || !self.spill.is_empty()) {
+                        return Ok((taken, delivered));
+                    }
+                }
                 Next::Done => return Ok((taken, delivered)),
                 Next::Fail(e) => return Err(self.fail(e)),
                 Next::Read => {
-                    // Hand over what was decrypted before reading more (bounds the heap).
-                    if self.plain.len() > self.plain_pos || delivered > 0 || self.eof {
+                    // Hand over what was decrypted before reading more (the spill needs room).
+                    if !self.spill.is_empty() || delivered > 0 || self.eof {
                         return Ok((taken, delivered));
                     }
                     let Some(space) = rx.get_mut(self.rx_used..).filter(|s| !s.is_empty()) else {
@@ -473,21 +512,22 @@ impl Session {
         rx: &mut [u8],
         buf: &mut [u8],
     ) -> Result<usize, NetError> {
-        if self.plain_pos >= self.plain.len() {
-            self.plain = Vec::new(); // frees: the rest of one record, not a standing buffer
-            self.plain_pos = 0;
+        if self.spill.is_empty() {
             match self.pump(plat, sock, rx, &[], buf)? {
                 (_, 0) => {}
                 (_, n) => return Ok(n),
             }
         }
-        let left = self.plain.get(self.plain_pos..).unwrap_or(&[]);
+        let left = rx.get(self.spill.clone()).unwrap_or(&[]);
         let n = left.len().min(buf.len());
         if n > 0 {
             if let (Some(dst), Some(src)) = (buf.get_mut(..n), left.get(..n)) {
                 dst.copy_from_slice(src);
             }
-            self.plain_pos += n;
+            self.spill.start += n;
+            if self.spill.is_empty() {
+                self.spill = 0..0;
+            }
             return Ok(n);
         }
         if self.eof {
@@ -503,7 +543,7 @@ impl Session {
     /// Decrypted bytes, or a whole record in `rx`, wait to be processed (and nothing waits for
     /// the socket to take output first: then its writability wakes the host).
     fn pending(&self, rx: &[u8]) -> bool {
-        if self.plain.len() > self.plain_pos {
+        if !self.spill.is_empty() {
             return true;
         }
         if self.error.is_some() || self.eof || self.tx_start < self.tx_end {
@@ -624,8 +664,7 @@ impl<'b> Tls<'b> {
             tx: Vec::new(),
             tx_start: 0,
             tx_end: 0,
-            plain: Vec::new(),
-            plain_pos: 0,
+            spill: 0..0,
             eof: false,
             error: None,
         });
