@@ -28,7 +28,9 @@ use rustls::client::{
     ClientSessionStore, Resumption, Tls12ClientSessionValue, Tls13ClientSessionValue,
     UnbufferedClientConnection,
 };
-use rustls::crypto::{WebPkiSupportedAlgorithms, verify_tls12_signature, verify_tls13_signature};
+use rustls::crypto::{
+    CryptoProvider, WebPkiSupportedAlgorithms, verify_tls12_signature, verify_tls13_signature,
+};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, TrustAnchor, UnixTime};
 use rustls::time_provider::TimeProvider;
@@ -140,8 +142,10 @@ fn pki_error(e: webpki::Error) -> rustls::Error {
 struct Anchors {
     /// Static roots (the Mozilla set for HTTPS; empty for MQTT).
     roots: &'static [TrustAnchor<'static>],
-    /// Tencent's IoT CA (borrowed from the binary) for MQTT, then the host's anchors.
-    own: Vec<TrustAnchor<'static>>,
+    /// Tencent's IoT CA, borrowed from the binary (MQTT).
+    tencent: Option<TrustAnchor<'static>>,
+    /// The host's anchors (both channels share them).
+    extra: Arc<[TrustAnchor<'static>]>,
     algs: WebPkiSupportedAlgorithms,
 }
 
@@ -157,7 +161,7 @@ impl ServerCertVerifier for Anchors {
         let cert = webpki::EndEntityCert::try_from(end_entity).map_err(pki_error)?;
         // The first failure that is not "unknown issuer" says most (e.g. expired).
         let mut err = webpki::Error::UnknownIssuer;
-        for set in [self.roots, &self.own] {
+        for set in [self.roots, self.tencent.as_slice(), &self.extra] {
             if set.is_empty() {
                 continue;
             }
@@ -564,11 +568,18 @@ pub struct Tls<'b> {
     ca: &'b [u8],
     mqtt_rx: &'b mut [u8],
     http_rx: &'b mut [u8],
-    clock: Option<Arc<HostClock>>,
+    /// What both configurations share, built with the first.
+    shared: Option<Shared>,
     configs: [Option<Arc<ClientConfig>>; 2],
     sessions: [Option<Box<Session>>; 2],
     /// Why the last session of each channel failed (kept after it is closed).
     errors: [Option<Error>; 2],
+}
+
+struct Shared {
+    clock: Arc<HostClock>,
+    provider: Arc<CryptoProvider>,
+    extra: Arc<[TrustAnchor<'static>]>,
 }
 
 fn index(ch: Channel) -> usize {
@@ -592,7 +603,7 @@ impl<'b> Tls<'b> {
             ca,
             mqtt_rx,
             http_rx,
-            clock: None,
+            shared: None,
             configs: [None, None],
             sessions: [None, None],
             errors: [None, None],
@@ -604,32 +615,35 @@ impl<'b> Tls<'b> {
         if let Some(c) = self.configs.get(i).and_then(Option::as_ref) {
             return Ok(c.clone());
         }
-        let mut own = extra_anchors(self.ca)?;
-        let roots = match ch {
+        let shared = match &mut self.shared {
+            Some(s) => s,
+            none => none.insert(Shared {
+                clock: Arc::new(HostClock(AtomicI64::new(0))),
+                provider: Arc::new(rustls::crypto::ring::default_provider()),
+                extra: extra_anchors(self.ca)?.into(),
+            }),
+        };
+        let (roots, tencent) = match ch {
             Channel::Mqtt => {
                 let tencent = webpki::anchor_from_trusted_cert(&TENCENT_IOT_CERT)
                     .map_err(|_| Error::TlsConfig)?;
-                own.insert(0, tencent);
-                &[][..]
+                (&[][..], Some(tencent))
             }
-            Channel::Http => webpki_roots::TLS_SERVER_ROOTS,
+            Channel::Http => (webpki_roots::TLS_SERVER_ROOTS, None),
         };
-        let clock = self
-            .clock
-            .get_or_insert_with(|| Arc::new(HostClock(AtomicI64::new(0))))
-            .clone();
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
         let verifier = Arc::new(Anchors {
             roots,
-            own,
-            algs: provider.signature_verification_algorithms,
+            tencent,
+            extra: shared.extra.clone(),
+            algs: shared.provider.signature_verification_algorithms,
         });
-        let mut cfg = ClientConfig::builder_with_details(provider, clock)
-            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-            .map_err(|_| Error::TlsConfig)?
-            .dangerous() // a full check all the same: Anchors is webpki's, over other anchors
-            .with_custom_certificate_verifier(verifier)
-            .with_no_client_auth();
+        let mut cfg =
+            ClientConfig::builder_with_details(shared.provider.clone(), shared.clock.clone())
+                .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+                .map_err(|_| Error::TlsConfig)?
+                .dangerous() // a full check all the same: Anchors is webpki's, over other anchors
+                .with_custom_certificate_verifier(verifier)
+                .with_no_client_auth();
         cfg.resumption = Resumption::store(Arc::new(LastSession::default()));
         let cfg = Arc::new(cfg);
         if let Some(slot) = self.configs.get_mut(i) {
@@ -652,7 +666,7 @@ impl<'b> Tls<'b> {
             return Err(Error::TlsConfig);
         }
         let cfg = self.config(ch)?;
-        let clock = self.clock.clone().ok_or(Error::TlsConfig)?;
+        let clock = self.shared.as_ref().ok_or(Error::TlsConfig)?.clock.clone();
         let name = ServerName::try_from(host)
             .map_err(|_| Error::TlsNameMismatch)?
             .to_owned();
