@@ -16,32 +16,44 @@ extern crate alloc;
 use alloc::boxed::Box;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
+use core::num::NonZeroUsize;
+use core::ops::Range;
 use core::sync::atomic::{AtomicI64, Ordering};
 use core::time::Duration;
 
-use rustls::client::UnbufferedClientConnection;
+use std::sync::Mutex;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::{
+    ClientSessionStore, Resumption, Tls12ClientSessionValue, Tls13ClientSessionValue,
+    UnbufferedClientConnection,
+};
+use rustls::crypto::{
+    CryptoProvider, WebPkiSupportedAlgorithms, verify_tls12_signature, verify_tls13_signature,
+};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, ServerName, TrustAnchor, UnixTime};
 use rustls::time_provider::TimeProvider;
-use rustls::unbuffered::{ConnectionState, UnbufferedStatus};
-use rustls::{CertificateError, ClientConfig, RootCertStore};
+use rustls::unbuffered::{ConnectionState, EncodeError, UnbufferedStatus};
+use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, NamedGroup, SignatureScheme};
 
 use crate::error::Error;
 use crate::link::MIN_TLS_RX as MIN_RX;
 use crate::platform::{Channel, NetError, Platform, Socket};
 
-/// Outgoing records (the client's handshake flights, one encrypted chunk) on the heap.
-const TX_CAP: usize = 4096;
-/// Plaintext bytes encrypted per record: leaves room for any record overhead in `TX_CAP`.
-const CHUNK: usize = TX_CAP - 512;
-/// TLS sessions remembered per channel for resumption (a redirect may add a second server).
-const SESSION_CACHE: usize = 4;
+/// Plaintext bytes encrypted per record (the layers above send less: requests, MQTT packets).
+const CHUNK: usize = 3584;
+/// Room for one record's overhead (header, explicit nonce, tag, content type) and a TLS 1.3
+/// KeyUpdate record rustls may put in front.
+const RECORD_ROOM: usize = 128;
 /// Steps of the state machine per call (each moves at least one record or socket chunk).
 const MAX_STEPS: usize = 64;
 
 /// Tencent's IoT CA ("Tencent Iothub", CN www.tencent.com, valid to 2032-11-23): the private
 /// root of the IoT Explorer brokers, as Tencent's device SDKs ship it (certs/tencent_iot_ca.pem).
 const TENCENT_IOT_CA: &[u8] = include_bytes!("../certs/tencent_iot_ca.der");
+/// The same, for an anchor that borrows it (no copy on the heap).
+static TENCENT_IOT_CERT: CertificateDer<'static> = CertificateDer::from_slice(TENCENT_IOT_CA);
 
 /// The library's build time (build.rs): the floor for the certificate clock.
 const BUILD_UNIX_S: i64 = match i64::from_str_radix(env!("QCLOUD_OTA_BUILD_UNIX_S"), 10) {
@@ -79,28 +91,202 @@ fn classify(e: &rustls::Error) -> Error {
     }
 }
 
-/// Add the host's extra anchors: PEM with one or more certificates, or one DER certificate.
-fn add_extra(roots: &mut RootCertStore, ca: &[u8]) -> Result<(), Error> {
+/// The host's extra anchors: PEM with one or more certificates, or one DER certificate.
+fn extra_anchors(ca: &[u8]) -> Result<Vec<TrustAnchor<'static>>, Error> {
+    let anchor = |der: &CertificateDer<'_>| {
+        webpki::anchor_from_trusted_cert(der)
+            .map(|a| a.to_owned())
+            .map_err(|_| Error::TlsConfig)
+    };
     if ca.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
-    if ca.windows(10).any(|w| w == b"-----BEGIN") {
-        let mut n = 0;
-        for cert in CertificateDer::pem_slice_iter(ca) {
-            let cert = cert.map_err(|_| Error::TlsConfig)?;
-            roots.add(cert).map_err(|_| Error::TlsConfig)?;
-            n += 1;
-        }
-        return if n > 0 { Ok(()) } else { Err(Error::TlsConfig) };
+    if !ca.windows(10).any(|w| w == b"-----BEGIN") {
+        return Ok(alloc::vec![anchor(&CertificateDer::from(ca))?]);
     }
-    roots
-        .add(CertificateDer::from(ca))
-        .map_err(|_| Error::TlsConfig)
+    let mut anchors = Vec::new();
+    for cert in CertificateDer::pem_slice_iter(ca) {
+        anchors.push(anchor(&cert.map_err(|_| Error::TlsConfig)?)?);
+    }
+    if anchors.is_empty() {
+        return Err(Error::TlsConfig);
+    }
+    Ok(anchors)
 }
 
 /// Check the host's extra anchors at init (allocates only when there are some, and frees).
 pub fn check_anchors(ca: &[u8]) -> Result<(), Error> {
-    add_extra(&mut RootCertStore::empty(), ca)
+    extra_anchors(ca).map(drop)
+}
+
+/// A webpki path-building failure as the rustls error [`classify`] reads.
+fn pki_error(e: webpki::Error) -> rustls::Error {
+    use webpki::Error as W;
+    let c = match e {
+        W::CertExpired { .. } | W::InvalidCertValidity => CertificateError::Expired,
+        W::CertNotValidYet { .. } => CertificateError::NotValidYet,
+        W::CertNotValidForName(_) => CertificateError::NotValidForName,
+        W::UnknownIssuer => CertificateError::UnknownIssuer,
+        W::InvalidSignatureForPublicKey => CertificateError::BadSignature,
+        W::BadDer | W::BadDerTime | W::TrailingData(_) => CertificateError::BadEncoding,
+        _ => CertificateError::ApplicationVerificationFailure,
+    };
+    rustls::Error::InvalidCertificate(c)
+}
+
+/// The server certificate check of one channel: webpki's chain and name checks (what rustls's
+/// `WebPkiServerVerifier` does) against anchors that are mostly borrowed. rustls's verifier
+/// wants a `RootCertStore`, a `Vec` of every anchor (the ~150 Mozilla roots cost 17 KiB of
+/// heap); here the Mozilla roots stay in `webpki-roots`'s static table.
+#[derive(Debug)]
+struct Anchors {
+    /// Static roots (the Mozilla set for HTTPS; empty for MQTT).
+    roots: &'static [TrustAnchor<'static>],
+    /// Tencent's IoT CA, borrowed from the binary (MQTT).
+    tencent: Option<TrustAnchor<'static>>,
+    /// The host's anchors (both channels share them).
+    extra: Arc<[TrustAnchor<'static>]>,
+    algs: WebPkiSupportedAlgorithms,
+}
+
+impl ServerCertVerifier for Anchors {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let cert = webpki::EndEntityCert::try_from(end_entity).map_err(pki_error)?;
+        // The first failure that is not "unknown issuer" says most (e.g. expired).
+        let mut err = webpki::Error::UnknownIssuer;
+        for set in [self.roots, self.tencent.as_slice(), &self.extra] {
+            if set.is_empty() {
+                continue;
+            }
+            let path = cert.verify_for_usage(
+                self.algs.all,
+                set,
+                intermediates,
+                now,
+                webpki::KeyUsage::server_auth(),
+                None,
+                None,
+            );
+            match path {
+                Ok(_) => {
+                    cert.verify_is_valid_for_subject_name(server_name)
+                        .map_err(pki_error)?;
+                    return Ok(ServerCertVerified::assertion());
+                }
+                Err(webpki::Error::UnknownIssuer) => {}
+                Err(e) => err = e,
+            }
+        }
+        Err(pki_error(err))
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(message, cert, dss, &self.algs)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(message, cert, dss, &self.algs)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algs.supported_schemes()
+    }
+}
+
+/// `need` bytes of room in `tx` after its first `end` bytes (records waiting for the socket).
+fn room(tx: &mut Vec<u8>, end: usize, need: usize) -> &mut [u8] {
+    tx.resize(end + need, 0);
+    tx.get_mut(end..).unwrap_or(&mut [])
+}
+
+/// What a channel remembers to resume its session after a reconnect: the newest ticket (TLS 1.3)
+/// or session (TLS 1.2) of its last server, and the key-exchange group that server chose. A
+/// channel talks to one server at a time; rustls's memory cache keeps up to 8 tickets per server
+/// (each with a copy of the server's certificates) in a table (6.9 KiB for the two channels
+/// of tests/tls_heap.rs, against 1.8 KiB here).
+#[derive(Debug, Default)]
+struct LastSession(Mutex<Remembered>);
+
+#[derive(Debug, Default)]
+struct Remembered {
+    kx: Option<NamedGroup>,
+    session: Option<(ServerName<'static>, Resumable)>,
+}
+
+#[derive(Debug)]
+enum Resumable {
+    Tls12(Tls12ClientSessionValue),
+    Tls13(Tls13ClientSessionValue),
+}
+
+impl LastSession {
+    /// Run `f` on the remembered state (a poisoned lock counts as nothing remembered).
+    fn with<R>(&self, f: impl FnOnce(&mut Remembered) -> Option<R>) -> Option<R> {
+        self.0.lock().ok().and_then(|mut r| f(&mut r))
+    }
+
+    fn put(&self, name: ServerName<'static>, value: Resumable) {
+        self.with(|r| r.session.replace((name, value)));
+    }
+}
+
+impl ClientSessionStore for LastSession {
+    fn set_kx_hint(&self, _: ServerName<'static>, group: NamedGroup) {
+        self.with(|r| r.kx.replace(group));
+    }
+
+    fn kx_hint(&self, _: &ServerName<'_>) -> Option<NamedGroup> {
+        self.with(|r| r.kx)
+    }
+
+    fn set_tls12_session(&self, name: ServerName<'static>, value: Tls12ClientSessionValue) {
+        self.put(name, Resumable::Tls12(value));
+    }
+
+    fn tls12_session(&self, name: &ServerName<'_>) -> Option<Tls12ClientSessionValue> {
+        self.with(|r| match &r.session {
+            Some((n, Resumable::Tls12(v))) if n == name => Some(v.clone()),
+            _ => None,
+        })
+    }
+
+    fn remove_tls12_session(&self, name: &ServerName<'static>) {
+        self.with(|r| match &r.session {
+            Some((n, Resumable::Tls12(_))) if n == name => r.session.take(),
+            _ => None,
+        });
+    }
+
+    fn insert_tls13_ticket(&self, name: ServerName<'static>, value: Tls13ClientSessionValue) {
+        self.put(name, Resumable::Tls13(value));
+    }
+
+    fn take_tls13_ticket(&self, name: &ServerName<'static>) -> Option<Tls13ClientSessionValue> {
+        self.with(|r| match r.session.take() {
+            Some((n, Resumable::Tls13(v))) if n == *name => Some(v),
+            other => {
+                r.session = other;
+                None
+            }
+        })
+    }
 }
 
 /// One TLS connection over a host socket.
@@ -109,13 +295,13 @@ pub struct Session {
     clock: Arc<HostClock>,
     /// Received TLS bytes waiting in the caller's receive buffer.
     rx_used: usize,
-    /// Outgoing records waiting for the socket.
-    tx: Box<[u8]>,
+    /// Outgoing records waiting for the socket: allocated to fit while there are some.
+    tx: Vec<u8>,
     tx_start: usize,
     tx_end: usize,
-    /// Decrypted bytes not yet taken by the layer above.
-    plain: Vec<u8>,
-    plain_pos: usize,
+    /// Decrypted bytes the layer above has not taken yet: at the tail of the receive buffer,
+    /// behind the records still to decrypt (the rest of a record, never on the heap).
+    spill: Range<usize>,
     /// The peer closed (close_notify or end of stream).
     eof: bool,
     error: Option<Error>,
@@ -123,6 +309,8 @@ pub struct Session {
 
 enum Next {
     Again,
+    /// rustls holds a decrypted record of this many bytes.
+    Take(usize),
     Read,
     Done,
     Fail(Error),
@@ -134,10 +322,54 @@ impl Session {
         NetError::Failed
     }
 
+    /// Take the decrypted record rustls holds (`len` bytes, its ciphertext already discarded):
+    /// into `into` as far as it has room, the rest to the tail of `rx`. That always fits: the
+    /// record's ciphertext was longer than its plaintext and is gone from `rx`. Returns the bytes
+    /// delivered into `into`.
+    fn take(&mut self, rx: &mut [u8], into: &mut [u8], len: usize) -> Result<usize, Error> {
+        let used = self.rx_used.min(rx.len());
+        let start = rx
+            .len()
+            .checked_sub(len.saturating_sub(into.len()))
+            .filter(|&s| s >= used)
+            .ok_or(Error::BufferTooSmall)?;
+        let (incoming, tail) = rx.split_at_mut(start);
+        let incoming = incoming.get_mut(..used).unwrap_or(&mut []);
+        // rustls hands out the record it holds before it looks at new input: nothing is
+        // decrypted or discarded here.
+        let UnbufferedStatus { state, .. } = self.conn.process_tls_records(incoming);
+        let Ok(ConnectionState::ReadTraffic(mut r)) = state else {
+            return Err(Error::TlsHandshake);
+        };
+        let payload = match r.next_record() {
+            Some(Ok(rec)) => rec.payload,
+            Some(Err(e)) => return Err(classify(&e)),
+            None => return Ok(0),
+        };
+        let k = payload.len().min(into.len());
+        let rest = payload.get(k..).unwrap_or(&[]);
+        let at = tail
+            .len()
+            .checked_sub(rest.len())
+            .ok_or(Error::BufferTooSmall)?;
+        if let (Some(d), Some(p)) = (into.get_mut(..k), payload.get(..k)) {
+            d.copy_from_slice(p);
+        }
+        if let Some(d) = tail.get_mut(at..) {
+            d.copy_from_slice(rest);
+        }
+        self.spill = if rest.is_empty() {
+            0..0
+        } else {
+            start + at..start + tail.len()
+        };
+        Ok(k)
+    }
+
     /// Move TLS records both ways until the socket would block; encrypt up to one chunk of
-    /// `out` once the handshake is done; decrypted bytes go to `into` while it has room (only
-    /// called with `plain` drained, so the order holds), the rest waits in `plain`. Returns how
-    /// many bytes of `out` were taken and how many were delivered into `into`.
+    /// `out` once the handshake is done; a decrypted record goes to `into` as far as it has
+    /// room (only called with the spill drained, so the order holds), the rest to the spill.
+    /// Returns how many bytes of `out` were taken and how many were delivered into `into`.
     fn pump<P: Platform>(
         &mut self,
         plat: &mut P,
@@ -162,36 +394,35 @@ impl Session {
                     Err(_) => return Err(self.fail(Error::NetIo)),
                 }
             }
-            self.tx_start = 0;
-            self.tx_end = 0;
-            let used = self.rx_used.min(rx.len());
+            if self.tx_end > 0 {
+                self.tx = Vec::new();
+                self.tx_start = 0;
+                self.tx_end = 0;
+            }
+            if taken > 0 {
+                // A send: its record is out; reading on would only park records on the heap.
+                return Ok((taken, delivered));
+            }
+            // While a spill waits, rustls gets no records: a second one would have no room.
+            let used = if self.spill.is_empty() {
+                self.rx_used.min(rx.len())
+            } else {
+                0
+            };
             let incoming = rx.get_mut(..used).unwrap_or(&mut []);
             let UnbufferedStatus { discard, state } = self.conn.process_tls_records(incoming);
             let next = match state {
                 Err(e) => Next::Fail(classify(&e)),
-                Ok(ConnectionState::ReadTraffic(mut r)) => {
-                    let mut next = Next::Again;
-                    while let Some(record) = r.next_record() {
-                        match record {
-                            Ok(rec) => {
-                                let room = into.get_mut(delivered..).unwrap_or(&mut []);
-                                let k = rec.payload.len().min(room.len());
-                                if let (Some(d), Some(p)) =
-                                    (room.get_mut(..k), rec.payload.get(..k))
-                                {
-                                    d.copy_from_slice(p);
-                                }
-                                delivered += k;
-                                self.plain
-                                    .extend_from_slice(rec.payload.get(k..).unwrap_or(&[]));
-                            }
-                            Err(e) => next = Next::Fail(classify(&e)),
-                        }
-                    }
-                    next
+                // The record stays in rustls until its ciphertext is discarded from `rx`.
+                Ok(ConnectionState::ReadTraffic(r)) => {
+                    Next::Take(r.peek_len().map_or(0, NonZeroUsize::get))
                 }
                 Ok(ConnectionState::EncodeTlsData(mut e)) => {
-                    match e.encode(self.tx.get_mut(self.tx_end..).unwrap_or(&mut [])) {
+                    let mut encoded = e.encode(&mut []);
+                    if let Err(EncodeError::InsufficientSize(s)) = encoded {
+                        encoded = e.encode(room(&mut self.tx, self.tx_end, s.required_size));
+                    }
+                    match encoded {
                         Ok(n) => {
                             self.tx_end += n;
                             Next::Again
@@ -205,9 +436,12 @@ impl Session {
                 }
                 Ok(ConnectionState::WriteTraffic(mut w)) if taken == 0 && !out.is_empty() => {
                     let n = out.len().min(CHUNK);
-                    match w.encrypt(out.get(..n).unwrap_or(&[]), &mut self.tx) {
+                    match w.encrypt(
+                        out.get(..n).unwrap_or(&[]),
+                        room(&mut self.tx, self.tx_end, n + RECORD_ROOM),
+                    ) {
                         Ok(k) => {
-                            self.tx_end = k;
+                            self.tx_end += k;
                             taken = n;
                             Next::Again
                         }
@@ -227,11 +461,19 @@ impl Session {
             }
             match next {
                 Next::Again => {}
+                Next::Take(len) => {
+                    let room = into.get_mut(delivered..).unwrap_or(&mut []);
+                    delivered += self.take(rx, room, len).map_err(|e| self.fail(e))?;
+                    // A receive returns with its record (a send goes on to encrypt).
+                    if out.is_empty() && (delivered > 0 || !self.spill.is_empty()) {
+                        return Ok((taken, delivered));
+                    }
+                }
                 Next::Done => return Ok((taken, delivered)),
                 Next::Fail(e) => return Err(self.fail(e)),
                 Next::Read => {
-                    // Hand over what was decrypted before reading more (bounds the heap).
-                    if self.plain.len() > self.plain_pos || delivered > 0 || self.eof {
+                    // Hand over what was decrypted before reading more (the spill needs room).
+                    if !self.spill.is_empty() || delivered > 0 || self.eof {
                         return Ok((taken, delivered));
                     }
                     let Some(space) = rx.get_mut(self.rx_used..).filter(|s| !s.is_empty()) else {
@@ -274,21 +516,22 @@ impl Session {
         rx: &mut [u8],
         buf: &mut [u8],
     ) -> Result<usize, NetError> {
-        if self.plain_pos >= self.plain.len() {
-            self.plain.clear();
-            self.plain_pos = 0;
+        if self.spill.is_empty() {
             match self.pump(plat, sock, rx, &[], buf)? {
                 (_, 0) => {}
                 (_, n) => return Ok(n),
             }
         }
-        let left = self.plain.get(self.plain_pos..).unwrap_or(&[]);
+        let left = rx.get(self.spill.clone()).unwrap_or(&[]);
         let n = left.len().min(buf.len());
         if n > 0 {
             if let (Some(dst), Some(src)) = (buf.get_mut(..n), left.get(..n)) {
                 dst.copy_from_slice(src);
             }
-            self.plain_pos += n;
+            self.spill.start += n;
+            if self.spill.is_empty() {
+                self.spill = 0..0;
+            }
             return Ok(n);
         }
         if self.eof {
@@ -304,7 +547,7 @@ impl Session {
     /// Decrypted bytes, or a whole record in `rx`, wait to be processed (and nothing waits for
     /// the socket to take output first: then its writability wakes the host).
     fn pending(&self, rx: &[u8]) -> bool {
-        if self.plain.len() > self.plain_pos {
+        if !self.spill.is_empty() {
             return true;
         }
         if self.error.is_some() || self.eof || self.tx_start < self.tx_end {
@@ -325,11 +568,18 @@ pub struct Tls<'b> {
     ca: &'b [u8],
     mqtt_rx: &'b mut [u8],
     http_rx: &'b mut [u8],
-    clock: Option<Arc<HostClock>>,
+    /// What both configurations share, built with the first.
+    shared: Option<Shared>,
     configs: [Option<Arc<ClientConfig>>; 2],
     sessions: [Option<Box<Session>>; 2],
     /// Why the last session of each channel failed (kept after it is closed).
     errors: [Option<Error>; 2],
+}
+
+struct Shared {
+    clock: Arc<HostClock>,
+    provider: Arc<CryptoProvider>,
+    extra: Arc<[TrustAnchor<'static>]>,
 }
 
 fn index(ch: Channel) -> usize {
@@ -353,7 +603,7 @@ impl<'b> Tls<'b> {
             ca,
             mqtt_rx,
             http_rx,
-            clock: None,
+            shared: None,
             configs: [None, None],
             sessions: [None, None],
             errors: [None, None],
@@ -365,27 +615,36 @@ impl<'b> Tls<'b> {
         if let Some(c) = self.configs.get(i).and_then(Option::as_ref) {
             return Ok(c.clone());
         }
-        let mut roots = RootCertStore::empty();
-        match ch {
-            Channel::Mqtt => roots
-                .add(CertificateDer::from(TENCENT_IOT_CA))
-                .map_err(|_| Error::TlsConfig)?,
-            Channel::Http => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
-        }
-        add_extra(&mut roots, self.ca)?;
-        let clock = self
-            .clock
-            .get_or_insert_with(|| Arc::new(HostClock(AtomicI64::new(0))))
-            .clone();
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut cfg = ClientConfig::builder_with_details(provider, clock)
-            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-            .map_err(|_| Error::TlsConfig)?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        // One server per channel: a small session cache still resumes after a reconnect
-        // (rustls's default holds 256 sessions, tens of KiB of heap).
-        cfg.resumption = rustls::client::Resumption::in_memory_sessions(SESSION_CACHE);
+        let shared = match &mut self.shared {
+            Some(s) => s,
+            none => none.insert(Shared {
+                clock: Arc::new(HostClock(AtomicI64::new(0))),
+                provider: Arc::new(rustls::crypto::ring::default_provider()),
+                extra: extra_anchors(self.ca)?.into(),
+            }),
+        };
+        let (roots, tencent) = match ch {
+            Channel::Mqtt => {
+                let tencent = webpki::anchor_from_trusted_cert(&TENCENT_IOT_CERT)
+                    .map_err(|_| Error::TlsConfig)?;
+                (&[][..], Some(tencent))
+            }
+            Channel::Http => (webpki_roots::TLS_SERVER_ROOTS, None),
+        };
+        let verifier = Arc::new(Anchors {
+            roots,
+            tencent,
+            extra: shared.extra.clone(),
+            algs: shared.provider.signature_verification_algorithms,
+        });
+        let mut cfg =
+            ClientConfig::builder_with_details(shared.provider.clone(), shared.clock.clone())
+                .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+                .map_err(|_| Error::TlsConfig)?
+                .dangerous() // a full check all the same: Anchors is webpki's, over other anchors
+                .with_custom_certificate_verifier(verifier)
+                .with_no_client_auth();
+        cfg.resumption = Resumption::store(Arc::new(LastSession::default()));
         let cfg = Arc::new(cfg);
         if let Some(slot) = self.configs.get_mut(i) {
             *slot = Some(cfg.clone());
@@ -407,7 +666,7 @@ impl<'b> Tls<'b> {
             return Err(Error::TlsConfig);
         }
         let cfg = self.config(ch)?;
-        let clock = self.clock.clone().ok_or(Error::TlsConfig)?;
+        let clock = self.shared.as_ref().ok_or(Error::TlsConfig)?.clock.clone();
         let name = ServerName::try_from(host)
             .map_err(|_| Error::TlsNameMismatch)?
             .to_owned();
@@ -416,11 +675,10 @@ impl<'b> Tls<'b> {
             conn,
             clock,
             rx_used: 0,
-            tx: alloc::vec![0; TX_CAP].into_boxed_slice(),
+            tx: Vec::new(),
             tx_start: 0,
             tx_end: 0,
-            plain: Vec::new(),
-            plain_pos: 0,
+            spill: 0..0,
             eof: false,
             error: None,
         });
@@ -505,7 +763,7 @@ mod tests {
     use super::*;
     use crate::platform::HostError;
     use qcloud_ota_standin::{Leaf, TestPki};
-    use rustls::ServerConnection;
+    use rustls::{RootCertStore, ServerConnection};
     use std::io::{Read, Write};
     use std::vec;
 
@@ -547,6 +805,11 @@ mod tests {
             } else {
                 pki.server_config(leaf).unwrap()
             };
+            Pipe::to(cfg)
+        }
+
+        /// A fresh connection to a server of `cfg` (its session store resumes across them).
+        fn to(cfg: Arc<rustls::ServerConfig>) -> Pipe {
             Pipe {
                 server: ServerConnection::new(cfg).unwrap(),
                 to_client: Vec::new(),
@@ -705,6 +968,50 @@ mod tests {
         assert!(!t.pending(Channel::Http));
         assert!(got == answer, "{} of {} bytes", got.len(), answer.len());
         assert_eq!(t.error(Channel::Http), None);
+    }
+
+    #[test]
+    fn a_reconnect_resumes_the_last_session_over_tls13_and_tls12() {
+        use rustls::HandshakeKind::{Full, Resumed};
+        let pki = pki("resume");
+        let ca = std::fs::read(pki.ca_path()).unwrap();
+        let key = std::fs::read(pki.key_path(Leaf::Localhost)).unwrap();
+        let cert = std::fs::read(pki.cert_path(Leaf::Localhost)).unwrap();
+        let mut buf = vec![0u8; MIN_RX];
+        let mut t = Tls::new(&mut buf, &ca, false).unwrap();
+        let server = |version: &'static rustls::SupportedProtocolVersion| {
+            let certs = CertificateDer::pem_slice_iter(&cert).flatten().collect();
+            let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(&key).unwrap();
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            let cfg = rustls::ServerConfig::builder_with_provider(provider)
+                .with_protocol_versions(&[version])
+                .unwrap()
+                .with_no_client_auth()
+                .with_single_cert(certs, key)
+                .unwrap();
+            Arc::new(cfg)
+        };
+        // Each server config remembers its own sessions; the client its last one.
+        let tls13 = server(&rustls::version::TLS13);
+        let tls12 = server(&rustls::version::TLS12);
+        for (server, kind) in [
+            (&tls13, Full),
+            (&tls13, Resumed),
+            (&tls12, Full),
+            (&tls12, Resumed),
+        ] {
+            let mut p = Pipe::to(server.clone());
+            t.open(Channel::Http, "localhost").unwrap();
+            send_all(&mut t, &mut p, b"ping").unwrap();
+            // The answer comes after the server's tickets: the client has taken them. Full
+            // records read in small pieces: their rest waits at the tail of the buffer.
+            let answer: Vec<u8> = (0..40_000u32).map(|i| (i * 7) as u8).collect();
+            p.server.writer().write_all(&answer).unwrap();
+            p.flush_server();
+            assert!(recv_all(&mut t, &mut p).0 == answer);
+            assert_eq!(p.server.handshake_kind(), Some(kind));
+            t.close(Channel::Http);
+        }
     }
 
     #[test]
