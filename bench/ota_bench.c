@@ -3,7 +3,7 @@
  *
  *   ota_bench --host H --port P --product-id ID --device-name DN --device-secret B64
  *             --version RUNNING --dir DIR [--readback] [--http-buf N] [--journal N]
- *             [--stack] [--timeout S]
+ *             [--stack] [--timeout S] [--ca FILE]
  *
  * It is the demo's main loop (c_examples/ota_demo.c) without its options and log lines: the POSIX
  * callbacks of c_examples/posix_platform.c, compiled in unchanged, are wrapped so the bench can
@@ -23,6 +23,9 @@
  * the library's own frames (each callback's frames are measured and repainted when it returns, so
  * the figure is the library's depth plus one minimal callback frame); stack_all includes what the
  * POSIX callbacks themselves use (getaddrinfo, printf, ...). It slows the run: do not time it.
+ *
+ * --ca FILE turns on the library's built-in TLS for the download (an https:// URL in the offer):
+ * FILE (PEM) is its extra trust anchor, tls_buf is OTA_MIN_TLS_LEN bytes; MQTT stays plain.
  *
  * Exit status: 0 done, 1 failed or timed out, 2 bad arguments, 3 ota_init failed.
  */
@@ -298,10 +301,14 @@ static void w_log(void *u, int32_t level, const char *msg, size_t len)
 
 static uint8_t mqtt_rx[4096], mqtt_tx[1024];
 static uint8_t *http_buf;
+/* --ca: the built-in TLS's record buffer (https download only) and the anchor it trusts. */
+static uint8_t tls_buf[OTA_MIN_TLS_LEN];
+static uint8_t ca_pem[64 * 1024];
+static size_t ca_len;
 static ota_client client;
 
 typedef struct {
-    const char *host, *pid, *dn, *secret, *version, *dir;
+    const char *host, *pid, *dn, *secret, *version, *dir, *ca;
     unsigned port;
     size_t http_len;
     uint32_t journal;
@@ -332,6 +339,12 @@ static int start(const bench_args *a, const char *running)
     cfg.journal_interval = a->journal;
     if (a->readback)
         cfg.flags |= OTA_FLAG_READBACK_VERIFY;
+    if (ca_len) {
+        cfg.tls_buf = tls_buf;
+        cfg.tls_len = sizeof tls_buf;
+        cfg.ca = ca_pem;
+        cfg.ca_len = ca_len;
+    }
 
     memset(&B.inner, 0, sizeof B.inner);
     posix_platform_bind(&B.plat, &B, &B.inner);
@@ -402,6 +415,7 @@ static int parse(int argc, char **argv, bench_args *a)
         else if (strcmp(f, "--http-buf") == 0) a->http_len = (size_t)atol(v);
         else if (strcmp(f, "--journal") == 0) a->journal = (uint32_t)atol(v);
         else if (strcmp(f, "--timeout") == 0) a->timeout_s = atof(v);
+        else if (strcmp(f, "--ca") == 0) a->ca = v;
         else { fprintf(stderr, "ota_bench: unknown option %s\n", f); return -1; }
     }
     if (!a->pid || !a->dn || !a->secret || !a->version || !a->dir || a->port == 0
@@ -421,9 +435,21 @@ int main(int argc, char **argv)
 
     if (parse(argc, argv, &a) != 0)
         return 2;
-    http_buf = malloc(a.http_len); /* the host's buffer; the library itself never allocates */
+    http_buf = malloc(a.http_len); /* the host's buffer; the core never allocates (the built-in TLS does) */
     if (http_buf == NULL)
         return 2;
+    if (a.ca != NULL) {
+        FILE *f = fopen(a.ca, "rb");
+        ca_len = f ? fread(ca_pem, 1, sizeof ca_pem, f) : 0;
+        if (f == NULL || ferror(f) || ca_len == 0 || !feof(f)) {
+            fprintf(stderr, "ota_bench: cannot read --ca %s (at most %lu bytes)\n", a.ca,
+                    (unsigned long)sizeof ca_pem);
+            if (f != NULL)
+                fclose(f);
+            return 2;
+        }
+        fclose(f);
+    }
     if (stack_mode)
         prefault_stack();
     if (posix_platform_init(&B.plat, a.dir) != 0)
@@ -469,13 +495,13 @@ int main(int argc, char **argv)
 
     printf("RESULT size=%lu download_ms=%.1f verified_ms=%.1f ready_ms=%.1f http_rx_bytes=%llu "
            "http_recvs=%llu slot_writes=%llu slot_reads=%llu store_saves=%llu polls=%llu "
-           "http_buf=%lu readback=%d",
+           "http_buf=%lu readback=%d tls=%d",
            (unsigned long)B.file_size, (B.t_last_write - B.t_started) * 1e3,
            (B.t_bootable - B.t_started) * 1e3, (B.t_ready - B.t_started) * 1e3,
            (unsigned long long)B.http_rx_bytes, (unsigned long long)B.http_recvs,
            (unsigned long long)B.slot_writes, (unsigned long long)B.slot_reads,
            (unsigned long long)B.store_saves, (unsigned long long)B.polls,
-           (unsigned long)a.http_len, a.readback);
+           (unsigned long)a.http_len, a.readback, ca_len > 0);
     if (stack_mode)
         printf(" stack_lib=%lu stack_all=%lu",
                (unsigned long)(lib_low == UINTPTR_MAX ? 0 : poll_base - lib_low),

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Benchmarks (not tests): download throughput against curl, CPU per image byte against MD5 alone,
-# memory, Cortex-M flash, and how they scale with the image size. Prints Markdown tables and
-# writes them to $BENCH_OUT/results.md. Needs root for apt-get when a tool is missing.
+# Benchmarks (not tests): download throughput against curl (over HTTP, and over HTTPS with the
+# built-in TLS), CPU per image byte against MD5 alone, memory (heap with TLS, x86-64 stack, Cortex-M
+# stack under QEMU), Cortex-M flash, and how they scale with the image size. Prints Markdown tables
+# and writes them to $BENCH_OUT/results.md. Needs root for apt-get when a tool is missing.
 #
-#   scripts/bench.sh                      # everything, about 3-5 minutes on 2 cores
+#   scripts/bench.sh                      # everything, about 5-8 minutes on 2 cores
 #   BENCH_REPS=3 scripts/bench.sh         # fewer runs per figure (default 5)
 #   BENCH_SIZES_MIB="1 16 64"             # scaling sizes; the largest is the throughput figure
 #   BENCH_CPU_MIB="4 8"                   # the two image sizes of the callgrind slope
@@ -48,7 +49,11 @@ command -v cc >/dev/null || missing+=(gcc)
 [ -x /usr/bin/time ] || missing+=(time)
 command -v c++filt >/dev/null || missing+=(binutils)
 command -v python3 >/dev/null || missing+=(python3)
-if want flash; then
+if want memory; then
+    command -v qemu-system-arm >/dev/null || missing+=(qemu-system-arm)
+    command -v cmake >/dev/null || missing+=(cmake)
+fi
+if want flash || want memory; then
     command -v arm-none-eabi-gcc >/dev/null || missing+=(gcc-arm-none-eabi binutils-arm-none-eabi)
     [ -e /usr/lib/arm-none-eabi/newlib/thumb/v7e-m+fp/hard/libc_nano.a ] || missing+=(libnewlib-arm-none-eabi)
 fi
@@ -57,7 +62,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     timeout 600 apt-get update -qq
     DEBIAN_FRONTEND=noninteractive timeout 900 apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
-if want flash && ! rustup target list --installed 2>/dev/null | grep -qx thumbv7em-none-eabihf; then
+if { want flash || want memory; } && ! rustup target list --installed 2>/dev/null | grep -qx thumbv7em-none-eabihf; then
     timeout 600 rustup target add thumbv7em-none-eabihf
 fi
 
@@ -81,13 +86,20 @@ MD5_O3=$ROOT/bench/md5/target/release-o3/md5_alone
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # Start a stand-in serving SIZE bytes (one task: one device update). Sets PORT, URL, MD5, LOG.
+# With a second argument `tls` it serves the image over HTTPS (its test CA: $SHM/pki/ca.pem, CA
+# then set) and offers an https URL; MQTT stays plain.
 start_standin() {
-    local size=$1
+    local size=$1 tls=()
     PORT=$(free_port)
     LOG=$SHM/standin.log
+    CA=""
     rm -rf "$SHM/dev" "$SHM/slot.curl"
     mkdir -p "$SHM/dev"
-    timeout 300 "$STANDIN" --embedded-broker "$PORT" --product-id "$PID_" --device-name "$DN" \
+    if [ "${2:-}" = tls ]; then
+        tls=(--tls-dir "$SHM/pki")
+        CA=$SHM/pki/ca.pem
+    fi
+    timeout 300 "$STANDIN" --embedded-broker "$PORT" "${tls[@]}" --product-id "$PID_" --device-name "$DN" \
         --device-secret "$SECRET" --target-version 2.0.0 --image-size "$size" --seed 1 \
         --exit-when-done --timeout 240 >"$LOG" 2>&1 &
     standin_pid=$!
@@ -120,18 +132,23 @@ served_to_device() {
         | sed -n 's/.*-> [0-9]* (\([0-9]*\) bytes).*/\1/p' | awk '{s+=$1} END {print s+0}'
 }
 
-# curl -s URL | tee SLOT | md5sum, timed around the whole pipeline (ms). Checks the digest.
+# curl -s [--cacert CA] URL | tee SLOT | md5sum, timed around the whole pipeline (ms). Checks the digest.
 curl_once() {
     local t0 t1 got
     t0=$(date +%s%N)
-    got=$(timeout 120 curl -s "$URL" | tee "$SHM/slot.curl" | md5sum)
+    local ca=()
+    [ -n "$CA" ] && ca=(--cacert "$CA")
+    got=$(timeout 120 curl -s "${ca[@]}" "$URL" | tee "$SHM/slot.curl" | md5sum)
     t1=$(date +%s%N)
     [ "${got%% *}" = "$MD5" ] || { echo "bench: curl got $got, want $MD5" >&2; exit 1; }
     rm -f "$SHM/slot.curl"
     echo $(((t1 - t0) / 1000)) | awk '{printf "%.1f", $1 / 1000}'
 }
 
-device_args() { echo --port "$PORT" --product-id "$PID_" --device-name "$DN" --device-secret "$SECRET" --version 1.0.0 --dir "$SHM/dev" --timeout 200; }
+device_args() {
+    echo --port "$PORT" --product-id "$PID_" --device-name "$DN" --device-secret "$SECRET" --version 1.0.0 --dir "$SHM/dev" --timeout 200
+    [ -z "$CA" ] || echo --ca "$CA"
+}
 
 # ---- throughput and scaling --------------------------------------------------------------------
 if want throughput; then
@@ -141,12 +158,12 @@ if want throughput; then
     for s in $SIZES_MIB; do
         size=$((s * MIB))
         variants="plain"
-        [ "$s" = "$big" ] && variants="plain readback buf4k"
+        [ "$s" = "$big" ] && variants="plain readback buf4k tls"
         for rep in $(seq "$REPS"); do
             for v in $variants; do
-                extra=""
-                case $v in readback) extra="--readback" ;; buf4k) extra="--http-buf 4096" ;; esac
-                start_standin "$size"
+                extra="" tls=""
+                case $v in readback) extra="--readback" ;; buf4k) extra="--http-buf 4096" ;; tls) tls=tls ;; esac
+                start_standin "$size" $tls
                 cms=$(curl_once)
                 # shellcheck disable=SC2046
                 res=$(/usr/bin/time -f "maxrss_kb=%M" -o "$SHM/time.txt" timeout 240 "$BENCH" $(device_args) $extra 2>"$SHM/bench.err") \
@@ -197,6 +214,16 @@ if want cpu; then
     callgrind_annotate --threshold=99 "$OUT/callgrind.update.$last.out" >"$OUT/callgrind_update_top.txt" 2>/dev/null || true
 fi
 
+# ---- memory measured by tests: heap peak with the built-in TLS, Cortex-M stack under QEMU -------
+if want memory; then
+    say "heap peak of an update with the built-in TLS (tests/tls_heap.rs)"
+    timeout 900 cargo test --test tls_heap -- --nocapture >"$OUT/tls_heap.txt" 2>&1 \
+        || { tail -30 "$OUT/tls_heap.txt" >&2; echo "bench: tests/tls_heap.rs failed" >&2; exit 1; }
+    say "Cortex-M4F firmware in QEMU mps2-an386, 1 MiB update (tests/qemu_firmware.rs, 1-2 minutes)"
+    timeout 1200 cargo test --test qemu_firmware mps2_an386 -- --nocapture >"$OUT/qemu.txt" 2>&1 \
+        || { tail -30 "$OUT/qemu.txt" >&2; echo "bench: tests/qemu_firmware.rs failed" >&2; exit 1; }
+fi
+
 # ---- report --------------------------------------------------------------------------------------
 {
     echo "## Benchmark results ($(date -u +%Y-%m-%d), $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src Cargo.toml Cargo.lock || echo ', uncommitted library changes'))"
@@ -227,7 +254,7 @@ fi
         echo
         echo "| item | bytes | note |"
         echo "|---|---:|---|"
-        echo "| heap | 0 | no allocator in the core; \`tests/zero_alloc.rs\` counts allocations during a whole update against mosquitto |"
+        echo "| heap, no TLS (plain or the host's TLS) | 0 | no allocator in the core; \`tests/zero_alloc.rs\` counts allocations during a whole update against mosquitto |"
         echo "| \`ota_client\` (\`OTA_CLIENT_SIZE\`) | $csize | upper bound; \`cargo test client_storage_size -- --nocapture\` prints the part in use |"
         echo "| buffers, minimum (\`OTA_MIN_MQTT_RX\`/\`_TX\`/\`OTA_MIN_HTTP\`) | $((rx + tx + hb)) | $rx + $tx + $hb |"
         echo "| buffers, README example | 7168 | 2048 + 1024 + 4096 |"
@@ -235,10 +262,26 @@ fi
         echo "| record copy (host side, twice) | $rec | \`OTA_RECORD_SIZE\` |"
         echo "| \`ota_poll\` stack, x86-64, library frames | ${stack:--} | paint-and-check in bench/ota_bench.c, deepest over 1/16/64 MiB updates; each callback's own frames excluded |"
         echo "| \`ota_poll\` stack, x86-64, with the POSIX callbacks | ${stack_all:--} | the same, including getaddrinfo/printf inside posix_platform.c |"
-        echo "| \`ota_poll\` stack, Cortex-M | (issue 5) | measured on the target by the Cortex-M work, not here |"
+        # tests/qemu_firmware.rs prints "stack: deepest ota_poll ...: N bytes (ota_init: N; whole
+        # firmware: N)" and "RAM: ota_client N + buffers N + ota_poll stack N = N bytes (...); with
+        # ota_init's deeper stack: N (...)".
+        q=$OUT/qemu.txt
+        m_poll=$(sed -n 's/^stack: deepest ota_poll.*: \([0-9]*\) bytes (ota_init: \([0-9]*\); whole firmware: \([0-9]*\)).*/\1/p' "$q")
+        m_init=$(sed -n 's/^stack: deepest ota_poll.*: \([0-9]*\) bytes (ota_init: \([0-9]*\); whole firmware: \([0-9]*\)).*/\2/p' "$q")
+        m_client=$(sed -n 's/^RAM: ota_client \([0-9]*\) + buffers \([0-9]*\) + .* = \([0-9]*\) bytes.*with ota_init.s deeper stack: \([0-9]*\).*/\1/p' "$q")
+        m_bufs=$(sed -n 's/^RAM: ota_client \([0-9]*\) + buffers \([0-9]*\) + .* = \([0-9]*\) bytes.*with ota_init.s deeper stack: \([0-9]*\).*/\2/p' "$q")
+        m_ram=$(sed -n 's/^RAM: ota_client \([0-9]*\) + buffers \([0-9]*\) + .* = \([0-9]*\) bytes.*with ota_init.s deeper stack: \([0-9]*\).*/\3/p' "$q")
+        m_ram_init=$(sed -n 's/^RAM: ota_client \([0-9]*\) + buffers \([0-9]*\) + .* = \([0-9]*\) bytes.*with ota_init.s deeper stack: \([0-9]*\).*/\4/p' "$q")
+        tls_peak=$(sed -n 's/^heap peak of a TLS update.*: \([0-9]*\) bytes$/\1/p' "$OUT/tls_heap.txt")
+        echo "| heap, built-in TLS in use (MQTT/TLS + HTTPS) | ${tls_peak:--} | peak of a whole update with rustls, \`cargo test --test tls_heap -- --nocapture\`; the TLS buffer (\`OTA_MIN_TLS_LEN\` per connection) comes from the host and is not counted |"
+        echo "| \`ota_poll\` stack, Cortex-M4F (QEMU mps2-an386) | ${m_poll:--} | paint-and-check in the firmware, deepest over a 1 MiB update, with the platform callbacks and any exception frame; \`cargo test --test qemu_firmware mps2_an386 -- --nocapture\` |"
+        echo "| \`ota_init\` stack, Cortex-M4F | ${m_init:--} | the same firmware |"
+        if [ -n "$m_ram" ]; then
+            echo "| **RAM on Cortex-M4F: \`ota_client\` $m_client + buffers $m_bufs + \`ota_poll\` stack $m_poll** | **$m_ram** | budget 8192; with \`ota_init\`'s deeper stack: $m_ram_init (the firmware's client size and buffers, 32-bit) |"
+        fi
         if [ -n "$stack" ]; then
             total=$((csize + rx + tx + hb + stack))
-            echo "| **RAM, minimum buffers + client + x86 stack** | **$total** | budget 8192 (stack on x86-64; Cortex-M frames are smaller) |"
+            echo "| RAM, minimum buffers + client + x86-64 \`ota_poll\` stack | $total | the same sum with the host's 64-bit frames |"
         fi
         echo
     fi
