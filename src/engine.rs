@@ -181,6 +181,7 @@ struct Transfer {
 }
 
 impl Transfer {
+    #[inline(always)]
     fn new() -> Self {
         Transfer {
             offset: 0,
@@ -232,6 +233,9 @@ fn save_md5(md5: &Md5, offset: u32) -> Option<(u32, [u8; MD5_STATE_LEN])> {
 }
 
 impl Engine {
+    /// Inline: the caller (`Client::blank_in`) then writes the engine straight into the
+    /// client's storage instead of through a 1.7 KiB temporary.
+    #[inline(always)]
     pub fn new(running: Str<VERSION_MAX>, policy: Policy) -> Self {
         Engine {
             policy,
@@ -251,6 +255,11 @@ impl Engine {
             rng: 0x2545_F491_4F6C_DD1D,
             module: Str::new(),
         }
+    }
+
+    /// The version running at boot (set once, before [`Self::boot`]).
+    pub fn set_running(&mut self, running: Str<VERSION_MAX>) {
+        self.running = running;
     }
 
     /// Serve one module of the device (`fw_type`): offers for other modules are ignored and
@@ -495,6 +504,8 @@ impl Engine {
     }
 
     /// A message arrived on `$ota/update/{pid}/{dn}`.
+    /// The parsed offer stays in this frame and is only borrowed below: passed by value it was
+    /// a second 600-byte copy on the deepest `ota_poll` path.
     pub fn on_message<P: Platform>(&mut self, now: u64, payload: &[u8], plat: &mut P) {
         let mut incoming = Offer::new();
         match protocol::parse(payload, &mut incoming) {
@@ -505,16 +516,16 @@ impl Engine {
                 self.last_error = Some(Error::VersionRejected);
                 self.emit(plat, EventKind::Error, Some(Error::VersionRejected));
             }
-            Ok(Message::UpdateFirmware) => self.on_offer(now, incoming, plat),
+            Ok(Message::UpdateFirmware) => self.on_offer(now, &incoming, plat),
             Ok(Message::Other) => {}
-            Err(e) => self.on_bad_message(e, incoming, plat),
+            Err(e) => self.on_bad_message(e, &incoming, plat),
         }
     }
 
     /// A malformed message. When it is an `update_firmware` whose version could still be read,
     /// and no update is under way, the cloud hears `fail` -5 for that version: the device cannot
     /// act on the command. Anything else is only reported to the host.
-    fn on_bad_message<P: Platform>(&mut self, e: ParseError, incoming: Offer, plat: &mut P) {
+    fn on_bad_message<P: Platform>(&mut self, e: ParseError, incoming: &Offer, plat: &mut P) {
         plat.log(Level::Warn, e.as_str());
         let version_unusable = matches!(
             e,
@@ -525,7 +536,7 @@ impl Engine {
         );
         let idle = matches!(self.state, State::Idle | State::Offered);
         if idle && !version_unusable && !incoming.version.is_empty() {
-            self.offer = incoming;
+            self.offer.clone_from(incoming);
             self.state = State::Offered;
             return self.fail(plat, Error::BadMessage);
         }
@@ -539,7 +550,7 @@ impl Engine {
             && self.offer.file_size == o.file_size
     }
 
-    fn on_offer<P: Platform>(&mut self, now: u64, offer: Offer, plat: &mut P) {
+    fn on_offer<P: Platform>(&mut self, now: u64, offer: &Offer, plat: &mut P) {
         if !self.module.is_empty() && !offer.fw_type.is_empty() && offer.fw_type != self.module {
             // Another module of the same device: its own client answers it.
             return;
@@ -555,9 +566,9 @@ impl Engine {
             return;
         }
         match self.state {
-            State::Downloading if self.same_image(&offer) => {
+            State::Downloading if self.same_image(offer) => {
                 // The cloud re-sent the task (after report_version): keep going with the fresh URL.
-                self.offer.url = offer.url;
+                self.offer.url.clone_from(&offer.url);
                 if !self.xfer.active {
                     self.xfer.retry_at = now;
                 }
@@ -573,7 +584,7 @@ impl Engine {
             State::Ready | State::Confirming => return,
             State::Idle | State::Offered => {}
         }
-        self.offer = offer;
+        self.offer.clone_from(offer);
         self.state = State::Offered;
         self.defer_until = None;
         if self.policy.slot_size != 0 && self.offer.file_size > self.policy.slot_size {

@@ -21,7 +21,14 @@ const FLASH_BUDGET: u64 = 32 * 1024;
 fn library_share(cpu: &str, triple: &str) -> [u64; 5] {
     let out = Command::new(env!("CARGO"))
         .current_dir(root())
-        .args(["build", "--lib", "--release", "--no-default-features", "--features", "log"])
+        .args([
+            "build",
+            "--lib",
+            "--release",
+            "--no-default-features",
+            "--features",
+            "log",
+        ])
         .args(["--target", triple, "--target-dir", "target/cross"])
         .output()
         .expect("run cargo");
