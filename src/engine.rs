@@ -172,8 +172,9 @@ struct Transfer {
     event_percent: u8,
     /// Bytes covered by the last saved record.
     saved_offset: u32,
-    /// Read-back verification in progress: bytes read and their digest.
-    readback: Option<(u32, Md5)>,
+    /// Read-back verification in progress: bytes read so far. The stream's digest matched by
+    /// then, so `md5` is reused for the bytes read back.
+    readback: Option<u32>,
     /// The server's strong ETag, sent back as If-Range on resume.
     etag: Str<ETAG_MAX>,
     /// Redirects followed for the current request (the target replaces the offer's URL).
@@ -351,23 +352,24 @@ impl Engine {
     /// After power-up: read the record and decide what the cloud must hear.
     pub fn boot<P: Platform>(&mut self, plat: &mut P) {
         self.rng ^= plat.now_ms();
-        let (journal, rec) = Journal::load(plat);
-        self.journal = journal;
-        let Some(rec) = rec else { return };
+        // Loaded and read in place (`resume`), not moved through this frame.
+        self.journal = Journal::load(plat, &mut self.resume);
+        let Some(rec) = &self.resume else { return };
         if rec.phase == Phase::Downloading {
-            if rec.version != self.running {
-                // The cloud re-sends the offer after report_version; it resumes there.
-                self.resume = Some(rec);
+            if rec.version == self.running {
+                self.resume = None;
             }
+            // Otherwise the cloud re-sends the offer after report_version; it resumes there.
             return;
         }
-        self.offer.version = rec.version.clone();
+        self.offer.version.clone_from(&rec.version);
         self.offer.md5 = rec.md5;
         self.offer.file_size = rec.file_size;
         self.offer.task_id = rec.task_id;
-        self.offer.fw_type = rec.fw_type.clone();
+        self.offer.fw_type.clone_from(&rec.fw_type);
         self.xfer.offset = rec.file_size;
-        if rec.version != self.running {
+        self.resume = None;
+        if self.offer.version != self.running {
             self.last_error = Some(Error::RolledBack);
             self.queue(Kind::Fail(Error::RolledBack));
             self.queue(Kind::Version);
@@ -634,7 +636,8 @@ impl Engine {
         self.xfer = Transfer::new();
         self.xfer.retry_at = now;
         self.state = State::Downloading;
-        let resume = self.resume.take().filter(|r| {
+        // The record is read where it lies and dropped after: no record-sized temporary.
+        let resume = self.resume.as_ref().filter(|r| {
             r.version == self.offer.version
                 && r.md5 == self.offer.md5
                 && r.file_size == self.offer.file_size
@@ -643,16 +646,19 @@ impl Engine {
             self.xfer.offset = r.offset;
             self.xfer.saved_offset = r.offset;
             self.xfer.md5 = Md5::restore(&r.md5_state);
-            self.xfer.etag = r.etag;
+            self.xfer.etag.clone_from(&r.etag);
             self.xfer.event_percent = percent(r.offset, self.offer.file_size);
+            self.resume = None;
+            let offset = self.xfer.offset;
             plat.log(
                 Level::Info,
                 "resuming the download where the record says the slot stands",
             );
-            if plat.slot_open(self.offer.file_size, r.offset).is_err() {
+            if plat.slot_open(self.offer.file_size, offset).is_err() {
                 return self.fail(plat, Error::Slot);
             }
         } else {
+            self.resume = None; // another image: the record is stale
             if let Err(e) = self.before_erase(plat) {
                 return self.fail(plat, e);
             }
@@ -859,13 +865,14 @@ impl Engine {
     }
 
     fn verify<P: Platform>(&mut self, plat: &mut P) {
-        let digest = core::mem::take(&mut self.xfer.md5).finish();
+        let digest = self.xfer.md5.finish();
         if digest != self.offer.md5 {
             return self.fail(plat, Error::Md5Mismatch);
         }
         if self.policy.readback_verify {
             // The stream was right; now prove the flash holds it (see `work`).
-            self.xfer.readback = Some((0, Md5::new()));
+            self.xfer.md5 = Md5::new();
+            self.xfer.readback = Some(0);
             return;
         }
         self.install(plat);
@@ -884,7 +891,7 @@ impl Engine {
         if buf.is_empty() {
             return false;
         }
-        let Some((mut offset, mut md5)) = self.xfer.readback.take() else {
+        let Some(mut offset) = self.xfer.readback.take() else {
             return false;
         };
         let size = self.offer.file_size;
@@ -902,15 +909,15 @@ impl Engine {
                     self.fail(plat, Error::Slot);
                     return false;
                 }
-                Some(Ok(())) => md5.update(&*chunk),
+                Some(Ok(())) => self.xfer.md5.update(&*chunk),
             }
             offset += n;
         }
         if offset < size {
-            self.xfer.readback = Some((offset, md5));
+            self.xfer.readback = Some(offset);
             return true;
         }
-        if md5.finish() != self.offer.md5 {
+        if self.xfer.md5.finish() != self.offer.md5 {
             plat.log(
                 Level::Error,
                 "the slot does not hold what was written to it",
