@@ -197,6 +197,7 @@ impl<'b, P: Platform> Client<'b, P> {
     /// temporary on the stack and never moved. On an error `slot` may hold a client that was
     /// never started; it owns nothing yet (the TLS state is empty until the first connection),
     /// so leaving it undropped leaks nothing.
+    #[inline(always)] // one frame less under blank_in's on `ota_init`'s stack
     pub fn init_in<'s>(
         slot: &'s mut MaybeUninit<Self>,
         cfg: &Config<'_>,
