@@ -229,7 +229,7 @@ impl<'b, P: Platform> Client<'b, P> {
 
     /// The client with its small fields set and its strings empty, written into `slot`;
     /// [`Self::fill`] completes it in place. Not inlined: LLVM still stages parts of the blank
-    /// engine on the stack before copying them into `slot` (a 1.5 KiB frame on thumbv7em), and
+    /// engine on the stack before copying them into `slot` (a 0.5 KiB frame on thumbv7em), and
     /// that frame is then gone before `fill` loads the journal.
     #[inline(never)]
     fn blank_in<'s>(

@@ -114,6 +114,14 @@ struct Report {
 }
 
 impl Report {
+    /// All zero bytes, so the empty outbox below is one too.
+    const EMPTY: Report = Report {
+        kind: Kind::Version,
+        version: Str::new(),
+        task_id: None,
+        fw_type: Str::new(),
+    };
+
     fn qos(&self) -> u8 {
         match self.kind {
             Kind::Progress(_) => 0,
@@ -126,34 +134,47 @@ const OUTBOX_LEN: usize = 6;
 
 /// Reports in the order they must reach the cloud. Only the head is ever in flight.
 struct Outbox {
-    items: [Option<Report>; OUTBOX_LEN],
+    /// `items[..len]` are queued; the rest are spare.
+    items: [Report; OUTBOX_LEN],
+    len: usize,
 }
 
 impl Outbox {
-    const fn new() -> Self {
-        Outbox {
-            items: [const { None }; OUTBOX_LEN],
-        }
+    /// A constant rather than a constructor: an all-zero constant is written straight into the
+    /// client's storage at init, where `[None; 6]` of `Option<Report>` went through two
+    /// 480-byte temporaries on `ota_init`'s stack (thumbv7em).
+    const EMPTY: Outbox = Outbox {
+        items: [Report::EMPTY; OUTBOX_LEN],
+        len: 0,
+    };
+    fn live(&self) -> &[Report] {
+        self.items.get(..self.len).unwrap_or(&[])
+    }
+    fn live_mut(&mut self) -> &mut [Report] {
+        self.items.get_mut(..self.len).unwrap_or(&mut [])
     }
     fn front(&self) -> Option<&Report> {
-        self.items.first().and_then(Option::as_ref)
+        self.live().first()
     }
     fn pop(&mut self) -> Option<Report> {
-        let head = self.items.first_mut()?.take();
-        rotate_left_one(&mut self.items);
-        head
+        let live = self.live_mut();
+        let head = live.first()?.clone();
+        rotate_left_one(live);
+        self.len -= 1;
+        Some(head)
     }
     fn push(&mut self, r: Report) -> Result<(), Report> {
-        match self.items.iter_mut().find(|s| s.is_none()) {
+        match self.items.get_mut(self.len) {
             Some(slot) => {
-                *slot = Some(r);
+                *slot = r;
+                self.len += 1;
                 Ok(())
             }
             None => Err(r),
         }
     }
     fn contains(&self, f: impl Fn(&Kind) -> bool) -> bool {
-        self.items.iter().flatten().any(|r| f(&r.kind))
+        self.live().iter().any(|r| f(&r.kind))
     }
 }
 
@@ -244,7 +265,7 @@ impl Engine {
             state: State::Idle,
             offer: Offer::new(),
             xfer: Transfer::new(),
-            outbox: Outbox::new(),
+            outbox: Outbox::EMPTY,
             inflight: None,
             retransmit: false,
             online: false,
@@ -318,11 +339,11 @@ impl Engine {
             // Only a flood of offers could fill it; progress is the one thing safe to lose.
             let progress = self
                 .outbox
-                .items
+                .live_mut()
                 .iter_mut()
-                .find(|s| matches!(s, Some(q) if matches!(q.kind, Kind::Progress(_))));
+                .find(|q| matches!(q.kind, Kind::Progress(_)));
             if let Some(slot) = progress {
-                *slot = Some(r);
+                *slot = r;
             }
         }
     }
