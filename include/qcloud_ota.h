@@ -17,6 +17,23 @@
 #define QCLOUD_OTA_VERSION_MAJOR 0
 #define QCLOUD_OTA_VERSION_MINOR 1
 
+#if UINTPTR_MAX > 0xFFFFFFFFu
+/**
+ * Bytes of ota_client storage on this target (64-bit pointers). The library checks at build
+ * time that its client fits both OTA_CLIENT_SIZE_32 and OTA_CLIENT_SIZE_64 where they apply.
+ */
+#define OTA_CLIENT_SIZE OTA_CLIENT_SIZE_64
+#else
+/**
+ * Bytes of ota_client storage on this target (32-bit pointers: Cortex-M, 32-bit Linux).
+ */
+#define OTA_CLIENT_SIZE OTA_CLIENT_SIZE_32
+#endif
+/**
+ * OTA_CLIENT_SIZE in 8-byte words.
+ */
+#define OTA_CLIENT_WORDS (OTA_CLIENT_SIZE / 8)
+
 
 /**
  * Success. Every other status is negative; `ota_strerror()` names it.
@@ -208,14 +225,17 @@
 #define OTA_ERR_TLS_DOWNGRADE (-56)
 
 /**
- * Bytes of ota_client storage (an upper bound for every target).
+ * Bytes of ota_client storage on targets with 32-bit pointers (Cortex-M, 32-bit Linux). The
+ * header's OTA_CLIENT_SIZE picks this or OTA_CLIENT_SIZE_64 by UINTPTR_MAX. (Used: 2544 bytes on
+ * thumbv7em; the built-in TLS adds about 50 on a 32-bit host.)
  */
-#define OTA_CLIENT_SIZE 3072
+#define OTA_CLIENT_SIZE_32 2688
 
 /**
- * OTA_CLIENT_SIZE in 8-byte words.
+ * Bytes of ota_client storage on targets with 64-bit pointers. (Used: 2896 bytes on x86-64 with
+ * the built-in TLS.)
  */
-#define OTA_CLIENT_WORDS 384
+#define OTA_CLIENT_SIZE_64 3072
 
 /**
  * Longest version string, in bytes (Tencent's limit).

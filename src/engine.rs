@@ -114,6 +114,14 @@ struct Report {
 }
 
 impl Report {
+    /// All zero bytes, so the empty outbox below is one too.
+    const EMPTY: Report = Report {
+        kind: Kind::Version,
+        version: Str::new(),
+        task_id: None,
+        fw_type: Str::new(),
+    };
+
     fn qos(&self) -> u8 {
         match self.kind {
             Kind::Progress(_) => 0,
@@ -126,34 +134,47 @@ const OUTBOX_LEN: usize = 6;
 
 /// Reports in the order they must reach the cloud. Only the head is ever in flight.
 struct Outbox {
-    items: [Option<Report>; OUTBOX_LEN],
+    /// `items[..len]` are queued; the rest are spare.
+    items: [Report; OUTBOX_LEN],
+    len: usize,
 }
 
 impl Outbox {
-    const fn new() -> Self {
-        Outbox {
-            items: [const { None }; OUTBOX_LEN],
-        }
+    /// A constant rather than a constructor: an all-zero constant is written straight into the
+    /// client's storage at init, where `[None; 6]` of `Option<Report>` went through two
+    /// 480-byte temporaries on `ota_init`'s stack (thumbv7em).
+    const EMPTY: Outbox = Outbox {
+        items: [Report::EMPTY; OUTBOX_LEN],
+        len: 0,
+    };
+    fn live(&self) -> &[Report] {
+        self.items.get(..self.len).unwrap_or(&[])
+    }
+    fn live_mut(&mut self) -> &mut [Report] {
+        self.items.get_mut(..self.len).unwrap_or(&mut [])
     }
     fn front(&self) -> Option<&Report> {
-        self.items.first().and_then(Option::as_ref)
+        self.live().first()
     }
     fn pop(&mut self) -> Option<Report> {
-        let head = self.items.first_mut()?.take();
-        rotate_left_one(&mut self.items);
-        head
+        let live = self.live_mut();
+        let head = live.first()?.clone();
+        rotate_left_one(live);
+        self.len -= 1;
+        Some(head)
     }
     fn push(&mut self, r: Report) -> Result<(), Report> {
-        match self.items.iter_mut().find(|s| s.is_none()) {
+        match self.items.get_mut(self.len) {
             Some(slot) => {
-                *slot = Some(r);
+                *slot = r;
+                self.len += 1;
                 Ok(())
             }
             None => Err(r),
         }
     }
     fn contains(&self, f: impl Fn(&Kind) -> bool) -> bool {
-        self.items.iter().flatten().any(|r| f(&r.kind))
+        self.live().iter().any(|r| f(&r.kind))
     }
 }
 
@@ -172,8 +193,9 @@ struct Transfer {
     event_percent: u8,
     /// Bytes covered by the last saved record.
     saved_offset: u32,
-    /// Read-back verification in progress: bytes read and their digest.
-    readback: Option<(u32, Md5)>,
+    /// Read-back verification in progress: bytes read so far. The stream's digest matched by
+    /// then, so `md5` is reused for the bytes read back.
+    readback: Option<u32>,
     /// The server's strong ETag, sent back as If-Range on resume.
     etag: Str<ETAG_MAX>,
     /// Redirects followed for the current request (the target replaces the offer's URL).
@@ -181,6 +203,7 @@ struct Transfer {
 }
 
 impl Transfer {
+    #[inline(always)]
     fn new() -> Self {
         Transfer {
             offset: 0,
@@ -232,6 +255,9 @@ fn save_md5(md5: &Md5, offset: u32) -> Option<(u32, [u8; MD5_STATE_LEN])> {
 }
 
 impl Engine {
+    /// Inline: the caller (`Client::blank_in`) then writes the engine straight into the
+    /// client's storage instead of through a 1.7 KiB temporary.
+    #[inline(always)]
     pub fn new(running: Str<VERSION_MAX>, policy: Policy) -> Self {
         Engine {
             policy,
@@ -239,7 +265,7 @@ impl Engine {
             state: State::Idle,
             offer: Offer::new(),
             xfer: Transfer::new(),
-            outbox: Outbox::new(),
+            outbox: Outbox::EMPTY,
             inflight: None,
             retransmit: false,
             online: false,
@@ -251,6 +277,11 @@ impl Engine {
             rng: 0x2545_F491_4F6C_DD1D,
             module: Str::new(),
         }
+    }
+
+    /// The version running at boot (set once, before [`Self::boot`]).
+    pub fn set_running(&mut self, running: Str<VERSION_MAX>) {
+        self.running = running;
     }
 
     /// Serve one module of the device (`fw_type`): offers for other modules are ignored and
@@ -308,11 +339,11 @@ impl Engine {
             // Only a flood of offers could fill it; progress is the one thing safe to lose.
             let progress = self
                 .outbox
-                .items
+                .live_mut()
                 .iter_mut()
-                .find(|s| matches!(s, Some(q) if matches!(q.kind, Kind::Progress(_))));
+                .find(|q| matches!(q.kind, Kind::Progress(_)));
             if let Some(slot) = progress {
-                *slot = Some(r);
+                *slot = r;
             }
         }
     }
@@ -342,23 +373,24 @@ impl Engine {
     /// After power-up: read the record and decide what the cloud must hear.
     pub fn boot<P: Platform>(&mut self, plat: &mut P) {
         self.rng ^= plat.now_ms();
-        let (journal, rec) = Journal::load(plat);
-        self.journal = journal;
-        let Some(rec) = rec else { return };
+        // Loaded and read in place (`resume`), not moved through this frame.
+        self.journal = Journal::load(plat, &mut self.resume);
+        let Some(rec) = &self.resume else { return };
         if rec.phase == Phase::Downloading {
-            if rec.version != self.running {
-                // The cloud re-sends the offer after report_version; it resumes there.
-                self.resume = Some(rec);
+            if rec.version == self.running {
+                self.resume = None;
             }
+            // Otherwise the cloud re-sends the offer after report_version; it resumes there.
             return;
         }
-        self.offer.version = rec.version.clone();
+        self.offer.version.clone_from(&rec.version);
         self.offer.md5 = rec.md5;
         self.offer.file_size = rec.file_size;
         self.offer.task_id = rec.task_id;
-        self.offer.fw_type = rec.fw_type.clone();
+        self.offer.fw_type.clone_from(&rec.fw_type);
         self.xfer.offset = rec.file_size;
-        if rec.version != self.running {
+        self.resume = None;
+        if self.offer.version != self.running {
             self.last_error = Some(Error::RolledBack);
             self.queue(Kind::Fail(Error::RolledBack));
             self.queue(Kind::Version);
@@ -495,6 +527,8 @@ impl Engine {
     }
 
     /// A message arrived on `$ota/update/{pid}/{dn}`.
+    /// The parsed offer stays in this frame and is only borrowed below: passed by value it was
+    /// a second 600-byte copy on the deepest `ota_poll` path.
     pub fn on_message<P: Platform>(&mut self, now: u64, payload: &[u8], plat: &mut P) {
         let mut incoming = Offer::new();
         match protocol::parse(payload, &mut incoming) {
@@ -505,16 +539,16 @@ impl Engine {
                 self.last_error = Some(Error::VersionRejected);
                 self.emit(plat, EventKind::Error, Some(Error::VersionRejected));
             }
-            Ok(Message::UpdateFirmware) => self.on_offer(now, incoming, plat),
+            Ok(Message::UpdateFirmware) => self.on_offer(now, &incoming, plat),
             Ok(Message::Other) => {}
-            Err(e) => self.on_bad_message(e, incoming, plat),
+            Err(e) => self.on_bad_message(e, &incoming, plat),
         }
     }
 
     /// A malformed message. When it is an `update_firmware` whose version could still be read,
     /// and no update is under way, the cloud hears `fail` -5 for that version: the device cannot
     /// act on the command. Anything else is only reported to the host.
-    fn on_bad_message<P: Platform>(&mut self, e: ParseError, incoming: Offer, plat: &mut P) {
+    fn on_bad_message<P: Platform>(&mut self, e: ParseError, incoming: &Offer, plat: &mut P) {
         plat.log(Level::Warn, e.as_str());
         let version_unusable = matches!(
             e,
@@ -525,7 +559,7 @@ impl Engine {
         );
         let idle = matches!(self.state, State::Idle | State::Offered);
         if idle && !version_unusable && !incoming.version.is_empty() {
-            self.offer = incoming;
+            self.offer.clone_from(incoming);
             self.state = State::Offered;
             return self.fail(plat, Error::BadMessage);
         }
@@ -539,7 +573,7 @@ impl Engine {
             && self.offer.file_size == o.file_size
     }
 
-    fn on_offer<P: Platform>(&mut self, now: u64, offer: Offer, plat: &mut P) {
+    fn on_offer<P: Platform>(&mut self, now: u64, offer: &Offer, plat: &mut P) {
         if !self.module.is_empty() && !offer.fw_type.is_empty() && offer.fw_type != self.module {
             // Another module of the same device: its own client answers it.
             return;
@@ -555,9 +589,9 @@ impl Engine {
             return;
         }
         match self.state {
-            State::Downloading if self.same_image(&offer) => {
+            State::Downloading if self.same_image(offer) => {
                 // The cloud re-sent the task (after report_version): keep going with the fresh URL.
-                self.offer.url = offer.url;
+                self.offer.url.clone_from(&offer.url);
                 if !self.xfer.active {
                     self.xfer.retry_at = now;
                 }
@@ -573,7 +607,7 @@ impl Engine {
             State::Ready | State::Confirming => return,
             State::Idle | State::Offered => {}
         }
-        self.offer = offer;
+        self.offer.clone_from(offer);
         self.state = State::Offered;
         self.defer_until = None;
         if self.policy.slot_size != 0 && self.offer.file_size > self.policy.slot_size {
@@ -623,7 +657,8 @@ impl Engine {
         self.xfer = Transfer::new();
         self.xfer.retry_at = now;
         self.state = State::Downloading;
-        let resume = self.resume.take().filter(|r| {
+        // The record is read where it lies and dropped after: no record-sized temporary.
+        let resume = self.resume.as_ref().filter(|r| {
             r.version == self.offer.version
                 && r.md5 == self.offer.md5
                 && r.file_size == self.offer.file_size
@@ -632,16 +667,19 @@ impl Engine {
             self.xfer.offset = r.offset;
             self.xfer.saved_offset = r.offset;
             self.xfer.md5 = Md5::restore(&r.md5_state);
-            self.xfer.etag = r.etag;
+            self.xfer.etag.clone_from(&r.etag);
             self.xfer.event_percent = percent(r.offset, self.offer.file_size);
+            self.resume = None;
+            let offset = self.xfer.offset;
             plat.log(
                 Level::Info,
                 "resuming the download where the record says the slot stands",
             );
-            if plat.slot_open(self.offer.file_size, r.offset).is_err() {
+            if plat.slot_open(self.offer.file_size, offset).is_err() {
                 return self.fail(plat, Error::Slot);
             }
         } else {
+            self.resume = None; // another image: the record is stale
             if let Err(e) = self.before_erase(plat) {
                 return self.fail(plat, e);
             }
@@ -848,13 +886,14 @@ impl Engine {
     }
 
     fn verify<P: Platform>(&mut self, plat: &mut P) {
-        let digest = core::mem::take(&mut self.xfer.md5).finish();
+        let digest = self.xfer.md5.finish();
         if digest != self.offer.md5 {
             return self.fail(plat, Error::Md5Mismatch);
         }
         if self.policy.readback_verify {
             // The stream was right; now prove the flash holds it (see `work`).
-            self.xfer.readback = Some((0, Md5::new()));
+            self.xfer.md5 = Md5::new();
+            self.xfer.readback = Some(0);
             return;
         }
         self.install(plat);
@@ -873,7 +912,7 @@ impl Engine {
         if buf.is_empty() {
             return false;
         }
-        let Some((mut offset, mut md5)) = self.xfer.readback.take() else {
+        let Some(mut offset) = self.xfer.readback.take() else {
             return false;
         };
         let size = self.offer.file_size;
@@ -891,15 +930,15 @@ impl Engine {
                     self.fail(plat, Error::Slot);
                     return false;
                 }
-                Some(Ok(())) => md5.update(&*chunk),
+                Some(Ok(())) => self.xfer.md5.update(&*chunk),
             }
             offset += n;
         }
         if offset < size {
-            self.xfer.readback = Some((offset, md5));
+            self.xfer.readback = Some(offset);
             return true;
         }
-        if md5.finish() != self.offer.md5 {
+        if self.xfer.md5.finish() != self.offer.md5 {
             plat.log(
                 Level::Error,
                 "the slot does not hold what was written to it",

@@ -101,10 +101,20 @@ pub const OTA_ERR_TLS_DOWNGRADE: i32 = -56;
 // Sizes, defaults and flags
 // ---------------------------------------------------------------------------------------------
 
-/// Bytes of ota_client storage (an upper bound for every target).
-pub const OTA_CLIENT_SIZE: usize = 3072;
-/// OTA_CLIENT_SIZE in 8-byte words.
-pub const OTA_CLIENT_WORDS: usize = 384;
+/// Bytes of ota_client storage on targets with 32-bit pointers (Cortex-M, 32-bit Linux). The
+/// header's OTA_CLIENT_SIZE picks this or OTA_CLIENT_SIZE_64 by UINTPTR_MAX. (Used: 2544 bytes on
+/// thumbv7em; the built-in TLS adds about 50 on a 32-bit host.)
+pub const OTA_CLIENT_SIZE_32: usize = 2688;
+/// Bytes of ota_client storage on targets with 64-bit pointers. (Used: 2896 bytes on x86-64 with
+/// the built-in TLS.)
+pub const OTA_CLIENT_SIZE_64: usize = 3072;
+// OTA_CLIENT_SIZE and OTA_CLIENT_WORDS reach C through cbindgen.toml's `after_includes` (a
+// choice by pointer size, which cbindgen cannot express); both bounds are asserted below.
+#[cfg(target_pointer_width = "64")]
+pub const OTA_CLIENT_SIZE: usize = OTA_CLIENT_SIZE_64;
+#[cfg(not(target_pointer_width = "64"))]
+pub const OTA_CLIENT_SIZE: usize = OTA_CLIENT_SIZE_32;
+pub const OTA_CLIENT_WORDS: usize = OTA_CLIENT_SIZE / 8;
 /// Longest version string, in bytes (Tencent's limit).
 pub const OTA_VERSION_MAX: usize = 32;
 /// Longest product id, in bytes.
@@ -673,6 +683,9 @@ const _: () = assert!(core::mem::size_of::<Storage>() <= OTA_CLIENT_SIZE);
 const _: () = assert!(crate::journal::RECORD_LEN <= OTA_RECORD_SIZE);
 const _: () = assert!(core::mem::align_of::<Storage>() <= 8);
 const _: () = assert!(OTA_CLIENT_WORDS * 8 == OTA_CLIENT_SIZE);
+const _: () = assert!(OTA_CLIENT_SIZE_32.is_multiple_of(8) && OTA_CLIENT_SIZE_64.is_multiple_of(8));
+// A 16-bit or 128-bit target would need its own bound.
+const _: () = assert!(cfg!(target_pointer_width = "32") || cfg!(target_pointer_width = "64"));
 // cbindgen drops arrays sized by expressions, so ota_status spells 33 out.
 const _: () = assert!(OTA_VERSION_MAX + 1 == 33);
 
@@ -925,9 +938,15 @@ pub unsafe extern "C" fn ota_init(
     // SAFETY: `client` is valid, aligned storage of OTA_CLIENT_SIZE bytes (asserted above).
     unsafe {
         addr_of_mut!((*s).magic).write(0);
-        match Client::with_tls(&c, b, t, CPlatform { p: plat }) {
-            Ok(cl) => {
-                addr_of_mut!((*s).client).write(MaybeUninit::new(cl));
+        // Built in place: a client on this stack would be 2.6 KiB more at init (see README).
+        match Client::init_in(
+            &mut *addr_of_mut!((*s).client),
+            &c,
+            b,
+            t,
+            CPlatform { p: plat },
+        ) {
+            Ok(_) => {
                 addr_of_mut!((*s).busy).write(0);
                 addr_of_mut!((*s).cmd).write(CMD_NONE);
                 addr_of_mut!((*s).magic).write(MAGIC);

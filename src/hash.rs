@@ -61,7 +61,7 @@ impl Buffer {
 
     /// Pads the message (0x80, zeros, the bit length in the given byte order) and compresses the
     /// last block(s).
-    fn finish(self, big_endian: bool, mut compress: impl FnMut(&[Block])) {
+    fn finish(&self, big_endian: bool, mut compress: impl FnMut(&[Block])) {
         let bits = self.total.wrapping_mul(8);
         let len = if big_endian {
             bits.to_be_bytes()
@@ -161,7 +161,8 @@ impl Md5 {
             .update(data, |blocks| md5::block_api::compress(state, blocks));
     }
 
-    pub fn finish(self) -> [u8; 16] {
+    /// The digest; `self` is only read (no 96-byte move on the stack of the caller).
+    pub fn finish(&self) -> [u8; 16] {
         let mut state = self.state;
         self.buf
             .finish(false, |blocks| md5::block_api::compress(&mut state, blocks));
@@ -236,7 +237,7 @@ impl Hasher {
     }
 
     /// Writes the digest into `out`; returns its length.
-    fn finish(self, out: &mut [u8; 32]) -> usize {
+    fn finish(&self, out: &mut [u8; 32]) -> usize {
         let (hash, mut state) = (self.hash, self.state);
         self.buf
             .finish(true, |blocks| sha_compress(hash, &mut state, blocks));

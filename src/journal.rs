@@ -106,12 +106,12 @@ impl<'a> Cursor<'a> {
     }
 }
 
-struct Out {
-    buf: [u8; RECORD_LEN],
+struct Out<'a> {
+    buf: &'a mut [u8; RECORD_LEN],
     pos: usize,
 }
 
-impl Out {
+impl Out<'_> {
     fn put(&mut self, bytes: &[u8]) {
         if let Some(dst) = self.buf.get_mut(self.pos..self.pos + bytes.len()) {
             copy_prefix(dst, bytes);
@@ -131,10 +131,15 @@ impl Out {
 
 impl Record {
     pub fn encode(&self, seq: u32) -> [u8; RECORD_LEN] {
-        let mut o = Out {
-            buf: [0u8; RECORD_LEN],
-            pos: 0,
-        };
+        let mut buf = [0u8; RECORD_LEN];
+        self.encode_into(seq, &mut buf);
+        buf
+    }
+
+    /// [`Self::encode`] into the caller's buffer (no record-sized return value on the stack).
+    pub fn encode_into(&self, seq: u32, buf: &mut [u8; RECORD_LEN]) {
+        buf.fill(0);
+        let mut o = Out { buf, pos: 0 };
         o.put(&MAGIC);
         o.put(&[FORMAT]);
         o.put(&seq.to_le_bytes());
@@ -150,7 +155,6 @@ impl Record {
         o.put(&self.md5_state);
         let crc = crc32(o.buf.get(..o.pos).unwrap_or(&[]));
         o.put(&crc.to_le_bytes());
-        o.buf
     }
 
     /// The sequence number and record, or `None` for anything that is not an intact record.
@@ -208,32 +212,26 @@ pub struct Journal {
 }
 
 impl Journal {
-    /// Read both copies; the intact one with the higher sequence number wins.
-    pub fn load<P: Platform>(plat: &mut P) -> (Journal, Option<Record>) {
-        let mut best: Option<(u32, u8, Record)> = None;
+    /// Read both copies; the intact one with the higher sequence number wins and lands in
+    /// `newest` (in place: a record is ~230 bytes, and this runs on `ota_init`'s stack).
+    pub fn load<P: Platform>(plat: &mut P, newest: &mut Option<Record>) -> Journal {
+        let mut j = Journal::default();
+        *newest = None;
         for copy in 0..2u8 {
             let mut buf = [0u8; RECORD_LEN];
             let n = plat.store_load(copy, &mut buf);
             let Some((seq, rec)) = buf.get(..n).and_then(Record::decode) else {
                 continue;
             };
-            if best
-                .as_ref()
-                .is_none_or(|b| seq.wrapping_sub(b.0) as i32 > 0)
-            {
-                best = Some((seq, copy, rec));
-            }
-        }
-        match best {
-            Some((seq, copy, rec)) => (
-                Journal {
+            if newest.is_none() || seq.wrapping_sub(j.seq) as i32 > 0 {
+                *newest = Some(rec);
+                j = Journal {
                     seq,
                     newest: Some(copy),
-                },
-                Some(rec),
-            ),
-            None => (Journal::default(), None),
+                };
+            }
         }
+        j
     }
 
     /// Write `rec` over the older copy; the newer one stays intact until this write completed.
@@ -243,7 +241,9 @@ impl Journal {
             _ => 0,
         };
         let seq = self.seq.wrapping_add(1);
-        plat.store_save(copy, &rec.encode(seq))?;
+        let mut buf = [0u8; RECORD_LEN];
+        rec.encode_into(seq, &mut buf);
+        plat.store_save(copy, &buf)?;
         self.seq = seq;
         self.newest = Some(copy);
         Ok(())
@@ -309,16 +309,22 @@ mod tests {
         }
     }
 
+    fn load(store: &mut Mock) -> (Journal, Option<Record>) {
+        let mut rec = None;
+        let j = Journal::load(store, &mut rec);
+        (j, rec)
+    }
+
     #[test]
     fn saves_alternate_and_the_newest_wins() {
         let mut store = Mock::default();
-        let (mut j, none) = Journal::load(&mut store);
+        let (mut j, none) = load(&mut store);
         assert!(none.is_none());
         let mut r = sample();
         for offset in [64, 128, 192] {
             r.offset = offset;
             j.save(&mut store, &r).unwrap();
-            let (_, loaded) = Journal::load(&mut store);
+            let (_, loaded) = load(&mut store);
             assert_eq!(loaded.unwrap().offset, offset);
         }
         assert!(!store.record[0].is_empty() && !store.record[1].is_empty());
@@ -328,7 +334,7 @@ mod tests {
     fn a_torn_save_leaves_the_last_good_record() {
         for cut in 0..RECORD_LEN {
             let mut store = Mock::default();
-            let (mut j, _) = Journal::load(&mut store);
+            let (mut j, _) = load(&mut store);
             let mut r = sample();
             r.offset = 64;
             j.save(&mut store, &r).unwrap();
@@ -337,22 +343,22 @@ mod tests {
             r.offset = 192;
             store.tear = Some(cut);
             assert!(j.save(&mut store, &r).is_err());
-            let (mut j2, loaded) = Journal::load(&mut store);
+            let (mut j2, loaded) = load(&mut store);
             assert_eq!(loaded.unwrap().offset, 128, "cut after {cut} bytes");
             // The journal goes on from there: the next save lands and wins.
             r.offset = 256;
             j2.save(&mut store, &r).unwrap();
-            assert_eq!(Journal::load(&mut store).1.unwrap().offset, 256);
+            assert_eq!(load(&mut store).1.unwrap().offset, 256);
         }
     }
 
     #[test]
     fn clear_erases_both() {
         let mut store = Mock::default();
-        let (mut j, _) = Journal::load(&mut store);
+        let (mut j, _) = load(&mut store);
         j.save(&mut store, &sample()).unwrap();
         j.save(&mut store, &sample()).unwrap();
         j.clear(&mut store).unwrap();
-        assert!(Journal::load(&mut store).1.is_none());
+        assert!(load(&mut store).1.is_none());
     }
 }

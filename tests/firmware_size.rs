@@ -12,9 +12,9 @@ use std::process::Command;
 use common::programs::root;
 
 /// Regression guard: the library's flash share (text + rodata + data) on either target may not
-/// grow past this. 72.2 KiB before the size work, 47.0 KiB after it (thumbv7em-none-eabihf).
-/// Lower it as the library shrinks; the goal is FLASH_BUDGET.
-const FLASH_CEILING: u64 = 49 * 1024;
+/// grow past this. 72.2 KiB before the size work, 48.1 KiB with log lines after it, 47.6 KiB after
+/// the RAM work (thumbv7em-none-eabihf). Lower it as the library shrinks; the goal is FLASH_BUDGET.
+const FLASH_CEILING: u64 = 48 * 1024;
 /// The design's flash budget for the whole engine (MQTT + HTTP + OTA + MD5 + JSON).
 const FLASH_BUDGET: u64 = 32 * 1024;
 
