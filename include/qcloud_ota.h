@@ -311,7 +311,8 @@
 #define OTA_MIN_PROGRESS_INTERVAL_MS 1000
 
 /**
- * Default time without a body byte before the download counts as stalled, ms.
+ * Default stall window, ms: a request that brings fewer than 1 KiB of body (or the rest of the
+ * image, when less is left) in this long counts as stalled.
  */
 #define OTA_DEFAULT_STALL_TIMEOUT_MS 30000
 
@@ -572,7 +573,9 @@ typedef struct {
    */
   uint32_t progress_interval_ms;
   /**
-   * 0: OTA_DEFAULT_STALL_TIMEOUT_MS.
+   * 0: OTA_DEFAULT_STALL_TIMEOUT_MS. Fewer than 1 KiB of body (or the rest of the image) in
+   * this long is a stall, retried with backoff: also a server that trickles a byte at a time.
+   * The slowest link that still completes is 1 KiB per stall_timeout_ms (34 B/s at 30 s).
    */
   uint32_t stall_timeout_ms;
   /**

@@ -43,6 +43,10 @@ use crate::protocol::{
 use crate::slices::rotate_left_one;
 use crate::text::Str;
 
+/// The progress a request must make within `stall_timeout_ms` (the rest of the image, when
+/// less is left): at the default 30 s the slowest link that completes is 1 KiB / 30 s, 34 B/s.
+pub const STALL_MIN_BYTES: u32 = 1024;
+
 /// Policy knobs (see `ota_config` for ranges and defaults).
 #[derive(Clone, Copy, Debug)]
 pub struct Policy {
@@ -55,7 +59,8 @@ pub struct Policy {
     /// Download attempts before the update is reported as failed.
     pub max_attempts: u8,
     pub progress_interval_ms: u32,
-    /// No body byte for this long counts as a stall.
+    /// Fewer than [`STALL_MIN_BYTES`] (or the rest of the image) in this long counts as a stall:
+    /// a server that stops, and one that trickles a byte at a time.
     pub stall_timeout_ms: u32,
     /// Save the resume record after at least this many new bytes (rounded to 64-byte blocks).
     pub journal_interval: u32,
@@ -184,7 +189,9 @@ struct Transfer {
     attempts: u8,
     /// A request is on the wire.
     active: bool,
-    last_rx_ms: u64,
+    /// Start of the current stall window and the body bytes received in it.
+    window_ms: u64,
+    window_bytes: u32,
     retry_at: u64,
     /// The percent last sent to the cloud and the time it went out.
     reported_percent: Option<u8>,
@@ -210,7 +217,8 @@ impl Transfer {
             md5: Md5::new(),
             attempts: 0,
             active: false,
-            last_rx_ms: 0,
+            window_ms: 0,
+            window_bytes: 0,
             retry_at: 0,
             reported_percent: None,
             reported_at: 0,
@@ -767,7 +775,8 @@ impl Engine {
 
     pub fn download_started(&mut self, now: u64) {
         self.xfer.active = true;
-        self.xfer.last_rx_ms = now;
+        self.xfer.window_ms = now;
+        self.xfer.window_bytes = 0;
     }
 
     /// Check the response head against what was asked for.
@@ -859,10 +868,16 @@ impl Engine {
             .and_then(|n| x.offset.checked_add(n))
             .filter(|&e| e <= self.offer.file_size)
             .ok_or(Error::HttpProtocol)?;
-        plat.slot_write(x.offset, data).map_err(|_| Error::Slot)?;
+        let start = x.offset;
+        plat.slot_write(start, data).map_err(|_| Error::Slot)?;
         x.md5.update(data);
         x.offset = end;
-        x.last_rx_ms = now;
+        // A new stall window once enough came in: a trickle never gets there.
+        x.window_bytes = x.window_bytes.saturating_add(end - start);
+        if x.window_bytes >= STALL_MIN_BYTES || end == self.offer.file_size {
+            x.window_ms = now;
+            x.window_bytes = 0;
+        }
         let p = percent(end, self.offer.file_size);
         let journal_due = end - x.saved_offset >= self.policy.journal_interval.max(64);
         if p != x.event_percent {
@@ -1012,10 +1027,10 @@ impl Engine {
         self.emit(plat, EventKind::Error, Some(e));
     }
 
-    /// The download made no progress for too long.
+    /// The download made too little progress for too long (see [`STALL_MIN_BYTES`]).
     pub fn download_stalled(&self, now: u64) -> bool {
         self.xfer.active
-            && now.saturating_sub(self.xfer.last_rx_ms) >= u64::from(self.policy.stall_timeout_ms)
+            && now.saturating_sub(self.xfer.window_ms) >= u64::from(self.policy.stall_timeout_ms)
     }
 
     /// Timers: throttled progress reports and deferred re-requests.
@@ -1048,7 +1063,7 @@ impl Engine {
         if self.state == State::Downloading {
             let x = &self.xfer;
             if x.active {
-                consider(x.last_rx_ms + u64::from(self.policy.stall_timeout_ms));
+                consider(x.window_ms + u64::from(self.policy.stall_timeout_ms));
                 let next_report = x.reported_at + u64::from(self.policy.progress_interval_ms);
                 if x.reported_percent.is_some() && next_report > now {
                     consider(next_report);
@@ -1468,6 +1483,66 @@ mod tests {
         assert_eq!(p.opened.len(), 1, "no restart");
         assert_eq!(e.downloaded(), 8);
         assert!(e.offer().unwrap().url.as_str().contains("sign=fresh"));
+    }
+
+    #[test]
+    fn a_trickle_counts_as_a_stall_a_slow_link_does_not() {
+        let image = big_image();
+        let size = image.len() as u64;
+        let policy = Policy::default(); // 30 s
+        // A byte every 9 s: each one is well within the stall timeout of the one before.
+        let mut p = Mock::default();
+        let mut e = engine(policy);
+        e.on_message(0, offer_json("2.0.0", &image).as_bytes(), &mut p);
+        e.download_started(0);
+        e.on_head(&head(206, Some((0, size - 1, size))), &mut p)
+            .unwrap();
+        let mut now = 0;
+        for i in 0..3 {
+            now += 9_000;
+            assert!(!e.download_stalled(now));
+            e.on_data(now, &image[i..i + 1], &mut p).unwrap();
+        }
+        assert!(!e.download_stalled(29_999));
+        assert!(e.download_stalled(30_000), "3 bytes in 30 s is a stall");
+        assert_eq!(e.poll_at(now), Some(30_000), "the client is woken for it");
+        e.on_download_error(30_000, Error::DownloadTimeout, &mut p);
+        assert_eq!(e.state(), State::Downloading, "retried like any stall");
+        assert_eq!(e.downloaded(), 3, "resumed from where the slot stands");
+
+        // 1 KiB/s (a poor cellular link) in 128-byte pieces completes.
+        let mut p = Mock::default();
+        let mut e = engine(policy);
+        e.on_message(0, offer_json("2.0.0", &image).as_bytes(), &mut p);
+        e.download_started(0);
+        e.on_head(&head(206, Some((0, size - 1, size))), &mut p)
+            .unwrap();
+        let mut now = 0;
+        for chunk in image.chunks(128) {
+            now += 125;
+            assert!(!e.download_stalled(now), "at {now} ms");
+            e.on_data(now, chunk, &mut p).unwrap();
+        }
+        e.on_body_done(now, &mut p);
+        assert_eq!(e.state(), State::Ready);
+
+        // The last few bytes: less than 1 KiB is left, so they are all the window asks for.
+        let tail = &image[..1100];
+        let mut p = Mock::default();
+        let mut e = engine(policy);
+        e.on_message(0, offer_json("2.0.0", tail).as_bytes(), &mut p);
+        e.download_started(0);
+        e.on_head(&head(206, Some((0, 1099, 1100))), &mut p)
+            .unwrap();
+        e.on_data(20_000, &tail[..1024], &mut p).unwrap();
+        e.on_data(45_000, &tail[1024..1099], &mut p).unwrap();
+        assert!(
+            e.download_stalled(50_000),
+            "75 of the last 76 bytes is not enough"
+        );
+        assert!(!e.download_stalled(49_999));
+        e.on_data(49_999, &tail[1099..], &mut p).unwrap();
+        assert!(!e.download_stalled(79_998));
     }
 
     fn big_image() -> Vec<u8> {

@@ -147,7 +147,8 @@ pub const OTA_DEFAULT_ACK_TIMEOUT_MS: u32 = 10_000;
 pub const OTA_DEFAULT_PROGRESS_INTERVAL_MS: u32 = 1500;
 /// Smallest spacing of progress reports accepted, ms (the cloud's rate limit).
 pub const OTA_MIN_PROGRESS_INTERVAL_MS: u32 = 1000;
-/// Default time without a body byte before the download counts as stalled, ms.
+/// Default stall window, ms: a request that brings fewer than 1 KiB of body (or the rest of the
+/// image, when less is left) in this long counts as stalled.
 pub const OTA_DEFAULT_STALL_TIMEOUT_MS: u32 = 30_000;
 /// Default download attempts before `fail` is reported (max_attempts = 0). Range 1..255.
 pub const OTA_DEFAULT_MAX_ATTEMPTS: u32 = 5;
@@ -320,7 +321,9 @@ pub struct ota_config {
     /// 0: OTA_DEFAULT_PROGRESS_INTERVAL_MS; values under OTA_MIN_PROGRESS_INTERVAL_MS are raised
     /// to it (Tencent's rate).
     pub progress_interval_ms: u32,
-    /// 0: OTA_DEFAULT_STALL_TIMEOUT_MS.
+    /// 0: OTA_DEFAULT_STALL_TIMEOUT_MS. Fewer than 1 KiB of body (or the rest of the image) in
+    /// this long is a stall, retried with backoff: also a server that trickles a byte at a time.
+    /// The slowest link that still completes is 1 KiB per stall_timeout_ms (34 B/s at 30 s).
     pub stall_timeout_ms: u32,
     /// 0: OTA_DEFAULT_MAX_ATTEMPTS.
     pub max_attempts: u32,
