@@ -739,6 +739,10 @@ typedef int32_t (*ota_mqtt_subscribe_fn)(void *user, const char *topic, uint8_t 
  * message's PUBACK with ota_mqtt_acked(token); 0 when accepted and no acknowledgement will come
  * (QoS0, or a host that cannot tell: the library then counts it as delivered);
  * OTA_NET_WOULD_BLOCK (asked again at the next poll); or another negative on failure.
+ * A token not acknowledged within ack_timeout_ms is published again (a new token; QoS1 is
+ * at-least-once), 3 times per connection; then the library counts the connection as lost for
+ * reporting (OTA_EVENT_DISCONNECTED, OTA_ERR_MQTT_TIMEOUT) and subscribes and reports again
+ * itself after a backoff (ack_timeout_ms doubled per loss, at most 60 s).
  */
 typedef int32_t (*ota_mqtt_publish_fn)(void *user,
                                        const char *topic,
@@ -885,6 +889,8 @@ int32_t ota_mqtt_input(ota_client *client, const char *topic, const uint8_t *pay
 
 /**
  * OTA_FLAG_HOST_MQTT: the broker acknowledged the publish mqtt_publish returned `token` for.
+ * Without it the report goes again after ack_timeout_ms (see ota_mqtt_publish_fn); an ack for
+ * a token that was since replaced by a re-publish is ignored.
  */
 int32_t ota_mqtt_acked(ota_client *client, int32_t token);
 

@@ -495,6 +495,12 @@ impl Engine {
         }
     }
 
+    /// The packet id (or host token) of the report waiting for its acknowledgement, unless it
+    /// is already due to go again.
+    pub fn awaiting_ack(&self) -> Option<u32> {
+        self.inflight.filter(|_| !self.retransmit)
+    }
+
     pub fn on_ack_timeout(&mut self, pid: u32) {
         if self.inflight == Some(pid) {
             self.retransmit = true;

@@ -405,6 +405,10 @@ pub type ota_mqtt_subscribe_fn =
 /// message's PUBACK with ota_mqtt_acked(token); 0 when accepted and no acknowledgement will come
 /// (QoS0, or a host that cannot tell: the library then counts it as delivered);
 /// OTA_NET_WOULD_BLOCK (asked again at the next poll); or another negative on failure.
+/// A token not acknowledged within ack_timeout_ms is published again (a new token; QoS1 is
+/// at-least-once), 3 times per connection; then the library counts the connection as lost for
+/// reporting (OTA_EVENT_DISCONNECTED, OTA_ERR_MQTT_TIMEOUT) and subscribes and reports again
+/// itself after a backoff (ack_timeout_ms doubled per loss, at most 60 s).
 pub type ota_mqtt_publish_fn = Option<
     unsafe extern "C" fn(
         user: *mut c_void,
@@ -1060,6 +1064,8 @@ pub unsafe extern "C" fn ota_mqtt_input(
 }
 
 /// OTA_FLAG_HOST_MQTT: the broker acknowledged the publish mqtt_publish returned `token` for.
+/// Without it the report goes again after ack_timeout_ms (see ota_mqtt_publish_fn); an ack for
+/// a token that was since replaced by a re-publish is ignored.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ota_mqtt_acked(client: *mut ota_client, token: i32) -> i32 {
     if token <= 0 {
