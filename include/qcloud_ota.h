@@ -664,7 +664,8 @@ typedef int32_t (*ota_slot_read_fn)(void *user, uint32_t offset, uint8_t *buf, s
 /**
  * Finish with the slot. bootable: the MD5-verified image must boot next (e.g. MCUboot's
  * boot_set_pending); false: the image is abandoned and will never be used (the slot may be
- * erased). 0 or negative. Required.
+ * erased; the resume record was cleared before: when store_save fails, this call waits, the
+ * slot left as it is, until the record could be cleared). 0 or negative. Required.
  */
 typedef int32_t (*ota_slot_close_fn)(void *user, bool bootable);
 

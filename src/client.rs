@@ -475,7 +475,7 @@ impl<'b, P: Platform> Client<'b, P> {
         } else {
             self.mqtt_step(now);
         }
-        self.engine.poll(now);
+        self.engine.poll(now, &mut self.plat);
         self.publish_step(now);
         self.mqtt_flush(now);
         let mut busy = self.http_step(now);

@@ -384,7 +384,8 @@ pub type ota_slot_read_fn =
     Option<unsafe extern "C" fn(user: *mut c_void, offset: u32, buf: *mut u8, len: usize) -> i32>;
 /// Finish with the slot. bootable: the MD5-verified image must boot next (e.g. MCUboot's
 /// boot_set_pending); false: the image is abandoned and will never be used (the slot may be
-/// erased). 0 or negative. Required.
+/// erased; the resume record was cleared before: when store_save fails, this call waits, the
+/// slot left as it is, until the record could be cleared). 0 or negative. Required.
 pub type ota_slot_close_fn = Option<unsafe extern "C" fn(user: *mut c_void, bootable: bool) -> i32>;
 /// Load copy `copy` (0 or 1) of the persistent record into buf (cap >= OTA_RECORD_SIZE): its
 /// length, 0 when that copy is empty, or negative. Required.
