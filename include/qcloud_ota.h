@@ -226,13 +226,13 @@
 
 /**
  * Bytes of ota_client storage on targets with 32-bit pointers (Cortex-M, 32-bit Linux). The
- * header's OTA_CLIENT_SIZE picks this or OTA_CLIENT_SIZE_64 by UINTPTR_MAX. (Used: 2544 bytes on
+ * header's OTA_CLIENT_SIZE picks this or OTA_CLIENT_SIZE_64 by UINTPTR_MAX. (Used: 2576 bytes on
  * thumbv7em; the built-in TLS adds about 50 on a 32-bit host.)
  */
 #define OTA_CLIENT_SIZE_32 2688
 
 /**
- * Bytes of ota_client storage on targets with 64-bit pointers. (Used: 2896 bytes on x86-64 with
+ * Bytes of ota_client storage on targets with 64-bit pointers. (Used: 2960 bytes on x86-64 with
  * the built-in TLS.)
  */
 #define OTA_CLIENT_SIZE_64 3072
@@ -311,7 +311,8 @@
 #define OTA_MIN_PROGRESS_INTERVAL_MS 1000
 
 /**
- * Default time without a body byte before the download counts as stalled, ms.
+ * Default stall window, ms: a request that brings fewer than 1 KiB of body (or the rest of the
+ * image, when less is left) in this long counts as stalled.
  */
 #define OTA_DEFAULT_STALL_TIMEOUT_MS 30000
 
@@ -572,7 +573,9 @@ typedef struct {
    */
   uint32_t progress_interval_ms;
   /**
-   * 0: OTA_DEFAULT_STALL_TIMEOUT_MS.
+   * 0: OTA_DEFAULT_STALL_TIMEOUT_MS. Fewer than 1 KiB of body (or the rest of the image) in
+   * this long is a stall, retried with backoff: also a server that trickles a byte at a time.
+   * The slowest link that still completes is 1 KiB per stall_timeout_ms (34 B/s at 30 s).
    */
   uint32_t stall_timeout_ms;
   /**
@@ -661,7 +664,8 @@ typedef int32_t (*ota_slot_read_fn)(void *user, uint32_t offset, uint8_t *buf, s
 /**
  * Finish with the slot. bootable: the MD5-verified image must boot next (e.g. MCUboot's
  * boot_set_pending); false: the image is abandoned and will never be used (the slot may be
- * erased). 0 or negative. Required.
+ * erased; the resume record was cleared before: when store_save fails, this call waits, the
+ * slot left as it is, until the record could be cleared). 0 or negative. Required.
  */
 typedef int32_t (*ota_slot_close_fn)(void *user, bool bootable);
 
@@ -736,6 +740,10 @@ typedef int32_t (*ota_mqtt_subscribe_fn)(void *user, const char *topic, uint8_t 
  * message's PUBACK with ota_mqtt_acked(token); 0 when accepted and no acknowledgement will come
  * (QoS0, or a host that cannot tell: the library then counts it as delivered);
  * OTA_NET_WOULD_BLOCK (asked again at the next poll); or another negative on failure.
+ * A token not acknowledged within ack_timeout_ms is published again (a new token; QoS1 is
+ * at-least-once), 3 times per connection; then the library counts the connection as lost for
+ * reporting (OTA_EVENT_DISCONNECTED, OTA_ERR_MQTT_TIMEOUT) and subscribes and reports again
+ * itself after a backoff (ack_timeout_ms doubled per loss, at most 60 s).
  */
 typedef int32_t (*ota_mqtt_publish_fn)(void *user,
                                        const char *topic,
@@ -882,6 +890,8 @@ int32_t ota_mqtt_input(ota_client *client, const char *topic, const uint8_t *pay
 
 /**
  * OTA_FLAG_HOST_MQTT: the broker acknowledged the publish mqtt_publish returned `token` for.
+ * Without it the report goes again after ack_timeout_ms (see ota_mqtt_publish_fn); an ack for
+ * a token that was since replaced by a re-publish is ignored.
  */
 int32_t ota_mqtt_acked(ota_client *client, int32_t token);
 

@@ -37,6 +37,10 @@ const MAX_RECONNECT_DELAY_MS: u64 = 60_000;
 /// The token for a QoS1 publish the host accepted without a PUBACK to come (hosts return
 /// positive `i32` tokens, so this one is never theirs).
 const HOST_NO_ACK: u32 = u32::MAX;
+/// Host MQTT: a QoS1 report whose token is not acknowledged within `ack_timeout_ms` is published
+/// again (a new token) this many times per connection; then the connection counts as lost for
+/// reporting and is subscribed again after a backoff (see `host_ack_check`).
+const HOST_REPUBLISH_MAX: u8 = 3;
 /// Signature expiry sent in the username: 2^31-1, "never", as Tencent's C SDK does without a
 /// wall clock. (A host with real time could pass now + a margin; see the README.)
 const EXPIRY: u64 = 2_147_483_647;
@@ -158,6 +162,10 @@ pub struct Client<'b, P: Platform> {
     /// Host MQTT mode, and whether the host says its connection is up.
     host_mqtt: bool,
     host_connected: bool,
+    /// Host MQTT: when the QoS1 report in flight times out, and how often it went again.
+    host_ack_deadline: u64,
+    host_republished: u8,
+    /// Built-in: the next CONNECT; host MQTT: the next subscribe after a lost acknowledgement.
     next_connect_ms: u64,
     last_connect_ms: Option<u64>,
     connect_failures: u32,
@@ -271,6 +279,8 @@ impl<'b, P: Platform> Client<'b, P> {
             online: false,
             host_mqtt: cfg.host_mqtt,
             host_connected: false,
+            host_ack_deadline: 0,
+            host_republished: 0,
             next_connect_ms: now,
             last_connect_ms: None,
             connect_failures: 0,
@@ -364,6 +374,9 @@ impl<'b, P: Platform> Client<'b, P> {
         }
         self.mqtt_disconnected();
         self.host_connected = true;
+        self.host_republished = 0;
+        self.connect_failures = 0;
+        self.next_connect_ms = self.plat.now_ms();
         Ok(())
     }
 
@@ -392,11 +405,42 @@ impl<'b, P: Platform> Client<'b, P> {
 
     /// The broker acknowledged the host's publish with this token.
     pub fn mqtt_acked(&mut self, token: u32) {
+        if self.engine.awaiting_ack() == Some(token) {
+            self.host_republished = 0;
+            self.connect_failures = 0;
+        }
         self.engine.on_acked(token, &mut self.plat);
     }
 
-    fn host_step(&mut self) {
-        if !self.host_connected || self.online {
+    /// Host MQTT: a PUBACK that does not come. The report goes again (QoS1 is at-least-once and
+    /// the cloud takes a repeated report), `HOST_REPUBLISH_MAX` times; then the connection
+    /// counts as lost for reporting, as a dead built-in session would: `Disconnected`, and a new
+    /// subscribe (and `report_version`) after an exponential backoff, without waiting for the host.
+    fn host_ack_check(&mut self, now: u64) {
+        let Some(token) = self.engine.awaiting_ack() else {
+            return;
+        };
+        if token == HOST_NO_ACK || now < self.host_ack_deadline {
+            return;
+        }
+        if self.host_republished < HOST_REPUBLISH_MAX {
+            self.host_republished += 1;
+            self.engine.on_ack_timeout(token);
+            return;
+        }
+        self.host_republished = 0;
+        self.online = false;
+        self.engine.on_offline();
+        self.connect_failures = self.connect_failures.saturating_add(1);
+        let backoff = u64::from(self.id.ack_timeout_ms) << self.connect_failures.min(6);
+        self.next_connect_ms = now + backoff.min(MAX_RECONNECT_DELAY_MS);
+        self.engine.note_error(Error::MqttTimeout);
+        self.event(EventKind::Disconnected, Some(Error::MqttTimeout));
+    }
+
+    fn host_step(&mut self, now: u64) {
+        self.host_ack_check(now);
+        if !self.host_connected || self.online || now < self.next_connect_ms {
             return;
         }
         match self.plat.mqtt_subscribe(self.id.topic_update.as_str(), 1) {
@@ -427,11 +471,11 @@ impl<'b, P: Platform> Client<'b, P> {
     pub fn poll(&mut self) -> u32 {
         let now = self.plat.now_ms();
         if self.host_mqtt {
-            self.host_step();
+            self.host_step(now);
         } else {
             self.mqtt_step(now);
         }
-        self.engine.poll(now);
+        self.engine.poll(now, &mut self.plat);
         self.publish_step(now);
         self.mqtt_flush(now);
         let mut busy = self.http_step(now);
@@ -458,7 +502,15 @@ impl<'b, P: Platform> Client<'b, P> {
         consider(self.mqtt.poll_at().filter(|_| self.mqtt_sock.is_some()));
         consider(self.engine.poll_at(now));
         consider((!self.host_mqtt && self.mqtt_sock.is_none()).then_some(self.next_connect_ms));
+        let host_waiting = self.engine.awaiting_ack().filter(|&t| t != HOST_NO_ACK);
+        consider(host_waiting.and(self.host_mqtt.then_some(self.host_ack_deadline)));
         let subscribing = self.host_connected && !self.online;
+        // A subscribe the host could not take yet is asked again at the network poll interval.
+        consider(
+            subscribing
+                .then_some(self.next_connect_ms)
+                .filter(|&t| t > now),
+        );
         if self.mqtt_sock.is_some() || self.http_sock.is_some() || subscribing {
             consider(Some(now + u64::from(self.net_poll_ms)));
         }
@@ -693,7 +745,10 @@ impl<'b, P: Platform> Client<'b, P> {
             let topic = self.id.topic_report.as_str();
             if self.host_mqtt {
                 match self.plat.mqtt_publish(topic, body, qos) {
-                    Ok(Some(token)) if qos == 1 => self.engine.published(now, Some(token)),
+                    Ok(Some(token)) if qos == 1 => {
+                        self.host_ack_deadline = now + u64::from(self.id.ack_timeout_ms);
+                        self.engine.published(now, Some(token));
+                    }
                     // QoS1 through a host that cannot report PUBACKs: delivered once accepted.
                     Ok(_) if qos == 1 => {
                         self.engine.published(now, Some(HOST_NO_ACK));
@@ -953,6 +1008,58 @@ mod tests {
                 .iter()
                 .any(|e| e.0 == EventKind::VersionReported)
         );
+    }
+
+    #[test]
+    fn a_puback_the_host_never_reports_is_published_again_then_the_link_counts_as_lost() {
+        let mut http = [0u8; 1024];
+        let mut c = host_client(
+            &mut http,
+            Mock {
+                next_token: Some(7),
+                ..Mock::default()
+            },
+        );
+        c.mqtt_connected().unwrap();
+        assert_eq!(c.poll(), 10_000, "woken at the ack timeout");
+        assert_eq!(published(&mut c).len(), 1);
+        c.platform().now = 9_999;
+        c.poll();
+        assert!(published(&mut c).is_empty(), "not before the ack timeout");
+        for n in 1..=3u64 {
+            c.platform().now = n * 10_000;
+            c.poll();
+            let sent = published(&mut c);
+            assert_eq!(sent.len(), 1, "published again, time {n}");
+            assert!(sent[0].1.contains("report_version"));
+        }
+        c.platform().now = 40_000;
+        c.poll();
+        assert!(published(&mut c).is_empty());
+        assert!(
+            !c.is_online(),
+            "the connection counts as lost for reporting"
+        );
+        assert_eq!(
+            c.platform().events.last().map(|e| (e.0, e.1)),
+            Some((EventKind::Disconnected, Some(Error::MqttTimeout)))
+        );
+        c.platform().now = 59_999;
+        c.poll();
+        assert!(
+            published(&mut c).is_empty(),
+            "backoff before subscribing again"
+        );
+        c.platform().now = 60_000;
+        c.poll();
+        assert!(c.is_online());
+        assert_eq!(c.platform().subscribed.len(), 2, "subscribed again");
+        assert_eq!(published(&mut c).len(), 1, "and the report goes again");
+        c.mqtt_acked(7);
+        c.platform().now = 200_000;
+        c.poll();
+        assert!(published(&mut c).is_empty(), "acknowledged: nothing more");
+        assert!(c.is_online());
     }
 
     #[test]

@@ -21,8 +21,12 @@
 //!               |                                    |              | record every journal_interval bytes
 //!  Downloading  | HTTP 3xx                           | =            | follow (at most 3, never https -> http)
 //!  Downloading  | HTTP error                         | = (retry)    | backoff; 403 also re-asks for a URL
-//!  Downloading  | retries exhausted / 404 / slot err | Idle         | queue fail with its result code
-//!  Downloading  | body complete, MD5 mismatch        | Idle         | slot_close(false); queue fail -4
+//!  Downloading  | retries exhausted / 404 / slot err | Idle         | queue fail with its result code;
+//!               |                                    |              | record cleared, then slot_close(false)
+//!  Downloading  | body complete, MD5 mismatch        | Idle         | the same; queue fail -4
+//!  (abandoning) | record cannot be cleared           | =            | slot left open; event Error (store);
+//!               |                                    |              | clear retried every 5 s (and before a
+//!               |                                    |              | new image's slot_open), then close
 //!  Downloading  | body complete, MD5 match           | (read-back)  | with readback_verify: slot_read all,
 //!               |                                    |              | MD5 again (mismatch: fail -4), then:
 //!  Downloading  | body complete, MD5 match           | Ready        | progress "100"; record Installed;
@@ -43,6 +47,13 @@ use crate::protocol::{
 use crate::slices::rotate_left_one;
 use crate::text::Str;
 
+/// The progress a request must make within `stall_timeout_ms` (the rest of the image, when
+/// less is left): at the default 30 s the slowest link that completes is 1 KiB / 30 s, 34 B/s.
+pub const STALL_MIN_BYTES: u32 = 1024;
+
+/// How often clearing the record of an abandoned image is tried again when the store fails.
+const CLOSE_RETRY_MS: u64 = 5000;
+
 /// Policy knobs (see `ota_config` for ranges and defaults).
 #[derive(Clone, Copy, Debug)]
 pub struct Policy {
@@ -55,7 +66,8 @@ pub struct Policy {
     /// Download attempts before the update is reported as failed.
     pub max_attempts: u8,
     pub progress_interval_ms: u32,
-    /// No body byte for this long counts as a stall.
+    /// Fewer than [`STALL_MIN_BYTES`] (or the rest of the image) in this long counts as a stall:
+    /// a server that stops, and one that trickles a byte at a time.
     pub stall_timeout_ms: u32,
     /// Save the resume record after at least this many new bytes (rounded to 64-byte blocks).
     pub journal_interval: u32,
@@ -184,7 +196,9 @@ struct Transfer {
     attempts: u8,
     /// A request is on the wire.
     active: bool,
-    last_rx_ms: u64,
+    /// Start of the current stall window and the body bytes received in it.
+    window_ms: u64,
+    window_bytes: u32,
     retry_at: u64,
     /// The percent last sent to the cloud and the time it went out.
     reported_percent: Option<u8>,
@@ -210,7 +224,8 @@ impl Transfer {
             md5: Md5::new(),
             attempts: 0,
             active: false,
-            last_rx_ms: 0,
+            window_ms: 0,
+            window_bytes: 0,
             retry_at: 0,
             reported_percent: None,
             reported_at: 0,
@@ -245,6 +260,9 @@ pub struct Engine {
     rng: u64,
     /// The module this client serves (`fw_type`; "" = the whole device).
     module: Str<FW_TYPE_MAX>,
+    /// An abandoned slot whose record could not be cleared: it stays open (the host must not
+    /// erase what the record claims) until clearing succeeds, tried again at this time.
+    close_retry_at: Option<u64>,
 }
 
 /// The MD5 state at the last 64-byte block boundary: `(bytes covered, state)`. Bytes after the
@@ -276,6 +294,7 @@ impl Engine {
             resume: None,
             rng: 0x2545_F491_4F6C_DD1D,
             module: Str::new(),
+            close_retry_at: None,
         }
     }
 
@@ -487,6 +506,12 @@ impl Engine {
         }
     }
 
+    /// The packet id (or host token) of the report waiting for its acknowledgement, unless it
+    /// is already due to go again.
+    pub fn awaiting_ack(&self) -> Option<u32> {
+        self.inflight.filter(|_| !self.retransmit)
+    }
+
     pub fn on_ack_timeout(&mut self, pid: u32) {
         if self.inflight == Some(pid) {
             self.retransmit = true;
@@ -602,7 +627,7 @@ impl Engine {
                     Level::Info,
                     "a different image was offered; abandoning the current download",
                 );
-                self.abandon_slot(plat);
+                self.abandon_slot(now, plat);
             }
             State::Ready | State::Confirming => return,
             State::Idle | State::Offered => {}
@@ -683,6 +708,7 @@ impl Engine {
             if let Err(e) = self.before_erase(plat) {
                 return self.fail(plat, e);
             }
+            self.close_abandoned(plat);
             if plat.slot_open(self.offer.file_size, 0).is_err() {
                 return self.fail(plat, Error::Slot);
             }
@@ -695,10 +721,26 @@ impl Engine {
     }
 
     /// Give the slot up. The record goes first: the host may erase the slot on `slot_close(false)`,
-    /// and a record must never claim bytes the slot no longer holds.
-    fn abandon_slot<P: Platform>(&mut self, plat: &mut P) {
-        let _ = self.journal.clear(plat);
-        let _ = plat.slot_close(false);
+    /// and a record must never claim bytes the slot no longer holds. When the record cannot be
+    /// cleared the slot is left open, still matching it, and clearing is tried again (`poll`).
+    fn abandon_slot<P: Platform>(&mut self, now: u64, plat: &mut P) {
+        if self.journal.clear(plat).is_ok() {
+            self.close_retry_at = None; // an earlier pending close is this one
+            let _ = plat.slot_close(false);
+            return;
+        }
+        if self.close_retry_at.is_none() {
+            self.last_error = Some(Error::Store);
+            self.emit(plat, EventKind::Error, Some(Error::Store));
+        }
+        self.close_retry_at = Some(now.saturating_add(CLOSE_RETRY_MS));
+    }
+
+    /// The record no longer claims the abandoned slot's bytes: it may be closed (and erased).
+    fn close_abandoned<P: Platform>(&mut self, plat: &mut P) {
+        if self.close_retry_at.take().is_some() {
+            let _ = plat.slot_close(false);
+        }
     }
 
     /// The record is rewritten to offset 0 (or erased) before the slot is: a record must never
@@ -739,7 +781,8 @@ impl Engine {
     /// End the update: tell the cloud why, and forget the image.
     fn fail<P: Platform>(&mut self, plat: &mut P, e: Error) {
         if self.state == State::Downloading {
-            self.abandon_slot(plat);
+            let now = plat.now_ms();
+            self.abandon_slot(now, plat);
         } else {
             let _ = self.journal.clear(plat);
         }
@@ -767,7 +810,8 @@ impl Engine {
 
     pub fn download_started(&mut self, now: u64) {
         self.xfer.active = true;
-        self.xfer.last_rx_ms = now;
+        self.xfer.window_ms = now;
+        self.xfer.window_bytes = 0;
     }
 
     /// Check the response head against what was asked for.
@@ -859,10 +903,16 @@ impl Engine {
             .and_then(|n| x.offset.checked_add(n))
             .filter(|&e| e <= self.offer.file_size)
             .ok_or(Error::HttpProtocol)?;
-        plat.slot_write(x.offset, data).map_err(|_| Error::Slot)?;
+        let start = x.offset;
+        plat.slot_write(start, data).map_err(|_| Error::Slot)?;
         x.md5.update(data);
         x.offset = end;
-        x.last_rx_ms = now;
+        // A new stall window once enough came in: a trickle never gets there.
+        x.window_bytes = x.window_bytes.saturating_add(end - start);
+        if x.window_bytes >= STALL_MIN_BYTES || end == self.offer.file_size {
+            x.window_ms = now;
+            x.window_bytes = 0;
+        }
         let p = percent(end, self.offer.file_size);
         let journal_due = end - x.saved_offset >= self.policy.journal_interval.max(64);
         if p != x.event_percent {
@@ -1012,14 +1062,21 @@ impl Engine {
         self.emit(plat, EventKind::Error, Some(e));
     }
 
-    /// The download made no progress for too long.
+    /// The download made too little progress for too long (see [`STALL_MIN_BYTES`]).
     pub fn download_stalled(&self, now: u64) -> bool {
         self.xfer.active
-            && now.saturating_sub(self.xfer.last_rx_ms) >= u64::from(self.policy.stall_timeout_ms)
+            && now.saturating_sub(self.xfer.window_ms) >= u64::from(self.policy.stall_timeout_ms)
     }
 
-    /// Timers: throttled progress reports and deferred re-requests.
-    pub fn poll(&mut self, now: u64) {
+    /// Timers: throttled progress reports, deferred re-requests and clearing the record of an
+    /// abandoned slot.
+    pub fn poll<P: Platform>(&mut self, now: u64, plat: &mut P) {
+        if self.close_retry_at.is_some_and(|t| now >= t) {
+            match self.journal.clear(plat) {
+                Ok(()) => self.close_abandoned(plat),
+                Err(_) => self.close_retry_at = Some(now.saturating_add(CLOSE_RETRY_MS)),
+            }
+        }
         if self.defer_until.is_some_and(|t| now >= t) {
             self.defer_until = None;
             self.queue_version();
@@ -1045,10 +1102,13 @@ impl Engine {
     pub fn poll_at(&self, now: u64) -> Option<u64> {
         let mut t = self.defer_until;
         let mut consider = |v: u64| t = Some(t.map_or(v, |c| c.min(v)));
+        if let Some(r) = self.close_retry_at {
+            consider(r);
+        }
         if self.state == State::Downloading {
             let x = &self.xfer;
             if x.active {
-                consider(x.last_rx_ms + u64::from(self.policy.stall_timeout_ms));
+                consider(x.window_ms + u64::from(self.policy.stall_timeout_ms));
                 let next_report = x.reported_at + u64::from(self.policy.progress_interval_ms);
                 if x.reported_percent.is_some() && next_report > now {
                     consider(next_report);
@@ -1388,7 +1448,7 @@ mod tests {
         for (i, chunk) in image.chunks(100).enumerate() {
             let now = i as u64 * 50; // 100 chunks over 5 s
             e.on_data(now, chunk, &mut p).unwrap();
-            e.poll(now);
+            e.poll(now, &mut p);
             for r in drain(&mut e, &mut p, now) {
                 reports.push((now, r));
             }
@@ -1421,9 +1481,9 @@ mod tests {
         assert!(p.opened.is_empty());
         e.defer(0, 5000).unwrap();
         assert_eq!(e.state(), State::Idle);
-        e.poll(4999);
+        e.poll(4999, &mut p);
         assert!(drain(&mut e, &mut p, 4999).is_empty());
-        e.poll(5000);
+        e.poll(5000, &mut p);
         assert_eq!(
             drain(&mut e, &mut p, 5000).len(),
             1,
@@ -1468,6 +1528,66 @@ mod tests {
         assert_eq!(p.opened.len(), 1, "no restart");
         assert_eq!(e.downloaded(), 8);
         assert!(e.offer().unwrap().url.as_str().contains("sign=fresh"));
+    }
+
+    #[test]
+    fn a_trickle_counts_as_a_stall_a_slow_link_does_not() {
+        let image = big_image();
+        let size = image.len() as u64;
+        let policy = Policy::default(); // 30 s
+        // A byte every 9 s: each one is well within the stall timeout of the one before.
+        let mut p = Mock::default();
+        let mut e = engine(policy);
+        e.on_message(0, offer_json("2.0.0", &image).as_bytes(), &mut p);
+        e.download_started(0);
+        e.on_head(&head(206, Some((0, size - 1, size))), &mut p)
+            .unwrap();
+        let mut now = 0;
+        for i in 0..3 {
+            now += 9_000;
+            assert!(!e.download_stalled(now));
+            e.on_data(now, &image[i..i + 1], &mut p).unwrap();
+        }
+        assert!(!e.download_stalled(29_999));
+        assert!(e.download_stalled(30_000), "3 bytes in 30 s is a stall");
+        assert_eq!(e.poll_at(now), Some(30_000), "the client is woken for it");
+        e.on_download_error(30_000, Error::DownloadTimeout, &mut p);
+        assert_eq!(e.state(), State::Downloading, "retried like any stall");
+        assert_eq!(e.downloaded(), 3, "resumed from where the slot stands");
+
+        // 1 KiB/s (a poor cellular link) in 128-byte pieces completes.
+        let mut p = Mock::default();
+        let mut e = engine(policy);
+        e.on_message(0, offer_json("2.0.0", &image).as_bytes(), &mut p);
+        e.download_started(0);
+        e.on_head(&head(206, Some((0, size - 1, size))), &mut p)
+            .unwrap();
+        let mut now = 0;
+        for chunk in image.chunks(128) {
+            now += 125;
+            assert!(!e.download_stalled(now), "at {now} ms");
+            e.on_data(now, chunk, &mut p).unwrap();
+        }
+        e.on_body_done(now, &mut p);
+        assert_eq!(e.state(), State::Ready);
+
+        // The last few bytes: less than 1 KiB is left, so they are all the window asks for.
+        let tail = &image[..1100];
+        let mut p = Mock::default();
+        let mut e = engine(policy);
+        e.on_message(0, offer_json("2.0.0", tail).as_bytes(), &mut p);
+        e.download_started(0);
+        e.on_head(&head(206, Some((0, 1099, 1100))), &mut p)
+            .unwrap();
+        e.on_data(20_000, &tail[..1024], &mut p).unwrap();
+        e.on_data(45_000, &tail[1024..1099], &mut p).unwrap();
+        assert!(
+            e.download_stalled(50_000),
+            "75 of the last 76 bytes is not enough"
+        );
+        assert!(!e.download_stalled(49_999));
+        e.on_data(49_999, &tail[1099..], &mut p).unwrap();
+        assert!(!e.download_stalled(79_998));
     }
 
     fn big_image() -> Vec<u8> {
@@ -1537,6 +1657,77 @@ mod tests {
         e.on_message(0, offer_json("3.0.0", &image).as_bytes(), &mut p);
         assert_eq!(e.download_due(0).unwrap().1, 0);
         assert_eq!(p.opened.last(), Some(&(100_000, 0)));
+    }
+
+    #[test]
+    fn an_abandoned_slot_stays_open_until_its_record_is_cleared() {
+        let image = big_image();
+        let mut p = Mock::default();
+        let policy = Policy {
+            journal_interval: 4096,
+            ..Policy::default()
+        };
+        let mut e = engine(policy);
+        e.on_message(0, offer_json("2.0.0", &image).as_bytes(), &mut p);
+        e.download_started(0);
+        e.on_head(&head(206, Some((0, 99_999, 100_000))), &mut p)
+            .unwrap();
+        e.on_data(0, &image[..30_000], &mut p).unwrap();
+        // The store wears out; then the object is gone: the update is abandoned.
+        p.store_fails = true;
+        e.on_download_error(0, Error::HttpNotFound, &mut p);
+        assert_eq!(e.state(), State::Idle);
+        assert_eq!(
+            p.bootable, None,
+            "not closed: the host could erase what the record claims"
+        );
+        assert!(
+            p.events.iter().any(|ev| ev.1 == Some(Error::Store)),
+            "the host hears of the store"
+        );
+        let mut rec = None;
+        Journal::load(&mut p, &mut rec);
+        assert_eq!(
+            rec.map(|r| r.offset),
+            Some(29_952),
+            "the record still claims its bytes"
+        );
+        assert_eq!(p.slot.len(), 30_000, "and the slot still holds them");
+        assert_eq!(e.poll_at(0), Some(CLOSE_RETRY_MS));
+        e.poll(CLOSE_RETRY_MS, &mut p);
+        assert_eq!(p.bootable, None, "the store still fails");
+
+        p.store_fails = false;
+        e.poll(2 * CLOSE_RETRY_MS, &mut p);
+        assert!(p.record.iter().all(Vec::is_empty), "record cleared first");
+        assert_eq!(p.bootable, Some(false), "then the slot is given up");
+        assert_eq!(e.poll_at(2 * CLOSE_RETRY_MS), None);
+
+        // A new image while the close is pending: the record is rewritten for it first.
+        let mut p = Mock::default();
+        let mut e = engine(policy);
+        e.on_message(0, offer_json("2.0.0", &image).as_bytes(), &mut p);
+        e.download_started(0);
+        e.on_head(&head(206, Some((0, 99_999, 100_000))), &mut p)
+            .unwrap();
+        e.on_data(0, &image[..30_000], &mut p).unwrap();
+        p.store_fails = true;
+        e.on_message(0, offer_json("3.0.0", &image).as_bytes(), &mut p);
+        assert_eq!(e.state(), State::Idle, "no record for the new image: fail");
+        assert_eq!(p.bootable, None);
+        p.store_fails = false;
+        e.on_message(0, offer_json("3.0.0", &image).as_bytes(), &mut p);
+        assert_eq!(e.state(), State::Downloading);
+        assert_eq!(
+            p.bootable,
+            Some(false),
+            "closed once the record no longer claims it"
+        );
+        assert_eq!(p.opened.last(), Some(&(100_000, 0)));
+        let mut rec = None;
+        Journal::load(&mut p, &mut rec);
+        let rec = rec.unwrap();
+        assert_eq!((rec.version.as_str(), rec.offset), ("3.0.0", 0));
     }
 
     #[test]

@@ -102,10 +102,10 @@ pub const OTA_ERR_TLS_DOWNGRADE: i32 = -56;
 // ---------------------------------------------------------------------------------------------
 
 /// Bytes of ota_client storage on targets with 32-bit pointers (Cortex-M, 32-bit Linux). The
-/// header's OTA_CLIENT_SIZE picks this or OTA_CLIENT_SIZE_64 by UINTPTR_MAX. (Used: 2544 bytes on
+/// header's OTA_CLIENT_SIZE picks this or OTA_CLIENT_SIZE_64 by UINTPTR_MAX. (Used: 2576 bytes on
 /// thumbv7em; the built-in TLS adds about 50 on a 32-bit host.)
 pub const OTA_CLIENT_SIZE_32: usize = 2688;
-/// Bytes of ota_client storage on targets with 64-bit pointers. (Used: 2896 bytes on x86-64 with
+/// Bytes of ota_client storage on targets with 64-bit pointers. (Used: 2960 bytes on x86-64 with
 /// the built-in TLS.)
 pub const OTA_CLIENT_SIZE_64: usize = 3072;
 // OTA_CLIENT_SIZE and OTA_CLIENT_WORDS reach C through cbindgen.toml's `after_includes` (a
@@ -147,7 +147,8 @@ pub const OTA_DEFAULT_ACK_TIMEOUT_MS: u32 = 10_000;
 pub const OTA_DEFAULT_PROGRESS_INTERVAL_MS: u32 = 1500;
 /// Smallest spacing of progress reports accepted, ms (the cloud's rate limit).
 pub const OTA_MIN_PROGRESS_INTERVAL_MS: u32 = 1000;
-/// Default time without a body byte before the download counts as stalled, ms.
+/// Default stall window, ms: a request that brings fewer than 1 KiB of body (or the rest of the
+/// image, when less is left) in this long counts as stalled.
 pub const OTA_DEFAULT_STALL_TIMEOUT_MS: u32 = 30_000;
 /// Default download attempts before `fail` is reported (max_attempts = 0). Range 1..255.
 pub const OTA_DEFAULT_MAX_ATTEMPTS: u32 = 5;
@@ -320,7 +321,9 @@ pub struct ota_config {
     /// 0: OTA_DEFAULT_PROGRESS_INTERVAL_MS; values under OTA_MIN_PROGRESS_INTERVAL_MS are raised
     /// to it (Tencent's rate).
     pub progress_interval_ms: u32,
-    /// 0: OTA_DEFAULT_STALL_TIMEOUT_MS.
+    /// 0: OTA_DEFAULT_STALL_TIMEOUT_MS. Fewer than 1 KiB of body (or the rest of the image) in
+    /// this long is a stall, retried with backoff: also a server that trickles a byte at a time.
+    /// The slowest link that still completes is 1 KiB per stall_timeout_ms (34 B/s at 30 s).
     pub stall_timeout_ms: u32,
     /// 0: OTA_DEFAULT_MAX_ATTEMPTS.
     pub max_attempts: u32,
@@ -381,7 +384,8 @@ pub type ota_slot_read_fn =
     Option<unsafe extern "C" fn(user: *mut c_void, offset: u32, buf: *mut u8, len: usize) -> i32>;
 /// Finish with the slot. bootable: the MD5-verified image must boot next (e.g. MCUboot's
 /// boot_set_pending); false: the image is abandoned and will never be used (the slot may be
-/// erased). 0 or negative. Required.
+/// erased; the resume record was cleared before: when store_save fails, this call waits, the
+/// slot left as it is, until the record could be cleared). 0 or negative. Required.
 pub type ota_slot_close_fn = Option<unsafe extern "C" fn(user: *mut c_void, bootable: bool) -> i32>;
 /// Load copy `copy` (0 or 1) of the persistent record into buf (cap >= OTA_RECORD_SIZE): its
 /// length, 0 when that copy is empty, or negative. Required.
@@ -402,6 +406,10 @@ pub type ota_mqtt_subscribe_fn =
 /// message's PUBACK with ota_mqtt_acked(token); 0 when accepted and no acknowledgement will come
 /// (QoS0, or a host that cannot tell: the library then counts it as delivered);
 /// OTA_NET_WOULD_BLOCK (asked again at the next poll); or another negative on failure.
+/// A token not acknowledged within ack_timeout_ms is published again (a new token; QoS1 is
+/// at-least-once), 3 times per connection; then the library counts the connection as lost for
+/// reporting (OTA_EVENT_DISCONNECTED, OTA_ERR_MQTT_TIMEOUT) and subscribes and reports again
+/// itself after a backoff (ack_timeout_ms doubled per loss, at most 60 s).
 pub type ota_mqtt_publish_fn = Option<
     unsafe extern "C" fn(
         user: *mut c_void,
@@ -1057,6 +1065,8 @@ pub unsafe extern "C" fn ota_mqtt_input(
 }
 
 /// OTA_FLAG_HOST_MQTT: the broker acknowledged the publish mqtt_publish returned `token` for.
+/// Without it the report goes again after ack_timeout_ms (see ota_mqtt_publish_fn); an ack for
+/// a token that was since replaced by a re-publish is ignored.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ota_mqtt_acked(client: *mut ota_client, token: i32) -> i32 {
     if token <= 0 {

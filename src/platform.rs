@@ -182,11 +182,15 @@ pub(crate) mod mock {
         pub subscribed: Vec<std::string::String>,
         pub published: Vec<(std::string::String, Vec<u8>, u8)>,
         pub next_token: Option<u32>,
+        /// The clock `now_ms` reads.
+        pub now: u64,
+        /// `store_save` fails while this is set (a worn or full store).
+        pub store_fails: bool,
     }
 
     impl Platform for Mock {
         fn now_ms(&mut self) -> u64 {
-            0
+            self.now
         }
         fn connect(&mut self, _: Channel, _: &str, _: u16, _: bool) -> Result<Socket, NetError> {
             Err(NetError::Failed)
@@ -226,6 +230,9 @@ pub(crate) mod mock {
             r.len()
         }
         fn store_save(&mut self, copy: u8, data: &[u8]) -> Result<(), HostError> {
+            if self.store_fails {
+                return Err(HostError);
+            }
             let c = &mut self.record[usize::from(copy)];
             match self.tear.take() {
                 Some(n) => {

@@ -111,6 +111,25 @@ fn a_stall_is_detected_and_resumed() {
     assert!(plat.logs.iter().any(|l| l.contains("stall")) || r.requests.len() >= 2);
 }
 
+/// A server that never stops but sends one byte per 100 ms: with a 1 s stall timeout that is
+/// 10 bytes per window, under the 1 KiB a window needs, so it is a stall, not a download that
+/// takes 14 hours.
+#[test]
+fn a_trickle_is_a_stall_and_resumed() {
+    let f = Faults {
+        trickle_at: Some((300_000, Duration::from_millis(100))),
+        ..Faults::default()
+    };
+    let (r, _) = run("trickle", f, Want::Done);
+    assert!(resumed(&r) >= 1, "{r}");
+    let trickled = r.requests.iter().find(|q| {
+        q.fault
+            .as_deref()
+            .is_some_and(|f| f.contains("trickle 1 byte per 100 ms from 300000"))
+    });
+    assert!(trickled.is_some(), "the fault fired:\n{r}");
+}
+
 #[test]
 fn expired_urls_are_replaced_by_asking_the_cloud_again() {
     let f = Faults {

@@ -13,8 +13,10 @@ use common::programs::root;
 
 /// Regression guard: the library's flash share (text + rodata + data) on either target may not
 /// grow past this. 72.2 KiB before the size work, 48.1 KiB with log lines after it, 47.6 KiB after
-/// the RAM work (thumbv7em-none-eabihf). Lower it as the library shrinks; the goal is FLASH_BUDGET.
-const FLASH_CEILING: u64 = 48 * 1024;
+/// the RAM work, 48.5 KiB with the robustness gaps closed (body trickle, host-MQTT PUBACK
+/// timeout, record that cannot be cleared: +0.9 KiB of .text) (thumbv7em-none-eabihf). Lower it
+/// as the library shrinks; the goal is FLASH_BUDGET.
+const FLASH_CEILING: u64 = 49 * 1024;
 /// The design's flash budget for the whole engine (MQTT + HTTP + OTA + MD5 + JSON).
 const FLASH_BUDGET: u64 = 32 * 1024;
 

@@ -77,6 +77,7 @@ struct HostSummary {
     lost_reports: u64,
     lost_dones: u64,
     closed_by_version: u64,
+    republished: u64,
 }
 
 impl Summary {
@@ -127,6 +128,7 @@ impl Summary {
             m.lost_reports += u64::from(h.lost_reports);
             m.lost_dones += u64::from(h.lost_dones);
             m.closed_by_version += u64::from(h.closed_by_version);
+            m.republished += u64::from(h.republished);
         }
     }
 
@@ -146,7 +148,8 @@ impl Summary {
                  drops {} (unsignalled {}) | busy {} | PUBACKs reported {}, lost {} \
                  (reports delivered as the link dropped {}) | foreign topics refused {} | \
                  other-module offers {} | redeliveries {} | reports lost unacknowledged {} \
-                 (done {}, tasks closed by the version {})",
+                 (done {}, tasks closed by the version {}) | published again after the ack \
+                 timeout {}",
                 h.seeds,
                 h.seeds_without_acks,
                 h.connects,
@@ -163,6 +166,7 @@ impl Summary {
                 h.lost_reports,
                 h.lost_dones,
                 h.closed_by_version,
+                h.republished,
             ));
         }
         format!(

@@ -33,7 +33,7 @@ pub enum Broker {
 /// `*_first` counter counts only the requests that reach its stage:
 /// `not_found` → `forbidden_first` → `redirect_first` → `server_error_first` → served
 /// (`ignore_range`, `change_object_at`, then the body faults `wrong_content_length`, `chunked`,
-/// `stall_at`, `drop_at`, which apply to GET bodies only).
+/// `stall_at`, `trickle_at`, `drop_at`, which apply to GET bodies only).
 ///
 /// Every fault that acts on a response is named in that request's [`HttpLog::fault`] note.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -50,6 +50,11 @@ pub struct Faults {
     /// nothing for the duration (the connection stays open), then goes on. Note: `stall D ms at
     /// N`. Not fired by a body that a drop cuts before N (it stays pending).
     pub stall_at: Option<(u64, Duration)>,
+    /// Once: the first response whose body contains byte N sends bytes up to N-1, then one
+    /// byte per duration (a server that never stops but never gets anywhere) until the client
+    /// closes the connection or the body is sent. Not with `chunked` (the fault stays pending).
+    /// Note: `trickle 1 byte per D ms from N`.
+    pub trickle_at: Option<(u64, Duration)>,
     /// The URLs of this device's first K offers (`update_firmware` messages, told apart by
     /// their `t=` query) answer 403 for ever, like an expired signed URL (COS XML
     /// `AccessDenied`, "Request has expired"). URLs of later offers work, so the device must send

@@ -64,6 +64,7 @@ struct FaultState {
     /// `drop_at` offsets not fired yet, ascending.
     drops: Vec<u64>,
     stall: Option<(u64, Duration)>,
+    trickle: Option<(u64, Duration)>,
     server_errors: usize,
     redirects: usize,
     insecure_redirects: usize,
@@ -88,6 +89,7 @@ impl ServedFile {
         let state = FaultState {
             drops,
             stall: faults.stall_at,
+            trickle: faults.trickle_at,
             change_at: faults.change_object_at,
             ..FaultState::default()
         };
@@ -581,6 +583,8 @@ struct BodyFaults {
     cut: Option<u64>,
     /// Pause before this body byte.
     stall: Option<(u64, Duration)>,
+    /// From this body byte on, one byte per duration.
+    trickle: Option<(u64, Duration)>,
     /// Chunked transfer coding with chunk sizes from this seed.
     chunk_seed: Option<u64>,
     /// Declared Content-Length (wrong on purpose); the connection closes after the body.
@@ -724,6 +728,16 @@ fn respond_image(
                     body_faults.stall = Some((n - a, d));
                     notes.push(format!("stall {} ms at {n}", d.as_millis()));
                 }
+                if let Some((n, d)) = st.trickle
+                    && a <= n
+                    && n < b
+                    && body_faults.chunk_seed.is_none()
+                    && body_faults.cut.is_none_or(|c| n - a < c)
+                {
+                    st.trickle = None;
+                    body_faults.trickle = Some((n - a, d));
+                    notes.push(format!("trickle 1 byte per {} ms from {n}", d.as_millis()));
+                }
             }
         } else if serve && f.chunked && plan != RangePlan::Unsatisfiable {
             notes.push("chunked".into());
@@ -824,6 +838,7 @@ fn respond_image(
         stream,
         sent: 0,
         stall: body_faults.stall,
+        trickle: body_faults.trickle,
         stop: ctx.stop,
         rate: f.rate_limit,
     };
@@ -858,6 +873,8 @@ struct BodyWriter<'a> {
     sent: u64,
     /// Pause before this payload byte.
     stall: Option<(u64, Duration)>,
+    /// From this payload byte on, one byte per duration.
+    trickle: Option<(u64, Duration)>,
     stop: &'a AtomicBool,
     /// Bytes per second at most (a slow link), if set.
     rate: Option<u64>,
@@ -875,6 +892,24 @@ impl BodyWriter<'_> {
             self.stall = None;
             pause(d, self.stop);
             bytes = &bytes[k..];
+        }
+        if let Some((at, d)) = self.trickle
+            && at >= self.sent
+            && at < self.sent + bytes.len() as u64
+        {
+            let k = (at - self.sent) as usize;
+            self.raw(&bytes[..k])?;
+            self.trickle = None;
+            // Until the client gives up (the write fails) or the server stops.
+            for byte in bytes[k..].chunks(1) {
+                if self.stop.load(Ordering::Relaxed) {
+                    return Err(io::ErrorKind::ConnectionAborted.into());
+                }
+                pause(d, self.stop);
+                self.raw(byte)?;
+                self.stream.flush()?;
+            }
+            return Ok(());
         }
         self.raw(bytes)
     }

@@ -31,6 +31,8 @@ image; each fault that acts is named in the HTTP log line, after FAULT:):
   --drop-at N               the first response whose body contains byte N is cut after byte
                             N-1 and the connection closed; once per N; repeatable
   --stall-at N:MS           once, pause MS milliseconds before byte N, connection left open
+  --trickle-at N:MS         once, from byte N on send one byte per MS milliseconds until the
+                            device closes the connection
   --forbidden-first K       the URLs of the first K offers answer 403 (expired) for ever; the
                             device must send report_version again for a fresh URL
   --not-found               every request gets 404
@@ -122,15 +124,20 @@ fn parse_args() -> Result<Args, String> {
             }
             "--timeout" => a.timeout = Some(num(value()?, &flag)?),
             "--drop-at" => a.faults.drop_at.push(num(value()?, &flag)?),
-            "--stall-at" => {
+            "--stall-at" | "--trickle-at" => {
                 let v = value()?;
                 let (n, ms) = v
                     .split_once(':')
-                    .ok_or_else(|| format!("--stall-at wants N:MS, got {v:?}"))?;
-                a.faults.stall_at = Some((
+                    .ok_or_else(|| format!("{flag} wants N:MS, got {v:?}"))?;
+                let at = Some((
                     num(n.to_owned(), &flag)?,
                     Duration::from_millis(num(ms.to_owned(), &flag)?),
                 ));
+                if flag == "--stall-at" {
+                    a.faults.stall_at = at;
+                } else {
+                    a.faults.trickle_at = at;
+                }
             }
             "--forbidden-first" => a.faults.forbidden_first = num(value()?, &flag)? as usize,
             "--not-found" => a.faults.not_found = true,

@@ -110,6 +110,9 @@ struct Up {
     epoch: u32,
     /// Scripted: lost with the connection whatever happens.
     lose: bool,
+    /// The library published this report again, its earlier token still unacknowledged (the
+    /// host-mode ack timeout): the cloud sees it as a QoS1 redelivery.
+    again: bool,
 }
 
 #[derive(Default, Clone, Debug)]
@@ -133,6 +136,8 @@ pub struct HostStats {
     pub delivered_at_drop: u32,
     /// Offers for another module of the device on its own topic (to be ignored).
     pub other_module_offers: u32,
+    /// QoS1 reports published again after the library's ack timeout.
+    pub republished: u32,
 }
 
 /// The host's side of its MQTT connection.
@@ -150,6 +155,8 @@ pub struct HostLink {
     next_token: u32,
     /// Tokens handed out on this connection whose PUBACK has not been reported.
     outstanding: Vec<u32>,
+    /// The last QoS1 report published and its token.
+    last_q1: Option<(u32, Vec<u8>)>,
     to_cloud: VecDeque<Up>,
     last_up_at: u64,
     /// `(at, topic, payload)` for `mqtt_input`, in order.
@@ -175,6 +182,7 @@ impl HostLink {
             busy_until: 0,
             next_token: 1,
             outstanding: Vec::new(),
+            last_q1: None,
             to_cloud: VecDeque::new(),
             last_up_at: 0,
             to_dev: VecDeque::new(),
@@ -320,6 +328,14 @@ impl Ctx {
             h.outstanding.push(t);
             t
         });
+        let again = h
+            .last_q1
+            .as_ref()
+            .is_some_and(|(t, p)| p == payload && h.outstanding.contains(t));
+        if let Some(t) = token {
+            h.stats.republished += u32::from(again);
+            h.last_q1 = Some((t, payload.to_vec()));
+        }
         let kind = kind_of(payload);
         let mut lose = false;
         if qos == 1 {
@@ -352,6 +368,7 @@ impl Ctx {
             kind,
             epoch,
             lose,
+            again,
         });
         let t = token;
         self.trace(|| format!("host: publish q{qos} accepted, token {t:?}"));
@@ -372,7 +389,7 @@ impl Ctx {
     /// The cloud's side: a report arrived. `replies`: its answers go back (false at a drop).
     fn host_deliver(&mut self, m: Up, replies: bool) {
         self.report_epoch = Some(m.epoch);
-        let out = self.on_report(m.qos, false, true, &m.payload);
+        let out = self.on_report(m.qos, m.again, true, &m.payload);
         self.report_epoch = None;
         let now = self.now;
         if let Some(t) = m.token {
