@@ -225,8 +225,12 @@ int demo_version_read(const demo_version *v, char *out, size_t cap)
     return (int)n;
 }
 
-void demo_version_image_ready(demo_version *v, const char *version)
+void demo_version_image_ready(demo_version *v, posix_platform *p, const char *tag,
+                              const char *version, const ota_event *ev)
 {
+    posix_log(p, POSIX_LOG_INFO, tag,
+              "image %s verified (%lu bytes) and bootable; cloud told 'burning'", version,
+              (unsigned long)ev->file_size);
     snprintf(v->next, sizeof v->next, "%s", version);
     v->reboot_pending = 1;
 }
@@ -295,4 +299,11 @@ int demo_start(const char *prog, const char *usage_note, int argc, char **argv, 
 void demo_log_title(posix_platform *p, const char *tag, const char *what)
 {
     posix_log(p, POSIX_LOG_INFO, tag, "qcloud-ota %s, library %s", what, ota_version());
+}
+
+void demo_forward_log(posix_platform *p, const char *tag, const char *prefix, int32_t level,
+                      const char *msg, size_t len)
+{
+    int lvl = level >= OTA_LOG_ERROR && level <= OTA_LOG_DEBUG ? (int)level : OTA_LOG_INFO;
+    posix_log(p, lvl, tag, "%s%.*s", prefix, (int)(len > 4096 ? 4096 : len), msg);
 }

@@ -102,8 +102,10 @@ int demo_version_paths(demo_version *v, const char *dir);
  * (0 when the file is absent or empty), or -1 when it cannot be read (errno says why). */
 int demo_version_read(const demo_version *v, char *out, size_t cap);
 
-/* OTA_EVENT_IMAGE_READY: remember the version and let the main loop "reboot". */
-void demo_version_image_ready(demo_version *v, const char *version);
+/* OTA_EVENT_IMAGE_READY: log it under `tag`, remember the version (`version`, the event's own,
+ * never NULL) and let the main loop "reboot". */
+void demo_version_image_ready(demo_version *v, posix_platform *p, const char *tag,
+                              const char *version, const ota_event *ev);
 
 /* The reboot itself, once the caller has deinitialised its client: the bootloader swaps in the
  * new image, so record it in DIR/running_version, run it from now on, and forget that the slot
@@ -125,6 +127,11 @@ int demo_version_reboot(demo_version *v, posix_platform *p, const char *tag);
 int demo_start(const char *prog, const char *usage_note, int argc, char **argv, demo_args *a,
                device_info *id, posix_platform *plat, demo_version *v, char *file_version,
                size_t file_version_cap, int *from_file);
+
+/* The body of every demo's ota_platform.log: the library's line under `tag`, after `prefix`
+ * (may be ""), at the library's level (the OTA_LOG_* values equal the POSIX_LOG_* ones). */
+void demo_forward_log(posix_platform *p, const char *tag, const char *prefix, int32_t level,
+                      const char *msg, size_t len);
 
 /* The first banner line: "qcloud-ota <what>, library <version>". */
 void demo_log_title(posix_platform *p, const char *tag, const char *what);

@@ -86,10 +86,7 @@ static void on_event(void *user, const ota_event *ev)
         }
         break;
     case OTA_EVENT_IMAGE_READY:
-        posix_log(p, POSIX_LOG_INFO, "event",
-                  "image %s verified (%lu bytes) and bootable; cloud told 'burning'", ver,
-                  (unsigned long)ev->file_size);
-        demo_version_image_ready(&d->ver, ver);
+        demo_version_image_ready(&d->ver, p, "event", ver, ev);
         break;
     case OTA_EVENT_DONE:
         posix_log(p, POSIX_LOG_INFO, "event", "update to %s done: cloud acknowledged", ver);
@@ -112,8 +109,7 @@ static void on_event(void *user, const ota_event *ev)
 static void on_log(void *user, int32_t level, const char *msg, size_t len)
 {
     demo_ctx *d = user;
-    int lvl = level >= OTA_LOG_ERROR && level <= OTA_LOG_DEBUG ? (int)level : OTA_LOG_INFO;
-    posix_log(&d->plat, lvl, "ota", "%.*s", (int)(len > 4096 ? 4096 : len), msg);
+    demo_forward_log(&d->plat, "ota", "", level, msg, len);
 }
 
 /* Bring-your-own MQTT: the library's reports and its subscription go out on the host's

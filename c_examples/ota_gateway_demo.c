@@ -154,9 +154,7 @@ static void on_event(void *user, const ota_event *ev)
         }
         break;
     case OTA_EVENT_IMAGE_READY:
-        posix_log(p, POSIX_LOG_INFO, tag, "image %s verified and bootable; cloud told 'burning'",
-                  ver);
-        demo_version_image_ready(&s->ver, ver);
+        demo_version_image_ready(&s->ver, p, tag, ver, ev);
         break;
     case OTA_EVENT_DONE:
         posix_log(p, POSIX_LOG_INFO, tag, "update to %s done: cloud acknowledged", ver);
@@ -179,8 +177,7 @@ static void on_event(void *user, const ota_event *ev)
 static void on_log(void *user, int32_t level, const char *msg, size_t len)
 {
     sub_ctx *s = user;
-    int lvl = level >= OTA_LOG_ERROR && level <= OTA_LOG_DEBUG ? (int)level : OTA_LOG_INFO;
-    posix_log(&s->plat, lvl, s->id.device_name, "ota: %.*s", (int)(len > 4096 ? 4096 : len), msg);
+    demo_forward_log(&s->plat, s->id.device_name, "ota: ", level, msg, len);
 }
 
 static int32_t on_mqtt_publish(void *user, const char *topic, const uint8_t *payload, size_t len,
