@@ -766,28 +766,23 @@ fn respond_image(
                 "<?xml version='1.0' encoding='utf-8' ?>\n<Error>\n\t<Code>{code}</Code>\n\t<Message>{message}</Message>\n\t<Resource>{}</Resource>\n</Error>\n",
                 log.path
             );
-            let head = format!(
-                "HTTP/1.1 {status} {reason}\r\nContent-Type: application/xml\r\nServer: qcloud-ota-standin\r\nContent-Length: {}\r\nConnection: {connection}\r\n\r\n",
-                body.len()
-            );
-            stream.write_all(head.as_bytes())?;
-            if !head_only {
-                stream.write_all(body.as_bytes())?;
-            }
+            let status_line = format!("{status} {reason}");
+            let reply = (status_line.as_str(), "", "application/xml");
+            small_reply(stream, reply, &body, connection, head_only)?;
             return Ok(true);
         }
         Gate::Redirect(location) => {
             log.status = 302;
             ctx.sink.begin(log);
             let body = format!("moved to {location}\n");
-            let head = format!(
-                "HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Type: text/plain\r\nServer: qcloud-ota-standin\r\nContent-Length: {}\r\nConnection: {connection}\r\n\r\n",
-                body.len()
-            );
-            stream.write_all(head.as_bytes())?;
-            if !head_only {
-                stream.write_all(body.as_bytes())?;
-            }
+            let extra = format!("Location: {location}\r\n");
+            small_reply(
+                stream,
+                ("302 Found", &extra, "text/plain"),
+                &body,
+                connection,
+                head_only,
+            )?;
             return Ok(true);
         }
     }
@@ -991,6 +986,26 @@ fn pause(d: Duration, stop: &AtomicBool) {
 
 fn conn_header(keep_alive: bool) -> &'static str {
     if keep_alive { "keep-alive" } else { "close" }
+}
+
+/// An error page or a redirect: `(status line, extra header lines, content type)` and a short
+/// text body (its head alone for HEAD).
+fn small_reply(
+    stream: &mut dyn Wire,
+    (status_line, extra, content_type): (&str, &str, &str),
+    body: &str,
+    connection: &str,
+    head_only: bool,
+) -> io::Result<()> {
+    let head = format!(
+        "HTTP/1.1 {status_line}\r\n{extra}Content-Type: {content_type}\r\nServer: qcloud-ota-standin\r\nContent-Length: {}\r\nConnection: {connection}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes())?;
+    if !head_only {
+        stream.write_all(body.as_bytes())?;
+    }
+    Ok(())
 }
 
 fn simple(stream: &mut dyn Wire, code: u16, reason: &str, keep_alive: bool) -> io::Result<()> {
