@@ -49,6 +49,34 @@ pub fn decimal(buf: &mut [u8; 20], mut v: u64) -> &[u8] {
     buf.get(buf.len() - n..).unwrap_or(&[])
 }
 
+/// Milliseconds on the library's internal clock: the low 32 bits of the host's `now_ms`. They
+/// wrap every 49.7 days; deadlines are compared wrap-safe, so any span below 24.8 days works, and
+/// a Cortex-M handles them in single registers (64-bit time cost ~1 KiB of flash).
+#[allow(dead_code)] // until the layers move to 32-bit time
+pub type Ms = u32;
+
+/// The internal clock reading for the host's 64-bit `now_ms`.
+#[allow(dead_code)]
+pub fn ms(now_ms: u64) -> Ms {
+    now_ms as Ms
+}
+
+/// Whether the deadline `at` has come at `now` (wrap-safe).
+#[allow(dead_code)]
+pub fn reached(now: Ms, at: Ms) -> bool {
+    now.wrapping_sub(at) < 1 << 31
+}
+
+/// Milliseconds from `now` until `at`, 0 once it has come.
+#[allow(dead_code)]
+pub fn until(now: Ms, at: Ms) -> Ms {
+    if reached(now, at) {
+        0
+    } else {
+        at.wrapping_sub(now)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,5 +155,15 @@ mod tests {
             let mut b = [0u8; 20];
             assert_eq!(decimal(&mut b, v), std::format!("{v}").as_bytes());
         }
+    }
+    #[test]
+    fn deadlines_survive_the_wrap() {
+        let near_wrap = ms(0x1_ffff_fff0);
+        let at = near_wrap.wrapping_add(0x20);
+        assert!(!reached(near_wrap, at));
+        assert_eq!(until(near_wrap, at), 0x20);
+        assert!(reached(at, at));
+        assert!(reached(at.wrapping_add(5), at));
+        assert_eq!(until(at.wrapping_add(5), at), 0);
     }
 }
