@@ -2,6 +2,9 @@
 //! of the crate sees safe Rust types. The header `include/qcloud_ota.h` is generated from this file.
 #![allow(non_camel_case_types, clippy::missing_safety_doc)]
 
+#[cfg(all(target_arch = "arm", target_os = "none"))]
+mod arm_mem;
+
 use core::ffi::{c_char, c_void};
 use core::mem::MaybeUninit;
 use core::ptr::{addr_of, addr_of_mut};

@@ -276,6 +276,93 @@ static void on_event(void *user, const ota_event *e)
     }
 }
 
+/* ---- the library's memory helpers --------------------------------------------------------------- */
+
+/* The library brings its own small ARM EABI memory helpers (src/ffi/arm_mem.rs), and as it comes
+ * before the C library on the link line, memset and memcmp here are the library's too. Checked
+ * once at boot against plain byte loops (volatile, so the compiler cannot turn them into calls to
+ * the functions under test): every length to 40, every alignment, both overlap directions. */
+void __aeabi_memcpy(void *dest, const void *src, size_t n);
+void __aeabi_memmove(void *dest, const void *src, size_t n);
+void __aeabi_memset(void *dest, size_t n, int c);
+void __aeabi_memclr(void *dest, size_t n);
+
+static bool same(const uint8_t *a, const volatile uint8_t *b, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++)
+        if (a[i] != b[i])
+            return false;
+    return true;
+}
+
+static void fill(uint8_t *buf, volatile uint8_t *ref, size_t n, uint8_t seed)
+{
+    size_t i;
+    for (i = 0; i < n; i++)
+        buf[i] = ref[i] = (uint8_t)(seed + i * 7u);
+}
+
+/* 0 when they work, else the number of the check that failed. */
+static uint32_t mem_helpers_check(void)
+{
+    static uint8_t buf[64];
+    static volatile uint8_t ref[64];
+    size_t len, a, b, i, n;
+    for (len = 0; len <= 40; len++) {
+        for (a = 0; a < 4; a++) {
+            for (b = 0; b < 8; b++) {
+                /* memmove both ways (b < a and b > a overlap), memcpy between halves. */
+                fill(buf, ref, sizeof buf, (uint8_t)(len + a));
+                __aeabi_memmove(buf + a, buf + b, len);
+                {
+                    uint8_t tmp[64];
+                    for (i = 0; i < len; i++)
+                        tmp[i] = ref[b + i];
+                    for (i = 0; i < len; i++)
+                        ref[a + i] = tmp[i];
+                }
+                if (!same(buf, ref, sizeof buf))
+                    return 1;
+                fill(buf, ref, sizeof buf, (uint8_t)b);
+                __aeabi_memcpy(buf + a, buf + 32 + b, len > 24 ? 24 : len);
+                for (i = 0; i < (len > 24 ? 24 : len); i++)
+                    ref[a + i] = ref[32 + b + i];
+                if (!same(buf, ref, sizeof buf))
+                    return 2;
+                fill(buf, ref, sizeof buf, (uint8_t)a);
+                __aeabi_memset(buf + b, len, 0x5a);
+                __aeabi_memclr(buf + 48 + a, len > 12 ? 12 : len);
+                if (memset(buf + a, 0xc3, len / 2) != buf + a)
+                    return 3;
+                for (i = 0; i < len; i++)
+                    ref[b + i] = 0x5a;
+                for (i = 0; i < (len > 12 ? 12 : len); i++)
+                    ref[48 + a + i] = 0;
+                for (i = 0; i < len / 2; i++)
+                    ref[a + i] = 0xc3;
+                if (!same(buf, ref, sizeof buf))
+                    return 4;
+            }
+        }
+        /* memcmp: zero for equal (also n = 0), and the sign of the first differing byte as
+         * unsigned char. */
+        n = len > 32 ? 32 : len;
+        fill(buf, ref, sizeof buf, 1);
+        if (memcmp(buf, buf + 32, 0) != 0 || memcmp(buf + 3, buf + 3, n) != 0)
+            return 5;
+        if (n > 0) {
+            buf[32 + n - 1] = (uint8_t)(buf[n - 1] + 0x80); /* only the last byte differs */
+            for (i = 0; i + 1 < n; i++)
+                buf[32 + i] = buf[i];
+            if ((memcmp(buf, buf + 32, n) < 0) != (buf[n - 1] < buf[32 + n - 1]) ||
+                memcmp(buf, buf + 32, n) == 0 || memcmp(buf, buf + 32, n - 1) != 0)
+                return 6;
+        }
+    }
+    return 0;
+}
+
 /* ---- boot, config, results ------------------------------------------------------------------- */
 
 /* The bridge's config: "key=value" strings, NUL-separated. */
@@ -383,6 +470,7 @@ int main(void)
     };
     ota_config cfg;
     int32_t rc;
+    uint32_t failed;
 
     board_init();
     if (PERSIST->magic != PERSIST_MAGIC) { /* first power-on: PSRAM is blank */
@@ -390,6 +478,11 @@ int main(void)
         PERSIST->magic = PERSIST_MAGIC;
     }
     PERSIST->boots++;
+    failed = mem_helpers_check();
+    if (failed) {
+        log_kv("memory helpers: check failed", failed);
+        end_run(3);
+    }
     if (!fetch_config())
         end_run(2);
     /* The "bootloader": a verified, bootable image in the slot becomes the running firmware. */
