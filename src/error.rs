@@ -61,6 +61,48 @@ pub mod result_code {
     pub const UPGRADE_FAILED: i32 = -5;
 }
 
+/// Every status's text, in `Error::ALL` order, each ending in NUL for C: one blob walked to the
+/// n-th NUL rather than a `match`, which costs a table of pointers and lengths (~450 bytes on a
+/// Cortex-M). Short, because every byte is flash.
+const TEXTS: &str = concat!(
+    "a required pointer is NULL\0", // Error::NullPointer
+    "invalid argument (empty, too long, or out of range)\0", // Error::InvalidArgument
+    "a buffer is below its documented minimum\0", // Error::BufferTooSmall
+    "not allowed in the current state\0", // Error::WrongState
+    "client not initialised\0",     // Error::NotInitialized
+    "called from one of the client's own callbacks\0", // Error::Busy
+    "message for another client's topic\0", // Error::OtherTopic
+    "the host could not open a connection\0", // Error::NetConnect
+    "connection failed or closed by the peer\0", // Error::NetIo
+    "MQTT broker refused the connection (credentials?)\0", // Error::MqttRefused
+    "MQTT broker did not answer in time\0", // Error::MqttTimeout
+    "malformed MQTT packet from the broker\0", // Error::MqttProtocol
+    "MQTT message over the receive buffer dropped\0", // Error::MqttOversize
+    "broker rejected the OTA topic subscription\0", // Error::SubscribeRejected
+    "malformed update_firmware message\0", // Error::BadMessage
+    "image does not fit the firmware slot\0", // Error::ImageTooLarge
+    "unsupported or malformed firmware URL\0", // Error::BadUrl
+    "cloud rejected the reported version\0", // Error::VersionRejected
+    "unexpected HTTP status\0",     // Error::HttpStatus
+    "firmware not found (HTTP 404)\0", // Error::HttpNotFound
+    "firmware URL refused (HTTP 403, signature expired)\0", // Error::HttpForbidden
+    "malformed HTTP response or wrong range/length\0", // Error::HttpProtocol
+    "firmware download stalled\0",  // Error::DownloadTimeout
+    "image MD5 does not match md5sum\0", // Error::Md5Mismatch
+    "host firmware slot error\0",   // Error::Slot
+    "host record store error\0",    // Error::Store
+    "device came back on the old version\0", // Error::RolledBack
+    "host declined the update\0",   // Error::Declined
+    "redirected (followed by the library)\0", // Error::Redirected
+    "TLS: certificate not from a trusted CA (ota_config.ca)\0", // Error::TlsUntrusted
+    "TLS: certificate not valid for the host name\0", // Error::TlsNameMismatch
+    "TLS: certificate expired or not yet valid (clock?)\0", // Error::TlsExpired
+    "TLS: the peer sent an alert\0", // Error::TlsAlert
+    "TLS handshake failed (version, cipher suite or message)\0", // Error::TlsHandshake
+    "TLS set-up unusable (ota_config.ca or tls_buf)\0", // Error::TlsConfig
+    "refused a redirect from https to http\0", // Error::TlsDowngrade
+);
+
 impl Error {
     pub const ALL: [Error; 36] = [
         Error::NullPointer,
@@ -109,62 +151,32 @@ impl Error {
         Error::ALL.iter().copied().find(|e| e.code() == code)
     }
 
-    /// The text behind `ota_strerror`, NUL-terminated for C.
-    pub const fn text(self) -> &'static core::ffi::CStr {
-        match self {
-            Error::NullPointer => c"a required pointer was NULL",
-            Error::InvalidArgument => {
-                c"invalid argument (empty, too long, not UTF-8, or out of range)"
-            }
-            Error::BufferTooSmall => c"a buffer is smaller than its documented minimum",
-            Error::WrongState => c"not allowed in the current state",
-            Error::NotInitialized => c"client not initialised",
-            Error::Busy => c"called from inside one of this client's own callbacks",
-            Error::OtherTopic => c"the message is for another client's topic",
-            Error::NetConnect => c"the host could not open a connection",
-            Error::NetIo => c"connection failed or closed by the peer",
-            Error::MqttRefused => c"the MQTT broker refused the connection (check the credentials)",
-            Error::MqttTimeout => c"the MQTT broker did not answer in time",
-            Error::MqttProtocol => c"malformed MQTT packet from the broker",
-            Error::MqttOversize => c"an MQTT message larger than the receive buffer was dropped",
-            Error::SubscribeRejected => c"the broker rejected the OTA topic subscription",
-            Error::BadMessage => c"malformed or incomplete update_firmware message",
-            Error::ImageTooLarge => c"the offered image does not fit the firmware slot",
-            Error::BadUrl => c"unsupported or malformed firmware URL",
-            Error::VersionRejected => c"the cloud rejected the reported version",
-            Error::HttpStatus => c"unexpected HTTP status from the firmware server",
-            Error::HttpNotFound => c"firmware not found (HTTP 404)",
-            Error::HttpForbidden => c"firmware URL refused (HTTP 403, signature expired)",
-            Error::HttpProtocol => c"malformed HTTP response or wrong range/length",
-            Error::DownloadTimeout => c"firmware download stalled",
-            Error::Md5Mismatch => c"image MD5 does not match md5sum",
-            Error::Slot => c"the host's firmware slot reported an error",
-            Error::Store => c"the host's persistent record store reported an error",
-            Error::RolledBack => c"the device came back on the old version",
-            Error::Declined => c"the host declined the update",
-            Error::Redirected => c"redirected (followed by the library)",
-            Error::TlsUntrusted => {
-                c"TLS: server certificate not signed by a trusted CA (add its root to ota_config.ca)"
-            }
-            Error::TlsNameMismatch => {
-                c"TLS: server certificate is not valid for the host name (check broker_host / the URL)"
-            }
-            Error::TlsExpired => {
-                c"TLS: server certificate expired or not yet valid (check the clock: unix_time_s)"
-            }
-            Error::TlsAlert => c"TLS: the server ended the session with an alert",
-            Error::TlsHandshake => {
-                c"TLS handshake failed (no common TLS version or cipher suite, or a bad message)"
-            }
-            Error::TlsConfig => {
-                c"TLS set-up unusable (ota_config.ca is not PEM/DER certificates, or tls_buf is missing)"
-            }
-            Error::TlsDowngrade => c"refused a redirect from https to http",
-        }
+    /// This status's text for `ota_strerror`, with its NUL.
+    pub fn c_text(self) -> &'static [u8] {
+        let (start, end) = self.span();
+        TEXTS.as_bytes().get(start..=end).unwrap_or(b"\0")
     }
 
+    /// This status's text (for log lines).
     pub fn as_str(self) -> &'static str {
-        self.text().to_str().unwrap_or("")
+        let (start, end) = self.span();
+        TEXTS.get(start..end).unwrap_or("")
+    }
+
+    /// Where this status's text lies in `TEXTS`: its start and its NUL.
+    fn span(self) -> (usize, usize) {
+        let nth = Error::ALL.iter().position(|&e| e == self).unwrap_or(0);
+        let (mut start, mut seen) = (0, 0);
+        for (i, &b) in TEXTS.as_bytes().iter().enumerate() {
+            if b == 0 {
+                if seen == nth {
+                    return (start, i);
+                }
+                seen += 1;
+                start = i + 1;
+            }
+        }
+        (0, 0)
     }
 
     /// The Tencent `result_code` an update ending with this error reports.
@@ -217,6 +229,19 @@ mod tests {
                 assert_ne!(e.code(), other.code());
             }
         }
+        assert_eq!(
+            TEXTS.bytes().filter(|&b| b == 0).count(),
+            Error::ALL.len(),
+            "one text per status"
+        );
+        assert_eq!(
+            Error::Md5Mismatch.as_str(),
+            "image MD5 does not match md5sum"
+        );
+        assert_eq!(
+            Error::TlsDowngrade.c_text(),
+            b"refused a redirect from https to http\0"
+        );
         assert_eq!(Error::from_code(0), None);
         assert_eq!(Error::from_code(-999), None);
     }

@@ -1190,7 +1190,7 @@ pub unsafe extern "C" fn ota_deinit(client: *mut ota_client) -> i32 {
 pub extern "C" fn ota_strerror(status: i32) -> *const c_char {
     match status {
         OTA_OK => c"success".as_ptr(),
-        s => Error::from_code(s).map_or(c"unknown status".as_ptr(), |e| e.text().as_ptr()),
+        s => Error::from_code(s).map_or(c"unknown status".as_ptr(), |e| e.c_text().as_ptr().cast()),
     }
 }
 
@@ -1326,7 +1326,7 @@ mod tests {
         for e in Error::ALL {
             // SAFETY: ota_strerror returns a static NUL-terminated string.
             let s = unsafe { core::ffi::CStr::from_ptr(ota_strerror(e.code())) };
-            assert_eq!(s, e.text());
+            assert_eq!(s.to_bytes_with_nul(), e.c_text());
         }
         // SAFETY: as above.
         let unknown = unsafe { core::ffi::CStr::from_ptr(ota_strerror(12345)) };
