@@ -2,10 +2,24 @@
 //! non-default port, and there is no `Accept-Encoding` (nothing here decompresses, and the image
 //! must arrive byte for byte for its MD5).
 
-use super::url::Url;
+use super::url::{Url, authority};
 use crate::text::Writer;
 
-const USER_AGENT: &str = concat!("qcloud-ota/", env!("CARGO_PKG_VERSION"));
+/// The request, with stand-ins: 1 the target, 2 the `Host:` authority, 3 the Range's first byte,
+/// 4 its last, 5 the If-Range ETag. A line starting with 6 is only sent with a range, one
+/// starting with 7 only with an ETag.
+const TEMPLATE: &[u8] = concat!(
+    "GET \x01 HTTP/1.1\r\n",
+    "Host: \x02\r\n",
+    "User-Agent: qcloud-ota/",
+    env!("CARGO_PKG_VERSION"),
+    "\r\n",
+    "Accept: */*\r\n",
+    "\x06Range: bytes=\x03-\x04\r\n",
+    "\x07If-Range: \x05\r\n",
+    "Connection: keep-alive\r\n\r\n"
+)
+.as_bytes();
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RequestError {
@@ -29,68 +43,58 @@ pub fn write_get(
     range: Option<(u64, u64)>,
     if_range: Option<&str>,
 ) -> Result<usize, RequestError> {
-    if range.is_some_and(|(first, last)| first > last) {
+    let (first, last) = range.unwrap_or_default();
+    if first > last {
         return Err(RequestError::BadRange);
     }
-    if let Some(tag) = if_range {
-        let b = tag.as_bytes();
-        if b.is_empty() || b.starts_with(b"W/") || b.iter().any(|&c| c < b' ' || c == 0x7f) {
-            return Err(RequestError::BadIfRange);
-        }
+    let tag = if_range.unwrap_or_default().as_bytes();
+    if if_range.is_some()
+        && (tag.is_empty() || tag.starts_with(b"W/") || tag.iter().any(|&c| c < b' ' || c == 0x7f))
+    {
+        return Err(RequestError::BadIfRange);
     }
     // Appended unconditionally: the writer drops whatever does not fit and says so once.
     let mut w = Writer::new(out);
-    w.str("GET ");
-    if url.path.starts_with('?') {
-        w.byte(b'/');
+    let mut skip = false;
+    for &t in TEMPLATE {
+        match t {
+            _ if skip => {}
+            1 => put_target(&mut w, url.path.as_bytes()),
+            2 => {
+                let mut digits = [0; 20];
+                for part in authority(url, &mut digits) {
+                    w.str(part);
+                }
+            }
+            3 => w.u64(first),
+            4 => w.u64(last),
+            5 => w.bytes(tag),
+            6 => skip = range.is_none(),
+            7 => skip = if_range.is_none(),
+            _ => w.byte(t),
+        }
+        skip &= t != b'\n';
     }
-    put_target(&mut w, url.path.as_bytes());
-    w.str(" HTTP/1.1\r\nHost: ");
-    if url.host_is_ipv6() {
-        w.byte(b'[');
-        w.str(url.host);
-        w.byte(b']');
-    } else {
-        w.str(url.host);
-    }
-    if !url.port_is_default() {
-        w.byte(b':');
-        w.u64(u64::from(url.port));
-    }
-    w.str("\r\nUser-Agent: ");
-    w.str(USER_AGENT);
-    w.str("\r\nAccept: */*\r\n");
-    if let Some((first, last)) = range {
-        w.str("Range: bytes=");
-        w.u64(first);
-        w.byte(b'-');
-        w.u64(last);
-        w.str("\r\n");
-    }
-    if let Some(tag) = if_range {
-        w.str("If-Range: ");
-        w.str(tag);
-        w.str("\r\n");
-    }
-    w.str("Connection: keep-alive\r\n\r\n");
     w.finish().map_err(|_| RequestError::BufferTooSmall)
 }
 
-/// The request target, with non-ASCII bytes percent-encoded (a URL taken verbatim from JSON may
-/// carry raw UTF-8; the request line must be ASCII). Control bytes were refused by the URL parser.
+/// The request target: `/` before a bare query (`http://h?x`), non-ASCII bytes percent-encoded
+/// (a URL taken verbatim from JSON may carry raw UTF-8; the request line must be ASCII). Control
+/// bytes were refused by the URL parser.
 fn put_target(w: &mut Writer<'_>, s: &[u8]) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let mut start = 0;
-    for (i, &b) in s.iter().enumerate() {
+    if s.first() == Some(&b'?') {
+        w.byte(b'/');
+    }
+    for &b in s {
         if b >= 0x80 {
-            w.bytes(s.get(start..i).unwrap_or_default());
             let hi = HEX.get(usize::from(b >> 4)).copied().unwrap_or(b'0');
             let lo = HEX.get(usize::from(b & 15)).copied().unwrap_or(b'0');
             w.bytes(&[b'%', hi, lo]);
-            start = i + 1;
+        } else {
+            w.byte(b);
         }
     }
-    w.bytes(s.get(start..).unwrap_or_default());
 }
 
 #[cfg(test)]
