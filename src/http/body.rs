@@ -31,32 +31,28 @@ pub enum BodyError {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
-    Length(u64),
+    /// Content-Length: `n` bytes to go.
+    Length,
     UntilClose,
-    /// Hex digits of a chunk size; `digits` once at least one arrived.
-    Size {
-        size: u64,
-        digits: bool,
-    },
-    /// After the digits: whitespace, then `;ext` once `ext`.
-    SizeTail {
-        size: u64,
-        ext: bool,
-    },
+    /// Hex digits of a chunk size (into `n`).
+    Size,
+    /// Whitespace after the digits.
+    SizeTail,
+    /// A `;` extension (ignored) up to the CR.
+    SizeExt,
     /// CR of the size line seen.
-    SizeLf {
-        size: u64,
-    },
-    Data(u64),
+    SizeLf,
+    /// Chunk data: `n` bytes to go.
+    Data,
     DataCr,
     DataLf,
     /// At the start of a trailer line (an empty line ends the body).
     TrailerStart,
     TrailerLine,
-    /// CR seen; `last` when it ended the empty line.
-    TrailerLf {
-        last: bool,
-    },
+    /// CR of a trailer line seen.
+    TrailerLf,
+    /// CR of the empty line seen.
+    LastLf,
     Done,
 }
 
@@ -65,20 +61,18 @@ pub struct BodyDecoder {
     state: State,
     /// Bytes in the current size line, or in the whole trailer.
     line: u16,
+    n: u64,
 }
 
 impl BodyDecoder {
     pub fn new(framing: Framing) -> Self {
-        let state = match framing {
-            Framing::Length(0) => State::Done,
-            Framing::Length(n) => State::Length(n),
-            Framing::Chunked => State::Size {
-                size: 0,
-                digits: false,
-            },
-            Framing::UntilClose => State::UntilClose,
+        let (state, n) = match framing {
+            Framing::Length(0) => (State::Done, 0),
+            Framing::Length(n) => (State::Length, n),
+            Framing::Chunked => (State::Size, 0),
+            Framing::UntilClose => (State::UntilClose, 0),
         };
-        BodyDecoder { state, line: 0 }
+        BodyDecoder { state, line: 0, n }
     }
 
     pub fn is_done(&self) -> bool {
@@ -88,7 +82,7 @@ impl BodyDecoder {
     /// Body bytes still expected with Content-Length framing (None for the other framings).
     pub fn remaining(&self) -> Option<u64> {
         match self.state {
-            State::Length(n) => Some(n),
+            State::Length => Some(self.n),
             State::Done => Some(0),
             _ => None,
         }
@@ -98,42 +92,27 @@ impl BodyDecoder {
     /// `input` (empty when only framing was consumed). (0, []) means it needs more input, or it
     /// is done. Call again with the rest until then.
     pub fn decode<'a>(&mut self, input: &'a [u8]) -> Result<(usize, &'a [u8]), BodyError> {
-        match self.state {
-            State::UntilClose => return Ok((input.len(), input)),
-            State::Length(rem) => {
-                let take = clamp(rem, input.len());
-                let left = rem - take as u64;
-                self.state = if left == 0 {
-                    State::Done
-                } else {
-                    State::Length(left)
-                };
-                return Ok((take, input.get(..take).unwrap_or_default()));
-            }
-            _ => {}
-        }
         let mut i = 0;
         loop {
+            let rest = input.get(i..).unwrap_or_default();
             match self.state {
-                State::Done => return Ok((i, &[])),
-                State::Data(rem) => {
-                    let avail = input.len().saturating_sub(i);
-                    let take = clamp(rem, avail);
-                    if take == 0 {
-                        return Ok((i, &[]));
+                State::UntilClose => return Ok((input.len(), input)),
+                State::Length | State::Data => {
+                    let take = usize::try_from(self.n).map_or(rest.len(), |n| n.min(rest.len()));
+                    self.n -= take as u64;
+                    if self.n == 0 {
+                        self.state = if self.state == State::Length {
+                            State::Done
+                        } else {
+                            State::DataCr
+                        };
                     }
-                    let left = rem - take as u64;
-                    self.state = if left == 0 {
-                        State::DataCr
-                    } else {
-                        State::Data(left)
-                    };
-                    let end = i + take;
                     // Framing before the data is consumed in the same call; data stays contiguous.
-                    return Ok((end, input.get(i..end).unwrap_or_default()));
+                    return Ok((i + take, rest.get(..take).unwrap_or_default()));
                 }
+                State::Done => return Ok((i, &[])),
                 _ => {
-                    let Some(&b) = input.get(i) else {
+                    let Some(&b) = rest.first() else {
                         return Ok((i, &[]));
                     };
                     self.step(b)?;
@@ -156,104 +135,53 @@ impl BodyDecoder {
 
     /// One byte of chunk framing.
     fn step(&mut self, b: u8) -> Result<(), BodyError> {
-        self.state = match self.state {
-            State::Size { size, digits } => {
-                self.count(MAX_SIZE_LINE)?;
-                if let Some(v) = hex(b) {
-                    if size > u64::MAX >> 4 {
-                        return Err(BodyError::ChunkSizeOverflow);
-                    }
-                    State::Size {
-                        size: size << 4 | u64::from(v),
-                        digits: true,
-                    }
-                } else if !digits {
-                    return Err(BodyError::BadChunkSize);
-                } else if b == b'\r' {
-                    State::SizeLf { size }
-                } else if b == b' ' || b == b'\t' {
-                    State::SizeTail { size, ext: false }
-                } else if b == b';' {
-                    State::SizeTail { size, ext: true }
-                } else {
-                    return Err(BodyError::BadChunkSize);
-                }
+        use State::*;
+        let max = match self.state {
+            Size | SizeTail | SizeExt => MAX_SIZE_LINE,
+            TrailerStart | TrailerLine => MAX_TRAILER,
+            _ => 0,
+        };
+        if max > 0 {
+            self.line = self.line.saturating_add(1);
+            if self.line > max {
+                return Err(BodyError::LineTooLong);
             }
-            State::SizeTail { size, ext } => {
-                self.count(MAX_SIZE_LINE)?;
-                match b {
-                    b'\r' => State::SizeLf { size },
-                    b'\n' => return Err(BodyError::BadChunkSize),
-                    b';' => State::SizeTail { size, ext: true },
-                    b' ' | b'\t' => State::SizeTail { size, ext },
-                    // Extension names/values are ignored, but stray text before `;` is not.
-                    _ if ext => State::SizeTail { size, ext },
-                    _ => return Err(BodyError::BadChunkSize),
+        }
+        let hex = match b {
+            b'0'..=b'9' => Some(b - b'0'),
+            b'a'..=b'f' | b'A'..=b'F' => Some((b | 0x20) - b'a' + 10),
+            _ => None,
+        };
+        self.state = match (self.state, b) {
+            (Size, _) if hex.is_some() => {
+                if self.n > u64::MAX >> 4 {
+                    return Err(BodyError::ChunkSizeOverflow);
                 }
+                self.n = self.n << 4 | u64::from(hex.unwrap_or(0));
+                Size
             }
-            State::SizeLf { size } => {
-                if b != b'\n' {
-                    return Err(BodyError::BadChunkSize);
-                }
+            // Not a digit, and none before it.
+            (Size, _) if self.line == 1 => return Err(BodyError::BadChunkSize),
+            (Size | SizeTail | SizeExt, b'\r') => SizeLf,
+            (Size | SizeTail, b' ' | b'\t') => SizeTail,
+            (Size | SizeTail | SizeExt, b';') => SizeExt,
+            // Extension names/values are ignored, but stray text before `;` is not.
+            (SizeExt, _) if b != b'\n' => SizeExt,
+            (SizeLf, b'\n') => {
                 self.line = 0;
-                if size == 0 {
-                    State::TrailerStart
-                } else {
-                    State::Data(size)
-                }
+                if self.n == 0 { TrailerStart } else { Data }
             }
-            State::DataCr if b == b'\r' => State::DataLf,
-            State::DataLf if b == b'\n' => State::Size {
-                size: 0,
-                digits: false,
-            },
-            State::DataCr | State::DataLf => return Err(BodyError::MissingCrlf),
-            State::TrailerStart | State::TrailerLine => {
-                self.count(MAX_TRAILER)?;
-                match b {
-                    b'\r' => State::TrailerLf {
-                        last: self.state == State::TrailerStart,
-                    },
-                    b'\n' => return Err(BodyError::MissingCrlf),
-                    _ => State::TrailerLine,
-                }
-            }
-            State::TrailerLf { last } => {
-                if b != b'\n' {
-                    return Err(BodyError::MissingCrlf);
-                }
-                if last {
-                    State::Done
-                } else {
-                    State::TrailerStart
-                }
-            }
-            // Not framing states: decode() never calls step() in these.
-            s @ (State::Length(_) | State::UntilClose | State::Data(_) | State::Done) => s,
+            (Size | SizeTail | SizeExt | SizeLf, _) => return Err(BodyError::BadChunkSize),
+            (DataCr, b'\r') => DataLf,
+            (DataLf, b'\n') => Size,
+            (TrailerStart, b'\r') => LastLf,
+            (TrailerLine, b'\r') => TrailerLf,
+            (TrailerStart | TrailerLine, _) if b != b'\n' => TrailerLine,
+            (TrailerLf, b'\n') => TrailerStart,
+            (LastLf, b'\n') => Done,
+            _ => return Err(BodyError::MissingCrlf),
         };
         Ok(())
-    }
-
-    fn count(&mut self, max: u16) -> Result<(), BodyError> {
-        self.line = self.line.saturating_add(1);
-        if self.line > max {
-            Err(BodyError::LineTooLong)
-        } else {
-            Ok(())
-        }
-    }
-}
-
-fn clamp(rem: u64, avail: usize) -> usize {
-    usize::try_from(rem).map_or(avail, |r| r.min(avail))
-}
-
-fn hex(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
     }
 }
 
@@ -333,6 +261,8 @@ mod tests {
             (b"5\n", BodyError::BadChunkSize),
             (b"5\rx", BodyError::BadChunkSize),
             (b"0x5\r\n", BodyError::BadChunkSize),
+            (b"1\r\na\r\n\r\n", BodyError::BadChunkSize),
+            (b"1\r\na\r\n;x\r\n", BodyError::BadChunkSize),
             (b"5\r\nhelloX", BodyError::MissingCrlf),
             (b"5\r\nhello\rX", BodyError::MissingCrlf),
             (b"5\r\nhello\n", BodyError::MissingCrlf),
