@@ -2,21 +2,22 @@
 //! non-default port, and there is no `Accept-Encoding` (nothing here decompresses, and the image
 //! must arrive byte for byte for its MD5).
 
-use super::url::{Url, authority};
+use super::url::{Url, parts};
 use crate::text::Writer;
 
-/// The request, with stand-ins: 1 the target, 2 the `Host:` authority, 3 the Range's first byte,
-/// 4 its last, 5 the If-Range ETag. A line starting with 6 is only sent with a range, one
-/// starting with 7 only with an ETag.
+/// The request, with stand-ins (control bytes that a request never holds): 0x10 + i the URL's
+/// part `i` ([`parts`]: 2 to 5 the authority, 6 and 7 the target), 0x18 the Range's first byte,
+/// 0x19 its last, 0x1a the If-Range ETag. A line starting with 0x1b is only sent with a range,
+/// one starting with 0x1c only with an ETag.
 const TEMPLATE: &[u8] = concat!(
-    "GET \x01 HTTP/1.1\r\n",
-    "Host: \x02\r\n",
+    "GET \x16\x17 HTTP/1.1\r\n",
+    "Host: \x11\x12\x13\x14\x15\r\n",
     "User-Agent: qcloud-ota/",
     env!("CARGO_PKG_VERSION"),
     "\r\n",
     "Accept: */*\r\n",
-    "\x06Range: bytes=\x03-\x04\r\n",
-    "\x07If-Range: \x05\r\n",
+    "\x1bRange: bytes=\x18-\x19\r\n",
+    "\x1cIf-Range: \x1a\r\n",
     "Connection: keep-alive\r\n\r\n"
 )
 .as_bytes();
@@ -55,22 +56,18 @@ pub fn write_get(
     }
     // Appended unconditionally: the writer drops whatever does not fit and says so once.
     let mut w = Writer::new(out);
+    let mut digits = [0; 20];
+    let parts = parts(url, &mut digits);
     let mut skip = false;
     for &t in TEMPLATE {
         match t {
             _ if skip => {}
-            1 => put_target(&mut w, url.path.as_bytes()),
-            2 => {
-                let mut digits = [0; 20];
-                for part in authority(url, &mut digits) {
-                    w.str(part);
-                }
-            }
-            3 => w.u64(first),
-            4 => w.u64(last),
-            5 => w.bytes(tag),
-            6 => skip = range.is_none(),
-            7 => skip = if_range.is_none(),
+            0x10..=0x17 => put_ascii(&mut w, parts.get(usize::from(t - 0x10)).unwrap_or(&"")),
+            0x18 => w.u64(first),
+            0x19 => w.u64(last),
+            0x1a => w.bytes(tag),
+            0x1b => skip = range.is_none(),
+            0x1c => skip = if_range.is_none(),
             _ => w.byte(t),
         }
         skip &= t != b'\n';
@@ -78,15 +75,11 @@ pub fn write_get(
     w.finish().map_err(|_| RequestError::BufferTooSmall)
 }
 
-/// The request target: `/` before a bare query (`http://h?x`), non-ASCII bytes percent-encoded
-/// (a URL taken verbatim from JSON may carry raw UTF-8; the request line must be ASCII). Control
-/// bytes were refused by the URL parser.
-fn put_target(w: &mut Writer<'_>, s: &[u8]) {
+/// `s` with non-ASCII bytes percent-encoded: a URL taken verbatim from JSON may carry raw UTF-8
+/// in its path; the request line must be ASCII. Control bytes were refused by the URL parser.
+fn put_ascii(w: &mut Writer<'_>, s: &str) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    if s.first() == Some(&b'?') {
-        w.byte(b'/');
-    }
-    for &b in s {
+    for &b in s.as_bytes() {
         if b >= 0x80 {
             let hi = HEX.get(usize::from(b >> 4)).copied().unwrap_or(b'0');
             let lo = HEX.get(usize::from(b & 15)).copied().unwrap_or(b'0');

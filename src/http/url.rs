@@ -81,9 +81,11 @@ pub fn parse(s: &str) -> Result<Url<'_>, UrlError> {
     parse_after_scheme(scheme, s.get(prefix.len()..).unwrap_or_default())
 }
 
-/// The parts of the authority as a URL and the `Host:` header spell it: `[` and `]` around an
-/// IPv6 literal, `:port` unless the port is the scheme's default. `digits` holds the port's.
-pub(crate) fn authority<'a>(url: &Url<'a>, digits: &'a mut [u8; 20]) -> [&'a str; 5] {
+/// The URL as text, in parts: scheme, `[`, host, `]`, `:`, port, `/`, path. The brackets are
+/// only there around an IPv6 literal, the colon and port only for a port other than the scheme's
+/// default, the slash only before a bare query (`http://h?x`). `digits` holds the port's.
+/// Parts 1 to 5 are also the `Host:` header, 6 and 7 the request target.
+pub(crate) fn parts<'a>(url: &Url<'a>, digits: &'a mut [u8; 20]) -> [&'a str; 8] {
     let v6 = url.host_is_ipv6();
     let port = if url.port_is_default() {
         ""
@@ -91,25 +93,24 @@ pub(crate) fn authority<'a>(url: &Url<'a>, digits: &'a mut [u8; 20]) -> [&'a str
         core::str::from_utf8(decimal(digits, u64::from(url.port))).unwrap_or_default()
     };
     [
+        match url.scheme {
+            Scheme::Http => "http://",
+            Scheme::Https => "https://",
+        },
         if v6 { "[" } else { "" },
         url.host,
         if v6 { "]" } else { "" },
         if port.is_empty() { "" } else { ":" },
         port,
+        if url.path.starts_with('/') { "" } else { "/" },
+        url.path,
     ]
 }
 
 /// Write `url` back as text (for a redirect target that must outlive the response buffer).
 pub fn write<const N: usize>(url: &Url<'_>, out: &mut Str<N>) -> Result<(), TooLong> {
-    let mut digits = [0; 20];
-    let [open, host, close, colon, port] = authority(url, &mut digits);
-    let scheme = match url.scheme {
-        Scheme::Http => "http://",
-        Scheme::Https => "https://",
-    };
-    let slash = if url.path.starts_with('/') { "" } else { "/" };
     out.clear();
-    for part in [scheme, open, host, close, colon, port, slash, url.path] {
+    for part in &parts(url, &mut [0; 20]) {
         out.push_str(part)?;
     }
     Ok(())
