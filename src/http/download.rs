@@ -53,14 +53,6 @@ pub enum DownloadEvent<'a> {
     Error(DownloadError),
 }
 
-/// Mark the download failed and return the error event.
-macro_rules! fail {
-    ($s:ident, $e:expr) => {{
-        $s.phase = Phase::Failed;
-        return Some(DownloadEvent::Error($e));
-    }};
-}
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
     /// Fresh connection, nothing asked yet.
@@ -206,94 +198,90 @@ impl<'b> Download<'b> {
     /// The next event, or None when more I/O is needed (or after Done/Error). The Head comes
     /// once, then Data events, then Done; or Error, after which only `reset` helps.
     pub fn poll_event(&mut self) -> Option<DownloadEvent<'_>> {
-        match self.phase {
-            Phase::Sending if self.eof => fail!(self, DownloadError::Closed),
-            Phase::Head => self.poll_head(),
-            Phase::Body => self.poll_body(),
-            _ => None,
-        }
-    }
-
-    fn poll_head(&mut self) -> Option<DownloadEvent<'_>> {
         self.release();
-        // 1xx heads (100 Continue, 103 Early Hints) are skipped.
-        loop {
-            let pending = self.buf.get(self.rd..self.wr).unwrap_or_default();
-            let (head, n) = match parse_head(pending) {
-                Err(e) => fail!(self, DownloadError::Head(e)),
-                Ok(Some(done)) => done,
-                Ok(None) if self.wr - self.rd >= self.buf.len() => {
-                    fail!(self, DownloadError::HeadTooLarge)
-                }
-                Ok(None) if self.eof => fail!(self, DownloadError::Closed),
-                Ok(None) => return None,
-            };
-            self.rd += n;
-            let status = head.status;
-            let framing = match status {
-                // 101 Switching Protocols: we never asked to upgrade.
-                101 => fail!(self, DownloadError::UnexpectedStatus),
-                100..=199 => continue,
-                204 | 304 => Framing::Length(0),
-                _ if head.chunked => Framing::Chunked,
-                _ => head
-                    .content_length
-                    .map_or(Framing::UntilClose, Framing::Length),
-            };
-            if status == 206 {
-                // The server may shorten the end (clamped to the object size), never move the
-                // start; a Content-Length must match the range.
-                let ok = match (self.range, head.content_range) {
-                    (Some((first, last)), Some(cr)) => {
-                        cr.start == first
-                            && cr.end <= last
-                            && head.content_length.is_none_or(|n| n == cr.len())
+        let error = 'fail: {
+            match self.phase {
+                Phase::Sending if self.eof => break 'fail DownloadError::Closed,
+                // 1xx heads (100 Continue, 103 Early Hints) are skipped.
+                Phase::Head => loop {
+                    let pending = self.buf.get(self.rd..self.wr).unwrap_or_default();
+                    let (head, n) = match parse_head(pending) {
+                        Err(e) => break 'fail DownloadError::Head(e),
+                        Ok(Some(done)) => done,
+                        Ok(None) if self.wr - self.rd >= self.buf.len() => {
+                            break 'fail DownloadError::HeadTooLarge;
+                        }
+                        Ok(None) if self.eof => break 'fail DownloadError::Closed,
+                        Ok(None) => return None,
+                    };
+                    self.rd += n;
+                    let status = head.status;
+                    let framing = match status {
+                        // 101 Switching Protocols: we never asked to upgrade.
+                        101 => break 'fail DownloadError::UnexpectedStatus,
+                        100..=199 => continue,
+                        204 | 304 => Framing::Length(0),
+                        _ if head.chunked => Framing::Chunked,
+                        _ => head
+                            .content_length
+                            .map_or(Framing::UntilClose, Framing::Length),
+                    };
+                    if status == 206 {
+                        // The server may shorten the end (clamped to the object size), never
+                        // move the start; a Content-Length must match the range.
+                        let ok = match (self.range, head.content_range) {
+                            (Some((first, last)), Some(cr)) => {
+                                cr.start == first
+                                    && cr.end <= last
+                                    && head.content_length.is_none_or(|n| n == cr.len())
+                            }
+                            _ => false,
+                        };
+                        if !ok {
+                            break 'fail DownloadError::RangeMismatch;
+                        }
                     }
-                    _ => false,
-                };
-                if !ok {
-                    fail!(self, DownloadError::RangeMismatch);
-                }
-            }
-            self.body = BodyDecoder::new(framing);
-            self.deliver = matches!(status, 200 | 206);
-            self.keep_alive = !head.close && framing != Framing::UntilClose;
-            self.phase = Phase::Body;
-            return Some(DownloadEvent::Head(head));
-        }
-    }
-
-    fn poll_body(&mut self) -> Option<DownloadEvent<'_>> {
-        self.release();
-        loop {
-            let input = self.buf.get(self.rd..self.wr).unwrap_or_default();
-            let (n, data) = match self.body.decode(input) {
-                Ok(r) => r,
-                Err(e) => fail!(self, DownloadError::Body(e)),
-            };
-            // The data's bytes are released now: the caller cannot touch `self` while it holds
-            // the slice, and the next call reuses the space.
-            self.rd += n;
-            if !data.is_empty() && self.deliver {
-                self.delivered = self.delivered.wrapping_add(data.len() as u64);
-                return Some(DownloadEvent::Data(data));
-            }
-            if n == 0 || self.body.is_done() {
-                if self.body.is_done() && self.rd != self.wr {
-                    fail!(self, DownloadError::ExtraData);
-                }
-                if !self.body.is_done() {
-                    if !self.eof {
-                        return None;
+                    self.body = BodyDecoder::new(framing);
+                    self.deliver = matches!(status, 200 | 206);
+                    self.keep_alive = !head.close && framing != Framing::UntilClose;
+                    self.phase = Phase::Body;
+                    return Some(DownloadEvent::Head(head));
+                },
+                Phase::Body => loop {
+                    let input = self.buf.get(self.rd..self.wr).unwrap_or_default();
+                    let (n, data) = match self.body.decode(input) {
+                        Ok(r) => r,
+                        Err(e) => break 'fail DownloadError::Body(e),
+                    };
+                    // The data's bytes are released now: the caller cannot touch `self` while it
+                    // holds the slice, and the next call reuses the space.
+                    self.rd += n;
+                    if !data.is_empty() && self.deliver {
+                        self.delivered = self.delivered.wrapping_add(data.len() as u64);
+                        return Some(DownloadEvent::Data(data));
                     }
-                    if let Err(e) = self.body.on_eof() {
-                        fail!(self, DownloadError::Body(e));
+                    let done = self.body.is_done();
+                    if done && self.rd != self.wr {
+                        break 'fail DownloadError::ExtraData;
                     }
-                }
-                self.phase = Phase::Done;
-                return Some(DownloadEvent::Done);
+                    if !done && n == 0 {
+                        if !self.eof {
+                            return None;
+                        }
+                        if let Err(e) = self.body.on_eof() {
+                            break 'fail DownloadError::Body(e);
+                        }
+                    }
+                    if done || n == 0 {
+                        self.phase = Phase::Done;
+                        return Some(DownloadEvent::Done);
+                    }
+                },
+                _ => return None,
             }
-        }
+        };
+        self.phase = Phase::Failed;
+        Some(DownloadEvent::Error(error))
     }
 
     /// All received bytes consumed: start over at 0 (no copy).
