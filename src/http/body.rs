@@ -29,36 +29,58 @@ pub enum BodyError {
     Truncated,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum State {
-    /// Content-Length: `n` bytes to go.
-    Length,
-    UntilClose,
-    /// Hex digits of a chunk size (into `n`).
-    Size,
-    /// Whitespace after the digits.
-    SizeTail,
-    /// A `;` extension (ignored) up to the CR.
-    SizeExt,
-    /// CR of the size line seen.
-    SizeLf,
-    /// Chunk data: `n` bytes to go.
-    Data,
-    DataCr,
-    DataLf,
-    /// At the start of a trailer line (an empty line ends the body).
-    TrailerStart,
-    TrailerLine,
-    /// CR of a trailer line seen.
-    TrailerLf,
-    /// CR of the empty line seen.
-    LastLf,
-    Done,
-}
+// Decoder states. The chunk framing ones come first: each has a row in `NEXT`.
+/// Before the first hex digit of a chunk size.
+const SIZE_START: u8 = 0;
+/// Hex digits of a chunk size (into `n`).
+const SIZE: u8 = 1;
+/// Whitespace after the digits.
+const SIZE_TAIL: u8 = 2;
+/// A `;` extension (ignored) up to the CR.
+const SIZE_EXT: u8 = 3;
+/// CR of the size line seen.
+const SIZE_LF: u8 = 4;
+const DATA_CR: u8 = 5;
+const DATA_LF: u8 = 6;
+/// At the start of a trailer line (an empty line ends the body).
+const TRAILER_START: u8 = 7;
+const TRAILER_LINE: u8 = 8;
+/// CR of a trailer line seen.
+const TRAILER_LF: u8 = 9;
+/// CR of the empty line seen.
+const LAST_LF: u8 = 10;
+/// Content-Length: `n` bytes to go.
+const LENGTH: u8 = 11;
+const UNTIL_CLOSE: u8 = 12;
+/// Chunk data: `n` bytes to go.
+const DATA: u8 = 13;
+const DONE: u8 = 14;
+
+// Errors in `NEXT`.
+const BAD: u8 = 0x80;
+const CRLF: u8 = 0x81;
+
+/// The next framing state by byte class: hex digit, CR, LF, space or tab, `;`, anything else.
+/// `DATA` after a size line means `TRAILER_START` for the last (empty) chunk.
+#[rustfmt::skip]
+const NEXT: [[u8; 6]; 11] = [
+    /* SIZE_START */    [SIZE, BAD, BAD, BAD, BAD, BAD],
+    /* SIZE */          [SIZE, SIZE_LF, BAD, SIZE_TAIL, SIZE_EXT, BAD],
+    // Extension names/values are ignored, but stray text before `;` is not.
+    /* SIZE_TAIL */     [BAD, SIZE_LF, BAD, SIZE_TAIL, SIZE_EXT, BAD],
+    /* SIZE_EXT */      [SIZE_EXT, SIZE_LF, BAD, SIZE_EXT, SIZE_EXT, SIZE_EXT],
+    /* SIZE_LF */       [BAD, BAD, DATA, BAD, BAD, BAD],
+    /* DATA_CR */       [CRLF, DATA_LF, CRLF, CRLF, CRLF, CRLF],
+    /* DATA_LF */       [CRLF, CRLF, SIZE_START, CRLF, CRLF, CRLF],
+    /* TRAILER_START */ [TRAILER_LINE, LAST_LF, CRLF, TRAILER_LINE, TRAILER_LINE, TRAILER_LINE],
+    /* TRAILER_LINE */  [TRAILER_LINE, TRAILER_LF, CRLF, TRAILER_LINE, TRAILER_LINE, TRAILER_LINE],
+    /* TRAILER_LF */    [CRLF, CRLF, TRAILER_START, CRLF, CRLF, CRLF],
+    /* LAST_LF */       [CRLF, CRLF, DONE, CRLF, CRLF, CRLF],
+];
 
 #[derive(Clone, Debug)]
 pub struct BodyDecoder {
-    state: State,
+    state: u8,
     /// Bytes in the current size line, or in the whole trailer.
     line: u16,
     n: u64,
@@ -67,23 +89,23 @@ pub struct BodyDecoder {
 impl BodyDecoder {
     pub fn new(framing: Framing) -> Self {
         let (state, n) = match framing {
-            Framing::Length(0) => (State::Done, 0),
-            Framing::Length(n) => (State::Length, n),
-            Framing::Chunked => (State::Size, 0),
-            Framing::UntilClose => (State::UntilClose, 0),
+            Framing::Length(0) => (DONE, 0),
+            Framing::Length(n) => (LENGTH, n),
+            Framing::Chunked => (SIZE_START, 0),
+            Framing::UntilClose => (UNTIL_CLOSE, 0),
         };
         BodyDecoder { state, line: 0, n }
     }
 
     pub fn is_done(&self) -> bool {
-        self.state == State::Done
+        self.state == DONE
     }
 
     /// Body bytes still expected with Content-Length framing (None for the other framings).
     pub fn remaining(&self) -> Option<u64> {
         match self.state {
-            State::Length => Some(self.n),
-            State::Done => Some(0),
+            LENGTH => Some(self.n),
+            DONE => Some(0),
             _ => None,
         }
     }
@@ -96,21 +118,17 @@ impl BodyDecoder {
         loop {
             let rest = input.get(i..).unwrap_or_default();
             match self.state {
-                State::UntilClose => return Ok((input.len(), input)),
-                State::Length | State::Data => {
+                UNTIL_CLOSE => return Ok((input.len(), input)),
+                LENGTH | DATA => {
                     let take = usize::try_from(self.n).map_or(rest.len(), |n| n.min(rest.len()));
                     self.n -= take as u64;
                     if self.n == 0 {
-                        self.state = if self.state == State::Length {
-                            State::Done
-                        } else {
-                            State::DataCr
-                        };
+                        self.state = if self.state == LENGTH { DONE } else { DATA_CR };
                     }
                     // Framing before the data is consumed in the same call; data stays contiguous.
                     return Ok((i + take, rest.get(..take).unwrap_or_default()));
                 }
-                State::Done => return Ok((i, &[])),
+                DONE => return Ok((i, &[])),
                 _ => {
                     let Some(&b) = rest.first() else {
                         return Ok((i, &[]));
@@ -125,8 +143,8 @@ impl BodyDecoder {
     /// The peer closed the connection.
     pub fn on_eof(&mut self) -> Result<(), BodyError> {
         match self.state {
-            State::UntilClose | State::Done => {
-                self.state = State::Done;
+            UNTIL_CLOSE | DONE => {
+                self.state = DONE;
                 Ok(())
             }
             _ => Err(BodyError::Truncated),
@@ -135,10 +153,9 @@ impl BodyDecoder {
 
     /// One byte of chunk framing.
     fn step(&mut self, b: u8) -> Result<(), BodyError> {
-        use State::*;
         let max = match self.state {
-            Size | SizeTail | SizeExt => MAX_SIZE_LINE,
-            TrailerStart | TrailerLine => MAX_TRAILER,
+            SIZE_START..=SIZE_EXT => MAX_SIZE_LINE,
+            TRAILER_START | TRAILER_LINE => MAX_TRAILER,
             _ => 0,
         };
         if max > 0 {
@@ -147,39 +164,35 @@ impl BodyDecoder {
                 return Err(BodyError::LineTooLong);
             }
         }
-        let hex = match b {
-            b'0'..=b'9' => Some(b - b'0'),
-            b'a'..=b'f' | b'A'..=b'F' => Some((b | 0x20) - b'a' + 10),
-            _ => None,
+        let (class, digit) = match b {
+            b'0'..=b'9' => (0, b - b'0'),
+            b'a'..=b'f' | b'A'..=b'F' => (0, (b | 0x20) - b'a' + 10),
+            b'\r' => (1, 0),
+            b'\n' => (2, 0),
+            b' ' | b'\t' => (3, 0),
+            b';' => (4, 0),
+            _ => (5, 0),
         };
-        self.state = match (self.state, b) {
-            (Size, _) if hex.is_some() => {
+        let next = NEXT
+            .get(usize::from(self.state))
+            .and_then(|row| row.get(class))
+            .copied()
+            .unwrap_or(BAD);
+        self.state = match next {
+            BAD => return Err(BodyError::BadChunkSize),
+            CRLF => return Err(BodyError::MissingCrlf),
+            SIZE => {
                 if self.n > u64::MAX >> 4 {
                     return Err(BodyError::ChunkSizeOverflow);
                 }
-                self.n = self.n << 4 | u64::from(hex.unwrap_or(0));
-                Size
+                self.n = self.n << 4 | u64::from(digit);
+                SIZE
             }
-            // Not a digit, and none before it.
-            (Size, _) if self.line == 1 => return Err(BodyError::BadChunkSize),
-            (Size | SizeTail | SizeExt, b'\r') => SizeLf,
-            (Size | SizeTail, b' ' | b'\t') => SizeTail,
-            (Size | SizeTail | SizeExt, b';') => SizeExt,
-            // Extension names/values are ignored, but stray text before `;` is not.
-            (SizeExt, _) if b != b'\n' => SizeExt,
-            (SizeLf, b'\n') => {
+            DATA => {
                 self.line = 0;
-                if self.n == 0 { TrailerStart } else { Data }
+                if self.n == 0 { TRAILER_START } else { DATA }
             }
-            (Size | SizeTail | SizeExt | SizeLf, _) => return Err(BodyError::BadChunkSize),
-            (DataCr, b'\r') => DataLf,
-            (DataLf, b'\n') => Size,
-            (TrailerStart, b'\r') => LastLf,
-            (TrailerLine, b'\r') => TrailerLf,
-            (TrailerStart | TrailerLine, _) if b != b'\n' => TrailerLine,
-            (TrailerLf, b'\n') => TrailerStart,
-            (LastLf, b'\n') => Done,
-            _ => return Err(BodyError::MissingCrlf),
+            s => s,
         };
         Ok(())
     }
