@@ -210,18 +210,10 @@ struct Fields<'a> {
     keep_alive: bool,
 }
 
-/// Header names we read, then the list items we look for; [`keyword`] gives the index.
-const KEYWORDS: [&[u8]; 9] = [
-    b"content-length",
-    b"transfer-encoding",
-    b"connection",
-    b"content-range",
-    b"etag",
-    b"location",
-    b"chunked",
-    b"close",
-    b"keep-alive",
-];
+/// Header names we read, then the list items we look for, each after its length; [`keyword`]
+/// gives the index.
+const KEYWORDS: &[u8] = b"\x0econtent-length\x11transfer-encoding\x0aconnection\x0dcontent-range\
+    \x04etag\x08location\x07chunked\x05close\x0akeep-alive";
 const CONTENT_LENGTH: usize = 0;
 const TRANSFER_ENCODING: usize = 1;
 const CONNECTION: usize = 2;
@@ -232,13 +224,16 @@ const CHUNKED: usize = 6;
 const CLOSE: usize = 7;
 const KEEP_ALIVE: usize = 8;
 
-/// The index of `s` in [`KEYWORDS`] (without case), or `KEYWORDS.len()`.
+/// The index of `s` in [`KEYWORDS`] (without case), or past the last.
 fn keyword(s: &[u8]) -> usize {
+    let mut rest = KEYWORDS;
     let mut k = 0;
-    while let Some(w) = KEYWORDS.get(k) {
-        if s.eq_ignore_ascii_case(w) {
+    while let [len, tail @ ..] = rest {
+        let (word, next) = tail.split_at_checked(usize::from(*len)).unwrap_or_default();
+        if s.eq_ignore_ascii_case(word) {
             break;
         }
+        rest = next;
         k += 1;
     }
     k
@@ -580,6 +575,27 @@ mod tests {
             "a".repeat(100_000)
         );
         assert_eq!(head(&big).0.content_length, Some(1));
+    }
+
+    #[test]
+    fn keywords() {
+        let words = [
+            "content-length",
+            "transfer-encoding",
+            "connection",
+            "content-range",
+            "etag",
+            "location",
+            "chunked",
+            "close",
+            "keep-alive",
+        ];
+        for (k, w) in words.iter().enumerate() {
+            assert_eq!(keyword(w.as_bytes()), k);
+            assert_eq!(keyword(w.to_uppercase().as_bytes()), k);
+        }
+        assert_eq!(keyword(b"content-lengt"), words.len());
+        assert_eq!(keyword(b""), words.len());
     }
 
     #[test]
