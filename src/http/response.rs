@@ -351,7 +351,10 @@ fn number(s: &[u8], i: &mut usize) -> Option<u64> {
         .and_then(|b| b.checked_sub(b'0'))
         .filter(|&d| d < 10)
     {
-        v = v.checked_mul(10)?.checked_add(u64::from(d))?;
+        if v > u64::MAX / 10 {
+            return None;
+        }
+        v = (v * 10).checked_add(u64::from(d))?;
         *i += 1;
     }
     (*i > start).then_some(v)
