@@ -186,12 +186,20 @@ fn parse_after_scheme(scheme: Scheme, rest: &str) -> Result<Url<'_>, UrlError> {
 
 /// Path + query with the fragment cut off; "/" when empty.
 fn parse_path(tail: &str) -> Result<&str, UrlError> {
-    let end = tail.bytes().position(|b| b == b'#').unwrap_or(tail.len());
-    let path = tail.get(..end).unwrap_or_default();
-    if path.bytes().any(|b| b <= b' ' || b == 0x7f) {
-        return Err(UrlError::Path);
+    let mut end = 0;
+    for &b in tail.as_bytes() {
+        if b == b'#' {
+            break;
+        }
+        if b <= b' ' || b == 0x7f {
+            return Err(UrlError::Path);
+        }
+        end += 1;
     }
-    Ok(if path.is_empty() { "/" } else { path })
+    Ok(match tail.get(..end) {
+        Some("") | None => "/",
+        Some(path) => path,
+    })
 }
 
 /// 1 to 65535, at most five digits.
