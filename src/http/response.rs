@@ -139,7 +139,7 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<(Head<'_>, usize)>, HeadError> {
         };
         pos += nl + 1;
         if lines == 0 {
-            http10 = line.get(7) == Some(&b'0');
+            http10 = matches!(line.get(7), Some(b'0'));
             for &d in line.get(9..12).unwrap_or_default() {
                 f.head.status = f.head.status * 10 + u16::from(d - b'0');
             }

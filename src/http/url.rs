@@ -102,7 +102,11 @@ pub(crate) fn parts<'a>(url: &Url<'a>, digits: &'a mut [u8; 20]) -> [&'a str; 8]
         if v6 { "]" } else { "" },
         if port.is_empty() { "" } else { ":" },
         port,
-        if url.path.starts_with('/') { "" } else { "/" },
+        if matches!(url.path.as_bytes().first(), Some(b'/')) {
+            ""
+        } else {
+            "/"
+        },
         url.path,
     ]
 }
@@ -122,7 +126,7 @@ pub fn write<const N: usize>(url: &Url<'_>, out: &mut Str<N>) -> Result<(), TooL
 pub fn resolve<'a>(base: &Url<'a>, location: &'a str) -> Result<Url<'a>, UrlError> {
     let target = if let Some(rest) = location.strip_prefix("//") {
         parse_after_scheme(base.scheme, rest)?
-    } else if location.starts_with('/') {
+    } else if matches!(location.as_bytes().first(), Some(b'/')) {
         Url {
             path: parse_path(location)?,
             ..*base
@@ -150,7 +154,7 @@ fn parse_after_scheme(scheme: Scheme, rest: &str) -> Result<Url<'_>, UrlError> {
         return Err(UrlError::Userinfo);
     }
     // The host is `b[start..end]`; the port (if any) follows the colon at `end + v6`.
-    let v6 = authority.first() == Some(&b'[');
+    let v6 = matches!(authority.first(), Some(b'['));
     let start = usize::from(v6);
     let end = authority
         .iter()
