@@ -205,9 +205,11 @@ impl<'b> Download<'b> {
                 // 1xx heads (100 Continue, 103 Early Hints) are skipped.
                 Phase::Head => loop {
                     let pending = self.buf.get(self.rd..self.wr).unwrap_or_default();
-                    let (head, n) = match parse_head(pending) {
-                        Err(e) => break 'fail DownloadError::Head(e),
-                        Ok(Some(done)) => done,
+                    // Decided on by reference: the head is copied once, into the event.
+                    let parsed = parse_head(pending);
+                    let (head, n) = match &parsed {
+                        Err(e) => break 'fail DownloadError::Head(*e),
+                        Ok(Some((head, n))) => (head, *n),
                         Ok(None) if self.wr - self.rd >= self.buf.len() => {
                             break 'fail DownloadError::HeadTooLarge;
                         }
@@ -226,26 +228,14 @@ impl<'b> Download<'b> {
                             .content_length
                             .map_or(Framing::UntilClose, Framing::Length),
                     };
-                    if status == 206 {
-                        // The server may shorten the end (clamped to the object size), never
-                        // move the start; a Content-Length must match the range.
-                        let ok = match (self.range, head.content_range) {
-                            (Some((first, last)), Some(cr)) => {
-                                cr.start == first
-                                    && cr.end <= last
-                                    && head.content_length.is_none_or(|n| n == cr.len())
-                            }
-                            _ => false,
-                        };
-                        if !ok {
-                            break 'fail DownloadError::RangeMismatch;
-                        }
+                    if status == 206 && !range_matches(self.range, head) {
+                        break 'fail DownloadError::RangeMismatch;
                     }
                     self.body = BodyDecoder::new(framing);
                     self.deliver = matches!(status, 200 | 206);
                     self.keep_alive = !head.close && framing != Framing::UntilClose;
                     self.phase = Phase::Body;
-                    return Some(DownloadEvent::Head(head));
+                    return Some(DownloadEvent::Head(*head));
                 },
                 Phase::Body => loop {
                     let input = self.buf.get(self.rd..self.wr).unwrap_or_default();
@@ -290,6 +280,17 @@ impl<'b> Download<'b> {
             self.rd = 0;
             self.wr = 0;
         }
+    }
+}
+
+/// A 206 answers the Range we asked for: the server may shorten the end (clamped to the object
+/// size), never move the start; a Content-Length must match the range.
+fn range_matches(asked: Option<(u64, u64)>, head: &Head<'_>) -> bool {
+    match (asked, &head.content_range) {
+        (Some((first, last)), Some(cr)) => {
+            cr.start == first && cr.end <= last && head.content_length.is_none_or(|n| n == cr.len())
+        }
+        _ => false,
     }
 }
 
