@@ -245,16 +245,7 @@ impl<'a> Fields<'a> {
         let head = &mut self.head;
         let k = keyword(name);
         match k {
-            CONTENT_RANGE => {
-                // `bytes */N` (with 416) says nothing about the body; only a real range is kept,
-                // and only one.
-                if let Some(cr) = parse_content_range(value)? {
-                    if head.content_range.is_some() {
-                        return Err(HeadError::BadContentRange);
-                    }
-                    head.content_range = Some(cr);
-                }
-            }
+            CONTENT_RANGE => parse_content_range(value, &mut head.content_range)?,
             ETAG | LOCATION => {
                 let text = core::str::from_utf8(value).ok().filter(|s| !s.is_empty());
                 if k == ETAG {
@@ -299,8 +290,9 @@ impl<'a> Fields<'a> {
     }
 }
 
-/// `bytes first-last/total`, `bytes first-last/*`, or `bytes */total` (→ `None`).
-fn parse_content_range(v: &[u8]) -> Result<Option<ContentRange>, HeadError> {
+/// `bytes first-last/total` or `bytes first-last/*` into `out`, where there must be none yet; or
+/// `bytes */total` (with 416), which says nothing about the body.
+fn parse_content_range(v: &[u8], out: &mut Option<ContentRange>) -> Result<(), HeadError> {
     const E: HeadError = HeadError::BadContentRange;
     match v.get(..6) {
         Some(unit) if unit.eq_ignore_ascii_case(b"bytes ") => {}
@@ -327,9 +319,10 @@ fn parse_content_range(v: &[u8]) -> Result<Option<ContentRange>, HeadError> {
     };
     match range {
         _ if i != spec.len() => Err(E),
-        None if total.is_some() => Ok(None),
-        Some((start, end)) if start <= end && total.is_none_or(|t| end < t) => {
-            Ok(Some(ContentRange { start, end, total }))
+        None if total.is_some() => Ok(()),
+        Some((start, end)) if start <= end && total.is_none_or(|t| end < t) && out.is_none() => {
+            *out = Some(ContentRange { start, end, total });
+            Ok(())
         }
         _ => Err(E),
     }
