@@ -62,7 +62,7 @@ pub fn write_get(
     for &t in TEMPLATE {
         match t {
             _ if skip => {}
-            0x10..=0x17 => put_ascii(&mut w, parts.get(usize::from(t - 0x10)).unwrap_or(&"")),
+            0x10..=0x17 => put_ascii(&mut w, parts.get(usize::from(t - 0x10)).unwrap_or(&&[][..])),
             0x18 => w.u64(first),
             0x19 => w.u64(last),
             0x1a => w.bytes(tag),
@@ -77,9 +77,9 @@ pub fn write_get(
 
 /// `s` with non-ASCII bytes percent-encoded: a URL taken verbatim from JSON may carry raw UTF-8
 /// in its path; the request line must be ASCII. Control bytes were refused by the URL parser.
-fn put_ascii(w: &mut Writer<'_>, s: &str) {
+fn put_ascii(w: &mut Writer<'_>, s: &[u8]) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    for &b in s.as_bytes() {
+    for &b in s {
         if b >= 0x80 {
             let hi = HEX.get(usize::from(b >> 4)).copied().unwrap_or(b'0');
             let lo = HEX.get(usize::from(b & 15)).copied().unwrap_or(b'0');

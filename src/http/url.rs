@@ -85,29 +85,27 @@ pub fn parse(s: &str) -> Result<Url<'_>, UrlError> {
 /// only there around an IPv6 literal, the colon and port only for a port other than the scheme's
 /// default, the slash only before a bare query (`http://h?x`). `digits` holds the port's.
 /// Parts 1 to 5 are also the `Host:` header, 6 and 7 the request target.
-pub(crate) fn parts<'a>(url: &Url<'a>, digits: &'a mut [u8; 20]) -> [&'a str; 8] {
-    let v6 = url.host_is_ipv6();
-    let port = if url.port_is_default() {
-        ""
+pub(crate) fn parts<'a>(url: &Url<'a>, digits: &'a mut [u8; 20]) -> [&'a [u8]; 8] {
+    let v6 = usize::from(url.host_is_ipv6());
+    let port: &[u8] = if url.port_is_default() {
+        &[]
     } else {
-        core::str::from_utf8(decimal(digits, u64::from(url.port))).unwrap_or_default()
+        decimal(digits, u64::from(url.port))
     };
+    let slash = usize::from(!matches!(url.path.as_bytes().first(), Some(b'/')));
+    let cut = |s: &'static [u8], n: usize| s.get(..n).unwrap_or_default();
     [
         match url.scheme {
-            Scheme::Http => "http://",
-            Scheme::Https => "https://",
+            Scheme::Http => b"http://",
+            Scheme::Https => b"https://",
         },
-        if v6 { "[" } else { "" },
-        url.host,
-        if v6 { "]" } else { "" },
-        if port.is_empty() { "" } else { ":" },
+        cut(b"[", v6),
+        url.host.as_bytes(),
+        cut(b"]", v6),
+        cut(b":", usize::from(!port.is_empty())),
         port,
-        if matches!(url.path.as_bytes().first(), Some(b'/')) {
-            ""
-        } else {
-            "/"
-        },
-        url.path,
+        cut(b"/", slash),
+        url.path.as_bytes(),
     ]
 }
 
@@ -115,7 +113,7 @@ pub(crate) fn parts<'a>(url: &Url<'a>, digits: &'a mut [u8; 20]) -> [&'a str; 8]
 pub fn write<const N: usize>(url: &Url<'_>, out: &mut Str<N>) -> Result<(), TooLong> {
     out.clear();
     for part in &parts(url, &mut [0; 20]) {
-        out.push_str(part)?;
+        out.push_str(core::str::from_utf8(part).unwrap_or_default())?;
     }
     Ok(())
 }
