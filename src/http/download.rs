@@ -5,9 +5,10 @@
 //! slices straight into the buffer (no copy), and the end. The buffer holds the request first,
 //! then the response (we never pipeline, so the two never overlap).
 //!
-//! Buffer positions while receiving: `buf[rd..wr]` is received and not yet decoded. Once the
-//! consumer has seen a Data slice, its bytes are free; when all is consumed `rd` and `wr` go back
-//! to 0, and only a partial head is ever moved to the front.
+//! Buffer positions: while sending, `buf[rd..wr]` is the request still to send; while receiving,
+//! what is received and not yet decoded. Once the consumer has seen a Data slice, its bytes are
+//! free; when all is consumed `rd` and `wr` go back to 0, and only a partial head is ever moved to
+//! the front.
 
 use super::body::{BodyDecoder, BodyError, Framing};
 use super::request::{RequestError, write_get};

@@ -1,6 +1,6 @@
 //! The response head: the HTTP/1.x syntax (httparse's grammar in its default configuration,
-//! checked byte by byte as the head arrives), then the headers that decide framing and whether the
-//! bytes are the ones we asked for. Names are compared without case (Tencent's SDK looks for
+//! checked line by line as the head arrives, a partial line as far as it goes), then the headers
+//! that decide framing and whether the bytes are the ones we asked for. Names are compared without case (Tencent's SDK looks for
 //! `Content-Length` with `strstr`), and anything ambiguous about the body length is an error
 //! rather than a guess.
 
