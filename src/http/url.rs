@@ -74,11 +74,12 @@ pub fn parse(s: &str) -> Result<Url<'_>, UrlError> {
     } else {
         (Scheme::Http, "http://")
     };
-    match s.get(..prefix.len()) {
-        Some(p) if p.eq_ignore_ascii_case(prefix) => {}
-        _ => return Err(UrlError::Scheme),
+    match (s.as_bytes().get(..prefix.len()), s.get(prefix.len()..)) {
+        (Some(p), Some(rest)) if p.eq_ignore_ascii_case(prefix.as_bytes()) => {
+            parse_after_scheme(scheme, rest)
+        }
+        _ => Err(UrlError::Scheme),
     }
-    parse_after_scheme(scheme, s.get(prefix.len()..).unwrap_or_default())
 }
 
 /// The URL as text, in parts: scheme, `[`, host, `]`, `:`, port, `/`, path. The brackets are
