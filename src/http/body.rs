@@ -29,67 +29,83 @@ pub enum BodyError {
     Truncated,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum State {
-    Length(u64),
-    UntilClose,
-    /// Hex digits of a chunk size; `digits` once at least one arrived.
-    Size {
-        size: u64,
-        digits: bool,
-    },
-    /// After the digits: whitespace, then `;ext` once `ext`.
-    SizeTail {
-        size: u64,
-        ext: bool,
-    },
-    /// CR of the size line seen.
-    SizeLf {
-        size: u64,
-    },
-    Data(u64),
-    DataCr,
-    DataLf,
-    /// At the start of a trailer line (an empty line ends the body).
-    TrailerStart,
-    TrailerLine,
-    /// CR seen; `last` when it ended the empty line.
-    TrailerLf {
-        last: bool,
-    },
-    Done,
-}
+// Decoder states. The chunk framing ones come first: each has a row in `NEXT`.
+/// Before the first hex digit of a chunk size.
+const SIZE_START: u8 = 0;
+/// Hex digits of a chunk size (into `n`).
+const SIZE: u8 = 1;
+/// Whitespace after the digits.
+const SIZE_TAIL: u8 = 2;
+/// A `;` extension (ignored) up to the CR.
+const SIZE_EXT: u8 = 3;
+/// CR of the size line seen.
+const SIZE_LF: u8 = 4;
+const DATA_CR: u8 = 5;
+const DATA_LF: u8 = 6;
+/// At the start of a trailer line (an empty line ends the body).
+const TRAILER_START: u8 = 7;
+const TRAILER_LINE: u8 = 8;
+/// CR of a trailer line seen.
+const TRAILER_LF: u8 = 9;
+/// CR of the empty line seen.
+const LAST_LF: u8 = 10;
+/// Content-Length: `n` bytes to go.
+const LENGTH: u8 = 11;
+const UNTIL_CLOSE: u8 = 12;
+/// Chunk data: `n` bytes to go.
+const DATA: u8 = 13;
+const DONE: u8 = 14;
+
+// Errors in `NEXT`.
+const BAD: u8 = 0x80;
+const CRLF: u8 = 0x81;
+
+/// The next framing state by byte class: hex digit, CR, LF, space or tab, `;`, anything else.
+/// `DATA` after a size line means `TRAILER_START` for the last (empty) chunk.
+#[rustfmt::skip]
+const NEXT: [[u8; 6]; 11] = [
+    /* SIZE_START */    [SIZE, BAD, BAD, BAD, BAD, BAD],
+    /* SIZE */          [SIZE, SIZE_LF, BAD, SIZE_TAIL, SIZE_EXT, BAD],
+    // Extension names/values are ignored, but stray text before `;` is not.
+    /* SIZE_TAIL */     [BAD, SIZE_LF, BAD, SIZE_TAIL, SIZE_EXT, BAD],
+    /* SIZE_EXT */      [SIZE_EXT, SIZE_LF, BAD, SIZE_EXT, SIZE_EXT, SIZE_EXT],
+    /* SIZE_LF */       [BAD, BAD, DATA, BAD, BAD, BAD],
+    /* DATA_CR */       [CRLF, DATA_LF, CRLF, CRLF, CRLF, CRLF],
+    /* DATA_LF */       [CRLF, CRLF, SIZE_START, CRLF, CRLF, CRLF],
+    /* TRAILER_START */ [TRAILER_LINE, LAST_LF, CRLF, TRAILER_LINE, TRAILER_LINE, TRAILER_LINE],
+    /* TRAILER_LINE */  [TRAILER_LINE, TRAILER_LF, CRLF, TRAILER_LINE, TRAILER_LINE, TRAILER_LINE],
+    /* TRAILER_LF */    [CRLF, CRLF, TRAILER_START, CRLF, CRLF, CRLF],
+    /* LAST_LF */       [CRLF, CRLF, DONE, CRLF, CRLF, CRLF],
+];
 
 #[derive(Clone, Debug)]
 pub struct BodyDecoder {
-    state: State,
+    state: u8,
     /// Bytes in the current size line, or in the whole trailer.
     line: u16,
+    n: u64,
 }
 
 impl BodyDecoder {
     pub fn new(framing: Framing) -> Self {
-        let state = match framing {
-            Framing::Length(0) => State::Done,
-            Framing::Length(n) => State::Length(n),
-            Framing::Chunked => State::Size {
-                size: 0,
-                digits: false,
-            },
-            Framing::UntilClose => State::UntilClose,
+        let (state, n) = match framing {
+            Framing::Length(0) => (DONE, 0),
+            Framing::Length(n) => (LENGTH, n),
+            Framing::Chunked => (SIZE_START, 0),
+            Framing::UntilClose => (UNTIL_CLOSE, 0),
         };
-        BodyDecoder { state, line: 0 }
+        BodyDecoder { state, line: 0, n }
     }
 
     pub fn is_done(&self) -> bool {
-        self.state == State::Done
+        self.state == DONE
     }
 
     /// Body bytes still expected with Content-Length framing (None for the other framings).
     pub fn remaining(&self) -> Option<u64> {
         match self.state {
-            State::Length(n) => Some(n),
-            State::Done => Some(0),
+            LENGTH => Some(self.n),
+            DONE => Some(0),
             _ => None,
         }
     }
@@ -98,42 +114,23 @@ impl BodyDecoder {
     /// `input` (empty when only framing was consumed). (0, []) means it needs more input, or it
     /// is done. Call again with the rest until then.
     pub fn decode<'a>(&mut self, input: &'a [u8]) -> Result<(usize, &'a [u8]), BodyError> {
-        match self.state {
-            State::UntilClose => return Ok((input.len(), input)),
-            State::Length(rem) => {
-                let take = clamp(rem, input.len());
-                let left = rem - take as u64;
-                self.state = if left == 0 {
-                    State::Done
-                } else {
-                    State::Length(left)
-                };
-                return Ok((take, input.get(..take).unwrap_or_default()));
-            }
-            _ => {}
-        }
         let mut i = 0;
         loop {
+            let rest = input.get(i..).unwrap_or_default();
             match self.state {
-                State::Done => return Ok((i, &[])),
-                State::Data(rem) => {
-                    let avail = input.len().saturating_sub(i);
-                    let take = clamp(rem, avail);
-                    if take == 0 {
-                        return Ok((i, &[]));
+                UNTIL_CLOSE => return Ok((input.len(), input)),
+                LENGTH | DATA => {
+                    let take = usize::try_from(self.n).map_or(rest.len(), |n| n.min(rest.len()));
+                    self.n -= take as u64;
+                    if self.n == 0 {
+                        self.state = if self.state == LENGTH { DONE } else { DATA_CR };
                     }
-                    let left = rem - take as u64;
-                    self.state = if left == 0 {
-                        State::DataCr
-                    } else {
-                        State::Data(left)
-                    };
-                    let end = i + take;
                     // Framing before the data is consumed in the same call; data stays contiguous.
-                    return Ok((end, input.get(i..end).unwrap_or_default()));
+                    return Ok((i + take, rest.get(..take).unwrap_or_default()));
                 }
+                DONE => return Ok((i, &[])),
                 _ => {
-                    let Some(&b) = input.get(i) else {
+                    let Some(&b) = rest.first() else {
                         return Ok((i, &[]));
                     };
                     self.step(b)?;
@@ -146,8 +143,8 @@ impl BodyDecoder {
     /// The peer closed the connection.
     pub fn on_eof(&mut self) -> Result<(), BodyError> {
         match self.state {
-            State::UntilClose | State::Done => {
-                self.state = State::Done;
+            UNTIL_CLOSE | DONE => {
+                self.state = DONE;
                 Ok(())
             }
             _ => Err(BodyError::Truncated),
@@ -156,104 +153,48 @@ impl BodyDecoder {
 
     /// One byte of chunk framing.
     fn step(&mut self, b: u8) -> Result<(), BodyError> {
-        self.state = match self.state {
-            State::Size { size, digits } => {
-                self.count(MAX_SIZE_LINE)?;
-                if let Some(v) = hex(b) {
-                    if size > u64::MAX >> 4 {
-                        return Err(BodyError::ChunkSizeOverflow);
-                    }
-                    State::Size {
-                        size: size << 4 | u64::from(v),
-                        digits: true,
-                    }
-                } else if !digits {
-                    return Err(BodyError::BadChunkSize);
-                } else if b == b'\r' {
-                    State::SizeLf { size }
-                } else if b == b' ' || b == b'\t' {
-                    State::SizeTail { size, ext: false }
-                } else if b == b';' {
-                    State::SizeTail { size, ext: true }
-                } else {
-                    return Err(BodyError::BadChunkSize);
-                }
+        let max = match self.state {
+            SIZE_START..=SIZE_EXT => MAX_SIZE_LINE,
+            TRAILER_START | TRAILER_LINE => MAX_TRAILER,
+            _ => 0,
+        };
+        if max > 0 {
+            self.line = self.line.saturating_add(1);
+            if self.line > max {
+                return Err(BodyError::LineTooLong);
             }
-            State::SizeTail { size, ext } => {
-                self.count(MAX_SIZE_LINE)?;
-                match b {
-                    b'\r' => State::SizeLf { size },
-                    b'\n' => return Err(BodyError::BadChunkSize),
-                    b';' => State::SizeTail { size, ext: true },
-                    b' ' | b'\t' => State::SizeTail { size, ext },
-                    // Extension names/values are ignored, but stray text before `;` is not.
-                    _ if ext => State::SizeTail { size, ext },
-                    _ => return Err(BodyError::BadChunkSize),
+        }
+        let (class, digit) = match b {
+            b'0'..=b'9' => (0, b - b'0'),
+            b'a'..=b'f' | b'A'..=b'F' => (0, (b | 0x20) - b'a' + 10),
+            b'\r' => (1, 0),
+            b'\n' => (2, 0),
+            b' ' | b'\t' => (3, 0),
+            b';' => (4, 0),
+            _ => (5, 0),
+        };
+        let next = NEXT
+            .get(usize::from(self.state))
+            .and_then(|row| row.get(class))
+            .copied()
+            .unwrap_or(BAD);
+        self.state = match next {
+            BAD => return Err(BodyError::BadChunkSize),
+            CRLF => return Err(BodyError::MissingCrlf),
+            SIZE => {
+                if self.n > u64::MAX >> 4 {
+                    return Err(BodyError::ChunkSizeOverflow);
                 }
+                self.n = self.n << 4 | u64::from(digit);
+                SIZE
             }
-            State::SizeLf { size } => {
-                if b != b'\n' {
-                    return Err(BodyError::BadChunkSize);
-                }
+            DATA => {
                 self.line = 0;
-                if size == 0 {
-                    State::TrailerStart
-                } else {
-                    State::Data(size)
-                }
+                if self.n == 0 { TRAILER_START } else { DATA }
             }
-            State::DataCr if b == b'\r' => State::DataLf,
-            State::DataLf if b == b'\n' => State::Size {
-                size: 0,
-                digits: false,
-            },
-            State::DataCr | State::DataLf => return Err(BodyError::MissingCrlf),
-            State::TrailerStart | State::TrailerLine => {
-                self.count(MAX_TRAILER)?;
-                match b {
-                    b'\r' => State::TrailerLf {
-                        last: self.state == State::TrailerStart,
-                    },
-                    b'\n' => return Err(BodyError::MissingCrlf),
-                    _ => State::TrailerLine,
-                }
-            }
-            State::TrailerLf { last } => {
-                if b != b'\n' {
-                    return Err(BodyError::MissingCrlf);
-                }
-                if last {
-                    State::Done
-                } else {
-                    State::TrailerStart
-                }
-            }
-            // Not framing states: decode() never calls step() in these.
-            s @ (State::Length(_) | State::UntilClose | State::Data(_) | State::Done) => s,
+            s => s,
         };
         Ok(())
-    }
-
-    fn count(&mut self, max: u16) -> Result<(), BodyError> {
-        self.line = self.line.saturating_add(1);
-        if self.line > max {
-            Err(BodyError::LineTooLong)
-        } else {
-            Ok(())
-        }
-    }
-}
-
-fn clamp(rem: u64, avail: usize) -> usize {
-    usize::try_from(rem).map_or(avail, |r| r.min(avail))
-}
-
-fn hex(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
     }
 }
 
@@ -333,6 +274,8 @@ mod tests {
             (b"5\n", BodyError::BadChunkSize),
             (b"5\rx", BodyError::BadChunkSize),
             (b"0x5\r\n", BodyError::BadChunkSize),
+            (b"1\r\na\r\n\r\n", BodyError::BadChunkSize),
+            (b"1\r\na\r\n;x\r\n", BodyError::BadChunkSize),
             (b"5\r\nhelloX", BodyError::MissingCrlf),
             (b"5\r\nhello\rX", BodyError::MissingCrlf),
             (b"5\r\nhello\n", BodyError::MissingCrlf),

@@ -5,9 +5,10 @@
 //! slices straight into the buffer (no copy), and the end. The buffer holds the request first,
 //! then the response (we never pipeline, so the two never overlap).
 //!
-//! Buffer positions while receiving: `buf[rd..wr]` is received and not yet decoded. Once the
-//! consumer has seen a Data slice, its bytes are free; when all is consumed `rd` and `wr` go back
-//! to 0, and only a partial head is ever moved to the front.
+//! Buffer positions: while sending, `buf[rd..wr]` is the request still to send; while receiving,
+//! what is received and not yet decoded. Once the consumer has seen a Data slice, its bytes are
+//! free; when all is consumed `rd` and `wr` go back to 0, and only a partial head is ever moved to
+//! the front.
 
 use super::body::{BodyDecoder, BodyError, Framing};
 use super::request::{RequestError, write_get};
@@ -53,15 +54,6 @@ pub enum DownloadEvent<'a> {
     Error(DownloadError),
 }
 
-/// Mark the download failed and return the error event. A macro, not a method: a `&mut self`
-/// call would conflict with a body slice borrowed on another path of the same loop.
-macro_rules! fail {
-    ($s:ident, $e:expr) => {{
-        $s.phase = Phase::Failed;
-        return Some(DownloadEvent::Error($e));
-    }};
-}
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
     /// Fresh connection, nothing asked yet.
@@ -76,9 +68,8 @@ enum Phase {
 pub struct Download<'b> {
     buf: &'b mut [u8],
     phase: Phase,
-    /// Request bytes: `buf[tx_pos..tx_len]` still to send.
-    tx_pos: usize,
-    tx_len: usize,
+    /// Sending: `buf[rd..wr]` is the request still to send. Receiving: `buf[rd..wr]` is received
+    /// and not yet decoded.
     rd: usize,
     wr: usize,
     body: BodyDecoder,
@@ -98,8 +89,6 @@ impl<'b> Download<'b> {
         Download {
             buf,
             phase: Phase::Idle,
-            tx_pos: 0,
-            tx_len: 0,
             rd: 0,
             wr: 0,
             body: BodyDecoder::new(Framing::Length(0)),
@@ -120,23 +109,15 @@ impl<'b> Download<'b> {
         if_range: Option<&str>,
     ) -> Result<(), DownloadError> {
         match self.phase {
-            Phase::Idle => {}
+            Phase::Idle if !self.eof => {}
             Phase::Done if self.reusable() => {}
-            Phase::Done | Phase::Failed => return Err(DownloadError::NotReusable),
             Phase::Sending | Phase::Head | Phase::Body => return Err(DownloadError::Busy),
+            _ => return Err(DownloadError::NotReusable),
         }
-        if self.eof {
-            return Err(DownloadError::NotReusable);
-        }
-        let n = write_get(self.buf, url, range, if_range)?;
-        self.phase = Phase::Sending;
-        self.tx_pos = 0;
-        self.tx_len = n;
+        self.wr = write_get(self.buf, url, range, if_range)?;
         self.rd = 0;
-        self.wr = 0;
+        self.phase = Phase::Sending;
         self.range = range;
-        self.deliver = false;
-        self.keep_alive = false;
         self.delivered = 0;
         Ok(())
     }
@@ -146,19 +127,16 @@ impl<'b> Download<'b> {
         if self.phase != Phase::Sending {
             return &[];
         }
-        self.buf.get(self.tx_pos..self.tx_len).unwrap_or_default()
+        self.buf.get(self.rd..self.wr).unwrap_or_default()
     }
 
     /// `n` bytes of `tx_pending` were sent.
     pub fn tx_consumed(&mut self, n: usize) {
-        if self.phase != Phase::Sending {
-            return;
-        }
-        self.tx_pos = self.tx_pos.saturating_add(n).min(self.tx_len);
-        if self.tx_pos == self.tx_len {
-            self.phase = Phase::Head;
-            self.rd = 0;
-            self.wr = 0;
+        if self.phase == Phase::Sending {
+            self.rd = self.rd.saturating_add(n).min(self.wr);
+            if self.rd == self.wr {
+                self.phase = Phase::Head;
+            }
         }
     }
 
@@ -168,7 +146,12 @@ impl<'b> Download<'b> {
         if !matches!(self.phase, Phase::Head | Phase::Body) {
             return &mut [];
         }
-        self.compact();
+        // Move the undecoded remainder (at most a partial head once polled until None: the body
+        // decoder keeps partial chunk framing in its state) to the front for a whole-tail read.
+        self.release();
+        move_to_front(self.buf, self.rd, self.wr);
+        self.wr -= self.rd;
+        self.rd = 0;
         self.buf.get_mut(self.wr..).unwrap_or_default()
     }
 
@@ -184,7 +167,6 @@ impl<'b> Download<'b> {
         self.eof = true;
     }
 
-    /// Forget everything (the connection was dropped); the next `start` is on a new connection.
     /// The whole buffer as scratch space while no request runs (the read-back verification
     /// uses it). Forgets any response state, like [`Self::reset`].
     pub fn scratch(&mut self) -> &mut [u8] {
@@ -192,18 +174,10 @@ impl<'b> Download<'b> {
         self.buf
     }
 
+    /// Forget everything (the connection was dropped); the next `start` is on a new connection.
     pub fn reset(&mut self) {
         self.phase = Phase::Idle;
-        self.tx_pos = 0;
-        self.tx_len = 0;
-        self.rd = 0;
-        self.wr = 0;
-        self.body = BodyDecoder::new(Framing::Length(0));
-        self.range = None;
-        self.deliver = false;
-        self.keep_alive = false;
         self.eof = false;
-        self.delivered = 0;
     }
 
     /// Finished cleanly and the server allows keep-alive: the next `start` may use this
@@ -226,127 +200,79 @@ impl<'b> Download<'b> {
     /// once, then Data events, then Done; or Error, after which only `reset` helps.
     pub fn poll_event(&mut self) -> Option<DownloadEvent<'_>> {
         self.release();
-        match self.phase {
-            Phase::Idle | Phase::Done | Phase::Failed => None,
-            Phase::Sending => {
-                if self.eof {
-                    fail!(self, DownloadError::Closed);
-                }
-                None
-            }
-            Phase::Head => self.poll_head(),
-            Phase::Body => self.poll_body(),
-        }
-    }
-
-    fn poll_head(&mut self) -> Option<DownloadEvent<'_>> {
-        // Skip 1xx heads (100 Continue, 103 Early Hints) without holding a borrow across the
-        // loop: the decision is taken on plain values, then the head is parsed once more to be
-        // returned.
-        loop {
-            let pending = self.buf.get(self.rd..self.wr).unwrap_or_default();
-            let outcome = match parse_head(pending) {
-                Err(e) => Err(DownloadError::Head(e)),
-                Ok(None) => Ok(None),
-                Ok(Some((head, n))) => Ok(Some((head.status, n, self.check_head(&head)))),
-            };
-            match outcome {
-                Err(e) => fail!(self, e),
-                Ok(None) => {
-                    if self.wr.saturating_sub(self.rd) >= self.buf.len() {
-                        fail!(self, DownloadError::HeadTooLarge);
-                    }
-                    if self.eof {
-                        fail!(self, DownloadError::Closed);
-                    }
-                    return None;
-                }
-                Ok(Some((101, _, _))) => fail!(self, DownloadError::UnexpectedStatus),
-                Ok(Some((100..=199, n, _))) => {
-                    self.rd = self.rd.saturating_add(n).min(self.wr);
-                    continue;
-                }
-                Ok(Some((_, _, Err(e)))) => fail!(self, e),
-                Ok(Some((_, n, Ok((framing, deliver, keep_alive))))) => {
-                    let start = self.rd;
-                    self.rd = self.rd.saturating_add(n).min(self.wr);
-                    self.body = BodyDecoder::new(framing);
-                    self.deliver = deliver;
-                    self.keep_alive = keep_alive;
-                    self.phase = Phase::Body;
-                    let raw = self.buf.get(start..self.rd).unwrap_or_default();
-                    return match parse_head(raw) {
-                        Ok(Some((head, _))) => Some(DownloadEvent::Head(head)),
-                        // Unreachable: the same bytes parsed a moment ago.
-                        _ => fail!(self, DownloadError::Head(HeadError::Malformed)),
+        let error = 'fail: {
+            match self.phase {
+                Phase::Sending if self.eof => break 'fail DownloadError::Closed,
+                // 1xx heads (100 Continue, 103 Early Hints) are skipped.
+                Phase::Head => loop {
+                    let pending = self.buf.get(self.rd..self.wr).unwrap_or_default();
+                    // Decided on by reference: the head is copied once, into the event.
+                    let parsed = parse_head(pending);
+                    let (head, n) = match &parsed {
+                        Err(e) => break 'fail DownloadError::Head(*e),
+                        Ok(Some((head, n))) => (head, *n),
+                        Ok(None) if self.wr - self.rd >= self.buf.len() => {
+                            break 'fail DownloadError::HeadTooLarge;
+                        }
+                        Ok(None) if self.eof => break 'fail DownloadError::Closed,
+                        Ok(None) => return None,
                     };
-                }
+                    self.rd += n;
+                    let status = head.status;
+                    let framing = match status {
+                        // 101 Switching Protocols: we never asked to upgrade.
+                        101 => break 'fail DownloadError::UnexpectedStatus,
+                        100..=199 => continue,
+                        204 | 304 => Framing::Length(0),
+                        _ if head.chunked => Framing::Chunked,
+                        _ => head
+                            .content_length
+                            .map_or(Framing::UntilClose, Framing::Length),
+                    };
+                    if status == 206 && !range_matches(self.range, head) {
+                        break 'fail DownloadError::RangeMismatch;
+                    }
+                    self.body = BodyDecoder::new(framing);
+                    self.deliver = matches!(status, 200 | 206);
+                    self.keep_alive = !head.close && framing != Framing::UntilClose;
+                    self.phase = Phase::Body;
+                    return Some(DownloadEvent::Head(*head));
+                },
+                Phase::Body => loop {
+                    let input = self.buf.get(self.rd..self.wr).unwrap_or_default();
+                    let (n, data) = match self.body.decode(input) {
+                        Ok(r) => r,
+                        Err(e) => break 'fail DownloadError::Body(e),
+                    };
+                    // The data's bytes are released now: the caller cannot touch `self` while it
+                    // holds the slice, and the next call reuses the space.
+                    self.rd += n;
+                    if !data.is_empty() && self.deliver {
+                        self.delivered = self.delivered.wrapping_add(data.len() as u64);
+                        return Some(DownloadEvent::Data(data));
+                    }
+                    let done = self.body.is_done();
+                    if done && self.rd != self.wr {
+                        break 'fail DownloadError::ExtraData;
+                    }
+                    if !done && n == 0 {
+                        if !self.eof {
+                            return None;
+                        }
+                        if let Err(e) = self.body.on_eof() {
+                            break 'fail DownloadError::Body(e);
+                        }
+                    }
+                    if done || n == 0 {
+                        self.phase = Phase::Done;
+                        return Some(DownloadEvent::Done);
+                    }
+                },
+                _ => return None,
             }
-        }
-    }
-
-    /// Framing, whether to deliver the body, and whether the connection survives it.
-    fn check_head(&self, head: &Head<'_>) -> Result<(Framing, bool, bool), DownloadError> {
-        let framing = if matches!(head.status, 204 | 304) {
-            Framing::Length(0)
-        } else if head.chunked {
-            Framing::Chunked
-        } else if let Some(n) = head.content_length {
-            Framing::Length(n)
-        } else {
-            Framing::UntilClose
         };
-        if head.status == 206 {
-            let (first, last) = self.range.ok_or(DownloadError::RangeMismatch)?;
-            let cr = head.content_range.ok_or(DownloadError::RangeMismatch)?;
-            // The server may shorten the end (clamped to the object size), never move the start.
-            if cr.start != first || cr.end > last {
-                return Err(DownloadError::RangeMismatch);
-            }
-            if head
-                .content_length
-                .is_some_and(|n| !head.chunked && n != cr.len())
-            {
-                return Err(DownloadError::RangeMismatch);
-            }
-        }
-        let deliver = matches!(head.status, 200 | 206);
-        let keep_alive = !head.close && framing != Framing::UntilClose;
-        Ok((framing, deliver, keep_alive))
-    }
-
-    fn poll_body(&mut self) -> Option<DownloadEvent<'_>> {
-        loop {
-            let input = self.buf.get(self.rd..self.wr).unwrap_or_default();
-            let (n, data) = match self.body.decode(input) {
-                Ok(r) => r,
-                Err(e) => fail!(self, DownloadError::Body(e)),
-            };
-            // The data's bytes are released now: the caller cannot touch `self` while it holds
-            // the slice, and the next call reuses the space.
-            self.rd = self.rd.saturating_add(n).min(self.wr);
-            if !data.is_empty() && self.deliver {
-                self.delivered = self.delivered.saturating_add(data.len() as u64);
-                return Some(DownloadEvent::Data(data));
-            }
-            if self.body.is_done() {
-                if self.rd != self.wr {
-                    fail!(self, DownloadError::ExtraData);
-                }
-                self.phase = Phase::Done;
-                return Some(DownloadEvent::Done);
-            }
-            if n == 0 {
-                if !self.eof {
-                    return None;
-                }
-                if let Err(e) = self.body.on_eof() {
-                    fail!(self, DownloadError::Body(e));
-                }
-                self.phase = Phase::Done;
-                return Some(DownloadEvent::Done);
-            }
-        }
+        self.phase = Phase::Failed;
+        Some(DownloadEvent::Error(error))
     }
 
     /// All received bytes consumed: start over at 0 (no copy).
@@ -356,17 +282,16 @@ impl<'b> Download<'b> {
             self.wr = 0;
         }
     }
+}
 
-    /// Before a read: release, else move the undecoded remainder to the front so the read gets
-    /// the whole tail. After polling until None that remainder is at most a partial head (the
-    /// body decoder keeps partial chunk framing in its state, not in the buffer).
-    fn compact(&mut self) {
-        self.release();
-        if self.rd > 0 && self.rd < self.wr && self.wr <= self.buf.len() {
-            move_to_front(self.buf, self.rd, self.wr);
-            self.wr -= self.rd;
-            self.rd = 0;
+/// A 206 answers the Range we asked for: the server may shorten the end (clamped to the object
+/// size), never move the start; a Content-Length must match the range.
+fn range_matches(asked: Option<(u64, u64)>, head: &Head<'_>) -> bool {
+    match (asked, &head.content_range) {
+        (Some((first, last)), Some(cr)) => {
+            cr.start == first && cr.end <= last && head.content_length.is_none_or(|n| n == cr.len())
         }
+        _ => false,
     }
 }
 

@@ -2,10 +2,25 @@
 //! non-default port, and there is no `Accept-Encoding` (nothing here decompresses, and the image
 //! must arrive byte for byte for its MD5).
 
-use super::url::Url;
+use super::url::{Url, parts};
 use crate::text::Writer;
 
-const USER_AGENT: &str = concat!("qcloud-ota/", env!("CARGO_PKG_VERSION"));
+/// The request, with stand-ins (control bytes that a request never holds): 0x10 + i the URL's
+/// part `i` ([`parts`]: 2 to 5 the authority, 6 and 7 the target), 0x18 the Range's first byte,
+/// 0x19 its last, 0x1a the If-Range ETag. A line starting with 0x1b is only sent with a range,
+/// one starting with 0x1c only with an ETag.
+const TEMPLATE: &[u8] = concat!(
+    "GET \x16\x17 HTTP/1.1\r\n",
+    "Host: \x11\x12\x13\x14\x15\r\n",
+    "User-Agent: qcloud-ota/",
+    env!("CARGO_PKG_VERSION"),
+    "\r\n",
+    "Accept: */*\r\n",
+    "\x1bRange: bytes=\x18-\x19\r\n",
+    "\x1cIf-Range: \x1a\r\n",
+    "Connection: keep-alive\r\n\r\n"
+)
+.as_bytes();
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RequestError {
@@ -29,68 +44,50 @@ pub fn write_get(
     range: Option<(u64, u64)>,
     if_range: Option<&str>,
 ) -> Result<usize, RequestError> {
-    if range.is_some_and(|(first, last)| first > last) {
+    let (first, last) = range.unwrap_or_default();
+    if first > last {
         return Err(RequestError::BadRange);
     }
-    if let Some(tag) = if_range {
-        let b = tag.as_bytes();
-        if b.is_empty() || b.starts_with(b"W/") || b.iter().any(|&c| c < b' ' || c == 0x7f) {
-            return Err(RequestError::BadIfRange);
-        }
+    let tag = if_range.unwrap_or_default().as_bytes();
+    if if_range.is_some()
+        && (tag.is_empty() || tag.starts_with(b"W/") || tag.iter().any(|&c| c < b' ' || c == 0x7f))
+    {
+        return Err(RequestError::BadIfRange);
     }
     // Appended unconditionally: the writer drops whatever does not fit and says so once.
     let mut w = Writer::new(out);
-    w.str("GET ");
-    if url.path.starts_with('?') {
-        w.byte(b'/');
+    let mut digits = [0; 20];
+    let parts = parts(url, &mut digits);
+    let mut skip = false;
+    for &t in TEMPLATE {
+        match t {
+            _ if skip => {}
+            0x10..=0x17 => put_ascii(&mut w, parts.get(usize::from(t - 0x10)).unwrap_or(&&[][..])),
+            0x18 => w.u64(first),
+            0x19 => w.u64(last),
+            0x1a => w.bytes(tag),
+            0x1b => skip = range.is_none(),
+            0x1c => skip = if_range.is_none(),
+            _ => w.byte(t),
+        }
+        skip &= t != b'\n';
     }
-    put_target(&mut w, url.path.as_bytes());
-    w.str(" HTTP/1.1\r\nHost: ");
-    if url.host_is_ipv6() {
-        w.byte(b'[');
-        w.str(url.host);
-        w.byte(b']');
-    } else {
-        w.str(url.host);
-    }
-    if !url.port_is_default() {
-        w.byte(b':');
-        w.u64(u64::from(url.port));
-    }
-    w.str("\r\nUser-Agent: ");
-    w.str(USER_AGENT);
-    w.str("\r\nAccept: */*\r\n");
-    if let Some((first, last)) = range {
-        w.str("Range: bytes=");
-        w.u64(first);
-        w.byte(b'-');
-        w.u64(last);
-        w.str("\r\n");
-    }
-    if let Some(tag) = if_range {
-        w.str("If-Range: ");
-        w.str(tag);
-        w.str("\r\n");
-    }
-    w.str("Connection: keep-alive\r\n\r\n");
     w.finish().map_err(|_| RequestError::BufferTooSmall)
 }
 
-/// The request target, with non-ASCII bytes percent-encoded (a URL taken verbatim from JSON may
-/// carry raw UTF-8; the request line must be ASCII). Control bytes were refused by the URL parser.
-fn put_target(w: &mut Writer<'_>, s: &[u8]) {
+/// `s` with non-ASCII bytes percent-encoded: a URL taken verbatim from JSON may carry raw UTF-8
+/// in its path; the request line must be ASCII. Control bytes were refused by the URL parser.
+fn put_ascii(w: &mut Writer<'_>, s: &[u8]) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let mut start = 0;
-    for (i, &b) in s.iter().enumerate() {
+    for &b in s {
         if b >= 0x80 {
-            w.bytes(s.get(start..i).unwrap_or_default());
             let hi = HEX.get(usize::from(b >> 4)).copied().unwrap_or(b'0');
             let lo = HEX.get(usize::from(b & 15)).copied().unwrap_or(b'0');
             w.bytes(&[b'%', hi, lo]);
-            start = i + 1;
+        } else {
+            w.byte(b);
         }
     }
-    w.bytes(s.get(start..).unwrap_or_default());
 }
 
 #[cfg(test)]

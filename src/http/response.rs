@@ -1,10 +1,8 @@
 //! The response head: the HTTP/1.x syntax (httparse's grammar in its default configuration,
-//! checked byte by byte as the head arrives), then the headers that decide framing and whether the
-//! bytes are the ones we asked for. Names are compared without case (Tencent's SDK looks for
+//! checked line by line as the head arrives, a partial line as far as it goes), then the headers
+//! that decide framing and whether the bytes are the ones we asked for. Names are compared without case (Tencent's SDK looks for
 //! `Content-Length` with `strstr`), and anything ambiguous about the body length is an error
 //! rather than a guess.
-
-use crate::slices::has_byte;
 
 /// Most header lines accepted; a COS/CDN response carries about a dozen.
 pub const MAX_HEADERS: usize = 24;
@@ -62,99 +60,13 @@ pub enum HeadError {
 /// Parse a response head at the start of `buf`. `Ok(None)` until the blank line has arrived (or
 /// as long as every byte so far can start a valid head); then the head and its length in bytes.
 /// A syntax error anywhere in the head wins over a bad header value before it.
+///
+/// Line by line: a line is its bytes up to `\n` less one `\r` before it (the grammar allows no
+/// other `\r`); an incomplete last line is checked as far as it goes, so garbage fails at once.
 pub fn parse_head(buf: &[u8]) -> Result<Option<(Head<'_>, usize)>, HeadError> {
-    match parse(&mut Cursor { buf, pos: 0 }) {
-        Ok(done) => done.map(Some),
-        Err(Stop::More) => Ok(None),
-        Err(Stop::Bad(e)) => Err(e),
-    }
-}
-
-/// Why the syntax pass stopped early.
-enum Stop {
-    /// The input ends inside the head.
-    More,
-    Bad(HeadError),
-}
-
-const MALFORMED: Stop = Stop::Bad(HeadError::Malformed);
-
-struct Cursor<'a> {
-    buf: &'a [u8],
-    pos: usize,
-}
-
-impl Cursor<'_> {
-    fn peek(&self) -> Result<u8, Stop> {
-        self.buf.get(self.pos).copied().ok_or(Stop::More)
-    }
-    fn next(&mut self) -> Result<u8, Stop> {
-        let b = self.peek()?;
-        self.pos += 1;
-        Ok(b)
-    }
-    /// Ends a line at `b`: `\n`, or `\r` followed by `\n`.
-    fn end_line(&mut self, b: u8) -> Result<(), Stop> {
-        match b {
-            b'\n' => Ok(()),
-            b'\r' if self.next()? == b'\n' => Ok(()),
-            _ => Err(MALFORMED),
-        }
-    }
-}
-
-/// RFC 9110 token characters (header names).
-fn is_token(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || has_byte(b"!#$%&'*+-.^_`|~", b)
-}
-
-/// Header value and reason phrase characters: tab, visible ASCII, space, obs-text.
-fn is_text(b: u8) -> bool {
-    b == b'\t' || (b' '..=b'~').contains(&b) || b >= 0x80
-}
-
-/// The status line and the header lines; the header values are applied as they come, but their
-/// first error is only returned once the whole head is known to be well-formed.
-fn parse<'a>(c: &mut Cursor<'a>) -> Result<Result<(Head<'a>, usize), HeadError>, Stop> {
-    // Empty lines before the status line are skipped.
-    while let b @ (b'\r' | b'\n') = c.peek()? {
-        c.pos += 1;
-        c.end_line(b)?;
-    }
-    for &want in b"HTTP/1." {
-        if c.next()? != want {
-            return Err(MALFORMED);
-        }
-    }
-    let http10 = match c.next()? {
-        b'0' => true,
-        b'1' => false,
-        _ => return Err(MALFORMED),
-    };
-    if c.next()? != b' ' {
-        return Err(MALFORMED);
-    }
-    let mut status = 0u16;
-    for _ in 0..3 {
-        let d = c.next()?;
-        if !d.is_ascii_digit() {
-            return Err(MALFORMED);
-        }
-        status = status * 10 + u16::from(d - b'0');
-    }
-    let mut b = c.next()?;
-    if b == b' ' {
-        // The reason phrase: ignored.
-        b = c.next()?;
-        while is_text(b) {
-            b = c.next()?;
-        }
-    }
-    c.end_line(b)?;
-
-    let mut st = Fields {
+    let mut f = Fields {
         head: Head {
-            status,
+            status: 0,
             content_length: None,
             chunked: false,
             content_range: None,
@@ -165,44 +77,130 @@ fn parse<'a>(c: &mut Cursor<'a>) -> Result<Result<(Head<'a>, usize), HeadError>,
         transfer_encoding: false,
         keep_alive: false,
     };
+    let mut http10 = false;
     let mut first_error = None;
+    // Lines taken, the status line included (0: still before it).
     let mut lines = 0;
+    let mut pos = 0;
     loop {
-        let start = c.pos;
-        let mut b = c.next()?;
-        if b == b'\r' || b == b'\n' {
-            c.end_line(b)?;
+        let rest = buf.get(pos..).unwrap_or_default();
+        let nl = rest.iter().position(|&b| b == b'\n');
+        let mut line = rest.get(..nl.unwrap_or(rest.len())).unwrap_or_default();
+        // A `\r` can only end a line: without its `\n` yet, the line must be whole already.
+        let mut ends = nl.is_some();
+        if let [l @ .., b'\r'] = line {
+            line = l;
+            ends = true;
+        }
+        if line.is_empty() {
+            let Some(nl) = nl else {
+                return Ok(None);
+            };
+            pos += nl + 1;
+            if lines == 0 {
+                // Empty lines before the status line are skipped.
+                continue;
+            }
             break;
         }
-        while is_token(b) {
-            b = c.next()?;
+        // The status line against its template; a header line as token characters up to the
+        // first ':', text after it.
+        let mut colon = None;
+        for (i, &b) in line.iter().enumerate() {
+            let ok = if lines == 0 {
+                match STATUS_LINE.get(i) {
+                    Some(1) => b == b'0' || b == b'1',
+                    Some(2) => b.is_ascii_digit(),
+                    Some(&t) => b == t,
+                    None => is_text(b),
+                }
+            } else if colon.is_some() {
+                is_text(b)
+            } else if b == b':' && i > 0 {
+                colon = Some(i);
+                true
+            } else {
+                is_token(b)
+            };
+            if !ok {
+                return Err(HeadError::Malformed);
+            }
         }
-        if b != b':' || c.pos == start + 1 {
-            return Err(MALFORMED);
+        let short = if lines == 0 {
+            line.len() < STATUS_LINE.len() - 1
+        } else {
+            colon.is_none()
+        };
+        if ends && short {
+            return Err(HeadError::Malformed);
         }
-        let name = c.buf.get(start..c.pos - 1).unwrap_or(&[]);
-        b = c.next()?;
-        while b == b' ' || b == b'\t' {
-            b = c.next()?;
-        }
-        let value_start = c.pos - 1;
-        while is_text(b) {
-            b = c.next()?;
-        }
-        let value = c.buf.get(value_start..c.pos - 1).unwrap_or(&[]);
-        c.end_line(b)?;
-        if lines == MAX_HEADERS {
-            return Err(Stop::Bad(HeadError::TooManyHeaders));
+        let Some(nl) = nl else {
+            return Ok(None);
+        };
+        pos += nl + 1;
+        if lines == 0 {
+            http10 = matches!(line.get(7), Some(b'0'));
+            for &d in line.get(9..12).unwrap_or_default() {
+                f.head.status = f.head.status * 10 + u16::from(d - b'0');
+            }
+        } else if lines > MAX_HEADERS {
+            return Err(HeadError::TooManyHeaders);
+        } else if first_error.is_none() {
+            let c = colon.unwrap_or(0);
+            let name = line.get(..c).unwrap_or_default();
+            let value = trim(line.get(c + 1..).unwrap_or_default());
+            first_error = f.apply(name, value).err();
         }
         lines += 1;
-        if first_error.is_none() {
-            first_error = st.apply(name, trim(value)).err();
-        }
     }
-    Ok(match first_error {
-        Some(e) => Err(e),
-        None => st.finish(http10).map(|head| (head, c.pos)),
-    })
+    if let Some(e) = first_error {
+        return Err(e);
+    }
+    let head = &mut f.head;
+    if f.transfer_encoding && !head.chunked {
+        // "Transfer-Encoding:" with an empty value.
+        return Err(HeadError::UnsupportedTransferEncoding);
+    }
+    if head.chunked && (head.content_length.is_some() || http10) {
+        // RFC 9112 §6.3: Transfer-Encoding wins, but the framing is suspect (smuggling), so the
+        // connection must not be reused.
+        head.content_length = None;
+        head.close = true;
+    }
+    head.close |= http10 && !f.keep_alive;
+    Ok(Some((f.head, pos)))
+}
+
+/// `HTTP/1.x ddd`, then a space and a reason phrase (ignored) or nothing: 1 stands for the minor
+/// version digit, 2 for a status digit.
+const STATUS_LINE: &[u8] = b"HTTP/1.\x01 \x02\x02\x02 ";
+
+/// RFC 9110 token characters (header names), one bit per ASCII byte.
+const TOKEN: [u32; 4] = {
+    let mut map = [0u32; 4];
+    let mut b = 0;
+    while b < 128 {
+        let c = b as u8;
+        if c.is_ascii_alphanumeric()
+            || matches!(c, b'!' | b'#'..=b'\'' | b'*' | b'+' | b'-' | b'.')
+            || matches!(c, b'^' | b'_' | b'`' | b'|' | b'~')
+        {
+            map[b / 32] |= 1 << (b % 32);
+        }
+        b += 1;
+    }
+    map
+};
+
+fn is_token(b: u8) -> bool {
+    TOKEN
+        .get(usize::from(b >> 5))
+        .is_some_and(|w| w >> (b & 31) & 1 != 0)
+}
+
+/// Header value and reason phrase characters: tab, visible ASCII, space, obs-text.
+fn is_text(b: u8) -> bool {
+    b == b'\t' || (b >= b' ' && b != 0x7f)
 }
 
 /// The head being filled in from its header lines.
@@ -212,133 +210,153 @@ struct Fields<'a> {
     keep_alive: bool,
 }
 
+/// Header names we read, then the list items we look for, each after its length; [`keyword`]
+/// gives the index.
+const KEYWORDS: &[u8] = b"\x0econtent-length\x11transfer-encoding\x0aconnection\x0dcontent-range\
+    \x04etag\x08location\x07chunked\x05close\x0akeep-alive";
+const CONTENT_LENGTH: usize = 0;
+const TRANSFER_ENCODING: usize = 1;
+const CONNECTION: usize = 2;
+const CONTENT_RANGE: usize = 3;
+const ETAG: usize = 4;
+const LOCATION: usize = 5;
+const CHUNKED: usize = 6;
+const CLOSE: usize = 7;
+const KEEP_ALIVE: usize = 8;
+
+/// The index of `s` in [`KEYWORDS`] (without case), or past the last.
+fn keyword(s: &[u8]) -> usize {
+    let mut rest = KEYWORDS;
+    let mut k = 0;
+    while let [len, tail @ ..] = rest {
+        let (word, next) = tail.split_at_checked(usize::from(*len)).unwrap_or_default();
+        if s.eq_ignore_ascii_case(word) {
+            break;
+        }
+        rest = next;
+        k += 1;
+    }
+    k
+}
+
 impl<'a> Fields<'a> {
+    #[inline(never)]
     fn apply(&mut self, name: &[u8], value: &'a [u8]) -> Result<(), HeadError> {
         let head = &mut self.head;
-        if name.eq_ignore_ascii_case(b"content-length") {
-            // A list ("5, 5") or repeated header is fine as long as every value agrees.
-            let mut rest = Some(value);
-            while let Some(item) = next_item(&mut rest) {
-                let n = parse_u64(item).ok_or(HeadError::BadContentLength)?;
-                match head.content_length {
-                    Some(prev) if prev != n => return Err(HeadError::ConflictingContentLength),
-                    _ => head.content_length = Some(n),
+        let k = keyword(name);
+        match k {
+            CONTENT_RANGE => parse_content_range(value, &mut head.content_range)?,
+            ETAG | LOCATION => {
+                let text = core::str::from_utf8(value).ok().filter(|s| !s.is_empty());
+                if k == ETAG {
+                    head.etag = text;
+                } else {
+                    head.location = text;
                 }
             }
-        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
-            self.transfer_encoding = true;
-            let mut rest = Some(value);
-            while let Some(item) = next_item(&mut rest) {
-                if item.is_empty() {
-                    continue;
-                }
-                // Only one `chunked` and nothing else: we never decode gzip/deflate, and chunked
-                // applied twice is invalid.
-                if !item.eq_ignore_ascii_case(b"chunked") || head.chunked {
-                    return Err(HeadError::UnsupportedTransferEncoding);
-                }
-                head.chunked = true;
-            }
-        } else if name.eq_ignore_ascii_case(b"content-range") {
-            let cr = parse_content_range(value)?;
-            // `bytes */N` (with 416) says nothing about the body; only a real range is kept.
-            if let Some(cr) = cr {
-                if head.content_range.is_some_and(|prev| prev != cr) {
-                    return Err(HeadError::BadContentRange);
-                }
-                head.content_range = Some(cr);
-            }
-        } else if name.eq_ignore_ascii_case(b"etag") {
-            head.etag = core::str::from_utf8(value).ok().filter(|s| !s.is_empty());
-        } else if name.eq_ignore_ascii_case(b"location") {
-            head.location = core::str::from_utf8(value).ok().filter(|s| !s.is_empty());
-        } else if name.eq_ignore_ascii_case(b"connection") {
-            let mut rest = Some(value);
-            while let Some(item) = next_item(&mut rest) {
-                if item.eq_ignore_ascii_case(b"close") {
-                    head.close = true;
-                } else if item.eq_ignore_ascii_case(b"keep-alive") {
-                    self.keep_alive = true;
+            CONTENT_LENGTH | TRANSFER_ENCODING | CONNECTION => {
+                self.transfer_encoding |= k == TRANSFER_ENCODING;
+                // Comma-separated lists; a repeated header adds to the same state.
+                let mut rest = value;
+                loop {
+                    let comma = rest.iter().position(|&b| b == b',');
+                    let item = trim(rest.get(..comma.unwrap_or(rest.len())).unwrap_or_default());
+                    match (k, keyword(item)) {
+                        (CONTENT_LENGTH, _) => {
+                            // "5, 5" or a repeated header is fine as long as every value agrees.
+                            let n = parse_u64(item).ok_or(HeadError::BadContentLength)?;
+                            if head.content_length.is_some_and(|prev| prev != n) {
+                                return Err(HeadError::ConflictingContentLength);
+                            }
+                            head.content_length = Some(n);
+                        }
+                        // Only one `chunked` and nothing else: we never decode gzip/deflate, and
+                        // chunked applied twice is invalid.
+                        (TRANSFER_ENCODING, CHUNKED) if !head.chunked => head.chunked = true,
+                        (TRANSFER_ENCODING, _) if !item.is_empty() => {
+                            return Err(HeadError::UnsupportedTransferEncoding);
+                        }
+                        (CONNECTION, CLOSE) => head.close = true,
+                        (CONNECTION, KEEP_ALIVE) => self.keep_alive = true,
+                        _ => {}
+                    }
+                    let Some(c) = comma else { break };
+                    rest = rest.get(c + 1..).unwrap_or_default();
                 }
             }
+            _ => {}
         }
         Ok(())
     }
-
-    fn finish(self, http10: bool) -> Result<Head<'a>, HeadError> {
-        let mut head = self.head;
-        if self.transfer_encoding && !head.chunked {
-            // "Transfer-Encoding:" with an empty value.
-            return Err(HeadError::UnsupportedTransferEncoding);
-        }
-        if head.chunked && (head.content_length.is_some() || http10) {
-            // RFC 9112 §6.3: Transfer-Encoding wins, but the framing is suspect (smuggling), so
-            // the connection must not be reused.
-            head.content_length = None;
-            head.close = true;
-        }
-        if http10 && !self.keep_alive {
-            head.close = true;
-        }
-        Ok(head)
-    }
 }
 
-/// The next comma-separated item of a header value (trimmed), or `None` after the last one.
-#[inline(never)]
-fn next_item<'a>(rest: &mut Option<&'a [u8]>) -> Option<&'a [u8]> {
-    let v = rest.take()?;
-    let item = match v.iter().position(|&b| b == b',') {
-        Some(i) => {
-            *rest = v.get(i + 1..);
-            v.get(..i).unwrap_or(&[])
-        }
-        None => v,
-    };
-    Some(trim(item))
-}
-
-/// `bytes first-last/total`, `bytes first-last/*`, or `bytes */total` (→ `None`).
-fn parse_content_range(v: &[u8]) -> Result<Option<ContentRange>, HeadError> {
+/// `bytes first-last/total` or `bytes first-last/*` into `out`, where there must be none yet; or
+/// `bytes */total` (with 416), which says nothing about the body.
+fn parse_content_range(v: &[u8], out: &mut Option<ContentRange>) -> Result<(), HeadError> {
     const E: HeadError = HeadError::BadContentRange;
-    let unit = v.get(..6).ok_or(E)?;
-    if !unit.eq_ignore_ascii_case(b"bytes ") {
-        return Err(E);
+    match v.get(..6) {
+        Some(unit) if unit.eq_ignore_ascii_case(b"bytes ") => {}
+        _ => return Err(E),
     }
-    let spec = trim(v.get(6..).ok_or(E)?);
-    let slash = spec.iter().position(|&b| b == b'/').ok_or(E)?;
-    let range = spec.get(..slash).ok_or(E)?;
-    let total = spec.get(slash + 1..).ok_or(E)?;
-    let total = if total == b"*" {
+    let spec = trim(v.get(6..).unwrap_or_default());
+    let mut i = 0;
+    let range = if eat(spec, &mut i, b'*') {
         None
     } else {
-        Some(parse_u64(total).ok_or(E)?)
+        let start = number(spec, &mut i).ok_or(E)?;
+        if !eat(spec, &mut i, b'-') {
+            return Err(E);
+        }
+        Some((start, number(spec, &mut i).ok_or(E)?))
     };
-    if range == b"*" {
-        return if total.is_some() { Ok(None) } else { Err(E) };
-    }
-    let dash = range.iter().position(|&b| b == b'-').ok_or(E)?;
-    let start = parse_u64(range.get(..dash).ok_or(E)?).ok_or(E)?;
-    let end = parse_u64(range.get(dash + 1..).ok_or(E)?).ok_or(E)?;
-    if start > end || total.is_some_and(|t| end >= t) {
+    if !eat(spec, &mut i, b'/') {
         return Err(E);
     }
-    Ok(Some(ContentRange { start, end, total }))
+    let total = if eat(spec, &mut i, b'*') {
+        None
+    } else {
+        Some(number(spec, &mut i).ok_or(E)?)
+    };
+    match range {
+        _ if i != spec.len() => Err(E),
+        None if total.is_some() => Ok(()),
+        Some((start, end)) if start <= end && total.is_none_or(|t| end < t) && out.is_none() => {
+            *out = Some(ContentRange { start, end, total });
+            Ok(())
+        }
+        _ => Err(E),
+    }
+}
+
+/// Consume `b` at `s[*i]` if it is there.
+fn eat(s: &[u8], i: &mut usize, b: u8) -> bool {
+    let hit = s.get(*i) == Some(&b);
+    *i += usize::from(hit);
+    hit
+}
+
+/// The decimal number at `s[*i..]`: at least one digit, no sign, no overflow.
+fn number(s: &[u8], i: &mut usize) -> Option<u64> {
+    let start = *i;
+    let mut v: u64 = 0;
+    while let Some(d) = s
+        .get(*i)
+        .and_then(|b| b.checked_sub(b'0'))
+        .filter(|&d| d < 10)
+    {
+        if v > u64::MAX / 10 {
+            return None;
+        }
+        v = (v * 10).checked_add(u64::from(d))?;
+        *i += 1;
+    }
+    (*i > start).then_some(v)
 }
 
 /// Strictly decimal digits, at least one, no sign, no overflow.
 pub(crate) fn parse_u64(s: &[u8]) -> Option<u64> {
-    if s.is_empty() {
-        return None;
-    }
-    let mut v: u64 = 0;
-    for &b in s {
-        if !b.is_ascii_digit() {
-            return None;
-        }
-        v = v.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
-    }
-    Some(v)
+    let mut i = 0;
+    number(s, &mut i).filter(|_| i == s.len())
 }
 
 fn trim(mut s: &[u8]) -> &[u8] {
@@ -492,6 +510,10 @@ mod tests {
                 "Content-Range: bytes 0-1/2\r\nContent-Range: bytes 0-0/2",
                 HeadError::BadContentRange,
             ),
+            (
+                "Content-Range: bytes 0-1/2\r\nContent-Range: bytes 0-1/2",
+                HeadError::BadContentRange,
+            ),
         ];
         for (hdr, e) in bad {
             let s = std::format!("HTTP/1.1 206 X\r\n{hdr}\r\n\r\n");
@@ -549,6 +571,27 @@ mod tests {
             "a".repeat(100_000)
         );
         assert_eq!(head(&big).0.content_length, Some(1));
+    }
+
+    #[test]
+    fn keywords() {
+        let words = [
+            "content-length",
+            "transfer-encoding",
+            "connection",
+            "content-range",
+            "etag",
+            "location",
+            "chunked",
+            "close",
+            "keep-alive",
+        ];
+        for (k, w) in words.iter().enumerate() {
+            assert_eq!(keyword(w.as_bytes()), k);
+            assert_eq!(keyword(w.to_uppercase().as_bytes()), k);
+        }
+        assert_eq!(keyword(b"content-lengt"), words.len());
+        assert_eq!(keyword(b""), words.len());
     }
 
     #[test]

@@ -2,7 +2,10 @@
 //! the input. Tencent's C SDK keeps `host:port` as the host and always dials 80/443; we parse the
 //! port, IPv6 literals and mixed-case schemes, and refuse what we cannot send safely.
 
+use super::response::parse_u64;
+use crate::num::decimal;
 use crate::slices::has_byte;
+use crate::text::{Str, TooLong};
 
 /// The URL scheme. TLS itself is the host's or the TLS layer's business, not this module's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,66 +66,72 @@ pub enum UrlError {
     Downgrade,
 }
 
-/// Parse an absolute `http://` or `https://` URL.
+/// Parse an absolute `http://` or `https://` URL (scheme in any case).
 pub fn parse(s: &str) -> Result<Url<'_>, UrlError> {
-    let sep = find(s.as_bytes(), b"://").ok_or(UrlError::Scheme)?;
-    let scheme_str = s.get(..sep).ok_or(UrlError::Scheme)?;
-    let scheme = if scheme_str.eq_ignore_ascii_case("http") {
-        Scheme::Http
-    } else if scheme_str.eq_ignore_ascii_case("https") {
-        Scheme::Https
+    let https = matches!(s.as_bytes().get(4), Some(b's' | b'S'));
+    let (scheme, prefix) = if https {
+        (Scheme::Https, "https://")
     } else {
-        return Err(UrlError::Scheme);
+        (Scheme::Http, "http://")
     };
-    let rest = s.get(sep + 3..).ok_or(UrlError::Scheme)?;
-    parse_after_scheme(scheme, rest)
+    match (s.as_bytes().get(..prefix.len()), s.get(prefix.len()..)) {
+        (Some(p), Some(rest)) if p.eq_ignore_ascii_case(prefix.as_bytes()) => {
+            parse_after_scheme(scheme, rest)
+        }
+        _ => Err(UrlError::Scheme),
+    }
+}
+
+/// The URL as text, in parts: scheme, `[`, host, `]`, `:`, port, `/`, path. The brackets are
+/// only there around an IPv6 literal, the colon and port only for a port other than the scheme's
+/// default, the slash only before a bare query (`http://h?x`). `digits` holds the port's.
+/// Parts 1 to 5 are also the `Host:` header, 6 and 7 the request target.
+pub(crate) fn parts<'a>(url: &Url<'a>, digits: &'a mut [u8; 20]) -> [&'a [u8]; 8] {
+    let v6 = usize::from(url.host_is_ipv6());
+    let port: &[u8] = if url.port_is_default() {
+        &[]
+    } else {
+        decimal(digits, u64::from(url.port))
+    };
+    let slash = usize::from(!matches!(url.path.as_bytes().first(), Some(b'/')));
+    let cut = |s: &'static [u8], n: usize| s.get(..n).unwrap_or_default();
+    [
+        match url.scheme {
+            Scheme::Http => b"http://",
+            Scheme::Https => b"https://",
+        },
+        cut(b"[", v6),
+        url.host.as_bytes(),
+        cut(b"]", v6),
+        cut(b":", usize::from(!port.is_empty())),
+        port,
+        cut(b"/", slash),
+        url.path.as_bytes(),
+    ]
 }
 
 /// Write `url` back as text (for a redirect target that must outlive the response buffer).
-pub fn write<const N: usize>(
-    url: &Url<'_>,
-    out: &mut crate::text::Str<N>,
-) -> Result<(), crate::text::TooLong> {
+pub fn write<const N: usize>(url: &Url<'_>, out: &mut Str<N>) -> Result<(), TooLong> {
     out.clear();
-    out.push_str(match url.scheme {
-        Scheme::Http => "http://",
-        Scheme::Https => "https://",
-    })?;
-    if url.host_is_ipv6() {
-        out.push_str("[")?;
-        out.push_str(url.host)?;
-        out.push_str("]")?;
-    } else {
-        out.push_str(url.host)?;
+    for part in &parts(url, &mut [0; 20]) {
+        out.push_str(core::str::from_utf8(part).unwrap_or_default())?;
     }
-    if !url.port_is_default() {
-        let mut digits = [0u8; 5];
-        let mut w = crate::text::Writer::new(&mut digits);
-        w.u64(u64::from(url.port));
-        out.push_str(":")?;
-        out.push_str(core::str::from_utf8(w.written()).unwrap_or(""))?;
-    }
-    if !url.path.starts_with('/') {
-        out.push_str("/")?;
-    }
-    out.push_str(url.path)
+    Ok(())
 }
 
-/// Resolve a `Location` header against the URL it came from. Absolute URLs, scheme-relative
-/// (`//host/p`) and absolute-path (`/p`) references are supported; https to http is refused.
+/// Resolve a `Location` header (trimmed, as the head parser gives it) against the URL it came
+/// from. Absolute URLs, scheme-relative (`//host/p`) and absolute-path (`/p`) references are
+/// supported; https to http is refused.
 pub fn resolve<'a>(base: &Url<'a>, location: &'a str) -> Result<Url<'a>, UrlError> {
-    let b = location.as_bytes();
-    let blank = |c: &u8| *c == b' ' || *c == b'\t';
-    let start = b.iter().position(|c| !blank(c)).unwrap_or(b.len());
-    let end = b.iter().rposition(|c| !blank(c)).map_or(start, |i| i + 1);
-    let loc = location.get(start..end).unwrap_or("");
-    let target = if let Some(rest) = loc.strip_prefix("//") {
+    let target = if let Some(rest) = location.strip_prefix("//") {
         parse_after_scheme(base.scheme, rest)?
-    } else if loc.starts_with('/') {
-        let path = parse_path(loc)?;
-        Url { path, ..*base }
-    } else if find(loc.as_bytes(), b"://").is_some() {
-        parse(loc)?
+    } else if matches!(location.as_bytes().first(), Some(b'/')) {
+        Url {
+            path: parse_path(location)?,
+            ..*base
+        }
+    } else if has_byte(location.as_bytes(), b':') {
+        parse(location)?
     } else {
         return Err(UrlError::Relative);
     };
@@ -132,96 +141,77 @@ pub fn resolve<'a>(base: &Url<'a>, location: &'a str) -> Result<Url<'a>, UrlErro
     Ok(target)
 }
 
+/// `host[:port]` or `[v6][:port]`, then the path.
 fn parse_after_scheme(scheme: Scheme, rest: &str) -> Result<Url<'_>, UrlError> {
-    let bytes = rest.as_bytes();
-    let auth_end = bytes
+    let b = rest.as_bytes();
+    let auth_end = b
         .iter()
-        .position(|&b| b == b'/' || b == b'?' || b == b'#')
-        .unwrap_or(bytes.len());
-    let authority = rest.get(..auth_end).ok_or(UrlError::Host)?;
-    let tail = rest.get(auth_end..).ok_or(UrlError::Host)?;
-    if has_byte(authority.as_bytes(), b'@') {
+        .position(|&c| c == b'/' || c == b'?' || c == b'#')
+        .unwrap_or(b.len());
+    let authority = b.get(..auth_end).unwrap_or_default();
+    if has_byte(authority, b'@') {
         return Err(UrlError::Userinfo);
     }
-    let (host, port_str) = if let Some(v6) = authority.strip_prefix('[') {
-        let close = v6.bytes().position(|b| b == b']').ok_or(UrlError::Host)?;
-        let host = v6.get(..close).ok_or(UrlError::Host)?;
-        let after = v6.get(close + 1..).ok_or(UrlError::Host)?;
-        let port = match after.strip_prefix(':') {
-            Some(p) => Some(p),
-            None if after.is_empty() => None,
-            None => return Err(UrlError::Host),
-        };
-        let ok = !host.is_empty()
-            && has_byte(host.as_bytes(), b':')
-            && host
-                .bytes()
-                .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.');
-        if !ok {
-            return Err(UrlError::Host);
+    // The host is `b[start..end]`; the port (if any) follows the colon at `end + v6`.
+    let v6 = matches!(authority.first(), Some(b'['));
+    let start = usize::from(v6);
+    let end = authority
+        .iter()
+        .position(|&c| c == if v6 { b']' } else { b':' })
+        .unwrap_or(if v6 { 0 } else { auth_end });
+    let host = authority.get(start..end).unwrap_or_default();
+    let host_ok = host.iter().all(|&c| {
+        if v6 {
+            c.is_ascii_hexdigit() || c == b':' || c == b'.'
+        } else {
+            // RFC 3986 reg-name (unreserved, pct-encoded, sub-delims): nothing that could
+            // break the `Host:` line.
+            c.is_ascii_alphanumeric() || has_byte(b"-._~%!$&'()*+,;=", c)
         }
-        (host, port)
-    } else {
-        let (host, port) = match authority.bytes().position(|b| b == b':') {
-            Some(i) => (
-                authority.get(..i).ok_or(UrlError::Host)?,
-                Some(authority.get(i + 1..).ok_or(UrlError::Port)?),
-            ),
-            None => (authority, None),
-        };
-        if host.is_empty() || !host.bytes().all(is_host_byte) {
-            return Err(UrlError::Host);
-        }
-        (host, port)
+    });
+    if host.is_empty() || !host_ok || (v6 && !has_byte(host, b':')) {
+        return Err(UrlError::Host);
+    }
+    let after = end + usize::from(v6);
+    let port = match authority.get(after..) {
+        Some([]) | None => scheme.default_port(),
+        Some([b':', digits @ ..]) => parse_port(digits)?,
+        // Something other than a colon after `]`.
+        Some(_) => return Err(UrlError::Host),
     };
-    let port = match port_str {
-        Some(p) => parse_port(p)?,
-        None => scheme.default_port(),
-    };
-    let path = parse_path(tail)?;
     Ok(Url {
         scheme,
-        host,
+        host: rest.get(start..end).unwrap_or_default(),
         port,
-        path,
+        path: parse_path(rest.get(auth_end..).unwrap_or_default())?,
     })
 }
 
 /// Path + query with the fragment cut off; "/" when empty.
 fn parse_path(tail: &str) -> Result<&str, UrlError> {
-    let end = tail.bytes().position(|b| b == b'#').unwrap_or(tail.len());
-    let path = tail.get(..end).ok_or(UrlError::Path)?;
-    if path.bytes().any(|b| b <= b' ' || b == 0x7f) {
-        return Err(UrlError::Path);
-    }
-    Ok(if path.is_empty() { "/" } else { path })
-}
-
-fn parse_port(p: &str) -> Result<u16, UrlError> {
-    if p.is_empty() || p.len() > 5 {
-        return Err(UrlError::Port);
-    }
-    let mut v: u32 = 0;
-    for b in p.bytes() {
-        if !b.is_ascii_digit() {
-            return Err(UrlError::Port);
+    let mut end = 0;
+    for &b in tail.as_bytes() {
+        if b == b'#' {
+            break;
         }
-        v = v * 10 + u32::from(b - b'0');
+        if b <= b' ' || b == 0x7f {
+            return Err(UrlError::Path);
+        }
+        end += 1;
     }
-    match u16::try_from(v) {
-        Ok(0) | Err(_) => Err(UrlError::Port),
-        Ok(port) => Ok(port),
-    }
+    Ok(match tail.get(..end) {
+        Some("") | None => "/",
+        Some(path) => path,
+    })
 }
 
-/// RFC 3986 reg-name characters (unreserved, pct-encoded, sub-delims): nothing that could break
-/// the `Host:` line.
-fn is_host_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || has_byte(b"-._~%!$&'()*+,;=", b)
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
+/// 1 to 65535, at most five digits.
+fn parse_port(p: &[u8]) -> Result<u16, UrlError> {
+    parse_u64(p)
+        .filter(|_| p.len() <= 5)
+        .and_then(|v| u16::try_from(v).ok())
+        .filter(|&v| v != 0)
+        .ok_or(UrlError::Port)
 }
 
 #[cfg(test)]
