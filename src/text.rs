@@ -66,6 +66,13 @@ impl<const N: usize> Str<N> {
         append(&mut self.buf, &mut self.len, s)
     }
 
+    /// The whole buffer and the length, to fill in place (the length is reset to 0). The caller
+    /// keeps the invariant: what it counts in the length is UTF-8.
+    pub(crate) fn parts_mut(&mut self) -> (&mut [u8], &mut usize) {
+        self.len = 0;
+        (&mut self.buf, &mut self.len)
+    }
+
     pub fn push_char(&mut self, c: char) -> Result<(), TooLong> {
         let mut tmp = [0u8; 4];
         self.push_str(c.encode_utf8(&mut tmp))
