@@ -19,6 +19,30 @@ pub enum Hash {
 const BLOCK: usize = 64;
 type Block = [u8; BLOCK];
 
+/// Which compression function a [`Buffer`] feeds.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Alg {
+    Md5,
+    Sha1,
+    Sha256,
+}
+
+/// Compresses whole blocks into `state` (MD5: 4 words, SHA-1: 5 of 8, SHA-256: 8).
+fn compress(alg: Alg, state: &mut [u32], blocks: &[Block]) {
+    match alg {
+        Alg::Md5 => {
+            if let Some(s) = state.first_chunk_mut::<4>() {
+                md5::block_api::compress(s, blocks);
+            }
+        }
+        _ => {
+            if let Some(s) = state.first_chunk_mut::<8>() {
+                sha_compress(alg == Alg::Sha1, s, blocks);
+            }
+        }
+    }
+}
+
 /// Bytes not yet compressed, and the message length so far.
 #[derive(Clone)]
 struct Buffer {
@@ -38,9 +62,9 @@ impl Buffer {
         }
     }
 
-    /// Appends `data`, handing each completed block to `compress`; whole blocks of `data` go
+    /// Appends `data`, compressing each completed block into `state`; whole blocks of `data` go
     /// straight from the input, in one call.
-    fn update(&mut self, mut data: &[u8], mut compress: impl FnMut(&[Block])) {
+    fn update(&mut self, alg: Alg, state: &mut [u32], mut data: &[u8]) {
         self.total = self.total.wrapping_add(data.len() as u64);
         if self.fill > 0 {
             let n = copy_prefix(self.block.get_mut(self.fill..).unwrap_or(&mut []), data);
@@ -49,21 +73,23 @@ impl Buffer {
             if self.fill < BLOCK {
                 return;
             }
-            compress(core::slice::from_ref(&self.block));
+            compress(alg, state, core::slice::from_ref(&self.block));
             self.fill = 0;
         }
         let (blocks, rest) = data.as_chunks::<BLOCK>();
         if !blocks.is_empty() {
-            compress(blocks);
+            compress(alg, state, blocks);
         }
         self.fill = copy_prefix(&mut self.block, rest);
     }
 
-    /// Pads the message (0x80, zeros, the bit length in the given byte order) and compresses the
-    /// last block(s).
-    fn finish(&self, big_endian: bool, mut compress: impl FnMut(&[Block])) {
+    /// Pads the message (0x80, zeros, the bit length: MD5 little-endian, SHA big-endian),
+    /// compresses the last block(s) into `state` and writes its first words to `out` in the same
+    /// byte order.
+    fn finish(&self, alg: Alg, state: &mut [u32], out: &mut [u8]) {
+        let be = alg != Alg::Md5;
         let bits = self.total.wrapping_mul(8);
-        let len = if big_endian {
+        let len = if be {
             bits.to_be_bytes()
         } else {
             bits.to_le_bytes()
@@ -80,12 +106,11 @@ impl Buffer {
             *b = 0x80;
         }
         copy_prefix(tail.get_mut(end - 8..end).unwrap_or(&mut []), &len);
-        compress(
-            tail.as_chunks::<BLOCK>()
-                .0
-                .get(..end / BLOCK)
-                .unwrap_or(&[]),
-        );
+        let blocks = tail.as_chunks::<BLOCK>().0;
+        compress(alg, state, blocks.get(..end / BLOCK).unwrap_or(&[]));
+        for (o, s) in out.as_chunks_mut::<4>().0.iter_mut().zip(state) {
+            *o = if be { s.to_be_bytes() } else { s.to_le_bytes() };
+        }
     }
 }
 
@@ -156,20 +181,13 @@ impl Md5 {
     }
 
     pub fn update(&mut self, data: &[u8]) {
-        let state = &mut self.state;
-        self.buf
-            .update(data, |blocks| md5::block_api::compress(state, blocks));
+        self.buf.update(Alg::Md5, &mut self.state, data);
     }
 
     /// The digest; `self` is only read (no 96-byte move on the stack of the caller).
     pub fn finish(&self) -> [u8; 16] {
-        let mut state = self.state;
-        self.buf
-            .finish(false, |blocks| md5::block_api::compress(&mut state, blocks));
         let mut out = [0u8; 16];
-        for (o, s) in out.as_chunks_mut::<4>().0.iter_mut().zip(state) {
-            *o = s.to_le_bytes();
-        }
+        self.buf.finish(Alg::Md5, &mut self.state.clone(), &mut out);
         out
     }
 
@@ -230,33 +248,36 @@ impl Hasher {
         }
     }
 
+    fn alg(&self) -> Alg {
+        match self.hash {
+            Hash::Sha1 => Alg::Sha1,
+            Hash::Sha256 => Alg::Sha256,
+        }
+    }
+
     fn update(&mut self, data: &[u8]) {
-        let (hash, state) = (self.hash, &mut self.state);
-        self.buf
-            .update(data, |blocks| sha_compress(hash, state, blocks));
+        self.buf.update(self.alg(), &mut self.state, data);
     }
 
     /// Writes the digest into `out`; returns its length.
     fn finish(&self, out: &mut [u8; 32]) -> usize {
-        let (hash, mut state) = (self.hash, self.state);
-        self.buf
-            .finish(true, |blocks| sha_compress(hash, &mut state, blocks));
-        for (o, s) in out.as_chunks_mut::<4>().0.iter_mut().zip(state) {
-            *o = s.to_be_bytes();
-        }
-        hash.len()
+        let n = self.hash.len();
+        let out = out.get_mut(..n).unwrap_or(&mut []);
+        self.buf.finish(self.alg(), &mut self.state.clone(), out);
+        n
     }
 }
 
-fn sha_compress(hash: Hash, state: &mut [u32; 8], blocks: &[Block]) {
+fn sha_compress(sha1: bool, state: &mut [u32; 8], blocks: &[Block]) {
     for block in blocks {
         let mut w = [0u32; 16];
         for (w, b) in w.iter_mut().zip(block.as_chunks::<4>().0) {
             *w = u32::from_be_bytes(*b);
         }
-        match hash {
-            Hash::Sha1 => sha1_compress(state, &mut w),
-            Hash::Sha256 => sha256_compress(state, &mut w),
+        if sha1 {
+            sha1_compress(state, &mut w);
+        } else {
+            sha256_compress(state, &mut w);
         }
     }
 }
