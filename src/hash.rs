@@ -118,23 +118,28 @@ impl Buffer {
 /// refuses them (as Tencent's C SDK does), so [`hmac`] refuses them too.
 pub const HMAC_KEY_MAX: usize = BLOCK;
 
-const SHA256_INIT: [u32; 8] = [
-    0x6a09_e667,
-    0xbb67_ae85,
-    0x3c6e_f372,
-    0xa54f_f53a,
-    0x510e_527f,
-    0x9b05_688c,
-    0x1f83_d9ab,
-    0x5be0_cd19,
-];
-
-const SHA1_INIT: [u32; 5] = [
-    0x6745_2301,
-    0xefcd_ab89,
-    0x98ba_dcfe,
-    0x1032_5476,
-    0xc3d2_e1f0,
+/// The initial states: SHA-1 (five words, padded) and SHA-256.
+const SHA_INIT: [[u32; 8]; 2] = [
+    [
+        0x6745_2301,
+        0xefcd_ab89,
+        0x98ba_dcfe,
+        0x1032_5476,
+        0xc3d2_e1f0,
+        0,
+        0,
+        0,
+    ],
+    [
+        0x6a09_e667,
+        0xbb67_ae85,
+        0x3c6e_f372,
+        0xa54f_f53a,
+        0x510e_527f,
+        0x9b05_688c,
+        0x1f83_d9ab,
+        0x5be0_cd19,
+    ],
 ];
 
 #[rustfmt::skip]
@@ -235,15 +240,9 @@ struct Hasher {
 
 impl Hasher {
     fn new(hash: Hash) -> Self {
-        let mut state = SHA256_INIT;
-        if hash == Hash::Sha1 {
-            for (s, i) in state.iter_mut().zip(SHA1_INIT) {
-                *s = i;
-            }
-        }
         Self {
             hash,
-            state,
+            state: SHA_INIT[hash as usize],
             buf: Buffer::new(),
         }
     }
@@ -355,20 +354,15 @@ pub fn hmac(hash: Hash, key: &[u8], msg: &[u8], out: &mut [u8; 32]) -> Option<us
         return None;
     }
     let mut pad = [0u8; BLOCK];
-    for (p, k) in pad.iter_mut().zip(key) {
-        *p = *k;
-    }
-    let keyed = |xor: u8| {
-        let mut block = pad;
-        for b in &mut block {
-            *b ^= xor;
+    copy_prefix(&mut pad, key);
+    let (mut inner, mut outer) = (Hasher::new(hash), Hasher::new(hash));
+    for xor in [0x36, 0x36 ^ 0x5c] {
+        for p in &mut pad {
+            *p ^= xor;
         }
-        let mut h = Hasher::new(hash);
-        h.update(&block);
-        h
-    };
-    let mut outer = keyed(0x5c);
-    let mut inner = keyed(0x36);
+        let h = if xor == 0x36 { &mut inner } else { &mut outer };
+        h.update(&pad);
+    }
     inner.update(msg);
     let n = inner.finish(out);
     outer.update(out.get(..n).unwrap_or(&[]));
