@@ -224,8 +224,8 @@ fn md5_compress(state: &mut [u32; 4], blocks: &[Block]) {
         md5_round!(v, w, k1, 1, 5, [5, 9, 14, 20], |b, c, d| (d & b) | (!d & c));
         md5_round!(v, w, k2, 5, 3, [4, 11, 16, 23], |b, c, d| b ^ c ^ d);
         md5_round!(v, w, k3, 0, 7, [6, 10, 15, 21], |b, c, d| c ^ (b | !d));
-        for (s, v) in state.iter_mut().zip(v) {
-            *s = s.wrapping_add(v);
+        for (s, v) in state.iter_mut().zip(&v) {
+            *s = s.wrapping_add(*v);
         }
     }
 }
@@ -377,8 +377,8 @@ fn sha1_compress(state: &mut [u32; 8], w: &mut [u32; 16]) {
         b = a;
         a = t;
     }
-    for (s, v) in state.iter_mut().zip([a, b, c, d, e]) {
-        *s = s.wrapping_add(v);
+    for (s, v) in state.iter_mut().zip(&[a, b, c, d, e]) {
+        *s = s.wrapping_add(*v);
     }
 }
 
@@ -408,8 +408,8 @@ fn sha256_compress(state: &mut [u32; 8], w: &mut [u32; 16]) {
         let t2 = s0.wrapping_add(maj);
         v = [t1.wrapping_add(t2), a, b, c, d.wrapping_add(t1), e, f, g];
     }
-    for (s, v) in state.iter_mut().zip(v) {
-        *s = s.wrapping_add(v);
+    for (s, v) in state.iter_mut().zip(&v) {
+        *s = s.wrapping_add(*v);
     }
 }
 

@@ -203,16 +203,16 @@ pub fn parse(payload: &[u8], offer: &mut Offer) -> Result<Message, ParseError> {
                 f.offer = Some(offer);
                 document(payload, &mut f)?;
                 // In field order: the required ones (missing or bad), then the optional ones.
-                for (got, field) in f.got.into_iter().zip(FIELDS) {
+                for (got, field) in f.got.iter().zip(&FIELDS) {
                     match got {
                         None if matches!(
                             field,
                             Field::Url | Field::Md5sum | Field::FileSize | Field::Version
                         ) =>
                         {
-                            return Err(ParseError::MissingField(field));
+                            return Err(ParseError::MissingField(*field));
                         }
-                        Some(Err(e)) => return Err(e),
+                        Some(Err(e)) => return Err(*e),
                         _ => {}
                     }
                 }
