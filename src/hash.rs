@@ -4,9 +4,9 @@
 //! All three share one 64-byte block buffer with the same padding (0x80, zeros, the bit length;
 //! MD5 little-endian, SHA big-endian). Whole blocks are compressed straight from the input. All
 //! three compressions are small loops (the md-5 crate, kept as the tests' oracle, unrolls MD5 to
-//! ~2 KiB on a Cortex-M; the RustCrypto SHA crates take ~12 KiB). MD5 is the one hot loop: its
-//! rounds are unrolled four steps deep, ~1 KiB less flash than md-5 for ~1.4x the instructions
-//! per byte. The password is signed once per connect.
+//! ~2 KiB on a Cortex-M; the RustCrypto SHA crates take ~12 KiB). MD5 is the one hot loop: one
+//! loop over its 64 steps, ~1.6 KiB less flash than md-5 for ~3.6x the instructions per byte
+//! (still well under a second per MiB on a Cortex-M4). The password is signed once per connect.
 
 use crate::slices::copy_prefix;
 
@@ -178,53 +178,36 @@ const MD5_K: [u32; 64] = [
     0x6fa87e4f, 0xfe2ce6e0, 0xa3014314, 0x4e0811a1, 0xf7537e82, 0xbd3af235, 0x2ad7d2bb, 0xeb86d391,
 ];
 
-/// One MD5 round: 16 steps as four passes over four steps, so the rotations are constants and
-/// the four words need no shuffling. `$f` is the round's function of `b`, `c`, `d`; `$g` is the
-/// first message word and `$stride` the step to the next.
-macro_rules! md5_round {
-    ($v:ident, $w:ident, $k:expr, $g:expr, $stride:expr, $s:expr, |$b:ident, $c:ident, $d:ident| $f:expr) => {{
-        let [mut a, mut b, mut c, mut d] = $v;
-        let mut g: usize = $g;
-        let s: [u32; 4] = $s;
-        for k in $k.as_chunks::<4>().0 {
-            macro_rules! step {
-                ($a:ident, $bb:ident, $cc:ident, $dd:ident, $i:expr) => {{
-                    let ($b, $c, $d) = ($bb, $cc, $dd);
-                    let x = $a
-                        .wrapping_add($f)
-                        .wrapping_add(k[$i])
-                        .wrapping_add($w[g & 15])
-                        .rotate_left(s[$i]);
-                    g += $stride;
-                    $a = $bb.wrapping_add(x);
-                }};
-            }
-            step!(a, b, c, d, 0);
-            step!(d, a, b, c, 1);
-            step!(c, d, a, b, 2);
-            step!(b, c, d, a, 3);
-        }
-        $v = [a, b, c, d];
-    }};
-}
+/// MD5's rotations: four per round, used in turn.
+const MD5_S: [u8; 16] = [7, 12, 17, 22, 5, 9, 14, 20, 4, 11, 16, 23, 6, 10, 15, 21];
 
-/// RFC 1321's compression, one round at a time (md-5 unrolls all 64 steps to ~2 KiB on a
-/// Cortex-M; this is a fraction of that plus the 256-byte table, and runs slower).
+/// RFC 1321's compression, as one loop over the 64 steps (md-5 unrolls it to ~2 KiB on a
+/// Cortex-M; this is ~0.2 KiB of code plus the 256-byte table, and runs slower).
 fn md5_compress(state: &mut [u32; 4], blocks: &[Block]) {
-    let k = MD5_K.as_chunks::<16>().0;
-    let [k0, k1, k2, k3] = [0, 1, 2, 3].map(|r| k.get(r).copied().unwrap_or_default());
     for block in blocks {
         let mut w = [0u32; 16];
         for (w, b) in w.iter_mut().zip(block.as_chunks::<4>().0) {
             *w = u32::from_le_bytes(*b);
         }
-        let mut v = *state;
-        // F and G in their three-operation forms: (b & c) | (!b & d) and (d & b) | (!d & c).
-        md5_round!(v, w, k0, 0, 1, [7, 12, 17, 22], |b, c, d| d ^ (b & (c ^ d)));
-        md5_round!(v, w, k1, 1, 5, [5, 9, 14, 20], |b, c, d| c ^ (d & (b ^ c)));
-        md5_round!(v, w, k2, 5, 3, [4, 11, 16, 23], |b, c, d| b ^ c ^ d);
-        md5_round!(v, w, k3, 0, 7, [6, 10, 15, 21], |b, c, d| c ^ (b | !d));
-        for (s, v) in state.iter_mut().zip(&v) {
+        let [mut a, mut b, mut c, mut d] = *state;
+        for (i, &k) in MD5_K.iter().enumerate() {
+            // The round's function and which message word the step takes.
+            let (f, g) = match i / 16 {
+                // F and G in their three-operation forms: (b & c) | (!b & d), (d & b) | (!d & c).
+                0 => (d ^ (b & (c ^ d)), i),
+                1 => (c ^ (d & (b ^ c)), 5 * i + 1),
+                2 => (b ^ c ^ d, 3 * i + 5),
+                _ => (c ^ (b | !d), 7 * i),
+            };
+            let s = MD5_S[(i >> 2 & 12) | (i & 3)];
+            let t = a
+                .wrapping_add(f)
+                .wrapping_add(k)
+                .wrapping_add(w[g & 15])
+                .rotate_left(u32::from(s));
+            (a, b, c, d) = (d, b.wrapping_add(t), b, c);
+        }
+        for (s, v) in state.iter_mut().zip(&[a, b, c, d]) {
             *s = s.wrapping_add(*v);
         }
     }
