@@ -402,20 +402,24 @@ pub fn hmac(hash: Hash, key: &[u8], msg: &[u8], out: &mut [u8; 32]) -> Option<us
     if key.len() > HMAC_KEY_MAX {
         return None;
     }
+    // One hasher at a time (stack): the inner hash, then the outer one over its digest.
     let mut pad = [0u8; BLOCK];
     copy_prefix(&mut pad, key);
-    let (mut inner, mut outer) = (Hasher::new(hash), Hasher::new(hash));
-    for xor in [0x36, 0x36 ^ 0x5c] {
+    let mut n = 0;
+    for (xor, inner) in [(0x36, true), (0x36 ^ 0x5c, false)] {
         for p in &mut pad {
             *p ^= xor;
         }
-        let h = if xor == 0x36 { &mut inner } else { &mut outer };
+        let mut h = Hasher::new(hash);
         h.update(&pad);
+        h.update(if inner {
+            msg
+        } else {
+            out.get(..n).unwrap_or(&[])
+        });
+        n = h.finish(out);
     }
-    inner.update(msg);
-    let n = inner.finish(out);
-    outer.update(out.get(..n).unwrap_or(&[]));
-    Some(outer.finish(out))
+    Some(n)
 }
 
 #[cfg(test)]
