@@ -14,7 +14,8 @@ pub struct Overflow;
 
 /// A UTF-8 string of at most `N` bytes stored inline.
 ///
-/// Invariant: `buf[..len]` is valid UTF-8 (every mutation appends a whole `&str` or `char`).
+/// Invariant: `buf[..len]` is valid UTF-8 (every mutation appends a whole `&str` or `char`, or
+/// fills the buffer through `parts_mut` with UTF-8; were it broken, `as_str` gives "").
 #[derive(Clone)]
 pub struct Str<const N: usize> {
     len: usize,
