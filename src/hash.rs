@@ -95,20 +95,13 @@ impl Buffer {
         } else {
             bits.to_le_bytes()
         };
-        let mut tail = [0u8; 2 * BLOCK];
-        let used = copy_prefix(&mut tail, self.block.get(..self.fill).unwrap_or(&[]));
-        // One block if 0x80 and the length still fit after the data, else two.
-        let end = if used + 1 + 8 <= BLOCK {
-            BLOCK
-        } else {
-            2 * BLOCK
-        };
-        if let Some(b) = tail.get_mut(used) {
-            *b = 0x80;
+        // The padding goes through `update` on a copy, a byte at a time (once per digest).
+        let mut tail = self.clone();
+        tail.update(alg, state, &[0x80]);
+        while tail.fill != BLOCK - 8 {
+            tail.update(alg, state, &[0]);
         }
-        copy_prefix(tail.get_mut(end - 8..end).unwrap_or(&mut []), &len);
-        let blocks = tail.as_chunks::<BLOCK>().0;
-        compress(alg, state, blocks.get(..end / BLOCK).unwrap_or(&[]));
+        tail.update(alg, state, &len);
         for (o, s) in out.as_chunks_mut::<4>().0.iter_mut().zip(state) {
             *o = if be { s.to_be_bytes() } else { s.to_le_bytes() };
         }
