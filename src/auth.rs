@@ -60,32 +60,24 @@ pub fn decode_secret(b64: &str, out: &mut [u8]) -> Result<usize, AuthError> {
     if src.is_empty() || !src.len().is_multiple_of(4) {
         return Err(AuthError::BadSecret);
     }
-    let groups = src.len() / 4;
-    let mut n = 0usize;
-    for (gi, g) in src.chunks_exact(4).enumerate() {
-        let last = gi + 1 == groups;
-        let (mut acc, mut pad) = (0u32, 0usize);
-        for &c in g {
-            let v = if c == b'=' {
-                pad += 1;
-                0
-            } else if pad > 0 {
-                // Data after padding.
-                return Err(AuthError::BadSecret);
-            } else {
-                b64_value(c).ok_or(AuthError::BadSecret)?
-            };
-            acc = (acc << 6) | v;
+    // Up to two '=' at the end; any other '=' fails as a symbol below.
+    let mut body = src;
+    for _ in 0..2 {
+        if let Some((b'=', head)) = body.split_last() {
+            body = head;
         }
-        if pad > 2 || (pad > 0 && !last) {
-            return Err(AuthError::BadSecret);
-        }
-        let bytes = [(acc >> 16) as u8, (acc >> 8) as u8, acc as u8];
-        for &b in bytes.iter().take(3 - pad) {
+    }
+    // Bits are shifted in six at a time and each whole byte goes out.
+    let (mut acc, mut bits, mut n) = (0u32, 0, 0usize);
+    for &c in body {
+        acc = (acc << 6) | b64_value(c).ok_or(AuthError::BadSecret)?;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
             if n >= KEY_MAX {
                 return Err(AuthError::KeyTooLong);
             }
-            *out.get_mut(n).ok_or(AuthError::KeyTooLong)? = b;
+            *out.get_mut(n).ok_or(AuthError::KeyTooLong)? = (acc >> bits) as u8;
             n += 1;
         }
     }

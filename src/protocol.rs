@@ -178,34 +178,47 @@ pub enum Message {
 /// value is not moved around on an MCU stack). It is complete on `Ok(UpdateFirmware)`; after an
 /// error it holds whatever was read and must not be used.
 pub fn parse(payload: &[u8], offer: &mut Offer) -> Result<Message, ParseError> {
-    let text = core::str::from_utf8(payload).map_err(|_| ParseError::NotJson)?;
-
+    // Scanning works on bytes; decoded strings are UTF-8 because the input is.
+    if core::str::from_utf8(payload).is_err() {
+        return Err(ParseError::NotJson);
+    }
     // Pass 1: validate the whole document and find `type` (which may come last) and
     // `result_code`. Syntax errors thus take precedence over field errors.
-    let mut ty: Str<TYPE_MAX> = Str::new();
-    let mut ty_seen: Option<bool> = None; // Some(is_string)
-    let mut rc: Option<Result<i64, ParseError>> = None;
-    document(text, &mut |key, s, depth| {
-        match key {
-            "type" => {
-                // Too long for `ty` leaves it empty: an unknown type, hence `Other`.
-                ty_seen = Some(read_string(s, depth, &mut ty)?.is_some());
-            }
-            "result_code" => rc = Some(result_code(s, depth)?),
-            _ => s.skip_value(depth)?,
-        }
-        Ok(())
-    })?;
-
-    match ty_seen {
+    let mut f = Fields {
+        offer: None,
+        ty: [0; TYPE_MAX],
+        ty_len: 0,
+        ty_seen: None,
+        rc: None,
+        got: [None; FIELDS.len()],
+    };
+    document(payload, &mut f)?;
+    match f.ty_seen {
         None => Err(ParseError::MissingType),
         Some(false) => Err(ParseError::WrongType(Field::Type)),
-        Some(true) => match ty.as_str() {
-            "update_firmware" => {
-                update_firmware(text, offer)?;
+        Some(true) => match find(&TYPES, f.ty.get(..f.ty_len).unwrap_or(&[])) {
+            Some(0) => {
+                // Pass 2: the offer's fields; the document is already known to be valid.
+                offer.clear();
+                f.offer = Some(offer);
+                document(payload, &mut f)?;
+                // In field order: the required ones (missing or bad), then the optional ones.
+                for (got, field) in f.got.iter().zip(&FIELDS) {
+                    match got {
+                        None if matches!(
+                            field,
+                            Field::Url | Field::Md5sum | Field::FileSize | Field::Version
+                        ) =>
+                        {
+                            return Err(ParseError::MissingField(*field));
+                        }
+                        Some(Err(e)) => return Err(*e),
+                        _ => {}
+                    }
+                }
                 Ok(Message::UpdateFirmware)
             }
-            "report_version_rsp" => match rc {
+            Some(_) => match f.rc {
                 None => Err(ParseError::MissingField(Field::ResultCode)),
                 Some(r) => r.map(|result_code| Message::ReportVersionRsp { result_code }),
             },
@@ -214,65 +227,131 @@ pub fn parse(payload: &[u8], offer: &mut Offer) -> Result<Message, ParseError> {
     }
 }
 
+/// The `type`s we handle: `update_firmware`, then `report_version_rsp`.
+const TYPES: [&[u8]; 2] = [b"update_firmware", b"report_version_rsp"];
+
+/// Where `word` is in `table` (one loop for every lookup, rather than unrolled compares).
+#[inline(never)]
+fn find(table: &[&[u8]], word: &[u8]) -> Option<usize> {
+    table.iter().position(|&t| t == word)
+}
+
+/// The top-level keys we read, indexed like [`FIELDS`]; any other key is skipped.
+const KEYS: [&[u8]; 8] = [
+    b"type",
+    b"url",
+    b"md5sum",
+    b"file_size",
+    b"version",
+    b"result_code",
+    b"task_id",
+    b"fw_type",
+];
+const FIELDS: [Field; 8] = [
+    Field::Type,
+    Field::Url,
+    Field::Md5sum,
+    Field::FileSize,
+    Field::Version,
+    Field::ResultCode,
+    Field::TaskId,
+    Field::FwType,
+];
+
 /// Per-field outcome: `None` = absent. Errors are kept, not returned at once, so a later
 /// duplicate key can replace them (last wins) and so the report order is fixed.
 type Got = Option<Result<(), ParseError>>;
 
-/// Pass 2 for `update_firmware`; the document is already known to be valid.
-fn update_firmware(text: &str, offer: &mut Offer) -> Result<(), ParseError> {
-    offer.clear();
-    let (mut url, mut md5, mut size, mut version): (Got, Got, Got, Got) = (None, None, None, None);
-    let (mut task, mut fw_type): (Got, Got) = (None, None);
-    document(text, &mut |key, s, depth| {
-        match key {
-            "url" => {
-                url = Some(match read_string(s, depth, &mut offer.url)? {
-                    None => Err(ParseError::WrongType(Field::Url)),
-                    Some(false) => Err(ParseError::TooLong(Field::Url)),
-                    Some(true) => check_url(offer.url.as_bytes()),
-                })
+/// What the passes collect. Pass 1 (`offer` is `None`) reads `type` and `result_code`; pass 2
+/// reads the `update_firmware` fields into the offer.
+struct Fields<'o> {
+    offer: Option<&'o mut Offer>,
+    /// Too long for `ty` leaves it empty: an unknown type, hence `Other`.
+    ty: [u8; TYPE_MAX],
+    ty_len: usize,
+    /// `Some(is_string)` once seen.
+    ty_seen: Option<bool>,
+    rc: Option<Result<i64, ParseError>>,
+    /// Pass 2's outcome per field, indexed like [`FIELDS`].
+    got: [Got; FIELDS.len()],
+}
+
+impl Fields<'_> {
+    /// Reads the value of the top-level member `key` (the scanner is on it).
+    #[inline(never)]
+    fn member(&mut self, key: Option<&[u8]>, s: &mut Scan<'_>, depth: usize) -> SR<()> {
+        let i = key.and_then(|k| find(&KEYS, k));
+        let field = i.and_then(|i| FIELDS.get(i).copied());
+        // Where a string value is decoded to; nowhere (overflow, ignored) for skipped members.
+        let mut tmp = [0u8; 32];
+        let mut tmp_len = 0;
+        let (out, len): (&mut [u8], &mut usize) = match (field, self.offer.as_deref_mut()) {
+            (Some(Field::Type), None) => (&mut self.ty, &mut self.ty_len),
+            (Some(Field::Md5sum), Some(_)) => (&mut tmp, &mut tmp_len),
+            // Integers as strings: 24 bytes hold any u64 or i64 with room to spare.
+            (Some(Field::ResultCode), None) | (Some(Field::TaskId), Some(_)) => {
+                (tmp.get_mut(..24).unwrap_or(&mut []), &mut tmp_len)
             }
-            "md5sum" => md5 = Some(read_md5(s, depth, &mut offer.md5)?),
-            "file_size" => size = Some(read_size(s, depth, &mut offer.file_size)?),
-            "version" => {
-                version = Some(match read_string(s, depth, &mut offer.version)? {
-                    None => Err(ParseError::WrongType(Field::Version)),
-                    Some(false) => Err(ParseError::TooLong(Field::Version)),
-                    Some(true) => check_version(offer.version.as_bytes()),
-                })
-            }
-            "task_id" => task = read_task_id(s, depth, &mut offer.task_id)?,
-            "fw_type" => {
-                fw_type = if s.peek() == Some(b'n') {
-                    offer.fw_type.clear();
-                    s.skip_value(depth)?;
-                    None
-                } else {
-                    Some(match read_string(s, depth, &mut offer.fw_type)? {
-                        None => Err(ParseError::WrongType(Field::FwType)),
-                        Some(false) => Err(ParseError::TooLong(Field::FwType)),
-                        Some(true) => Ok(()),
-                    })
+            (Some(Field::Url), Some(o)) => o.url.parts_mut(),
+            (Some(Field::Version), Some(o)) => o.version.parts_mut(),
+            (Some(Field::FwType), Some(o)) => o.fw_type.parts_mut(),
+            _ => (&mut [], &mut tmp_len),
+        };
+        let v = s.value(depth, out)?;
+        *len = match v {
+            Val::Str(Some(n)) => n,
+            _ => 0,
+        };
+        let (Some(field), Some(i)) = (field, i) else {
+            return Ok(());
+        };
+        let text = tmp.get(..tmp_len).unwrap_or(&[]);
+        let int = match v {
+            Val::Str(Some(_)) => int(text),
+            Val::Int(n) => n,
+            _ => None,
+        };
+        use Field::*;
+        let Some(o) = self.offer.as_deref_mut() else {
+            match field {
+                Type => self.ty_seen = Some(matches!(v, Val::Str(_))),
+                ResultCode => {
+                    let rc = int.and_then(|(neg, m)| match neg {
+                        true => 0i64.checked_sub_unsigned(m),
+                        false => i64::try_from(m).ok(),
+                    });
+                    self.rc = Some(rc.ok_or(ParseError::WrongType(ResultCode)));
                 }
+                _ => {}
             }
-            _ => s.skip_value(depth)?,
+            return Ok(());
+        };
+        let got = match (field, v) {
+            (Type | ResultCode, _) => return Ok(()),
+            // Absent (`fw_type` is already empty).
+            (TaskId | FwType, Val::Null) => {
+                if field == TaskId {
+                    o.task_id = None;
+                }
+                None
+            }
+            (Md5sum, Val::Str(_)) => Some(md5_hex(text, &mut o.md5)),
+            (Url | Version | FwType, Val::Str(None)) => Some(Err(ParseError::TooLong(field))),
+            (Url, Val::Str(_)) => Some(check_url(o.url.as_bytes())),
+            (Version, Val::Str(_)) => Some(check_version(o.version.as_bytes())),
+            (FwType, Val::Str(_)) => Some(Ok(())),
+            (FileSize, Val::Int(n)) => Some(file_size(n, &mut o.file_size)),
+            (TaskId, Val::Str(_) | Val::Int(_)) => {
+                o.task_id = int.filter(|(neg, _)| !neg).map(|(_, m)| m);
+                Some(o.task_id.map(|_| ()).ok_or(ParseError::WrongType(TaskId)))
+            }
+            _ => Some(Err(ParseError::WrongType(field))),
+        };
+        if let Some(g) = self.got.get_mut(i) {
+            *g = got;
         }
         Ok(())
-    })?;
-
-    let required = [
-        (url, Field::Url),
-        (md5, Field::Md5sum),
-        (size, Field::FileSize),
-        (version, Field::Version),
-    ];
-    for (got, field) in required {
-        got.ok_or(ParseError::MissingField(field))??;
     }
-    for got in [task, fw_type].into_iter().flatten() {
-        got?;
-    }
-    Ok(())
 }
 
 fn check_url(u: &[u8]) -> Result<(), ParseError> {
@@ -305,234 +384,116 @@ fn check_version(v: &[u8]) -> Result<(), ParseError> {
     }
 }
 
-fn read_md5(s: &mut Scan<'_>, depth: usize, out: &mut [u8; 16]) -> SR<Result<(), ParseError>> {
+/// Exactly 32 hex digits, either case, into `out` (zeroed when they are not).
+fn md5_hex(hex: &[u8], out: &mut [u8; 16]) -> Result<(), ParseError> {
     *out = [0; 16];
-    let mut hex: Str<32> = Str::new();
-    Ok(match read_string(s, depth, &mut hex)? {
-        None => Err(ParseError::WrongType(Field::Md5sum)),
-        Some(false) => Err(ParseError::BadMd5),
-        Some(true) => {
-            let h = hex.as_bytes();
-            if h.len() != 32 {
-                return Ok(Err(ParseError::BadMd5));
-            }
-            for (o, pair) in out.iter_mut().zip(h.chunks_exact(2)) {
-                match (
-                    pair.first().and_then(hex_val),
-                    pair.get(1).and_then(hex_val),
-                ) {
-                    (Some(hi), Some(lo)) => *o = (hi << 4) | lo,
-                    _ => {
-                        *out = [0; 16];
-                        return Ok(Err(ParseError::BadMd5));
-                    }
-                }
-            }
-            Ok(())
-        }
-    })
-}
-
-fn hex_val(c: &u8) -> Option<u8> {
-    (*c as char).to_digit(16).map(|d| d as u8)
-}
-
-fn read_size(s: &mut Scan<'_>, depth: usize, out: &mut u32) -> SR<Result<(), ParseError>> {
-    *out = 0;
-    if !s.at_number() {
-        s.skip_value(depth)?;
-        return Ok(Err(ParseError::WrongType(Field::FileSize)));
+    if hex.len() != 32 {
+        return Err(ParseError::BadMd5);
     }
-    let n = s.number()?;
-    let v = match n.integer.then(|| parse_u64(n.text)).flatten() {
-        Some(v) => v,
-        None => return Ok(Err(ParseError::TooLarge)),
-    };
-    Ok(match u32::try_from(v) {
-        Ok(0) => Err(ParseError::ZeroSize),
-        Ok(v) => {
+    for (i, &c) in hex.iter().enumerate() {
+        let (Some(d), Some(o)) = (hex_digit(c), out.get_mut(i / 2)) else {
+            *out = [0; 16];
+            return Err(ParseError::BadMd5);
+        };
+        *o = (*o << 4) | d as u8;
+    }
+    Ok(())
+}
+
+fn hex_digit(c: u8) -> Option<u32> {
+    (c as char).to_digit(16)
+}
+
+/// An integer in `1..=u32::MAX` (`n` is `None` for a fraction, an exponent or a u64 overflow).
+fn file_size(n: Option<(bool, u64)>, out: &mut u32) -> Result<(), ParseError> {
+    *out = 0;
+    match n.filter(|(neg, _)| !neg).map(|(_, m)| u32::try_from(m)) {
+        Some(Ok(0)) => Err(ParseError::ZeroSize),
+        Some(Ok(v)) => {
             *out = v;
             Ok(())
         }
-        Err(_) => Err(ParseError::TooLarge),
-    })
+        _ => Err(ParseError::TooLarge),
+    }
 }
 
-/// A number, or a string of decimal digits (the 2025 schema is unclear on the type, §12), that
-/// fits a u64. `null` counts as absent.
-fn read_task_id(s: &mut Scan<'_>, depth: usize, out: &mut Option<u64>) -> SR<Got> {
-    *out = None;
-    let v = match s.peek() {
-        Some(b'n') => {
-            s.skip_value(depth)?;
-            return Ok(None);
-        }
-        Some(b'"') => {
-            let mut t: Str<24> = Str::new();
-            match read_string(s, depth, &mut t)? {
-                Some(true) => parse_u64(t.as_str()),
-                _ => None,
-            }
-        }
-        _ if s.at_number() => {
-            let n = s.number()?;
-            n.integer.then(|| parse_u64(n.text)).flatten()
-        }
-        _ => {
-            s.skip_value(depth)?;
-            None
-        }
+/// `-?[0-9]+` as (negative, magnitude), `None` if it does not fit a u64. Numbers and strings
+/// share it: `task_id` and `result_code` may be either (Explorer-C compares the raw token with
+/// "0", so both `0` and `"0"` work there; the 2025 schema is unclear on `task_id`'s type, §12).
+fn int(t: &[u8]) -> Option<(bool, u64)> {
+    let (neg, digits) = match t.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, t),
     };
-    *out = v;
-    Ok(Some(
-        v.map(|_| ()).ok_or(ParseError::WrongType(Field::TaskId)),
-    ))
-}
-
-/// A JSON integer or a string holding one: Explorer-C compares the raw token with "0", so both
-/// `0` and `"0"` work there.
-fn result_code(s: &mut Scan<'_>, depth: usize) -> SR<Result<i64, ParseError>> {
-    let v = if s.peek() == Some(b'"') {
-        let mut t: Str<24> = Str::new();
-        match read_string(s, depth, &mut t)? {
-            Some(true) => parse_i64(t.as_str()),
-            _ => None,
-        }
-    } else if s.at_number() {
-        let n = s.number()?;
-        n.integer.then(|| parse_i64(n.text)).flatten()
-    } else {
-        s.skip_value(depth)?;
-        None
-    };
-    Ok(v.ok_or(ParseError::WrongType(Field::ResultCode)))
-}
-
-/// Decimal digits only (at least one), no sign, no overflow.
-fn parse_u64(t: &str) -> Option<u64> {
-    if t.is_empty() {
+    if digits.is_empty() {
         return None;
     }
-    t.bytes().try_fold(0u64, |acc, c| {
+    let mut v = 0u64;
+    for &c in digits {
         let d = (c as char).to_digit(10)?;
-        acc.checked_mul(10)?.checked_add(u64::from(d))
-    })
-}
-
-fn parse_i64(t: &str) -> Option<i64> {
-    match t.strip_prefix('-') {
-        Some(m) => 0i64.checked_sub_unsigned(parse_u64(m)?),
-        None => i64::try_from(parse_u64(t)?).ok(),
+        v = v.checked_mul(10)?.checked_add(u64::from(d))?;
     }
-}
-
-/// Reads a string value into `out` (cleared first). `None`: the value was not a string and was
-/// skipped; `Some(false)`: it did not fit and `out` is empty.
-fn read_string<const N: usize>(
-    s: &mut Scan<'_>,
-    depth: usize,
-    out: &mut Str<N>,
-) -> SR<Option<bool>> {
-    out.clear();
-    if s.peek() != Some(b'"') {
-        s.skip_value(depth)?;
-        return Ok(None);
-    }
-    let mut c = Capture {
-        out,
-        overflow: false,
-    };
-    s.string(&mut c)?;
-    if c.overflow {
-        c.out.clear();
-    }
-    Ok(Some(!c.overflow))
+    Some((neg, v))
 }
 
 // ---- JSON scanner ----
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Syntax {
-    Bad,
-    Deep,
+/// Scanner errors are [`ParseError::NotJson`] and [`ParseError::TooDeep`].
+type SR<T> = Result<T, ParseError>;
+
+const BAD: ParseError = ParseError::NotJson;
+
+/// A value as the members need it.
+#[derive(Clone, Copy)]
+enum Val {
+    /// A string, decoded into the caller's buffer: its length, `None` if it did not fit.
+    Str(Option<usize>),
+    /// A number: [`int`] of it, `None` also for a fraction or an exponent.
+    Int(Option<(bool, u64)>),
+    Null,
+    /// `true`, `false`, an object or an array.
+    Other,
 }
 
-impl From<Syntax> for ParseError {
-    fn from(e: Syntax) -> Self {
-        match e {
-            Syntax::Bad => ParseError::NotJson,
-            Syntax::Deep => ParseError::TooDeep,
-        }
-    }
-}
-
-type SR<T> = Result<T, Syntax>;
-
-/// Receives the decoded pieces of a string.
-trait Sink {
-    fn put(&mut self, s: &str);
-}
-
-struct Discard;
-
-impl Sink for Discard {
-    fn put(&mut self, _: &str) {}
-}
-
-/// Collects into a `Str`; once a piece does not fit, drops the rest and remembers it.
-struct Capture<'b, const N: usize> {
-    out: &'b mut Str<N>,
-    overflow: bool,
-}
-
-impl<const N: usize> Sink for Capture<'_, N> {
-    fn put(&mut self, s: &str) {
-        if !self.overflow && self.out.push_str(s).is_err() {
-            self.overflow = true;
-        }
-    }
-}
-
-struct Num<'a> {
-    text: &'a str,
-    /// No fraction and no exponent.
-    integer: bool,
-}
-
-/// Called for each member of the top-level object with the decoded key and the scanner positioned
-/// on the value; it must consume the value. `""` stands for any key too long to be one we know.
-type OnMember<'f, 'a> = dyn FnMut(&str, &mut Scan<'a>, usize) -> SR<()> + 'f;
-
-/// Scans a complete document, which must be one object (with surrounding whitespace only).
-fn document<'a>(text: &'a str, on_member: &mut OnMember<'_, 'a>) -> SR<()> {
+/// Scans a complete document, which must be one object (with surrounding whitespace only),
+/// handing each top-level member to `f`.
+fn document(text: &[u8], f: &mut Fields<'_>) -> SR<()> {
     let mut s = Scan { s: text, pos: 0 };
-    s.ws();
-    if s.peek() != Some(b'{') {
-        return Err(Syntax::Bad);
+    if s.ws() != b'{' {
+        return Err(BAD);
     }
-    s.object(1, on_member)?;
+    s.container(1, Some(f))?;
     s.ws();
     if s.pos == text.len() {
         Ok(())
     } else {
-        Err(Syntax::Bad)
+        Err(BAD)
     }
 }
 
-/// Cursor over a UTF-8 document (validated up front, so slicing at ASCII delimiters always lands
-/// on char boundaries).
+/// Cursor over a UTF-8 document.
 struct Scan<'a> {
-    s: &'a str,
+    s: &'a [u8],
     pos: usize,
 }
 
-impl<'a> Scan<'a> {
-    fn peek(&self) -> Option<u8> {
-        self.s.as_bytes().get(self.pos).copied()
+impl Scan<'_> {
+    /// The byte at the cursor; 0 at the end (a NUL is invalid wherever the scanner looks).
+    fn peek(&self) -> u8 {
+        self.s.get(self.pos).copied().unwrap_or(0)
     }
 
+    /// Skips whitespace; returns the next byte.
+    fn ws(&mut self) -> u8 {
+        while matches!(self.peek(), b' ' | b'\t' | b'\n' | b'\r') {
+            self.pos += 1;
+        }
+        self.peek()
+    }
+
+    /// Takes `c` after optional whitespace.
     fn eat(&mut self, c: u8) -> bool {
-        let hit = self.peek() == Some(c);
+        let hit = self.ws() == c;
         if hit {
             self.pos += 1;
         }
@@ -540,210 +501,184 @@ impl<'a> Scan<'a> {
     }
 
     fn expect(&mut self, c: u8) -> SR<()> {
-        if self.eat(c) {
-            Ok(())
-        } else {
-            Err(Syntax::Bad)
-        }
+        if self.eat(c) { Ok(()) } else { Err(BAD) }
     }
 
-    fn ws(&mut self) {
-        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
-            self.pos += 1;
-        }
-    }
-
+    /// Skips digits; returns how many.
     fn digits(&mut self) -> usize {
         let start = self.pos;
-        while self.peek().is_some_and(|c| c.is_ascii_digit()) {
+        while self.peek().is_ascii_digit() {
             self.pos += 1;
         }
         self.pos - start
     }
 
-    fn at_number(&self) -> bool {
-        matches!(self.peek(), Some(b'-' | b'0'..=b'9'))
-    }
-
-    fn literal(&mut self, word: &str) -> SR<()> {
-        let end = self.pos.checked_add(word.len()).ok_or(Syntax::Bad)?;
-        if self.s.as_bytes().get(self.pos..end) == Some(word.as_bytes()) {
-            self.pos = end;
-            Ok(())
-        } else {
-            Err(Syntax::Bad)
+    /// One value inside a container at `depth`; a string is decoded into `out`.
+    fn value(&mut self, depth: usize, out: &mut [u8]) -> SR<Val> {
+        let c = self.ws();
+        let word: &[u8] = match c {
+            b'"' => return Ok(Val::Str(self.string(out)?)),
+            b'{' | b'[' => {
+                self.container(depth + 1, None)?;
+                return Ok(Val::Other);
+            }
+            b'-' | b'0'..=b'9' => return self.number().map(Val::Int),
+            b't' => b"true",
+            b'f' => b"false",
+            b'n' => b"null",
+            _ => return Err(BAD),
+        };
+        let end = self.pos + word.len();
+        if self.s.get(self.pos..end) != Some(word) {
+            return Err(BAD);
         }
+        self.pos = end;
+        Ok(if c == b'n' { Val::Null } else { Val::Other })
     }
 
-    /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`
-    fn number(&mut self) -> SR<Num<'a>> {
+    /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`, as [`int`] if it is an integer.
+    fn number(&mut self) -> SR<Option<(bool, u64)>> {
         let start = self.pos;
-        self.eat(b'-');
-        match self.peek() {
-            Some(b'0') => self.pos += 1,
-            Some(b'1'..=b'9') => {
-                self.digits();
-            }
-            _ => return Err(Syntax::Bad),
+        if self.peek() == b'-' {
+            self.pos += 1;
         }
+        let lead_zero = self.peek() == b'0';
+        match self.digits() {
+            0 => return Err(BAD),
+            1 => {}
+            _ if lead_zero => return Err(BAD),
+            _ => {}
+        }
+        let text = self.s.get(start..self.pos).unwrap_or(&[]);
         let mut integer = true;
-        if self.eat(b'.') {
+        if self.peek() == b'.' {
+            self.pos += 1;
             integer = false;
             if self.digits() == 0 {
-                return Err(Syntax::Bad);
+                return Err(BAD);
             }
         }
-        if self.eat(b'e') || self.eat(b'E') {
+        if matches!(self.peek(), b'e' | b'E') {
+            self.pos += 1;
             integer = false;
-            if !self.eat(b'+') {
-                self.eat(b'-');
-            }
-            if self.digits() == 0 {
-                return Err(Syntax::Bad);
-            }
-        }
-        let text = self.s.get(start..self.pos).ok_or(Syntax::Bad)?;
-        Ok(Num { text, integer })
-    }
-
-    /// A string starting at the opening quote; decoded pieces go to `sink`.
-    fn string(&mut self, sink: &mut dyn Sink) -> SR<()> {
-        self.expect(b'"')?;
-        loop {
-            let start = self.pos;
-            while self
-                .peek()
-                .is_some_and(|c| c != b'"' && c != b'\\' && c >= 0x20)
-            {
+            if matches!(self.peek(), b'+' | b'-') {
                 self.pos += 1;
             }
-            if self.pos > start {
-                sink.put(self.s.get(start..self.pos).ok_or(Syntax::Bad)?);
+            if self.digits() == 0 {
+                return Err(BAD);
             }
-            match self.peek() {
-                Some(b'"') => {
-                    self.pos += 1;
-                    return Ok(());
-                }
-                Some(b'\\') => {
-                    self.pos += 1;
-                    let c = self.escape()?;
-                    let mut tmp = [0u8; 4];
-                    sink.put(c.encode_utf8(&mut tmp));
-                }
+        }
+        Ok(if integer { int(text) } else { None })
+    }
+
+    /// The string at the cursor (on its opening quote), decoded into `out`: its length, or
+    /// `None` if it did not fit (the rest is still checked).
+    fn string(&mut self, out: &mut [u8]) -> SR<Option<usize>> {
+        self.pos += 1;
+        let (mut n, mut fits) = (0, true);
+        loop {
+            let c = self.peek();
+            self.pos += 1;
+            let mut tmp = [c, 0, 0, 0];
+            let piece: &[u8] = match c {
+                b'"' => return Ok(fits.then_some(n)),
+                b'\\' => self.escape()?.encode_utf8(&mut tmp).as_bytes(),
                 // Unescaped control character, or the input ended.
-                _ => return Err(Syntax::Bad),
+                0..0x20 => return Err(BAD),
+                // Multi-byte characters are copied byte by byte: the input is UTF-8 and a
+                // string that does not fit is dropped whole.
+                _ => tmp.get(..1).unwrap_or(&[]),
+            };
+            for &b in piece {
+                match out.get_mut(n) {
+                    Some(o) => {
+                        *o = b;
+                        n += 1;
+                    }
+                    None => fits = false,
+                }
             }
         }
     }
 
     /// The escape after a backslash.
     fn escape(&mut self) -> SR<char> {
-        let c = self.peek().ok_or(Syntax::Bad)?;
+        let c = self.peek();
         self.pos += 1;
-        Ok(match c {
-            b'"' => '"',
-            b'\\' => '\\',
-            b'/' => '/',
-            b'b' => '\u{8}',
-            b'f' => '\u{c}',
-            b'n' => '\n',
-            b'r' => '\r',
-            b't' => '\t',
+        let cp = match c {
+            b'"' | b'\\' | b'/' => u32::from(c),
+            b'b' => 8,
+            b'f' => 0xc,
+            b'n' => 0xa,
+            b'r' => 0xd,
+            b't' => 9,
             b'u' => {
                 let hi = self.hex4()?;
-                let cp = if (0xD800..0xDC00).contains(&hi) {
+                if (0xD800..0xDC00).contains(&hi) {
                     // A high surrogate must be followed by an escaped low one.
-                    self.expect(b'\\')?;
-                    self.expect(b'u')?;
+                    if self.peek() != b'\\' {
+                        return Err(BAD);
+                    }
+                    self.pos += 1;
+                    if self.peek() != b'u' {
+                        return Err(BAD);
+                    }
+                    self.pos += 1;
                     let lo = self.hex4()?;
                     if !(0xDC00..0xE000).contains(&lo) {
-                        return Err(Syntax::Bad);
+                        return Err(BAD);
                     }
                     0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
                 } else {
                     hi
-                };
-                // A lone low surrogate has no char: rejected here.
-                char::from_u32(cp).ok_or(Syntax::Bad)?
+                }
             }
-            _ => return Err(Syntax::Bad),
-        })
+            _ => return Err(BAD),
+        };
+        // A lone low surrogate has no char: rejected here.
+        char::from_u32(cp).ok_or(BAD)
     }
 
     fn hex4(&mut self) -> SR<u32> {
         let mut v = 0u32;
         for _ in 0..4 {
-            let d = self
-                .peek()
-                .and_then(|c| (c as char).to_digit(16))
-                .ok_or(Syntax::Bad)?;
+            let d = hex_digit(self.peek()).ok_or(BAD)?;
             self.pos += 1;
             v = (v << 4) | d;
         }
         Ok(v)
     }
 
-    /// Validates and skips one value inside a container at `depth`.
-    fn skip_value(&mut self, depth: usize) -> SR<()> {
-        match self.peek() {
-            Some(b'"') => self.string(&mut Discard),
-            Some(b'{') => self.object(depth + 1, &mut |_, s, d| s.skip_value(d)),
-            Some(b'[') => self.array(depth + 1),
-            Some(b't') => self.literal("true"),
-            Some(b'f') => self.literal("false"),
-            Some(b'n') => self.literal("null"),
-            _ if self.at_number() => self.number().map(|_| ()),
-            _ => Err(Syntax::Bad),
-        }
-    }
-
-    fn object(&mut self, depth: usize, on_member: &mut OnMember<'_, 'a>) -> SR<()> {
+    /// The object or array at the cursor, whose members are at `depth`. The members of the
+    /// top-level object go to `f`; everything else is validated and skipped.
+    fn container(&mut self, depth: usize, mut f: Option<&mut Fields<'_>>) -> SR<()> {
         if depth > DEPTH_MAX {
-            return Err(Syntax::Deep);
+            return Err(ParseError::TooDeep);
         }
-        self.expect(b'{')?;
-        self.ws();
-        if self.eat(b'}') {
+        let close = if self.peek() == b'{' { b'}' } else { b']' };
+        self.pos += 1;
+        if self.eat(close) {
             return Ok(());
         }
         loop {
-            self.ws();
-            let mut key: Str<KEY_MAX> = Str::new();
-            let mut cap = Capture {
-                out: &mut key,
-                overflow: false,
-            };
-            self.string(&mut cap)?;
-            if cap.overflow {
-                key.clear();
+            // Keys longer than any we know do not fit and match none.
+            let mut key = [0u8; KEY_MAX];
+            let mut len = None;
+            if close == b'}' {
+                if self.ws() != b'"' {
+                    return Err(BAD);
+                }
+                len = self.string(&mut key)?;
+                self.expect(b':')?;
             }
-            self.ws();
-            self.expect(b':')?;
-            self.ws();
-            on_member(key.as_str(), self, depth)?;
-            self.ws();
-            if !self.eat(b',') {
-                return self.expect(b'}');
+            match f.as_deref_mut() {
+                Some(f) => f.member(len.and_then(|n| key.get(..n)), self, depth)?,
+                None => {
+                    self.value(depth, &mut [])?;
+                }
             }
-        }
-    }
-
-    fn array(&mut self, depth: usize) -> SR<()> {
-        if depth > DEPTH_MAX {
-            return Err(Syntax::Deep);
-        }
-        self.expect(b'[')?;
-        self.ws();
-        if self.eat(b']') {
-            return Ok(());
-        }
-        loop {
-            self.ws();
-            self.skip_value(depth)?;
-            self.ws();
             if !self.eat(b',') {
-                return self.expect(b']');
+                return self.expect(close);
             }
         }
     }
@@ -754,29 +689,28 @@ impl<'a> Scan<'a> {
 /// Appends `s` as a JSON string literal.
 fn json_string(w: &mut Writer<'_>, s: &str) {
     w.byte(b'"');
-    let b = s.as_bytes();
-    let mut run = 0;
-    for (i, &c) in b.iter().enumerate() {
-        if c >= 0x20 && c != b'"' && c != b'\\' {
-            continue;
-        }
-        w.bytes(b.get(run..i).unwrap_or(&[]));
-        match c {
-            b'"' => w.str("\\\""),
-            b'\\' => w.str("\\\\"),
-            b'\n' => w.str("\\n"),
-            b'\r' => w.str("\\r"),
-            b'\t' => w.str("\\t"),
-            0x08 => w.str("\\b"),
-            0x0c => w.str("\\f"),
+    for &c in s.as_bytes() {
+        let short = match c {
+            b'"' | b'\\' => c,
+            b'\n' => b'n',
+            b'\r' => b'r',
+            b'\t' => b't',
+            0x08 => b'b',
+            0x0c => b'f',
+            0..0x20 => 0,
             _ => {
-                w.str("\\u00");
-                w.hex_lower(&[c]);
+                w.byte(c);
+                continue;
             }
+        };
+        w.byte(b'\\');
+        if short != 0 {
+            w.byte(short);
+        } else {
+            w.str("u00");
+            w.hex_lower(&[c]);
         }
-        run = i + 1;
     }
-    w.bytes(b.get(run..).unwrap_or(&[]));
     w.byte(b'"');
 }
 
@@ -787,15 +721,7 @@ pub fn write_report_version(
     version: &str,
     fw_type: &str,
 ) -> Result<usize, Overflow> {
-    let mut w = Writer::new(out);
-    w.str("{\"type\":\"report_version\",\"report\":{\"version\":");
-    json_string(&mut w, version);
-    if !fw_type.is_empty() {
-        w.str(",\"fw_type\":");
-        json_string(&mut w, fw_type);
-    }
-    w.str("}}");
-    w.finish()
+    report(out, None, version, None, fw_type)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -824,33 +750,42 @@ pub fn write_report_progress(
     task_id: Option<u64>,
     fw_type: &str,
 ) -> Result<usize, Overflow> {
+    report(out, Some(p), version, task_id, fw_type)
+}
+
+/// Both reports: `report_progress` when `p` is given, else `report_version`.
+fn report(
+    out: &mut [u8],
+    p: Option<&Progress<'_>>,
+    version: &str,
+    task_id: Option<u64>,
+    fw_type: &str,
+) -> Result<usize, Overflow> {
     let mut w = Writer::new(out);
-    w.str("{\"type\":\"report_progress\",\"report\":{\"progress\":{\"state\":\"");
-    let (code, msg) = match *p {
-        Progress::Downloading { percent } => {
-            w.str("downloading\",\"percent\":\"");
-            w.u64(u64::from(percent.min(100)));
-            w.byte(b'"');
-            (RESULT_OK, "")
+    w.str("{\"type\":\"report_");
+    match p {
+        None => w.str("version\",\"report\":{"),
+        Some(p) => {
+            w.str("progress\",\"report\":{\"progress\":{\"state\":\"");
+            let (state, code, msg) = match *p {
+                Progress::Downloading { percent } => {
+                    w.str("downloading\",\"percent\":\"");
+                    w.u64(u64::from(percent.min(100)));
+                    ("", RESULT_OK, "")
+                }
+                Progress::Burning => ("burning", RESULT_OK, ""),
+                Progress::Done => ("done", RESULT_OK, ""),
+                Progress::Fail { code, msg } => ("fail", code, msg),
+            };
+            w.str(state);
+            w.str("\",\"result_code\":\"");
+            w.i64(i64::from(code));
+            w.str("\",\"result_msg\":");
+            json_string(&mut w, msg);
+            w.str("},");
         }
-        Progress::Burning => {
-            w.str("burning\"");
-            (RESULT_OK, "")
-        }
-        Progress::Done => {
-            w.str("done\"");
-            (RESULT_OK, "")
-        }
-        Progress::Fail { code, msg } => {
-            w.str("fail\"");
-            (code, msg)
-        }
-    };
-    w.str(",\"result_code\":\"");
-    w.i64(i64::from(code));
-    w.str("\",\"result_msg\":");
-    json_string(&mut w, msg);
-    w.str("},\"version\":");
+    }
+    w.str("\"version\":");
     json_string(&mut w, version);
     if let Some(id) = task_id {
         w.str(",\"task_id\":");
@@ -1217,6 +1152,11 @@ mod tests {
             p(&uf_with("md5sum", Some("\"zz\"")).replace("\"file_size\":10", "\"file_size\":0")),
             Err(ParseError::BadMd5)
         );
+        // A bad earlier field wins over a missing later one.
+        assert_eq!(
+            p(r#"{"type":"update_firmware","url":"ftp://h","file_size":1,"version":"1"}"#),
+            Err(ParseError::BadUrl)
+        );
     }
 
     #[test]
@@ -1265,6 +1205,12 @@ mod tests {
             Some(u64::MAX)
         );
         assert_eq!(offer(&uf(",\"task_id\":\"42\"")).task_id, Some(42));
+        // A digit string is read as digits (leading zeros too), up to 24 bytes.
+        assert_eq!(offer(&uf(",\"task_id\":\"007\"")).task_id, Some(7));
+        let zeros = std::format!(",\"task_id\":\"{}7\"", "0".repeat(23));
+        assert_eq!(offer(&uf(&zeros)).task_id, Some(7));
+        let zeros = std::format!(",\"task_id\":\"{}7\"", "0".repeat(24));
+        assert_eq!(p(&uf(&zeros)), Err(ParseError::WrongType(Field::TaskId)));
         assert_eq!(offer(&uf(",\"task_id\":null")).task_id, None);
         // fw_type: null or "" = absent; up to 16 bytes.
         assert!(offer(&uf(",\"fw_type\":null")).fw_type.is_empty());

@@ -14,7 +14,8 @@ pub struct Overflow;
 
 /// A UTF-8 string of at most `N` bytes stored inline.
 ///
-/// Invariant: `buf[..len]` is valid UTF-8 (every mutation appends a whole `&str` or `char`).
+/// Invariant: `buf[..len]` is valid UTF-8 (every mutation appends a whole `&str` or `char`, or
+/// fills the buffer through `parts_mut` with UTF-8; were it broken, `as_str` gives "").
 #[derive(Clone)]
 pub struct Str<const N: usize> {
     len: usize,
@@ -64,6 +65,13 @@ impl<const N: usize> Str<N> {
     #[inline]
     pub fn push_str(&mut self, s: &str) -> Result<(), TooLong> {
         append(&mut self.buf, &mut self.len, s)
+    }
+
+    /// The whole buffer and the length, to fill in place (the length is reset to 0). The caller
+    /// keeps the invariant: what it counts in the length is UTF-8.
+    pub(crate) fn parts_mut(&mut self) -> (&mut [u8], &mut usize) {
+        self.len = 0;
+        (&mut self.buf, &mut self.len)
     }
 
     pub fn push_char(&mut self, c: char) -> Result<(), TooLong> {
@@ -166,36 +174,38 @@ impl<'a> Writer<'a> {
     }
 
     pub fn u64(&mut self, v: u64) {
-        self.bytes(decimal(&mut [0; 20], v));
+        self.int(false, v);
     }
 
     pub fn i64(&mut self, v: i64) {
-        if v < 0 {
-            // Reserve the sign and digits together so an overflow never leaves a lone '-'.
-            let mut tmp = [0u8; 20];
-            let mut w = Writer::new(&mut tmp);
-            w.byte(b'-');
-            w.u64(v.unsigned_abs());
-            let n = w.len;
-            self.bytes(tmp.get(..n).unwrap_or(&[]));
-        } else {
-            self.u64(v.unsigned_abs());
+        self.int(v < 0, v.unsigned_abs());
+    }
+
+    /// The sign and digits are reserved together so an overflow never leaves a lone '-'.
+    fn int(&mut self, negative: bool, v: u64) {
+        let mut tmp = [0u8; 20];
+        let digits = decimal(&mut tmp, v);
+        self.reserve(digits.len() + usize::from(negative));
+        if negative {
+            self.byte(b'-');
         }
+        self.bytes(digits);
     }
 
     /// Lowercase hex, two digits per byte.
     pub fn hex_lower(&mut self, b: &[u8]) {
         const HEX: &[u8; 16] = b"0123456789abcdef";
-        let needed = b.len().checked_mul(2);
-        let fits = needed
-            .and_then(|n| self.len.checked_add(n))
-            .is_some_and(|end| end <= self.buf.len());
-        if !fits {
-            self.overflow = true;
-        }
+        self.reserve(b.len().saturating_mul(2));
         for &x in b {
             self.byte(HEX[usize::from(x >> 4)]);
             self.byte(HEX[usize::from(x & 0x0f)]);
+        }
+    }
+
+    /// Marks the overflow now if `n` more bytes do not fit, so a multi-part item is whole or absent.
+    fn reserve(&mut self, n: usize) {
+        if self.buf.len().saturating_sub(self.len) < n {
+            self.overflow = true;
         }
     }
 
