@@ -6,6 +6,7 @@
 //! `Oversize`), tx the CONNECT and the largest PUBLISH.
 
 use super::codec::{self, EncodeError, Packet};
+use crate::num::{Ms, ms, reached, until};
 use crate::slices::{move_to_front, rotate_left_one};
 
 /// QoS 1 publishes awaiting PUBACK. Tencent's OTA flow has at most two at a time.
@@ -72,7 +73,7 @@ enum State {
 struct InFlight {
     /// 0 = free slot.
     pid: u16,
-    deadline: u64,
+    deadline: Ms,
     reported: bool,
 }
 
@@ -169,12 +170,14 @@ pub struct Session<'b> {
     /// Bytes of an oversize packet still to drop as they arrive.
     rx_skip: usize,
     state: State,
-    keepalive_ms: u64,
-    ack_timeout_ms: u64,
-    connect_deadline: u64,
-    last_tx_ms: u64,
-    /// Set while a PINGREQ awaits any reply.
-    ping_deadline: Option<u64>,
+    keepalive_ms: Ms,
+    ack_timeout_ms: Ms,
+    /// While connecting: when CONNACK is due. While connected: set while a PINGREQ awaits any
+    /// reply. Either way, no reply by then is `Dead`.
+    reply_due: Option<Ms>,
+    last_tx: Ms,
+    /// The latest `now_ms` given to `connect`/`poll_event`: the base `poll_at` reports in.
+    clock: u64,
     next_pid: u16,
     inflight: [InFlight; MAX_INFLIGHT],
     /// FIFO of owed PUBACK ids, 0 = empty; kept in order because MQTT acks in arrival order.
@@ -199,9 +202,9 @@ impl<'b> Session<'b> {
             state: State::Closed,
             keepalive_ms: 0,
             ack_timeout_ms: 0,
-            connect_deadline: 0,
-            last_tx_ms: 0,
-            ping_deadline: None,
+            reply_due: None,
+            last_tx: 0,
+            clock: 0,
             next_pid: 1,
             inflight: [FREE; MAX_INFLIGHT],
             acks: [0; MAX_PENDING_ACKS],
@@ -220,10 +223,11 @@ impl<'b> Session<'b> {
                 _ => EncodeError::BufferTooSmall,
             })?;
         self.state = State::Connecting;
-        self.keepalive_ms = u64::from(cfg.keepalive_s) * 1000;
-        self.ack_timeout_ms = u64::from(cfg.ack_timeout_ms);
-        self.connect_deadline = now_ms.saturating_add(self.ack_timeout_ms);
-        self.last_tx_ms = now_ms;
+        self.keepalive_ms = Ms::from(cfg.keepalive_s) * 1000;
+        self.ack_timeout_ms = cfg.ack_timeout_ms;
+        self.clock = now_ms;
+        self.last_tx = ms(now_ms);
+        self.reply_due = Some(self.last_tx.wrapping_add(self.ack_timeout_ms));
         Ok(())
     }
 
@@ -234,7 +238,7 @@ impl<'b> Session<'b> {
         self.rx_done = 0;
         self.rx_skip = 0;
         self.state = State::Closed;
-        self.ping_deadline = None;
+        self.reply_due = None;
         self.inflight = [FREE; MAX_INFLIGHT];
         self.acks = [0; MAX_PENDING_ACKS];
     }
@@ -253,7 +257,7 @@ impl<'b> Session<'b> {
     pub fn tx_consumed(&mut self, n: usize, now_ms: u64) {
         if n > 0 {
             self.tx.consume(n);
-            self.last_tx_ms = now_ms;
+            self.last_tx = ms(now_ms);
         }
     }
 
@@ -284,9 +288,9 @@ impl<'b> Session<'b> {
     pub fn rx_filled(&mut self, n: usize, _now_ms: u64) {
         let n = n.min(self.rx.buf.len() - self.rx.end);
         self.rx.end += n;
-        if n > 0 {
+        if n > 0 && self.state == State::Connected {
             // Any byte from the broker proves the link alive, as a PINGRESP would.
-            self.ping_deadline = None;
+            self.reply_due = None;
         }
         // While skipping, rx held nothing else, so the bytes to drop are at the front.
         let d = self.rx_skip.min(self.rx.end - self.rx.start);
@@ -342,7 +346,7 @@ impl<'b> Session<'b> {
                 if let Some(f) = self.inflight.get_mut(slot) {
                     *f = InFlight {
                         pid,
-                        deadline: now_ms.saturating_add(self.ack_timeout_ms),
+                        deadline: ms(now_ms).wrapping_add(self.ack_timeout_ms),
                         reported: false,
                     };
                 }
@@ -369,6 +373,7 @@ impl<'b> Session<'b> {
 
     /// Processes received bytes and timers; returns at most one event per call: call until None.
     pub fn poll_event(&mut self, now_ms: u64) -> Option<SessionEvent<'_>> {
+        self.clock = now_ms;
         self.rx.consume(core::mem::take(&mut self.rx_done));
         if self.state == State::Closed {
             return None;
@@ -391,26 +396,26 @@ impl<'b> Session<'b> {
                 }
             }
         }
-        self.timers(now_ms)
+        self.timers(ms(now_ms))
     }
 
     /// The earliest time (ms) at which `poll_event` has timer work, if any.
     pub fn poll_at(&self) -> Option<u64> {
-        let mut t = match self.state {
-            State::Closed => return None,
-            State::Connecting => Some(self.connect_deadline),
-            State::Connected => match self.ping_deadline {
-                Some(d) => Some(d),
-                None if self.keepalive_ms > 0 => {
-                    Some(self.last_tx_ms.saturating_add(self.keepalive_ms))
-                }
-                None => None,
-            },
-        };
-        for f in self.inflight.iter().filter(|f| f.pid != 0 && !f.reported) {
-            t = Some(t.map_or(f.deadline, |t| t.min(f.deadline)));
+        if self.state == State::Closed {
+            return None;
         }
-        t
+        let now = ms(self.clock);
+        // Waits from `clock`; MAX: no timer (a wait is below 2^31).
+        let mut wait = Ms::MAX;
+        // Connecting, `reply_due` is set: no ping.
+        let ping = (self.keepalive_ms > 0).then(|| self.last_tx.wrapping_add(self.keepalive_ms));
+        if let Some(d) = self.reply_due.or(ping) {
+            wait = until(now, d);
+        }
+        for f in self.inflight.iter().filter(|f| f.pid != 0 && !f.reported) {
+            wait = wait.min(until(now, f.deadline));
+        }
+        (wait != Ms::MAX).then(|| self.clock.saturating_add(u64::from(wait)))
     }
 
     fn dead(&mut self) -> Step {
@@ -498,6 +503,7 @@ impl<'b> Session<'b> {
                 self.rx.consume(len);
                 if code == 0 {
                     self.state = State::Connected;
+                    self.reply_due = None;
                     Step::Event(SessionEvent::Connected)
                 } else {
                     self.state = State::Closed;
@@ -539,31 +545,23 @@ impl<'b> Session<'b> {
         }
     }
 
-    fn timers(&mut self, now_ms: u64) -> Option<SessionEvent<'static>> {
-        match self.state {
-            State::Connecting if now_ms >= self.connect_deadline => {
-                self.state = State::Closed;
-                return Some(SessionEvent::Dead);
-            }
-            State::Connected => {}
-            _ => return None,
-        }
-        match self.ping_deadline {
-            Some(d) if now_ms >= d => {
+    fn timers(&mut self, now: Ms) -> Option<SessionEvent<'static>> {
+        match self.reply_due {
+            Some(d) if reached(now, d) => {
                 self.state = State::Closed;
                 return Some(SessionEvent::Dead);
             }
             None if self.keepalive_ms > 0
-                && now_ms >= self.last_tx_ms.saturating_add(self.keepalive_ms) =>
+                && reached(now, self.last_tx.wrapping_add(self.keepalive_ms)) =>
             {
                 // Even if tx is full the deadline is armed: a link that cannot send is dead too.
                 let _ = self.tx.push(codec::encode_pingreq);
-                self.ping_deadline = Some(now_ms.saturating_add(self.ack_timeout_ms));
+                self.reply_due = Some(now.wrapping_add(self.ack_timeout_ms));
             }
             _ => {}
         }
         for f in self.inflight.iter_mut() {
-            if f.pid != 0 && !f.reported && now_ms >= f.deadline {
+            if f.pid != 0 && !f.reported && reached(now, f.deadline) {
                 f.reported = true;
                 return Some(SessionEvent::AckTimeout { pid: f.pid });
             }
