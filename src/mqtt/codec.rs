@@ -316,75 +316,83 @@ pub fn decode(buf: &[u8]) -> Result<Option<(Packet<'_>, usize)>, DecodeError> {
     Ok(Some((pkt, total)))
 }
 
-/// Cursor over the output buffer; every write is bounds-checked.
-struct Wr<'a> {
-    out: &'a mut [u8],
-    n: usize,
+/// One field of a packet body, for `encode`.
+#[derive(Clone, Copy)]
+enum Field<'a> {
+    /// Bytes as they are (an empty slice: an absent optional field).
+    Raw(&'a [u8]),
+    /// A UTF-8 string: 2-byte length, then the bytes; U+0000 is not allowed [MQTT-1.5.3-2].
+    Str(&'a str),
+    /// Binary data (the password): 2-byte length, then the bytes.
+    Bin(&'a [u8]),
 }
 
-impl Wr<'_> {
-    fn put(&mut self, b: &[u8]) -> Result<(), EncodeError> {
-        let end = self
-            .n
-            .checked_add(b.len())
-            .ok_or(EncodeError::BufferTooSmall)?;
-        let dst = self
-            .out
-            .get_mut(self.n..end)
-            .ok_or(EncodeError::BufferTooSmall)?;
-        copy_prefix(dst, b);
-        self.n = end;
-        Ok(())
+impl<'a> Field<'a> {
+    /// The bytes, and whether a 2-byte length goes before them.
+    fn parts(self) -> (bool, &'a [u8]) {
+        match self {
+            Field::Raw(b) => (false, b),
+            Field::Str(s) => (true, s.as_bytes()),
+            Field::Bin(b) => (true, b),
+        }
     }
-    fn u16(&mut self, v: u16) -> Result<(), EncodeError> {
-        self.put(&v.to_be_bytes())
+}
+
+/// The fixed header for a body of `rem` bytes: the first byte, then the Remaining Length varint;
+/// returns the header bytes and how many are used.
+fn fixed_header(first: u8, rem: usize) -> Result<([u8; 5], usize), EncodeError> {
+    if rem > MAX_REMAINING {
+        return Err(EncodeError::Invalid);
     }
-    /// A length-prefixed string or binary field.
-    fn lstr(&mut self, s: &[u8]) -> Result<(), EncodeError> {
-        self.u16(u16::try_from(s.len()).map_err(|_| EncodeError::Invalid)?)?;
-        self.put(s)
+    let mut head = [first, 0, 0, 0, 0];
+    let (mut n, mut rem) = (1, rem);
+    loop {
+        let b = (rem & 0x7f) as u8;
+        rem >>= 7;
+        if let Some(h) = head.get_mut(n) {
+            *h = if rem != 0 { b | 0x80 } else { b };
+        }
+        n += 1;
+        if rem == 0 {
+            return Ok((head, n));
+        }
     }
-    fn fixed(&mut self, first: u8, mut rem: usize) -> Result<(), EncodeError> {
-        if rem > MAX_REMAINING {
+}
+
+/// Writes one packet, fixed header `first`, into `out`; returns its length. Fields are checked
+/// (strings at most 65535 bytes, no U+0000 in a `Str`) before anything is written.
+fn encode(out: &mut [u8], first: u8, fields: &[Field<'_>]) -> Result<usize, EncodeError> {
+    let mut rem = 0usize;
+    for &f in fields {
+        let (prefixed, b) = f.parts();
+        let bad_str = matches!(f, Field::Str(s) if has_byte(s.as_bytes(), 0));
+        if bad_str || (prefixed && b.len() > 0xffff) {
             return Err(EncodeError::Invalid);
         }
-        self.put(&[first])?;
-        loop {
-            let mut b = (rem & 0x7f) as u8;
-            rem >>= 7;
-            if rem != 0 {
-                b |= 0x80;
-            }
-            self.put(&[b])?;
-            if rem == 0 {
-                return Ok(());
-            }
+        rem = rem.saturating_add(b.len() + if prefixed { 2 } else { 0 });
+    }
+    let (head, hl) = fixed_header(first, rem)?;
+    let total = hl + rem;
+    let out = out.get_mut(..total).ok_or(EncodeError::BufferTooSmall)?;
+    // `out` has exactly the room needed: every copy below is whole.
+    let mut n = 0;
+    let mut put = |b: &[u8]| n += copy_prefix(out.get_mut(n..).unwrap_or(&mut []), b);
+    put(head.get(..hl).unwrap_or(&[]));
+    for &f in fields {
+        let (prefixed, b) = f.parts();
+        if prefixed {
+            put(&(b.len() as u16).to_be_bytes());
         }
+        put(b);
     }
+    Ok(total)
 }
 
-/// Encoded size of a length-prefixed field; strings longer than 65535 bytes are invalid.
-/// Length of a UTF-8 string field: U+0000 is not allowed in one [MQTT-1.5.3-2] (the password
-/// is binary data and uses `flen`).
-fn slen(s: &str) -> Result<usize, EncodeError> {
-    if has_byte(s.as_bytes(), 0) {
-        return Err(EncodeError::Invalid);
-    }
-    flen(s.as_bytes())
-}
-
-fn flen(s: &[u8]) -> Result<usize, EncodeError> {
-    if s.len() > 0xffff {
-        return Err(EncodeError::Invalid);
-    }
-    Ok(2 + s.len())
-}
-
-fn check_pid(pid: u16) -> Result<(), EncodeError> {
+fn check_pid(pid: u16) -> Result<[u8; 2], EncodeError> {
     if pid == 0 {
         Err(EncodeError::Invalid)
     } else {
-        Ok(())
+        Ok(pid.to_be_bytes())
     }
 }
 
@@ -397,32 +405,23 @@ pub fn encode_connect(
     keepalive_s: u16,
     clean_session: bool,
 ) -> Result<usize, EncodeError> {
-    let mut flags = if clean_session { 0x02 } else { 0 };
-    // Header (10) + fields; optional fields add nothing when absent.
-    let mut rem = 10 + slen(client_id)?;
-    if let Some(u) = username {
-        flags |= 0x80;
-        rem += slen(u)?;
+    // A password needs a username in 3.1.1 [MQTT-3.1.2-22].
+    if password.is_some() && username.is_none() {
+        return Err(EncodeError::Invalid);
     }
-    if let Some(p) = password {
-        if username.is_none() {
-            return Err(EncodeError::Invalid);
-        }
-        flags |= 0x40;
-        rem += flen(p.as_bytes())?;
-    }
-    let mut w = Wr { out, n: 0 };
-    w.fixed(0x10, rem)?;
-    w.put(&[0, 4, b'M', b'Q', b'T', b'T', 4, flags])?;
-    w.u16(keepalive_s)?;
-    w.lstr(client_id.as_bytes())?;
-    if let Some(u) = username {
-        w.lstr(u.as_bytes())?;
-    }
-    if let Some(p) = password {
-        w.lstr(p.as_bytes())?;
-    }
-    Ok(w.n)
+    let flags = u8::from(clean_session) << 1
+        | u8::from(username.is_some()) << 7
+        | u8::from(password.is_some()) << 6;
+    let [ka_hi, ka_lo] = keepalive_s.to_be_bytes();
+    let var = [0, 4, b'M', b'Q', b'T', b'T', 4, flags, ka_hi, ka_lo];
+    // An absent field adds nothing.
+    let fields = [
+        Field::Raw(&var),
+        Field::Str(client_id),
+        username.map_or(Field::Raw(&[]), Field::Str),
+        password.map_or(Field::Raw(&[]), |p| Field::Bin(p.as_bytes())),
+    ];
+    encode(out, 0x10, &fields)
 }
 
 /// SUBSCRIBE with one topic filter and requested QoS 0 or 1.
@@ -432,16 +431,12 @@ pub fn encode_subscribe(
     topic: &str,
     qos: u8,
 ) -> Result<usize, EncodeError> {
-    check_pid(pid)?;
+    let pid = check_pid(pid)?;
     if qos > 1 || topic.is_empty() {
         return Err(EncodeError::Invalid);
     }
-    let mut w = Wr { out, n: 0 };
-    w.fixed(0x82, 2 + slen(topic)? + 1)?;
-    w.u16(pid)?;
-    w.lstr(topic.as_bytes())?;
-    w.put(&[qos])?;
-    Ok(w.n)
+    let fields = [Field::Raw(&pid), Field::Str(topic), Field::Raw(&[qos])];
+    encode(out, 0x82, &fields)
 }
 
 /// PUBLISH, QoS 0 (`pid` None, `dup` false) or QoS 1 (`pid` Some, non-zero); never retained.
@@ -453,49 +448,33 @@ pub fn encode_publish(
     pid: Option<u16>,
     dup: bool,
 ) -> Result<usize, EncodeError> {
-    let pid_len = match (qos, pid, dup) {
-        (0, None, false) => 0,
-        (1, Some(p), _) => {
-            check_pid(p)?;
-            2
-        }
+    let pid = match (qos, pid, dup) {
+        (0, None, false) => None,
+        (1, Some(p), _) => Some(check_pid(p)?),
         _ => return Err(EncodeError::Invalid),
     };
     if !valid_topic(topic.as_bytes()) {
         return Err(EncodeError::Invalid);
     }
-    let rem = slen(topic)?
-        .checked_add(pid_len + payload.len())
-        .ok_or(EncodeError::Invalid)?;
-    let mut w = Wr { out, n: 0 };
-    w.fixed(0x30 | (u8::from(dup) << 3) | (qos << 1), rem)?;
-    w.lstr(topic.as_bytes())?;
-    if let Some(p) = pid {
-        w.u16(p)?;
-    }
-    w.put(payload)?;
-    Ok(w.n)
-}
-
-fn encode_fixed(out: &mut [u8], bytes: &[u8]) -> Result<usize, EncodeError> {
-    let mut w = Wr { out, n: 0 };
-    w.put(bytes)?;
-    Ok(w.n)
+    let fields = [
+        Field::Str(topic),
+        Field::Raw(pid.as_ref().map_or(&[], |p| &p[..])),
+        Field::Raw(payload),
+    ];
+    encode(out, 0x30 | u8::from(dup) << 3 | qos << 1, &fields)
 }
 
 /// PUBACK for a received QoS 1 PUBLISH.
 pub fn encode_puback(out: &mut [u8], pid: u16) -> Result<usize, EncodeError> {
-    check_pid(pid)?;
-    let [hi, lo] = pid.to_be_bytes();
-    encode_fixed(out, &[0x40, 2, hi, lo])
+    encode(out, 0x40, &[Field::Raw(&check_pid(pid)?)])
 }
 
 pub fn encode_pingreq(out: &mut [u8]) -> Result<usize, EncodeError> {
-    encode_fixed(out, &[0xc0, 0])
+    encode(out, 0xc0, &[])
 }
 
 pub fn encode_disconnect(out: &mut [u8]) -> Result<usize, EncodeError> {
-    encode_fixed(out, &[0xe0, 0])
+    encode(out, 0xe0, &[])
 }
 
 #[cfg(test)]
@@ -926,14 +905,8 @@ mod tests {
                 assert_eq!(decode(&b), Ok(None));
             }
             // The encoder produces the same varint.
-            let mut w_buf = [0u8; 5];
-            let mut w = Wr {
-                out: &mut w_buf,
-                n: 0,
-            };
-            w.fixed(0x30, rem).unwrap();
-            let n = w.n;
-            assert_eq!(&w_buf[..n], &b[..]);
+            let (head, n) = fixed_header(0x30, rem).unwrap();
+            assert_eq!(&head[..n], &b[..]);
         }
         assert_eq!(
             frame_len(&[0x30, 0x80, 0x80, 0x80, 0x80]),
@@ -944,12 +917,10 @@ mod tests {
             Err(DecodeError::BadLength)
         );
         assert_eq!(frame_len(&[]), Ok(None));
-        let mut w_buf = [0u8; 8];
-        let mut w = Wr {
-            out: &mut w_buf,
-            n: 0,
-        };
-        assert_eq!(w.fixed(0x30, MAX_REMAINING + 1), Err(EncodeError::Invalid));
+        assert_eq!(
+            fixed_header(0x30, MAX_REMAINING + 1),
+            Err(EncodeError::Invalid)
+        );
     }
 
     #[test]
