@@ -87,6 +87,61 @@ pub enum Packet<'a> {
     Disconnect,
 }
 
+/// A packet a broker sends (CONNACK, PUBLISH, PUBACK, SUBACK, UNSUBACK, PINGRESP) as one flat
+/// record: what the session acts on, validated as strictly as by `decode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Incoming<'a> {
+    /// The fixed header's first byte: packet type (`kind`) and flags.
+    pub first: u8,
+    /// CONNACK: the return code. SUBACK: the first return code (all are validated).
+    pub code: u8,
+    /// CONNACK: the session-present flag.
+    pub session_present: bool,
+    /// PUBACK, SUBACK, UNSUBACK and QoS > 0 PUBLISH: the packet id (never 0); otherwise 0.
+    pub pid: u16,
+    /// PUBLISH: the topic (non-empty, no wildcards); otherwise empty.
+    pub topic: &'a str,
+    /// PUBLISH: the payload; otherwise empty.
+    pub payload: &'a [u8],
+}
+
+impl<'a> Incoming<'a> {
+    /// The packet type (`first >> 4`).
+    pub fn kind(&self) -> u8 {
+        self.first >> 4
+    }
+
+    /// PUBLISH: the QoS.
+    pub fn qos(&self) -> u8 {
+        (self.first >> 1) & 3
+    }
+
+    fn packet(self) -> Packet<'a> {
+        let pid = self.pid;
+        match self.kind() {
+            2 => Packet::ConnAck {
+                session_present: self.session_present,
+                code: self.code,
+            },
+            3 => Packet::Publish {
+                dup: self.first & 0x08 != 0,
+                qos: self.qos(),
+                retain: self.first & 0x01 != 0,
+                topic: self.topic,
+                pid: (pid != 0).then_some(pid),
+                payload: self.payload,
+            },
+            4 => Packet::PubAck { pid },
+            9 => Packet::SubAck {
+                pid,
+                code: self.code,
+            },
+            11 => Packet::UnsubAck { pid },
+            _ => Packet::PingResp,
+        }
+    }
+}
+
 /// Checks the first byte (type and flags) so garbage is rejected before its length is trusted.
 fn check_first(first: u8) -> Result<(), DecodeError> {
     let flags = first & 0x0f;
@@ -116,14 +171,13 @@ fn header(buf: &[u8]) -> Result<Option<(u8, usize, usize)>, DecodeError> {
         return Ok(None);
     };
     check_first(first)?;
-    let mut rem: u32 = 0;
-    for (i, shift) in [0u32, 7, 14, 21].into_iter().enumerate() {
+    let mut rem = 0usize;
+    for i in 0..4 {
         let Some(&b) = buf.get(1 + i) else {
             return Ok(None);
         };
-        rem |= u32::from(b & 0x7f) << shift;
+        rem |= usize::from(b & 0x7f) << (7 * i);
         if b & 0x80 == 0 {
-            let rem = usize::try_from(rem).map_err(|_| DecodeError::BadLength)?;
             return Ok(Some((first, 2 + i, rem)));
         }
     }
@@ -133,10 +187,16 @@ fn header(buf: &[u8]) -> Result<Option<(u8, usize, usize)>, DecodeError> {
 /// Total length (fixed header + body) of the packet starting at `buf[0]`, once the fixed header
 /// is complete; `Ok(None)` while it is not. Lets a caller skip packets bigger than its buffer.
 pub fn frame_len(buf: &[u8]) -> Result<Option<usize>, DecodeError> {
-    match header(buf)? {
-        Some((_, hl, rem)) => hl.checked_add(rem).map(Some).ok_or(DecodeError::BadLength),
-        None => Ok(None),
-    }
+    Ok(header(buf)?.map(|(_, hl, rem)| hl + rem))
+}
+
+/// The complete packet at the start of `buf`: (first byte, body, total length).
+fn frame(buf: &[u8]) -> Result<Option<(u8, Rd<'_>, usize)>, DecodeError> {
+    let Some((first, hl, rem)) = header(buf)? else {
+        return Ok(None);
+    };
+    let total = hl + rem;
+    Ok(buf.get(hl..total).map(|body| (first, Rd(body), total)))
 }
 
 /// A topic name for PUBLISH: non-empty, no wildcards [MQTT-3.3.2-2], [MQTT-4.7.3-1].
@@ -203,6 +263,68 @@ impl<'a> Rd<'a> {
             _ => Err(DecodeError::Malformed),
         }
     }
+    /// The body must be used up: trailing bytes are malformed.
+    fn end(&self) -> Result<(), DecodeError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(DecodeError::Malformed)
+        }
+    }
+}
+
+/// The body of a packet a broker sends; client packets are `Unsupported` here.
+fn incoming<'a>(first: u8, mut r: Rd<'a>) -> Result<Incoming<'a>, DecodeError> {
+    let mut p = Incoming {
+        first,
+        code: 0,
+        session_present: false,
+        pid: 0,
+        topic: "",
+        payload: &[],
+    };
+    match p.kind() {
+        2 => {
+            let f = r.u8()?;
+            if f > 1 {
+                return Err(DecodeError::Malformed);
+            }
+            p.session_present = f != 0;
+            p.code = r.u8()?;
+        }
+        3 => {
+            p.topic = r.str()?;
+            if !valid_topic(p.topic.as_bytes()) {
+                return Err(DecodeError::BadString);
+            }
+            if p.qos() > 0 {
+                p.pid = r.pid()?;
+            }
+            p.payload = core::mem::take(&mut r.0);
+        }
+        4 | 11 => p.pid = r.pid()?,
+        9 => {
+            p.pid = r.pid()?;
+            p.code = r.suback_code()?;
+            while !r.0.is_empty() {
+                r.suback_code()?;
+            }
+        }
+        13 => {}
+        _ => return Err(DecodeError::Unsupported),
+    }
+    r.end()?;
+    Ok(p)
+}
+
+/// Decodes a packet a broker sends at the start of `buf` (what a client receives): `Ok(None)` if
+/// more bytes are needed, otherwise the packet and the number of bytes it occupies. A client
+/// packet there is an error (`Unsupported`, or whatever is wrong with it first).
+pub fn decode_incoming(buf: &[u8]) -> Result<Option<(Incoming<'_>, usize)>, DecodeError> {
+    let Some((first, r, total)) = frame(buf)? else {
+        return Ok(None);
+    };
+    Ok(Some((incoming(first, r)?, total)))
 }
 
 fn decode_connect<'a>(r: &mut Rd<'a>) -> Result<Packet<'a>, DecodeError> {
@@ -238,47 +360,15 @@ fn decode_connect<'a>(r: &mut Rd<'a>) -> Result<Packet<'a>, DecodeError> {
     })
 }
 
-/// Decodes the packet at the start of `buf`: `Ok(None)` if more bytes are needed, otherwise the
-/// packet (borrowing `buf`) and the number of bytes it occupies.
+/// Decodes any packet of the subset at the start of `buf` (a broker's view; the firmware uses
+/// `decode_incoming`): `Ok(None)` if more bytes are needed, otherwise the packet (borrowing
+/// `buf`) and the number of bytes it occupies.
 pub fn decode(buf: &[u8]) -> Result<Option<(Packet<'_>, usize)>, DecodeError> {
-    let Some((first, hl, rem)) = header(buf)? else {
+    let Some((first, mut r, total)) = frame(buf)? else {
         return Ok(None);
     };
-    let total = hl.checked_add(rem).ok_or(DecodeError::BadLength)?;
-    let Some(body) = buf.get(hl..total) else {
-        return Ok(None);
-    };
-    let mut r = Rd(body);
     let pkt = match first >> 4 {
         1 => decode_connect(&mut r)?,
-        2 => {
-            let f = r.u8()?;
-            if f & 0xfe != 0 {
-                return Err(DecodeError::Malformed);
-            }
-            Packet::ConnAck {
-                session_present: f != 0,
-                code: r.u8()?,
-            }
-        }
-        3 => {
-            let qos = (first >> 1) & 3;
-            let topic = r.str()?;
-            if !valid_topic(topic.as_bytes()) {
-                return Err(DecodeError::BadString);
-            }
-            let pid = if qos > 0 { Some(r.pid()?) } else { None };
-            let payload = core::mem::take(&mut r.0);
-            Packet::Publish {
-                dup: first & 0x08 != 0,
-                qos,
-                retain: first & 0x01 != 0,
-                topic,
-                pid,
-                payload,
-            }
-        }
-        4 => Packet::PubAck { pid: r.pid()? },
         8 => {
             let pid = r.pid()?;
             let (topic, qos) = r.sub_entry()?;
@@ -286,14 +376,6 @@ pub fn decode(buf: &[u8]) -> Result<Option<(Packet<'_>, usize)>, DecodeError> {
                 r.sub_entry()?;
             }
             Packet::Subscribe { pid, topic, qos }
-        }
-        9 => {
-            let pid = r.pid()?;
-            let code = r.suback_code()?;
-            while !r.0.is_empty() {
-                r.suback_code()?;
-            }
-            Packet::SubAck { pid, code }
         }
         10 => {
             let pid = r.pid()?;
@@ -303,16 +385,11 @@ pub fn decode(buf: &[u8]) -> Result<Option<(Packet<'_>, usize)>, DecodeError> {
             }
             Packet::Unsubscribe { pid, topic }
         }
-        11 => Packet::UnsubAck { pid: r.pid()? },
         12 => Packet::PingReq,
-        13 => Packet::PingResp,
         14 => Packet::Disconnect,
-        // check_first() has rejected every other type already.
-        _ => return Err(DecodeError::BadHeader),
+        _ => return Ok(Some((incoming(first, r)?.packet(), total))),
     };
-    if !r.0.is_empty() {
-        return Err(DecodeError::Malformed);
-    }
+    r.end()?;
     Ok(Some((pkt, total)))
 }
 

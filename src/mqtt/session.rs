@@ -5,7 +5,7 @@
 //! Minimum useful sizes: rx must hold the largest packet to be read (a smaller one is skipped as
 //! `Oversize`), tx the CONNECT and the largest PUBLISH.
 
-use super::codec::{self, EncodeError, Packet};
+use super::codec::{self, EncodeError};
 use crate::num::{Ms, ms, reached, until};
 use crate::slices::{move_to_front, rotate_left_one};
 
@@ -13,6 +13,12 @@ use crate::slices::{move_to_front, rotate_left_one};
 const MAX_INFLIGHT: usize = 4;
 /// PUBACKs owed to the broker that did not fit in tx yet.
 const MAX_PENDING_ACKS: usize = 4;
+
+// Packet types the session acts on (`Incoming::kind`).
+const CONNACK: u8 = 2;
+const PUBLISH: u8 = 3;
+const PUBACK: u8 = 4;
+const SUBACK: u8 = 9;
 
 pub struct SessionConfig<'a> {
     pub client_id: &'a str,
@@ -135,21 +141,6 @@ impl Buf<'_> {
             }
         }
     }
-}
-
-/// What a received packet asks of the session, without borrowing the rx buffer.
-enum In {
-    ConnAck(u8),
-    Publish {
-        qos: u8,
-        pid: Option<u16>,
-    },
-    PubAck(u16),
-    SubAck(u16, u8),
-    /// PINGRESP, UNSUBACK: nothing to report.
-    Quiet,
-    /// A packet only a client sends.
-    Bad,
 }
 
 enum Step {
@@ -387,10 +378,11 @@ impl<'b> Session<'b> {
                 Step::Message(n) => {
                     self.rx_done = n;
                     // step() validated it; decoding again keeps the borrow of rx simple.
-                    return match codec::decode(self.rx.data()) {
-                        Ok(Some((Packet::Publish { topic, payload, .. }, _))) => {
-                            Some(SessionEvent::Message { topic, payload })
-                        }
+                    return match codec::decode_incoming(self.rx.data()) {
+                        Ok(Some((p, _))) => Some(SessionEvent::Message {
+                            topic: p.topic,
+                            payload: p.payload,
+                        }),
                         _ => None,
                     };
                 }
@@ -481,25 +473,18 @@ impl<'b> Session<'b> {
             self.rx.clear();
             return Step::Event(SessionEvent::Oversize { len });
         }
-        let pkt = match codec::decode(data) {
-            Ok(Some((p, _))) => p,
+        let (kind, qos, pid, code) = match codec::decode_incoming(data) {
+            Ok(Some((p, _))) => (p.kind(), p.qos(), p.pid, p.code),
             Ok(None) => return Step::Idle,
+            // Malformed, or a packet only a client sends.
             Err(_) => return self.dead(),
         };
-        let what = match pkt {
-            Packet::ConnAck { code, .. } => In::ConnAck(code),
-            Packet::Publish { qos, pid, .. } => In::Publish { qos, pid },
-            Packet::PubAck { pid } => In::PubAck(pid),
-            Packet::SubAck { pid, code } => In::SubAck(pid, code),
-            Packet::PingResp | Packet::UnsubAck { .. } => In::Quiet,
-            _ => In::Bad,
-        };
         // CONNACK must come first and only once [MQTT-3.2.0-1].
-        if matches!(what, In::ConnAck(_)) != (self.state == State::Connecting) {
+        if (kind == CONNACK) != (self.state == State::Connecting) {
             return self.dead();
         }
-        match what {
-            In::ConnAck(code) => {
+        match kind {
+            CONNACK => {
                 self.rx.consume(len);
                 if code == 0 {
                     self.state = State::Connected;
@@ -510,21 +495,15 @@ impl<'b> Session<'b> {
                     Step::Event(SessionEvent::Refused(code))
                 }
             }
-            In::Publish { qos: 0, .. } => Step::Message(len),
-            In::Publish {
-                qos: 1,
-                pid: Some(pid),
-            } => {
-                if self.queue_ack(pid) {
-                    Step::Message(len)
-                } else {
-                    // Backpressure: leave it in rx until a PUBACK slot frees up.
-                    Step::Idle
-                }
-            }
-            // QoS 2 was never requested; anything else only a client sends.
-            In::Publish { .. } | In::Bad => self.dead(),
-            In::PubAck(pid) => {
+            PUBLISH => match qos {
+                0 => Step::Message(len),
+                // Backpressure: leave it in rx until a PUBACK slot frees up.
+                1 if !self.queue_ack(pid) => Step::Idle,
+                1 => Step::Message(len),
+                // QoS 2 was never requested.
+                _ => self.dead(),
+            },
+            PUBACK => {
                 self.rx.consume(len);
                 match self.inflight.iter_mut().find(|f| f.pid == pid) {
                     Some(f) => {
@@ -534,11 +513,12 @@ impl<'b> Session<'b> {
                     None => Step::Again,
                 }
             }
-            In::SubAck(pid, code) => {
+            SUBACK => {
                 self.rx.consume(len);
                 Step::Event(SessionEvent::Subscribed { pid, code })
             }
-            In::Quiet => {
+            // PINGRESP, UNSUBACK: nothing to report.
+            _ => {
                 self.rx.consume(len);
                 Step::Again
             }
