@@ -120,25 +120,20 @@ impl Buf<'_> {
     fn room(&self) -> usize {
         self.buf.len() - (self.end - self.start)
     }
-    /// Appends one packet produced by `enc`, moving pending bytes to the front only if needed.
+    /// Appends one packet produced by `enc` behind the pending bytes (moved to the front first).
     fn push(
         &mut self,
         enc: impl Fn(&mut [u8]) -> Result<usize, EncodeError>,
     ) -> Result<(), SessionError> {
-        loop {
-            let tail = self.buf.get_mut(self.end..).unwrap_or(&mut []);
-            match enc(tail) {
-                Ok(n) => {
-                    self.end += n;
-                    return Ok(());
-                }
-                Err(EncodeError::BufferTooSmall) if self.start > 0 => self.compact(),
-                // An empty buffer that cannot hold it never will.
-                Err(EncodeError::BufferTooSmall) if self.end > 0 => {
-                    return Err(SessionError::TxFull);
-                }
-                Err(e) => return Err(SessionError::Encode(e)),
+        self.compact();
+        match enc(self.buf.get_mut(self.end..).unwrap_or(&mut [])) {
+            Ok(n) => {
+                self.end += n;
+                Ok(())
             }
+            // An empty buffer that cannot hold it never will.
+            Err(EncodeError::BufferTooSmall) if self.end > 0 => Err(SessionError::TxFull),
+            Err(e) => Err(SessionError::Encode(e)),
         }
     }
 }
@@ -314,37 +309,40 @@ impl<'b> Session<'b> {
         if self.state != State::Connected {
             return Err(SessionError::NotConnected);
         }
-        match (qos, retransmit) {
-            (0, None) => {
-                self.tx
-                    .push(|b| codec::encode_publish(b, topic, payload, 0, None, false))?;
-                Ok(None)
-            }
-            (1, _) => {
-                // A retransmit reuses its slot; an unknown pid (say, after a reconnect) takes a
-                // free one.
-                let slot = retransmit
-                    .and_then(|p| self.inflight.iter().position(|f| f.pid == p && p != 0))
-                    .or_else(|| self.inflight.iter().position(|f| f.pid == 0))
-                    .ok_or(SessionError::TooManyInFlight)?;
-                let pid = match retransmit {
-                    Some(p) => p,
-                    None => self.alloc_pid(),
-                };
-                let dup = retransmit.is_some();
-                self.tx
-                    .push(|b| codec::encode_publish(b, topic, payload, 1, Some(pid), dup))?;
-                if let Some(f) = self.inflight.get_mut(slot) {
-                    *f = InFlight {
-                        pid,
-                        deadline: ms(now_ms).wrapping_add(self.ack_timeout_ms),
-                        reported: false,
-                    };
+        let mut pid = retransmit;
+        let mut slot = None;
+        if qos == 1 {
+            // A retransmit reuses its slot; an unknown pid (say, after a reconnect) takes a free
+            // one.
+            let want = retransmit.unwrap_or(0);
+            for (i, f) in self.inflight.iter().enumerate() {
+                if f.pid == want && want != 0 {
+                    slot = Some(i);
+                    break;
                 }
-                Ok(Some(pid))
+                if f.pid == 0 && slot.is_none() {
+                    slot = Some(i);
+                }
             }
-            _ => Err(SessionError::Encode(EncodeError::Invalid)),
+            if slot.is_none() {
+                return Err(SessionError::TooManyInFlight);
+            }
+            if pid.is_none() {
+                pid = Some(self.alloc_pid());
+            }
         }
+        // The encoder rejects QoS 2, a QoS 0 retransmit and pid 0.
+        let dup = retransmit.is_some();
+        self.tx
+            .push(|b| codec::encode_publish(b, topic, payload, qos, pid, dup))?;
+        if let Some(f) = slot.and_then(|i| self.inflight.get_mut(i)) {
+            *f = InFlight {
+                pid: pid.unwrap_or(0),
+                deadline: ms(now_ms).wrapping_add(self.ack_timeout_ms),
+                reported: false,
+            };
+        }
+        Ok(pid)
     }
 
     /// Stops tracking a QoS 1 publish the caller gave up on, freeing its slot.
