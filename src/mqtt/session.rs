@@ -436,19 +436,14 @@ impl<'b> Session<'b> {
         }
     }
 
-    /// Queues a PUBACK, or remembers it; false if even the list is full.
+    /// Owes a PUBACK, sent now if tx has room; false if even the list is full.
     fn queue_ack(&mut self, pid: u16) -> bool {
-        let in_order = self.acks.first() == Some(&0);
-        if in_order && self.tx.push(|b| codec::encode_puback(b, pid)).is_ok() {
-            return true;
-        }
-        match self.acks.iter_mut().find(|p| **p == 0) {
-            Some(p) => {
-                *p = pid;
-                true
-            }
-            None => false,
-        }
+        let Some(p) = self.acks.iter_mut().find(|p| **p == 0) else {
+            return false;
+        };
+        *p = pid;
+        self.flush_acks();
+        true
     }
 
     /// Handles the packet at the rx front, if complete.
