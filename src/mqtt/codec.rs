@@ -88,11 +88,14 @@ pub enum Packet<'a> {
 }
 
 /// A packet a broker sends (CONNACK, PUBLISH, PUBACK, SUBACK, UNSUBACK, PINGRESP) as one flat
-/// record: what the session acts on, validated as strictly as by `decode`.
+/// record: what the session acts on, validated as strictly as by `decode`. While the packet is
+/// incomplete, `first` is 0 and `len` its total length once the fixed header is complete (0 before).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Incoming<'a> {
-    /// The fixed header's first byte: packet type (`kind`) and flags.
+    /// The fixed header's first byte: packet type (`kind`) and flags; 0 while incomplete.
     pub first: u8,
+    /// The bytes the packet occupies (fixed header included).
+    pub len: usize,
     /// CONNACK: the return code. SUBACK: the first return code (all are validated).
     pub code: u8,
     /// CONNACK: the session-present flag.
@@ -106,6 +109,11 @@ pub struct Incoming<'a> {
 }
 
 impl<'a> Incoming<'a> {
+    /// Whether the whole packet is there (and valid).
+    pub fn is_complete(&self) -> bool {
+        self.first != 0
+    }
+
     /// The packet type (`first >> 4`).
     pub fn kind(&self) -> u8 {
         self.first >> 4
@@ -204,6 +212,27 @@ fn valid_topic(t: &[u8]) -> bool {
     !t.is_empty() && !t.iter().any(|&c| c == b'+' || c == b'#')
 }
 
+/// A UTF-8 string without U+0000 [MQTT-1.5.3-1], [MQTT-1.5.3-2].
+fn text(b: &[u8]) -> Result<&str, DecodeError> {
+    if has_byte(b, 0) {
+        return Err(DecodeError::BadString);
+    }
+    core::str::from_utf8(b).map_err(|_| DecodeError::BadString)
+}
+
+/// A packet id: never 0 [MQTT-2.3.1-1].
+fn pid(hi: u8, lo: u8) -> Result<u16, DecodeError> {
+    match u16::from_be_bytes([hi, lo]) {
+        0 => Err(DecodeError::Malformed),
+        p => Ok(p),
+    }
+}
+
+/// A SUBACK return code: a granted QoS or failure.
+fn suback_code(c: u8) -> bool {
+    matches!(c, 0 | 1 | 2 | 0x80)
+}
+
 /// Cursor over a packet body; every read is bounds-checked.
 struct Rd<'a>(&'a [u8]);
 
@@ -222,10 +251,8 @@ impl<'a> Rd<'a> {
         Ok(u16::from_be_bytes(*b))
     }
     fn pid(&mut self) -> Result<u16, DecodeError> {
-        match self.u16()? {
-            0 => Err(DecodeError::Malformed),
-            p => Ok(p),
-        }
+        let [hi, lo] = self.u16()?.to_be_bytes();
+        pid(hi, lo)
     }
     fn bin(&mut self) -> Result<&'a [u8], DecodeError> {
         let n = usize::from(self.u16()?);
@@ -233,13 +260,8 @@ impl<'a> Rd<'a> {
         self.0 = rest;
         Ok(b)
     }
-    /// A UTF-8 string without U+0000 [MQTT-1.5.3-1], [MQTT-1.5.3-2].
     fn str(&mut self) -> Result<&'a str, DecodeError> {
-        let b = self.bin()?;
-        if has_byte(b, 0) {
-            return Err(DecodeError::BadString);
-        }
-        core::str::from_utf8(b).map_err(|_| DecodeError::BadString)
+        text(self.bin()?)
     }
     /// A non-empty topic filter.
     fn filter(&mut self) -> Result<&'a str, DecodeError> {
@@ -257,12 +279,6 @@ impl<'a> Rd<'a> {
         }
         Ok((t, q))
     }
-    fn suback_code(&mut self) -> Result<u8, DecodeError> {
-        match self.u8()? {
-            c @ (0 | 1 | 2 | 0x80) => Ok(c),
-            _ => Err(DecodeError::Malformed),
-        }
-    }
     /// The body must be used up: trailing bytes are malformed.
     fn end(&self) -> Result<(), DecodeError> {
         if self.0.is_empty() {
@@ -273,58 +289,61 @@ impl<'a> Rd<'a> {
     }
 }
 
-/// The body of a packet a broker sends; client packets are `Unsupported` here.
-fn incoming<'a>(first: u8, mut r: Rd<'a>) -> Result<Incoming<'a>, DecodeError> {
+/// Decodes the packet a broker sends at the start of `buf` (what a client receives), or tells
+/// how long it is while incomplete (see `Incoming`). A client packet there is an error
+/// (`Unsupported`, or whatever is wrong with it first).
+pub fn decode_incoming(buf: &[u8]) -> Result<Incoming<'_>, DecodeError> {
     let mut p = Incoming {
-        first,
+        first: 0,
+        len: 0,
         code: 0,
         session_present: false,
         pid: 0,
         topic: "",
         payload: &[],
     };
-    match p.kind() {
-        2 => {
-            let f = r.u8()?;
-            if f > 1 {
-                return Err(DecodeError::Malformed);
-            }
-            p.session_present = f != 0;
-            p.code = r.u8()?;
+    let Some((first, hl, rem)) = header(buf)? else {
+        return Ok(p);
+    };
+    p.len = hl + rem;
+    let Some(body) = buf.get(hl..p.len) else {
+        return Ok(p);
+    };
+    // Each arm takes the whole body, so trailing bytes fail it.
+    match (first >> 4, body) {
+        (2, &[flags, code]) if flags <= 1 => {
+            p.session_present = flags != 0;
+            p.code = code;
         }
-        3 => {
-            p.topic = r.str()?;
-            if !valid_topic(p.topic.as_bytes()) {
+        (3, &[hi, lo, ref rest @ ..]) => {
+            let n = usize::from(u16::from_be_bytes([hi, lo]));
+            let (topic, rest) = rest.split_at_checked(n).ok_or(DecodeError::Malformed)?;
+            p.topic = text(topic)?;
+            if !valid_topic(topic) {
                 return Err(DecodeError::BadString);
             }
-            if p.qos() > 0 {
-                p.pid = r.pid()?;
-            }
-            p.payload = core::mem::take(&mut r.0);
-        }
-        4 | 11 => p.pid = r.pid()?,
-        9 => {
-            p.pid = r.pid()?;
-            p.code = r.suback_code()?;
-            while !r.0.is_empty() {
-                r.suback_code()?;
+            p.payload = rest;
+            if first & 0x06 != 0 {
+                let &[hi, lo, ref payload @ ..] = rest else {
+                    return Err(DecodeError::Malformed);
+                };
+                p.pid = pid(hi, lo)?;
+                p.payload = payload;
             }
         }
-        13 => {}
+        (4 | 11, &[hi, lo]) => p.pid = pid(hi, lo)?,
+        (9, &[hi, lo, code, ref more @ ..])
+            if suback_code(code) && more.iter().all(|&c| suback_code(c)) =>
+        {
+            p.pid = pid(hi, lo)?;
+            p.code = code;
+        }
+        (13, []) => {}
+        (2 | 3 | 4 | 9 | 11 | 13, _) => return Err(DecodeError::Malformed),
         _ => return Err(DecodeError::Unsupported),
     }
-    r.end()?;
+    p.first = first;
     Ok(p)
-}
-
-/// Decodes a packet a broker sends at the start of `buf` (what a client receives): `Ok(None)` if
-/// more bytes are needed, otherwise the packet and the number of bytes it occupies. A client
-/// packet there is an error (`Unsupported`, or whatever is wrong with it first).
-pub fn decode_incoming(buf: &[u8]) -> Result<Option<(Incoming<'_>, usize)>, DecodeError> {
-    let Some((first, r, total)) = frame(buf)? else {
-        return Ok(None);
-    };
-    Ok(Some((incoming(first, r)?, total)))
 }
 
 fn decode_connect<'a>(r: &mut Rd<'a>) -> Result<Packet<'a>, DecodeError> {
@@ -387,7 +406,10 @@ pub fn decode(buf: &[u8]) -> Result<Option<(Packet<'_>, usize)>, DecodeError> {
         }
         12 => Packet::PingReq,
         14 => Packet::Disconnect,
-        _ => return Ok(Some((incoming(first, r)?.packet(), total))),
+        _ => {
+            let p = decode_incoming(buf)?;
+            return Ok(Some((p.packet(), p.len)));
+        }
     };
     r.end()?;
     Ok(Some((pkt, total)))

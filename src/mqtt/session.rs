@@ -257,8 +257,8 @@ impl<'b> Session<'b> {
         self.rx.consume(core::mem::take(&mut self.rx_done));
         if self.rx.start > 0 {
             // Move a partial packet to the front only when its rest cannot fit behind it.
-            let need = match codec::frame_len(self.rx.data()) {
-                Ok(Some(n)) => n,
+            let need = match codec::decode_incoming(self.rx.data()) {
+                Ok(p) if p.len > 0 => p.len,
                 _ => 5,
             };
             if self.rx.start.saturating_add(need) > self.rx.buf.len()
@@ -377,7 +377,7 @@ impl<'b> Session<'b> {
                     self.rx_done = n;
                     // step() validated it; decoding again keeps the borrow of rx simple.
                     return match codec::decode_incoming(self.rx.data()) {
-                        Ok(Some((p, _))) => Some(SessionEvent::Message {
+                        Ok(p) => Some(SessionEvent::Message {
                             topic: p.topic,
                             payload: p.payload,
                         }),
@@ -452,26 +452,26 @@ impl<'b> Session<'b> {
         if data.is_empty() {
             return Step::Idle;
         }
-        let len = match codec::frame_len(data) {
-            Ok(Some(n)) => n,
-            // An rx buffer too small for a fixed header can never make progress.
-            Ok(None) if self.rx.room() > 0 => return Step::Idle,
-            _ => return self.dead(),
-        };
-        let have = data.len();
-        if len > self.rx.buf.len() {
-            // Drop what we have and the rest as it arrives. A skipped QoS 1 PUBLISH is not
-            // acked: its content is lost either way, and clean sessions drop it on reconnect.
-            self.rx_skip = len - have;
-            self.rx.clear();
-            return Step::Event(SessionEvent::Oversize { len });
-        }
-        let (kind, qos, pid, code) = match codec::decode_incoming(data) {
-            Ok(Some((p, _))) => (p.kind(), p.qos(), p.pid, p.code),
-            Ok(None) => return Step::Idle,
+        let (kind, qos, pid, code, len) = match codec::decode_incoming(data) {
+            Ok(p) => (p.kind(), p.qos(), p.pid, p.code, p.len),
             // Malformed, or a packet only a client sends.
             Err(_) => return self.dead(),
         };
+        if kind == 0 {
+            // Incomplete.
+            if len > self.rx.buf.len() {
+                // Drop what we have and the rest as it arrives. A skipped QoS 1 PUBLISH is not
+                // acked: its content is lost either way, and clean sessions drop it on reconnect.
+                self.rx_skip = len - data.len();
+                self.rx.clear();
+                return Step::Event(SessionEvent::Oversize { len });
+            }
+            // An rx buffer too small for a fixed header can never make progress.
+            if len == 0 && self.rx.room() == 0 {
+                return self.dead();
+            }
+            return Step::Idle;
+        }
         // CONNACK must come first and only once [MQTT-3.2.0-1].
         if (kind == CONNACK) != (self.state == State::Connecting) {
             return self.dead();
