@@ -120,13 +120,16 @@ impl Buf<'_> {
     fn room(&self) -> usize {
         self.buf.len() - (self.end - self.start)
     }
-    /// Appends one packet produced by `enc` behind the pending bytes (moved to the front first).
-    fn push(
-        &mut self,
-        enc: impl Fn(&mut [u8]) -> Result<usize, EncodeError>,
-    ) -> Result<(), SessionError> {
+    /// The free space behind the pending bytes (moved to the front first), to encode a packet
+    /// into; `commit` then takes it. (Two plain calls are smaller than one generic over the
+    /// encoder.)
+    fn tail(&mut self) -> &mut [u8] {
         self.compact();
-        match enc(self.buf.get_mut(self.end..).unwrap_or(&mut [])) {
+        self.buf.get_mut(self.end..).unwrap_or(&mut [])
+    }
+    /// Takes the packet an encoder wrote into `tail()`.
+    fn commit(&mut self, enc: Result<usize, EncodeError>) -> Result<(), SessionError> {
+        match enc {
             Ok(n) => {
                 self.end += n;
                 Ok(())
@@ -202,12 +205,9 @@ impl<'b> Session<'b> {
         self.reset();
         let user = (!cfg.username.is_empty()).then_some(cfg.username);
         let pass = (!cfg.password.is_empty()).then_some(cfg.password);
-        self.tx
-            .push(|b| codec::encode_connect(b, cfg.client_id, user, pass, cfg.keepalive_s, true))
-            .map_err(|e| match e {
-                SessionError::Encode(e) => e,
-                _ => EncodeError::BufferTooSmall,
-            })?;
+        // tx is empty now.
+        let id = cfg.client_id;
+        self.tx.end = codec::encode_connect(self.tx.buf, id, user, pass, cfg.keepalive_s, true)?;
         self.state = State::Connecting;
         self.keepalive_ms = Ms::from(cfg.keepalive_s) * 1000;
         self.ack_timeout_ms = cfg.ack_timeout_ms;
@@ -290,8 +290,8 @@ impl<'b> Session<'b> {
             return Err(SessionError::NotConnected);
         }
         let pid = self.alloc_pid();
-        self.tx
-            .push(|b| codec::encode_subscribe(b, pid, topic, qos))?;
+        let r = codec::encode_subscribe(self.tx.tail(), pid, topic, qos);
+        self.tx.commit(r)?;
         Ok(pid)
     }
 
@@ -333,8 +333,8 @@ impl<'b> Session<'b> {
         }
         // The encoder rejects QoS 2, a QoS 0 retransmit and pid 0.
         let dup = retransmit.is_some();
-        self.tx
-            .push(|b| codec::encode_publish(b, topic, payload, qos, pid, dup))?;
+        let r = codec::encode_publish(self.tx.tail(), topic, payload, qos, pid, dup);
+        self.tx.commit(r)?;
         if let Some(f) = slot.and_then(|i| self.inflight.get_mut(i)) {
             *f = InFlight {
                 pid: pid.unwrap_or(0),
@@ -355,7 +355,8 @@ impl<'b> Session<'b> {
     /// Queues DISCONNECT (if there is room) and ends the session; send `tx_pending`, then close.
     pub fn disconnect(&mut self) {
         if self.state != State::Closed {
-            let _ = self.tx.push(codec::encode_disconnect);
+            let r = codec::encode_disconnect(self.tx.tail());
+            let _ = self.tx.commit(r);
         }
         self.state = State::Closed;
     }
@@ -426,7 +427,8 @@ impl<'b> Session<'b> {
 
     fn flush_acks(&mut self) {
         while let Some(&pid) = self.acks.first().filter(|&&p| p != 0) {
-            if self.tx.push(|b| codec::encode_puback(b, pid)).is_err() {
+            let r = codec::encode_puback(self.tx.tail(), pid);
+            if self.tx.commit(r).is_err() {
                 return;
             }
             rotate_left_one(&mut self.acks);
@@ -528,7 +530,8 @@ impl<'b> Session<'b> {
                 && reached(now, self.last_tx.wrapping_add(self.keepalive_ms)) =>
             {
                 // Even if tx is full the deadline is armed: a link that cannot send is dead too.
-                let _ = self.tx.push(codec::encode_pingreq);
+                let r = codec::encode_pingreq(self.tx.tail());
+                let _ = self.tx.commit(r);
                 self.reply_due = Some(now.wrapping_add(self.ack_timeout_ms));
             }
             _ => {}
