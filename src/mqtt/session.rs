@@ -120,9 +120,9 @@ impl Buf<'_> {
     fn room(&self) -> usize {
         self.buf.len() - (self.end - self.start)
     }
-    /// The free space behind the pending bytes (moved to the front first), to encode a packet
-    /// into; `commit` then takes it. (Two plain calls are smaller than one generic over the
-    /// encoder.)
+    /// The free space behind the pending bytes (moved to the front first): where to receive, or
+    /// to encode a packet into (`commit` then takes it; two plain calls are smaller than one
+    /// generic over the encoder).
     fn tail(&mut self) -> &mut [u8] {
         self.compact();
         self.buf.get_mut(self.end..).unwrap_or(&mut [])
@@ -255,19 +255,8 @@ impl<'b> Session<'b> {
     /// Where to recv() into. Empty only when rx is full of complete packets: call `poll_event`.
     pub fn rx_space(&mut self) -> &mut [u8] {
         self.rx.consume(core::mem::take(&mut self.rx_done));
-        if self.rx.start > 0 {
-            // Move a partial packet to the front only when its rest cannot fit behind it.
-            let need = match codec::decode_incoming(self.rx.data()) {
-                Ok(p) if p.len > 0 => p.len,
-                _ => 5,
-            };
-            if self.rx.start.saturating_add(need) > self.rx.buf.len()
-                || self.rx.end == self.rx.buf.len()
-            {
-                self.rx.compact();
-            }
-        }
-        self.rx.buf.get_mut(self.rx.end..).unwrap_or(&mut [])
+        // What is left is a partial packet, or packets held back by PUBACK backpressure.
+        self.rx.tail()
     }
 
     /// `n` bytes were received into `rx_space()`.
