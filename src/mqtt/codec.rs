@@ -152,25 +152,25 @@ impl<'a> Incoming<'a> {
 
 /// Checks the first byte (type and flags) so garbage is rejected before its length is trusted.
 fn check_first(first: u8) -> Result<(), DecodeError> {
-    let flags = first & 0x0f;
-    let ok = match first >> 4 {
+    let (kind, flags) = (first >> 4, first & 0x0f);
+    let want = match kind {
+        0 | 15 => return Err(DecodeError::BadHeader),
         3 => {
-            let qos = (flags >> 1) & 3;
+            let qos = flags >> 1 & 3;
             if qos == 3 || (qos == 0 && flags & 0x08 != 0) {
                 return Err(DecodeError::BadQos);
             }
-            true
+            flags
         }
         5..=7 => return Err(DecodeError::Unsupported),
-        8 | 10 => flags == 0x02,
-        1 | 2 | 4 | 9 | 11..=14 => flags == 0,
-        _ => false,
+        // SUBSCRIBE and UNSUBSCRIBE [MQTT-3.8.1-1], [MQTT-3.10.1-1].
+        8 | 10 => 0x02,
+        _ => 0,
     };
-    if ok {
-        Ok(())
-    } else {
-        Err(DecodeError::BadHeader)
+    if flags != want {
+        return Err(DecodeError::BadHeader);
     }
+    Ok(())
 }
 
 /// Parses the fixed header: (first byte, header length, remaining length), or None if incomplete.
