@@ -7,7 +7,7 @@
 
 use super::codec::{self, EncodeError};
 use crate::num::{Ms, ms, reached, until};
-use crate::slices::{move_to_front, rotate_left_one};
+use crate::slices::move_to_front;
 
 /// QoS 1 publishes awaiting PUBACK. Tencent's OTA flow has at most two at a time.
 const MAX_INFLIGHT: usize = 4;
@@ -387,15 +387,20 @@ impl<'b> Session<'b> {
         let now = ms(self.clock);
         // Waits from `clock`; MAX: no timer (a wait is below 2^31).
         let mut wait = Ms::MAX;
-        // Connecting, `reply_due` is set: no ping.
-        let ping = (self.keepalive_ms > 0).then(|| self.last_tx.wrapping_add(self.keepalive_ms));
-        if let Some(d) = self.reply_due.or(ping) {
+        if let Some(d) = self.link_timer() {
             wait = until(now, d);
         }
         for f in self.inflight.iter().filter(|f| f.pid != 0 && !f.reported) {
             wait = wait.min(until(now, f.deadline));
         }
         (wait != Ms::MAX).then(|| self.clock.saturating_add(u64::from(wait)))
+    }
+
+    /// When the link needs attention: a reply due (`reply_due`), else the next keepalive ping
+    /// (never while connecting: `reply_due` is set then).
+    fn link_timer(&self) -> Option<Ms> {
+        let ping = (self.keepalive_ms > 0).then(|| self.last_tx.wrapping_add(self.keepalive_ms));
+        self.reply_due.or(ping)
     }
 
     fn dead(&mut self) -> Step {
@@ -420,10 +425,8 @@ impl<'b> Session<'b> {
             if self.tx.commit(r).is_err() {
                 return;
             }
-            rotate_left_one(&mut self.acks);
-            if let Some(last) = self.acks.last_mut() {
-                *last = 0;
-            }
+            let [_, b, c, d] = self.acks;
+            self.acks = [b, c, d, 0];
         }
     }
 
@@ -510,20 +513,17 @@ impl<'b> Session<'b> {
     }
 
     fn timers(&mut self, now: Ms) -> Option<SessionEvent<'static>> {
-        match self.reply_due {
-            Some(d) if reached(now, d) => {
+        if let Some(d) = self.link_timer()
+            && reached(now, d)
+        {
+            if self.reply_due.is_some() {
                 self.state = State::Closed;
                 return Some(SessionEvent::Dead);
             }
-            None if self.keepalive_ms > 0
-                && reached(now, self.last_tx.wrapping_add(self.keepalive_ms)) =>
-            {
-                // Even if tx is full the deadline is armed: a link that cannot send is dead too.
-                let r = codec::encode_pingreq(self.tx.tail());
-                let _ = self.tx.commit(r);
-                self.reply_due = Some(now.wrapping_add(self.ack_timeout_ms));
-            }
-            _ => {}
+            // Even if tx is full the deadline is armed: a link that cannot send is dead too.
+            let r = codec::encode_pingreq(self.tx.tail());
+            let _ = self.tx.commit(r);
+            self.reply_due = Some(now.wrapping_add(self.ack_timeout_ms));
         }
         for f in self.inflight.iter_mut() {
             if f.pid != 0 && !f.reported && reached(now, f.deadline) {
