@@ -415,7 +415,7 @@ pub fn decode(buf: &[u8]) -> Result<Option<(Packet<'_>, usize)>, DecodeError> {
     Ok(Some((pkt, total)))
 }
 
-/// One field of a packet body, for `encode`.
+/// One field of a packet body, for `write`.
 #[derive(Clone, Copy)]
 enum Field<'a> {
     /// Bytes as they are (an empty slice: an absent optional field).
@@ -460,7 +460,7 @@ fn fixed_header(first: u8, rem: usize) -> Result<([u8; 5], usize), EncodeError> 
 
 /// Writes one packet, fixed header `first`, into `out`; returns its length. Fields are checked
 /// (strings at most 65535 bytes, no U+0000 in a `Str`) before anything is written.
-fn encode(out: &mut [u8], first: u8, fields: &[Field<'_>]) -> Result<usize, EncodeError> {
+fn write(out: &mut [u8], first: u8, fields: &[Field<'_>]) -> Result<usize, EncodeError> {
     let mut rem = 0usize;
     for &f in fields {
         let (prefixed, b) = f.parts();
@@ -495,7 +495,97 @@ fn check_pid(pid: u16) -> Result<[u8; 2], EncodeError> {
     }
 }
 
-/// CONNECT, MQTT 3.1.1 (protocol "MQTT", level 4), no will. Returns the bytes written.
+/// Encodes a packet a client sends into `out`; returns the bytes written. The subset: CONNECT
+/// (MQTT 3.1.1, no will), SUBSCRIBE with one filter and QoS 0 or 1, PUBLISH QoS 0 (no pid, no
+/// DUP) or 1 (non-zero pid) and never retained, PUBACK, PINGREQ, DISCONNECT; anything else is
+/// `Invalid`, as are a password without a username, empty topics and wildcards in a PUBLISH
+/// topic.
+pub fn encode(out: &mut [u8], p: &Packet<'_>) -> Result<usize, EncodeError> {
+    // What the fields borrow: the CONNECT variable header, a packet id, a requested QoS.
+    let var;
+    let mut id = [0u8; 2];
+    let qos_byte;
+    let none = Field::Raw(&[]);
+    let (first, fields) = match *p {
+        Packet::Connect {
+            client_id,
+            username,
+            password,
+            keepalive_s,
+            clean_session,
+        } => {
+            // A password needs a username in 3.1.1 [MQTT-3.1.2-22].
+            if password.is_some() && username.is_none() {
+                return Err(EncodeError::Invalid);
+            }
+            let flags = u8::from(clean_session) << 1
+                | u8::from(username.is_some()) << 7
+                | u8::from(password.is_some()) << 6;
+            let [ka_hi, ka_lo] = keepalive_s.to_be_bytes();
+            var = [0, 4, b'M', b'Q', b'T', b'T', 4, flags, ka_hi, ka_lo];
+            // An absent field adds nothing.
+            let user = username.map_or(none, Field::Str);
+            (
+                0x10,
+                [
+                    Field::Raw(&var),
+                    Field::Str(client_id),
+                    user,
+                    password.map_or(none, Field::Bin),
+                ],
+            )
+        }
+        Packet::Subscribe { pid, topic, qos } => {
+            id = check_pid(pid)?;
+            if qos > 1 || topic.is_empty() {
+                return Err(EncodeError::Invalid);
+            }
+            qos_byte = [qos];
+            (
+                0x82,
+                [
+                    Field::Raw(&id),
+                    Field::Str(topic),
+                    Field::Raw(&qos_byte),
+                    none,
+                ],
+            )
+        }
+        Packet::Publish {
+            dup,
+            qos,
+            retain: false,
+            topic,
+            pid,
+            payload,
+        } => {
+            let id_len = match (qos, pid, dup) {
+                (0, None, false) => 0,
+                (1, Some(p), _) => {
+                    id = check_pid(p)?;
+                    2
+                }
+                _ => return Err(EncodeError::Invalid),
+            };
+            if !valid_topic(topic.as_bytes()) {
+                return Err(EncodeError::Invalid);
+            }
+            let first = 0x30 | u8::from(dup) << 3 | qos << 1;
+            let id = Field::Raw(id.get(..id_len).unwrap_or(&[]));
+            (first, [Field::Str(topic), id, Field::Raw(payload), none])
+        }
+        Packet::PubAck { pid } => {
+            id = check_pid(pid)?;
+            (0x40, [Field::Raw(&id), none, none, none])
+        }
+        Packet::PingReq => (0xc0, [none; 4]),
+        Packet::Disconnect => (0xe0, [none; 4]),
+        _ => return Err(EncodeError::Invalid),
+    };
+    write(out, first, &fields)
+}
+
+/// CONNECT (see `encode`).
 pub fn encode_connect(
     out: &mut [u8],
     client_id: &str,
@@ -504,23 +594,14 @@ pub fn encode_connect(
     keepalive_s: u16,
     clean_session: bool,
 ) -> Result<usize, EncodeError> {
-    // A password needs a username in 3.1.1 [MQTT-3.1.2-22].
-    if password.is_some() && username.is_none() {
-        return Err(EncodeError::Invalid);
-    }
-    let flags = u8::from(clean_session) << 1
-        | u8::from(username.is_some()) << 7
-        | u8::from(password.is_some()) << 6;
-    let [ka_hi, ka_lo] = keepalive_s.to_be_bytes();
-    let var = [0, 4, b'M', b'Q', b'T', b'T', 4, flags, ka_hi, ka_lo];
-    // An absent field adds nothing.
-    let fields = [
-        Field::Raw(&var),
-        Field::Str(client_id),
-        username.map_or(Field::Raw(&[]), Field::Str),
-        password.map_or(Field::Raw(&[]), |p| Field::Bin(p.as_bytes())),
-    ];
-    encode(out, 0x10, &fields)
+    let p = Packet::Connect {
+        client_id,
+        username,
+        password: password.map(str::as_bytes),
+        keepalive_s,
+        clean_session,
+    };
+    encode(out, &p)
 }
 
 /// SUBSCRIBE with one topic filter and requested QoS 0 or 1.
@@ -530,12 +611,7 @@ pub fn encode_subscribe(
     topic: &str,
     qos: u8,
 ) -> Result<usize, EncodeError> {
-    let pid = check_pid(pid)?;
-    if qos > 1 || topic.is_empty() {
-        return Err(EncodeError::Invalid);
-    }
-    let fields = [Field::Raw(&pid), Field::Str(topic), Field::Raw(&[qos])];
-    encode(out, 0x82, &fields)
+    encode(out, &Packet::Subscribe { pid, topic, qos })
 }
 
 /// PUBLISH, QoS 0 (`pid` None, `dup` false) or QoS 1 (`pid` Some, non-zero); never retained.
@@ -547,33 +623,28 @@ pub fn encode_publish(
     pid: Option<u16>,
     dup: bool,
 ) -> Result<usize, EncodeError> {
-    let pid = match (qos, pid, dup) {
-        (0, None, false) => None,
-        (1, Some(p), _) => Some(check_pid(p)?),
-        _ => return Err(EncodeError::Invalid),
+    let p = Packet::Publish {
+        dup,
+        qos,
+        retain: false,
+        topic,
+        pid,
+        payload,
     };
-    if !valid_topic(topic.as_bytes()) {
-        return Err(EncodeError::Invalid);
-    }
-    let fields = [
-        Field::Str(topic),
-        Field::Raw(pid.as_ref().map_or(&[], |p| &p[..])),
-        Field::Raw(payload),
-    ];
-    encode(out, 0x30 | u8::from(dup) << 3 | qos << 1, &fields)
+    encode(out, &p)
 }
 
 /// PUBACK for a received QoS 1 PUBLISH.
 pub fn encode_puback(out: &mut [u8], pid: u16) -> Result<usize, EncodeError> {
-    encode(out, 0x40, &[Field::Raw(&check_pid(pid)?)])
+    encode(out, &Packet::PubAck { pid })
 }
 
 pub fn encode_pingreq(out: &mut [u8]) -> Result<usize, EncodeError> {
-    encode(out, 0xc0, &[])
+    encode(out, &Packet::PingReq)
 }
 
 pub fn encode_disconnect(out: &mut [u8]) -> Result<usize, EncodeError> {
-    encode(out, 0xe0, &[])
+    encode(out, &Packet::Disconnect)
 }
 
 #[cfg(test)]

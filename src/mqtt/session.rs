@@ -5,7 +5,7 @@
 //! Minimum useful sizes: rx must hold the largest packet to be read (a smaller one is skipped as
 //! `Oversize`), tx the CONNECT and the largest PUBLISH.
 
-use super::codec::{self, EncodeError};
+use super::codec::{self, EncodeError, Packet};
 use crate::num::{Ms, ms, reached, until};
 use crate::slices::move_to_front;
 
@@ -120,16 +120,14 @@ impl Buf<'_> {
     fn room(&self) -> usize {
         self.buf.len() - (self.end - self.start)
     }
-    /// The free space behind the pending bytes (moved to the front first): where to receive, or
-    /// to encode a packet into (`commit` then takes it; two plain calls are smaller than one
-    /// generic over the encoder).
+    /// The free space behind the pending bytes (moved to the front first).
     fn tail(&mut self) -> &mut [u8] {
         self.compact();
         self.buf.get_mut(self.end..).unwrap_or(&mut [])
     }
-    /// Takes the packet an encoder wrote into `tail()`.
-    fn commit(&mut self, enc: Result<usize, EncodeError>) -> Result<(), SessionError> {
-        match enc {
+    /// Appends one packet behind the pending bytes.
+    fn push(&mut self, p: &Packet<'_>) -> Result<(), SessionError> {
+        match codec::encode(self.tail(), p) {
             Ok(n) => {
                 self.end += n;
                 Ok(())
@@ -205,9 +203,15 @@ impl<'b> Session<'b> {
         self.reset();
         let user = (!cfg.username.is_empty()).then_some(cfg.username);
         let pass = (!cfg.password.is_empty()).then_some(cfg.password);
+        let p = Packet::Connect {
+            client_id: cfg.client_id,
+            username: user,
+            password: pass.map(str::as_bytes),
+            keepalive_s: cfg.keepalive_s,
+            clean_session: true,
+        };
         // tx is empty now.
-        let id = cfg.client_id;
-        self.tx.end = codec::encode_connect(self.tx.buf, id, user, pass, cfg.keepalive_s, true)?;
+        self.tx.end = codec::encode(self.tx.buf, &p)?;
         self.state = State::Connecting;
         self.keepalive_ms = Ms::from(cfg.keepalive_s) * 1000;
         self.ack_timeout_ms = cfg.ack_timeout_ms;
@@ -279,8 +283,7 @@ impl<'b> Session<'b> {
             return Err(SessionError::NotConnected);
         }
         let pid = self.alloc_pid();
-        let r = codec::encode_subscribe(self.tx.tail(), pid, topic, qos);
-        self.tx.commit(r)?;
+        self.tx.push(&Packet::Subscribe { pid, topic, qos })?;
         Ok(pid)
     }
 
@@ -322,8 +325,15 @@ impl<'b> Session<'b> {
         }
         // The encoder rejects QoS 2, a QoS 0 retransmit and pid 0.
         let dup = retransmit.is_some();
-        let r = codec::encode_publish(self.tx.tail(), topic, payload, qos, pid, dup);
-        self.tx.commit(r)?;
+        let p = Packet::Publish {
+            dup,
+            qos,
+            retain: false,
+            topic,
+            pid,
+            payload,
+        };
+        self.tx.push(&p)?;
         if let Some(f) = slot.and_then(|i| self.inflight.get_mut(i)) {
             *f = InFlight {
                 pid: pid.unwrap_or(0),
@@ -344,8 +354,7 @@ impl<'b> Session<'b> {
     /// Queues DISCONNECT (if there is room) and ends the session; send `tx_pending`, then close.
     pub fn disconnect(&mut self) {
         if self.state != State::Closed {
-            let r = codec::encode_disconnect(self.tx.tail());
-            let _ = self.tx.commit(r);
+            let _ = self.tx.push(&Packet::Disconnect);
         }
         self.state = State::Closed;
     }
@@ -421,8 +430,7 @@ impl<'b> Session<'b> {
 
     fn flush_acks(&mut self) {
         while let Some(&pid) = self.acks.first().filter(|&&p| p != 0) {
-            let r = codec::encode_puback(self.tx.tail(), pid);
-            if self.tx.commit(r).is_err() {
+            if self.tx.push(&Packet::PubAck { pid }).is_err() {
                 return;
             }
             let [_, b, c, d] = self.acks;
@@ -521,8 +529,7 @@ impl<'b> Session<'b> {
                 return Some(SessionEvent::Dead);
             }
             // Even if tx is full the deadline is armed: a link that cannot send is dead too.
-            let r = codec::encode_pingreq(self.tx.tail());
-            let _ = self.tx.commit(r);
+            let _ = self.tx.push(&Packet::PingReq);
             self.reply_due = Some(now.wrapping_add(self.ack_timeout_ms));
         }
         for f in self.inflight.iter_mut() {
