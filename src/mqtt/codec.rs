@@ -415,25 +415,38 @@ pub fn decode(buf: &[u8]) -> Result<Option<(Packet<'_>, usize)>, DecodeError> {
     Ok(Some((pkt, total)))
 }
 
-/// One field of a packet body, for `write`.
-#[derive(Clone, Copy)]
-enum Field<'a> {
-    /// Bytes as they are (an empty slice: an absent optional field).
-    Raw(&'a [u8]),
-    /// A UTF-8 string: 2-byte length, then the bytes; U+0000 is not allowed [MQTT-1.5.3-2].
-    Str(&'a str),
-    /// Binary data (the password): 2-byte length, then the bytes.
-    Bin(&'a [u8]),
+/// Where `body` puts a packet body: with an empty `out` it only counts (the first pass, for the
+/// Remaining Length), then it writes into exactly the room counted. Invalid arguments latch
+/// `invalid` (every encoder error before the write is `Invalid`), so each step stays one call.
+struct Body<'o> {
+    out: &'o mut [u8],
+    n: usize,
+    invalid: bool,
 }
 
-impl<'a> Field<'a> {
-    /// The bytes, and whether a 2-byte length goes before them.
-    fn parts(self) -> (bool, &'a [u8]) {
-        match self {
-            Field::Raw(b) => (false, b),
-            Field::Str(s) => (true, s.as_bytes()),
-            Field::Bin(b) => (true, b),
-        }
+impl Body<'_> {
+    fn check(&mut self, ok: bool) {
+        self.invalid |= !ok;
+    }
+    fn raw(&mut self, b: &[u8]) {
+        copy_prefix(self.out.get_mut(self.n..).unwrap_or(&mut []), b);
+        self.n = self.n.saturating_add(b.len());
+    }
+    /// Binary data after its 2-byte length; at most 65535 bytes.
+    fn bin(&mut self, b: &[u8]) {
+        self.check(b.len() <= 0xffff);
+        self.raw(&(b.len() as u16).to_be_bytes());
+        self.raw(b);
+    }
+    /// A string: as binary data, without U+0000 [MQTT-1.5.3-2].
+    fn str(&mut self, s: &str) {
+        self.check(!has_byte(s.as_bytes(), 0));
+        self.bin(s.as_bytes());
+    }
+    /// A packet id: never 0 [MQTT-2.3.1-1].
+    fn pid(&mut self, pid: u16) {
+        self.check(pid != 0);
+        self.raw(&pid.to_be_bytes());
     }
 }
 
@@ -458,55 +471,11 @@ fn fixed_header(first: u8, rem: usize) -> Result<([u8; 5], usize), EncodeError> 
     }
 }
 
-/// Writes one packet, fixed header `first`, into `out`; returns its length. Fields are checked
-/// (strings at most 65535 bytes, no U+0000 in a `Str`) before anything is written.
-fn write(out: &mut [u8], first: u8, fields: &[Field<'_>]) -> Result<usize, EncodeError> {
-    let mut rem = 0usize;
-    for &f in fields {
-        let (prefixed, b) = f.parts();
-        let bad_str = matches!(f, Field::Str(s) if has_byte(s.as_bytes(), 0));
-        if bad_str || (prefixed && b.len() > 0xffff) {
-            return Err(EncodeError::Invalid);
-        }
-        rem = rem.saturating_add(b.len() + if prefixed { 2 } else { 0 });
-    }
-    let (head, hl) = fixed_header(first, rem)?;
-    let total = hl + rem;
-    let out = out.get_mut(..total).ok_or(EncodeError::BufferTooSmall)?;
-    // `out` has exactly the room needed: every copy below is whole.
-    let mut n = 0;
-    let mut put = |b: &[u8]| n += copy_prefix(out.get_mut(n..).unwrap_or(&mut []), b);
-    put(head.get(..hl).unwrap_or(&[]));
-    for &f in fields {
-        let (prefixed, b) = f.parts();
-        if prefixed {
-            put(&(b.len() as u16).to_be_bytes());
-        }
-        put(b);
-    }
-    Ok(total)
-}
-
-fn check_pid(pid: u16) -> Result<[u8; 2], EncodeError> {
-    if pid == 0 {
-        Err(EncodeError::Invalid)
-    } else {
-        Ok(pid.to_be_bytes())
-    }
-}
-
-/// Encodes a packet a client sends into `out`; returns the bytes written. The subset: CONNECT
-/// (MQTT 3.1.1, no will), SUBSCRIBE with one filter and QoS 0 or 1, PUBLISH QoS 0 (no pid, no
-/// DUP) or 1 (non-zero pid) and never retained, PUBACK, PINGREQ, DISCONNECT; anything else is
-/// `Invalid`, as are a password without a username, empty topics and wildcards in a PUBLISH
-/// topic.
-pub fn encode(out: &mut [u8], p: &Packet<'_>) -> Result<usize, EncodeError> {
-    // What the fields borrow: the CONNECT variable header, a packet id, a requested QoS.
-    let var;
-    let mut id = [0u8; 2];
-    let qos_byte;
-    let none = Field::Raw(&[]);
-    let (first, fields) = match *p {
+/// Checks a client packet and puts its body into `b`; returns the fixed header's first byte.
+/// Runs twice per packet (count, then write), so it only reads `p`.
+#[inline(never)]
+fn body(p: &Packet<'_>, b: &mut Body<'_>) -> u8 {
+    match *p {
         Packet::Connect {
             client_id,
             username,
@@ -515,74 +484,85 @@ pub fn encode(out: &mut [u8], p: &Packet<'_>) -> Result<usize, EncodeError> {
             clean_session,
         } => {
             // A password needs a username in 3.1.1 [MQTT-3.1.2-22].
-            if password.is_some() && username.is_none() {
-                return Err(EncodeError::Invalid);
-            }
+            b.check(password.is_none() || username.is_some());
             let flags = u8::from(clean_session) << 1
                 | u8::from(username.is_some()) << 7
                 | u8::from(password.is_some()) << 6;
-            let [ka_hi, ka_lo] = keepalive_s.to_be_bytes();
-            var = [0, 4, b'M', b'Q', b'T', b'T', 4, flags, ka_hi, ka_lo];
-            // An absent field adds nothing.
-            let user = username.map_or(none, Field::Str);
-            (
-                0x10,
-                [
-                    Field::Raw(&var),
-                    Field::Str(client_id),
-                    user,
-                    password.map_or(none, Field::Bin),
-                ],
-            )
+            b.raw(&[0, 4, b'M', b'Q', b'T', b'T', 4, flags]);
+            b.raw(&keepalive_s.to_be_bytes());
+            b.str(client_id);
+            if let Some(u) = username {
+                b.str(u);
+            }
+            if let Some(pw) = password {
+                b.bin(pw);
+            }
+            0x10
         }
         Packet::Subscribe { pid, topic, qos } => {
-            id = check_pid(pid)?;
-            if qos > 1 || topic.is_empty() {
-                return Err(EncodeError::Invalid);
-            }
-            qos_byte = [qos];
-            (
-                0x82,
-                [
-                    Field::Raw(&id),
-                    Field::Str(topic),
-                    Field::Raw(&qos_byte),
-                    none,
-                ],
-            )
+            b.check(qos <= 1 && !topic.is_empty());
+            b.pid(pid);
+            b.str(topic);
+            b.raw(&[qos]);
+            0x82
         }
         Packet::Publish {
             dup,
             qos,
-            retain: false,
+            retain,
             topic,
             pid,
             payload,
         } => {
-            let id_len = match (qos, pid, dup) {
-                (0, None, false) => 0,
-                (1, Some(p), _) => {
-                    id = check_pid(p)?;
-                    2
-                }
-                _ => return Err(EncodeError::Invalid),
-            };
-            if !valid_topic(topic.as_bytes()) {
-                return Err(EncodeError::Invalid);
+            b.check(!retain && valid_topic(topic.as_bytes()));
+            b.str(topic);
+            match (qos, pid) {
+                (0, None) => b.check(!dup),
+                (1, Some(id)) => b.pid(id),
+                _ => b.check(false),
             }
-            let first = 0x30 | u8::from(dup) << 3 | qos << 1;
-            let id = Field::Raw(id.get(..id_len).unwrap_or(&[]));
-            (first, [Field::Str(topic), id, Field::Raw(payload), none])
+            b.raw(payload);
+            0x30 | u8::from(dup) << 3 | qos << 1
         }
         Packet::PubAck { pid } => {
-            id = check_pid(pid)?;
-            (0x40, [Field::Raw(&id), none, none, none])
+            b.pid(pid);
+            0x40
         }
-        Packet::PingReq => (0xc0, [none; 4]),
-        Packet::Disconnect => (0xe0, [none; 4]),
-        _ => return Err(EncodeError::Invalid),
+        Packet::PingReq => 0xc0,
+        Packet::Disconnect => 0xe0,
+        _ => {
+            b.check(false);
+            0
+        }
+    }
+}
+
+/// Encodes a packet a client sends into `out`; returns the bytes written. The subset: CONNECT
+/// (MQTT 3.1.1, no will), SUBSCRIBE with one filter and QoS 0 or 1, PUBLISH QoS 0 (no pid, no
+/// DUP) or 1 (non-zero pid) and never retained, PUBACK, PINGREQ, DISCONNECT; anything else is
+/// `Invalid`, as are a password without a username, empty topics, wildcards in a PUBLISH topic,
+/// U+0000 in a string and strings over 65535 bytes. Nothing is written before all is checked.
+pub fn encode(out: &mut [u8], p: &Packet<'_>) -> Result<usize, EncodeError> {
+    let mut count = Body {
+        out: &mut [],
+        n: 0,
+        invalid: false,
     };
-    write(out, first, &fields)
+    let first = body(p, &mut count);
+    if count.invalid {
+        return Err(EncodeError::Invalid);
+    }
+    let (head, hl) = fixed_header(first, count.n)?;
+    let total = hl + count.n;
+    let out = out.get_mut(..total).ok_or(EncodeError::BufferTooSmall)?;
+    copy_prefix(out, head.get(..hl).unwrap_or(&[]));
+    let mut write = Body {
+        out: out.get_mut(hl..).unwrap_or(&mut []),
+        n: 0,
+        invalid: false,
+    };
+    body(p, &mut write);
+    Ok(total)
 }
 
 /// CONNECT (see `encode`).
