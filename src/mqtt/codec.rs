@@ -89,7 +89,8 @@ pub enum Packet<'a> {
 
 /// A packet a broker sends (CONNACK, PUBLISH, PUBACK, SUBACK, UNSUBACK, PINGRESP) as one flat
 /// record: what the session acts on, validated as strictly as by `decode`. While the packet is
-/// incomplete, `first` is 0 and `len` its total length once the fixed header is complete (0 before).
+/// incomplete, `first` is 0 and `len` its total length once the fixed header is complete (0
+/// before).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Incoming<'a> {
     /// The fixed header's first byte: packet type (`kind`) and flags; 0 while incomplete.
@@ -124,7 +125,8 @@ impl<'a> Incoming<'a> {
         (self.first >> 1) & 3
     }
 
-    fn packet(self) -> Packet<'a> {
+    /// The same packet as `decode` gives.
+    pub fn packet(self) -> Packet<'a> {
         let pid = self.pid;
         match self.kind() {
             2 => Packet::ConnAck {
@@ -198,7 +200,7 @@ pub fn frame_len(buf: &[u8]) -> Result<Option<usize>, DecodeError> {
     Ok(header(buf)?.map(|(_, hl, rem)| hl + rem))
 }
 
-/// The complete packet at the start of `buf`: (first byte, body, total length).
+/// The complete packet at the start of `buf`: (first byte, body, total length). For `decode`.
 fn frame(buf: &[u8]) -> Result<Option<(u8, Rd<'_>, usize)>, DecodeError> {
     let Some((first, hl, rem)) = header(buf)? else {
         return Ok(None);
@@ -657,7 +659,33 @@ mod tests {
         );
     }
 
+    /// `decode_incoming` agrees with `decode` and `frame_len` on any input: the same broker packet
+    /// and length, the same error, `Unsupported` for a client packet, and while incomplete the
+    /// total length once the fixed header is there.
+    fn incoming_agrees(b: &[u8]) {
+        let client = matches!(b.first().map(|f| f >> 4), Some(1 | 8 | 10 | 12 | 14));
+        match (decode(b), decode_incoming(b)) {
+            (Ok(Some((p, n))), Ok(i)) => {
+                assert!(i.is_complete() && !client, "{b:02x?}");
+                assert_eq!((i.packet(), i.len), (p, n));
+            }
+            (Ok(Some(_)), Err(DecodeError::Unsupported)) => assert!(client, "{b:02x?}"),
+            (Ok(None), Ok(i)) => {
+                assert!(!i.is_complete());
+                assert_eq!(frame_len(b), Ok((i.len > 0).then_some(i.len)), "{b:02x?}");
+            }
+            (Err(e), Err(f)) => {
+                assert!(
+                    e == f || (client && f == DecodeError::Unsupported),
+                    "{b:02x?}"
+                )
+            }
+            (d, i) => panic!("{b:02x?}: decode {d:?}, decode_incoming {i:?}"),
+        }
+    }
+
     fn dec(b: &[u8]) -> Packet<'_> {
+        incoming_agrees(b);
         match decode(b) {
             Ok(Some((p, n))) => {
                 assert_eq!(n, b.len());
@@ -668,6 +696,7 @@ mod tests {
     }
 
     fn err(b: &[u8]) -> DecodeError {
+        incoming_agrees(b);
         match decode(b) {
             Err(e) => e,
             other => panic!("expected error for {b:02x?}: {other:?}"),
@@ -678,6 +707,7 @@ mod tests {
     fn prefixes_need_more(b: &[u8]) {
         for i in 0..b.len() {
             assert_eq!(decode(&b[..i]), Ok(None), "prefix {i} of {b:02x?}");
+            incoming_agrees(&b[..i]);
         }
     }
 
@@ -1104,6 +1134,7 @@ mod tests {
             buf[0] = (buf[0] & 0xf0) | [0, 2, 0, 2, 0x0a, 0x0b][(r >> 8) as usize % 6] & 0x0f;
             buf[1] = (r >> 16) as u8 % 40;
             let input = &buf[..len];
+            incoming_agrees(input);
             let d = decode(input);
             let f = frame_len(input);
             if let Ok(Some((_, n))) = d {
@@ -1117,9 +1148,9 @@ mod tests {
         // Exhaustive over all 2-byte inputs and 3-byte inputs with a small body.
         for a in 0..=255u8 {
             for b in 0..=255u8 {
-                let _ = decode(&[a, b]);
-                let _ = decode(&[a, 1, b]);
-                let _ = decode(&[a, 2, 0, b]);
+                incoming_agrees(&[a, b]);
+                incoming_agrees(&[a, 1, b]);
+                incoming_agrees(&[a, 2, 0, b]);
             }
         }
     }
@@ -1142,11 +1173,89 @@ mod tests {
                 let orig = b[i];
                 for v in 0..=255u8 {
                     b[i] = v;
-                    let _ = decode(&b);
+                    incoming_agrees(&b);
                     let _ = frame_len(&b);
                 }
                 b[i] = orig;
             }
         }
+    }
+
+    #[test]
+    fn encode_packet_roundtrip_and_refusals() {
+        let mut out = [0u8; 64];
+        // Client packets: encode(decode(x)) == x.
+        let client: [&[u8]; 6] = [
+            &[
+                0x10, 19, 0, 4, b'M', b'Q', b'T', b'T', 4, 0xc2, 0, 60, 0, 1, b'c', 0, 1, b'u', 0,
+                1, b'p',
+            ],
+            &[0x82, 6, 0, 1, 0, 1, b't', 1],
+            &[0x3a, 7, 0, 3, b'a', b'/', b'b', 0, 7],
+            &[0x40, 2, 0xab, 0xcd],
+            &[0xc0, 0],
+            &[0xe0, 0],
+        ];
+        for b in client {
+            let n = encode(&mut out, &dec(b)).unwrap();
+            assert_eq!(&out[..n], b);
+        }
+        // What a broker sends, and RETAIN, are not ours to encode.
+        let refused = [
+            Packet::ConnAck {
+                session_present: false,
+                code: 0,
+            },
+            Packet::SubAck { pid: 1, code: 0 },
+            Packet::UnsubAck { pid: 1 },
+            Packet::Unsubscribe { pid: 1, topic: "t" },
+            Packet::PingResp,
+            Packet::Publish {
+                dup: false,
+                qos: 0,
+                retain: true,
+                topic: "t",
+                pid: None,
+                payload: b"",
+            },
+        ];
+        for p in refused {
+            assert_eq!(encode(&mut out, &p), Err(EncodeError::Invalid), "{p:?}");
+        }
+        // A binary password may hold U+0000; checks come before the buffer size.
+        let p = Packet::Connect {
+            client_id: "c",
+            username: Some("u"),
+            password: Some(b"\0"),
+            keepalive_s: 0,
+            clean_session: true,
+        };
+        assert!(encode(&mut out, &p).is_ok());
+        let bad = Packet::Subscribe {
+            pid: 0,
+            topic: "t",
+            qos: 0,
+        };
+        assert_eq!(encode(&mut [], &bad), Err(EncodeError::Invalid));
+    }
+
+    #[test]
+    fn incoming_reports_the_length_of_an_incomplete_packet() {
+        let b = [0x30, 0x85, 0x01, 0, 1, b't'];
+        // Header incomplete: no length yet; then 3 + 133.
+        for (n, len) in [(0, 0), (1, 0), (2, 0), (3, 136), (6, 136)] {
+            let i = decode_incoming(&b[..n]).unwrap();
+            assert_eq!((i.is_complete(), i.len), (false, len), "{n}");
+        }
+        let i = decode_incoming(&[0x90, 4, 0, 10, 0x80, 0, 0xd0]).unwrap();
+        assert_eq!((i.kind(), i.pid, i.code, i.len), (9, 10, 0x80, 6));
+        let i = decode_incoming(&[0x32, 6, 0, 1, b't', 0, 9, b'x']).unwrap();
+        assert_eq!((i.kind(), i.qos(), i.pid), (3, 1, 9));
+        assert_eq!((i.topic, i.payload), ("t", &b"x"[..]));
+        assert_eq!(decode_incoming(&[0xc0, 0]), Err(DecodeError::Unsupported));
+        assert_eq!(
+            decode_incoming(&[0x82, 1, 0]),
+            Err(DecodeError::Unsupported)
+        );
     }
 }

@@ -827,6 +827,36 @@ mod tests {
         assert_eq!(events(&mut s, 50_001), ["Connected"]);
     }
 
+    /// Internal time is 32-bit: timers that span a wrap of the low 32 bits of `now_ms` fire on
+    /// time, and `poll_at` still reports in the caller's 64-bit clock.
+    #[test]
+    fn timers_across_the_32_bit_wrap() {
+        let t0: u64 = (3 << 32) + 0xffff_f000; // 4096 ms before a wrap
+        let (mut rx, mut tx) = ([0u8; 128], [0u8; 128]);
+        let mut s = Session::new(&mut rx, &mut tx);
+        s.connect(t0, &cfg(10)).unwrap();
+        take_tx(&mut s, t0);
+        assert_eq!(s.poll_at(), Some(t0 + 5_000));
+        feed(&mut s, &CONNACK, t0);
+        assert_eq!(events(&mut s, t0), ["Connected"]);
+        assert_eq!(s.poll_at(), Some(t0 + 10_000));
+        let pid = s.publish(t0, "r", b"", 1, None).unwrap().unwrap();
+        take_tx(&mut s, t0);
+        assert_eq!(s.poll_at(), Some(t0 + 5_000));
+        assert!(events(&mut s, t0 + 4_999).is_empty());
+        assert_eq!(
+            events(&mut s, t0 + 5_000),
+            [format!("AckTimeout {{ pid: {pid} }}")]
+        );
+        assert_eq!(s.poll_at(), Some(t0 + 10_000));
+        assert!(events(&mut s, t0 + 9_999).is_empty());
+        assert!(events(&mut s, t0 + 10_000).is_empty());
+        assert_eq!(take_tx(&mut s, t0 + 10_000), [0xc0, 0]);
+        assert_eq!(s.poll_at(), Some(t0 + 15_000));
+        assert!(events(&mut s, t0 + 14_999).is_empty());
+        assert_eq!(events(&mut s, t0 + 15_000), ["Dead"]);
+    }
+
     #[test]
     fn keepalive_zero_never_pings() {
         let (mut rx, mut tx) = ([0u8; 64], [0u8; 64]);
