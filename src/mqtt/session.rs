@@ -126,8 +126,8 @@ impl Buf<'_> {
         self.buf.get_mut(self.end..).unwrap_or(&mut [])
     }
     /// Appends one packet behind the pending bytes.
-    fn push(&mut self, p: &Packet<'_>) -> Result<(), SessionError> {
-        match codec::encode(self.tail(), p) {
+    fn push(&mut self, p: Packet<'_>) -> Result<(), SessionError> {
+        match codec::encode(self.tail(), &p) {
             Ok(n) => {
                 self.end += n;
                 Ok(())
@@ -283,7 +283,7 @@ impl<'b> Session<'b> {
             return Err(SessionError::NotConnected);
         }
         let pid = self.alloc_pid();
-        self.tx.push(&Packet::Subscribe { pid, topic, qos })?;
+        self.tx.push(Packet::Subscribe { pid, topic, qos })?;
         Ok(pid)
     }
 
@@ -333,7 +333,7 @@ impl<'b> Session<'b> {
             pid,
             payload,
         };
-        self.tx.push(&p)?;
+        self.tx.push(p)?;
         if let Some(f) = slot.and_then(|i| self.inflight.get_mut(i)) {
             *f = InFlight {
                 pid: pid.unwrap_or(0),
@@ -354,7 +354,7 @@ impl<'b> Session<'b> {
     /// Queues DISCONNECT (if there is room) and ends the session; send `tx_pending`, then close.
     pub fn disconnect(&mut self) {
         if self.state != State::Closed {
-            let _ = self.tx.push(&Packet::Disconnect);
+            let _ = self.tx.push(Packet::Disconnect);
         }
         self.state = State::Closed;
     }
@@ -430,7 +430,7 @@ impl<'b> Session<'b> {
 
     fn flush_acks(&mut self) {
         while let Some(&pid) = self.acks.first().filter(|&&p| p != 0) {
-            if self.tx.push(&Packet::PubAck { pid }).is_err() {
+            if self.tx.push(Packet::PubAck { pid }).is_err() {
                 return;
             }
             let [_, b, c, d] = self.acks;
@@ -529,7 +529,7 @@ impl<'b> Session<'b> {
                 return Some(SessionEvent::Dead);
             }
             // Even if tx is full the deadline is armed: a link that cannot send is dead too.
-            let _ = self.tx.push(&Packet::PingReq);
+            let _ = self.tx.push(Packet::PingReq);
             self.reply_due = Some(now.wrapping_add(self.ack_timeout_ms));
         }
         for f in self.inflight.iter_mut() {
