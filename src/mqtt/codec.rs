@@ -209,9 +209,9 @@ fn frame(buf: &[u8]) -> Result<Option<(u8, Rd<'_>, usize)>, DecodeError> {
     Ok(buf.get(hl..total).map(|body| (first, Rd(body), total)))
 }
 
-/// A topic name for PUBLISH: non-empty, no wildcards [MQTT-3.3.2-2], [MQTT-4.7.3-1].
+/// A topic name for PUBLISH: non-empty, no wildcards [MQTT-3.3.2-2], [MQTT-4.7.3-1], no U+0000.
 fn valid_topic(t: &[u8]) -> bool {
-    !t.is_empty() && !t.iter().any(|&c| c == b'+' || c == b'#')
+    !t.is_empty() && !t.iter().any(|&c| matches!(c, 0 | b'+' | b'#'))
 }
 
 /// A UTF-8 string without U+0000 [MQTT-1.5.3-1], [MQTT-1.5.3-2].
@@ -320,10 +320,10 @@ pub fn decode_incoming(buf: &[u8]) -> Result<Incoming<'_>, DecodeError> {
         (3, &[hi, lo, ref rest @ ..]) => {
             let n = usize::from(u16::from_be_bytes([hi, lo]));
             let (topic, rest) = rest.split_at_checked(n).ok_or(DecodeError::Malformed)?;
-            p.topic = text(topic)?;
             if !valid_topic(topic) {
                 return Err(DecodeError::BadString);
             }
+            p.topic = core::str::from_utf8(topic).map_err(|_| DecodeError::BadString)?;
             p.payload = rest;
             if first & 0x06 != 0 {
                 let &[hi, lo, ref payload @ ..] = rest else {
