@@ -176,6 +176,9 @@ fn check_first(first: u8) -> Result<(), DecodeError> {
 }
 
 /// Parses the fixed header: (first byte, header length, remaining length), or None if incomplete.
+/// Inlined: the firmware reads headers only through `decode_incoming`, and the tuple in a
+/// `Result<Option<_>>` costs more to return than the parse itself.
+#[inline(always)]
 fn header(buf: &[u8]) -> Result<Option<(u8, usize, usize)>, DecodeError> {
     let Some(&first) = buf.first() else {
         return Ok(None);
