@@ -421,7 +421,7 @@ impl<'b> Session<'b> {
     fn alloc_pid(&mut self) -> u16 {
         loop {
             let pid = self.next_pid;
-            self.next_pid = pid.checked_add(1).unwrap_or(1);
+            self.next_pid = pid.wrapping_add(1);
             if pid != 0 && !self.inflight.iter().any(|f| f.pid == pid) {
                 return pid;
             }
