@@ -104,14 +104,16 @@ impl<'a> Bytes<'a> {
 
 // ---------------------------------------------------------------- MQTT codec
 
-/// `codec::decode` and `frame_len` over a byte stream, packet after packet; every decoded packet
-/// the client can encode is re-encoded and must decode to itself. Then the same bytes, read as
-/// encoder arguments (`mqtt_encode`), must give a packet that decodes to those arguments.
+/// `codec::decode`, `decode_incoming` and `frame_len` over a byte stream, packet after packet;
+/// every decoded packet the client can encode is re-encoded and must decode to itself. Then the
+/// same bytes, read as encoder arguments (`mqtt_encode`), must give a packet that decodes to
+/// those arguments.
 pub fn mqtt_decode(data: &[u8]) {
     let mut rest = data;
     for _ in 0..=data.len() {
         let d = codec::decode(rest);
         let f = codec::frame_len(rest);
+        mqtt_incoming_agrees(rest, &d, &f);
         match (&d, &f) {
             (Ok(Some((p, n))), _) => {
                 let n = *n;
@@ -144,9 +146,63 @@ pub fn mqtt_decode(data: &[u8]) {
     mqtt_encode(data);
 }
 
+/// `decode_incoming` (what the session reads with) agrees with `decode` and `frame_len`: the same
+/// broker packet and length, the same error, `Unsupported` for a client packet, and while
+/// incomplete the total length once the fixed header is there.
+fn mqtt_incoming_agrees(
+    b: &[u8],
+    d: &Result<Option<(Packet<'_>, usize)>, codec::DecodeError>,
+    f: &Result<Option<usize>, codec::DecodeError>,
+) {
+    let client = matches!(b.first().map(|f| f >> 4), Some(1 | 8 | 10 | 12 | 14));
+    match (d, codec::decode_incoming(b)) {
+        (Ok(Some((p, n))), Ok(i)) => {
+            assert!(
+                i.is_complete() && !client,
+                "decode_incoming took a client packet"
+            );
+            assert_eq!((i.packet(), i.len), (*p, *n), "decode_incoming != decode");
+        }
+        (Ok(Some(_)), Err(codec::DecodeError::Unsupported)) => {
+            assert!(client, "decode_incoming refused a broker packet")
+        }
+        (Ok(None), Ok(i)) => {
+            assert!(!i.is_complete());
+            assert_eq!(*f, Ok((i.len > 0).then_some(i.len)), "incomplete length");
+        }
+        (Err(e), Err(g)) => assert!(
+            *e == g || (client && g == codec::DecodeError::Unsupported),
+            "decode {e:?}, decode_incoming {g:?}"
+        ),
+        (d, i) => panic!("decode {d:?}, decode_incoming {i:?}"),
+    }
+}
+
 /// Encode what a client can send with the decoded fields; decoding it must give them back.
 fn mqtt_reencode(p: &Packet<'_>) {
     let mut out = vec![0u8; 32 + packet_size_hint(p)];
+    // The packet as it is: what a client sends encodes (RETAIN excepted) and decodes to itself.
+    match codec::encode(&mut out, p) {
+        Ok(n) => assert_eq!(
+            codec::decode(&out[..n]),
+            Ok(Some((*p, n))),
+            "encode(&{p:?})"
+        ),
+        Err(e) => assert!(
+            matches!(
+                p,
+                Packet::Publish { retain: true, .. }
+                    | Packet::Publish { qos: 2, .. }
+                    | Packet::Subscribe { qos: 2, .. }
+                    | Packet::ConnAck { .. }
+                    | Packet::SubAck { .. }
+                    | Packet::Unsubscribe { .. }
+                    | Packet::UnsubAck { .. }
+                    | Packet::PingResp
+            ),
+            "encode(&{p:?}): {e:?}"
+        ),
+    }
     let r = match *p {
         Packet::Connect {
             client_id,

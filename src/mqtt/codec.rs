@@ -87,43 +87,110 @@ pub enum Packet<'a> {
     Disconnect,
 }
 
-/// Checks the first byte (type and flags) so garbage is rejected before its length is trusted.
-fn check_first(first: u8) -> Result<(), DecodeError> {
-    let flags = first & 0x0f;
-    let ok = match first >> 4 {
-        3 => {
-            let qos = (flags >> 1) & 3;
-            if qos == 3 || (qos == 0 && flags & 0x08 != 0) {
-                return Err(DecodeError::BadQos);
-            }
-            true
+/// A packet a broker sends (CONNACK, PUBLISH, PUBACK, SUBACK, UNSUBACK, PINGRESP) as one flat
+/// record: what the session acts on, validated as strictly as by `decode`. While the packet is
+/// incomplete, `first` is 0 and `len` its total length once the fixed header is complete (0
+/// before).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Incoming<'a> {
+    /// The fixed header's first byte: packet type (`kind`) and flags; 0 while incomplete.
+    pub first: u8,
+    /// The bytes the packet occupies (fixed header included).
+    pub len: usize,
+    /// CONNACK: the return code. SUBACK: the first return code (all are validated).
+    pub code: u8,
+    /// CONNACK: the session-present flag.
+    pub session_present: bool,
+    /// PUBACK, SUBACK, UNSUBACK and QoS > 0 PUBLISH: the packet id (never 0); otherwise 0.
+    pub pid: u16,
+    /// PUBLISH: the topic (non-empty, no wildcards); otherwise empty.
+    pub topic: &'a str,
+    /// PUBLISH: the payload; otherwise empty.
+    pub payload: &'a [u8],
+}
+
+impl<'a> Incoming<'a> {
+    /// Whether the whole packet is there (and valid).
+    pub fn is_complete(&self) -> bool {
+        self.first != 0
+    }
+
+    /// The packet type (`first >> 4`).
+    pub fn kind(&self) -> u8 {
+        self.first >> 4
+    }
+
+    /// PUBLISH: the QoS.
+    pub fn qos(&self) -> u8 {
+        (self.first >> 1) & 3
+    }
+
+    /// The same packet as `decode` gives.
+    pub fn packet(self) -> Packet<'a> {
+        let pid = self.pid;
+        match self.kind() {
+            2 => Packet::ConnAck {
+                session_present: self.session_present,
+                code: self.code,
+            },
+            3 => Packet::Publish {
+                dup: self.first & 0x08 != 0,
+                qos: self.qos(),
+                retain: self.first & 0x01 != 0,
+                topic: self.topic,
+                pid: (pid != 0).then_some(pid),
+                payload: self.payload,
+            },
+            4 => Packet::PubAck { pid },
+            9 => Packet::SubAck {
+                pid,
+                code: self.code,
+            },
+            11 => Packet::UnsubAck { pid },
+            _ => Packet::PingResp,
         }
-        5..=7 => return Err(DecodeError::Unsupported),
-        8 | 10 => flags == 0x02,
-        1 | 2 | 4 | 9 | 11..=14 => flags == 0,
-        _ => false,
-    };
-    if ok {
-        Ok(())
-    } else {
-        Err(DecodeError::BadHeader)
     }
 }
 
+/// Checks the first byte (type and flags) so garbage is rejected before its length is trusted.
+fn check_first(first: u8) -> Result<(), DecodeError> {
+    let (kind, flags) = (first >> 4, first & 0x0f);
+    let want = match kind {
+        0 | 15 => return Err(DecodeError::BadHeader),
+        3 => {
+            let qos = flags >> 1 & 3;
+            if qos == 3 || (qos == 0 && flags & 0x08 != 0) {
+                return Err(DecodeError::BadQos);
+            }
+            flags
+        }
+        5..=7 => return Err(DecodeError::Unsupported),
+        // SUBSCRIBE and UNSUBSCRIBE [MQTT-3.8.1-1], [MQTT-3.10.1-1].
+        8 | 10 => 0x02,
+        _ => 0,
+    };
+    if flags != want {
+        return Err(DecodeError::BadHeader);
+    }
+    Ok(())
+}
+
 /// Parses the fixed header: (first byte, header length, remaining length), or None if incomplete.
+/// Inlined: the firmware reads headers only through `decode_incoming`, and the tuple in a
+/// `Result<Option<_>>` costs more to return than the parse itself.
+#[inline(always)]
 fn header(buf: &[u8]) -> Result<Option<(u8, usize, usize)>, DecodeError> {
     let Some(&first) = buf.first() else {
         return Ok(None);
     };
     check_first(first)?;
-    let mut rem: u32 = 0;
-    for (i, shift) in [0u32, 7, 14, 21].into_iter().enumerate() {
+    let mut rem = 0usize;
+    for i in 0..4 {
         let Some(&b) = buf.get(1 + i) else {
             return Ok(None);
         };
-        rem |= u32::from(b & 0x7f) << shift;
+        rem |= usize::from(b & 0x7f) << (7 * i);
         if b & 0x80 == 0 {
-            let rem = usize::try_from(rem).map_err(|_| DecodeError::BadLength)?;
             return Ok(Some((first, 2 + i, rem)));
         }
     }
@@ -133,15 +200,42 @@ fn header(buf: &[u8]) -> Result<Option<(u8, usize, usize)>, DecodeError> {
 /// Total length (fixed header + body) of the packet starting at `buf[0]`, once the fixed header
 /// is complete; `Ok(None)` while it is not. Lets a caller skip packets bigger than its buffer.
 pub fn frame_len(buf: &[u8]) -> Result<Option<usize>, DecodeError> {
-    match header(buf)? {
-        Some((_, hl, rem)) => hl.checked_add(rem).map(Some).ok_or(DecodeError::BadLength),
-        None => Ok(None),
+    Ok(header(buf)?.map(|(_, hl, rem)| hl + rem))
+}
+
+/// The complete packet at the start of `buf`: (first byte, body, total length). For `decode`.
+fn frame(buf: &[u8]) -> Result<Option<(u8, Rd<'_>, usize)>, DecodeError> {
+    let Some((first, hl, rem)) = header(buf)? else {
+        return Ok(None);
+    };
+    let total = hl + rem;
+    Ok(buf.get(hl..total).map(|body| (first, Rd(body), total)))
+}
+
+/// A topic name for PUBLISH: non-empty, no wildcards [MQTT-3.3.2-2], [MQTT-4.7.3-1], no U+0000.
+fn valid_topic(t: &[u8]) -> bool {
+    !t.is_empty() && !t.iter().any(|&c| matches!(c, 0 | b'+' | b'#'))
+}
+
+/// A UTF-8 string without U+0000 [MQTT-1.5.3-1], [MQTT-1.5.3-2].
+fn text(b: &[u8]) -> Result<&str, DecodeError> {
+    if has_byte(b, 0) {
+        return Err(DecodeError::BadString);
+    }
+    core::str::from_utf8(b).map_err(|_| DecodeError::BadString)
+}
+
+/// A packet id: never 0 [MQTT-2.3.1-1].
+fn pid(hi: u8, lo: u8) -> Result<u16, DecodeError> {
+    match u16::from_be_bytes([hi, lo]) {
+        0 => Err(DecodeError::Malformed),
+        p => Ok(p),
     }
 }
 
-/// A topic name for PUBLISH: non-empty, no wildcards [MQTT-3.3.2-2], [MQTT-4.7.3-1].
-fn valid_topic(t: &[u8]) -> bool {
-    !t.is_empty() && !t.iter().any(|&c| c == b'+' || c == b'#')
+/// A SUBACK return code: a granted QoS or failure.
+fn suback_code(c: u8) -> bool {
+    matches!(c, 0 | 1 | 2 | 0x80)
 }
 
 /// Cursor over a packet body; every read is bounds-checked.
@@ -162,10 +256,8 @@ impl<'a> Rd<'a> {
         Ok(u16::from_be_bytes(*b))
     }
     fn pid(&mut self) -> Result<u16, DecodeError> {
-        match self.u16()? {
-            0 => Err(DecodeError::Malformed),
-            p => Ok(p),
-        }
+        let [hi, lo] = self.u16()?.to_be_bytes();
+        pid(hi, lo)
     }
     fn bin(&mut self) -> Result<&'a [u8], DecodeError> {
         let n = usize::from(self.u16()?);
@@ -173,13 +265,8 @@ impl<'a> Rd<'a> {
         self.0 = rest;
         Ok(b)
     }
-    /// A UTF-8 string without U+0000 [MQTT-1.5.3-1], [MQTT-1.5.3-2].
     fn str(&mut self) -> Result<&'a str, DecodeError> {
-        let b = self.bin()?;
-        if has_byte(b, 0) {
-            return Err(DecodeError::BadString);
-        }
-        core::str::from_utf8(b).map_err(|_| DecodeError::BadString)
+        text(self.bin()?)
     }
     /// A non-empty topic filter.
     fn filter(&mut self) -> Result<&'a str, DecodeError> {
@@ -197,12 +284,71 @@ impl<'a> Rd<'a> {
         }
         Ok((t, q))
     }
-    fn suback_code(&mut self) -> Result<u8, DecodeError> {
-        match self.u8()? {
-            c @ (0 | 1 | 2 | 0x80) => Ok(c),
-            _ => Err(DecodeError::Malformed),
+    /// The body must be used up: trailing bytes are malformed.
+    fn end(&self) -> Result<(), DecodeError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(DecodeError::Malformed)
         }
     }
+}
+
+/// Decodes the packet a broker sends at the start of `buf` (what a client receives), or tells
+/// how long it is while incomplete (see `Incoming`). A client packet there is an error
+/// (`Unsupported`, or whatever is wrong with it first).
+pub fn decode_incoming(buf: &[u8]) -> Result<Incoming<'_>, DecodeError> {
+    let mut p = Incoming {
+        first: 0,
+        len: 0,
+        code: 0,
+        session_present: false,
+        pid: 0,
+        topic: "",
+        payload: &[],
+    };
+    let Some((first, hl, rem)) = header(buf)? else {
+        return Ok(p);
+    };
+    p.len = hl + rem;
+    let Some(body) = buf.get(hl..p.len) else {
+        return Ok(p);
+    };
+    // Each arm takes the whole body, so trailing bytes fail it.
+    match (first >> 4, body) {
+        (2, &[flags, code]) if flags <= 1 => {
+            p.session_present = flags != 0;
+            p.code = code;
+        }
+        (3, &[hi, lo, ref rest @ ..]) => {
+            let n = usize::from(u16::from_be_bytes([hi, lo]));
+            let (topic, rest) = rest.split_at_checked(n).ok_or(DecodeError::Malformed)?;
+            if !valid_topic(topic) {
+                return Err(DecodeError::BadString);
+            }
+            p.topic = core::str::from_utf8(topic).map_err(|_| DecodeError::BadString)?;
+            p.payload = rest;
+            if first & 0x06 != 0 {
+                let &[hi, lo, ref payload @ ..] = rest else {
+                    return Err(DecodeError::Malformed);
+                };
+                p.pid = pid(hi, lo)?;
+                p.payload = payload;
+            }
+        }
+        (4 | 11, &[hi, lo]) => p.pid = pid(hi, lo)?,
+        (9, &[hi, lo, code, ref more @ ..])
+            if suback_code(code) && more.iter().all(|&c| suback_code(c)) =>
+        {
+            p.pid = pid(hi, lo)?;
+            p.code = code;
+        }
+        (13, []) => {}
+        (2 | 3 | 4 | 9 | 11 | 13, _) => return Err(DecodeError::Malformed),
+        _ => return Err(DecodeError::Unsupported),
+    }
+    p.first = first;
+    Ok(p)
 }
 
 fn decode_connect<'a>(r: &mut Rd<'a>) -> Result<Packet<'a>, DecodeError> {
@@ -238,47 +384,15 @@ fn decode_connect<'a>(r: &mut Rd<'a>) -> Result<Packet<'a>, DecodeError> {
     })
 }
 
-/// Decodes the packet at the start of `buf`: `Ok(None)` if more bytes are needed, otherwise the
-/// packet (borrowing `buf`) and the number of bytes it occupies.
+/// Decodes any packet of the subset at the start of `buf` (a broker's view; the firmware uses
+/// `decode_incoming`): `Ok(None)` if more bytes are needed, otherwise the packet (borrowing
+/// `buf`) and the number of bytes it occupies.
 pub fn decode(buf: &[u8]) -> Result<Option<(Packet<'_>, usize)>, DecodeError> {
-    let Some((first, hl, rem)) = header(buf)? else {
+    let Some((first, mut r, total)) = frame(buf)? else {
         return Ok(None);
     };
-    let total = hl.checked_add(rem).ok_or(DecodeError::BadLength)?;
-    let Some(body) = buf.get(hl..total) else {
-        return Ok(None);
-    };
-    let mut r = Rd(body);
     let pkt = match first >> 4 {
         1 => decode_connect(&mut r)?,
-        2 => {
-            let f = r.u8()?;
-            if f & 0xfe != 0 {
-                return Err(DecodeError::Malformed);
-            }
-            Packet::ConnAck {
-                session_present: f != 0,
-                code: r.u8()?,
-            }
-        }
-        3 => {
-            let qos = (first >> 1) & 3;
-            let topic = r.str()?;
-            if !valid_topic(topic.as_bytes()) {
-                return Err(DecodeError::BadString);
-            }
-            let pid = if qos > 0 { Some(r.pid()?) } else { None };
-            let payload = core::mem::take(&mut r.0);
-            Packet::Publish {
-                dup: first & 0x08 != 0,
-                qos,
-                retain: first & 0x01 != 0,
-                topic,
-                pid,
-                payload,
-            }
-        }
-        4 => Packet::PubAck { pid: r.pid()? },
         8 => {
             let pid = r.pid()?;
             let (topic, qos) = r.sub_entry()?;
@@ -286,14 +400,6 @@ pub fn decode(buf: &[u8]) -> Result<Option<(Packet<'_>, usize)>, DecodeError> {
                 r.sub_entry()?;
             }
             Packet::Subscribe { pid, topic, qos }
-        }
-        9 => {
-            let pid = r.pid()?;
-            let code = r.suback_code()?;
-            while !r.0.is_empty() {
-                r.suback_code()?;
-            }
-            Packet::SubAck { pid, code }
         }
         10 => {
             let pid = r.pid()?;
@@ -303,92 +409,168 @@ pub fn decode(buf: &[u8]) -> Result<Option<(Packet<'_>, usize)>, DecodeError> {
             }
             Packet::Unsubscribe { pid, topic }
         }
-        11 => Packet::UnsubAck { pid: r.pid()? },
         12 => Packet::PingReq,
-        13 => Packet::PingResp,
         14 => Packet::Disconnect,
-        // check_first() has rejected every other type already.
-        _ => return Err(DecodeError::BadHeader),
+        _ => {
+            let p = decode_incoming(buf)?;
+            return Ok(Some((p.packet(), p.len)));
+        }
     };
-    if !r.0.is_empty() {
-        return Err(DecodeError::Malformed);
-    }
+    r.end()?;
     Ok(Some((pkt, total)))
 }
 
-/// Cursor over the output buffer; every write is bounds-checked.
-struct Wr<'a> {
-    out: &'a mut [u8],
+/// Where `body` puts a packet body: with an empty `out` it only counts (the first pass, for the
+/// Remaining Length), then it writes into exactly the room counted. Invalid arguments latch
+/// `invalid` (every encoder error before the write is `Invalid`), so each step stays one call.
+struct Body<'o> {
+    out: &'o mut [u8],
     n: usize,
+    invalid: bool,
 }
 
-impl Wr<'_> {
-    fn put(&mut self, b: &[u8]) -> Result<(), EncodeError> {
-        let end = self
-            .n
-            .checked_add(b.len())
-            .ok_or(EncodeError::BufferTooSmall)?;
-        let dst = self
-            .out
-            .get_mut(self.n..end)
-            .ok_or(EncodeError::BufferTooSmall)?;
-        copy_prefix(dst, b);
-        self.n = end;
-        Ok(())
+impl Body<'_> {
+    fn check(&mut self, ok: bool) {
+        self.invalid |= !ok;
     }
-    fn u16(&mut self, v: u16) -> Result<(), EncodeError> {
-        self.put(&v.to_be_bytes())
+    fn raw(&mut self, b: &[u8]) {
+        copy_prefix(self.out.get_mut(self.n..).unwrap_or(&mut []), b);
+        self.n = self.n.saturating_add(b.len());
     }
-    /// A length-prefixed string or binary field.
-    fn lstr(&mut self, s: &[u8]) -> Result<(), EncodeError> {
-        self.u16(u16::try_from(s.len()).map_err(|_| EncodeError::Invalid)?)?;
-        self.put(s)
+    /// Binary data after its 2-byte length; at most 65535 bytes.
+    fn bin(&mut self, b: &[u8]) {
+        self.check(b.len() <= 0xffff);
+        self.raw(&(b.len() as u16).to_be_bytes());
+        self.raw(b);
     }
-    fn fixed(&mut self, first: u8, mut rem: usize) -> Result<(), EncodeError> {
-        if rem > MAX_REMAINING {
-            return Err(EncodeError::Invalid);
-        }
-        self.put(&[first])?;
-        loop {
-            let mut b = (rem & 0x7f) as u8;
-            rem >>= 7;
-            if rem != 0 {
-                b |= 0x80;
-            }
-            self.put(&[b])?;
-            if rem == 0 {
-                return Ok(());
-            }
-        }
+    /// A string: as binary data, without U+0000 [MQTT-1.5.3-2].
+    fn str(&mut self, s: &str) {
+        self.check(!has_byte(s.as_bytes(), 0));
+        self.bin(s.as_bytes());
+    }
+    /// A packet id: never 0 [MQTT-2.3.1-1].
+    fn pid(&mut self, pid: u16) {
+        self.check(pid != 0);
+        self.raw(&pid.to_be_bytes());
     }
 }
 
-/// Encoded size of a length-prefixed field; strings longer than 65535 bytes are invalid.
-/// Length of a UTF-8 string field: U+0000 is not allowed in one [MQTT-1.5.3-2] (the password
-/// is binary data and uses `flen`).
-fn slen(s: &str) -> Result<usize, EncodeError> {
-    if has_byte(s.as_bytes(), 0) {
+/// The fixed header for a body of `rem` bytes: the first byte, then the Remaining Length varint;
+/// returns the header bytes and how many are used.
+fn fixed_header(first: u8, rem: usize) -> Result<([u8; 5], usize), EncodeError> {
+    if rem > MAX_REMAINING {
         return Err(EncodeError::Invalid);
     }
-    flen(s.as_bytes())
+    let mut head = [first, 0, 0, 0, 0];
+    let (mut n, mut rem) = (1, rem);
+    loop {
+        let b = (rem & 0x7f) as u8;
+        rem >>= 7;
+        if let Some(h) = head.get_mut(n) {
+            *h = if rem != 0 { b | 0x80 } else { b };
+        }
+        n += 1;
+        if rem == 0 {
+            return Ok((head, n));
+        }
+    }
 }
 
-fn flen(s: &[u8]) -> Result<usize, EncodeError> {
-    if s.len() > 0xffff {
+/// Checks a client packet and puts its body into `b`; returns the fixed header's first byte.
+/// Runs twice per packet (count, then write), so it only reads `p`.
+#[inline(never)]
+fn body(p: &Packet<'_>, b: &mut Body<'_>) -> u8 {
+    match *p {
+        Packet::Connect {
+            client_id,
+            username,
+            password,
+            keepalive_s,
+            clean_session,
+        } => {
+            // A password needs a username in 3.1.1 [MQTT-3.1.2-22].
+            b.check(password.is_none() || username.is_some());
+            let flags = u8::from(clean_session) << 1
+                | u8::from(username.is_some()) << 7
+                | u8::from(password.is_some()) << 6;
+            b.raw(&[0, 4, b'M', b'Q', b'T', b'T', 4, flags]);
+            b.raw(&keepalive_s.to_be_bytes());
+            b.str(client_id);
+            if let Some(u) = username {
+                b.str(u);
+            }
+            if let Some(pw) = password {
+                b.bin(pw);
+            }
+            0x10
+        }
+        Packet::Subscribe { pid, topic, qos } => {
+            b.check(qos <= 1 && !topic.is_empty());
+            b.pid(pid);
+            b.str(topic);
+            b.raw(&[qos]);
+            0x82
+        }
+        Packet::Publish {
+            dup,
+            qos,
+            retain,
+            topic,
+            pid,
+            payload,
+        } => {
+            b.check(!retain && valid_topic(topic.as_bytes()));
+            b.str(topic);
+            match (qos, pid) {
+                (0, None) => b.check(!dup),
+                (1, Some(id)) => b.pid(id),
+                _ => b.check(false),
+            }
+            b.raw(payload);
+            0x30 | u8::from(dup) << 3 | qos << 1
+        }
+        Packet::PubAck { pid } => {
+            b.pid(pid);
+            0x40
+        }
+        Packet::PingReq => 0xc0,
+        Packet::Disconnect => 0xe0,
+        _ => {
+            b.check(false);
+            0
+        }
+    }
+}
+
+/// Encodes a packet a client sends into `out`; returns the bytes written. The subset: CONNECT
+/// (MQTT 3.1.1, no will), SUBSCRIBE with one filter and QoS 0 or 1, PUBLISH QoS 0 (no pid, no
+/// DUP) or 1 (non-zero pid) and never retained, PUBACK, PINGREQ, DISCONNECT; anything else is
+/// `Invalid`, as are a password without a username, empty topics, wildcards in a PUBLISH topic,
+/// U+0000 in a string and strings over 65535 bytes. Nothing is written before all is checked.
+pub fn encode(out: &mut [u8], p: &Packet<'_>) -> Result<usize, EncodeError> {
+    let mut count = Body {
+        out: &mut [],
+        n: 0,
+        invalid: false,
+    };
+    let first = body(p, &mut count);
+    if count.invalid {
         return Err(EncodeError::Invalid);
     }
-    Ok(2 + s.len())
+    let (head, hl) = fixed_header(first, count.n)?;
+    let total = hl + count.n;
+    let out = out.get_mut(..total).ok_or(EncodeError::BufferTooSmall)?;
+    copy_prefix(out, head.get(..hl).unwrap_or(&[]));
+    let mut write = Body {
+        out: out.get_mut(hl..).unwrap_or(&mut []),
+        n: 0,
+        invalid: false,
+    };
+    body(p, &mut write);
+    Ok(total)
 }
 
-fn check_pid(pid: u16) -> Result<(), EncodeError> {
-    if pid == 0 {
-        Err(EncodeError::Invalid)
-    } else {
-        Ok(())
-    }
-}
-
-/// CONNECT, MQTT 3.1.1 (protocol "MQTT", level 4), no will. Returns the bytes written.
+/// CONNECT (see `encode`).
 pub fn encode_connect(
     out: &mut [u8],
     client_id: &str,
@@ -397,32 +579,14 @@ pub fn encode_connect(
     keepalive_s: u16,
     clean_session: bool,
 ) -> Result<usize, EncodeError> {
-    let mut flags = if clean_session { 0x02 } else { 0 };
-    // Header (10) + fields; optional fields add nothing when absent.
-    let mut rem = 10 + slen(client_id)?;
-    if let Some(u) = username {
-        flags |= 0x80;
-        rem += slen(u)?;
-    }
-    if let Some(p) = password {
-        if username.is_none() {
-            return Err(EncodeError::Invalid);
-        }
-        flags |= 0x40;
-        rem += flen(p.as_bytes())?;
-    }
-    let mut w = Wr { out, n: 0 };
-    w.fixed(0x10, rem)?;
-    w.put(&[0, 4, b'M', b'Q', b'T', b'T', 4, flags])?;
-    w.u16(keepalive_s)?;
-    w.lstr(client_id.as_bytes())?;
-    if let Some(u) = username {
-        w.lstr(u.as_bytes())?;
-    }
-    if let Some(p) = password {
-        w.lstr(p.as_bytes())?;
-    }
-    Ok(w.n)
+    let p = Packet::Connect {
+        client_id,
+        username,
+        password: password.map(str::as_bytes),
+        keepalive_s,
+        clean_session,
+    };
+    encode(out, &p)
 }
 
 /// SUBSCRIBE with one topic filter and requested QoS 0 or 1.
@@ -432,16 +596,7 @@ pub fn encode_subscribe(
     topic: &str,
     qos: u8,
 ) -> Result<usize, EncodeError> {
-    check_pid(pid)?;
-    if qos > 1 || topic.is_empty() {
-        return Err(EncodeError::Invalid);
-    }
-    let mut w = Wr { out, n: 0 };
-    w.fixed(0x82, 2 + slen(topic)? + 1)?;
-    w.u16(pid)?;
-    w.lstr(topic.as_bytes())?;
-    w.put(&[qos])?;
-    Ok(w.n)
+    encode(out, &Packet::Subscribe { pid, topic, qos })
 }
 
 /// PUBLISH, QoS 0 (`pid` None, `dup` false) or QoS 1 (`pid` Some, non-zero); never retained.
@@ -453,49 +608,28 @@ pub fn encode_publish(
     pid: Option<u16>,
     dup: bool,
 ) -> Result<usize, EncodeError> {
-    let pid_len = match (qos, pid, dup) {
-        (0, None, false) => 0,
-        (1, Some(p), _) => {
-            check_pid(p)?;
-            2
-        }
-        _ => return Err(EncodeError::Invalid),
+    let p = Packet::Publish {
+        dup,
+        qos,
+        retain: false,
+        topic,
+        pid,
+        payload,
     };
-    if !valid_topic(topic.as_bytes()) {
-        return Err(EncodeError::Invalid);
-    }
-    let rem = slen(topic)?
-        .checked_add(pid_len + payload.len())
-        .ok_or(EncodeError::Invalid)?;
-    let mut w = Wr { out, n: 0 };
-    w.fixed(0x30 | (u8::from(dup) << 3) | (qos << 1), rem)?;
-    w.lstr(topic.as_bytes())?;
-    if let Some(p) = pid {
-        w.u16(p)?;
-    }
-    w.put(payload)?;
-    Ok(w.n)
-}
-
-fn encode_fixed(out: &mut [u8], bytes: &[u8]) -> Result<usize, EncodeError> {
-    let mut w = Wr { out, n: 0 };
-    w.put(bytes)?;
-    Ok(w.n)
+    encode(out, &p)
 }
 
 /// PUBACK for a received QoS 1 PUBLISH.
 pub fn encode_puback(out: &mut [u8], pid: u16) -> Result<usize, EncodeError> {
-    check_pid(pid)?;
-    let [hi, lo] = pid.to_be_bytes();
-    encode_fixed(out, &[0x40, 2, hi, lo])
+    encode(out, &Packet::PubAck { pid })
 }
 
 pub fn encode_pingreq(out: &mut [u8]) -> Result<usize, EncodeError> {
-    encode_fixed(out, &[0xc0, 0])
+    encode(out, &Packet::PingReq)
 }
 
 pub fn encode_disconnect(out: &mut [u8]) -> Result<usize, EncodeError> {
-    encode_fixed(out, &[0xe0, 0])
+    encode(out, &Packet::Disconnect)
 }
 
 #[cfg(test)]
@@ -528,7 +662,33 @@ mod tests {
         );
     }
 
+    /// `decode_incoming` agrees with `decode` and `frame_len` on any input: the same broker packet
+    /// and length, the same error, `Unsupported` for a client packet, and while incomplete the
+    /// total length once the fixed header is there.
+    fn incoming_agrees(b: &[u8]) {
+        let client = matches!(b.first().map(|f| f >> 4), Some(1 | 8 | 10 | 12 | 14));
+        match (decode(b), decode_incoming(b)) {
+            (Ok(Some((p, n))), Ok(i)) => {
+                assert!(i.is_complete() && !client, "{b:02x?}");
+                assert_eq!((i.packet(), i.len), (p, n));
+            }
+            (Ok(Some(_)), Err(DecodeError::Unsupported)) => assert!(client, "{b:02x?}"),
+            (Ok(None), Ok(i)) => {
+                assert!(!i.is_complete());
+                assert_eq!(frame_len(b), Ok((i.len > 0).then_some(i.len)), "{b:02x?}");
+            }
+            (Err(e), Err(f)) => {
+                assert!(
+                    e == f || (client && f == DecodeError::Unsupported),
+                    "{b:02x?}"
+                )
+            }
+            (d, i) => panic!("{b:02x?}: decode {d:?}, decode_incoming {i:?}"),
+        }
+    }
+
     fn dec(b: &[u8]) -> Packet<'_> {
+        incoming_agrees(b);
         match decode(b) {
             Ok(Some((p, n))) => {
                 assert_eq!(n, b.len());
@@ -539,6 +699,7 @@ mod tests {
     }
 
     fn err(b: &[u8]) -> DecodeError {
+        incoming_agrees(b);
         match decode(b) {
             Err(e) => e,
             other => panic!("expected error for {b:02x?}: {other:?}"),
@@ -549,6 +710,7 @@ mod tests {
     fn prefixes_need_more(b: &[u8]) {
         for i in 0..b.len() {
             assert_eq!(decode(&b[..i]), Ok(None), "prefix {i} of {b:02x?}");
+            incoming_agrees(&b[..i]);
         }
     }
 
@@ -926,14 +1088,8 @@ mod tests {
                 assert_eq!(decode(&b), Ok(None));
             }
             // The encoder produces the same varint.
-            let mut w_buf = [0u8; 5];
-            let mut w = Wr {
-                out: &mut w_buf,
-                n: 0,
-            };
-            w.fixed(0x30, rem).unwrap();
-            let n = w.n;
-            assert_eq!(&w_buf[..n], &b[..]);
+            let (head, n) = fixed_header(0x30, rem).unwrap();
+            assert_eq!(&head[..n], &b[..]);
         }
         assert_eq!(
             frame_len(&[0x30, 0x80, 0x80, 0x80, 0x80]),
@@ -944,12 +1100,10 @@ mod tests {
             Err(DecodeError::BadLength)
         );
         assert_eq!(frame_len(&[]), Ok(None));
-        let mut w_buf = [0u8; 8];
-        let mut w = Wr {
-            out: &mut w_buf,
-            n: 0,
-        };
-        assert_eq!(w.fixed(0x30, MAX_REMAINING + 1), Err(EncodeError::Invalid));
+        assert_eq!(
+            fixed_header(0x30, MAX_REMAINING + 1),
+            Err(EncodeError::Invalid)
+        );
     }
 
     #[test]
@@ -983,6 +1137,7 @@ mod tests {
             buf[0] = (buf[0] & 0xf0) | [0, 2, 0, 2, 0x0a, 0x0b][(r >> 8) as usize % 6] & 0x0f;
             buf[1] = (r >> 16) as u8 % 40;
             let input = &buf[..len];
+            incoming_agrees(input);
             let d = decode(input);
             let f = frame_len(input);
             if let Ok(Some((_, n))) = d {
@@ -996,9 +1151,9 @@ mod tests {
         // Exhaustive over all 2-byte inputs and 3-byte inputs with a small body.
         for a in 0..=255u8 {
             for b in 0..=255u8 {
-                let _ = decode(&[a, b]);
-                let _ = decode(&[a, 1, b]);
-                let _ = decode(&[a, 2, 0, b]);
+                incoming_agrees(&[a, b]);
+                incoming_agrees(&[a, 1, b]);
+                incoming_agrees(&[a, 2, 0, b]);
             }
         }
     }
@@ -1021,11 +1176,89 @@ mod tests {
                 let orig = b[i];
                 for v in 0..=255u8 {
                     b[i] = v;
-                    let _ = decode(&b);
+                    incoming_agrees(&b);
                     let _ = frame_len(&b);
                 }
                 b[i] = orig;
             }
         }
+    }
+
+    #[test]
+    fn encode_packet_roundtrip_and_refusals() {
+        let mut out = [0u8; 64];
+        // Client packets: encode(decode(x)) == x.
+        let client: [&[u8]; 6] = [
+            &[
+                0x10, 19, 0, 4, b'M', b'Q', b'T', b'T', 4, 0xc2, 0, 60, 0, 1, b'c', 0, 1, b'u', 0,
+                1, b'p',
+            ],
+            &[0x82, 6, 0, 1, 0, 1, b't', 1],
+            &[0x3a, 7, 0, 3, b'a', b'/', b'b', 0, 7],
+            &[0x40, 2, 0xab, 0xcd],
+            &[0xc0, 0],
+            &[0xe0, 0],
+        ];
+        for b in client {
+            let n = encode(&mut out, &dec(b)).unwrap();
+            assert_eq!(&out[..n], b);
+        }
+        // What a broker sends, and RETAIN, are not ours to encode.
+        let refused = [
+            Packet::ConnAck {
+                session_present: false,
+                code: 0,
+            },
+            Packet::SubAck { pid: 1, code: 0 },
+            Packet::UnsubAck { pid: 1 },
+            Packet::Unsubscribe { pid: 1, topic: "t" },
+            Packet::PingResp,
+            Packet::Publish {
+                dup: false,
+                qos: 0,
+                retain: true,
+                topic: "t",
+                pid: None,
+                payload: b"",
+            },
+        ];
+        for p in refused {
+            assert_eq!(encode(&mut out, &p), Err(EncodeError::Invalid), "{p:?}");
+        }
+        // A binary password may hold U+0000; checks come before the buffer size.
+        let p = Packet::Connect {
+            client_id: "c",
+            username: Some("u"),
+            password: Some(b"\0"),
+            keepalive_s: 0,
+            clean_session: true,
+        };
+        assert!(encode(&mut out, &p).is_ok());
+        let bad = Packet::Subscribe {
+            pid: 0,
+            topic: "t",
+            qos: 0,
+        };
+        assert_eq!(encode(&mut [], &bad), Err(EncodeError::Invalid));
+    }
+
+    #[test]
+    fn incoming_reports_the_length_of_an_incomplete_packet() {
+        let b = [0x30, 0x85, 0x01, 0, 1, b't'];
+        // Header incomplete: no length yet; then 3 + 133.
+        for (n, len) in [(0, 0), (1, 0), (2, 0), (3, 136), (6, 136)] {
+            let i = decode_incoming(&b[..n]).unwrap();
+            assert_eq!((i.is_complete(), i.len), (false, len), "{n}");
+        }
+        let i = decode_incoming(&[0x90, 4, 0, 10, 0x80, 0, 0xd0]).unwrap();
+        assert_eq!((i.kind(), i.pid, i.code, i.len), (9, 10, 0x80, 6));
+        let i = decode_incoming(&[0x32, 6, 0, 1, b't', 0, 9, b'x']).unwrap();
+        assert_eq!((i.kind(), i.qos(), i.pid), (3, 1, 9));
+        assert_eq!((i.topic, i.payload), ("t", &b"x"[..]));
+        assert_eq!(decode_incoming(&[0xc0, 0]), Err(DecodeError::Unsupported));
+        assert_eq!(
+            decode_incoming(&[0x82, 1, 0]),
+            Err(DecodeError::Unsupported)
+        );
     }
 }

@@ -6,12 +6,19 @@
 //! `Oversize`), tx the CONNECT and the largest PUBLISH.
 
 use super::codec::{self, EncodeError, Packet};
-use crate::slices::{move_to_front, rotate_left_one};
+use crate::num::{Ms, ms, reached, until};
+use crate::slices::move_to_front;
 
 /// QoS 1 publishes awaiting PUBACK. Tencent's OTA flow has at most two at a time.
 const MAX_INFLIGHT: usize = 4;
 /// PUBACKs owed to the broker that did not fit in tx yet.
 const MAX_PENDING_ACKS: usize = 4;
+
+// Packet types the session acts on (`Incoming::kind`).
+const CONNACK: u8 = 2;
+const PUBLISH: u8 = 3;
+const PUBACK: u8 = 4;
+const SUBACK: u8 = 9;
 
 pub struct SessionConfig<'a> {
     pub client_id: &'a str,
@@ -72,7 +79,7 @@ enum State {
 struct InFlight {
     /// 0 = free slot.
     pid: u16,
-    deadline: u64,
+    deadline: Ms,
     reported: bool,
 }
 
@@ -113,42 +120,23 @@ impl Buf<'_> {
     fn room(&self) -> usize {
         self.buf.len() - (self.end - self.start)
     }
-    /// Appends one packet produced by `enc`, moving pending bytes to the front only if needed.
-    fn push(
-        &mut self,
-        enc: impl Fn(&mut [u8]) -> Result<usize, EncodeError>,
-    ) -> Result<(), SessionError> {
-        loop {
-            let tail = self.buf.get_mut(self.end..).unwrap_or(&mut []);
-            match enc(tail) {
-                Ok(n) => {
-                    self.end += n;
-                    return Ok(());
-                }
-                Err(EncodeError::BufferTooSmall) if self.start > 0 => self.compact(),
-                // An empty buffer that cannot hold it never will.
-                Err(EncodeError::BufferTooSmall) if self.end > 0 => {
-                    return Err(SessionError::TxFull);
-                }
-                Err(e) => return Err(SessionError::Encode(e)),
+    /// The free space behind the pending bytes (moved to the front first).
+    fn tail(&mut self) -> &mut [u8] {
+        self.compact();
+        self.buf.get_mut(self.end..).unwrap_or(&mut [])
+    }
+    /// Appends one packet behind the pending bytes.
+    fn push(&mut self, p: Packet<'_>) -> Result<(), SessionError> {
+        match codec::encode(self.tail(), &p) {
+            Ok(n) => {
+                self.end += n;
+                Ok(())
             }
+            // An empty buffer that cannot hold it never will.
+            Err(EncodeError::BufferTooSmall) if self.end > 0 => Err(SessionError::TxFull),
+            Err(e) => Err(SessionError::Encode(e)),
         }
     }
-}
-
-/// What a received packet asks of the session, without borrowing the rx buffer.
-enum In {
-    ConnAck(u8),
-    Publish {
-        qos: u8,
-        pid: Option<u16>,
-    },
-    PubAck(u16),
-    SubAck(u16, u8),
-    /// PINGRESP, UNSUBACK: nothing to report.
-    Quiet,
-    /// A packet only a client sends.
-    Bad,
 }
 
 enum Step {
@@ -169,12 +157,14 @@ pub struct Session<'b> {
     /// Bytes of an oversize packet still to drop as they arrive.
     rx_skip: usize,
     state: State,
-    keepalive_ms: u64,
-    ack_timeout_ms: u64,
-    connect_deadline: u64,
-    last_tx_ms: u64,
-    /// Set while a PINGREQ awaits any reply.
-    ping_deadline: Option<u64>,
+    keepalive_ms: Ms,
+    ack_timeout_ms: Ms,
+    /// While connecting: when CONNACK is due. While connected: set while a PINGREQ awaits any
+    /// reply. Either way, no reply by then is `Dead`.
+    reply_due: Option<Ms>,
+    last_tx: Ms,
+    /// The latest `now_ms` given to `connect`/`poll_event`: the base `poll_at` reports in.
+    clock: u64,
     next_pid: u16,
     inflight: [InFlight; MAX_INFLIGHT],
     /// FIFO of owed PUBACK ids, 0 = empty; kept in order because MQTT acks in arrival order.
@@ -199,9 +189,9 @@ impl<'b> Session<'b> {
             state: State::Closed,
             keepalive_ms: 0,
             ack_timeout_ms: 0,
-            connect_deadline: 0,
-            last_tx_ms: 0,
-            ping_deadline: None,
+            reply_due: None,
+            last_tx: 0,
+            clock: 0,
             next_pid: 1,
             inflight: [FREE; MAX_INFLIGHT],
             acks: [0; MAX_PENDING_ACKS],
@@ -213,17 +203,21 @@ impl<'b> Session<'b> {
         self.reset();
         let user = (!cfg.username.is_empty()).then_some(cfg.username);
         let pass = (!cfg.password.is_empty()).then_some(cfg.password);
-        self.tx
-            .push(|b| codec::encode_connect(b, cfg.client_id, user, pass, cfg.keepalive_s, true))
-            .map_err(|e| match e {
-                SessionError::Encode(e) => e,
-                _ => EncodeError::BufferTooSmall,
-            })?;
+        let p = Packet::Connect {
+            client_id: cfg.client_id,
+            username: user,
+            password: pass.map(str::as_bytes),
+            keepalive_s: cfg.keepalive_s,
+            clean_session: true,
+        };
+        // tx is empty now.
+        self.tx.end = codec::encode(self.tx.buf, &p)?;
         self.state = State::Connecting;
-        self.keepalive_ms = u64::from(cfg.keepalive_s) * 1000;
-        self.ack_timeout_ms = u64::from(cfg.ack_timeout_ms);
-        self.connect_deadline = now_ms.saturating_add(self.ack_timeout_ms);
-        self.last_tx_ms = now_ms;
+        self.keepalive_ms = Ms::from(cfg.keepalive_s) * 1000;
+        self.ack_timeout_ms = cfg.ack_timeout_ms;
+        self.clock = now_ms;
+        self.last_tx = ms(now_ms);
+        self.reply_due = Some(self.last_tx.wrapping_add(self.ack_timeout_ms));
         Ok(())
     }
 
@@ -234,7 +228,7 @@ impl<'b> Session<'b> {
         self.rx_done = 0;
         self.rx_skip = 0;
         self.state = State::Closed;
-        self.ping_deadline = None;
+        self.reply_due = None;
         self.inflight = [FREE; MAX_INFLIGHT];
         self.acks = [0; MAX_PENDING_ACKS];
     }
@@ -253,7 +247,7 @@ impl<'b> Session<'b> {
     pub fn tx_consumed(&mut self, n: usize, now_ms: u64) {
         if n > 0 {
             self.tx.consume(n);
-            self.last_tx_ms = now_ms;
+            self.last_tx = ms(now_ms);
         }
     }
 
@@ -265,28 +259,17 @@ impl<'b> Session<'b> {
     /// Where to recv() into. Empty only when rx is full of complete packets: call `poll_event`.
     pub fn rx_space(&mut self) -> &mut [u8] {
         self.rx.consume(core::mem::take(&mut self.rx_done));
-        if self.rx.start > 0 {
-            // Move a partial packet to the front only when its rest cannot fit behind it.
-            let need = match codec::frame_len(self.rx.data()) {
-                Ok(Some(n)) => n,
-                _ => 5,
-            };
-            if self.rx.start.saturating_add(need) > self.rx.buf.len()
-                || self.rx.end == self.rx.buf.len()
-            {
-                self.rx.compact();
-            }
-        }
-        self.rx.buf.get_mut(self.rx.end..).unwrap_or(&mut [])
+        // What is left is a partial packet, or packets held back by PUBACK backpressure.
+        self.rx.tail()
     }
 
     /// `n` bytes were received into `rx_space()`.
     pub fn rx_filled(&mut self, n: usize, _now_ms: u64) {
         let n = n.min(self.rx.buf.len() - self.rx.end);
         self.rx.end += n;
-        if n > 0 {
+        if n > 0 && self.state == State::Connected {
             // Any byte from the broker proves the link alive, as a PINGRESP would.
-            self.ping_deadline = None;
+            self.reply_due = None;
         }
         // While skipping, rx held nothing else, so the bytes to drop are at the front.
         let d = self.rx_skip.min(self.rx.end - self.rx.start);
@@ -300,8 +283,7 @@ impl<'b> Session<'b> {
             return Err(SessionError::NotConnected);
         }
         let pid = self.alloc_pid();
-        self.tx
-            .push(|b| codec::encode_subscribe(b, pid, topic, qos))?;
+        self.tx.push(Packet::Subscribe { pid, topic, qos })?;
         Ok(pid)
     }
 
@@ -319,37 +301,47 @@ impl<'b> Session<'b> {
         if self.state != State::Connected {
             return Err(SessionError::NotConnected);
         }
-        match (qos, retransmit) {
-            (0, None) => {
-                self.tx
-                    .push(|b| codec::encode_publish(b, topic, payload, 0, None, false))?;
-                Ok(None)
-            }
-            (1, _) => {
-                // A retransmit reuses its slot; an unknown pid (say, after a reconnect) takes a
-                // free one.
-                let slot = retransmit
-                    .and_then(|p| self.inflight.iter().position(|f| f.pid == p && p != 0))
-                    .or_else(|| self.inflight.iter().position(|f| f.pid == 0))
-                    .ok_or(SessionError::TooManyInFlight)?;
-                let pid = match retransmit {
-                    Some(p) => p,
-                    None => self.alloc_pid(),
-                };
-                let dup = retransmit.is_some();
-                self.tx
-                    .push(|b| codec::encode_publish(b, topic, payload, 1, Some(pid), dup))?;
-                if let Some(f) = self.inflight.get_mut(slot) {
-                    *f = InFlight {
-                        pid,
-                        deadline: now_ms.saturating_add(self.ack_timeout_ms),
-                        reported: false,
-                    };
+        let mut pid = retransmit;
+        let mut slot = None;
+        if qos == 1 {
+            // A retransmit reuses its slot; an unknown pid (say, after a reconnect) takes a free
+            // one.
+            let want = retransmit.unwrap_or(0);
+            for (i, f) in self.inflight.iter().enumerate() {
+                if f.pid == want && want != 0 {
+                    slot = Some(i);
+                    break;
                 }
-                Ok(Some(pid))
+                if f.pid == 0 && slot.is_none() {
+                    slot = Some(i);
+                }
             }
-            _ => Err(SessionError::Encode(EncodeError::Invalid)),
+            if slot.is_none() {
+                return Err(SessionError::TooManyInFlight);
+            }
+            if pid.is_none() {
+                pid = Some(self.alloc_pid());
+            }
         }
+        // The encoder rejects QoS 2, a QoS 0 retransmit and pid 0.
+        let dup = retransmit.is_some();
+        let p = Packet::Publish {
+            dup,
+            qos,
+            retain: false,
+            topic,
+            pid,
+            payload,
+        };
+        self.tx.push(p)?;
+        if let Some(f) = slot.and_then(|i| self.inflight.get_mut(i)) {
+            *f = InFlight {
+                pid: pid.unwrap_or(0),
+                deadline: ms(now_ms).wrapping_add(self.ack_timeout_ms),
+                reported: false,
+            };
+        }
+        Ok(pid)
     }
 
     /// Stops tracking a QoS 1 publish the caller gave up on, freeing its slot.
@@ -362,13 +354,14 @@ impl<'b> Session<'b> {
     /// Queues DISCONNECT (if there is room) and ends the session; send `tx_pending`, then close.
     pub fn disconnect(&mut self) {
         if self.state != State::Closed {
-            let _ = self.tx.push(codec::encode_disconnect);
+            let _ = self.tx.push(Packet::Disconnect);
         }
         self.state = State::Closed;
     }
 
     /// Processes received bytes and timers; returns at most one event per call: call until None.
     pub fn poll_event(&mut self, now_ms: u64) -> Option<SessionEvent<'_>> {
+        self.clock = now_ms;
         self.rx.consume(core::mem::take(&mut self.rx_done));
         if self.state == State::Closed {
             return None;
@@ -382,35 +375,41 @@ impl<'b> Session<'b> {
                 Step::Message(n) => {
                     self.rx_done = n;
                     // step() validated it; decoding again keeps the borrow of rx simple.
-                    return match codec::decode(self.rx.data()) {
-                        Ok(Some((Packet::Publish { topic, payload, .. }, _))) => {
-                            Some(SessionEvent::Message { topic, payload })
-                        }
+                    return match codec::decode_incoming(self.rx.data()) {
+                        Ok(p) => Some(SessionEvent::Message {
+                            topic: p.topic,
+                            payload: p.payload,
+                        }),
                         _ => None,
                     };
                 }
             }
         }
-        self.timers(now_ms)
+        self.timers(ms(now_ms))
     }
 
     /// The earliest time (ms) at which `poll_event` has timer work, if any.
     pub fn poll_at(&self) -> Option<u64> {
-        let mut t = match self.state {
-            State::Closed => return None,
-            State::Connecting => Some(self.connect_deadline),
-            State::Connected => match self.ping_deadline {
-                Some(d) => Some(d),
-                None if self.keepalive_ms > 0 => {
-                    Some(self.last_tx_ms.saturating_add(self.keepalive_ms))
-                }
-                None => None,
-            },
-        };
-        for f in self.inflight.iter().filter(|f| f.pid != 0 && !f.reported) {
-            t = Some(t.map_or(f.deadline, |t| t.min(f.deadline)));
+        if self.state == State::Closed {
+            return None;
         }
-        t
+        let now = ms(self.clock);
+        // Waits from `clock`; MAX: no timer (a wait is below 2^31).
+        let mut wait = Ms::MAX;
+        if let Some(d) = self.link_timer() {
+            wait = until(now, d);
+        }
+        for f in self.inflight.iter().filter(|f| f.pid != 0 && !f.reported) {
+            wait = wait.min(until(now, f.deadline));
+        }
+        (wait != Ms::MAX).then(|| self.clock.saturating_add(u64::from(wait)))
+    }
+
+    /// When the link needs attention: a reply due (`reply_due`), else the next keepalive ping
+    /// (never while connecting: `reply_due` is set then).
+    fn link_timer(&self) -> Option<Ms> {
+        let ping = (self.keepalive_ms > 0).then(|| self.last_tx.wrapping_add(self.keepalive_ms));
+        self.reply_due.or(ping)
     }
 
     fn dead(&mut self) -> Step {
@@ -422,7 +421,7 @@ impl<'b> Session<'b> {
     fn alloc_pid(&mut self) -> u16 {
         loop {
             let pid = self.next_pid;
-            self.next_pid = pid.checked_add(1).unwrap_or(1);
+            self.next_pid = pid.wrapping_add(1);
             if pid != 0 && !self.inflight.iter().any(|f| f.pid == pid) {
                 return pid;
             }
@@ -431,29 +430,22 @@ impl<'b> Session<'b> {
 
     fn flush_acks(&mut self) {
         while let Some(&pid) = self.acks.first().filter(|&&p| p != 0) {
-            if self.tx.push(|b| codec::encode_puback(b, pid)).is_err() {
+            if self.tx.push(Packet::PubAck { pid }).is_err() {
                 return;
             }
-            rotate_left_one(&mut self.acks);
-            if let Some(last) = self.acks.last_mut() {
-                *last = 0;
-            }
+            let [_, b, c, d] = self.acks;
+            self.acks = [b, c, d, 0];
         }
     }
 
-    /// Queues a PUBACK, or remembers it; false if even the list is full.
+    /// Owes a PUBACK, sent now if tx has room; false if even the list is full.
     fn queue_ack(&mut self, pid: u16) -> bool {
-        let in_order = self.acks.first() == Some(&0);
-        if in_order && self.tx.push(|b| codec::encode_puback(b, pid)).is_ok() {
-            return true;
-        }
-        match self.acks.iter_mut().find(|p| **p == 0) {
-            Some(p) => {
-                *p = pid;
-                true
-            }
-            None => false,
-        }
+        let Some(p) = self.acks.iter_mut().find(|p| **p == 0) else {
+            return false;
+        };
+        *p = pid;
+        self.flush_acks();
+        true
     }
 
     /// Handles the packet at the rx front, if complete.
@@ -462,63 +454,51 @@ impl<'b> Session<'b> {
         if data.is_empty() {
             return Step::Idle;
         }
-        let len = match codec::frame_len(data) {
-            Ok(Some(n)) => n,
-            // An rx buffer too small for a fixed header can never make progress.
-            Ok(None) if self.rx.room() > 0 => return Step::Idle,
-            _ => return self.dead(),
-        };
-        let have = data.len();
-        if len > self.rx.buf.len() {
-            // Drop what we have and the rest as it arrives. A skipped QoS 1 PUBLISH is not
-            // acked: its content is lost either way, and clean sessions drop it on reconnect.
-            self.rx_skip = len - have;
-            self.rx.clear();
-            return Step::Event(SessionEvent::Oversize { len });
-        }
-        let pkt = match codec::decode(data) {
-            Ok(Some((p, _))) => p,
-            Ok(None) => return Step::Idle,
+        let (kind, qos, pid, code, len) = match codec::decode_incoming(data) {
+            Ok(p) => (p.kind(), p.qos(), p.pid, p.code, p.len),
+            // Malformed, or a packet only a client sends.
             Err(_) => return self.dead(),
         };
-        let what = match pkt {
-            Packet::ConnAck { code, .. } => In::ConnAck(code),
-            Packet::Publish { qos, pid, .. } => In::Publish { qos, pid },
-            Packet::PubAck { pid } => In::PubAck(pid),
-            Packet::SubAck { pid, code } => In::SubAck(pid, code),
-            Packet::PingResp | Packet::UnsubAck { .. } => In::Quiet,
-            _ => In::Bad,
-        };
+        if kind == 0 {
+            // Incomplete.
+            if len > self.rx.buf.len() {
+                // Drop what we have and the rest as it arrives. A skipped QoS 1 PUBLISH is not
+                // acked: its content is lost either way, and clean sessions drop it on reconnect.
+                self.rx_skip = len - data.len();
+                self.rx.clear();
+                return Step::Event(SessionEvent::Oversize { len });
+            }
+            // An rx buffer too small for a fixed header can never make progress.
+            if len == 0 && self.rx.room() == 0 {
+                return self.dead();
+            }
+            return Step::Idle;
+        }
         // CONNACK must come first and only once [MQTT-3.2.0-1].
-        if matches!(what, In::ConnAck(_)) != (self.state == State::Connecting) {
+        if (kind == CONNACK) != (self.state == State::Connecting) {
             return self.dead();
         }
-        match what {
-            In::ConnAck(code) => {
+        match kind {
+            CONNACK => {
                 self.rx.consume(len);
                 if code == 0 {
                     self.state = State::Connected;
+                    self.reply_due = None;
                     Step::Event(SessionEvent::Connected)
                 } else {
                     self.state = State::Closed;
                     Step::Event(SessionEvent::Refused(code))
                 }
             }
-            In::Publish { qos: 0, .. } => Step::Message(len),
-            In::Publish {
-                qos: 1,
-                pid: Some(pid),
-            } => {
-                if self.queue_ack(pid) {
-                    Step::Message(len)
-                } else {
-                    // Backpressure: leave it in rx until a PUBACK slot frees up.
-                    Step::Idle
-                }
-            }
-            // QoS 2 was never requested; anything else only a client sends.
-            In::Publish { .. } | In::Bad => self.dead(),
-            In::PubAck(pid) => {
+            PUBLISH => match qos {
+                0 => Step::Message(len),
+                // Backpressure: leave it in rx until a PUBACK slot frees up.
+                1 if !self.queue_ack(pid) => Step::Idle,
+                1 => Step::Message(len),
+                // QoS 2 was never requested.
+                _ => self.dead(),
+            },
+            PUBACK => {
                 self.rx.consume(len);
                 match self.inflight.iter_mut().find(|f| f.pid == pid) {
                     Some(f) => {
@@ -528,42 +508,32 @@ impl<'b> Session<'b> {
                     None => Step::Again,
                 }
             }
-            In::SubAck(pid, code) => {
+            SUBACK => {
                 self.rx.consume(len);
                 Step::Event(SessionEvent::Subscribed { pid, code })
             }
-            In::Quiet => {
+            // PINGRESP, UNSUBACK: nothing to report.
+            _ => {
                 self.rx.consume(len);
                 Step::Again
             }
         }
     }
 
-    fn timers(&mut self, now_ms: u64) -> Option<SessionEvent<'static>> {
-        match self.state {
-            State::Connecting if now_ms >= self.connect_deadline => {
+    fn timers(&mut self, now: Ms) -> Option<SessionEvent<'static>> {
+        if let Some(d) = self.link_timer()
+            && reached(now, d)
+        {
+            if self.reply_due.is_some() {
                 self.state = State::Closed;
                 return Some(SessionEvent::Dead);
             }
-            State::Connected => {}
-            _ => return None,
-        }
-        match self.ping_deadline {
-            Some(d) if now_ms >= d => {
-                self.state = State::Closed;
-                return Some(SessionEvent::Dead);
-            }
-            None if self.keepalive_ms > 0
-                && now_ms >= self.last_tx_ms.saturating_add(self.keepalive_ms) =>
-            {
-                // Even if tx is full the deadline is armed: a link that cannot send is dead too.
-                let _ = self.tx.push(codec::encode_pingreq);
-                self.ping_deadline = Some(now_ms.saturating_add(self.ack_timeout_ms));
-            }
-            _ => {}
+            // Even if tx is full the deadline is armed: a link that cannot send is dead too.
+            let _ = self.tx.push(Packet::PingReq);
+            self.reply_due = Some(now.wrapping_add(self.ack_timeout_ms));
         }
         for f in self.inflight.iter_mut() {
-            if f.pid != 0 && !f.reported && now_ms >= f.deadline {
+            if f.pid != 0 && !f.reported && reached(now, f.deadline) {
                 f.reported = true;
                 return Some(SessionEvent::AckTimeout { pid: f.pid });
             }
@@ -855,6 +825,36 @@ mod tests {
         assert_eq!(take_tx(&mut s, 50_000)[0], 0x10);
         feed(&mut s, &CONNACK, 50_001);
         assert_eq!(events(&mut s, 50_001), ["Connected"]);
+    }
+
+    /// Internal time is 32-bit: timers that span a wrap of the low 32 bits of `now_ms` fire on
+    /// time, and `poll_at` still reports in the caller's 64-bit clock.
+    #[test]
+    fn timers_across_the_32_bit_wrap() {
+        let t0: u64 = (3 << 32) + 0xffff_f000; // 4096 ms before a wrap
+        let (mut rx, mut tx) = ([0u8; 128], [0u8; 128]);
+        let mut s = Session::new(&mut rx, &mut tx);
+        s.connect(t0, &cfg(10)).unwrap();
+        take_tx(&mut s, t0);
+        assert_eq!(s.poll_at(), Some(t0 + 5_000));
+        feed(&mut s, &CONNACK, t0);
+        assert_eq!(events(&mut s, t0), ["Connected"]);
+        assert_eq!(s.poll_at(), Some(t0 + 10_000));
+        let pid = s.publish(t0, "r", b"", 1, None).unwrap().unwrap();
+        take_tx(&mut s, t0);
+        assert_eq!(s.poll_at(), Some(t0 + 5_000));
+        assert!(events(&mut s, t0 + 4_999).is_empty());
+        assert_eq!(
+            events(&mut s, t0 + 5_000),
+            [format!("AckTimeout {{ pid: {pid} }}")]
+        );
+        assert_eq!(s.poll_at(), Some(t0 + 10_000));
+        assert!(events(&mut s, t0 + 9_999).is_empty());
+        assert!(events(&mut s, t0 + 10_000).is_empty());
+        assert_eq!(take_tx(&mut s, t0 + 10_000), [0xc0, 0]);
+        assert_eq!(s.poll_at(), Some(t0 + 15_000));
+        assert!(events(&mut s, t0 + 14_999).is_empty());
+        assert_eq!(events(&mut s, t0 + 15_000), ["Dead"]);
     }
 
     #[test]
