@@ -405,20 +405,21 @@ impl Engine {
         self.offer.fw_type.clone_from(&rec.fw_type);
         self.xfer.offset = rec.file_size;
         self.resume = None;
-        if self.offer.version != self.running {
+        // Running another version than installed: the bootloader rolled back.
+        let first = if self.offer.version != self.running {
             self.last_error = Some(Error::RolledBack);
-            self.queue(Kind::Fail(Error::RolledBack));
-            self.queue(Kind::Version);
-            return;
-        }
-        self.state = State::Confirming;
-        if self.policy.manual_confirm {
-            // Nothing goes out before the self-test: not even the new version.
-            self.awaiting_confirm = true;
+            Kind::Fail(Error::RolledBack)
         } else {
-            self.queue(Kind::Done);
-            self.queue(Kind::Version);
-        }
+            self.state = State::Confirming;
+            if self.policy.manual_confirm {
+                // Nothing goes out before the self-test: not even the new version.
+                self.awaiting_confirm = true;
+                return;
+            }
+            Kind::Done
+        };
+        self.queue(first);
+        self.queue(Kind::Version);
     }
 
     /// The host's self-test passed: report `done`, then the new version.
@@ -454,11 +455,11 @@ impl Engine {
             return None;
         }
         let r = self.outbox.front()?;
+        let (version, fw_type) = (r.version.as_str(), r.fw_type.as_str());
         let p = match r.kind {
             Kind::Version => {
-                let len =
-                    protocol::write_report_version(out, r.version.as_str(), r.fw_type.as_str());
-                return Some((len.ok()?, 1, self.inflight));
+                let len = protocol::write_report_version(out, version, fw_type).ok()?;
+                return Some((len, 1, self.inflight));
             }
             Kind::Progress(percent) => Progress::Downloading { percent },
             Kind::Burning => Progress::Burning,
@@ -468,14 +469,7 @@ impl Engine {
                 msg: e.result_msg(),
             },
         };
-        let len = protocol::write_report_progress(
-            out,
-            &p,
-            r.version.as_str(),
-            r.task_id,
-            r.fw_type.as_str(),
-        )
-        .ok()?;
+        let len = protocol::write_report_progress(out, &p, version, r.task_id, fw_type).ok()?;
         let qos = u8::from(!matches!(r.kind, Kind::Progress(_)));
         Some((len, qos, self.inflight))
     }
@@ -817,11 +811,11 @@ impl Engine {
     ) -> Result<(), Error> {
         let size = self.offer.file_size;
         if matches!(head.status, 200 | 206) {
-            // Only a strong ETag may go into If-Range.
-            let strong = head.etag.filter(|e| !e.starts_with("W/"));
-            self.xfer.etag = strong
-                .and_then(|e| Str::try_from_str(e).ok())
-                .unwrap_or_default();
+            // Only a strong ETag may go into If-Range; one too long to keep is not used.
+            self.xfer.etag.clear();
+            if let Some(e) = head.etag.filter(|e| !e.starts_with("W/")) {
+                let _ = self.xfer.etag.push_str(e);
+            }
         }
         let accepted = match head.status {
             206 => {
