@@ -924,12 +924,20 @@ impl Engine {
         self.verify(plat);
     }
 
+    /// Check the digest of the stream or, once `work` has read the slot back (`readback` is
+    /// `Some(size)`), of the slot.
     fn verify<P: Platform>(&mut self, plat: &mut P) {
-        let digest = self.xfer.md5.finish();
-        if digest != self.offer.md5 {
+        let read_back = self.xfer.readback.take().is_some();
+        if self.xfer.md5.finish() != self.offer.md5 {
+            if read_back {
+                plat.log(
+                    Level::Error,
+                    "the slot does not hold what was written to it",
+                );
+            }
             return self.fail(plat, Error::Md5Mismatch);
         }
-        if self.policy.readback_verify {
+        if self.policy.readback_verify && !read_back {
             // The stream was right; now prove the flash holds it (see `work`).
             self.xfer.md5 = Md5::new();
             self.xfer.readback = Some(0);
@@ -973,19 +981,11 @@ impl Engine {
             }
             offset += n;
         }
+        self.xfer.readback = Some(offset);
         if offset < size {
-            self.xfer.readback = Some(offset);
             return true;
         }
-        if self.xfer.md5.finish() != self.offer.md5 {
-            plat.log(
-                Level::Error,
-                "the slot does not hold what was written to it",
-            );
-            self.fail(plat, Error::Md5Mismatch);
-        } else {
-            self.install(plat);
-        }
+        self.verify(plat);
         false
     }
 
