@@ -176,11 +176,14 @@ impl Outbox {
         }
         self.len = self.len.saturating_sub(1);
     }
-    /// The first queued report of `kind` ([`ANY_PROGRESS`]: of any percent).
+    /// The first queued report of `kind`: `Version`, or `Progress` of that percent
+    /// ([`ANY_PROGRESS`]: of any percent); the only kinds looked for.
     fn find(&mut self, kind: Kind) -> Option<&mut Report> {
         let live = self.items.get_mut(..self.len).unwrap_or(&mut []);
-        live.iter_mut().find(|r| {
-            r.kind == kind || (kind == ANY_PROGRESS && matches!(r.kind, Kind::Progress(_)))
+        live.iter_mut().find(|r| match (r.kind, kind) {
+            (Kind::Version, Kind::Version) => true,
+            (Kind::Progress(p), Kind::Progress(want)) => p == want || want == u8::MAX,
+            _ => false,
         })
     }
     fn has(&mut self, kind: Kind) -> bool {
@@ -345,7 +348,7 @@ impl Engine {
     fn queue(&mut self, kind: Kind) {
         let Some(r) = self.outbox.slot() else { return };
         r.kind = kind;
-        if kind == Kind::Version {
+        if matches!(kind, Kind::Version) {
             r.version.clone_from(&self.running);
             r.task_id = None;
             r.fw_type.clone_from(&self.module);
