@@ -44,6 +44,7 @@ use crate::platform::{Event, EventKind, Level, Platform};
 use crate::protocol::{
     self, FW_TYPE_MAX, Field, Message, Offer, ParseError, Progress, URL_MAX, VERSION_MAX,
 };
+use crate::slices::rotate_left_one;
 use crate::text::Str;
 
 /// The progress a request must make within `stall_timeout_ms` (the rest of the image, when
@@ -169,11 +170,7 @@ impl Outbox {
     }
     fn pop_front(&mut self) {
         let live = self.items.get_mut(..self.len).unwrap_or(&mut []);
-        for i in 1..live.len() {
-            if let Some([to, from]) = live.get_mut(i - 1..=i) {
-                to.clone_from(from);
-            }
-        }
+        rotate_left_one(live);
         self.len = self.len.saturating_sub(1);
     }
     /// The first queued report of `kind`: `Version`, or `Progress` of that percent
