@@ -143,17 +143,20 @@ impl Record {
             2 => Phase::Installed,
             _ => return None,
         };
-        let rec = Record {
+        let mut rec = Record {
             phase,
-            version: Str::try_from_str(text(b, VERSION, VERSION_MAX)?).ok()?,
+            version: Str::new(),
             md5: get(b, MD5),
             file_size: u32::from_le_bytes(get(b, FILE_SIZE)),
             offset: u32::from_le_bytes(get(b, OFFSET)),
             task_id: (b[HAS_TASK] != 0).then(|| u64::from_le_bytes(get(b, TASK))),
-            fw_type: Str::try_from_str(text(b, FW_TYPE, FW_TYPE_MAX)?).ok()?,
-            etag: Str::try_from_str(text(b, ETAG, ETAG_MAX)?).ok()?,
+            fw_type: Str::new(),
+            etag: Str::new(),
             md5_state: get(b, MD5_STATE),
         };
+        rec.version.push_str(text(b, VERSION, VERSION_MAX)?).ok()?;
+        rec.fw_type.push_str(text(b, FW_TYPE, FW_TYPE_MAX)?).ok()?;
+        rec.etag.push_str(text(b, ETAG, ETAG_MAX)?).ok()?;
         if rec.version.is_empty() || rec.offset > rec.file_size {
             return None;
         }
