@@ -85,7 +85,8 @@ fn get<const N: usize>(b: &[u8; RECORD_LEN], at: usize) -> [u8; N] {
         .unwrap_or([0; N])
 }
 
-/// `bytes` into the record at `at`.
+/// `bytes` into the record at `at` (out of line: a copy loop per field cost more).
+#[inline(never)]
 fn put(b: &mut [u8; RECORD_LEN], at: usize, bytes: &[u8]) {
     if let Some(dst) = b.get_mut(at..) {
         copy_prefix(dst, bytes);
