@@ -579,10 +579,7 @@ impl Engine {
         if offer.version == self.running && matches!(self.state, State::Idle | State::Offered) {
             // A stale offer (a retried task crossing our `done`): we already run that version.
             // Saying so is the truth the cloud needs; downloading it again is not.
-            plat.log(
-                Level::Info,
-                "offered the version already running; reporting it instead",
-            );
+            plat.log(Level::Info, "offer is the running version: reported");
             self.queue_version();
             return;
         }
@@ -603,10 +600,7 @@ impl Engine {
                 return;
             }
             State::Downloading => {
-                plat.log(
-                    Level::Info,
-                    "a different image was offered; abandoning the current download",
-                );
+                plat.log(Level::Info, "another image offered: download abandoned");
                 self.abandon_slot(now, plat);
             }
             State::Ready | State::Confirming => return,
@@ -675,10 +669,7 @@ impl Engine {
             self.xfer.md5 = Md5::restore(&r.md5_state);
             self.xfer.etag.clone_from(&r.etag);
             self.xfer.event_percent = percent(r.offset, size);
-            plat.log(
-                Level::Info,
-                "resuming the download where the record says the slot stands",
-            );
+            plat.log(Level::Info, "resuming where the record says");
         } else {
             self.resume = None; // another image: the record is stale
             if let Err(e) = self.before_erase(plat) {
@@ -831,7 +822,7 @@ impl Engine {
                 }
                 if self.xfer.offset != 0 {
                     // The server ignored Range: start over from byte 0, never splice.
-                    plat.log(Level::Warn, "server ignored Range; restarting from byte 0");
+                    plat.log(Level::Warn, "Range ignored: restart from 0");
                     self.xfer.offset = 0;
                     self.xfer.md5 = Md5::new();
                     self.before_erase(plat)?;
@@ -930,10 +921,7 @@ impl Engine {
         let read_back = self.xfer.readback.take().is_some();
         if self.xfer.md5.finish() != self.offer.md5 {
             if read_back {
-                plat.log(
-                    Level::Error,
-                    "the slot does not hold what was written to it",
-                );
+                plat.log(Level::Error, "slot read-back: MD5 mismatch");
             }
             return self.fail(plat, Error::Md5Mismatch);
         }
