@@ -197,6 +197,9 @@ impl Outbox {
     }
 }
 
+/// `Transfer::reported_percent` before the first progress report (above any percent).
+const NOT_REPORTED: u8 = u8::MAX;
+
 struct Transfer {
     offset: u32,
     md5: Md5,
@@ -210,7 +213,8 @@ struct Transfer {
     retry_from: Ms,
     retry_ms: u32,
     /// The percent last sent to the cloud and the time it went out.
-    reported_percent: Option<u8>,
+    /// ([`NOT_REPORTED`] before the first.)
+    reported_percent: u8,
     reported_at: Ms,
     /// The percent last given to the host's event callback.
     event_percent: u8,
@@ -237,7 +241,7 @@ impl Transfer {
             window_bytes: 0,
             retry_from: 0,
             retry_ms: 0,
-            reported_percent: None,
+            reported_percent: NOT_REPORTED,
             reported_at: 0,
             event_percent: 0,
             saved_offset: 0,
@@ -482,7 +486,7 @@ impl Engine {
             return;
         }
         if let Some(Kind::Progress(p)) = self.outbox.front().map(|r| r.kind) {
-            self.xfer.reported_percent = Some(p);
+            self.xfer.reported_percent = p;
             self.xfer.reported_at = ms(now);
         }
         self.outbox.pop_front();
@@ -838,7 +842,7 @@ impl Engine {
         if accepted.is_ok() && self.xfer.offset == 0 {
             // Bytes from the start are coming: progress starts at "0", as Tencent's SDKs send
             // it with the first chunk (a resume does not repeat it).
-            self.xfer.reported_percent = None;
+            self.xfer.reported_percent = NOT_REPORTED;
             if !self.outbox.has(Kind::Progress(0)) {
                 self.queue(Kind::Progress(0));
             }
@@ -979,7 +983,7 @@ impl Engine {
 
     /// Hand the verified image over: record first, then the bootable slot.
     fn install<P: Platform>(&mut self, plat: &mut P) {
-        if self.xfer.reported_percent != Some(100) {
+        if self.xfer.reported_percent != 100 {
             self.queue(Kind::Progress(100));
         }
         // The record goes first: a power cut after it but before the slot is bootable is reported
@@ -1054,7 +1058,7 @@ impl Engine {
         }
         let x = &self.xfer;
         let p = percent(x.offset, self.offer.file_size);
-        let progress_due = x.reported_percent.is_some_and(|r| r < p)
+        let progress_due = x.reported_percent < p // never true before the first report
             && p < 100 // 100 goes out with the verification, in order
             && left(now, x.reported_at, self.policy.progress_interval_ms) == 0;
         if self.state == State::Downloading && progress_due && !self.outbox.has(ANY_PROGRESS) {
@@ -1083,7 +1087,7 @@ impl Engine {
                 consider(x.retry_from, x.retry_ms);
             } else {
                 consider(x.window_at, self.policy.stall_timeout_ms);
-                if x.reported_percent.is_some() && report_in > 0 {
+                if x.reported_percent != NOT_REPORTED && report_in > 0 {
                     consider(x.reported_at, self.policy.progress_interval_ms);
                 }
             }
