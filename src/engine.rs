@@ -123,8 +123,9 @@ enum Kind {
     Fail(Error),
 }
 
-/// Matches any queued progress report in [`Outbox::find`] (a real percent is at most 100).
-const ANY_PROGRESS: Kind = Kind::Progress(u8::MAX);
+/// In [`Outbox::find`], matches a progress report of any percent (a real one is at most 100).
+const ANY_PERCENT: u8 = u8::MAX;
+const ANY_PROGRESS: Kind = Kind::Progress(ANY_PERCENT);
 
 /// A report waiting to go out. It carries its own version so a later offer cannot change it.
 #[derive(Clone)]
@@ -179,7 +180,7 @@ impl Outbox {
         let live = self.items.get_mut(..self.len).unwrap_or(&mut []);
         live.iter_mut().find(|r| match (r.kind, kind) {
             (Kind::Version, Kind::Version) => true,
-            (Kind::Progress(p), Kind::Progress(want)) => p == want || want == u8::MAX,
+            (Kind::Progress(p), Kind::Progress(want)) => p == want || want == ANY_PERCENT,
             _ => false,
         })
     }
