@@ -39,7 +39,7 @@
 use crate::error::Error;
 use crate::hash::Md5;
 use crate::journal::{ETAG_MAX, Journal, MD5_STATE_LEN, Phase, Record};
-use crate::num::{div_rem, percent};
+use crate::num::{Ms, ms, percent};
 use crate::platform::{Event, EventKind, Level, Platform};
 use crate::protocol::{
     self, FW_TYPE_MAX, Field, Message, Offer, ParseError, Progress, URL_MAX, VERSION_MAX,
@@ -52,7 +52,14 @@ use crate::text::Str;
 pub const STALL_MIN_BYTES: u32 = 1024;
 
 /// How often clearing the record of an abandoned image is tried again when the store fails.
-const CLOSE_RETRY_MS: u64 = 5000;
+const CLOSE_RETRY_MS: u32 = 5000;
+
+/// Milliseconds left of a wait of `span` that began at `since`, 0 once it is over. Every timer
+/// here is such a (start, span) pair on the wrapping 32-bit clock rather than a deadline, so any
+/// u32 span (a host's `defer`, the stall timeout) works.
+fn left(now: Ms, since: Ms, span: u32) -> u32 {
+    span.saturating_sub(now.wrapping_sub(since))
+}
 
 /// Policy knobs (see `ota_config` for ranges and defaults).
 #[derive(Clone, Copy, Debug)]
@@ -116,8 +123,12 @@ enum Kind {
     Fail(Error),
 }
 
+/// In [`Outbox::find`], matches a progress report of any percent (a real one is at most 100).
+const ANY_PERCENT: u8 = u8::MAX;
+const ANY_PROGRESS: Kind = Kind::Progress(ANY_PERCENT);
+
 /// A report waiting to go out. It carries its own version so a later offer cannot change it.
-#[derive(Clone, PartialEq, Eq, Debug)]
+#[derive(Clone)]
 struct Report {
     kind: Kind,
     version: Str<VERSION_MAX>,
@@ -133,13 +144,6 @@ impl Report {
         task_id: None,
         fw_type: Str::new(),
     };
-
-    fn qos(&self) -> u8 {
-        match self.kind {
-            Kind::Progress(_) => 0,
-            _ => 1,
-        }
-    }
 }
 
 const OUTBOX_LEN: usize = 6;
@@ -162,33 +166,40 @@ impl Outbox {
     fn live(&self) -> &[Report] {
         self.items.get(..self.len).unwrap_or(&[])
     }
-    fn live_mut(&mut self) -> &mut [Report] {
-        self.items.get_mut(..self.len).unwrap_or(&mut [])
-    }
     fn front(&self) -> Option<&Report> {
         self.live().first()
     }
-    fn pop(&mut self) -> Option<Report> {
-        let live = self.live_mut();
-        let head = live.first()?.clone();
+    fn pop_front(&mut self) {
+        let live = self.items.get_mut(..self.len).unwrap_or(&mut []);
         rotate_left_one(live);
-        self.len -= 1;
-        Some(head)
+        self.len = self.len.saturating_sub(1);
     }
-    fn push(&mut self, r: Report) -> Result<(), Report> {
-        match self.items.get_mut(self.len) {
-            Some(slot) => {
-                *slot = r;
-                self.len += 1;
-                Ok(())
-            }
-            None => Err(r),
+    /// The first queued report of `kind`: `Version`, or `Progress` of that percent
+    /// ([`ANY_PROGRESS`]: of any percent); the only kinds looked for.
+    fn find(&mut self, kind: Kind) -> Option<&mut Report> {
+        let live = self.items.get_mut(..self.len).unwrap_or(&mut []);
+        live.iter_mut().find(|r| match (r.kind, kind) {
+            (Kind::Version, Kind::Version) => true,
+            (Kind::Progress(p), Kind::Progress(want)) => p == want || want == ANY_PERCENT,
+            _ => false,
+        })
+    }
+    fn has(&mut self, kind: Kind) -> bool {
+        self.find(kind).is_some()
+    }
+    /// Where a new report goes: the next spare entry or, when all are taken (only a flood of
+    /// offers does that), over the first progress report, the one thing safe to lose.
+    fn slot(&mut self) -> Option<&mut Report> {
+        if self.len < OUTBOX_LEN {
+            self.len += 1;
+            return self.items.get_mut(self.len - 1);
         }
-    }
-    fn contains(&self, f: impl Fn(&Kind) -> bool) -> bool {
-        self.live().iter().any(|r| f(&r.kind))
+        self.find(ANY_PROGRESS)
     }
 }
+
+/// `Transfer::reported_percent` before the first progress report (above any percent).
+const NOT_REPORTED: u8 = u8::MAX;
 
 struct Transfer {
     offset: u32,
@@ -197,12 +208,15 @@ struct Transfer {
     /// A request is on the wire.
     active: bool,
     /// Start of the current stall window and the body bytes received in it.
-    window_ms: u64,
+    window_at: Ms,
     window_bytes: u32,
-    retry_at: u64,
+    /// The next request waits `retry_ms` from `retry_from`.
+    retry_from: Ms,
+    retry_ms: u32,
     /// The percent last sent to the cloud and the time it went out.
-    reported_percent: Option<u8>,
-    reported_at: u64,
+    /// ([`NOT_REPORTED`] before the first.)
+    reported_percent: u8,
+    reported_at: Ms,
     /// The percent last given to the host's event callback.
     event_percent: u8,
     /// Bytes covered by the last saved record.
@@ -224,10 +238,11 @@ impl Transfer {
             md5: Md5::new(),
             attempts: 0,
             active: false,
-            window_ms: 0,
+            window_at: 0,
             window_bytes: 0,
-            retry_at: 0,
-            reported_percent: None,
+            retry_from: 0,
+            retry_ms: 0,
+            reported_percent: NOT_REPORTED,
             reported_at: 0,
             event_percent: 0,
             saved_offset: 0,
@@ -249,7 +264,8 @@ pub struct Engine {
     inflight: Option<u32>,
     retransmit: bool,
     online: bool,
-    defer_until: Option<u64>,
+    /// `defer`: report the version again, `(since, span)`.
+    defer: Option<(Ms, u32)>,
     last_error: Option<Error>,
     /// Running the new image, waiting for the host's `confirm`.
     awaiting_confirm: bool,
@@ -257,19 +273,18 @@ pub struct Engine {
     /// A download interrupted by a reboot, resumed when the cloud offers the same image.
     resume: Option<Record>,
     /// Jitter for retry backoff (xorshift; not for secrets).
-    rng: u64,
+    rng: u32,
     /// The module this client serves (`fw_type`; "" = the whole device).
     module: Str<FW_TYPE_MAX>,
     /// An abandoned slot whose record could not be cleared: it stays open (the host must not
-    /// erase what the record claims) until clearing succeeds, tried again at this time.
-    close_retry_at: Option<u64>,
+    /// erase what the record claims) until clearing succeeds, tried again [`CLOSE_RETRY_MS`]
+    /// after this attempt.
+    close_tried: Option<Ms>,
 }
 
-/// The MD5 state at the last 64-byte block boundary: `(bytes covered, state)`. Bytes after the
-/// boundary are downloaded again on resume (at most 63).
-fn save_md5(md5: &Md5, offset: u32) -> Option<(u32, [u8; MD5_STATE_LEN])> {
-    let (state, pending) = md5.save();
-    Some((offset.checked_sub(u32::try_from(pending).ok()?)?, state))
+/// Whether `offer` is the image `(version, md5, size)` names.
+fn same_image(offer: &Offer, version: &Str<VERSION_MAX>, md5: &[u8; 16], size: u32) -> bool {
+    offer.version == *version && offer.md5 == *md5 && offer.file_size == size
 }
 
 impl Engine {
@@ -287,14 +302,14 @@ impl Engine {
             inflight: None,
             retransmit: false,
             online: false,
-            defer_until: None,
+            defer: None,
             last_error: None,
             awaiting_confirm: false,
             journal: Journal::default(),
             resume: None,
-            rng: 0x2545_F491_4F6C_DD1D,
+            rng: 0x4F6C_DD1D,
             module: Str::new(),
-            close_retry_at: None,
+            close_tried: None,
         }
     }
 
@@ -330,45 +345,28 @@ impl Engine {
         self.xfer.offset
     }
 
-    fn report(&self, kind: Kind) -> Report {
-        let (version, task_id, fw_type) = match kind {
-            Kind::Version => (self.running.clone(), None, self.module.clone()),
-            // The module the cloud named, or else the one this client serves.
-            _ => (
-                self.offer.version.clone(),
-                self.offer.task_id,
-                if self.offer.fw_type.is_empty() {
-                    self.module.clone()
-                } else {
-                    self.offer.fw_type.clone()
-                },
-            ),
-        };
-        Report {
-            kind,
-            version,
-            task_id,
-            fw_type,
-        }
-    }
-
+    /// Queue a report, filled in place with what it is about: the running version, or the
+    /// current offer (the module the cloud named, or else the one this client serves).
     fn queue(&mut self, kind: Kind) {
-        let r = self.report(kind);
-        if let Err(r) = self.outbox.push(r) {
-            // Only a flood of offers could fill it; progress is the one thing safe to lose.
-            let progress = self
-                .outbox
-                .live_mut()
-                .iter_mut()
-                .find(|q| matches!(q.kind, Kind::Progress(_)));
-            if let Some(slot) = progress {
-                *slot = r;
-            }
+        let Some(r) = self.outbox.slot() else { return };
+        r.kind = kind;
+        if matches!(kind, Kind::Version) {
+            r.version.clone_from(&self.running);
+            r.task_id = None;
+            r.fw_type.clone_from(&self.module);
+        } else {
+            r.version.clone_from(&self.offer.version);
+            r.task_id = self.offer.task_id;
+            r.fw_type.clone_from(if self.offer.fw_type.is_empty() {
+                &self.module
+            } else {
+                &self.offer.fw_type
+            });
         }
     }
 
     fn queue_version(&mut self) {
-        if !self.outbox.contains(|k| *k == Kind::Version) {
+        if !self.outbox.has(Kind::Version) {
             self.queue(Kind::Version);
         }
     }
@@ -383,15 +381,18 @@ impl Engine {
         ev.file_size = self.offer.file_size;
         ev.downloaded = self.xfer.offset;
         ev.percent = percent(self.xfer.offset, self.offer.file_size);
-        if kind == EventKind::Failed {
-            ev.result_code = error.map_or(0, Error::result_code);
-        }
         plat.event(&ev);
+    }
+
+    /// A problem the host hears of at once (event `Error`) and `ota_get_status` shows.
+    fn error<P: Platform>(&mut self, plat: &mut P, e: Error) {
+        self.last_error = Some(e);
+        self.emit(plat, EventKind::Error, Some(e));
     }
 
     /// After power-up: read the record and decide what the cloud must hear.
     pub fn boot<P: Platform>(&mut self, plat: &mut P) {
-        self.rng ^= plat.now_ms();
+        self.rng ^= ms(plat.now_ms());
         // Loaded and read in place (`resume`), not moved through this frame.
         self.journal = Journal::load(plat, &mut self.resume);
         let Some(rec) = &self.resume else { return };
@@ -409,20 +410,21 @@ impl Engine {
         self.offer.fw_type.clone_from(&rec.fw_type);
         self.xfer.offset = rec.file_size;
         self.resume = None;
-        if self.offer.version != self.running {
+        // Running another version than installed: the bootloader rolled back.
+        let first = if self.offer.version != self.running {
             self.last_error = Some(Error::RolledBack);
-            self.queue(Kind::Fail(Error::RolledBack));
-            self.queue(Kind::Version);
-            return;
-        }
-        self.state = State::Confirming;
-        if self.policy.manual_confirm {
-            // Nothing goes out before the self-test: not even the new version.
-            self.awaiting_confirm = true;
+            Kind::Fail(Error::RolledBack)
         } else {
-            self.queue(Kind::Done);
-            self.queue(Kind::Version);
-        }
+            self.state = State::Confirming;
+            if self.policy.manual_confirm {
+                // Nothing goes out before the self-test: not even the new version.
+                self.awaiting_confirm = true;
+                return;
+            }
+            Kind::Done
+        };
+        self.queue(first);
+        self.queue(Kind::Version);
     }
 
     /// The host's self-test passed: report `done`, then the new version.
@@ -458,52 +460,37 @@ impl Engine {
             return None;
         }
         let r = self.outbox.front()?;
-        let len = match r.kind {
+        let (version, fw_type) = (r.version.as_str(), r.fw_type.as_str());
+        let p = match r.kind {
             Kind::Version => {
-                protocol::write_report_version(out, r.version.as_str(), r.fw_type.as_str())
+                let len = protocol::write_report_version(out, version, fw_type).ok()?;
+                return Some((len, 1, self.inflight));
             }
-            kind => {
-                let p = match kind {
-                    Kind::Progress(percent) => Progress::Downloading { percent },
-                    Kind::Burning => Progress::Burning,
-                    Kind::Done => Progress::Done,
-                    Kind::Fail(e) => Progress::Fail {
-                        code: e.result_code(),
-                        msg: e.result_msg(),
-                    },
-                    Kind::Version => return None,
-                };
-                protocol::write_report_progress(
-                    out,
-                    &p,
-                    r.version.as_str(),
-                    r.task_id,
-                    r.fw_type.as_str(),
-                )
-            }
-        }
-        .ok()?;
-        Some((len, r.qos(), self.inflight))
+            Kind::Progress(percent) => Progress::Downloading { percent },
+            Kind::Burning => Progress::Burning,
+            Kind::Done => Progress::Done,
+            Kind::Fail(e) => Progress::Fail {
+                code: e.result_code(),
+                msg: e.result_msg(),
+            },
+        };
+        let len = protocol::write_report_progress(out, &p, version, r.task_id, fw_type).ok()?;
+        let qos = u8::from(!matches!(r.kind, Kind::Progress(_)));
+        Some((len, qos, self.inflight))
     }
 
     /// The report from [`Self::next_publish`] was queued on the session (`pid` for QoS1).
     pub fn published(&mut self, now: u64, pid: Option<u32>) {
-        match pid {
-            Some(pid) => {
-                self.inflight = Some(pid);
-                self.retransmit = false;
-            }
-            None => {
-                if let Some(Report {
-                    kind: Kind::Progress(p),
-                    ..
-                }) = self.outbox.pop()
-                {
-                    self.xfer.reported_percent = Some(p);
-                    self.xfer.reported_at = now;
-                }
-            }
+        if pid.is_some() {
+            self.inflight = pid;
+            self.retransmit = false;
+            return;
         }
+        if let Some(Kind::Progress(p)) = self.outbox.front().map(|r| r.kind) {
+            self.xfer.reported_percent = p;
+            self.xfer.reported_at = ms(now);
+        }
+        self.outbox.pop_front();
     }
 
     /// The packet id (or host token) of the report waiting for its acknowledgement, unless it
@@ -523,7 +510,7 @@ impl Engine {
             return;
         }
         self.inflight = None;
-        let Some(done) = self.outbox.pop() else {
+        let Some(done) = self.outbox.front() else {
             return;
         };
         match done.kind {
@@ -539,16 +526,17 @@ impl Engine {
                 self.emit(plat, EventKind::Done, None);
             }
             Kind::Fail(e) => {
-                if e == Error::RolledBack {
-                    let _ = self.journal.clear(plat);
-                }
                 let mut ev = Event::new(EventKind::Failed, done.version.as_str());
                 ev.error = Some(e);
                 ev.result_code = e.result_code();
+                if e == Error::RolledBack {
+                    let _ = self.journal.clear(plat);
+                }
                 plat.event(&ev);
             }
             _ => {}
         }
+        self.outbox.pop_front();
     }
 
     /// A message arrived on `$ota/update/{pid}/{dn}`.
@@ -560,11 +548,8 @@ impl Engine {
             Ok(Message::ReportVersionRsp { result_code: 0 }) => {
                 self.emit(plat, EventKind::VersionReported, None)
             }
-            Ok(Message::ReportVersionRsp { .. }) => {
-                self.last_error = Some(Error::VersionRejected);
-                self.emit(plat, EventKind::Error, Some(Error::VersionRejected));
-            }
-            Ok(Message::UpdateFirmware) => self.on_offer(now, &incoming, plat),
+            Ok(Message::ReportVersionRsp { .. }) => self.error(plat, Error::VersionRejected),
+            Ok(Message::UpdateFirmware) => self.on_offer(ms(now), &incoming, plat),
             Ok(Message::Other) => {}
             Err(e) => self.on_bad_message(e, &incoming, plat),
         }
@@ -588,17 +573,10 @@ impl Engine {
             self.state = State::Offered;
             return self.fail(plat, Error::BadMessage);
         }
-        self.last_error = Some(Error::BadMessage);
-        self.emit(plat, EventKind::Error, Some(Error::BadMessage));
+        self.error(plat, Error::BadMessage);
     }
 
-    fn same_image(&self, o: &Offer) -> bool {
-        self.offer.version == o.version
-            && self.offer.md5 == o.md5
-            && self.offer.file_size == o.file_size
-    }
-
-    fn on_offer<P: Platform>(&mut self, now: u64, offer: &Offer, plat: &mut P) {
+    fn on_offer<P: Platform>(&mut self, now: Ms, offer: &Offer, plat: &mut P) {
         if !self.module.is_empty() && !offer.fw_type.is_empty() && offer.fw_type != self.module {
             // Another module of the same device: its own client answers it.
             return;
@@ -606,27 +584,28 @@ impl Engine {
         if offer.version == self.running && matches!(self.state, State::Idle | State::Offered) {
             // A stale offer (a retried task crossing our `done`): we already run that version.
             // Saying so is the truth the cloud needs; downloading it again is not.
-            plat.log(
-                Level::Info,
-                "offered the version already running; reporting it instead",
-            );
+            plat.log(Level::Info, "offer is the running version: reported");
             self.queue_version();
             return;
         }
         match self.state {
-            State::Downloading if self.same_image(offer) => {
+            State::Downloading
+                if same_image(
+                    offer,
+                    &self.offer.version,
+                    &self.offer.md5,
+                    self.offer.file_size,
+                ) =>
+            {
                 // The cloud re-sent the task (after report_version): keep going with the fresh URL.
                 self.offer.url.clone_from(&offer.url);
                 if !self.xfer.active {
-                    self.xfer.retry_at = now;
+                    self.xfer.retry_ms = 0;
                 }
                 return;
             }
             State::Downloading => {
-                plat.log(
-                    Level::Info,
-                    "a different image was offered; abandoning the current download",
-                );
+                plat.log(Level::Info, "another image offered: download abandoned");
                 self.abandon_slot(now, plat);
             }
             State::Ready | State::Confirming => return,
@@ -634,21 +613,21 @@ impl Engine {
         }
         self.offer.clone_from(offer);
         self.state = State::Offered;
-        self.defer_until = None;
+        self.defer = None;
         if self.policy.slot_size != 0 && self.offer.file_size > self.policy.slot_size {
             return self.fail(plat, Error::ImageTooLarge);
         }
         self.emit(plat, EventKind::Offered, None);
         if !self.policy.manual_accept {
-            self.start_download(now, plat);
+            self.start_download(plat);
         }
     }
 
-    pub fn accept<P: Platform>(&mut self, now: u64, plat: &mut P) -> Result<(), Error> {
+    pub fn accept<P: Platform>(&mut self, _now: u64, plat: &mut P) -> Result<(), Error> {
         if self.state != State::Offered {
             return Err(Error::WrongState);
         }
-        self.start_download(now, plat);
+        self.start_download(plat);
         Ok(())
     }
 
@@ -666,7 +645,7 @@ impl Engine {
             return Err(Error::WrongState);
         }
         self.state = State::Idle;
-        self.defer_until = Some(now.saturating_add(u64::from(delay_ms)));
+        self.defer = Some((ms(now), delay_ms));
         Ok(())
     }
 
@@ -678,43 +657,37 @@ impl Engine {
         }
     }
 
-    fn start_download<P: Platform>(&mut self, now: u64, plat: &mut P) {
+    /// Open the slot for the offer, where the record says it stands when the record is for this
+    /// image, else from byte 0. The first request is due at once.
+    fn start_download<P: Platform>(&mut self, plat: &mut P) {
         self.xfer = Transfer::new();
-        self.xfer.retry_at = now;
         self.state = State::Downloading;
+        let size = self.offer.file_size;
         // The record is read where it lies and dropped after: no record-sized temporary.
-        let resume = self.resume.as_ref().filter(|r| {
-            r.version == self.offer.version
-                && r.md5 == self.offer.md5
-                && r.file_size == self.offer.file_size
-        });
+        let resume = self
+            .resume
+            .as_ref()
+            .filter(|r| same_image(&self.offer, &r.version, &r.md5, r.file_size));
         if let Some(r) = resume {
             self.xfer.offset = r.offset;
             self.xfer.saved_offset = r.offset;
             self.xfer.md5 = Md5::restore(&r.md5_state);
             self.xfer.etag.clone_from(&r.etag);
-            self.xfer.event_percent = percent(r.offset, self.offer.file_size);
-            self.resume = None;
-            let offset = self.xfer.offset;
-            plat.log(
-                Level::Info,
-                "resuming the download where the record says the slot stands",
-            );
-            if plat.slot_open(self.offer.file_size, offset).is_err() {
-                return self.fail(plat, Error::Slot);
-            }
+            self.xfer.event_percent = percent(r.offset, size);
+            plat.log(Level::Info, "resuming where the record says");
         } else {
             self.resume = None; // another image: the record is stale
             if let Err(e) = self.before_erase(plat) {
                 return self.fail(plat, e);
             }
             self.close_abandoned(plat);
-            if plat.slot_open(self.offer.file_size, 0).is_err() {
-                return self.fail(plat, Error::Slot);
-            }
+        }
+        self.resume = None;
+        if plat.slot_open(size, self.xfer.offset).is_err() {
+            return self.fail(plat, Error::Slot);
         }
         self.emit(plat, EventKind::DownloadStarted, None);
-        if self.xfer.offset == self.offer.file_size {
+        if self.xfer.offset == size {
             // The power went after the last byte was recorded: nothing left to fetch.
             self.verify(plat);
         }
@@ -723,22 +696,21 @@ impl Engine {
     /// Give the slot up. The record goes first: the host may erase the slot on `slot_close(false)`,
     /// and a record must never claim bytes the slot no longer holds. When the record cannot be
     /// cleared the slot is left open, still matching it, and clearing is tried again (`poll`).
-    fn abandon_slot<P: Platform>(&mut self, now: u64, plat: &mut P) {
+    fn abandon_slot<P: Platform>(&mut self, now: Ms, plat: &mut P) {
         if self.journal.clear(plat).is_ok() {
-            self.close_retry_at = None; // an earlier pending close is this one
+            self.close_tried = None; // an earlier pending close is this one
             let _ = plat.slot_close(false);
             return;
         }
-        if self.close_retry_at.is_none() {
-            self.last_error = Some(Error::Store);
-            self.emit(plat, EventKind::Error, Some(Error::Store));
+        if self.close_tried.is_none() {
+            self.error(plat, Error::Store);
         }
-        self.close_retry_at = Some(now.saturating_add(CLOSE_RETRY_MS));
+        self.close_tried = Some(now);
     }
 
     /// The record no longer claims the abandoned slot's bytes: it may be closed (and erased).
     fn close_abandoned<P: Platform>(&mut self, plat: &mut P) {
-        if self.close_retry_at.take().is_some() {
+        if self.close_tried.take().is_some() {
             let _ = plat.slot_close(false);
         }
     }
@@ -753,13 +725,16 @@ impl Engine {
         }
     }
 
-    /// Record how far the slot is durably written (rounded down to a 64-byte MD5 block).
-    fn save_journal<P: Platform>(&mut self, plat: &mut P) -> bool {
-        let Some((offset, md5_state)) = save_md5(&self.xfer.md5, self.xfer.offset) else {
-            return false;
-        };
+    /// Record the offered image at `phase` with `offset` bytes in the slot.
+    fn save_record<P: Platform>(
+        &mut self,
+        plat: &mut P,
+        phase: Phase,
+        offset: u32,
+        md5_state: [u8; MD5_STATE_LEN],
+    ) -> bool {
         let rec = Record {
-            phase: Phase::Downloading,
+            phase,
             version: self.offer.version.clone(),
             md5: self.offer.md5,
             file_size: self.offer.file_size,
@@ -769,7 +744,17 @@ impl Engine {
             etag: self.xfer.etag.clone(),
             md5_state,
         };
-        if self.journal.save(plat, &rec).is_ok() {
+        self.journal.save(plat, &rec).is_ok()
+    }
+
+    /// Record how far the slot is durably written: up to the last 64-byte MD5 block, whose
+    /// state is saved (the bytes after it are downloaded again on resume, at most 63).
+    fn save_journal<P: Platform>(&mut self, plat: &mut P) -> bool {
+        let (md5_state, pending) = self.xfer.md5.save();
+        let Some(offset) = self.xfer.offset.checked_sub(pending as u32) else {
+            return false;
+        };
+        if self.save_record(plat, Phase::Downloading, offset, md5_state) {
             self.xfer.saved_offset = offset;
             return true;
         }
@@ -781,17 +766,16 @@ impl Engine {
     /// End the update: tell the cloud why, and forget the image.
     fn fail<P: Platform>(&mut self, plat: &mut P, e: Error) {
         if self.state == State::Downloading {
-            let now = plat.now_ms();
+            let now = ms(plat.now_ms());
             self.abandon_slot(now, plat);
         } else {
             let _ = self.journal.clear(plat);
         }
-        self.last_error = Some(e);
         self.state = State::Idle;
         self.xfer.active = false;
         self.resume = None;
         self.queue(Kind::Fail(e));
-        self.emit(plat, EventKind::Error, Some(e));
+        self.error(plat, e);
     }
 
     // ---- download, driven by the client ----
@@ -799,7 +783,8 @@ impl Engine {
     /// A request should be started now: `(url, first byte, last byte, If-Range ETag)`.
     pub fn download_due(&self, now: u64) -> Option<(&str, u32, u32, Option<&str>)> {
         let x = &self.xfer;
-        let waiting = x.active || x.readback.is_some() || now < x.retry_at;
+        let waiting =
+            x.active || x.readback.is_some() || left(ms(now), x.retry_from, x.retry_ms) > 0;
         if self.state != State::Downloading || waiting || x.offset >= self.offer.file_size {
             return None;
         }
@@ -810,7 +795,7 @@ impl Engine {
 
     pub fn download_started(&mut self, now: u64) {
         self.xfer.active = true;
-        self.xfer.window_ms = now;
+        self.xfer.window_at = ms(now);
         self.xfer.window_bytes = 0;
     }
 
@@ -822,11 +807,11 @@ impl Engine {
     ) -> Result<(), Error> {
         let size = self.offer.file_size;
         if matches!(head.status, 200 | 206) {
-            // Only a strong ETag may go into If-Range.
-            let strong = head.etag.filter(|e| !e.starts_with("W/"));
-            self.xfer.etag = strong
-                .and_then(|e| Str::try_from_str(e).ok())
-                .unwrap_or_default();
+            // Only a strong ETag may go into If-Range; one too long to keep is not used.
+            self.xfer.etag.clear();
+            if let Some(e) = head.etag.filter(|e| !e.starts_with("W/")) {
+                let _ = self.xfer.etag.push_str(e);
+            }
         }
         let accepted = match head.status {
             206 => {
@@ -842,7 +827,7 @@ impl Engine {
                 }
                 if self.xfer.offset != 0 {
                     // The server ignored Range: start over from byte 0, never splice.
-                    plat.log(Level::Warn, "server ignored Range; restarting from byte 0");
+                    plat.log(Level::Warn, "Range ignored: restart from 0");
                     self.xfer.offset = 0;
                     self.xfer.md5 = Md5::new();
                     self.before_erase(plat)?;
@@ -858,8 +843,8 @@ impl Engine {
         if accepted.is_ok() && self.xfer.offset == 0 {
             // Bytes from the start are coming: progress starts at "0", as Tencent's SDKs send
             // it with the first chunk (a resume does not repeat it).
-            self.xfer.reported_percent = None;
-            if !self.outbox.contains(|k| *k == Kind::Progress(0)) {
+            self.xfer.reported_percent = NOT_REPORTED;
+            if !self.outbox.has(Kind::Progress(0)) {
                 self.queue(Kind::Progress(0));
             }
         }
@@ -910,7 +895,7 @@ impl Engine {
         // A new stall window once enough came in: a trickle never gets there.
         x.window_bytes = x.window_bytes.saturating_add(end - start);
         if x.window_bytes >= STALL_MIN_BYTES || end == self.offer.file_size {
-            x.window_ms = now;
+            x.window_at = ms(now);
             x.window_bytes = 0;
         }
         let p = percent(end, self.offer.file_size);
@@ -935,12 +920,17 @@ impl Engine {
         self.verify(plat);
     }
 
+    /// Check the digest of the stream or, once `work` has read the slot back (`readback` is
+    /// `Some(size)`), of the slot.
     fn verify<P: Platform>(&mut self, plat: &mut P) {
-        let digest = self.xfer.md5.finish();
-        if digest != self.offer.md5 {
+        let read_back = self.xfer.readback.take().is_some();
+        if self.xfer.md5.finish() != self.offer.md5 {
+            if read_back {
+                plat.log(Level::Error, "slot read-back: MD5 mismatch");
+            }
             return self.fail(plat, Error::Md5Mismatch);
         }
-        if self.policy.readback_verify {
+        if self.policy.readback_verify && !read_back {
             // The stream was right; now prove the flash holds it (see `work`).
             self.xfer.md5 = Md5::new();
             self.xfer.readback = Some(0);
@@ -984,41 +974,23 @@ impl Engine {
             }
             offset += n;
         }
+        self.xfer.readback = Some(offset);
         if offset < size {
-            self.xfer.readback = Some(offset);
             return true;
         }
-        if self.xfer.md5.finish() != self.offer.md5 {
-            plat.log(
-                Level::Error,
-                "the slot does not hold what was written to it",
-            );
-            self.fail(plat, Error::Md5Mismatch);
-        } else {
-            self.install(plat);
-        }
+        self.verify(plat);
         false
     }
 
     /// Hand the verified image over: record first, then the bootable slot.
     fn install<P: Platform>(&mut self, plat: &mut P) {
-        if self.xfer.reported_percent != Some(100) {
+        if self.xfer.reported_percent != 100 {
             self.queue(Kind::Progress(100));
         }
-        let rec = Record {
-            phase: Phase::Installed,
-            version: self.offer.version.clone(),
-            md5: self.offer.md5,
-            file_size: self.offer.file_size,
-            offset: self.offer.file_size,
-            task_id: self.offer.task_id,
-            fw_type: self.offer.fw_type.clone(),
-            etag: Str::new(),
-            md5_state: [0; MD5_STATE_LEN],
-        };
         // The record goes first: a power cut after it but before the slot is bootable is reported
         // as a failed upgrade, never as a silent success.
-        if self.journal.save(plat, &rec).is_err() {
+        let size = self.offer.file_size;
+        if !self.save_record(plat, Phase::Installed, size, [0; MD5_STATE_LEN]) {
             return self.fail(plat, Error::Store);
         }
         if plat.slot_close(true).is_err() {
@@ -1035,89 +1007,93 @@ impl Engine {
         if self.state != State::Downloading {
             return;
         }
-        self.xfer.active = false;
+        let x = &mut self.xfer;
+        x.active = false;
+        x.retry_ms = 0;
         if e == Error::Redirected {
-            self.xfer.retry_at = now;
             return;
         }
-        self.xfer.redirects = 0;
-        self.xfer.attempts = self.xfer.attempts.saturating_add(1);
-        self.last_error = Some(e);
+        x.redirects = 0;
+        x.attempts = x.attempts.saturating_add(1);
         if matches!(e, Error::HttpNotFound | Error::Slot | Error::Store)
-            || self.xfer.attempts >= self.policy.max_attempts
+            || x.attempts >= self.policy.max_attempts
         {
             return self.fail(plat, e);
         }
         // Exponential backoff with up to 25 % jitter, so a fleet does not retry in step.
-        let backoff = 1000u16 << (self.xfer.attempts - 1).min(5);
+        let backoff = 1000u32 << (x.attempts - 1).min(5);
         self.rng ^= self.rng << 13;
-        self.rng ^= self.rng >> 7;
-        self.rng ^= self.rng << 17;
-        self.xfer.retry_at =
-            now + u64::from(backoff) + u64::from(div_rem(self.rng, backoff / 4 + 1).1);
+        self.rng ^= self.rng >> 17;
+        self.rng ^= self.rng << 5;
+        x.retry_from = ms(now);
+        x.retry_ms = backoff + self.rng % (backoff / 4 + 1);
         if e == Error::HttpForbidden {
             // The signed URL expired: report the version so the cloud re-sends a fresh one.
             self.queue_version();
         }
-        self.emit(plat, EventKind::Error, Some(e));
+        self.error(plat, e);
     }
 
     /// The download made too little progress for too long (see [`STALL_MIN_BYTES`]).
     pub fn download_stalled(&self, now: u64) -> bool {
-        self.xfer.active
-            && now.saturating_sub(self.xfer.window_ms) >= u64::from(self.policy.stall_timeout_ms)
+        let x = &self.xfer;
+        x.active && left(ms(now), x.window_at, self.policy.stall_timeout_ms) == 0
     }
 
     /// Timers: throttled progress reports, deferred re-requests and clearing the record of an
     /// abandoned slot.
     pub fn poll<P: Platform>(&mut self, now: u64, plat: &mut P) {
-        if self.close_retry_at.is_some_and(|t| now >= t) {
+        let now = ms(now);
+        if self
+            .close_tried
+            .is_some_and(|t| left(now, t, CLOSE_RETRY_MS) == 0)
+        {
             match self.journal.clear(plat) {
                 Ok(()) => self.close_abandoned(plat),
-                Err(_) => self.close_retry_at = Some(now.saturating_add(CLOSE_RETRY_MS)),
+                Err(_) => self.close_tried = Some(now),
             }
         }
-        if self.defer_until.is_some_and(|t| now >= t) {
-            self.defer_until = None;
+        if self.defer.is_some_and(|(t, span)| left(now, t, span) == 0) {
+            self.defer = None;
             self.queue_version();
         }
-        if self.state == State::Downloading && self.progress_due(now) {
-            self.queue(Kind::Progress(percent(
-                self.xfer.offset,
-                self.offer.file_size,
-            )));
-        }
-    }
-
-    fn progress_due(&self, now: u64) -> bool {
         let x = &self.xfer;
         let p = percent(x.offset, self.offer.file_size);
-        x.reported_percent.is_some_and(|r| r < p)
+        let progress_due = x.reported_percent < p // never true before the first report
             && p < 100 // 100 goes out with the verification, in order
-            && now.saturating_sub(x.reported_at) >= u64::from(self.policy.progress_interval_ms)
-            && !self.outbox.contains(|k| matches!(k, Kind::Progress(_)))
+            && left(now, x.reported_at, self.policy.progress_interval_ms) == 0;
+        if self.state == State::Downloading && progress_due && !self.outbox.has(ANY_PROGRESS) {
+            self.queue(Kind::Progress(p));
+        }
     }
 
     /// The earliest time after `now` the engine has timer work (call after [`Self::poll`]).
     pub fn poll_at(&self, now: u64) -> Option<u64> {
-        let mut t = self.defer_until;
-        let mut consider = |v: u64| t = Some(t.map_or(v, |c| c.min(v)));
-        if let Some(r) = self.close_retry_at {
-            consider(r);
+        let t = ms(now);
+        let mut wait: Option<u32> = None;
+        let mut consider = |since: Ms, span: u32| {
+            let l = left(t, since, span);
+            wait = Some(wait.map_or(l, |w| w.min(l)));
+        };
+        if let Some((since, span)) = self.defer {
+            consider(since, span);
+        }
+        if let Some(since) = self.close_tried {
+            consider(since, CLOSE_RETRY_MS);
         }
         if self.state == State::Downloading {
             let x = &self.xfer;
-            if x.active {
-                consider(x.window_ms + u64::from(self.policy.stall_timeout_ms));
-                let next_report = x.reported_at + u64::from(self.policy.progress_interval_ms);
-                if x.reported_percent.is_some() && next_report > now {
-                    consider(next_report);
-                }
+            let report_in = left(t, x.reported_at, self.policy.progress_interval_ms);
+            if !x.active {
+                consider(x.retry_from, x.retry_ms);
             } else {
-                consider(x.retry_at);
+                consider(x.window_at, self.policy.stall_timeout_ms);
+                if x.reported_percent != NOT_REPORTED && report_in > 0 {
+                    consider(x.reported_at, self.policy.progress_interval_ms);
+                }
             }
         }
-        t
+        wait.map(|w| now + u64::from(w))
     }
 }
 
@@ -1693,15 +1669,15 @@ mod tests {
             "the record still claims its bytes"
         );
         assert_eq!(p.slot.len(), 30_000, "and the slot still holds them");
-        assert_eq!(e.poll_at(0), Some(CLOSE_RETRY_MS));
-        e.poll(CLOSE_RETRY_MS, &mut p);
+        assert_eq!(e.poll_at(0), Some(u64::from(CLOSE_RETRY_MS)));
+        e.poll(u64::from(CLOSE_RETRY_MS), &mut p);
         assert_eq!(p.bootable, None, "the store still fails");
 
         p.store_fails = false;
-        e.poll(2 * CLOSE_RETRY_MS, &mut p);
+        e.poll(2 * u64::from(CLOSE_RETRY_MS), &mut p);
         assert!(p.record.iter().all(Vec::is_empty), "record cleared first");
         assert_eq!(p.bootable, Some(false), "then the slot is given up");
-        assert_eq!(e.poll_at(2 * CLOSE_RETRY_MS), None);
+        assert_eq!(e.poll_at(2 * u64::from(CLOSE_RETRY_MS)), None);
 
         // A new image while the close is pending: the record is rewritten for it first.
         let mut p = Mock::default();

@@ -21,24 +21,23 @@ const FORMAT: u8 = 2;
 pub const ETAG_MAX: usize = 48;
 /// The MD5 state after a whole number of 64-byte blocks: four words and the block count.
 pub use crate::hash::MD5_STATE_LEN;
+// Where each field starts in an encoded record (the layout above).
+const FORMAT_AT: usize = 4;
+const SEQ: usize = 5;
+const PHASE: usize = 9;
+/// A text field: its length byte, then its capacity in bytes (zero-padded).
+const VERSION: usize = 10;
+const MD5: usize = VERSION + 1 + VERSION_MAX;
+const FILE_SIZE: usize = MD5 + 16;
+const OFFSET: usize = FILE_SIZE + 4;
+const HAS_TASK: usize = OFFSET + 4;
+const TASK: usize = HAS_TASK + 1;
+const FW_TYPE: usize = TASK + 8;
+const ETAG: usize = FW_TYPE + 1 + FW_TYPE_MAX;
+const MD5_STATE: usize = ETAG + 1 + ETAG_MAX;
+const CRC: usize = MD5_STATE + MD5_STATE_LEN;
 /// Bytes of one encoded record; each of the host's two copies must hold this much.
-pub const RECORD_LEN: usize = 4
-    + 1
-    + 4
-    + 1
-    + 1
-    + VERSION_MAX
-    + 16
-    + 4
-    + 4
-    + 1
-    + 8
-    + 1
-    + FW_TYPE_MAX
-    + 1
-    + ETAG_MAX
-    + MD5_STATE_LEN
-    + 4;
+pub const RECORD_LEN: usize = CRC + 4;
 
 /// Where the update stood when the record was written.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -78,55 +77,32 @@ pub fn crc32(data: &[u8]) -> u32 {
     !crc
 }
 
-struct Cursor<'a> {
-    buf: &'a [u8],
-    pos: usize,
+/// The record's bytes from `at` (an in-range constant: no check is left after inlining).
+#[inline(always)]
+fn get<const N: usize>(b: &[u8; RECORD_LEN], at: usize) -> [u8; N] {
+    b.get(at..at + N)
+        .and_then(|s| s.try_into().ok())
+        .unwrap_or([0; N])
 }
 
-impl<'a> Cursor<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        let s = self.buf.get(self.pos..self.pos.checked_add(n)?)?;
-        self.pos += n;
-        Some(s)
-    }
-    fn u8(&mut self) -> Option<u8> {
-        self.take(1)?.first().copied()
-    }
-    fn u32(&mut self) -> Option<u32> {
-        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
-    }
-    fn u64(&mut self) -> Option<u64> {
-        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
-    }
-    fn text<const N: usize>(&mut self) -> Option<Str<N>> {
-        let len = usize::from(self.u8()?);
-        let field = self.take(N)?;
-        let s = core::str::from_utf8(field.get(..len)?).ok()?;
-        Str::try_from_str(s).ok()
+/// `bytes` into the record at `at` (out of line: a copy loop per field cost more).
+#[inline(never)]
+fn put(b: &mut [u8; RECORD_LEN], at: usize, bytes: &[u8]) {
+    if let Some(dst) = b.get_mut(at..) {
+        copy_prefix(dst, bytes);
     }
 }
 
-struct Out<'a> {
-    buf: &'a mut [u8; RECORD_LEN],
-    pos: usize,
+/// The text field at `at` of capacity `cap`, if its length fits and it is UTF-8.
+fn text(b: &[u8; RECORD_LEN], at: usize, cap: usize) -> Option<&str> {
+    let len = usize::from(*b.get(at)?);
+    let bytes = b.get(at + 1..at + 1 + len).filter(|_| len <= cap)?;
+    core::str::from_utf8(bytes).ok()
 }
 
-impl Out<'_> {
-    fn put(&mut self, bytes: &[u8]) {
-        if let Some(dst) = self.buf.get_mut(self.pos..self.pos + bytes.len()) {
-            copy_prefix(dst, bytes);
-        }
-        self.pos += bytes.len();
-    }
-    fn text<const N: usize>(&mut self, s: &Str<N>) {
-        let mut field = [0u8; N];
-        let b = s.as_bytes();
-        if let Some(dst) = field.get_mut(..b.len()) {
-            copy_prefix(dst, b);
-        }
-        self.put(&[b.len() as u8]);
-        self.put(&field);
-    }
+fn put_text(b: &mut [u8; RECORD_LEN], at: usize, s: &[u8]) {
+    put(b, at, &[s.len() as u8]);
+    put(b, at + 1, s);
 }
 
 impl Record {
@@ -137,70 +113,55 @@ impl Record {
     }
 
     /// [`Self::encode`] into the caller's buffer (no record-sized return value on the stack).
-    pub fn encode_into(&self, seq: u32, buf: &mut [u8; RECORD_LEN]) {
-        buf.fill(0);
-        let mut o = Out { buf, pos: 0 };
-        o.put(&MAGIC);
-        o.put(&[FORMAT]);
-        o.put(&seq.to_le_bytes());
-        o.put(&[self.phase as u8]);
-        o.text(&self.version);
-        o.put(&self.md5);
-        o.put(&self.file_size.to_le_bytes());
-        o.put(&self.offset.to_le_bytes());
-        o.put(&[u8::from(self.task_id.is_some())]);
-        o.put(&self.task_id.unwrap_or(0).to_le_bytes());
-        o.text(&self.fw_type);
-        o.text(&self.etag);
-        o.put(&self.md5_state);
-        let crc = crc32(o.buf.get(..o.pos).unwrap_or(&[]));
-        o.put(&crc.to_le_bytes());
+    pub fn encode_into(&self, seq: u32, b: &mut [u8; RECORD_LEN]) {
+        b.fill(0);
+        put(b, 0, &MAGIC);
+        b[FORMAT_AT] = FORMAT;
+        put(b, SEQ, &seq.to_le_bytes());
+        b[PHASE] = self.phase as u8;
+        put_text(b, VERSION, self.version.as_bytes());
+        put(b, MD5, &self.md5);
+        put(b, FILE_SIZE, &self.file_size.to_le_bytes());
+        put(b, OFFSET, &self.offset.to_le_bytes());
+        b[HAS_TASK] = u8::from(self.task_id.is_some());
+        put(b, TASK, &self.task_id.unwrap_or(0).to_le_bytes());
+        put_text(b, FW_TYPE, self.fw_type.as_bytes());
+        put_text(b, ETAG, self.etag.as_bytes());
+        put(b, MD5_STATE, &self.md5_state);
+        let crc = crc32(b.get(..CRC).unwrap_or(&[]));
+        put(b, CRC, &crc.to_le_bytes());
     }
 
     /// The sequence number and record, or `None` for anything that is not an intact record.
     pub fn decode(buf: &[u8]) -> Option<(u32, Record)> {
-        let body = buf.get(..RECORD_LEN - 4)?;
-        let crc = u32::from_le_bytes(buf.get(RECORD_LEN - 4..RECORD_LEN)?.try_into().ok()?);
-        if crc32(body) != crc {
+        let b: &[u8; RECORD_LEN] = buf.get(..RECORD_LEN)?.try_into().ok()?;
+        let intact = crc32(b.get(..CRC)?) == u32::from_le_bytes(get(b, CRC));
+        if !intact || get::<4>(b, 0) != MAGIC || b[FORMAT_AT] != FORMAT {
             return None;
         }
-        let mut c = Cursor { buf: body, pos: 0 };
-        if c.take(4)? != MAGIC || c.u8()? != FORMAT {
-            return None;
-        }
-        let seq = c.u32()?;
-        let phase = match c.u8()? {
+        let phase = match b[PHASE] {
             1 => Phase::Downloading,
             2 => Phase::Installed,
             _ => return None,
         };
-        let version = c.text::<VERSION_MAX>()?;
-        let md5 = c.take(16)?.try_into().ok()?;
-        let file_size = c.u32()?;
-        let offset = c.u32()?;
-        let has_task = c.u8()? != 0;
-        let task = c.u64()?;
-        let fw_type = c.text::<FW_TYPE_MAX>()?;
-        let etag = c.text::<ETAG_MAX>()?;
-        let md5_state = c.take(MD5_STATE_LEN)?.try_into().ok()?;
-        if version.is_empty() || offset > file_size {
+        let mut rec = Record {
+            phase,
+            version: Str::new(),
+            md5: get(b, MD5),
+            file_size: u32::from_le_bytes(get(b, FILE_SIZE)),
+            offset: u32::from_le_bytes(get(b, OFFSET)),
+            task_id: (b[HAS_TASK] != 0).then(|| u64::from_le_bytes(get(b, TASK))),
+            fw_type: Str::new(),
+            etag: Str::new(),
+            md5_state: get(b, MD5_STATE),
+        };
+        rec.version.push_str(text(b, VERSION, VERSION_MAX)?).ok()?;
+        rec.fw_type.push_str(text(b, FW_TYPE, FW_TYPE_MAX)?).ok()?;
+        rec.etag.push_str(text(b, ETAG, ETAG_MAX)?).ok()?;
+        if rec.version.is_empty() || rec.offset > rec.file_size {
             return None;
         }
-        let task_id = has_task.then_some(task);
-        Some((
-            seq,
-            Record {
-                phase,
-                version,
-                md5,
-                file_size,
-                offset,
-                task_id,
-                fw_type,
-                etag,
-                md5_state,
-            },
-        ))
+        Some((u32::from_le_bytes(get(b, SEQ)), rec))
     }
 }
 
@@ -281,6 +242,23 @@ mod tests {
     #[test]
     fn crc32_check_value() {
         assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+    }
+
+    /// The on-flash layout (format 2) stays what the module doc says: records written before
+    /// still load.
+    #[test]
+    fn layout_is_pinned() {
+        assert_eq!(RECORD_LEN, 170);
+        let b = sample().encode(0x0102_0304);
+        assert_eq!(&b[..10], b"QOTA\x02\x04\x03\x02\x01\x02");
+        assert_eq!(&b[10..16], b"\x052.0.0");
+        assert_eq!(b[43..59], [7; 16]);
+        assert_eq!(b[59..67], [0, 0, 0x80, 0, 0, 0x10, 0, 0]);
+        assert_eq!(b[67..76], [1, 0x40, 0xe2, 1, 0, 0, 0, 0, 0]);
+        assert_eq!(&b[76..80], b"\x03mcu");
+        assert_eq!(b[93], 34);
+        assert_eq!(b[142..166], [9; MD5_STATE_LEN]);
+        assert_eq!(b[166..], crc32(&b[..166]).to_le_bytes());
     }
 
     #[test]
