@@ -211,8 +211,8 @@ impl<'b, P: Platform> Client<'b, P> {
         tls: TlsSetup<'b>,
         plat: P,
     ) -> Result<Self, Error> {
-        let (links, plat, now) = Self::check(cfg, &bufs, tls, plat)?;
-        let mut c = Self::blank(cfg, bufs, links, plat, now);
+        let links = Self::check(cfg, &bufs, tls)?;
+        let mut c = Self::blank(cfg, bufs, links, plat);
         c.fill(cfg)?;
         Ok(c)
     }
@@ -229,26 +229,19 @@ impl<'b, P: Platform> Client<'b, P> {
         tls: TlsSetup<'b>,
         plat: P,
     ) -> Result<&'s mut Self, Error> {
-        let (links, plat, now) = Self::check(cfg, &bufs, tls, plat)?;
-        let c = Self::blank_in(slot, cfg, bufs, links, plat, now);
+        let links = Self::check(cfg, &bufs, tls)?;
+        let c = Self::blank_in(slot, cfg, bufs, links, plat);
         c.fill(cfg)?;
         Ok(c)
     }
 
-    /// The checks that come before the client is built, and the clock at init.
-    fn check(
-        cfg: &Config<'_>,
-        bufs: &Buffers<'b>,
-        tls: TlsSetup<'b>,
-        mut plat: P,
-    ) -> Result<(Links<'b>, P, u64), Error> {
+    /// The checks that come before the client is built.
+    fn check(cfg: &Config<'_>, bufs: &Buffers<'b>, tls: TlsSetup<'b>) -> Result<Links<'b>, Error> {
         let mqtt_short = bufs.mqtt_rx.len() < MIN_MQTT_RX || bufs.mqtt_tx.len() < MIN_MQTT_TX;
         if (mqtt_short && !cfg.host_mqtt) || bufs.http.len() < MIN_HTTP {
             return Err(Error::BufferTooSmall);
         }
-        let links = Links::new(tls, cfg.mqtt_tls && !cfg.host_mqtt, cfg.host_tls)?;
-        let now = plat.now_ms();
-        Ok((links, plat, now))
+        Links::new(tls, cfg.mqtt_tls && !cfg.host_mqtt, cfg.host_tls)
     }
 
     /// The client with its small fields set and its strings empty, written into `slot`;
@@ -262,19 +255,17 @@ impl<'b, P: Platform> Client<'b, P> {
         bufs: Buffers<'b>,
         links: Links<'b>,
         plat: P,
-        now: u64,
     ) -> &'s mut Self {
-        slot.write(Self::blank(cfg, bufs, links, plat, now))
+        slot.write(Self::blank(cfg, bufs, links, plat))
     }
 
     #[inline(always)]
-    fn blank(cfg: &Config<'_>, bufs: Buffers<'b>, links: Links<'b>, plat: P, now: u64) -> Self {
+    fn blank(cfg: &Config<'_>, bufs: Buffers<'b>, links: Links<'b>, plat: P) -> Self {
         let port = match (cfg.broker_port, cfg.mqtt_tls) {
             (0, false) => 1883,
             (0, true) => 8883,
             (p, _) => p,
         };
-        let now = ms(now);
         Client {
             plat,
             id: Identity {
@@ -296,11 +287,11 @@ impl<'b, P: Platform> Client<'b, P> {
             host_mqtt: cfg.host_mqtt,
             host_connected: false,
             host_republished: 0,
-            host_ack_deadline: now,
-            next_connect_ms: now,
-            last_connect_ms: now,
+            host_ack_deadline: 0,
+            next_connect_ms: 0,
+            last_connect_ms: 0,
             connect_failures: 0,
-            rng: now ^ 0x9E37_79B9,
+            rng: 0,
             net_poll_ms: cfg.net_poll_ms.max(1),
             http: Download::new(bufs.http),
             http_sock: None,
@@ -309,9 +300,11 @@ impl<'b, P: Platform> Client<'b, P> {
         }
     }
 
-    /// Checks and copies the configuration's strings into the client, then loads the journal
-    /// (the first platform call besides the clock). Everything fallible comes first.
+    /// Reads the clock, checks and copies the configuration's strings into the client, then
+    /// loads the journal. Everything fallible comes before the journal.
     fn fill(&mut self, cfg: &Config<'_>) -> Result<(), Error> {
+        let now = ms(self.plat.now_ms());
+        self.next_connect_ms = now;
         let pid = bounded(cfg.product_id, PRODUCT_ID_MAX)?;
         let dn = bounded(cfg.device_name, DEVICE_NAME_MAX)?;
         let id = &mut self.id;
@@ -346,7 +339,8 @@ impl<'b, P: Platform> Client<'b, P> {
         if let Some(m) = cfg.module {
             self.engine.set_module(text(m)?);
         }
-        self.rng ^= crate::journal::crc32(self.id.topic_report().as_bytes()) | 1;
+        self.rng =
+            (now ^ 0x9E37_79B9 ^ crate::journal::crc32(self.id.topic_report().as_bytes())) | 1;
         self.engine.boot(&mut self.plat);
         Ok(())
     }

@@ -109,62 +109,66 @@ impl Error {
         Error::ALL.iter().copied().find(|e| e.code() == code)
     }
 
-    /// The text behind `ota_strerror`, NUL-terminated for C.
-    pub const fn text(self) -> &'static core::ffi::CStr {
+    /// The text behind `ota_strerror`, with the NUL C needs at its end (a `str`, so that
+    /// [`Self::as_str`] needs no UTF-8 check).
+    pub const fn text_nul(self) -> &'static str {
         match self {
-            Error::NullPointer => c"a required pointer was NULL",
+            Error::NullPointer => "a required pointer was NULL\0",
             Error::InvalidArgument => {
-                c"invalid argument (empty, too long, not UTF-8, or out of range)"
+                "invalid argument (empty, too long, not printable ASCII, or out of range)\0"
             }
-            Error::BufferTooSmall => c"a buffer is smaller than its documented minimum",
-            Error::WrongState => c"not allowed in the current state",
-            Error::NotInitialized => c"client not initialised",
-            Error::Busy => c"called from inside one of this client's own callbacks",
-            Error::OtherTopic => c"the message is for another client's topic",
-            Error::NetConnect => c"the host could not open a connection",
-            Error::NetIo => c"connection failed or closed by the peer",
-            Error::MqttRefused => c"the MQTT broker refused the connection (check the credentials)",
-            Error::MqttTimeout => c"the MQTT broker did not answer in time",
-            Error::MqttProtocol => c"malformed MQTT packet from the broker",
-            Error::MqttOversize => c"an MQTT message larger than the receive buffer was dropped",
-            Error::SubscribeRejected => c"the broker rejected the OTA topic subscription",
-            Error::BadMessage => c"malformed or incomplete update_firmware message",
-            Error::ImageTooLarge => c"the offered image does not fit the firmware slot",
-            Error::BadUrl => c"unsupported or malformed firmware URL",
-            Error::VersionRejected => c"the cloud rejected the reported version",
-            Error::HttpStatus => c"unexpected HTTP status from the firmware server",
-            Error::HttpNotFound => c"firmware not found (HTTP 404)",
-            Error::HttpForbidden => c"firmware URL refused (HTTP 403, signature expired)",
-            Error::HttpProtocol => c"malformed HTTP response or wrong range/length",
-            Error::DownloadTimeout => c"firmware download stalled",
-            Error::Md5Mismatch => c"image MD5 does not match md5sum",
-            Error::Slot => c"the host's firmware slot reported an error",
-            Error::Store => c"the host's persistent record store reported an error",
-            Error::RolledBack => c"the device came back on the old version",
-            Error::Declined => c"the host declined the update",
-            Error::Redirected => c"redirected (followed by the library)",
+            Error::BufferTooSmall => "a buffer is smaller than its documented minimum\0",
+            Error::WrongState => "not allowed in the current state\0",
+            Error::NotInitialized => "client not initialised\0",
+            Error::Busy => "called from inside one of this client's own callbacks\0",
+            Error::OtherTopic => "the message is for another client's topic\0",
+            Error::NetConnect => "the host could not open a connection\0",
+            Error::NetIo => "connection failed or closed by the peer\0",
+            Error::MqttRefused => {
+                "the MQTT broker refused the connection (check the credentials)\0"
+            }
+            Error::MqttTimeout => "the MQTT broker did not answer in time\0",
+            Error::MqttProtocol => "malformed MQTT packet from the broker\0",
+            Error::MqttOversize => "an MQTT message larger than the receive buffer was dropped\0",
+            Error::SubscribeRejected => "the broker rejected the OTA topic subscription\0",
+            Error::BadMessage => "malformed or incomplete update_firmware message\0",
+            Error::ImageTooLarge => "the offered image does not fit the firmware slot\0",
+            Error::BadUrl => "unsupported or malformed firmware URL\0",
+            Error::VersionRejected => "the cloud rejected the reported version\0",
+            Error::HttpStatus => "unexpected HTTP status from the firmware server\0",
+            Error::HttpNotFound => "firmware not found (HTTP 404)\0",
+            Error::HttpForbidden => "firmware URL refused (HTTP 403, signature expired)\0",
+            Error::HttpProtocol => "malformed HTTP response or wrong range/length\0",
+            Error::DownloadTimeout => "firmware download stalled\0",
+            Error::Md5Mismatch => "image MD5 does not match md5sum\0",
+            Error::Slot => "the host's firmware slot reported an error\0",
+            Error::Store => "the host's persistent record store reported an error\0",
+            Error::RolledBack => "the device came back on the old version\0",
+            Error::Declined => "the host declined the update\0",
+            Error::Redirected => "redirected (followed by the library)\0",
             Error::TlsUntrusted => {
-                c"TLS: server certificate not signed by a trusted CA (add its root to ota_config.ca)"
+                "TLS: server certificate not signed by a trusted CA (add its root to ota_config.ca)\0"
             }
             Error::TlsNameMismatch => {
-                c"TLS: server certificate is not valid for the host name (check broker_host / the URL)"
+                "TLS: server certificate is not valid for the host name (check broker_host / the URL)\0"
             }
             Error::TlsExpired => {
-                c"TLS: server certificate expired or not yet valid (check the clock: unix_time_s)"
+                "TLS: server certificate expired or not yet valid (check the clock: unix_time_s)\0"
             }
-            Error::TlsAlert => c"TLS: the server ended the session with an alert",
+            Error::TlsAlert => "TLS: the server ended the session with an alert\0",
             Error::TlsHandshake => {
-                c"TLS handshake failed (no common TLS version or cipher suite, or a bad message)"
+                "TLS handshake failed (no common TLS version or cipher suite, or a bad message)\0"
             }
             Error::TlsConfig => {
-                c"TLS set-up unusable (ota_config.ca is not PEM/DER certificates, or tls_buf is missing)"
+                "TLS set-up unusable (ota_config.ca is not PEM/DER certificates, or tls_buf is missing)\0"
             }
-            Error::TlsDowngrade => c"refused a redirect from https to http",
+            Error::TlsDowngrade => "refused a redirect from https to http\0",
         }
     }
 
     pub fn as_str(self) -> &'static str {
-        self.text().to_str().unwrap_or("")
+        let t = self.text_nul();
+        t.get(..t.len() - 1).unwrap_or(t)
     }
 
     /// The Tencent `result_code` an update ending with this error reports.
@@ -213,6 +217,7 @@ mod tests {
             assert_eq!(Error::from_code(e.code()), Some(*e));
             assert!(e.code() < 0);
             assert!(!e.as_str().is_empty());
+            assert!(e.text_nul().ends_with('\0') && !e.as_str().contains('\0'));
             for other in &Error::ALL[i + 1..] {
                 assert_ne!(e.code(), other.code());
             }

@@ -22,7 +22,7 @@ use crate::slices::copy_prefix;
 pub const OTA_OK: i32 = 0;
 /// A required pointer was NULL.
 pub const OTA_ERR_NULL_POINTER: i32 = -1;
-/// An argument is empty, too long, not UTF-8, or out of range.
+/// An argument is empty, too long, not printable ASCII, or out of range.
 pub const OTA_ERR_INVALID_ARGUMENT: i32 = -2;
 /// A buffer is smaller than its documented minimum.
 pub const OTA_ERR_BUFFER_TOO_SMALL: i32 = -3;
@@ -780,11 +780,11 @@ fn code(r: Result<(), Error>) -> i32 {
     }
 }
 
-/// A bounded, NUL-terminated, UTF-8 C string.
+/// The length of a NUL-terminated C string of at most `max` bytes.
 ///
 /// # Safety
 /// `p` is NULL or points to a NUL-terminated string (it is read at most up to `max` + 1 bytes).
-unsafe fn c_str<'a>(p: *const c_char, max: usize) -> Result<&'a str, Error> {
+unsafe fn c_len(p: *const c_char, max: usize) -> Result<usize, Error> {
     if p.is_null() {
         return Err(Error::NullPointer);
     }
@@ -796,9 +796,22 @@ unsafe fn c_str<'a>(p: *const c_char, max: usize) -> Result<&'a str, Error> {
             return Err(Error::InvalidArgument);
         }
     }
-    // SAFETY: `len` bytes were just read.
-    let bytes = unsafe { core::slice::from_raw_parts(p.cast::<u8>(), len) };
-    core::str::from_utf8(bytes).map_err(|_| Error::InvalidArgument)
+    Ok(len)
+}
+
+/// A bounded, NUL-terminated C string of printable ASCII, what every name, secret and version
+/// of Tencent's is: checked here once, so no UTF-8 decoder is needed anywhere.
+///
+/// # Safety
+/// As for [`c_len`].
+unsafe fn c_str<'a>(p: *const c_char, max: usize) -> Result<&'a str, Error> {
+    // SAFETY: forwarded caller contract; `len` bytes were just read.
+    let bytes = unsafe { core::slice::from_raw_parts(p.cast::<u8>(), c_len(p, max)?) };
+    if !bytes.iter().all(|b| (b' '..=b'~').contains(b)) {
+        return Err(Error::InvalidArgument);
+    }
+    // SAFETY: printable ASCII is UTF-8.
+    Ok(unsafe { core::str::from_utf8_unchecked(bytes) })
 }
 
 /// # Safety
@@ -816,8 +829,8 @@ fn overlaps(a: (*mut u8, usize), b: (*mut u8, usize)) -> bool {
     a0 < b0.saturating_add(b.1) && b0 < a0.saturating_add(a.1)
 }
 
-fn or_default<T: PartialEq + Default>(v: T, d: T) -> T {
-    if v == T::default() { d } else { v }
+fn or_default(v: u32, d: u32) -> u32 {
+    if v == 0 { d } else { v }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -833,136 +846,136 @@ pub unsafe extern "C" fn ota_init(
     config: *const ota_config,
     platform: *const ota_platform,
 ) -> i32 {
+    // SAFETY: forwarded caller contract.
+    code(unsafe { init(client, config, platform) })
+}
+
+/// [`ota_init`] with `?` for its many checks.
+///
+/// # Safety
+/// As for [`ota_init`]: NULL or valid pointers; strings and buffers as documented in ota_config.
+unsafe fn init(
+    client: *mut ota_client,
+    config: *const ota_config,
+    platform: *const ota_platform,
+) -> Result<(), Error> {
     if client.is_null() || config.is_null() || platform.is_null() {
-        return OTA_ERR_NULL_POINTER;
+        return Err(Error::NullPointer);
     }
     // SAFETY: checked non-NULL; the caller passes valid structs.
-    let (cfg, plat) = unsafe { (&*config, *platform) };
-    let required = plat.now_ms.is_some()
-        && plat.net_connect.is_some()
-        && plat.net_send.is_some()
-        && plat.net_recv.is_some()
-        && plat.net_close.is_some()
-        && plat.slot_open.is_some()
-        && plat.slot_write.is_some()
-        && plat.slot_close.is_some()
-        && plat.store_load.is_some()
-        && plat.store_save.is_some();
+    let (cfg, p) = unsafe { (&*config, &*platform) };
     let host_mqtt = cfg.flags & OTA_FLAG_HOST_MQTT != 0;
-    if !required || (host_mqtt && (plat.mqtt_publish.is_none() || plat.mqtt_subscribe.is_none())) {
-        return OTA_ERR_NULL_POINTER;
+    let required = p.now_ms.is_some()
+        && p.net_connect.is_some()
+        && p.net_send.is_some()
+        && p.net_recv.is_some()
+        && p.net_close.is_some()
+        && p.slot_open.is_some()
+        && p.slot_write.is_some()
+        && p.slot_close.is_some()
+        && p.store_load.is_some()
+        && p.store_save.is_some()
+        && (!host_mqtt || (p.mqtt_publish.is_some() && p.mqtt_subscribe.is_some()));
+    if !required {
+        return Err(Error::NullPointer);
     }
+    let tls_len = if cfg.tls_buf.is_null() {
+        0
+    } else {
+        cfg.tls_len
+    };
     let bufs = [
         (cfg.mqtt_rx_buf, cfg.mqtt_rx_len),
         (cfg.mqtt_tx_buf, cfg.mqtt_tx_len),
         (cfg.http_buf, cfg.http_len),
-        (
-            cfg.tls_buf,
-            if cfg.tls_buf.is_null() {
-                0
-            } else {
-                cfg.tls_len
-            },
-        ),
+        (cfg.tls_buf, tls_len),
     ];
     for (i, a) in bufs.iter().enumerate() {
         if bufs.iter().skip(i + 1).any(|b| overlaps(*a, *b)) {
-            return OTA_ERR_INVALID_ARGUMENT;
+            return Err(Error::InvalidArgument);
         }
     }
-    // SAFETY: strings and buffers as documented in ota_config.
-    let parsed = unsafe {
-        (|| -> Result<(Config<'_>, Buffers<'static>, TlsSetup<'static>), Error> {
-            let mut c = Config::new(
-                c_str(cfg.product_id, OTA_PRODUCT_ID_MAX)?,
-                c_str(cfg.device_name, OTA_DEVICE_NAME_MAX)?,
-                // Not needed with the host's MQTT (a gateway may not hold its sub-devices' secrets).
-                match cfg.device_secret.is_null() && host_mqtt {
-                    true => "",
-                    false => c_str(cfg.device_secret, 128)?,
-                },
-                c_str(cfg.running_version, OTA_VERSION_MAX)?,
-            );
-            if !cfg.broker_host.is_null() {
-                c.broker_host = Some(c_str(cfg.broker_host, OTA_HOST_MAX)?);
-            }
-            c.broker_port = cfg.broker_port;
-            c.mqtt_tls = cfg.flags & OTA_FLAG_MQTT_TLS != 0;
-            c.host_tls = cfg.flags & OTA_FLAG_HOST_TLS != 0;
-            if cfg.flags & OTA_FLAG_HMAC_SHA1 != 0 {
-                c.sign_method = SignMethod::HmacSha1;
-            }
-            c.keepalive_s = or_default(cfg.keepalive_s, OTA_DEFAULT_KEEPALIVE_S);
-            c.ack_timeout_ms =
-                or_default(cfg.ack_timeout_ms, OTA_DEFAULT_ACK_TIMEOUT_MS).min(60_000);
-            c.net_poll_ms = or_default(cfg.net_poll_ms, OTA_DEFAULT_NET_POLL_MS);
-            c.policy = Policy {
-                manual_accept: cfg.flags & OTA_FLAG_MANUAL_ACCEPT != 0,
-                manual_confirm: cfg.flags & OTA_FLAG_MANUAL_CONFIRM != 0,
-                readback_verify: cfg.flags & OTA_FLAG_READBACK_VERIFY != 0,
+    let flag = |f: u32| cfg.flags & f != 0;
+    // SAFETY (the block): strings and buffers as documented in ota_config.
+    let c = unsafe {
+        Config {
+            product_id: c_str(cfg.product_id, OTA_PRODUCT_ID_MAX)?,
+            device_name: c_str(cfg.device_name, OTA_DEVICE_NAME_MAX)?,
+            // Not needed with the host's MQTT (a gateway may not hold its sub-devices' secrets).
+            device_secret: match cfg.device_secret.is_null() && host_mqtt {
+                true => "",
+                false => c_str(cfg.device_secret, 128)?,
+            },
+            running_version: c_str(cfg.running_version, OTA_VERSION_MAX)?,
+            broker_host: match cfg.broker_host.is_null() {
+                true => None,
+                false => Some(c_str(cfg.broker_host, OTA_HOST_MAX)?),
+            },
+            broker_port: cfg.broker_port,
+            mqtt_tls: flag(OTA_FLAG_MQTT_TLS),
+            host_tls: flag(OTA_FLAG_HOST_TLS),
+            keepalive_s: or_default(cfg.keepalive_s.into(), OTA_DEFAULT_KEEPALIVE_S.into()) as u16,
+            ack_timeout_ms: or_default(cfg.ack_timeout_ms, OTA_DEFAULT_ACK_TIMEOUT_MS),
+            sign_method: match flag(OTA_FLAG_HMAC_SHA1) {
+                true => SignMethod::HmacSha1,
+                false => SignMethod::HmacSha256,
+            },
+            net_poll_ms: or_default(cfg.net_poll_ms, OTA_DEFAULT_NET_POLL_MS),
+            policy: Policy {
+                manual_accept: flag(OTA_FLAG_MANUAL_ACCEPT),
+                manual_confirm: flag(OTA_FLAG_MANUAL_CONFIRM),
+                readback_verify: flag(OTA_FLAG_READBACK_VERIFY),
                 slot_size: cfg.slot_size,
-                max_attempts: or_default(cfg.max_attempts, OTA_DEFAULT_MAX_ATTEMPTS).clamp(1, 255)
-                    as u8,
-                progress_interval_ms: match cfg.progress_interval_ms {
-                    0 => OTA_DEFAULT_PROGRESS_INTERVAL_MS,
-                    ms => ms.max(OTA_MIN_PROGRESS_INTERVAL_MS),
-                },
+                max_attempts: or_default(cfg.max_attempts, OTA_DEFAULT_MAX_ATTEMPTS).min(255) as u8,
+                progress_interval_ms: or_default(
+                    cfg.progress_interval_ms,
+                    OTA_DEFAULT_PROGRESS_INTERVAL_MS,
+                )
+                .max(OTA_MIN_PROGRESS_INTERVAL_MS),
                 stall_timeout_ms: or_default(cfg.stall_timeout_ms, OTA_DEFAULT_STALL_TIMEOUT_MS),
                 journal_interval: or_default(cfg.journal_interval, OTA_DEFAULT_JOURNAL_INTERVAL),
-            };
-            c.host_mqtt = host_mqtt;
-            if !cfg.fw_type.is_null() {
-                c.module = Some(c_str(cfg.fw_type, 16)?);
-            }
-            // With the host's MQTT the library needs no MQTT buffers.
-            let optional = |p: *mut u8, len: usize| match p.is_null() && host_mqtt {
-                true => Ok(&mut [][..]),
-                false => buffer(p, len),
-            };
-            let b = Buffers {
-                mqtt_rx: optional(cfg.mqtt_rx_buf, cfg.mqtt_rx_len)?,
-                mqtt_tx: optional(cfg.mqtt_tx_buf, cfg.mqtt_tx_len)?,
-                http: buffer(cfg.http_buf, cfg.http_len)?,
-            };
-            let t = TlsSetup {
-                buf: match cfg.tls_buf.is_null() {
-                    true => &mut [],
-                    false => buffer(cfg.tls_buf, cfg.tls_len)?,
-                },
-                ca: match (cfg.ca.is_null(), cfg.ca_len) {
-                    (_, 0) => &[],
-                    (true, _) => return Err(Error::NullPointer),
-                    (false, n) => core::slice::from_raw_parts(cfg.ca, n),
-                },
-            };
-            Ok((c, b, t))
-        })()
+            },
+            host_mqtt,
+            module: match cfg.fw_type.is_null() {
+                true => None,
+                false => Some(c_str(cfg.fw_type, 16)?),
+            },
+        }
     };
-    let (c, b, t) = match parsed {
-        Ok(v) => v,
-        Err(e) => return e.code(),
+    // With the host's MQTT the library needs no MQTT buffers.
+    // SAFETY: the buffers are lent until ota_deinit (documented in ota_config).
+    let optional = |p: *mut u8, len: usize| match p.is_null() && host_mqtt {
+        true => Ok(&mut [][..]),
+        false => unsafe { buffer(p, len) },
+    };
+    let b = Buffers {
+        mqtt_rx: optional(cfg.mqtt_rx_buf, cfg.mqtt_rx_len)?,
+        mqtt_tx: optional(cfg.mqtt_tx_buf, cfg.mqtt_tx_len)?,
+        // SAFETY: as above.
+        http: unsafe { buffer(cfg.http_buf, cfg.http_len)? },
+    };
+    let t = TlsSetup {
+        // SAFETY: as above.
+        buf: unsafe { buffer(cfg.tls_buf, tls_len) }.unwrap_or(&mut []),
+        ca: match (cfg.ca.is_null(), cfg.ca_len) {
+            (_, 0) => &[],
+            (true, _) => return Err(Error::NullPointer),
+            // SAFETY: the anchors are lent until ota_deinit (documented in ota_config).
+            (false, n) => unsafe { core::slice::from_raw_parts(cfg.ca, n) },
+        },
     };
     let s = client.cast::<Storage>();
     // SAFETY: `client` is valid, aligned storage of OTA_CLIENT_SIZE bytes (asserted above).
     unsafe {
         addr_of_mut!((*s).magic).write(0);
         // Built in place: a client on this stack would be 2.6 KiB more at init (see README).
-        match Client::init_in(
-            &mut *addr_of_mut!((*s).client),
-            &c,
-            b,
-            t,
-            CPlatform { p: plat },
-        ) {
-            Ok(_) => {
-                addr_of_mut!((*s).busy).write(0);
-                addr_of_mut!((*s).cmd).write(CMD_NONE);
-                addr_of_mut!((*s).magic).write(MAGIC);
-                OTA_OK
-            }
-            Err(e) => e.code(),
-        }
+        let slot = &mut *addr_of_mut!((*s).client);
+        Client::init_in(slot, &c, b, t, CPlatform { p: *p })?;
+        addr_of_mut!((*s).busy).write(0);
+        addr_of_mut!((*s).cmd).write(CMD_NONE);
+        addr_of_mut!((*s).magic).write(MAGIC);
     }
+    Ok(())
 }
 
 /// Do whatever is due (connect, read, write, download a chunk, report, ping) without blocking.
@@ -1046,9 +1059,10 @@ pub unsafe extern "C" fn ota_mqtt_input(
     payload: *const u8,
     len: usize,
 ) -> i32 {
-    // SAFETY: forwarded caller contract.
-    let topic = match unsafe { c_str(topic, TOPIC_MAX) } {
-        Ok(t) => t,
+    // Compared as bytes: a topic that is not ASCII is simply another's.
+    // SAFETY: forwarded caller contract; `len` bytes were just read.
+    let topic = match unsafe { c_len(topic, TOPIC_MAX) } {
+        Ok(len) => unsafe { core::slice::from_raw_parts(topic.cast::<u8>(), len) },
         Err(e) => return e.code(),
     };
     if payload.is_null() && len > 0 {
@@ -1187,7 +1201,9 @@ pub unsafe extern "C" fn ota_deinit(client: *mut ota_client) -> i32 {
 pub extern "C" fn ota_strerror(status: i32) -> *const c_char {
     match status {
         OTA_OK => c"success".as_ptr(),
-        s => Error::from_code(s).map_or(c"unknown status".as_ptr(), |e| e.text().as_ptr()),
+        s => {
+            Error::from_code(s).map_or(c"unknown status".as_ptr(), |e| e.text_nul().as_ptr().cast())
+        }
     }
 }
 
@@ -1323,7 +1339,7 @@ mod tests {
         for e in Error::ALL {
             // SAFETY: ota_strerror returns a static NUL-terminated string.
             let s = unsafe { core::ffi::CStr::from_ptr(ota_strerror(e.code())) };
-            assert_eq!(s, e.text());
+            assert_eq!(s.to_str().unwrap(), e.as_str());
         }
         // SAFETY: as above.
         let unknown = unsafe { core::ffi::CStr::from_ptr(ota_strerror(12345)) };
