@@ -697,30 +697,51 @@ const _: () = assert!(cfg!(target_pointer_width = "32") || cfg!(target_pointer_w
 // cbindgen drops arrays sized by expressions, so ota_status spells 33 out.
 const _: () = assert!(OTA_VERSION_MAX + 1 == 33);
 
-/// Run `f` on an initialised, non-busy client; applies commands a callback deferred.
+/// The storage behind `c`, when it holds an initialised client.
 ///
 /// # Safety
 /// `c` is NULL or points to an `ota_client` the caller owns.
-unsafe fn with_client<R>(
-    c: *mut ota_client,
-    f: impl FnOnce(&mut CClient) -> R,
-) -> Result<R, Error> {
+unsafe fn storage(c: *mut ota_client) -> Result<*mut Storage, Error> {
     if c.is_null() {
         return Err(Error::NullPointer);
     }
     let s = c.cast::<Storage>();
     // SAFETY: `c` is valid for OTA_CLIENT_SIZE bytes and suitably aligned; the header fields are
     // plain integers, read without forming a reference to the whole storage.
+    if unsafe { addr_of!((*s).magic).read() } != MAGIC {
+        return Err(Error::NotInitialized);
+    }
+    Ok(s)
+}
+
+/// The initialised, non-busy client in `c`, now marked busy; [`leave`] follows. One copy of
+/// these checks for every entry point (`with_client` is instantiated per closure).
+///
+/// # Safety
+/// As for [`storage`].
+#[inline(never)]
+unsafe fn enter<'a>(c: *mut ota_client) -> Result<&'a mut CClient, Error> {
+    // SAFETY: forwarded caller contract; header fields through raw pointers (see `Storage`).
     unsafe {
-        if addr_of!((*s).magic).read() != MAGIC {
-            return Err(Error::NotInitialized);
-        }
+        let s = storage(c)?;
         if addr_of!((*s).busy).read() != 0 {
             return Err(Error::Busy);
         }
         addr_of_mut!((*s).busy).write(1);
+        Ok((*addr_of_mut!((*s).client)).assume_init_mut())
+    }
+}
+
+/// Applies the commands a callback deferred, then clears busy.
+///
+/// # Safety
+/// `c` was just [`enter`]ed, and the reference `enter` gave is no longer used.
+#[inline(never)]
+unsafe fn leave(c: *mut ota_client) {
+    let s = c.cast::<Storage>();
+    // SAFETY: as promised by the caller; header fields through raw pointers.
+    unsafe {
         let client = (*addr_of_mut!((*s).client)).assume_init_mut();
-        let r = f(client);
         loop {
             let cmd = addr_of!((*s).cmd).read();
             if cmd == CMD_NONE {
@@ -731,6 +752,21 @@ unsafe fn with_client<R>(
             let _ = run(client, cmd, arg);
         }
         addr_of_mut!((*s).busy).write(0);
+    }
+}
+
+/// Run `f` on an initialised, non-busy client; applies commands a callback deferred.
+///
+/// # Safety
+/// As for [`storage`].
+unsafe fn with_client<R>(
+    c: *mut ota_client,
+    f: impl FnOnce(&mut CClient) -> R,
+) -> Result<R, Error> {
+    // SAFETY: forwarded caller contract; the client reference ends with `f`.
+    unsafe {
+        let r = f(enter(c)?);
+        leave(c);
         Ok(r)
     }
 }
@@ -738,30 +774,21 @@ unsafe fn with_client<R>(
 /// A decision taken from inside a callback: stored, applied when the outer call returns.
 ///
 /// # Safety
-/// As for [`with_client`].
+/// As for [`storage`].
 unsafe fn command(c: *mut ota_client, cmd: u32, arg: u32) -> i32 {
-    if c.is_null() {
-        return OTA_ERR_NULL_POINTER;
-    }
-    let s = c.cast::<Storage>();
-    // SAFETY: header fields only, through raw pointers (see `Storage`).
-    let busy = unsafe {
-        if addr_of!((*s).magic).read() != MAGIC {
-            return OTA_ERR_NOT_INITIALIZED;
-        }
-        addr_of!((*s).busy).read() != 0
-    };
-    if busy {
-        // SAFETY: as above.
-        unsafe {
+    // SAFETY: forwarded caller contract; header fields only, through raw pointers.
+    unsafe {
+        let s = match storage(c) {
+            Ok(s) => s,
+            Err(e) => return e.code(),
+        };
+        if addr_of!((*s).busy).read() != 0 {
             addr_of_mut!((*s).cmd).write(cmd);
             addr_of_mut!((*s).cmd_arg).write(arg);
+            return OTA_OK;
         }
-        return OTA_OK;
+        code(with_client(c, |cl| run(cl, cmd, arg)).and_then(|r| r))
     }
-    // SAFETY: forwarded caller contract.
-    let r = unsafe { with_client(c, |cl| run(cl, cmd, arg)) };
-    code(r.and_then(|r| r))
 }
 
 fn run(c: &mut CClient, cmd: u32, arg: u32) -> Result<(), Error> {
