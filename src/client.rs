@@ -309,12 +309,10 @@ impl<'b, P: Platform> Client<'b, P> {
         let dn = bounded(cfg.device_name, DEVICE_NAME_MAX)?;
         let id = &mut self.id;
         // The secret signs the built-in MQTT login; with the host's connection it is not needed.
-        id.key_len = match (cfg.device_secret, cfg.host_mqtt) {
-            ("", true) => 0,
-            (secret, _) => match auth::decode_secret(secret, &mut id.key) {
-                Ok(n @ 1..=KEY_MAX) => n as u8,
-                _ => return Err(Error::InvalidArgument),
-            },
+        id.key_len = match auth::decode_secret(cfg.device_secret, &mut id.key) {
+            _ if cfg.host_mqtt && cfg.device_secret.is_empty() => 0,
+            Ok(n @ 1..=KEY_MAX) => n as u8,
+            _ => return Err(Error::InvalidArgument),
         };
         let mut w = Writer::new(&mut id.text);
         for topic in ["$ota/update/", "$ota/report/"] {
