@@ -1166,11 +1166,11 @@ pub unsafe extern "C" fn ota_get_status(client: *mut ota_client, out: *mut ota_s
     if out.is_null() {
         return OTA_ERR_NULL_POINTER;
     }
-    // SAFETY: forwarded caller contract.
+    // SAFETY: forwarded caller contract; `out` checked non-NULL.
     let r = unsafe {
         with_client(client, |c| {
             let e = c.engine();
-            let mut st = ota_status {
+            out.write(ota_status {
                 state: e.state() as i32,
                 connected: c.is_online(),
                 last_error: e.last_error().map_or(OTA_OK, Error::code),
@@ -1179,29 +1179,24 @@ pub unsafe extern "C" fn ota_get_status(client: *mut ota_client, out: *mut ota_s
                 percent: 0,
                 target_version: [0; 33],
                 running_version: [0; 33],
-            };
-            let copy = |dst: &mut [c_char; 33], s: &str| {
-                for (d, b) in dst.iter_mut().zip(s.bytes().take(OTA_VERSION_MAX)) {
-                    *d = b as c_char;
-                }
-            };
+            });
+            let st = &mut *out;
             if let Some(o) = e.offer() {
                 st.file_size = o.file_size;
                 st.downloaded = e.downloaded();
                 st.percent = crate::num::percent(st.downloaded, o.file_size);
-                copy(&mut st.target_version, o.version.as_str());
+                copy_version(&mut st.target_version, o.version.as_bytes());
             }
-            copy(&mut st.running_version, e.running_version());
-            st
+            copy_version(&mut st.running_version, e.running_version().as_bytes());
         })
     };
-    match r {
-        // SAFETY: `out` checked non-NULL.
-        Ok(st) => unsafe {
-            out.write(st);
-            OTA_OK
-        },
-        Err(e) => e.code(),
+    code(r)
+}
+
+/// A version (at most 32 bytes) into a zeroed `ota_status` field, which keeps its NUL.
+fn copy_version(dst: &mut [c_char; 33], v: &[u8]) {
+    for (d, &b) in dst.iter_mut().take(OTA_VERSION_MAX).zip(v) {
+        *d = b as c_char;
     }
 }
 
