@@ -169,7 +169,8 @@ fn text<const N: usize>(v: &str) -> Result<Str<N>, Error> {
 }
 
 /// Milliseconds from `now` until the layer's deadline `at` (both on the host's clock), 0 once
-/// it has come.
+/// it has come. One copy for the deadlines of the session and the engine.
+#[inline(never)]
 fn delay(now: u64, at: u64) -> Ms {
     Ms::try_from(at.saturating_sub(now)).unwrap_or(Ms::MAX)
 }
