@@ -697,6 +697,28 @@ const _: () = assert!(cfg!(target_pointer_width = "32") || cfg!(target_pointer_w
 // cbindgen drops arrays sized by expressions, so ota_status spells 33 out.
 const _: () = assert!(OTA_VERSION_MAX + 1 == 33);
 
+/// `ota_platform` is one pointer per field (`user`, then the callbacks, each `Option<fn>`,
+/// NULL for `None`), so the required ones are checked in one loop over a mask of positions.
+const PLATFORM_WORDS: usize = core::mem::size_of::<ota_platform>() / core::mem::size_of::<usize>();
+const fn field(offset: usize) -> u32 {
+    1 << (offset / core::mem::size_of::<usize>())
+}
+const REQUIRED_CALLBACKS: u32 = field(core::mem::offset_of!(ota_platform, now_ms))
+    | field(core::mem::offset_of!(ota_platform, net_connect))
+    | field(core::mem::offset_of!(ota_platform, net_send))
+    | field(core::mem::offset_of!(ota_platform, net_recv))
+    | field(core::mem::offset_of!(ota_platform, net_close))
+    | field(core::mem::offset_of!(ota_platform, slot_open))
+    | field(core::mem::offset_of!(ota_platform, slot_write))
+    | field(core::mem::offset_of!(ota_platform, slot_close))
+    | field(core::mem::offset_of!(ota_platform, store_load))
+    | field(core::mem::offset_of!(ota_platform, store_save));
+const HOST_MQTT_CALLBACKS: u32 = field(core::mem::offset_of!(ota_platform, mqtt_publish))
+    | field(core::mem::offset_of!(ota_platform, mqtt_subscribe));
+const _: () =
+    assert!(PLATFORM_WORDS * core::mem::size_of::<usize>() == core::mem::size_of::<ota_platform>());
+const _: () = assert!(PLATFORM_WORDS == 17 && PLATFORM_WORDS <= 32);
+
 /// The storage behind `c`, when it holds an initialised client.
 ///
 /// # Safety
@@ -892,19 +914,14 @@ unsafe fn init(
     // SAFETY: checked non-NULL; the caller passes valid structs.
     let (cfg, p) = unsafe { (&*config, &*platform) };
     let host_mqtt = cfg.flags & OTA_FLAG_HOST_MQTT != 0;
-    let required = p.now_ms.is_some()
-        && p.net_connect.is_some()
-        && p.net_send.is_some()
-        && p.net_recv.is_some()
-        && p.net_close.is_some()
-        && p.slot_open.is_some()
-        && p.slot_write.is_some()
-        && p.slot_close.is_some()
-        && p.store_load.is_some()
-        && p.store_save.is_some()
-        && (!host_mqtt || (p.mqtt_publish.is_some() && p.mqtt_subscribe.is_some()));
-    if !required {
-        return Err(Error::NullPointer);
+    let need = REQUIRED_CALLBACKS | if host_mqtt { HOST_MQTT_CALLBACKS } else { 0 };
+    // SAFETY: `ota_platform` is a sequence of pointers (asserted with the masks below).
+    let words =
+        unsafe { core::slice::from_raw_parts(platform.cast::<*const c_void>(), PLATFORM_WORDS) };
+    for (i, w) in words.iter().enumerate() {
+        if (need >> i) & 1 != 0 && w.is_null() {
+            return Err(Error::NullPointer);
+        }
     }
     let tls_len = if cfg.tls_buf.is_null() {
         0
