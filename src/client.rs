@@ -164,6 +164,8 @@ pub fn version_text(v: &str) -> Result<Str<VERSION_MAX>, Error> {
     text(v)
 }
 
+/// Inlined: the checked text is then built where it is stored, not copied there twice.
+#[inline(always)]
 fn text<const N: usize>(v: &str) -> Result<Str<N>, Error> {
     Str::try_from_str(bounded(v, N)?).map_err(|_| Error::InvalidArgument)
 }
