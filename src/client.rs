@@ -134,6 +134,10 @@ impl Identity {
     fn part(&self, from: usize, to: usize) -> &str {
         utf8(self.text.get(from..to).unwrap_or(&[]))
     }
+    /// Compared as bytes: any other topic, ASCII or not, is another's.
+    fn is_update_topic(&self, topic: &[u8]) -> bool {
+        self.text.get(..usize::from(self.topic_len)) == Some(topic)
+    }
     fn topic_update(&self) -> &str {
         self.part(0, self.topic_len.into())
     }
@@ -411,7 +415,6 @@ impl<'b, P: Platform> Client<'b, P> {
     }
 
     /// A message the host received; only those of [`Self::update_topic`] are for this client.
-    /// The topic is compared as bytes: any other topic, ASCII or not, is another's.
     pub fn mqtt_input<T: AsRef<[u8]> + ?Sized>(
         &mut self,
         topic: &T,
@@ -420,7 +423,7 @@ impl<'b, P: Platform> Client<'b, P> {
         if !self.host_mqtt {
             return Err(Error::WrongState);
         }
-        if Some(topic.as_ref()) != self.id.text.get(..usize::from(self.id.topic_len)) {
+        if !self.id.is_update_topic(topic.as_ref()) {
             return Err(Error::OtherTopic);
         }
         let now = self.plat.now_ms();
@@ -742,13 +745,7 @@ impl<'b, P: Platform> Client<'b, P> {
             let e = match self.mqtt.poll_event(now) {
                 None => return,
                 Some(SessionEvent::Message { topic, payload }) => {
-                    if topic.as_bytes()
-                        == self
-                            .id
-                            .text
-                            .get(..usize::from(self.id.topic_len))
-                            .unwrap_or(&[])
-                    {
+                    if self.id.is_update_topic(topic.as_bytes()) {
                         self.engine.on_message(now, payload, &mut self.plat);
                     }
                     continue;
