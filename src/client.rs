@@ -64,7 +64,9 @@ pub struct Config<'a> {
     /// the library has the built-in TLS.
     pub host_tls: bool,
     pub running_version: &'a str,
+    /// At most 900.
     pub keepalive_s: u16,
+    /// Kept within 100..=60000.
     pub ack_timeout_ms: u32,
     pub sign_method: SignMethod,
     /// Longest delay `poll` returns while a connection is open and data may arrive.
