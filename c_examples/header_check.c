@@ -9,6 +9,7 @@
  */
 #include "qcloud_ota.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -316,6 +317,27 @@ int main(void)
     plat.now_ms = NULL;
     EXPECT(ota_init(&client, &cfg, &plat) != OTA_OK);
     plat.now_ms = f_now;
+    {
+        /* Each required callback, one at a time: NULL is refused; with OTA_FLAG_HOST_MQTT the
+         * host's publish and subscribe are required too. */
+        static const size_t required[] = {
+            offsetof(ota_platform, now_ms),     offsetof(ota_platform, net_connect),
+            offsetof(ota_platform, net_send),   offsetof(ota_platform, net_recv),
+            offsetof(ota_platform, net_close),  offsetof(ota_platform, slot_open),
+            offsetof(ota_platform, slot_write), offsetof(ota_platform, slot_close),
+            offsetof(ota_platform, store_load), offsetof(ota_platform, store_save),
+        };
+        size_t i;
+        for (i = 0; i < sizeof required / sizeof required[0]; i++) {
+            ota_platform p = plat;
+            memset((char *)&p + required[i], 0, sizeof p.now_ms);
+            EXPECT(ota_init(&client, &cfg, &p) == OTA_ERR_NULL_POINTER);
+        }
+        EXPECT(plat.mqtt_publish == NULL && plat.mqtt_subscribe == NULL);
+        cfg.flags = OTA_FLAG_HOST_MQTT;
+        EXPECT(ota_init(&client, &cfg, &plat) == OTA_ERR_NULL_POINTER);
+        cfg.flags = 0;
+    }
 
     memset(&pr, 0, sizeof pr);
     EXPECT(ota_init(&client, &cfg, &plat) == OTA_OK);

@@ -46,7 +46,7 @@
 #define OTA_ERR_NULL_POINTER (-1)
 
 /**
- * An argument is empty, too long, not UTF-8, or out of range.
+ * An argument is empty, too long, not printable ASCII, or out of range.
  */
 #define OTA_ERR_INVALID_ARGUMENT (-2)
 

@@ -11,7 +11,7 @@ use crate::http::download::{Download, DownloadError, DownloadEvent};
 use crate::http::url::{self, Scheme};
 use crate::link::{Links, TlsSetup};
 use crate::mqtt::session::{Session, SessionConfig, SessionEvent};
-use crate::num::div_rem;
+use crate::num::{Ms, ms, reached, until};
 use crate::platform::{Channel, Event, EventKind, Level, NetError, Platform, Socket};
 use crate::protocol::VERSION_MAX;
 use crate::text::{Str, Writer};
@@ -24,16 +24,18 @@ pub const PRODUCT_ID_MAX: usize = 32;
 pub const DEVICE_NAME_MAX: usize = 64;
 pub const HOST_MAX: usize = 128;
 const KEY_MAX: usize = 64;
-const TOPIC_MAX: usize = 16 + PRODUCT_ID_MAX + DEVICE_NAME_MAX;
+/// `$ota/update/` (or `$ota/report/`), the product id, `/`, the device name.
+const TOPIC_PREFIX: usize = 12;
+const TOPIC_MAX: usize = TOPIC_PREFIX + PRODUCT_ID_MAX + 1 + DEVICE_NAME_MAX;
 /// Most bytes one `poll` moves from the firmware server before returning (keeps each call short).
 const HTTP_BUDGET_PER_POLL: usize = 512 * 1024;
 /// Longest one `poll` spends moving firmware bytes: on a link slower than the device (a modem's
 /// UART), the socket never runs dry and the byte budget alone held `ota_poll` for 17 s per call,
 /// delaying progress reports and pings (found by tests/qemu_firmware.rs).
-const HTTP_TIME_BUDGET_MS: u64 = 20;
+const HTTP_TIME_BUDGET_MS: Ms = 20;
 /// Tencent allows one CONNECT per 5 s per device.
-const MIN_CONNECT_INTERVAL_MS: u64 = 5000;
-const MAX_RECONNECT_DELAY_MS: u64 = 60_000;
+const MIN_CONNECT_INTERVAL_MS: Ms = 5000;
+const MAX_RECONNECT_DELAY_MS: Ms = 60_000;
 /// The token for a QoS1 publish the host accepted without a PUBACK to come (hosts return
 /// positive `i32` tokens, so this one is never theirs).
 const HOST_NO_ACK: u32 = u32::MAX;
@@ -62,7 +64,9 @@ pub struct Config<'a> {
     /// the library has the built-in TLS.
     pub host_tls: bool,
     pub running_version: &'a str,
+    /// At most 900.
     pub keepalive_s: u16,
+    /// Kept within 100..=60000.
     pub ack_timeout_ms: u32,
     pub sign_method: SignMethod,
     /// Longest delay `poll` returns while a connection is open and data may arrive.
@@ -110,31 +114,51 @@ pub struct Buffers<'b> {
     pub http: &'b mut [u8],
 }
 
+/// The device's names, checked and copied once into one buffer: the update topic
+/// (`$ota/update/{product_id}/{device_name}`, which holds both names), the report topic, then
+/// the broker host.
 struct Identity {
-    product_id: Str<PRODUCT_ID_MAX>,
-    device_name: Str<DEVICE_NAME_MAX>,
+    text: [u8; 2 * TOPIC_MAX + HOST_MAX],
+    pid_len: u8,
+    topic_len: u8,
+    host_len: u8,
+    key_len: u8,
     key: [u8; KEY_MAX],
-    key_len: usize,
-    host: Str<HOST_MAX>,
     port: u16,
     tls: bool,
     keepalive_s: u16,
     ack_timeout_ms: u32,
     sign: SignMethod,
-    topic_update: Str<TOPIC_MAX>,
-    topic_report: Str<TOPIC_MAX>,
 }
 
-/// `s` becomes the concatenation of `parts`: not empty, at most `N` bytes.
-fn set<const N: usize>(s: &mut Str<N>, parts: &[&str]) -> Result<(), Error> {
-    s.clear();
-    for p in parts {
-        s.push_str(p).map_err(|_| Error::InvalidArgument)?;
+impl Identity {
+    /// Bytes `from..to` of the names (always ASCII: every piece was a `&str`, cut at ASCII).
+    fn part(&self, from: usize, to: usize) -> &str {
+        utf8(self.text.get(from..to).unwrap_or(&[]))
     }
-    if s.is_empty() {
+    /// Compared as bytes: any other topic, ASCII or not, is another's.
+    fn is_update_topic(&self, topic: &[u8]) -> bool {
+        self.text.get(..usize::from(self.topic_len)) == Some(topic)
+    }
+    fn topic_update(&self) -> &str {
+        self.part(0, self.topic_len.into())
+    }
+    fn topic_report(&self) -> &str {
+        let t = usize::from(self.topic_len);
+        self.part(t, 2 * t)
+    }
+    fn host(&self) -> &str {
+        let t = 2 * usize::from(self.topic_len);
+        self.part(t, t + usize::from(self.host_len))
+    }
+}
+
+/// 1 to `max` bytes, as every name and version must be.
+fn bounded(s: &str, max: usize) -> Result<&str, Error> {
+    if s.is_empty() || s.len() > max {
         return Err(Error::InvalidArgument);
     }
-    Ok(())
+    Ok(s)
 }
 
 fn utf8(b: &[u8]) -> &str {
@@ -146,10 +170,17 @@ pub fn version_text(v: &str) -> Result<Str<VERSION_MAX>, Error> {
     text(v)
 }
 
+/// Inlined: the checked text is then built where it is stored, not copied there twice.
+#[inline(always)]
 fn text<const N: usize>(v: &str) -> Result<Str<N>, Error> {
-    let mut s = Str::new();
-    set(&mut s, &[v])?;
-    Ok(s)
+    Str::try_from_str(bounded(v, N)?).map_err(|_| Error::InvalidArgument)
+}
+
+/// Milliseconds from `now` until the layer's deadline `at` (both on the host's clock), 0 once
+/// it has come. One copy for the deadlines of the session and the engine.
+#[inline(never)]
+fn delay(now: u64, at: u64) -> Ms {
+    Ms::try_from(at.saturating_sub(now)).unwrap_or(Ms::MAX)
 }
 
 pub struct Client<'b, P: Platform> {
@@ -162,25 +193,19 @@ pub struct Client<'b, P: Platform> {
     /// Host MQTT mode, and whether the host says its connection is up.
     host_mqtt: bool,
     host_connected: bool,
-    /// Host MQTT: when the QoS1 report in flight times out, and how often it went again.
-    host_ack_deadline: u64,
     host_republished: u8,
+    /// Host MQTT: when the QoS1 report in flight times out.
+    host_ack_deadline: Ms,
     /// Built-in: the next CONNECT; host MQTT: the next subscribe after a lost acknowledgement.
-    next_connect_ms: u64,
-    last_connect_ms: Option<u64>,
+    next_connect_ms: Ms,
+    last_connect_ms: Ms,
     connect_failures: u32,
+    rng: u32,
+    net_poll_ms: u32,
     http: Download<'b>,
     http_sock: Option<Socket>,
     links: Links<'b>,
     engine: Engine,
-    rng: u64,
-    net_poll_ms: u32,
-}
-
-enum SessionAction {
-    Subscribe,
-    Online,
-    Drop(Error),
 }
 
 impl<'b, P: Platform> Client<'b, P> {
@@ -195,8 +220,8 @@ impl<'b, P: Platform> Client<'b, P> {
         tls: TlsSetup<'b>,
         plat: P,
     ) -> Result<Self, Error> {
-        let (links, plat, now) = Self::check(cfg, &bufs, tls, plat)?;
-        let mut c = Self::blank(cfg, bufs, links, plat, now);
+        let links = Self::check(cfg, &bufs, tls)?;
+        let mut c = Self::blank(cfg, bufs, links, plat);
         c.fill(cfg)?;
         Ok(c)
     }
@@ -213,26 +238,19 @@ impl<'b, P: Platform> Client<'b, P> {
         tls: TlsSetup<'b>,
         plat: P,
     ) -> Result<&'s mut Self, Error> {
-        let (links, plat, now) = Self::check(cfg, &bufs, tls, plat)?;
-        let c = Self::blank_in(slot, cfg, bufs, links, plat, now);
+        let links = Self::check(cfg, &bufs, tls)?;
+        let c = Self::blank_in(slot, cfg, bufs, links, plat);
         c.fill(cfg)?;
         Ok(c)
     }
 
-    /// The checks that come before the client is built, and the clock at init.
-    fn check(
-        cfg: &Config<'_>,
-        bufs: &Buffers<'b>,
-        tls: TlsSetup<'b>,
-        mut plat: P,
-    ) -> Result<(Links<'b>, P, u64), Error> {
+    /// The checks that come before the client is built.
+    fn check(cfg: &Config<'_>, bufs: &Buffers<'b>, tls: TlsSetup<'b>) -> Result<Links<'b>, Error> {
         let mqtt_short = bufs.mqtt_rx.len() < MIN_MQTT_RX || bufs.mqtt_tx.len() < MIN_MQTT_TX;
         if (mqtt_short && !cfg.host_mqtt) || bufs.http.len() < MIN_HTTP {
             return Err(Error::BufferTooSmall);
         }
-        let links = Links::new(tls, cfg.mqtt_tls && !cfg.host_mqtt, cfg.host_tls)?;
-        let now = plat.now_ms();
-        Ok((links, plat, now))
+        Links::new(tls, cfg.mqtt_tls && !cfg.host_mqtt, cfg.host_tls)
     }
 
     /// The client with its small fields set and its strings empty, written into `slot`;
@@ -246,13 +264,12 @@ impl<'b, P: Platform> Client<'b, P> {
         bufs: Buffers<'b>,
         links: Links<'b>,
         plat: P,
-        now: u64,
     ) -> &'s mut Self {
-        slot.write(Self::blank(cfg, bufs, links, plat, now))
+        slot.write(Self::blank(cfg, bufs, links, plat))
     }
 
     #[inline(always)]
-    fn blank(cfg: &Config<'_>, bufs: Buffers<'b>, links: Links<'b>, plat: P, now: u64) -> Self {
+    fn blank(cfg: &Config<'_>, bufs: Buffers<'b>, links: Links<'b>, plat: P) -> Self {
         let port = match (cfg.broker_port, cfg.mqtt_tls) {
             (0, false) => 1883,
             (0, true) => 8883,
@@ -261,67 +278,76 @@ impl<'b, P: Platform> Client<'b, P> {
         Client {
             plat,
             id: Identity {
-                product_id: Str::new(),
-                device_name: Str::new(),
-                key: [0; KEY_MAX],
+                text: [0; 2 * TOPIC_MAX + HOST_MAX],
+                pid_len: 0,
+                topic_len: 0,
+                host_len: 0,
                 key_len: 0,
-                host: Str::new(),
+                key: [0; KEY_MAX],
                 port,
                 tls: cfg.mqtt_tls,
                 keepalive_s: cfg.keepalive_s.min(900),
-                ack_timeout_ms: cfg.ack_timeout_ms.max(100),
+                ack_timeout_ms: cfg.ack_timeout_ms.clamp(100, 60_000),
                 sign: cfg.sign_method,
-                topic_update: Str::new(),
-                topic_report: Str::new(),
             },
             mqtt: Session::new(bufs.mqtt_rx, bufs.mqtt_tx),
             mqtt_sock: None,
             online: false,
             host_mqtt: cfg.host_mqtt,
             host_connected: false,
-            host_ack_deadline: 0,
             host_republished: 0,
-            next_connect_ms: now,
-            last_connect_ms: None,
+            host_ack_deadline: 0,
+            next_connect_ms: 0,
+            last_connect_ms: 0,
             connect_failures: 0,
+            rng: 0,
+            net_poll_ms: cfg.net_poll_ms.max(1),
             http: Download::new(bufs.http),
             http_sock: None,
             links,
             engine: Engine::new(Str::new(), cfg.policy),
-            rng: now ^ 0x9E37_79B9_7F4A_7C15,
-            net_poll_ms: cfg.net_poll_ms.max(1),
         }
     }
 
-    /// Copies and checks the configuration's strings into the client, then loads the journal
-    /// (the first platform call besides the clock). Everything fallible comes first.
+    /// Reads the clock, checks and copies the configuration's strings into the client, then
+    /// loads the journal. Everything fallible comes before the journal.
     fn fill(&mut self, cfg: &Config<'_>) -> Result<(), Error> {
+        let now = ms(self.plat.now_ms());
+        self.next_connect_ms = now;
+        let pid = bounded(cfg.product_id, PRODUCT_ID_MAX)?;
+        let dn = bounded(cfg.device_name, DEVICE_NAME_MAX)?;
         let id = &mut self.id;
-        set(&mut id.product_id, &[cfg.product_id])?;
-        set(&mut id.device_name, &[cfg.device_name])?;
         // The secret signs the built-in MQTT login; with the host's connection it is not needed.
-        id.key_len = match (cfg.device_secret, cfg.host_mqtt) {
-            ("", true) => 0,
-            (secret, _) => match auth::decode_secret(secret, &mut id.key) {
-                Ok(n) if n > 0 => n,
-                _ => return Err(Error::InvalidArgument),
-            },
+        id.key_len = match auth::decode_secret(cfg.device_secret, &mut id.key) {
+            _ if cfg.host_mqtt && cfg.device_secret.is_empty() => 0,
+            Ok(n @ 1..=KEY_MAX) => n as u8,
+            _ => return Err(Error::InvalidArgument),
         };
-        match cfg.broker_host {
-            Some(h) => set(&mut id.host, &[h])?,
-            None => set(
-                &mut id.host,
-                &[cfg.product_id, ".iotcloud.tencentdevices.com"],
-            )?,
+        let mut w = Writer::new(&mut id.text);
+        for topic in ["$ota/update/", "$ota/report/"] {
+            w.str(topic);
+            w.str(pid);
+            w.byte(b'/');
+            w.str(dn);
         }
+        match cfg.broker_host {
+            Some(h) => w.str(bounded(h, HOST_MAX)?),
+            None => {
+                w.str(pid);
+                w.str(".iotcloud.tencentdevices.com");
+            }
+        }
+        // Each piece is bounded above, so everything fits and the lengths fit a byte.
+        let topic_len = TOPIC_PREFIX + pid.len() + 1 + dn.len();
+        id.host_len = w.len().saturating_sub(2 * topic_len) as u8;
+        id.topic_len = topic_len as u8;
+        id.pid_len = pid.len() as u8;
         self.engine.set_running(version_text(cfg.running_version)?);
-        let (pid, dn) = (cfg.product_id, cfg.device_name);
-        set(&mut id.topic_update, &["$ota/update/", pid, "/", dn])?;
-        set(&mut id.topic_report, &["$ota/report/", pid, "/", dn])?;
         if let Some(m) = cfg.module {
             self.engine.set_module(text(m)?);
         }
-        self.rng ^= u64::from(crate::journal::crc32(id.topic_report.as_bytes()));
+        self.rng =
+            (now ^ 0x9E37_79B9 ^ crate::journal::crc32(self.id.topic_report().as_bytes())) | 1;
         self.engine.boot(&mut self.plat);
         Ok(())
     }
@@ -363,7 +389,7 @@ impl<'b, P: Platform> Client<'b, P> {
 
     /// The topic whose messages the host hands to [`Self::mqtt_input`].
     pub fn update_topic(&self) -> &str {
-        self.id.topic_update.as_str()
+        self.id.topic_update()
     }
 
     /// The host's connection is up (again): the next poll subscribes through the host and
@@ -376,7 +402,7 @@ impl<'b, P: Platform> Client<'b, P> {
         self.host_connected = true;
         self.host_republished = 0;
         self.connect_failures = 0;
-        self.next_connect_ms = self.plat.now_ms();
+        self.next_connect_ms = ms(self.plat.now_ms());
         Ok(())
     }
 
@@ -391,11 +417,15 @@ impl<'b, P: Platform> Client<'b, P> {
     }
 
     /// A message the host received; only those of [`Self::update_topic`] are for this client.
-    pub fn mqtt_input(&mut self, topic: &str, payload: &[u8]) -> Result<(), Error> {
+    pub fn mqtt_input<T: AsRef<[u8]> + ?Sized>(
+        &mut self,
+        topic: &T,
+        payload: &[u8],
+    ) -> Result<(), Error> {
         if !self.host_mqtt {
             return Err(Error::WrongState);
         }
-        if topic != self.id.topic_update.as_str() {
+        if !self.id.is_update_topic(topic.as_ref()) {
             return Err(Error::OtherTopic);
         }
         let now = self.plat.now_ms();
@@ -416,11 +446,11 @@ impl<'b, P: Platform> Client<'b, P> {
     /// the cloud takes a repeated report), `HOST_REPUBLISH_MAX` times; then the connection
     /// counts as lost for reporting, as a dead built-in session would: `Disconnected`, and a new
     /// subscribe (and `report_version`) after an exponential backoff, without waiting for the host.
-    fn host_ack_check(&mut self, now: u64) {
+    fn host_ack_check(&mut self, now: Ms) {
         let Some(token) = self.engine.awaiting_ack() else {
             return;
         };
-        if token == HOST_NO_ACK || now < self.host_ack_deadline {
+        if token == HOST_NO_ACK || !reached(now, self.host_ack_deadline) {
             return;
         }
         if self.host_republished < HOST_REPUBLISH_MAX {
@@ -432,23 +462,20 @@ impl<'b, P: Platform> Client<'b, P> {
         self.online = false;
         self.engine.on_offline();
         self.connect_failures = self.connect_failures.saturating_add(1);
-        let backoff = u64::from(self.id.ack_timeout_ms) << self.connect_failures.min(6);
-        self.next_connect_ms = now + backoff.min(MAX_RECONNECT_DELAY_MS);
+        // ack_timeout_ms <= 60 s, so the shift stays far below 2^32.
+        let backoff = self.id.ack_timeout_ms << self.connect_failures.min(6);
+        self.next_connect_ms = now.wrapping_add(backoff.min(MAX_RECONNECT_DELAY_MS));
         self.engine.note_error(Error::MqttTimeout);
         self.event(EventKind::Disconnected, Some(Error::MqttTimeout));
     }
 
-    fn host_step(&mut self, now: u64) {
+    fn host_step(&mut self, now: Ms) {
         self.host_ack_check(now);
-        if !self.host_connected || self.online || now < self.next_connect_ms {
+        if !self.host_connected || self.online || !reached(now, self.next_connect_ms) {
             return;
         }
-        match self.plat.mqtt_subscribe(self.id.topic_update.as_str(), 1) {
-            Ok(()) => {
-                self.online = true;
-                self.engine.on_online();
-                self.event(EventKind::Connected, None);
-            }
+        match self.plat.mqtt_subscribe(self.id.topic_update(), 1) {
+            Ok(()) => self.went_online(),
             Err(NetError::WouldBlock) => {}
             // Said once per connection; the subscription is asked for again at each poll.
             Err(_) if self.engine.last_error() != Some(Error::SubscribeRejected) => {
@@ -459,25 +486,35 @@ impl<'b, P: Platform> Client<'b, P> {
         }
     }
 
-    fn next_random(&mut self) -> u64 {
-        // xorshift64: only for connection ids and jitter, never for secrets.
+    /// Subscribed, through either connection: reports can flow.
+    fn went_online(&mut self) {
+        self.online = true;
+        if !self.host_mqtt {
+            self.connect_failures = 0;
+        }
+        self.engine.on_online();
+        self.event(EventKind::Connected, None);
+    }
+
+    fn next_random(&mut self) -> u32 {
+        // xorshift32: only for connection ids and jitter, never for secrets.
         self.rng ^= self.rng << 13;
-        self.rng ^= self.rng >> 7;
-        self.rng ^= self.rng << 17;
+        self.rng ^= self.rng >> 17;
+        self.rng ^= self.rng << 5;
         self.rng
     }
 
     /// Do whatever is due; returns the milliseconds until the next call is wanted.
     pub fn poll(&mut self) -> u32 {
         let now = self.plat.now_ms();
+        let t = ms(now);
         if self.host_mqtt {
-            self.host_step(now);
+            self.host_step(t);
         } else {
             self.mqtt_step(now);
         }
         self.engine.poll(now, &mut self.plat);
         self.publish_step(now);
-        self.mqtt_flush(now);
         let mut busy = self.http_step(now);
         if self.http_sock.is_none() && self.engine.has_work() {
             // Between requests the HTTP buffer is free for the read-back verification.
@@ -485,7 +522,6 @@ impl<'b, P: Platform> Client<'b, P> {
         }
         // Bytes written to the slot may have queued a report (progress 100, burning).
         self.publish_step(now);
-        self.mqtt_flush(now);
         // The built-in TLS may hold whole records already read from the socket, which will not
         // wake a host waiting for readiness.
         busy |= self.mqtt_sock.is_some() && self.links.pending(Channel::Mqtt);
@@ -493,28 +529,29 @@ impl<'b, P: Platform> Client<'b, P> {
         if busy {
             return 0;
         }
-        let mut next = u64::MAX;
-        let mut consider = |t: Option<u64>| {
-            if let Some(t) = t {
-                next = next.min(t);
-            }
-        };
-        consider(self.mqtt.poll_at().filter(|_| self.mqtt_sock.is_some()));
-        consider(self.engine.poll_at(now));
-        consider((!self.host_mqtt && self.mqtt_sock.is_none()).then_some(self.next_connect_ms));
-        let host_waiting = self.engine.awaiting_ack().filter(|&t| t != HOST_NO_ACK);
-        consider(host_waiting.and(self.host_mqtt.then_some(self.host_ack_deadline)));
+        let mut next = Ms::MAX;
+        if let Some(at) = self.mqtt.poll_at().filter(|_| self.mqtt_sock.is_some()) {
+            next = next.min(delay(now, at));
+        }
+        if let Some(at) = self.engine.poll_at(now) {
+            next = next.min(delay(now, at));
+        }
+        if !self.host_mqtt && self.mqtt_sock.is_none() {
+            next = next.min(until(t, self.next_connect_ms));
+        }
+        let host_waiting = self.engine.awaiting_ack().is_some_and(|a| a != HOST_NO_ACK);
+        if self.host_mqtt && host_waiting {
+            next = next.min(until(t, self.host_ack_deadline));
+        }
         let subscribing = self.host_connected && !self.online;
         // A subscribe the host could not take yet is asked again at the network poll interval.
-        consider(
-            subscribing
-                .then_some(self.next_connect_ms)
-                .filter(|&t| t > now),
-        );
-        if self.mqtt_sock.is_some() || self.http_sock.is_some() || subscribing {
-            consider(Some(now + u64::from(self.net_poll_ms)));
+        if subscribing && !reached(t, self.next_connect_ms) {
+            next = next.min(until(t, self.next_connect_ms));
         }
-        u32::try_from(next.saturating_sub(now)).unwrap_or(u32::MAX)
+        if self.mqtt_sock.is_some() || self.http_sock.is_some() || subscribing {
+            next = next.min(self.net_poll_ms);
+        }
+        next
     }
 
     /// Leave cleanly: DISCONNECT if possible, close both connections.
@@ -527,11 +564,8 @@ impl<'b, P: Platform> Client<'b, P> {
         if let Some(s) = self.mqtt_sock.take() {
             self.links.close(&mut self.plat, Channel::Mqtt, s);
         }
-        if let Some(s) = self.http_sock.take() {
-            self.links.close(&mut self.plat, Channel::Http, s);
-        }
         self.mqtt.reset();
-        self.http.reset();
+        self.close_http();
         self.online = false;
         self.engine.on_offline();
     }
@@ -542,14 +576,46 @@ impl<'b, P: Platform> Client<'b, P> {
         self.plat.event(&ev);
     }
 
+    /// Publish what the engine has queued, through the host's connection or the built-in
+    /// session, and hand the engine the token the PUBACK will carry.
+    fn publish_step(&mut self, now: u64) {
+        if self.online {
+            let mut payload = [0u8; 384];
+            for _ in 0..8 {
+                let Some((len, qos, retransmit)) = self.engine.next_publish(&mut payload) else {
+                    break;
+                };
+                let body = payload.get(..len).unwrap_or(&[]);
+                let topic = self.id.topic_report();
+                let sent = if self.host_mqtt {
+                    self.plat.mqtt_publish(topic, body, qos).map_err(drop)
+                } else {
+                    let retransmit = retransmit.and_then(|p| u16::try_from(p).ok());
+                    let r = self.mqtt.publish(now, topic, body, qos, retransmit);
+                    r.map(|pid| pid.map(u32::from)).map_err(drop)
+                };
+                // Busy host or full tx buffer: the next poll tries again.
+                let Ok(token) = sent else { break };
+                // QoS1 through a host that cannot report PUBACKs: delivered once accepted.
+                let token = (qos == 1).then_some(token.unwrap_or(HOST_NO_ACK));
+                self.host_ack_deadline = ms(now).wrapping_add(self.id.ack_timeout_ms);
+                self.engine.published(now, token);
+                if token == Some(HOST_NO_ACK) {
+                    self.engine.on_acked(HOST_NO_ACK, &mut self.plat);
+                }
+            }
+        }
+        self.mqtt_flush(now);
+    }
+
     // ---- MQTT ----
 
     fn mqtt_connect(&mut self, now: u64) {
-        self.last_connect_ms = Some(now);
+        self.last_connect_ms = ms(now);
         let sock = match self.links.open(
             &mut self.plat,
             Channel::Mqtt,
-            self.id.host.as_str(),
+            self.id.host(),
             self.id.port,
             self.id.tls,
         ) {
@@ -557,28 +623,32 @@ impl<'b, P: Platform> Client<'b, P> {
             Err(e) => return self.mqtt_failed(now, e, false),
         };
         self.mqtt_sock = Some(sock);
-        let connid = auth::make_connid(self.next_random());
-        let connid = core::str::from_utf8(&connid).unwrap_or("a0b1c");
-        let (pid, dn) = (self.id.product_id.as_str(), self.id.device_name.as_str());
-        let key = self.id.key.get(..self.id.key_len).unwrap_or(&[]);
-        let mut client_id = [0u8; PRODUCT_ID_MAX + DEVICE_NAME_MAX];
+        let connid = auth::make_connid(u64::from(self.next_random()));
+        let id = &self.id;
+        // The update topic holds both names: `$ota/update/{pid}/{dn}`.
+        let pid_end = TOPIC_PREFIX + usize::from(id.pid_len);
+        let topic = id.topic_update();
+        let pid = topic.get(TOPIC_PREFIX..pid_end).unwrap_or("");
+        let dn = topic.get(pid_end + 1..).unwrap_or("");
+        let key = id.key.get(..usize::from(id.key_len)).unwrap_or(&[]);
         let mut username = [0u8; PRODUCT_ID_MAX + DEVICE_NAME_MAX + 48];
         let mut password = [0u8; 96];
-        let mut wc = Writer::new(&mut client_id);
         let mut wu = Writer::new(&mut username);
         let mut wp = Writer::new(&mut password);
-        let ok = auth::write_client_id(&mut wc, pid, dn).is_ok()
-            && auth::write_username(&mut wu, pid, dn, auth::SDKAPPID, connid, EXPIRY).is_ok()
-            && auth::write_password(&mut wp, key, wu.written(), self.id.sign).is_ok();
+        let ok = auth::write_username(&mut wu, pid, dn, auth::SDKAPPID, utf8(&connid), EXPIRY)
+            .is_ok()
+            && auth::write_password(&mut wp, key, wu.written(), id.sign).is_ok();
         if !ok {
             return self.drop_mqtt(now, Error::InvalidArgument);
         }
+        // The username starts with the client id, `{pid}{dn}`.
+        let username = utf8(wu.written());
         let cfg = SessionConfig {
-            client_id: utf8(wc.written()),
-            username: utf8(wu.written()),
+            client_id: username.get(..pid.len() + dn.len()).unwrap_or(""),
+            username,
             password: utf8(wp.written()),
-            keepalive_s: self.id.keepalive_s,
-            ack_timeout_ms: self.id.ack_timeout_ms,
+            keepalive_s: id.keepalive_s,
+            ack_timeout_ms: id.ack_timeout_ms,
         };
         if self.mqtt.connect(now, &cfg).is_err() {
             self.drop_mqtt(now, Error::BufferTooSmall);
@@ -603,28 +673,21 @@ impl<'b, P: Platform> Client<'b, P> {
     }
 
     fn mqtt_failed(&mut self, now: u64, e: Error, was_online: bool) {
+        let now = ms(now);
         self.connect_failures = self.connect_failures.saturating_add(1);
-        let exp = self.connect_failures.min(6);
-        let base = (1000u64 << exp).min(MAX_RECONNECT_DELAY_MS);
-        // base / 4 + 1 <= 15001: the jitter needs no 64-bit division.
-        let jitter = div_rem(
-            self.next_random(),
-            u16::try_from(base / 4 + 1).unwrap_or(u16::MAX),
-        )
-        .1;
-        let earliest = self
-            .last_connect_ms
-            .map_or(now, |t| t + MIN_CONNECT_INTERVAL_MS);
-        self.next_connect_ms = (now + base + u64::from(jitter)).max(earliest);
+        let base = (1000 << self.connect_failures.min(6)).min(MAX_RECONNECT_DELAY_MS);
+        let at = now.wrapping_add(base + self.next_random() % (base / 4 + 1));
+        let earliest = self.last_connect_ms.wrapping_add(MIN_CONNECT_INTERVAL_MS);
+        self.next_connect_ms = if reached(at, earliest) { at } else { earliest };
         self.engine.note_error(e);
         let mut line = [0u8; 160];
         let mut w = Writer::new(&mut line);
         w.str("MQTT ");
-        w.str(self.id.host.as_str());
+        w.str(self.id.host());
         w.str(": ");
         w.str(e.as_str());
         w.str("; reconnecting in ");
-        w.u64(self.next_connect_ms - now);
+        w.u64(self.next_connect_ms.wrapping_sub(now).into());
         w.str(" ms");
         self.plat.log(Level::Warn, utf8(w.written()));
         let kind = if was_online {
@@ -651,7 +714,7 @@ impl<'b, P: Platform> Client<'b, P> {
 
     fn mqtt_step(&mut self, now: u64) {
         let Some(sock) = self.mqtt_sock else {
-            if now >= self.next_connect_ms {
+            if reached(ms(now), self.next_connect_ms) {
                 self.mqtt_connect(now);
             }
             return;
@@ -681,10 +744,10 @@ impl<'b, P: Platform> Client<'b, P> {
 
     fn handle_session_events(&mut self, now: u64) {
         loop {
-            let action = match self.mqtt.poll_event(now) {
+            let e = match self.mqtt.poll_event(now) {
                 None => return,
                 Some(SessionEvent::Message { topic, payload }) => {
-                    if topic == self.id.topic_update.as_str() {
+                    if self.id.is_update_topic(topic.as_bytes()) {
                         self.engine.on_message(now, payload, &mut self.plat);
                     }
                     continue;
@@ -701,69 +764,21 @@ impl<'b, P: Platform> Client<'b, P> {
                     self.event(EventKind::Error, Some(Error::MqttOversize));
                     continue;
                 }
-                Some(SessionEvent::Connected) => SessionAction::Subscribe,
+                Some(SessionEvent::Connected) => {
+                    if self.mqtt.subscribe(self.id.topic_update(), 1).is_ok() {
+                        continue;
+                    }
+                    Error::BufferTooSmall
+                }
                 Some(SessionEvent::Subscribed { code, .. }) if code & 0x80 == 0 => {
-                    SessionAction::Online
+                    self.went_online();
+                    continue;
                 }
-                Some(SessionEvent::Subscribed { .. }) => {
-                    SessionAction::Drop(Error::SubscribeRejected)
-                }
-                Some(SessionEvent::Refused(_)) => SessionAction::Drop(Error::MqttRefused),
-                Some(SessionEvent::Dead) => SessionAction::Drop(Error::MqttTimeout),
+                Some(SessionEvent::Subscribed { .. }) => Error::SubscribeRejected,
+                Some(SessionEvent::Refused(_)) => Error::MqttRefused,
+                Some(SessionEvent::Dead) => Error::MqttTimeout,
             };
-            match action {
-                SessionAction::Subscribe => {
-                    if self
-                        .mqtt
-                        .subscribe(self.id.topic_update.as_str(), 1)
-                        .is_err()
-                    {
-                        return self.drop_mqtt(now, Error::BufferTooSmall);
-                    }
-                }
-                SessionAction::Online => {
-                    self.online = true;
-                    self.connect_failures = 0;
-                    self.engine.on_online();
-                    self.event(EventKind::Connected, None);
-                }
-                SessionAction::Drop(e) => return self.drop_mqtt(now, e),
-            }
-        }
-    }
-
-    fn publish_step(&mut self, now: u64) {
-        if !self.online {
-            return;
-        }
-        let mut payload = [0u8; 384];
-        for _ in 0..8 {
-            let Some((len, qos, retransmit)) = self.engine.next_publish(&mut payload) else {
-                return;
-            };
-            let body = payload.get(..len).unwrap_or(&[]);
-            let topic = self.id.topic_report.as_str();
-            if self.host_mqtt {
-                match self.plat.mqtt_publish(topic, body, qos) {
-                    Ok(Some(token)) if qos == 1 => {
-                        self.host_ack_deadline = now + u64::from(self.id.ack_timeout_ms);
-                        self.engine.published(now, Some(token));
-                    }
-                    // QoS1 through a host that cannot report PUBACKs: delivered once accepted.
-                    Ok(_) if qos == 1 => {
-                        self.engine.published(now, Some(HOST_NO_ACK));
-                        self.engine.on_acked(HOST_NO_ACK, &mut self.plat);
-                    }
-                    Ok(_) => self.engine.published(now, None),
-                    Err(_) => return, // the host is busy: the next poll tries again
-                }
-                continue;
-            }
-            let retransmit = retransmit.and_then(|p| u16::try_from(p).ok());
-            match self.mqtt.publish(now, topic, body, qos, retransmit) {
-                Ok(pid) => self.engine.published(now, pid.map(u32::from)),
-                Err(_) => return, // tx full: the next poll tries again
-            }
+            return self.drop_mqtt(now, e);
         }
     }
 
@@ -886,7 +901,7 @@ impl<'b, P: Platform> Client<'b, P> {
                 return false;
             }
             if moved >= HTTP_BUDGET_PER_POLL
-                || self.plat.now_ms().saturating_sub(now) >= HTTP_TIME_BUDGET_MS
+                || ms(self.plat.now_ms()).wrapping_sub(ms(now)) >= HTTP_TIME_BUDGET_MS
             {
                 return true;
             }

@@ -66,41 +66,41 @@ pub mod result_code {
 /// Cortex-M). Short, because every byte is flash.
 const TEXTS: &str = concat!(
     "a required pointer is NULL\0", // Error::NullPointer
-    "invalid argument (empty, too long, or out of range)\0", // Error::InvalidArgument
+    "invalid argument (empty, too long, not printable ASCII, or out of range)\0", // Error::InvalidArgument
     "a buffer is below its documented minimum\0", // Error::BufferTooSmall
-    "not allowed in the current state\0", // Error::WrongState
-    "client not initialised\0",     // Error::NotInitialized
+    "not allowed in the current state\0",         // Error::WrongState
+    "client not initialised\0",                   // Error::NotInitialized
     "called from one of the client's own callbacks\0", // Error::Busy
-    "message for another client's topic\0", // Error::OtherTopic
-    "the host could not open a connection\0", // Error::NetConnect
-    "connection failed or closed by the peer\0", // Error::NetIo
+    "message for another client's topic\0",       // Error::OtherTopic
+    "the host could not open a connection\0",     // Error::NetConnect
+    "connection failed or closed by the peer\0",  // Error::NetIo
     "MQTT broker refused the connection (credentials?)\0", // Error::MqttRefused
-    "MQTT broker did not answer in time\0", // Error::MqttTimeout
-    "malformed MQTT packet from the broker\0", // Error::MqttProtocol
+    "MQTT broker did not answer in time\0",       // Error::MqttTimeout
+    "malformed MQTT packet from the broker\0",    // Error::MqttProtocol
     "MQTT message over the receive buffer dropped\0", // Error::MqttOversize
     "broker rejected the OTA topic subscription\0", // Error::SubscribeRejected
-    "malformed update_firmware message\0", // Error::BadMessage
-    "image does not fit the firmware slot\0", // Error::ImageTooLarge
-    "unsupported or malformed firmware URL\0", // Error::BadUrl
-    "cloud rejected the reported version\0", // Error::VersionRejected
-    "unexpected HTTP status\0",     // Error::HttpStatus
-    "firmware not found (HTTP 404)\0", // Error::HttpNotFound
+    "malformed update_firmware message\0",        // Error::BadMessage
+    "image does not fit the firmware slot\0",     // Error::ImageTooLarge
+    "unsupported or malformed firmware URL\0",    // Error::BadUrl
+    "cloud rejected the reported version\0",      // Error::VersionRejected
+    "unexpected HTTP status\0",                   // Error::HttpStatus
+    "firmware not found (HTTP 404)\0",            // Error::HttpNotFound
     "firmware URL refused (HTTP 403, signature expired)\0", // Error::HttpForbidden
     "malformed HTTP response or wrong range/length\0", // Error::HttpProtocol
-    "firmware download stalled\0",  // Error::DownloadTimeout
-    "image MD5 does not match md5sum\0", // Error::Md5Mismatch
-    "host firmware slot error\0",   // Error::Slot
-    "host record store error\0",    // Error::Store
-    "device came back on the old version\0", // Error::RolledBack
-    "host declined the update\0",   // Error::Declined
-    "redirected (followed by the library)\0", // Error::Redirected
+    "firmware download stalled\0",                // Error::DownloadTimeout
+    "image MD5 does not match md5sum\0",          // Error::Md5Mismatch
+    "host firmware slot error\0",                 // Error::Slot
+    "host record store error\0",                  // Error::Store
+    "device came back on the old version\0",      // Error::RolledBack
+    "host declined the update\0",                 // Error::Declined
+    "redirected (followed by the library)\0",     // Error::Redirected
     "TLS: certificate not from a trusted CA (ota_config.ca)\0", // Error::TlsUntrusted
     "TLS: certificate not valid for the host name\0", // Error::TlsNameMismatch
     "TLS: certificate expired or not yet valid (clock?)\0", // Error::TlsExpired
-    "TLS: the peer sent an alert\0", // Error::TlsAlert
+    "TLS: the peer sent an alert\0",              // Error::TlsAlert
     "TLS handshake failed (version, cipher suite or message)\0", // Error::TlsHandshake
     "TLS set-up unusable (ota_config.ca or tls_buf)\0", // Error::TlsConfig
-    "refused a redirect from https to http\0", // Error::TlsDowngrade
+    "refused a redirect from https to http\0",    // Error::TlsDowngrade
 );
 
 impl Error {
@@ -225,6 +225,7 @@ mod tests {
             assert_eq!(Error::from_code(e.code()), Some(*e));
             assert!(e.code() < 0);
             assert!(!e.as_str().is_empty());
+            assert!(e.c_text().ends_with(b"\0") && !e.as_str().contains('\0'));
             for other in &Error::ALL[i + 1..] {
                 assert_ne!(e.code(), other.code());
             }

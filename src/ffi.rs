@@ -25,7 +25,7 @@ use crate::slices::copy_prefix;
 pub const OTA_OK: i32 = 0;
 /// A required pointer was NULL.
 pub const OTA_ERR_NULL_POINTER: i32 = -1;
-/// An argument is empty, too long, not UTF-8, or out of range.
+/// An argument is empty, too long, not printable ASCII, or out of range.
 pub const OTA_ERR_INVALID_ARGUMENT: i32 = -2;
 /// A buffer is smaller than its documented minimum.
 pub const OTA_ERR_BUFFER_TOO_SMALL: i32 = -3;
@@ -700,30 +700,73 @@ const _: () = assert!(cfg!(target_pointer_width = "32") || cfg!(target_pointer_w
 // cbindgen drops arrays sized by expressions, so ota_status spells 33 out.
 const _: () = assert!(OTA_VERSION_MAX + 1 == 33);
 
-/// Run `f` on an initialised, non-busy client; applies commands a callback deferred.
+/// `ota_platform` is one pointer per field (`user`, then the callbacks, each `Option<fn>`,
+/// NULL for `None`), so the required ones are checked in one loop over a mask of positions.
+const PLATFORM_WORDS: usize = core::mem::size_of::<ota_platform>() / core::mem::size_of::<usize>();
+const fn field(offset: usize) -> u32 {
+    1 << (offset / core::mem::size_of::<usize>())
+}
+const REQUIRED_CALLBACKS: u32 = field(core::mem::offset_of!(ota_platform, now_ms))
+    | field(core::mem::offset_of!(ota_platform, net_connect))
+    | field(core::mem::offset_of!(ota_platform, net_send))
+    | field(core::mem::offset_of!(ota_platform, net_recv))
+    | field(core::mem::offset_of!(ota_platform, net_close))
+    | field(core::mem::offset_of!(ota_platform, slot_open))
+    | field(core::mem::offset_of!(ota_platform, slot_write))
+    | field(core::mem::offset_of!(ota_platform, slot_close))
+    | field(core::mem::offset_of!(ota_platform, store_load))
+    | field(core::mem::offset_of!(ota_platform, store_save));
+const HOST_MQTT_CALLBACKS: u32 = field(core::mem::offset_of!(ota_platform, mqtt_publish))
+    | field(core::mem::offset_of!(ota_platform, mqtt_subscribe));
+const _: () =
+    assert!(PLATFORM_WORDS * core::mem::size_of::<usize>() == core::mem::size_of::<ota_platform>());
+const _: () = assert!(PLATFORM_WORDS == 17 && PLATFORM_WORDS <= 32);
+
+/// The storage behind `c`, when it holds an initialised client.
 ///
 /// # Safety
 /// `c` is NULL or points to an `ota_client` the caller owns.
-unsafe fn with_client<R>(
-    c: *mut ota_client,
-    f: impl FnOnce(&mut CClient) -> R,
-) -> Result<R, Error> {
+unsafe fn storage(c: *mut ota_client) -> Result<*mut Storage, Error> {
     if c.is_null() {
         return Err(Error::NullPointer);
     }
     let s = c.cast::<Storage>();
     // SAFETY: `c` is valid for OTA_CLIENT_SIZE bytes and suitably aligned; the header fields are
     // plain integers, read without forming a reference to the whole storage.
+    if unsafe { addr_of!((*s).magic).read() } != MAGIC {
+        return Err(Error::NotInitialized);
+    }
+    Ok(s)
+}
+
+/// The initialised, non-busy client in `c`, now marked busy; [`leave`] follows. One copy of
+/// these checks for every entry point (`with_client` is instantiated per closure).
+///
+/// # Safety
+/// As for [`storage`].
+#[inline(never)]
+unsafe fn enter<'a>(c: *mut ota_client) -> Result<&'a mut CClient, Error> {
+    // SAFETY: forwarded caller contract; header fields through raw pointers (see `Storage`).
     unsafe {
-        if addr_of!((*s).magic).read() != MAGIC {
-            return Err(Error::NotInitialized);
-        }
+        let s = storage(c)?;
         if addr_of!((*s).busy).read() != 0 {
             return Err(Error::Busy);
         }
         addr_of_mut!((*s).busy).write(1);
+        Ok((*addr_of_mut!((*s).client)).assume_init_mut())
+    }
+}
+
+/// Applies the commands a callback deferred, then clears busy.
+///
+/// # Safety
+/// `c` was just [`enter`]ed, and the reference `enter` gave is no longer used.
+#[inline(never)]
+unsafe fn leave(c: *mut ota_client) {
+    let s = c.cast::<Storage>();
+    // SAFETY: as promised by the caller; header fields through raw pointers.
+    unsafe {
         let client = (*addr_of_mut!((*s).client)).assume_init_mut();
-        let r = f(client);
         loop {
             let cmd = addr_of!((*s).cmd).read();
             if cmd == CMD_NONE {
@@ -734,6 +777,21 @@ unsafe fn with_client<R>(
             let _ = run(client, cmd, arg);
         }
         addr_of_mut!((*s).busy).write(0);
+    }
+}
+
+/// Run `f` on an initialised, non-busy client; applies commands a callback deferred.
+///
+/// # Safety
+/// As for [`storage`].
+unsafe fn with_client<R>(
+    c: *mut ota_client,
+    f: impl FnOnce(&mut CClient) -> R,
+) -> Result<R, Error> {
+    // SAFETY: forwarded caller contract; the client reference ends with `f`.
+    unsafe {
+        let r = f(enter(c)?);
+        leave(c);
         Ok(r)
     }
 }
@@ -741,30 +799,21 @@ unsafe fn with_client<R>(
 /// A decision taken from inside a callback: stored, applied when the outer call returns.
 ///
 /// # Safety
-/// As for [`with_client`].
+/// As for [`storage`].
 unsafe fn command(c: *mut ota_client, cmd: u32, arg: u32) -> i32 {
-    if c.is_null() {
-        return OTA_ERR_NULL_POINTER;
-    }
-    let s = c.cast::<Storage>();
-    // SAFETY: header fields only, through raw pointers (see `Storage`).
-    let busy = unsafe {
-        if addr_of!((*s).magic).read() != MAGIC {
-            return OTA_ERR_NOT_INITIALIZED;
-        }
-        addr_of!((*s).busy).read() != 0
-    };
-    if busy {
-        // SAFETY: as above.
-        unsafe {
+    // SAFETY: forwarded caller contract; header fields only, through raw pointers.
+    unsafe {
+        let s = match storage(c) {
+            Ok(s) => s,
+            Err(e) => return e.code(),
+        };
+        if addr_of!((*s).busy).read() != 0 {
             addr_of_mut!((*s).cmd).write(cmd);
             addr_of_mut!((*s).cmd_arg).write(arg);
+            return OTA_OK;
         }
-        return OTA_OK;
+        code(with_client(c, |cl| run(cl, cmd, arg)).and_then(|r| r))
     }
-    // SAFETY: forwarded caller contract.
-    let r = unsafe { with_client(c, |cl| run(cl, cmd, arg)) };
-    code(r.and_then(|r| r))
 }
 
 fn run(c: &mut CClient, cmd: u32, arg: u32) -> Result<(), Error> {
@@ -783,11 +832,11 @@ fn code(r: Result<(), Error>) -> i32 {
     }
 }
 
-/// A bounded, NUL-terminated, UTF-8 C string.
+/// The length of a NUL-terminated C string of at most `max` bytes.
 ///
 /// # Safety
 /// `p` is NULL or points to a NUL-terminated string (it is read at most up to `max` + 1 bytes).
-unsafe fn c_str<'a>(p: *const c_char, max: usize) -> Result<&'a str, Error> {
+unsafe fn c_len(p: *const c_char, max: usize) -> Result<usize, Error> {
     if p.is_null() {
         return Err(Error::NullPointer);
     }
@@ -799,9 +848,22 @@ unsafe fn c_str<'a>(p: *const c_char, max: usize) -> Result<&'a str, Error> {
             return Err(Error::InvalidArgument);
         }
     }
-    // SAFETY: `len` bytes were just read.
-    let bytes = unsafe { core::slice::from_raw_parts(p.cast::<u8>(), len) };
-    core::str::from_utf8(bytes).map_err(|_| Error::InvalidArgument)
+    Ok(len)
+}
+
+/// A bounded, NUL-terminated C string of printable ASCII, what every name, secret and version
+/// of Tencent's is: checked here once, so no UTF-8 decoder is needed anywhere.
+///
+/// # Safety
+/// As for [`c_len`].
+unsafe fn c_str<'a>(p: *const c_char, max: usize) -> Result<&'a str, Error> {
+    // SAFETY: forwarded caller contract; `len` bytes were just read.
+    let bytes = unsafe { core::slice::from_raw_parts(p.cast::<u8>(), c_len(p, max)?) };
+    if !bytes.iter().all(|b| (b' '..=b'~').contains(b)) {
+        return Err(Error::InvalidArgument);
+    }
+    // SAFETY: printable ASCII is UTF-8.
+    Ok(unsafe { core::str::from_utf8_unchecked(bytes) })
 }
 
 /// # Safety
@@ -819,8 +881,8 @@ fn overlaps(a: (*mut u8, usize), b: (*mut u8, usize)) -> bool {
     a0 < b0.saturating_add(b.1) && b0 < a0.saturating_add(a.1)
 }
 
-fn or_default<T: PartialEq + Default>(v: T, d: T) -> T {
-    if v == T::default() { d } else { v }
+fn or_default(v: u32, d: u32) -> u32 {
+    if v == 0 { d } else { v }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -836,136 +898,131 @@ pub unsafe extern "C" fn ota_init(
     config: *const ota_config,
     platform: *const ota_platform,
 ) -> i32 {
+    // SAFETY: forwarded caller contract.
+    code(unsafe { init(client, config, platform) })
+}
+
+/// [`ota_init`] with `?` for its many checks.
+///
+/// # Safety
+/// As for [`ota_init`]: NULL or valid pointers; strings and buffers as documented in ota_config.
+unsafe fn init(
+    client: *mut ota_client,
+    config: *const ota_config,
+    platform: *const ota_platform,
+) -> Result<(), Error> {
     if client.is_null() || config.is_null() || platform.is_null() {
-        return OTA_ERR_NULL_POINTER;
+        return Err(Error::NullPointer);
     }
     // SAFETY: checked non-NULL; the caller passes valid structs.
-    let (cfg, plat) = unsafe { (&*config, *platform) };
-    let required = plat.now_ms.is_some()
-        && plat.net_connect.is_some()
-        && plat.net_send.is_some()
-        && plat.net_recv.is_some()
-        && plat.net_close.is_some()
-        && plat.slot_open.is_some()
-        && plat.slot_write.is_some()
-        && plat.slot_close.is_some()
-        && plat.store_load.is_some()
-        && plat.store_save.is_some();
+    let (cfg, p) = unsafe { (&*config, &*platform) };
     let host_mqtt = cfg.flags & OTA_FLAG_HOST_MQTT != 0;
-    if !required || (host_mqtt && (plat.mqtt_publish.is_none() || plat.mqtt_subscribe.is_none())) {
-        return OTA_ERR_NULL_POINTER;
+    let need = REQUIRED_CALLBACKS | if host_mqtt { HOST_MQTT_CALLBACKS } else { 0 };
+    // SAFETY: `ota_platform` is a sequence of pointers (asserted with the masks below).
+    let words =
+        unsafe { core::slice::from_raw_parts(platform.cast::<*const c_void>(), PLATFORM_WORDS) };
+    for (i, w) in words.iter().enumerate() {
+        if (need >> i) & 1 != 0 && w.is_null() {
+            return Err(Error::NullPointer);
+        }
     }
+    let tls_len = if cfg.tls_buf.is_null() {
+        0
+    } else {
+        cfg.tls_len
+    };
     let bufs = [
         (cfg.mqtt_rx_buf, cfg.mqtt_rx_len),
         (cfg.mqtt_tx_buf, cfg.mqtt_tx_len),
         (cfg.http_buf, cfg.http_len),
-        (
-            cfg.tls_buf,
-            if cfg.tls_buf.is_null() {
-                0
-            } else {
-                cfg.tls_len
-            },
-        ),
+        (cfg.tls_buf, tls_len),
     ];
     for (i, a) in bufs.iter().enumerate() {
         if bufs.iter().skip(i + 1).any(|b| overlaps(*a, *b)) {
-            return OTA_ERR_INVALID_ARGUMENT;
+            return Err(Error::InvalidArgument);
         }
     }
-    // SAFETY: strings and buffers as documented in ota_config.
-    let parsed = unsafe {
-        (|| -> Result<(Config<'_>, Buffers<'static>, TlsSetup<'static>), Error> {
-            let mut c = Config::new(
-                c_str(cfg.product_id, OTA_PRODUCT_ID_MAX)?,
-                c_str(cfg.device_name, OTA_DEVICE_NAME_MAX)?,
-                // Not needed with the host's MQTT (a gateway may not hold its sub-devices' secrets).
-                match cfg.device_secret.is_null() && host_mqtt {
-                    true => "",
-                    false => c_str(cfg.device_secret, 128)?,
-                },
-                c_str(cfg.running_version, OTA_VERSION_MAX)?,
-            );
-            if !cfg.broker_host.is_null() {
-                c.broker_host = Some(c_str(cfg.broker_host, OTA_HOST_MAX)?);
-            }
-            c.broker_port = cfg.broker_port;
-            c.mqtt_tls = cfg.flags & OTA_FLAG_MQTT_TLS != 0;
-            c.host_tls = cfg.flags & OTA_FLAG_HOST_TLS != 0;
-            if cfg.flags & OTA_FLAG_HMAC_SHA1 != 0 {
-                c.sign_method = SignMethod::HmacSha1;
-            }
-            c.keepalive_s = or_default(cfg.keepalive_s, OTA_DEFAULT_KEEPALIVE_S);
-            c.ack_timeout_ms =
-                or_default(cfg.ack_timeout_ms, OTA_DEFAULT_ACK_TIMEOUT_MS).min(60_000);
-            c.net_poll_ms = or_default(cfg.net_poll_ms, OTA_DEFAULT_NET_POLL_MS);
-            c.policy = Policy {
-                manual_accept: cfg.flags & OTA_FLAG_MANUAL_ACCEPT != 0,
-                manual_confirm: cfg.flags & OTA_FLAG_MANUAL_CONFIRM != 0,
-                readback_verify: cfg.flags & OTA_FLAG_READBACK_VERIFY != 0,
+    let flag = |f: u32| cfg.flags & f != 0;
+    // SAFETY (the block): strings and buffers as documented in ota_config.
+    let c = unsafe {
+        Config {
+            product_id: c_str(cfg.product_id, OTA_PRODUCT_ID_MAX)?,
+            device_name: c_str(cfg.device_name, OTA_DEVICE_NAME_MAX)?,
+            // Not needed with the host's MQTT (a gateway may not hold its sub-devices' secrets).
+            device_secret: match cfg.device_secret.is_null() && host_mqtt {
+                true => "",
+                false => c_str(cfg.device_secret, 128)?,
+            },
+            running_version: c_str(cfg.running_version, OTA_VERSION_MAX)?,
+            broker_host: match cfg.broker_host.is_null() {
+                true => None,
+                false => Some(c_str(cfg.broker_host, OTA_HOST_MAX)?),
+            },
+            broker_port: cfg.broker_port,
+            mqtt_tls: flag(OTA_FLAG_MQTT_TLS),
+            host_tls: flag(OTA_FLAG_HOST_TLS),
+            keepalive_s: or_default(cfg.keepalive_s.into(), OTA_DEFAULT_KEEPALIVE_S.into()) as u16,
+            ack_timeout_ms: or_default(cfg.ack_timeout_ms, OTA_DEFAULT_ACK_TIMEOUT_MS),
+            sign_method: match flag(OTA_FLAG_HMAC_SHA1) {
+                true => SignMethod::HmacSha1,
+                false => SignMethod::HmacSha256,
+            },
+            net_poll_ms: or_default(cfg.net_poll_ms, OTA_DEFAULT_NET_POLL_MS),
+            policy: Policy {
+                manual_accept: flag(OTA_FLAG_MANUAL_ACCEPT),
+                manual_confirm: flag(OTA_FLAG_MANUAL_CONFIRM),
+                readback_verify: flag(OTA_FLAG_READBACK_VERIFY),
                 slot_size: cfg.slot_size,
-                max_attempts: or_default(cfg.max_attempts, OTA_DEFAULT_MAX_ATTEMPTS).clamp(1, 255)
-                    as u8,
-                progress_interval_ms: match cfg.progress_interval_ms {
-                    0 => OTA_DEFAULT_PROGRESS_INTERVAL_MS,
-                    ms => ms.max(OTA_MIN_PROGRESS_INTERVAL_MS),
-                },
+                max_attempts: or_default(cfg.max_attempts, OTA_DEFAULT_MAX_ATTEMPTS).min(255) as u8,
+                progress_interval_ms: or_default(
+                    cfg.progress_interval_ms,
+                    OTA_DEFAULT_PROGRESS_INTERVAL_MS,
+                )
+                .max(OTA_MIN_PROGRESS_INTERVAL_MS),
                 stall_timeout_ms: or_default(cfg.stall_timeout_ms, OTA_DEFAULT_STALL_TIMEOUT_MS),
                 journal_interval: or_default(cfg.journal_interval, OTA_DEFAULT_JOURNAL_INTERVAL),
-            };
-            c.host_mqtt = host_mqtt;
-            if !cfg.fw_type.is_null() {
-                c.module = Some(c_str(cfg.fw_type, 16)?);
-            }
-            // With the host's MQTT the library needs no MQTT buffers.
-            let optional = |p: *mut u8, len: usize| match p.is_null() && host_mqtt {
-                true => Ok(&mut [][..]),
-                false => buffer(p, len),
-            };
-            let b = Buffers {
-                mqtt_rx: optional(cfg.mqtt_rx_buf, cfg.mqtt_rx_len)?,
-                mqtt_tx: optional(cfg.mqtt_tx_buf, cfg.mqtt_tx_len)?,
-                http: buffer(cfg.http_buf, cfg.http_len)?,
-            };
-            let t = TlsSetup {
-                buf: match cfg.tls_buf.is_null() {
-                    true => &mut [],
-                    false => buffer(cfg.tls_buf, cfg.tls_len)?,
-                },
-                ca: match (cfg.ca.is_null(), cfg.ca_len) {
-                    (_, 0) => &[],
-                    (true, _) => return Err(Error::NullPointer),
-                    (false, n) => core::slice::from_raw_parts(cfg.ca, n),
-                },
-            };
-            Ok((c, b, t))
-        })()
+            },
+            host_mqtt,
+            module: match cfg.fw_type.is_null() {
+                true => None,
+                false => Some(c_str(cfg.fw_type, 16)?),
+            },
+        }
     };
-    let (c, b, t) = match parsed {
-        Ok(v) => v,
-        Err(e) => return e.code(),
+    // With the host's MQTT the library needs no MQTT buffers.
+    // SAFETY: the buffers are lent until ota_deinit (documented in ota_config).
+    let optional = |p: *mut u8, len: usize| match p.is_null() && host_mqtt {
+        true => Ok(&mut [][..]),
+        false => unsafe { buffer(p, len) },
+    };
+    let b = Buffers {
+        mqtt_rx: optional(cfg.mqtt_rx_buf, cfg.mqtt_rx_len)?,
+        mqtt_tx: optional(cfg.mqtt_tx_buf, cfg.mqtt_tx_len)?,
+        // SAFETY: as above.
+        http: unsafe { buffer(cfg.http_buf, cfg.http_len)? },
+    };
+    let t = TlsSetup {
+        // SAFETY: as above.
+        buf: unsafe { buffer(cfg.tls_buf, tls_len) }.unwrap_or(&mut []),
+        ca: match (cfg.ca.is_null(), cfg.ca_len) {
+            (_, 0) => &[],
+            (true, _) => return Err(Error::NullPointer),
+            // SAFETY: the anchors are lent until ota_deinit (documented in ota_config).
+            (false, n) => unsafe { core::slice::from_raw_parts(cfg.ca, n) },
+        },
     };
     let s = client.cast::<Storage>();
     // SAFETY: `client` is valid, aligned storage of OTA_CLIENT_SIZE bytes (asserted above).
     unsafe {
         addr_of_mut!((*s).magic).write(0);
         // Built in place: a client on this stack would be 2.6 KiB more at init (see README).
-        match Client::init_in(
-            &mut *addr_of_mut!((*s).client),
-            &c,
-            b,
-            t,
-            CPlatform { p: plat },
-        ) {
-            Ok(_) => {
-                addr_of_mut!((*s).busy).write(0);
-                addr_of_mut!((*s).cmd).write(CMD_NONE);
-                addr_of_mut!((*s).magic).write(MAGIC);
-                OTA_OK
-            }
-            Err(e) => e.code(),
-        }
+        let slot = &mut *addr_of_mut!((*s).client);
+        Client::init_in(slot, &c, b, t, CPlatform { p: *p })?;
+        addr_of_mut!((*s).busy).write(0);
+        addr_of_mut!((*s).cmd).write(CMD_NONE);
+        addr_of_mut!((*s).magic).write(MAGIC);
     }
+    Ok(())
 }
 
 /// Do whatever is due (connect, read, write, download a chunk, report, ping) without blocking.
@@ -1049,9 +1106,10 @@ pub unsafe extern "C" fn ota_mqtt_input(
     payload: *const u8,
     len: usize,
 ) -> i32 {
-    // SAFETY: forwarded caller contract.
-    let topic = match unsafe { c_str(topic, TOPIC_MAX) } {
-        Ok(t) => t,
+    // Compared as bytes: a topic that is not ASCII is simply another's.
+    // SAFETY: forwarded caller contract; `len` bytes were just read.
+    let topic = match unsafe { c_len(topic, TOPIC_MAX) } {
+        Ok(len) => unsafe { core::slice::from_raw_parts(topic.cast::<u8>(), len) },
         Err(e) => return e.code(),
     };
     if payload.is_null() && len > 0 {
@@ -1128,11 +1186,11 @@ pub unsafe extern "C" fn ota_get_status(client: *mut ota_client, out: *mut ota_s
     if out.is_null() {
         return OTA_ERR_NULL_POINTER;
     }
-    // SAFETY: forwarded caller contract.
+    // SAFETY: forwarded caller contract; `out` checked non-NULL.
     let r = unsafe {
         with_client(client, |c| {
             let e = c.engine();
-            let mut st = ota_status {
+            out.write(ota_status {
                 state: e.state() as i32,
                 connected: c.is_online(),
                 last_error: e.last_error().map_or(OTA_OK, Error::code),
@@ -1141,29 +1199,24 @@ pub unsafe extern "C" fn ota_get_status(client: *mut ota_client, out: *mut ota_s
                 percent: 0,
                 target_version: [0; 33],
                 running_version: [0; 33],
-            };
-            let copy = |dst: &mut [c_char; 33], s: &str| {
-                for (d, b) in dst.iter_mut().zip(s.bytes().take(OTA_VERSION_MAX)) {
-                    *d = b as c_char;
-                }
-            };
+            });
+            let st = &mut *out;
             if let Some(o) = e.offer() {
                 st.file_size = o.file_size;
                 st.downloaded = e.downloaded();
                 st.percent = crate::num::percent(st.downloaded, o.file_size);
-                copy(&mut st.target_version, o.version.as_str());
+                copy_version(&mut st.target_version, o.version.as_bytes());
             }
-            copy(&mut st.running_version, e.running_version());
-            st
+            copy_version(&mut st.running_version, e.running_version().as_bytes());
         })
     };
-    match r {
-        // SAFETY: `out` checked non-NULL.
-        Ok(st) => unsafe {
-            out.write(st);
-            OTA_OK
-        },
-        Err(e) => e.code(),
+    code(r)
+}
+
+/// A version (at most 32 bytes) into a zeroed `ota_status` field, which keeps its NUL.
+fn copy_version(dst: &mut [c_char; 33], v: &[u8]) {
+    for (d, &b) in dst.iter_mut().take(OTA_VERSION_MAX).zip(v) {
+        *d = b as c_char;
     }
 }
 
