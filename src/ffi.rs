@@ -866,6 +866,14 @@ unsafe fn c_str<'a>(p: *const c_char, max: usize) -> Result<&'a str, Error> {
     Ok(unsafe { core::str::from_utf8_unchecked(bytes) })
 }
 
+/// `b` as a `str` when it is valid UTF-8, checked by the library's small validator
+/// ([`crate::text::is_utf8`]) instead of core's fast one (0.5 KiB of flash). The conversion is
+/// here because this module holds all of the crate's `unsafe`.
+pub(crate) fn str_from_utf8(b: &[u8]) -> Option<&str> {
+    // SAFETY: just checked to be UTF-8.
+    crate::text::is_utf8(b).then(|| unsafe { core::str::from_utf8_unchecked(b) })
+}
+
 /// # Safety
 /// `p` is NULL or valid for `len` writable bytes until `ota_deinit`.
 unsafe fn buffer(p: *mut u8, len: usize) -> Result<&'static mut [u8], Error> {

@@ -97,7 +97,7 @@ fn put(b: &mut [u8; RECORD_LEN], at: usize, bytes: &[u8]) {
 fn text(b: &[u8; RECORD_LEN], at: usize, cap: usize) -> Option<&str> {
     let len = usize::from(*b.get(at)?);
     let bytes = b.get(at + 1..at + 1 + len).filter(|_| len <= cap)?;
-    core::str::from_utf8(bytes).ok()
+    crate::ffi::str_from_utf8(bytes)
 }
 
 fn put_text(b: &mut [u8; RECORD_LEN], at: usize, s: &[u8]) {

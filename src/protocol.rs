@@ -179,7 +179,7 @@ pub enum Message {
 /// error it holds whatever was read and must not be used.
 pub fn parse(payload: &[u8], offer: &mut Offer) -> Result<Message, ParseError> {
     // Scanning works on bytes; decoded strings are UTF-8 because the input is.
-    if core::str::from_utf8(payload).is_err() {
+    if !crate::text::is_utf8(payload) {
         return Err(ParseError::NotJson);
     }
     // Pass 1: validate the whole document and find `type` (which may come last) and

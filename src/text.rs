@@ -127,7 +127,37 @@ fn append(buf: &mut [u8], len: &mut usize, s: &str) -> Result<(), TooLong> {
 /// A `Str`'s invariant makes the fallback unreachable; it only avoids a panic path.
 #[inline(never)]
 fn utf8_or_empty(b: &[u8]) -> &str {
-    core::str::from_utf8(b).unwrap_or("")
+    crate::ffi::str_from_utf8(b).unwrap_or("")
+}
+
+/// Whether `b` is valid UTF-8 (the rules of `core::str::from_utf8`: no overlong forms, no
+/// surrogates, nothing above U+10FFFF). A plain loop: core's validator is tuned for speed and
+/// costs 0.5 KiB of flash, and the library only checks short names, topics and JSON texts.
+pub fn is_utf8(b: &[u8]) -> bool {
+    let mut i = 0;
+    while let Some(&lead) = b.get(i) {
+        // Continuation bytes and the smallest code point each length may encode.
+        let (more, min) = match lead {
+            0x00..=0x7f => (0, 0),
+            0xc2..=0xdf => (1, 0x80),
+            0xe0..=0xef => (2, 0x800),
+            0xf0..=0xf4 => (3, 0x1_0000),
+            _ => return false,
+        };
+        // The lead byte's payload bits (the length marker's top bits are cut off by the shifts).
+        let mut cp = u32::from(lead) & (0x7f >> more);
+        for k in 1..=more {
+            match b.get(i + k) {
+                Some(&c) if c & 0xc0 == 0x80 => cp = cp << 6 | u32::from(c & 0x3f),
+                _ => return false,
+            }
+        }
+        if cp < min || (0xd800..0xe000).contains(&cp) || cp > 0x10_ffff {
+            return false;
+        }
+        i += more + 1;
+    }
+    true
 }
 
 /// Appends to a caller's buffer. Overflow is sticky: once an item does not fit, that item and all
@@ -318,5 +348,55 @@ mod tests {
         assert!(w.is_empty());
         w.u64(0);
         assert_eq!(w.finish(), Err(Overflow));
+    }
+    #[test]
+    fn is_utf8_agrees_with_core() {
+        let agree = |b: &[u8]| {
+            assert_eq!(is_utf8(b), core::str::from_utf8(b).is_ok(), "{b:02x?}");
+        };
+        // Every sequence of one and two bytes, and every three-byte one with a non-ASCII lead.
+        for a in 0..=255u8 {
+            agree(&[a]);
+            for b in 0..=255u8 {
+                agree(&[a, b]);
+                if a >= 0x80 {
+                    for c in 0..=255u8 {
+                        agree(&[a, b, c]);
+                    }
+                }
+            }
+        }
+        // Four-byte sequences around every boundary, and random text mixing all lengths.
+        for lead in [0xefu8, 0xf0, 0xf1, 0xf3, 0xf4, 0xf5] {
+            for b in 0x70..=0xc0u8 {
+                for c in [0x7f, 0x80, 0xbf, 0xc0] {
+                    for d in [0x7f, 0x80, 0xbf, 0xc0] {
+                        agree(&[lead, b, c, d]);
+                        agree(&[b'a', lead, b, c, d, b'z']);
+                    }
+                }
+            }
+        }
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let pieces: [&[u8]; 8] = [
+            b"a",
+            "é".as_bytes(),
+            "€".as_bytes(),
+            "😀".as_bytes(),
+            &[0x80],
+            &[0xed, 0xa0, 0x80],
+            &[0xf4, 0x90, 0x80, 0x80],
+            &[0xe2, 0x82],
+        ];
+        for _ in 0..20_000 {
+            let mut buf = std::vec::Vec::new();
+            for _ in 0..(x % 9) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                buf.extend_from_slice(pieces[(x % 8) as usize]);
+            }
+            agree(&buf);
+        }
     }
 }

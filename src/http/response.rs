@@ -247,7 +247,7 @@ impl<'a> Fields<'a> {
         match k {
             CONTENT_RANGE => parse_content_range(value, &mut head.content_range)?,
             ETAG | LOCATION => {
-                let text = core::str::from_utf8(value).ok().filter(|s| !s.is_empty());
+                let text = crate::ffi::str_from_utf8(value).filter(|s| !s.is_empty());
                 if k == ETAG {
                     head.etag = text;
                 } else {

@@ -114,7 +114,7 @@ pub(crate) fn parts<'a>(url: &Url<'a>, digits: &'a mut [u8; 20]) -> [&'a [u8]; 8
 pub fn write<const N: usize>(url: &Url<'_>, out: &mut Str<N>) -> Result<(), TooLong> {
     out.clear();
     for part in &parts(url, &mut [0; 20]) {
-        out.push_str(core::str::from_utf8(part).unwrap_or_default())?;
+        out.push_str(crate::ffi::str_from_utf8(part).unwrap_or_default())?;
     }
     Ok(())
 }
