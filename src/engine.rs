@@ -806,41 +806,45 @@ impl Engine {
         plat: &mut P,
     ) -> Result<(), Error> {
         let size = self.offer.file_size;
-        if matches!(head.status, 200 | 206) {
-            // Only a strong ETag may go into If-Range; one too long to keep is not used.
-            self.xfer.etag.clear();
-            if let Some(e) = head.etag.filter(|e| !e.starts_with("W/")) {
-                let _ = self.xfer.etag.push_str(e);
-            }
-        }
-        let accepted = match head.status {
-            206 => {
-                let cr = head.content_range.as_ref().ok_or(Error::HttpProtocol)?;
-                let ok = cr.start == u64::from(self.xfer.offset)
-                    && cr.end == u64::from(size) - 1
-                    && cr.total.is_none_or(|t| t == u64::from(size));
-                if ok { Ok(()) } else { Err(Error::HttpProtocol) }
-            }
-            200 => {
-                if head.content_length.is_some_and(|l| l != u64::from(size)) {
-                    return Err(Error::HttpProtocol);
-                }
-                if self.xfer.offset != 0 {
-                    // The server ignored Range: start over from byte 0, never splice.
-                    plat.log(Level::Warn, "Range ignored: restart from 0");
-                    self.xfer.offset = 0;
-                    self.xfer.md5 = Md5::new();
-                    self.before_erase(plat)?;
-                    plat.slot_open(size, 0).map_err(|_| Error::Slot)?;
-                }
-                Ok(())
-            }
-            301 | 302 | 303 | 307 | 308 => self.follow(head.location),
-            403 => Err(Error::HttpForbidden),
-            404 => Err(Error::HttpNotFound),
-            _ => Err(Error::HttpStatus),
+        let x = &mut self.xfer;
+        // Where the body starts: a 200 is the whole image (also when Range was ignored).
+        let from = match head.status {
+            200 => 0,
+            206 => x.offset,
+            301 | 302 | 303 | 307 | 308 => return self.follow(head.location),
+            403 => return Err(Error::HttpForbidden),
+            404 => return Err(Error::HttpNotFound),
+            _ => return Err(Error::HttpStatus),
         };
-        if accepted.is_ok() && self.xfer.offset == 0 {
+        // Only a strong ETag may go into If-Range; one too long to keep is not used.
+        x.etag.clear();
+        if let Some(e) = head.etag.filter(|e| !e.starts_with("W/")) {
+            let _ = x.etag.push_str(e);
+        }
+        // A 206 holds exactly the rest of the image, from where the slot stands (the one check
+        // of the range: the downloader leaves it to us); a Content-Length must agree.
+        let range_ok = head.status == 200
+            || head.content_range.is_some_and(|cr| {
+                cr.start == u64::from(from)
+                    && cr.end == u64::from(size) - 1
+                    && cr.total.is_none_or(|t| t == u64::from(size))
+            });
+        if !range_ok
+            || head
+                .content_length
+                .is_some_and(|n| n != u64::from(size - from))
+        {
+            return Err(Error::HttpProtocol);
+        }
+        if from != x.offset {
+            // The server ignored Range: start over from byte 0, never splice.
+            plat.log(Level::Warn, "Range ignored: restart from 0");
+            x.offset = 0;
+            x.md5 = Md5::new();
+            self.before_erase(plat)?;
+            plat.slot_open(size, 0).map_err(|_| Error::Slot)?;
+        }
+        if from == 0 {
             // Bytes from the start are coming: progress starts at "0", as Tencent's SDKs send
             // it with the first chunk (a resume does not repeat it).
             self.xfer.reported_percent = NOT_REPORTED;
@@ -848,7 +852,7 @@ impl Engine {
                 self.queue(Kind::Progress(0));
             }
         }
-        accepted
+        Ok(())
     }
 
     /// Take a redirect's target as the URL of the next request. `Err(Redirected)` tells the
@@ -1405,6 +1409,57 @@ mod tests {
         e.on_head(&head(206, Some((0, 31, 32))), &mut p).unwrap();
         e.on_data(0, IMAGE, &mut p).unwrap();
         assert_eq!(e.on_data(0, b"x", &mut p), Err(Error::HttpProtocol));
+    }
+
+    /// The only check that a 206 answers the Range asked for (the downloader delivers any 206):
+    /// the rest of the image from where the slot stands, with a Content-Length that agrees.
+    #[test]
+    fn a_206_must_hold_the_rest_of_the_image() {
+        let mut p = Mock::default();
+        let mut e = engine(Policy::default());
+        e.on_message(0, offer_json("2.0.0", IMAGE).as_bytes(), &mut p);
+        e.download_started(0);
+        e.on_head(&head(206, Some((0, 31, 32))), &mut p).unwrap();
+        e.on_data(0, &IMAGE[..10], &mut p).unwrap();
+        e.on_download_error(0, Error::NetIo, &mut p);
+        let retry = e.poll_at(0).unwrap();
+        assert_eq!(e.download_due(retry).unwrap().1, 10);
+        e.download_started(retry);
+        let wrong = [
+            "Content-Range: bytes 0-21/32\r\nContent-Length: 22", // start moved
+            "Content-Range: bytes 10-30/32\r\nContent-Length: 21", // end short of the image
+            "Content-Range: bytes 10-31/33\r\nContent-Length: 22", // another object size
+            "Content-Range: bytes 10-31/32\r\nContent-Length: 23", // length contradicts it
+            "Content-Range: bytes 10-31/*\r\nContent-Length: 21",
+            "Content-Length: 22", // no Content-Range
+            "Content-Type: multipart/byteranges; boundary=x",
+        ];
+        for fields in wrong {
+            let raw = std::format!("HTTP/1.1 206 P\r\n{fields}\r\n\r\n");
+            let (h, _) = crate::http::response::parse_head(raw.as_bytes())
+                .unwrap()
+                .unwrap();
+            assert_eq!(e.on_head(&h, &mut p), Err(Error::HttpProtocol), "{fields}");
+        }
+        let raw = "HTTP/1.1 200 OK\r\nContent-Length: 31\r\n\r\n";
+        let (h, _) = crate::http::response::parse_head(raw.as_bytes())
+            .unwrap()
+            .unwrap();
+        assert_eq!(e.on_head(&h, &mut p), Err(Error::HttpProtocol), "short 200");
+        assert_eq!(p.opened.len(), 1, "nothing restarted");
+        for fields in [
+            "Content-Range: bytes 10-31/32\r\nContent-Length: 22",
+            "Content-Range: bytes 10-31/*",
+        ] {
+            let raw = std::format!("HTTP/1.1 206 P\r\n{fields}\r\n\r\n");
+            let (h, _) = crate::http::response::parse_head(raw.as_bytes())
+                .unwrap()
+                .unwrap();
+            assert_eq!(e.on_head(&h, &mut p), Ok(()), "{fields}");
+        }
+        e.on_data(0, &IMAGE[10..], &mut p).unwrap();
+        e.on_body_done(0, &mut p);
+        assert_eq!(e.state(), State::Ready);
     }
 
     #[test]
