@@ -38,7 +38,7 @@
 
 use crate::error::Error;
 use crate::hash::Md5;
-use crate::journal::{ETAG_MAX, Journal, MD5_STATE_LEN, Phase, Record};
+use crate::journal::{ETAG_MAX, Entry, Journal, MD5_STATE_LEN, Phase, Record};
 use crate::num::{Ms, ms, percent};
 use crate::platform::{Event, EventKind, Level, Platform};
 use crate::protocol::{
@@ -733,16 +733,17 @@ impl Engine {
         offset: u32,
         md5_state: [u8; MD5_STATE_LEN],
     ) -> bool {
-        let rec = Record {
+        let o = &self.offer;
+        let rec = Entry {
             phase,
-            version: self.offer.version.clone(),
-            md5: self.offer.md5,
-            file_size: self.offer.file_size,
+            version: o.version.as_str(),
+            md5: &o.md5,
+            file_size: o.file_size,
             offset,
-            task_id: self.offer.task_id,
-            fw_type: self.offer.fw_type.clone(),
-            etag: self.xfer.etag.clone(),
-            md5_state,
+            task_id: o.task_id,
+            fw_type: o.fw_type.as_str(),
+            etag: self.xfer.etag.as_str(),
+            md5_state: &md5_state,
         };
         self.journal.save(plat, &rec).is_ok()
     }
