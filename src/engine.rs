@@ -826,9 +826,7 @@ impl Engine {
         // of the range: the downloader leaves it to us); a Content-Length must agree.
         let range_ok = head.status == 200
             || head.content_range.is_some_and(|cr| {
-                cr.start == u64::from(from)
-                    && cr.end == u64::from(size) - 1
-                    && cr.total.is_none_or(|t| t == u64::from(size))
+                cr.start == from && cr.end == size - 1 && cr.total.is_none_or(|t| t == size)
             });
         if !range_ok
             || head
@@ -1155,7 +1153,7 @@ mod tests {
         out
     }
 
-    fn head(status: u16, range: Option<(u64, u64, u64)>) -> Head<'static> {
+    fn head(status: u16, range: Option<(u32, u32, u32)>) -> Head<'static> {
         Head {
             status,
             content_length: None,
@@ -1175,10 +1173,7 @@ mod tests {
         let (url, first, last, _) = e.download_due(now).expect("download due");
         assert_eq!(url, "http://127.0.0.1:8080/fw.bin?sign=a&b");
         e.download_started(now);
-        let h = head(
-            206,
-            Some((u64::from(first), u64::from(last), data.len() as u64)),
-        );
+        let h = head(206, Some((first, last, data.len() as u32)));
         e.on_head(&h, p).unwrap();
         for chunk in data[first as usize..].chunks(7) {
             e.on_data(now, chunk, p).unwrap();
@@ -1565,7 +1560,7 @@ mod tests {
     #[test]
     fn a_trickle_counts_as_a_stall_a_slow_link_does_not() {
         let image = big_image();
-        let size = image.len() as u64;
+        let size = image.len() as u32;
         let policy = Policy::default(); // 30 s
         // A byte every 9 s: each one is well within the stall timeout of the one before.
         let mut p = Mock::default();
@@ -1661,11 +1656,8 @@ mod tests {
         assert_eq!(if_range, Some("\"abc\""));
         assert_eq!(p.opened.last(), Some(&(100_000, first)));
         e.download_started(0);
-        e.on_head(
-            &head(206, Some((u64::from(first), 99_999, 100_000))),
-            &mut p,
-        )
-        .unwrap();
+        e.on_head(&head(206, Some((first, 99_999, 100_000))), &mut p)
+            .unwrap();
         e.on_data(0, &image[first as usize..], &mut p).unwrap();
         e.on_body_done(0, &mut p);
         assert_eq!(p.slot, image);
