@@ -282,6 +282,12 @@ pub struct Engine {
     close_tried: Option<Ms>,
 }
 
+/// A fresh digest in place (one copy of the initial state for the callers).
+#[inline(never)]
+fn restart_md5(md5: &mut Md5) {
+    *md5 = Md5::new();
+}
+
 /// Whether `offer` is the image `(version, md5, size)` names.
 fn same_image(offer: &Offer, version: &Str<VERSION_MAX>, md5: &[u8; 16], size: u32) -> bool {
     offer.version == *version && offer.md5 == *md5 && offer.file_size == size
@@ -839,7 +845,7 @@ impl Engine {
             // The server ignored Range: start over from byte 0, never splice.
             plat.log(Level::Warn, "Range ignored: restart from 0");
             x.offset = 0;
-            x.md5 = Md5::new();
+            restart_md5(&mut x.md5);
             self.before_erase(plat)?;
             plat.slot_open(size, 0).map_err(|_| Error::Slot)?;
         }
@@ -935,7 +941,7 @@ impl Engine {
         }
         if self.policy.readback_verify && !read_back {
             // The stream was right; now prove the flash holds it (see `work`).
-            self.xfer.md5 = Md5::new();
+            restart_md5(&mut self.xfer.md5);
             self.xfer.readback = Some(0);
             return;
         }
