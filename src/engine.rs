@@ -742,13 +742,13 @@ impl Engine {
         let o = &self.offer;
         let rec = Entry {
             phase,
-            version: o.version.as_str(),
+            version: &o.version,
             md5: &o.md5,
             file_size: o.file_size,
             offset,
             task_id: o.task_id,
-            fw_type: o.fw_type.as_str(),
-            etag: self.xfer.etag.as_str(),
+            fw_type: &o.fw_type,
+            etag: &self.xfer.etag,
             md5_state: &md5_state,
         };
         self.journal.save(plat, &rec).is_ok()

@@ -109,13 +109,13 @@ fn put_text(b: &mut [u8; RECORD_LEN], at: usize, s: &[u8]) {
 /// transfer), so no record-sized temporary is built for each save.
 pub struct Entry<'a> {
     pub phase: Phase,
-    pub version: &'a str,
+    pub version: &'a Str<VERSION_MAX>,
     pub md5: &'a [u8; 16],
     pub file_size: u32,
     pub offset: u32,
     pub task_id: Option<u64>,
-    pub fw_type: &'a str,
-    pub etag: &'a str,
+    pub fw_type: &'a Str<FW_TYPE_MAX>,
+    pub etag: &'a Str<ETAG_MAX>,
     pub md5_state: &'a [u8; MD5_STATE_LEN],
 }
 
@@ -146,13 +146,13 @@ impl Record {
     pub fn entry(&self) -> Entry<'_> {
         Entry {
             phase: self.phase,
-            version: self.version.as_str(),
+            version: &self.version,
             md5: &self.md5,
             file_size: self.file_size,
             offset: self.offset,
             task_id: self.task_id,
-            fw_type: self.fw_type.as_str(),
-            etag: self.etag.as_str(),
+            fw_type: &self.fw_type,
+            etag: &self.etag,
             md5_state: &self.md5_state,
         }
     }
