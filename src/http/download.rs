@@ -75,8 +75,6 @@ pub struct Download<'b> {
     /// The server allows another request on this connection after this response.
     keep_alive: bool,
     eof: bool,
-    /// Body bytes reported as Data for the current response.
-    delivered: u64,
 }
 
 impl<'b> Download<'b> {
@@ -90,7 +88,6 @@ impl<'b> Download<'b> {
             deliver: false,
             keep_alive: false,
             eof: false,
-            delivered: 0,
         }
     }
 
@@ -112,7 +109,6 @@ impl<'b> Download<'b> {
         self.wr = write_get(self.buf, url, range, if_range)?;
         self.rd = 0;
         self.phase = Phase::Sending;
-        self.delivered = 0;
         Ok(())
     }
 
@@ -180,11 +176,6 @@ impl<'b> Download<'b> {
         self.phase == Phase::Done && self.keep_alive && !self.eof && self.rd == self.wr
     }
 
-    /// Body bytes reported as Data for the current response.
-    pub fn delivered(&self) -> u64 {
-        self.delivered
-    }
-
     /// Body bytes still expected when the length is known (Content-Length framing).
     pub fn remaining(&self) -> Option<u64> {
         self.body.remaining()
@@ -239,7 +230,6 @@ impl<'b> Download<'b> {
                     // holds the slice, and the next call reuses the space.
                     self.rd += n;
                     if !data.is_empty() && self.deliver {
-                        self.delivered = self.delivered.wrapping_add(data.len() as u64);
                         return Some(DownloadEvent::Data(data));
                     }
                     let done = self.body.is_done();
@@ -408,7 +398,6 @@ mod tests {
                         .unwrap()
                         .contains("Range: bytes=1000-3999\r\nIf-Range: \"e1\"\r\n")
                 );
-                assert_eq!(dl.delivered(), 3000);
                 assert!(dl.reusable());
             }
         }
