@@ -731,13 +731,14 @@ impl Engine {
         }
     }
 
-    /// Record the offered image at `phase` with `offset` bytes in the slot.
+    /// Record the offered image at `phase` with `offset` bytes in the slot and the MD5 state to
+    /// resume from (`None` once installed).
     fn save_record<P: Platform>(
         &mut self,
         plat: &mut P,
         phase: Phase,
         offset: u32,
-        md5_state: [u8; MD5_STATE_LEN],
+        md5_state: Option<&[u8; MD5_STATE_LEN]>,
     ) -> bool {
         let o = &self.offer;
         let rec = Entry {
@@ -749,7 +750,7 @@ impl Engine {
             task_id: o.task_id,
             fw_type: &o.fw_type,
             etag: &self.xfer.etag,
-            md5_state: &md5_state,
+            md5_state,
         };
         self.journal.save(plat, &rec).is_ok()
     }
@@ -761,7 +762,7 @@ impl Engine {
         let Some(offset) = self.xfer.offset.checked_sub(pending as u32) else {
             return false;
         };
-        if self.save_record(plat, Phase::Downloading, offset, md5_state) {
+        if self.save_record(plat, Phase::Downloading, offset, Some(&md5_state)) {
             self.xfer.saved_offset = offset;
             return true;
         }
@@ -999,7 +1000,7 @@ impl Engine {
         // The record goes first: a power cut after it but before the slot is bootable is reported
         // as a failed upgrade, never as a silent success.
         let size = self.offer.file_size;
-        if !self.save_record(plat, Phase::Installed, size, [0; MD5_STATE_LEN]) {
+        if !self.save_record(plat, Phase::Installed, size, None) {
             return self.fail(plat, Error::Store);
         }
         if plat.slot_close(true).is_err() {

@@ -116,7 +116,8 @@ pub struct Entry<'a> {
     pub task_id: Option<u64>,
     pub fw_type: &'a Str<FW_TYPE_MAX>,
     pub etag: &'a Str<ETAG_MAX>,
-    pub md5_state: &'a [u8; MD5_STATE_LEN],
+    /// `None` for an installed image (zeros: nothing to resume).
+    pub md5_state: Option<&'a [u8; MD5_STATE_LEN]>,
 }
 
 impl Entry<'_> {
@@ -135,7 +136,9 @@ impl Entry<'_> {
         put(b, TASK, &self.task_id.unwrap_or(0).to_le_bytes());
         put_text(b, FW_TYPE, self.fw_type.as_bytes());
         put_text(b, ETAG, self.etag.as_bytes());
-        put(b, MD5_STATE, self.md5_state);
+        if let Some(state) = self.md5_state {
+            put(b, MD5_STATE, state);
+        }
         let crc = crc32(b.get(..CRC).unwrap_or(&[]));
         put(b, CRC, &crc.to_le_bytes());
     }
@@ -153,7 +156,7 @@ impl Record {
             task_id: self.task_id,
             fw_type: &self.fw_type,
             etag: &self.etag,
-            md5_state: &self.md5_state,
+            md5_state: Some(&self.md5_state),
         }
     }
 
