@@ -93,11 +93,11 @@ fn put(b: &mut [u8; RECORD_LEN], at: usize, bytes: &[u8]) {
     }
 }
 
-/// The text field at `at` of capacity `cap`, if its length fits and it is UTF-8.
-fn text(b: &[u8; RECORD_LEN], at: usize, cap: usize) -> Option<&str> {
+/// The text field at `at`, if it is UTF-8 (a length beyond the field's capacity is refused by
+/// the `Str` it goes into).
+fn text(b: &[u8; RECORD_LEN], at: usize) -> Option<&str> {
     let len = usize::from(*b.get(at)?);
-    let bytes = b.get(at + 1..at + 1 + len).filter(|_| len <= cap)?;
-    crate::ffi::str_from_utf8(bytes)
+    crate::ffi::str_from_utf8(b.get(at + 1..at + 1 + len)?)
 }
 
 fn put_text(b: &mut [u8; RECORD_LEN], at: usize, s: &[u8]) {
@@ -189,9 +189,9 @@ impl Record {
             etag: Str::new(),
             md5_state: get(b, MD5_STATE),
         };
-        rec.version.push_str(text(b, VERSION, VERSION_MAX)?).ok()?;
-        rec.fw_type.push_str(text(b, FW_TYPE, FW_TYPE_MAX)?).ok()?;
-        rec.etag.push_str(text(b, ETAG, ETAG_MAX)?).ok()?;
+        rec.version.push_str(text(b, VERSION)?).ok()?;
+        rec.fw_type.push_str(text(b, FW_TYPE)?).ok()?;
+        rec.etag.push_str(text(b, ETAG)?).ok()?;
         if rec.version.is_empty() || rec.offset > rec.file_size {
             return None;
         }
