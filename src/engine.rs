@@ -38,7 +38,7 @@
 
 use crate::error::Error;
 use crate::hash::Md5;
-use crate::journal::{ETAG_MAX, Journal, MD5_STATE_LEN, Phase, Record};
+use crate::journal::{ETAG_MAX, Entry, Journal, MD5_STATE_LEN, Phase, Record};
 use crate::num::{Ms, ms, percent};
 use crate::platform::{Event, EventKind, Level, Platform};
 use crate::protocol::{
@@ -280,6 +280,12 @@ pub struct Engine {
     /// erase what the record claims) until clearing succeeds, tried again [`CLOSE_RETRY_MS`]
     /// after this attempt.
     close_tried: Option<Ms>,
+}
+
+/// A fresh digest in place (one copy of the initial state for the callers).
+#[inline(never)]
+fn restart_md5(md5: &mut Md5) {
+    *md5 = Md5::new();
 }
 
 /// Whether `offer` is the image `(version, md5, size)` names.
@@ -725,23 +731,25 @@ impl Engine {
         }
     }
 
-    /// Record the offered image at `phase` with `offset` bytes in the slot.
+    /// Record the offered image at `phase` with `offset` bytes in the slot and the MD5 state to
+    /// resume from (`None` once installed).
     fn save_record<P: Platform>(
         &mut self,
         plat: &mut P,
         phase: Phase,
         offset: u32,
-        md5_state: [u8; MD5_STATE_LEN],
+        md5_state: Option<&[u8; MD5_STATE_LEN]>,
     ) -> bool {
-        let rec = Record {
+        let o = &self.offer;
+        let rec = Entry {
             phase,
-            version: self.offer.version.clone(),
-            md5: self.offer.md5,
-            file_size: self.offer.file_size,
+            version: &o.version,
+            md5: &o.md5,
+            file_size: o.file_size,
             offset,
-            task_id: self.offer.task_id,
-            fw_type: self.offer.fw_type.clone(),
-            etag: self.xfer.etag.clone(),
+            task_id: o.task_id,
+            fw_type: &o.fw_type,
+            etag: &self.xfer.etag,
             md5_state,
         };
         self.journal.save(plat, &rec).is_ok()
@@ -754,7 +762,7 @@ impl Engine {
         let Some(offset) = self.xfer.offset.checked_sub(pending as u32) else {
             return false;
         };
-        if self.save_record(plat, Phase::Downloading, offset, md5_state) {
+        if self.save_record(plat, Phase::Downloading, offset, Some(&md5_state)) {
             self.xfer.saved_offset = offset;
             return true;
         }
@@ -806,41 +814,43 @@ impl Engine {
         plat: &mut P,
     ) -> Result<(), Error> {
         let size = self.offer.file_size;
-        if matches!(head.status, 200 | 206) {
-            // Only a strong ETag may go into If-Range; one too long to keep is not used.
-            self.xfer.etag.clear();
-            if let Some(e) = head.etag.filter(|e| !e.starts_with("W/")) {
-                let _ = self.xfer.etag.push_str(e);
-            }
-        }
-        let accepted = match head.status {
-            206 => {
-                let cr = head.content_range.as_ref().ok_or(Error::HttpProtocol)?;
-                let ok = cr.start == u64::from(self.xfer.offset)
-                    && cr.end == u64::from(size) - 1
-                    && cr.total.is_none_or(|t| t == u64::from(size));
-                if ok { Ok(()) } else { Err(Error::HttpProtocol) }
-            }
-            200 => {
-                if head.content_length.is_some_and(|l| l != u64::from(size)) {
-                    return Err(Error::HttpProtocol);
-                }
-                if self.xfer.offset != 0 {
-                    // The server ignored Range: start over from byte 0, never splice.
-                    plat.log(Level::Warn, "Range ignored: restart from 0");
-                    self.xfer.offset = 0;
-                    self.xfer.md5 = Md5::new();
-                    self.before_erase(plat)?;
-                    plat.slot_open(size, 0).map_err(|_| Error::Slot)?;
-                }
-                Ok(())
-            }
-            301 | 302 | 303 | 307 | 308 => self.follow(head.location),
-            403 => Err(Error::HttpForbidden),
-            404 => Err(Error::HttpNotFound),
-            _ => Err(Error::HttpStatus),
+        let x = &mut self.xfer;
+        // Where the body starts: a 200 is the whole image (also when Range was ignored).
+        let from = match head.status {
+            200 => 0,
+            206 => x.offset,
+            301 | 302 | 303 | 307 | 308 => return self.follow(head.location),
+            403 => return Err(Error::HttpForbidden),
+            404 => return Err(Error::HttpNotFound),
+            _ => return Err(Error::HttpStatus),
         };
-        if accepted.is_ok() && self.xfer.offset == 0 {
+        // Only a strong ETag may go into If-Range; one too long to keep is not used.
+        x.etag.clear();
+        if let Some(e) = head.etag.filter(|e| !e.starts_with("W/")) {
+            let _ = x.etag.push_str(e);
+        }
+        // A 206 holds exactly the rest of the image, from where the slot stands (the one check
+        // of the range: the downloader leaves it to us); a Content-Length must agree.
+        let range_ok = head.status == 200
+            || head.content_range.is_some_and(|cr| {
+                cr.start == from && cr.end == size - 1 && cr.total.is_none_or(|t| t == size)
+            });
+        if !range_ok
+            || head
+                .content_length
+                .is_some_and(|n| n != u64::from(size - from))
+        {
+            return Err(Error::HttpProtocol);
+        }
+        if from != x.offset {
+            // The server ignored Range: start over from byte 0, never splice.
+            plat.log(Level::Warn, "Range ignored: restart from 0");
+            x.offset = 0;
+            restart_md5(&mut x.md5);
+            self.before_erase(plat)?;
+            plat.slot_open(size, 0).map_err(|_| Error::Slot)?;
+        }
+        if from == 0 {
             // Bytes from the start are coming: progress starts at "0", as Tencent's SDKs send
             // it with the first chunk (a resume does not repeat it).
             self.xfer.reported_percent = NOT_REPORTED;
@@ -848,7 +858,7 @@ impl Engine {
                 self.queue(Kind::Progress(0));
             }
         }
-        accepted
+        Ok(())
     }
 
     /// Take a redirect's target as the URL of the next request. `Err(Redirected)` tells the
@@ -932,7 +942,7 @@ impl Engine {
         }
         if self.policy.readback_verify && !read_back {
             // The stream was right; now prove the flash holds it (see `work`).
-            self.xfer.md5 = Md5::new();
+            restart_md5(&mut self.xfer.md5);
             self.xfer.readback = Some(0);
             return;
         }
@@ -990,7 +1000,7 @@ impl Engine {
         // The record goes first: a power cut after it but before the slot is bootable is reported
         // as a failed upgrade, never as a silent success.
         let size = self.offer.file_size;
-        if !self.save_record(plat, Phase::Installed, size, [0; MD5_STATE_LEN]) {
+        if !self.save_record(plat, Phase::Installed, size, None) {
             return self.fail(plat, Error::Store);
         }
         if plat.slot_close(true).is_err() {
@@ -1150,7 +1160,7 @@ mod tests {
         out
     }
 
-    fn head(status: u16, range: Option<(u64, u64, u64)>) -> Head<'static> {
+    fn head(status: u16, range: Option<(u32, u32, u32)>) -> Head<'static> {
         Head {
             status,
             content_length: None,
@@ -1170,10 +1180,7 @@ mod tests {
         let (url, first, last, _) = e.download_due(now).expect("download due");
         assert_eq!(url, "http://127.0.0.1:8080/fw.bin?sign=a&b");
         e.download_started(now);
-        let h = head(
-            206,
-            Some((u64::from(first), u64::from(last), data.len() as u64)),
-        );
+        let h = head(206, Some((first, last, data.len() as u32)));
         e.on_head(&h, p).unwrap();
         for chunk in data[first as usize..].chunks(7) {
             e.on_data(now, chunk, p).unwrap();
@@ -1407,6 +1414,57 @@ mod tests {
         assert_eq!(e.on_data(0, b"x", &mut p), Err(Error::HttpProtocol));
     }
 
+    /// The only check that a 206 answers the Range asked for (the downloader delivers any 206):
+    /// the rest of the image from where the slot stands, with a Content-Length that agrees.
+    #[test]
+    fn a_206_must_hold_the_rest_of_the_image() {
+        let mut p = Mock::default();
+        let mut e = engine(Policy::default());
+        e.on_message(0, offer_json("2.0.0", IMAGE).as_bytes(), &mut p);
+        e.download_started(0);
+        e.on_head(&head(206, Some((0, 31, 32))), &mut p).unwrap();
+        e.on_data(0, &IMAGE[..10], &mut p).unwrap();
+        e.on_download_error(0, Error::NetIo, &mut p);
+        let retry = e.poll_at(0).unwrap();
+        assert_eq!(e.download_due(retry).unwrap().1, 10);
+        e.download_started(retry);
+        let wrong = [
+            "Content-Range: bytes 0-21/32\r\nContent-Length: 22", // start moved
+            "Content-Range: bytes 10-30/32\r\nContent-Length: 21", // end short of the image
+            "Content-Range: bytes 10-31/33\r\nContent-Length: 22", // another object size
+            "Content-Range: bytes 10-31/32\r\nContent-Length: 23", // length contradicts it
+            "Content-Range: bytes 10-31/*\r\nContent-Length: 21",
+            "Content-Length: 22", // no Content-Range
+            "Content-Type: multipart/byteranges; boundary=x",
+        ];
+        for fields in wrong {
+            let raw = std::format!("HTTP/1.1 206 P\r\n{fields}\r\n\r\n");
+            let (h, _) = crate::http::response::parse_head(raw.as_bytes())
+                .unwrap()
+                .unwrap();
+            assert_eq!(e.on_head(&h, &mut p), Err(Error::HttpProtocol), "{fields}");
+        }
+        let raw = "HTTP/1.1 200 OK\r\nContent-Length: 31\r\n\r\n";
+        let (h, _) = crate::http::response::parse_head(raw.as_bytes())
+            .unwrap()
+            .unwrap();
+        assert_eq!(e.on_head(&h, &mut p), Err(Error::HttpProtocol), "short 200");
+        assert_eq!(p.opened.len(), 1, "nothing restarted");
+        for fields in [
+            "Content-Range: bytes 10-31/32\r\nContent-Length: 22",
+            "Content-Range: bytes 10-31/*",
+        ] {
+            let raw = std::format!("HTTP/1.1 206 P\r\n{fields}\r\n\r\n");
+            let (h, _) = crate::http::response::parse_head(raw.as_bytes())
+                .unwrap()
+                .unwrap();
+            assert_eq!(e.on_head(&h, &mut p), Ok(()), "{fields}");
+        }
+        e.on_data(0, &IMAGE[10..], &mut p).unwrap();
+        e.on_body_done(0, &mut p);
+        assert_eq!(e.state(), State::Ready);
+    }
+
     #[test]
     fn progress_is_throttled_to_one_report_a_second() {
         let mut p = Mock::default();
@@ -1509,7 +1567,7 @@ mod tests {
     #[test]
     fn a_trickle_counts_as_a_stall_a_slow_link_does_not() {
         let image = big_image();
-        let size = image.len() as u64;
+        let size = image.len() as u32;
         let policy = Policy::default(); // 30 s
         // A byte every 9 s: each one is well within the stall timeout of the one before.
         let mut p = Mock::default();
@@ -1605,11 +1663,8 @@ mod tests {
         assert_eq!(if_range, Some("\"abc\""));
         assert_eq!(p.opened.last(), Some(&(100_000, first)));
         e.download_started(0);
-        e.on_head(
-            &head(206, Some((u64::from(first), 99_999, 100_000))),
-            &mut p,
-        )
-        .unwrap();
+        e.on_head(&head(206, Some((first, 99_999, 100_000))), &mut p)
+            .unwrap();
         e.on_data(0, &image[first as usize..], &mut p).unwrap();
         e.on_body_done(0, &mut p);
         assert_eq!(p.slot, image);

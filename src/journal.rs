@@ -93,11 +93,11 @@ fn put(b: &mut [u8; RECORD_LEN], at: usize, bytes: &[u8]) {
     }
 }
 
-/// The text field at `at` of capacity `cap`, if its length fits and it is UTF-8.
-fn text(b: &[u8; RECORD_LEN], at: usize, cap: usize) -> Option<&str> {
+/// The text field at `at`, if it is UTF-8 (a length beyond the field's capacity is refused by
+/// the `Str` it goes into).
+fn text(b: &[u8; RECORD_LEN], at: usize) -> Option<&str> {
     let len = usize::from(*b.get(at)?);
-    let bytes = b.get(at + 1..at + 1 + len).filter(|_| len <= cap)?;
-    crate::ffi::str_from_utf8(bytes)
+    crate::ffi::str_from_utf8(b.get(at + 1..at + 1 + len)?)
 }
 
 fn put_text(b: &mut [u8; RECORD_LEN], at: usize, s: &[u8]) {
@@ -105,14 +105,23 @@ fn put_text(b: &mut [u8; RECORD_LEN], at: usize, s: &[u8]) {
     put(b, at + 1, s);
 }
 
-impl Record {
-    pub fn encode(&self, seq: u32) -> [u8; RECORD_LEN] {
-        let mut buf = [0u8; RECORD_LEN];
-        self.encode_into(seq, &mut buf);
-        buf
-    }
+/// What a save writes: a record's fields, borrowed where they live (the engine's offer and
+/// transfer), so no record-sized temporary is built for each save.
+pub struct Entry<'a> {
+    pub phase: Phase,
+    pub version: &'a Str<VERSION_MAX>,
+    pub md5: &'a [u8; 16],
+    pub file_size: u32,
+    pub offset: u32,
+    pub task_id: Option<u64>,
+    pub fw_type: &'a Str<FW_TYPE_MAX>,
+    pub etag: &'a Str<ETAG_MAX>,
+    /// `None` for an installed image (zeros: nothing to resume).
+    pub md5_state: Option<&'a [u8; MD5_STATE_LEN]>,
+}
 
-    /// [`Self::encode`] into the caller's buffer (no record-sized return value on the stack).
+impl Entry<'_> {
+    /// The encoded record with sequence number `seq`, into the caller's buffer.
     pub fn encode_into(&self, seq: u32, b: &mut [u8; RECORD_LEN]) {
         b.fill(0);
         put(b, 0, &MAGIC);
@@ -120,16 +129,41 @@ impl Record {
         put(b, SEQ, &seq.to_le_bytes());
         b[PHASE] = self.phase as u8;
         put_text(b, VERSION, self.version.as_bytes());
-        put(b, MD5, &self.md5);
+        put(b, MD5, self.md5);
         put(b, FILE_SIZE, &self.file_size.to_le_bytes());
         put(b, OFFSET, &self.offset.to_le_bytes());
         b[HAS_TASK] = u8::from(self.task_id.is_some());
         put(b, TASK, &self.task_id.unwrap_or(0).to_le_bytes());
         put_text(b, FW_TYPE, self.fw_type.as_bytes());
         put_text(b, ETAG, self.etag.as_bytes());
-        put(b, MD5_STATE, &self.md5_state);
+        if let Some(state) = self.md5_state {
+            put(b, MD5_STATE, state);
+        }
         let crc = crc32(b.get(..CRC).unwrap_or(&[]));
         put(b, CRC, &crc.to_le_bytes());
+    }
+}
+
+impl Record {
+    /// The fields to save this record again.
+    pub fn entry(&self) -> Entry<'_> {
+        Entry {
+            phase: self.phase,
+            version: &self.version,
+            md5: &self.md5,
+            file_size: self.file_size,
+            offset: self.offset,
+            task_id: self.task_id,
+            fw_type: &self.fw_type,
+            etag: &self.etag,
+            md5_state: Some(&self.md5_state),
+        }
+    }
+
+    pub fn encode(&self, seq: u32) -> [u8; RECORD_LEN] {
+        let mut buf = [0u8; RECORD_LEN];
+        self.entry().encode_into(seq, &mut buf);
+        buf
     }
 
     /// The sequence number and record, or `None` for anything that is not an intact record.
@@ -155,9 +189,9 @@ impl Record {
             etag: Str::new(),
             md5_state: get(b, MD5_STATE),
         };
-        rec.version.push_str(text(b, VERSION, VERSION_MAX)?).ok()?;
-        rec.fw_type.push_str(text(b, FW_TYPE, FW_TYPE_MAX)?).ok()?;
-        rec.etag.push_str(text(b, ETAG, ETAG_MAX)?).ok()?;
+        rec.version.push_str(text(b, VERSION)?).ok()?;
+        rec.fw_type.push_str(text(b, FW_TYPE)?).ok()?;
+        rec.etag.push_str(text(b, ETAG)?).ok()?;
         if rec.version.is_empty() || rec.offset > rec.file_size {
             return None;
         }
@@ -196,7 +230,7 @@ impl Journal {
     }
 
     /// Write `rec` over the older copy; the newer one stays intact until this write completed.
-    pub fn save<P: Platform>(&mut self, plat: &mut P, rec: &Record) -> Result<(), HostError> {
+    pub fn save<P: Platform>(&mut self, plat: &mut P, rec: &Entry<'_>) -> Result<(), HostError> {
         let copy = match self.newest {
             Some(0) => 1,
             _ => 0,
@@ -301,7 +335,7 @@ mod tests {
         let mut r = sample();
         for offset in [64, 128, 192] {
             r.offset = offset;
-            j.save(&mut store, &r).unwrap();
+            j.save(&mut store, &r.entry()).unwrap();
             let (_, loaded) = load(&mut store);
             assert_eq!(loaded.unwrap().offset, offset);
         }
@@ -315,17 +349,17 @@ mod tests {
             let (mut j, _) = load(&mut store);
             let mut r = sample();
             r.offset = 64;
-            j.save(&mut store, &r).unwrap();
+            j.save(&mut store, &r.entry()).unwrap();
             r.offset = 128;
-            j.save(&mut store, &r).unwrap();
+            j.save(&mut store, &r.entry()).unwrap();
             r.offset = 192;
             store.tear = Some(cut);
-            assert!(j.save(&mut store, &r).is_err());
+            assert!(j.save(&mut store, &r.entry()).is_err());
             let (mut j2, loaded) = load(&mut store);
             assert_eq!(loaded.unwrap().offset, 128, "cut after {cut} bytes");
             // The journal goes on from there: the next save lands and wins.
             r.offset = 256;
-            j2.save(&mut store, &r).unwrap();
+            j2.save(&mut store, &r.entry()).unwrap();
             assert_eq!(load(&mut store).1.unwrap().offset, 256);
         }
     }
@@ -334,8 +368,8 @@ mod tests {
     fn clear_erases_both() {
         let mut store = Mock::default();
         let (mut j, _) = load(&mut store);
-        j.save(&mut store, &sample()).unwrap();
-        j.save(&mut store, &sample()).unwrap();
+        j.save(&mut store, &sample().entry()).unwrap();
+        j.save(&mut store, &sample().entry()).unwrap();
         j.clear(&mut store).unwrap();
         assert!(load(&mut store).1.is_none());
     }

@@ -812,10 +812,12 @@ pub fn http_download(data: &[u8]) {
                     DownloadEvent::Head(hd) => {
                         assert!(status.is_none(), "second head");
                         assert!(!(100..200).contains(&hd.status), "1xx head reported");
-                        if hd.status == 206 {
-                            let (first, last) = range.expect("206 without a Range");
-                            let cr = hd.content_range.expect("206 without Content-Range");
-                            assert!(cr.start == first && cr.end <= last, "{cr:?}");
+                        // Whether a 206 answers `range` is the engine's one check
+                        // (`Engine::on_head`); here it is delivered like a 200, its body framed
+                        // by its own head (checked at Done), and a Content-Range it carries is
+                        // a well-formed one.
+                        if let Some(cr) = hd.content_range.filter(|_| hd.status == 206) {
+                            assert!(cr.start <= cr.end, "{cr:?}");
                         }
                         if matches!(hd.status, 200 | 206) && !hd.chunked {
                             expect_len = hd.content_length;
@@ -837,7 +839,6 @@ pub fn http_download(data: &[u8]) {
                     DownloadEvent::Error(_) => ended = true,
                 }
             }
-            assert_eq!(dl.delivered(), got, "delivered() != sum of Data");
             if ended || eof {
                 break;
             }

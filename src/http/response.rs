@@ -7,17 +7,18 @@
 /// Most header lines accepted; a COS/CDN response carries about a dozen.
 pub const MAX_HEADERS: usize = 24;
 
-/// `Content-Range: bytes start-end/total` (end inclusive; total `None` for `*`).
+/// `Content-Range: bytes start-end/total` (end inclusive; total `None` for `*`). 32-bit like the
+/// slot API: a range beyond 4 GiB cannot answer a request for an image and is refused as bad.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ContentRange {
-    pub start: u64,
-    pub end: u64,
-    pub total: Option<u64>,
+    pub start: u32,
+    pub end: u32,
+    pub total: Option<u32>,
 }
 
 impl ContentRange {
     /// Bytes in the range (end is inclusive).
-    pub fn len(&self) -> u64 {
+    pub fn len(&self) -> u32 {
         self.end.saturating_sub(self.start).saturating_add(1)
     }
 
@@ -53,7 +54,8 @@ pub enum HeadError {
     ConflictingContentLength,
     /// A transfer coding other than a single `chunked`.
     UnsupportedTransferEncoding,
-    /// Content-Range that does not parse, has start > end or end >= total, or appears twice.
+    /// Content-Range that does not parse, has start > end or end >= total, a number beyond
+    /// u32, or appears twice.
     BadContentRange,
 }
 
@@ -294,6 +296,7 @@ impl<'a> Fields<'a> {
 /// `bytes */total` (with 416), which says nothing about the body.
 fn parse_content_range(v: &[u8], out: &mut Option<ContentRange>) -> Result<(), HeadError> {
     const E: HeadError = HeadError::BadContentRange;
+    let number = |s: &[u8], i: &mut usize| number(s, i).and_then(|n| u32::try_from(n).ok());
     match v.get(..6) {
         Some(unit) if unit.eq_ignore_ascii_case(b"bytes ") => {}
         _ => return Err(E),
@@ -512,6 +515,14 @@ mod tests {
             ),
             (
                 "Content-Range: bytes 0-1/2\r\nContent-Range: bytes 0-1/2",
+                HeadError::BadContentRange,
+            ),
+            (
+                "Content-Range: bytes 0-1/4294967296",
+                HeadError::BadContentRange,
+            ),
+            (
+                "Content-Range: bytes 4294967296-4294967297/*",
                 HeadError::BadContentRange,
             ),
         ];
