@@ -774,8 +774,9 @@ pub fn write_report_progress(
     report(out, Some(p), version, task_id, fw_type)
 }
 
-/// Both reports: `report_progress` when `p` is given, else `report_version`.
-fn report(
+/// Both reports: `report_progress` when `p` is given, else `report_version` (which carries no
+/// `task_id`: pass `None`).
+pub fn report(
     out: &mut [u8],
     p: Option<&Progress<'_>>,
     version: &str,
