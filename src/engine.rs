@@ -163,11 +163,9 @@ impl Outbox {
         items: [Report::EMPTY; OUTBOX_LEN],
         len: 0,
     };
-    fn live(&self) -> &[Report] {
-        self.items.get(..self.len).unwrap_or(&[])
-    }
+    /// The head, read where it lies (index 0 of the array: no bounds check).
     fn front(&self) -> Option<&Report> {
-        self.live().first()
+        self.items.first().filter(|_| self.len > 0)
     }
     fn pop_front(&mut self) {
         let live = self.items.get_mut(..self.len).unwrap_or(&mut []);
