@@ -786,7 +786,7 @@ pub fn report(
     let mut w = Writer::new(out);
     w.str("{\"type\":\"report_");
     match p {
-        None => w.str("version\",\"report\":{"),
+        None => w.str("version\",\"report\":{\"version\":"),
         Some(p) => {
             w.str("progress\",\"report\":{\"progress\":{\"state\":\"");
             let (state, code, msg) = match *p {
@@ -804,10 +804,9 @@ pub fn report(
             w.i64(i64::from(code));
             w.str("\",\"result_msg\":");
             json_string(&mut w, msg);
-            w.str("},");
+            w.str("},\"version\":");
         }
     }
-    w.str("\"version\":");
     json_string(&mut w, version);
     if let Some(id) = task_id {
         w.str(",\"task_id\":");
