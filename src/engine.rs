@@ -163,11 +163,9 @@ impl Outbox {
         items: [Report::EMPTY; OUTBOX_LEN],
         len: 0,
     };
-    fn live(&self) -> &[Report] {
-        self.items.get(..self.len).unwrap_or(&[])
-    }
+    /// The head, read where it lies (index 0 of the array: no bounds check).
     fn front(&self) -> Option<&Report> {
-        self.live().first()
+        self.items.first().filter(|_| self.len > 0)
     }
     fn pop_front(&mut self) {
         let live = self.items.get_mut(..self.len).unwrap_or(&mut []);
@@ -466,21 +464,19 @@ impl Engine {
             return None;
         }
         let r = self.outbox.front()?;
-        let (version, fw_type) = (r.version.as_str(), r.fw_type.as_str());
         let p = match r.kind {
-            Kind::Version => {
-                let len = protocol::write_report_version(out, version, fw_type).ok()?;
-                return Some((len, 1, self.inflight));
-            }
-            Kind::Progress(percent) => Progress::Downloading { percent },
-            Kind::Burning => Progress::Burning,
-            Kind::Done => Progress::Done,
-            Kind::Fail(e) => Progress::Fail {
+            Kind::Version => None,
+            Kind::Progress(percent) => Some(Progress::Downloading { percent }),
+            Kind::Burning => Some(Progress::Burning),
+            Kind::Done => Some(Progress::Done),
+            Kind::Fail(e) => Some(Progress::Fail {
                 code: e.result_code(),
                 msg: e.result_msg(),
-            },
+            }),
         };
-        let len = protocol::write_report_progress(out, &p, version, r.task_id, fw_type).ok()?;
+        let (version, fw_type) = (r.version.as_str(), r.fw_type.as_str());
+        let len = protocol::report(out, p.as_ref(), version, r.task_id, fw_type).ok()?;
+        // Progress goes at QoS 0, every other report at QoS 1.
         let qos = u8::from(!matches!(r.kind, Kind::Progress(_)));
         Some((len, qos, self.inflight))
     }

@@ -159,61 +159,76 @@ impl Error {
 
     /// This status's text (for log lines).
     pub fn as_str(self) -> &'static str {
-        let (start, end) = self.span();
-        TEXTS.get(start..end).unwrap_or("")
+        crate::text::nul_text(TEXTS, self.nth())
     }
 
     /// Where this status's text lies in `TEXTS`: its start and its NUL.
     fn span(self) -> (usize, usize) {
-        let nth = Error::ALL.iter().position(|&e| e == self).unwrap_or(0);
-        let (mut start, mut seen) = (0, 0);
-        for (i, &b) in TEXTS.as_bytes().iter().enumerate() {
-            if b == 0 {
-                if seen == nth {
-                    return (start, i);
-                }
-                seen += 1;
-                start = i + 1;
-            }
-        }
-        (0, 0)
+        crate::text::nul_entry(TEXTS.as_bytes(), self.nth())
     }
 
-    /// The Tencent `result_code` an update ending with this error reports.
-    pub const fn result_code(self) -> i32 {
-        match self {
-            Error::HttpNotFound => result_code::NOT_FOUND,
-            Error::HttpForbidden => result_code::SIGNATURE_EXPIRED,
-            Error::Md5Mismatch => result_code::MD5_MISMATCH,
-            Error::DownloadTimeout | Error::NetConnect | Error::NetIo => result_code::TIMEOUT,
+    /// This status's place in `Error::ALL` (and `TEXTS`).
+    fn nth(self) -> usize {
+        Error::ALL.iter().position(|&e| e == self).unwrap_or(0)
+    }
+
+    /// The Tencent `result_code` an update ending with this error reports: that of its
+    /// `result_msg` for the first four texts (-1 time_out .. -4 md5 mismatch), else -5.
+    pub fn result_code(self) -> i32 {
+        match self.result_msg_nth() {
+            n @ 1..=4 => -i32::from(n),
             _ => result_code::UPGRADE_FAILED,
         }
     }
 
     /// The short `result_msg` sent with a `fail` report.
-    pub const fn result_msg(self) -> &'static str {
+    pub fn result_msg(self) -> &'static str {
+        crate::text::nul_text(RESULT_MSGS, usize::from(self.result_msg_nth()))
+    }
+
+    /// This error's entry in `RESULT_MSGS`: entry n in 1..=4 is the text of `result_code` -n.
+    /// Its own function returning a byte, so the compiler's lookup table holds a byte per error
+    /// (inlined, it was widened to four).
+    #[inline(never)]
+    fn result_msg_nth(self) -> u8 {
         match self {
-            Error::HttpNotFound => "file not found",
-            Error::HttpForbidden => "signature expired",
-            Error::Md5Mismatch => "md5 mismatch",
-            Error::DownloadTimeout | Error::NetConnect | Error::NetIo => "time_out",
-            Error::ImageTooLarge => "image too large",
-            Error::RolledBack => "device came back on the old version",
-            Error::Declined => "declined by device",
-            Error::Slot => "flash write failed",
-            Error::Store => "record store failed",
-            Error::BadMessage | Error::BadUrl => "bad update_firmware message",
+            Error::DownloadTimeout | Error::NetConnect | Error::NetIo => 1,
+            Error::HttpNotFound => 2,
+            Error::HttpForbidden => 3,
+            Error::Md5Mismatch => 4,
+            Error::ImageTooLarge => 5,
+            Error::RolledBack => 6,
+            Error::Declined => 7,
+            Error::Slot => 8,
+            Error::Store => 9,
+            Error::BadMessage | Error::BadUrl => 10,
             Error::TlsUntrusted
             | Error::TlsNameMismatch
             | Error::TlsExpired
             | Error::TlsAlert
             | Error::TlsHandshake
             | Error::TlsConfig
-            | Error::TlsDowngrade => "tls failed",
-            _ => "upgrade failed",
+            | Error::TlsDowngrade => 11,
+            _ => 0,
         }
     }
 }
+
+/// The `result_msg` texts, NUL-separated (see [`Error::result_msg`]).
+const RESULT_MSGS: &str = concat!(
+    "upgrade failed\0",
+    "time_out\0",
+    "file not found\0",
+    "signature expired\0",
+    "md5 mismatch\0",
+    "image too large\0",
+    "device came back on the old version\0",
+    "declined by device\0",
+    "flash write failed\0",
+    "record store failed\0",
+    "bad update_firmware message\0",
+    "tls failed\0",
+);
 
 #[cfg(test)]
 mod tests {
@@ -258,5 +273,45 @@ mod tests {
         assert_eq!(Error::HttpProtocol.result_code(), -5);
         assert_eq!(Error::BadUrl.result_code(), -5);
         assert_eq!(Error::NetConnect.result_code(), -1);
+    }
+
+    #[test]
+    fn result_msgs() {
+        let want: &[(Error, i32, &str)] = &[
+            (Error::DownloadTimeout, -1, "time_out"),
+            (Error::NetConnect, -1, "time_out"),
+            (Error::NetIo, -1, "time_out"),
+            (Error::HttpNotFound, -2, "file not found"),
+            (Error::HttpForbidden, -3, "signature expired"),
+            (Error::Md5Mismatch, -4, "md5 mismatch"),
+            (Error::ImageTooLarge, -5, "image too large"),
+            (Error::RolledBack, -5, "device came back on the old version"),
+            (Error::Declined, -5, "declined by device"),
+            (Error::Slot, -5, "flash write failed"),
+            (Error::Store, -5, "record store failed"),
+            (Error::BadMessage, -5, "bad update_firmware message"),
+            (Error::BadUrl, -5, "bad update_firmware message"),
+            (Error::HttpStatus, -5, "upgrade failed"),
+            (Error::HttpProtocol, -5, "upgrade failed"),
+            (Error::MqttTimeout, -5, "upgrade failed"),
+            (Error::NullPointer, -5, "upgrade failed"),
+        ];
+        for &(e, code, msg) in want {
+            assert_eq!((e.result_code(), e.result_msg()), (code, msg), "{e:?}");
+        }
+        for e in Error::ALL {
+            if e.code() <= Error::TlsUntrusted.code() {
+                assert_eq!(
+                    (e.result_code(), e.result_msg()),
+                    (-5, "tls failed"),
+                    "{e:?}"
+                );
+            }
+        }
+        assert_eq!(
+            RESULT_MSGS.bytes().filter(|&b| b == 0).count(),
+            12,
+            "every entry reachable"
+        );
     }
 }

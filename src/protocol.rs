@@ -80,45 +80,66 @@ pub enum ParseError {
 impl ParseError {
     /// A short text for logs or a `result_msg`.
     pub fn as_str(self) -> &'static str {
-        use Field::*;
+        crate::text::nul_text(PARSE_ERROR_TEXTS, usize::from(self.nth()))
+    }
+
+    /// This error's entry in [`PARSE_ERROR_TEXTS`].
+    fn nth(self) -> u8 {
+        // `Field` order: Type, Url, Md5sum, FileSize, Version, ResultCode, TaskId, FwType.
         match self {
-            ParseError::NotJson => "not json",
-            ParseError::TooDeep => "json too deep",
-            ParseError::MissingType => "missing type",
-            ParseError::MissingField(f) => match f {
-                Type => "missing type",
-                Url => "missing url",
-                Md5sum => "missing md5sum",
-                FileSize => "missing file_size",
-                Version => "missing version",
-                ResultCode => "missing result_code",
-                TaskId => "missing task_id",
-                FwType => "missing fw_type",
-            },
-            ParseError::WrongType(f) => match f {
-                Type => "bad type",
-                Url => "bad url type",
-                Md5sum => "bad md5sum type",
-                FileSize => "bad file_size type",
-                Version => "bad version type",
-                ResultCode => "bad result_code",
-                TaskId => "bad task_id",
-                FwType => "bad fw_type",
-            },
-            ParseError::TooLong(f) => match f {
-                Url => "url too long",
-                Version => "version too long",
-                FwType => "fw_type too long",
-                _ => "field too long",
-            },
-            ParseError::BadMd5 => "bad md5sum",
-            ParseError::BadUrl => "bad url",
-            ParseError::ZeroSize => "file_size is 0",
-            ParseError::TooLarge => "bad file_size",
-            ParseError::BadVersion => "bad version",
+            ParseError::NotJson => 0,
+            ParseError::TooDeep => 1,
+            ParseError::MissingType => 2,
+            ParseError::MissingField(f) => 2 + f as u8,
+            ParseError::WrongType(f) => 10 + f as u8,
+            ParseError::TooLong(Field::Url) => 18,
+            ParseError::TooLong(Field::Version) => 19,
+            ParseError::TooLong(Field::FwType) => 20,
+            ParseError::TooLong(_) => 21,
+            ParseError::BadMd5 => 22,
+            ParseError::BadUrl => 23,
+            ParseError::ZeroSize => 24,
+            ParseError::TooLarge => 25,
+            ParseError::BadVersion => 26,
         }
     }
 }
+
+/// [`ParseError::as_str`]'s texts, NUL-separated, in the order of [`ParseError::nth`]: one blob
+/// rather than a `match` on strings (a table of pointers and lengths, ~450 bytes on a Cortex-M).
+const PARSE_ERROR_TEXTS: &str = concat!(
+    "not json\0",
+    "json too deep\0",
+    // 2 + Field: missing ...
+    "missing type\0",
+    "missing url\0",
+    "missing md5sum\0",
+    "missing file_size\0",
+    "missing version\0",
+    "missing result_code\0",
+    "missing task_id\0",
+    "missing fw_type\0",
+    // 10 + Field: of the wrong type
+    "bad type\0",
+    "bad url type\0",
+    "bad md5sum type\0",
+    "bad file_size type\0",
+    "bad version type\0",
+    "bad result_code\0",
+    "bad task_id\0",
+    "bad fw_type\0",
+    // 18: too long
+    "url too long\0",
+    "version too long\0",
+    "fw_type too long\0",
+    "field too long\0",
+    // 22
+    "bad md5sum\0",
+    "bad url\0",
+    "file_size is 0\0",
+    "bad file_size\0",
+    "bad version\0",
+);
 
 /// The fields of an `update_firmware` message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -753,8 +774,9 @@ pub fn write_report_progress(
     report(out, Some(p), version, task_id, fw_type)
 }
 
-/// Both reports: `report_progress` when `p` is given, else `report_version`.
-fn report(
+/// Both reports: `report_progress` when `p` is given, else `report_version` (which carries no
+/// `task_id`: pass `None`).
+pub fn report(
     out: &mut [u8],
     p: Option<&Progress<'_>>,
     version: &str,
@@ -764,7 +786,7 @@ fn report(
     let mut w = Writer::new(out);
     w.str("{\"type\":\"report_");
     match p {
-        None => w.str("version\",\"report\":{"),
+        None => w.str("version\",\"report\":{\"version\":"),
         Some(p) => {
             w.str("progress\",\"report\":{\"progress\":{\"state\":\"");
             let (state, code, msg) = match *p {
@@ -782,10 +804,9 @@ fn report(
             w.i64(i64::from(code));
             w.str("\",\"result_msg\":");
             json_string(&mut w, msg);
-            w.str("},");
+            w.str("},\"version\":");
         }
     }
-    w.str("\"version\":");
     json_string(&mut w, version);
     if let Some(id) = task_id {
         w.str(",\"task_id\":");
@@ -1729,8 +1750,63 @@ mod tests {
 
     #[test]
     fn error_texts() {
-        assert_eq!(ParseError::BadMd5.as_str(), "bad md5sum");
-        assert_eq!(ParseError::MissingField(Field::Url).as_str(), "missing url");
-        assert_eq!(ParseError::TooLong(Field::Url).as_str(), "url too long");
+        use Field::*;
+        use ParseError::*;
+        let fields = [
+            Type, Url, Md5sum, FileSize, Version, ResultCode, TaskId, FwType,
+        ];
+        let missing = [
+            "missing type",
+            "missing url",
+            "missing md5sum",
+            "missing file_size",
+            "missing version",
+            "missing result_code",
+            "missing task_id",
+            "missing fw_type",
+        ];
+        let wrong = [
+            "bad type",
+            "bad url type",
+            "bad md5sum type",
+            "bad file_size type",
+            "bad version type",
+            "bad result_code",
+            "bad task_id",
+            "bad fw_type",
+        ];
+        let long = [
+            "field too long",
+            "url too long",
+            "field too long",
+            "field too long",
+            "version too long",
+            "field too long",
+            "field too long",
+            "fw_type too long",
+        ];
+        for (i, f) in fields.into_iter().enumerate() {
+            assert_eq!(MissingField(f).as_str(), missing[i]);
+            assert_eq!(WrongType(f).as_str(), wrong[i]);
+            assert_eq!(TooLong(f).as_str(), long[i]);
+        }
+        let rest = [
+            (NotJson, "not json"),
+            (TooDeep, "json too deep"),
+            (MissingType, "missing type"),
+            (BadMd5, "bad md5sum"),
+            (BadUrl, "bad url"),
+            (ZeroSize, "file_size is 0"),
+            (TooLarge, "bad file_size"),
+            (BadVersion, "bad version"),
+        ];
+        for (e, text) in rest {
+            assert_eq!(e.as_str(), text);
+        }
+        assert_eq!(
+            PARSE_ERROR_TEXTS.bytes().filter(|&b| b == 0).count(),
+            27,
+            "every entry reachable"
+        );
     }
 }

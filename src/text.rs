@@ -130,6 +130,29 @@ fn utf8_or_empty(b: &[u8]) -> &str {
     crate::ffi::str_from_utf8(b).unwrap_or("")
 }
 
+/// Entry `n` of `blob`, a run of texts each ending in NUL: its start and the index of its NUL
+/// (`(0, 0)` when there is none). Text tables are such blobs, walked at run time: a `match` that
+/// returns `&str` compiles to tables of pointers and lengths (8 bytes per case on a Cortex-M).
+pub fn nul_entry(blob: &[u8], n: usize) -> (usize, usize) {
+    let (mut start, mut seen) = (0, 0);
+    for (i, &b) in blob.iter().enumerate() {
+        if b == 0 {
+            if seen == n {
+                return (start, i);
+            }
+            seen += 1;
+            start = i + 1;
+        }
+    }
+    (0, 0)
+}
+
+/// The text of entry `n` of a NUL-separated `blob` (see [`nul_entry`]), without its NUL.
+pub fn nul_text(blob: &'static str, n: usize) -> &'static str {
+    let (start, end) = nul_entry(blob.as_bytes(), n);
+    blob.get(start..end).unwrap_or("")
+}
+
 /// Whether `b` is valid UTF-8 (the rules of `core::str::from_utf8`: no overlong forms, no
 /// surrogates, nothing above U+10FFFF). A plain loop: core's validator is tuned for speed and
 /// costs 0.5 KiB of flash, and the library only checks short names, topics and JSON texts.
