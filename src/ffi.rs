@@ -504,12 +504,21 @@ fn status(r: i32) -> Result<(), HostError> {
     if r < 0 { Err(HostError) } else { Ok(()) }
 }
 
-// The fields checked as `Some` at init are required, so `None` cannot be reached after it; the
-// fallbacks below keep even that impossible case well defined.
+/// A callback of `REQUIRED_CALLBACKS`: `CPlatform` is built only from an `ota_platform` whose
+/// required pointers `init` checked non-NULL, and keeps its private copy, so `None` cannot occur.
+///
+/// # Safety
+/// `f` is one of the callbacks `init` checked.
+#[inline(always)]
+unsafe fn required<F>(f: Option<F>) -> F {
+    // SAFETY: as promised by the caller.
+    unsafe { f.unwrap_unchecked() }
+}
+
 impl Platform for CPlatform {
     fn now_ms(&mut self) -> u64 {
         // SAFETY: the host promised a valid function for `user` (checked non-NULL at init).
-        self.p.now_ms.map_or(0, |f| unsafe { f(self.p.user) })
+        unsafe { required(self.p.now_ms)(self.p.user) }
     }
     fn unix_time_s(&mut self) -> Option<i64> {
         // SAFETY: host callback with its own context.
@@ -530,7 +539,8 @@ impl Platform for CPlatform {
             Channel::Http => OTA_CHANNEL_HTTP,
         };
         let flags = if tls { OTA_NET_TLS } else { 0 };
-        let f = self.p.net_connect.ok_or(NetError::Failed)?;
+        // SAFETY: checked non-NULL at init.
+        let f = unsafe { required(self.p.net_connect) };
         // SAFETY: `name` is NUL-terminated and lives across the call.
         let r = unsafe { f(self.p.user, ch, name.as_ptr().cast(), port, flags) };
         if r >= 0 {
@@ -540,30 +550,32 @@ impl Platform for CPlatform {
         }
     }
     fn send(&mut self, sock: Socket, buf: &[u8]) -> Result<usize, NetError> {
-        let f = self.p.net_send.ok_or(NetError::Failed)?;
+        // SAFETY: checked non-NULL at init.
+        let f = unsafe { required(self.p.net_send) };
         // SAFETY: buf is valid for len bytes during the call.
         let r = unsafe { f(self.p.user, sock.0, buf.as_ptr(), clamp_len(buf.len())) };
         net_result(r, NetError::WouldBlock).map(|n| n.min(buf.len()))
     }
     fn recv(&mut self, sock: Socket, buf: &mut [u8]) -> Result<usize, NetError> {
-        let f = self.p.net_recv.ok_or(NetError::Failed)?;
+        // SAFETY: checked non-NULL at init.
+        let f = unsafe { required(self.p.net_recv) };
         // SAFETY: buf is valid and writable for len bytes during the call.
         let r = unsafe { f(self.p.user, sock.0, buf.as_mut_ptr(), clamp_len(buf.len())) };
         net_result(r, NetError::Closed).map(|n| n.min(buf.len()))
     }
     fn close(&mut self, sock: Socket) {
-        if let Some(f) = self.p.net_close {
-            // SAFETY: host callback with its own context.
-            unsafe { f(self.p.user, sock.0) }
-        }
+        // SAFETY: checked non-NULL at init; host callback with its own context.
+        unsafe { required(self.p.net_close)(self.p.user, sock.0) }
     }
     fn slot_open(&mut self, size: u32, offset: u32) -> Result<(), HostError> {
-        let f = self.p.slot_open.ok_or(HostError)?;
+        // SAFETY: checked non-NULL at init.
+        let f = unsafe { required(self.p.slot_open) };
         // SAFETY: host callback with its own context.
         status(unsafe { f(self.p.user, size, offset) })
     }
     fn slot_write(&mut self, offset: u32, data: &[u8]) -> Result<(), HostError> {
-        let f = self.p.slot_write.ok_or(HostError)?;
+        // SAFETY: checked non-NULL at init.
+        let f = unsafe { required(self.p.slot_write) };
         // SAFETY: data is valid for len bytes during the call.
         status(unsafe { f(self.p.user, offset, data.as_ptr(), data.len()) })
     }
@@ -575,18 +587,21 @@ impl Platform for CPlatform {
         }))
     }
     fn slot_close(&mut self, bootable: bool) -> Result<(), HostError> {
-        let f = self.p.slot_close.ok_or(HostError)?;
+        // SAFETY: checked non-NULL at init.
+        let f = unsafe { required(self.p.slot_close) };
         // SAFETY: host callback with its own context.
         status(unsafe { f(self.p.user, bootable) })
     }
     fn store_load(&mut self, copy: u8, buf: &mut [u8]) -> usize {
-        let Some(f) = self.p.store_load else { return 0 };
+        // SAFETY: checked non-NULL at init.
+        let f = unsafe { required(self.p.store_load) };
         // SAFETY: buf is valid and writable for cap bytes during the call.
         let r = unsafe { f(self.p.user, copy, buf.as_mut_ptr(), buf.len()) };
         usize::try_from(r).unwrap_or(0).min(buf.len())
     }
     fn store_save(&mut self, copy: u8, data: &[u8]) -> Result<(), HostError> {
-        let f = self.p.store_save.ok_or(HostError)?;
+        // SAFETY: checked non-NULL at init.
+        let f = unsafe { required(self.p.store_save) };
         // SAFETY: data is valid for len bytes during the call.
         status(unsafe { f(self.p.user, copy, data.as_ptr(), data.len()) })
     }
