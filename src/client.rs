@@ -620,16 +620,15 @@ impl<'b, P: Platform> Client<'b, P> {
             self.id.tls,
         ) {
             Ok(s) => s,
-            Err(e) => return self.mqtt_failed(now, e, false),
+            Err(e) => return self.drop_mqtt(now, e),
         };
         self.mqtt_sock = Some(sock);
         let connid = auth::make_connid(u64::from(self.next_random()));
         let id = &self.id;
         // The update topic holds both names: `$ota/update/{pid}/{dn}`.
         let pid_end = TOPIC_PREFIX + usize::from(id.pid_len);
-        let topic = id.topic_update();
-        let pid = topic.get(TOPIC_PREFIX..pid_end).unwrap_or("");
-        let dn = topic.get(pid_end + 1..).unwrap_or("");
+        let pid = id.part(TOPIC_PREFIX, pid_end);
+        let dn = id.part(pid_end + 1, id.topic_len.into());
         let key = id.key.get(..usize::from(id.key_len)).unwrap_or(&[]);
         let mut username = [0u8; PRODUCT_ID_MAX + DEVICE_NAME_MAX + 48];
         let mut password = [0u8; 96];
@@ -642,10 +641,10 @@ impl<'b, P: Platform> Client<'b, P> {
             return self.drop_mqtt(now, Error::InvalidArgument);
         }
         // The username starts with the client id, `{pid}{dn}`.
-        let username = utf8(wu.written());
+        let username = wu.written();
         let cfg = SessionConfig {
-            client_id: username.get(..pid.len() + dn.len()).unwrap_or(""),
-            username,
+            client_id: utf8(username.get(..pid.len() + dn.len()).unwrap_or(&[])),
+            username: utf8(username),
             password: utf8(wp.written()),
             keepalive_s: id.keepalive_s,
             ack_timeout_ms: id.ack_timeout_ms,
@@ -655,7 +654,8 @@ impl<'b, P: Platform> Client<'b, P> {
         }
     }
 
-    /// Close the MQTT connection and schedule a reconnect with backoff and jitter.
+    /// Close the MQTT connection (if it got as far as a socket), tell the engine and the host,
+    /// and schedule a reconnect with backoff and jitter.
     fn drop_mqtt(&mut self, now: u64, e: Error) {
         // A TLS failure says more than the network error it surfaced as.
         let e = match e {
@@ -669,10 +669,6 @@ impl<'b, P: Platform> Client<'b, P> {
         let was_online = self.online;
         self.online = false;
         self.engine.on_offline();
-        self.mqtt_failed(now, e, was_online);
-    }
-
-    fn mqtt_failed(&mut self, now: u64, e: Error, was_online: bool) {
         let now = ms(now);
         self.connect_failures = self.connect_failures.saturating_add(1);
         let base = (1000 << self.connect_failures.min(6)).min(MAX_RECONNECT_DELAY_MS);
