@@ -966,52 +966,56 @@ unsafe fn init(
         }
     }
     let flag = |f: u32| cfg.flags & f != 0;
-    // SAFETY (the block): strings and buffers as documented in ota_config.
-    let c = unsafe {
-        Config {
-            product_id: c_str(cfg.product_id, OTA_PRODUCT_ID_MAX)?,
-            device_name: c_str(cfg.device_name, OTA_DEVICE_NAME_MAX)?,
-            // Not needed with the host's MQTT (a gateway may not hold its sub-devices' secrets).
-            device_secret: match cfg.device_secret.is_null() && host_mqtt {
-                true => "",
-                false => c_str(cfg.device_secret, 128)?,
-            },
-            running_version: c_str(cfg.running_version, OTA_VERSION_MAX)?,
-            broker_host: match cfg.broker_host.is_null() {
-                true => None,
-                false => Some(c_str(cfg.broker_host, OTA_HOST_MAX)?),
-            },
-            broker_port: cfg.broker_port,
-            mqtt_tls: flag(OTA_FLAG_MQTT_TLS),
-            host_tls: flag(OTA_FLAG_HOST_TLS),
-            keepalive_s: or_default(cfg.keepalive_s.into(), OTA_DEFAULT_KEEPALIVE_S.into()) as u16,
-            ack_timeout_ms: or_default(cfg.ack_timeout_ms, OTA_DEFAULT_ACK_TIMEOUT_MS),
-            sign_method: match flag(OTA_FLAG_HMAC_SHA1) {
-                true => SignMethod::HmacSha1,
-                false => SignMethod::HmacSha256,
-            },
-            net_poll_ms: or_default(cfg.net_poll_ms, OTA_DEFAULT_NET_POLL_MS),
-            policy: Policy {
-                manual_accept: flag(OTA_FLAG_MANUAL_ACCEPT),
-                manual_confirm: flag(OTA_FLAG_MANUAL_CONFIRM),
-                readback_verify: flag(OTA_FLAG_READBACK_VERIFY),
-                slot_size: cfg.slot_size,
-                max_attempts: or_default(cfg.max_attempts, OTA_DEFAULT_MAX_ATTEMPTS).min(255) as u8,
-                progress_interval_ms: or_default(
-                    cfg.progress_interval_ms,
-                    OTA_DEFAULT_PROGRESS_INTERVAL_MS,
-                )
-                .max(OTA_MIN_PROGRESS_INTERVAL_MS),
-                stall_timeout_ms: or_default(cfg.stall_timeout_ms, OTA_DEFAULT_STALL_TIMEOUT_MS),
-                journal_interval: or_default(cfg.journal_interval, OTA_DEFAULT_JOURNAL_INTERVAL),
-            },
-            host_mqtt,
-            module: match cfg.fw_type.is_null() {
-                true => None,
-                false => Some(c_str(cfg.fw_type, 16)?),
-            },
-        }
+    // The numbers and flags first, then each string written straight into its field.
+    let mut c = Config {
+        product_id: "",
+        device_name: "",
+        device_secret: "",
+        running_version: "",
+        broker_host: None,
+        broker_port: cfg.broker_port,
+        mqtt_tls: flag(OTA_FLAG_MQTT_TLS),
+        host_tls: flag(OTA_FLAG_HOST_TLS),
+        keepalive_s: or_default(cfg.keepalive_s.into(), OTA_DEFAULT_KEEPALIVE_S.into()) as u16,
+        ack_timeout_ms: or_default(cfg.ack_timeout_ms, OTA_DEFAULT_ACK_TIMEOUT_MS),
+        sign_method: match flag(OTA_FLAG_HMAC_SHA1) {
+            true => SignMethod::HmacSha1,
+            false => SignMethod::HmacSha256,
+        },
+        net_poll_ms: or_default(cfg.net_poll_ms, OTA_DEFAULT_NET_POLL_MS),
+        policy: Policy {
+            manual_accept: flag(OTA_FLAG_MANUAL_ACCEPT),
+            manual_confirm: flag(OTA_FLAG_MANUAL_CONFIRM),
+            readback_verify: flag(OTA_FLAG_READBACK_VERIFY),
+            slot_size: cfg.slot_size,
+            max_attempts: or_default(cfg.max_attempts, OTA_DEFAULT_MAX_ATTEMPTS).min(255) as u8,
+            progress_interval_ms: or_default(
+                cfg.progress_interval_ms,
+                OTA_DEFAULT_PROGRESS_INTERVAL_MS,
+            )
+            .max(OTA_MIN_PROGRESS_INTERVAL_MS),
+            stall_timeout_ms: or_default(cfg.stall_timeout_ms, OTA_DEFAULT_STALL_TIMEOUT_MS),
+            journal_interval: or_default(cfg.journal_interval, OTA_DEFAULT_JOURNAL_INTERVAL),
+        },
+        host_mqtt,
+        module: None,
     };
+    // SAFETY (the block): strings as documented in ota_config.
+    unsafe {
+        c.product_id = c_str(cfg.product_id, OTA_PRODUCT_ID_MAX)?;
+        c.device_name = c_str(cfg.device_name, OTA_DEVICE_NAME_MAX)?;
+        // Not needed with the host's MQTT (a gateway may not hold its sub-devices' secrets).
+        if !(cfg.device_secret.is_null() && host_mqtt) {
+            c.device_secret = c_str(cfg.device_secret, 128)?;
+        }
+        c.running_version = c_str(cfg.running_version, OTA_VERSION_MAX)?;
+        if !cfg.broker_host.is_null() {
+            c.broker_host = Some(c_str(cfg.broker_host, OTA_HOST_MAX)?);
+        }
+        if !cfg.fw_type.is_null() {
+            c.module = Some(c_str(cfg.fw_type, 16)?);
+        }
+    }
     // With the host's MQTT the library needs no MQTT buffers.
     // SAFETY: the buffers are lent until ota_deinit (documented in ota_config).
     let optional = |p: *mut u8, len: usize| match p.is_null() && host_mqtt {
