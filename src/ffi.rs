@@ -1217,17 +1217,12 @@ pub unsafe extern "C" fn ota_get_status(client: *mut ota_client, out: *mut ota_s
     let r = unsafe {
         with_client(client, |c| {
             let e = c.engine();
-            out.write(ota_status {
-                state: e.state() as i32,
-                connected: c.is_online(),
-                last_error: e.last_error().map_or(OTA_OK, Error::code),
-                file_size: 0,
-                downloaded: 0,
-                percent: 0,
-                target_version: [0; 33],
-                running_version: [0; 33],
-            });
+            // All zero is a valid `ota_status` (integers, a bool, byte arrays): idle, empty.
+            out.write_bytes(0, 1);
             let st = &mut *out;
+            st.state = e.state() as i32;
+            st.connected = c.is_online();
+            st.last_error = e.last_error().map_or(OTA_OK, Error::code);
             if let Some(o) = e.offer() {
                 st.file_size = o.file_size;
                 st.downloaded = e.downloaded();
