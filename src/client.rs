@@ -278,12 +278,12 @@ impl<'b, P: Platform> Client<'b, P> {
         Client {
             plat,
             id: Identity {
-                text: [0; 2 * TOPIC_MAX + HOST_MAX],
+                text: const { [0; 2 * TOPIC_MAX + HOST_MAX] },
                 pid_len: 0,
                 topic_len: 0,
                 host_len: 0,
                 key_len: 0,
-                key: [0; KEY_MAX],
+                key: const { [0; KEY_MAX] },
                 port,
                 tls: cfg.mqtt_tls,
                 keepalive_s: cfg.keepalive_s.min(900),
