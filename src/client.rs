@@ -223,15 +223,20 @@ impl<'b, P: Platform> Client<'b, P> {
         let links = Self::check(cfg, &bufs, tls)?;
         let mut c = Self::blank(cfg, bufs, links, plat);
         c.fill(cfg)?;
+        c.boot();
         Ok(c)
     }
 
-    /// [`Self::with_tls`], written into `slot` instead of returned and moved (which cost two
-    /// 2.9 KiB frames on thumbv7em). On an error `slot` may hold a client that was never
-    /// started; it owns nothing yet (the TLS state is empty until the first connection), so
-    /// leaving it undropped leaks nothing.
-    #[inline(always)] // one frame less under blank_in's on `ota_init`'s stack
-    pub fn init_in<'s>(
+    /// The first part of [`Self::with_tls`], written into `slot` instead of returned and moved
+    /// (which cost two 2.9 KiB frames on thumbv7em): the checks and the client with its small
+    /// fields set; [`Self::fill`] and [`Self::boot`] must follow before any other use. On an error (here or in
+    /// `fill`) `slot` may hold a client that was never started; it owns nothing yet (the TLS
+    /// state is empty until the first connection), so leaving it undropped leaks nothing.
+    /// Inlined into the caller that builds the configuration (`ffi::build`), which then writes
+    /// it without passing it through memory; that caller's frame, where LLVM stages parts of
+    /// the blank engine, is gone before `boot` loads the journal.
+    #[inline(always)]
+    pub(crate) fn blank_in<'s>(
         slot: &'s mut MaybeUninit<Self>,
         cfg: &Config<'_>,
         bufs: Buffers<'b>,
@@ -239,9 +244,7 @@ impl<'b, P: Platform> Client<'b, P> {
         plat: P,
     ) -> Result<&'s mut Self, Error> {
         let links = Self::check(cfg, &bufs, tls)?;
-        let c = Self::blank_in(slot, cfg, bufs, links, plat);
-        c.fill(cfg)?;
-        Ok(c)
+        Ok(slot.write(Self::blank(cfg, bufs, links, plat)))
     }
 
     /// The checks that come before the client is built.
@@ -251,21 +254,6 @@ impl<'b, P: Platform> Client<'b, P> {
             return Err(Error::BufferTooSmall);
         }
         Links::new(tls, cfg.mqtt_tls && !cfg.host_mqtt, cfg.host_tls)
-    }
-
-    /// The client with its small fields set and its strings empty, written into `slot`;
-    /// [`Self::fill`] completes it in place. Not inlined: LLVM still stages parts of the blank
-    /// engine on the stack before copying them into `slot` (a 0.5 KiB frame on thumbv7em), and
-    /// that frame is then gone before `fill` loads the journal.
-    #[inline(never)]
-    fn blank_in<'s>(
-        slot: &'s mut MaybeUninit<Self>,
-        cfg: &Config<'_>,
-        bufs: Buffers<'b>,
-        links: Links<'b>,
-        plat: P,
-    ) -> &'s mut Self {
-        slot.write(Self::blank(cfg, bufs, links, plat))
     }
 
     #[inline(always)]
@@ -309,9 +297,10 @@ impl<'b, P: Platform> Client<'b, P> {
         }
     }
 
-    /// Reads the clock, checks and copies the configuration's strings into the client, then
-    /// loads the journal. Everything fallible comes before the journal.
-    fn fill(&mut self, cfg: &Config<'_>) -> Result<(), Error> {
+    /// Reads the clock, checks and copies the configuration's strings into the client: all
+    /// that can fail, before [`Self::boot`].
+    #[inline(always)]
+    pub(crate) fn fill(&mut self, cfg: &Config<'_>) -> Result<(), Error> {
         let now = ms(self.plat.now_ms());
         self.next_connect_ms = now;
         let pid = bounded(cfg.product_id, PRODUCT_ID_MAX)?;
@@ -348,8 +337,13 @@ impl<'b, P: Platform> Client<'b, P> {
         }
         self.rng =
             (now ^ 0x9E37_79B9 ^ crate::journal::crc32(self.id.topic_report().as_bytes())) | 1;
-        self.engine.boot(&mut self.plat);
         Ok(())
+    }
+
+    /// Loads the journal (after [`Self::fill`]): what an update before the reboot left to report.
+    #[inline(always)]
+    pub(crate) fn boot(&mut self) {
+        self.engine.boot(&mut self.plat);
     }
 
     pub fn platform(&mut self) -> &mut P {

@@ -925,11 +925,38 @@ pub unsafe extern "C" fn ota_init(
     code(unsafe { init(client, config, platform) })
 }
 
-/// [`ota_init`] with `?` for its many checks.
+/// [`ota_init`] with `?` for its many checks: the client built and checked, then the
+/// persistent record loaded ([`Client::boot`]) once `build`'s frame is gone.
 ///
 /// # Safety
 /// As for [`ota_init`]: NULL or valid pointers; strings and buffers as documented in ota_config.
 unsafe fn init(
+    client: *mut ota_client,
+    config: *const ota_config,
+    platform: *const ota_platform,
+) -> Result<(), Error> {
+    // SAFETY: forwarded caller contract.
+    unsafe { build(client, config, platform)? };
+    let s = client.cast::<Storage>();
+    // SAFETY: `build` wrote a checked client into the storage; the header through raw pointers.
+    unsafe {
+        (*addr_of_mut!((*s).client)).assume_init_mut().boot();
+        addr_of_mut!((*s).busy).write(0);
+        addr_of_mut!((*s).cmd).write(CMD_NONE);
+        addr_of_mut!((*s).magic).write(MAGIC);
+    }
+    Ok(())
+}
+
+/// Checks the arguments and writes the client into `client` ([`Client::blank_in`], inlined
+/// here so the configuration goes into it straight from registers, then [`Client::fill`]).
+/// Not inlined: LLVM stages parts of the blank engine on this frame (0.5 KiB on thumbv7em),
+/// which must be gone before `boot` loads the journal.
+///
+/// # Safety
+/// As for [`ota_init`].
+#[inline(never)]
+unsafe fn build(
     client: *mut ota_client,
     config: *const ota_config,
     platform: *const ota_platform,
@@ -1044,12 +1071,8 @@ unsafe fn init(
         addr_of_mut!((*s).magic).write(0);
         // Built in place: a client on this stack would be 2.6 KiB more at init (see README).
         let slot = &mut *addr_of_mut!((*s).client);
-        Client::init_in(slot, &c, b, t, CPlatform { p: *p })?;
-        addr_of_mut!((*s).busy).write(0);
-        addr_of_mut!((*s).cmd).write(CMD_NONE);
-        addr_of_mut!((*s).magic).write(MAGIC);
+        Client::blank_in(slot, &c, b, t, CPlatform { p: *p })?.fill(&c)
     }
-    Ok(())
 }
 
 /// Do whatever is due (connect, read, write, download a chunk, report, ping) without blocking.
