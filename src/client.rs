@@ -229,12 +229,13 @@ impl<'b, P: Platform> Client<'b, P> {
 
     /// The first part of [`Self::with_tls`], written into `slot` instead of returned and moved
     /// (which cost two 2.9 KiB frames on thumbv7em): the checks and the client with its small
-    /// fields set; [`Self::fill`] and [`Self::boot`] must follow before any other use. On an error (here or in
-    /// `fill`) `slot` may hold a client that was never started; it owns nothing yet (the TLS
-    /// state is empty until the first connection), so leaving it undropped leaks nothing.
-    /// Inlined into the caller that builds the configuration (`ffi::build`), which then writes
-    /// it without passing it through memory; that caller's frame, where LLVM stages parts of
-    /// the blank engine, is gone before `boot` loads the journal.
+    /// fields set; [`Self::fill`] and [`Self::boot`] must follow before any other use. On an
+    /// error (here or in `fill`) `slot` may hold a client that was never started; it owns
+    /// nothing yet (the TLS state is empty until the first connection), so leaving it
+    /// undropped leaks nothing. Inlined into the caller that builds the configuration
+    /// (`ffi::build`), which then writes it without passing it through memory; that caller's
+    /// frame, where LLVM stages parts of the blank engine, is gone before `boot` loads the
+    /// journal.
     #[inline(always)]
     pub(crate) fn blank_in<'s>(
         slot: &'s mut MaybeUninit<Self>,
