@@ -223,15 +223,21 @@ impl<'b, P: Platform> Client<'b, P> {
         let links = Self::check(cfg, &bufs, tls)?;
         let mut c = Self::blank(cfg, bufs, links, plat);
         c.fill(cfg)?;
+        c.boot();
         Ok(c)
     }
 
-    /// [`Self::with_tls`], written into `slot` instead of returned and moved (which cost two
-    /// 2.9 KiB frames on thumbv7em). On an error `slot` may hold a client that was never
-    /// started; it owns nothing yet (the TLS state is empty until the first connection), so
-    /// leaving it undropped leaks nothing.
-    #[inline(always)] // one frame less under blank_in's on `ota_init`'s stack
-    pub fn init_in<'s>(
+    /// The first part of [`Self::with_tls`], written into `slot` instead of returned and moved
+    /// (which cost two 2.9 KiB frames on thumbv7em): the checks and the client with its small
+    /// fields set; [`Self::fill`] and [`Self::boot`] must follow before any other use. On an
+    /// error (here or in `fill`) `slot` may hold a client that was never started; it owns
+    /// nothing yet (the TLS state is empty until the first connection), so leaving it
+    /// undropped leaks nothing. Inlined into the caller that builds the configuration
+    /// (`ffi::build`), which then writes it without passing it through memory; that caller's
+    /// frame, where LLVM stages parts of the blank engine, is gone before `boot` loads the
+    /// journal.
+    #[inline(always)]
+    pub(crate) fn blank_in<'s>(
         slot: &'s mut MaybeUninit<Self>,
         cfg: &Config<'_>,
         bufs: Buffers<'b>,
@@ -239,9 +245,7 @@ impl<'b, P: Platform> Client<'b, P> {
         plat: P,
     ) -> Result<&'s mut Self, Error> {
         let links = Self::check(cfg, &bufs, tls)?;
-        let c = Self::blank_in(slot, cfg, bufs, links, plat);
-        c.fill(cfg)?;
-        Ok(c)
+        Ok(slot.write(Self::blank(cfg, bufs, links, plat)))
     }
 
     /// The checks that come before the client is built.
@@ -251,21 +255,6 @@ impl<'b, P: Platform> Client<'b, P> {
             return Err(Error::BufferTooSmall);
         }
         Links::new(tls, cfg.mqtt_tls && !cfg.host_mqtt, cfg.host_tls)
-    }
-
-    /// The client with its small fields set and its strings empty, written into `slot`;
-    /// [`Self::fill`] completes it in place. Not inlined: LLVM still stages parts of the blank
-    /// engine on the stack before copying them into `slot` (a 0.5 KiB frame on thumbv7em), and
-    /// that frame is then gone before `fill` loads the journal.
-    #[inline(never)]
-    fn blank_in<'s>(
-        slot: &'s mut MaybeUninit<Self>,
-        cfg: &Config<'_>,
-        bufs: Buffers<'b>,
-        links: Links<'b>,
-        plat: P,
-    ) -> &'s mut Self {
-        slot.write(Self::blank(cfg, bufs, links, plat))
     }
 
     #[inline(always)]
@@ -278,12 +267,12 @@ impl<'b, P: Platform> Client<'b, P> {
         Client {
             plat,
             id: Identity {
-                text: [0; 2 * TOPIC_MAX + HOST_MAX],
+                text: const { [0; 2 * TOPIC_MAX + HOST_MAX] },
                 pid_len: 0,
                 topic_len: 0,
                 host_len: 0,
                 key_len: 0,
-                key: [0; KEY_MAX],
+                key: const { [0; KEY_MAX] },
                 port,
                 tls: cfg.mqtt_tls,
                 keepalive_s: cfg.keepalive_s.min(900),
@@ -309,9 +298,10 @@ impl<'b, P: Platform> Client<'b, P> {
         }
     }
 
-    /// Reads the clock, checks and copies the configuration's strings into the client, then
-    /// loads the journal. Everything fallible comes before the journal.
-    fn fill(&mut self, cfg: &Config<'_>) -> Result<(), Error> {
+    /// Reads the clock, checks and copies the configuration's strings into the client: all
+    /// that can fail, before [`Self::boot`].
+    #[inline(always)]
+    pub(crate) fn fill(&mut self, cfg: &Config<'_>) -> Result<(), Error> {
         let now = ms(self.plat.now_ms());
         self.next_connect_ms = now;
         let pid = bounded(cfg.product_id, PRODUCT_ID_MAX)?;
@@ -348,8 +338,13 @@ impl<'b, P: Platform> Client<'b, P> {
         }
         self.rng =
             (now ^ 0x9E37_79B9 ^ crate::journal::crc32(self.id.topic_report().as_bytes())) | 1;
-        self.engine.boot(&mut self.plat);
         Ok(())
+    }
+
+    /// Loads the journal (after [`Self::fill`]): what an update before the reboot left to report.
+    #[inline(always)]
+    pub(crate) fn boot(&mut self) {
+        self.engine.boot(&mut self.plat);
     }
 
     pub fn platform(&mut self) -> &mut P {
@@ -620,16 +615,15 @@ impl<'b, P: Platform> Client<'b, P> {
             self.id.tls,
         ) {
             Ok(s) => s,
-            Err(e) => return self.mqtt_failed(now, e, false),
+            Err(e) => return self.drop_mqtt(now, e),
         };
         self.mqtt_sock = Some(sock);
         let connid = auth::make_connid(u64::from(self.next_random()));
         let id = &self.id;
         // The update topic holds both names: `$ota/update/{pid}/{dn}`.
         let pid_end = TOPIC_PREFIX + usize::from(id.pid_len);
-        let topic = id.topic_update();
-        let pid = topic.get(TOPIC_PREFIX..pid_end).unwrap_or("");
-        let dn = topic.get(pid_end + 1..).unwrap_or("");
+        let pid = id.part(TOPIC_PREFIX, pid_end);
+        let dn = id.part(pid_end + 1, id.topic_len.into());
         let key = id.key.get(..usize::from(id.key_len)).unwrap_or(&[]);
         let mut username = [0u8; PRODUCT_ID_MAX + DEVICE_NAME_MAX + 48];
         let mut password = [0u8; 96];
@@ -642,10 +636,10 @@ impl<'b, P: Platform> Client<'b, P> {
             return self.drop_mqtt(now, Error::InvalidArgument);
         }
         // The username starts with the client id, `{pid}{dn}`.
-        let username = utf8(wu.written());
+        let username = wu.written();
         let cfg = SessionConfig {
-            client_id: username.get(..pid.len() + dn.len()).unwrap_or(""),
-            username,
+            client_id: utf8(username.get(..pid.len() + dn.len()).unwrap_or(&[])),
+            username: utf8(username),
             password: utf8(wp.written()),
             keepalive_s: id.keepalive_s,
             ack_timeout_ms: id.ack_timeout_ms,
@@ -655,7 +649,8 @@ impl<'b, P: Platform> Client<'b, P> {
         }
     }
 
-    /// Close the MQTT connection and schedule a reconnect with backoff and jitter.
+    /// Close the MQTT connection (if it got as far as a socket), tell the engine and the host,
+    /// and schedule a reconnect with backoff and jitter.
     fn drop_mqtt(&mut self, now: u64, e: Error) {
         // A TLS failure says more than the network error it surfaced as.
         let e = match e {
@@ -669,10 +664,6 @@ impl<'b, P: Platform> Client<'b, P> {
         let was_online = self.online;
         self.online = false;
         self.engine.on_offline();
-        self.mqtt_failed(now, e, was_online);
-    }
-
-    fn mqtt_failed(&mut self, now: u64, e: Error, was_online: bool) {
         let now = ms(now);
         self.connect_failures = self.connect_failures.saturating_add(1);
         let base = (1000 << self.connect_failures.min(6)).min(MAX_RECONNECT_DELAY_MS);

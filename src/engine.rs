@@ -300,7 +300,7 @@ impl Engine {
             policy,
             running,
             state: State::Idle,
-            offer: Offer::new(),
+            offer: const { Offer::new() },
             xfer: Transfer::new(),
             outbox: Outbox::EMPTY,
             inflight: None,

@@ -504,12 +504,21 @@ fn status(r: i32) -> Result<(), HostError> {
     if r < 0 { Err(HostError) } else { Ok(()) }
 }
 
-// The fields checked as `Some` at init are required, so `None` cannot be reached after it; the
-// fallbacks below keep even that impossible case well defined.
+/// A callback of `REQUIRED_CALLBACKS`: `CPlatform` is built only from an `ota_platform` whose
+/// required pointers `init` checked non-NULL, and keeps its private copy, so `None` cannot occur.
+///
+/// # Safety
+/// `f` is one of the callbacks `init` checked.
+#[inline(always)]
+unsafe fn required<F>(f: Option<F>) -> F {
+    // SAFETY: as promised by the caller.
+    unsafe { f.unwrap_unchecked() }
+}
+
 impl Platform for CPlatform {
     fn now_ms(&mut self) -> u64 {
         // SAFETY: the host promised a valid function for `user` (checked non-NULL at init).
-        self.p.now_ms.map_or(0, |f| unsafe { f(self.p.user) })
+        unsafe { required(self.p.now_ms)(self.p.user) }
     }
     fn unix_time_s(&mut self) -> Option<i64> {
         // SAFETY: host callback with its own context.
@@ -530,7 +539,8 @@ impl Platform for CPlatform {
             Channel::Http => OTA_CHANNEL_HTTP,
         };
         let flags = if tls { OTA_NET_TLS } else { 0 };
-        let f = self.p.net_connect.ok_or(NetError::Failed)?;
+        // SAFETY: checked non-NULL at init.
+        let f = unsafe { required(self.p.net_connect) };
         // SAFETY: `name` is NUL-terminated and lives across the call.
         let r = unsafe { f(self.p.user, ch, name.as_ptr().cast(), port, flags) };
         if r >= 0 {
@@ -540,30 +550,32 @@ impl Platform for CPlatform {
         }
     }
     fn send(&mut self, sock: Socket, buf: &[u8]) -> Result<usize, NetError> {
-        let f = self.p.net_send.ok_or(NetError::Failed)?;
+        // SAFETY: checked non-NULL at init.
+        let f = unsafe { required(self.p.net_send) };
         // SAFETY: buf is valid for len bytes during the call.
         let r = unsafe { f(self.p.user, sock.0, buf.as_ptr(), clamp_len(buf.len())) };
         net_result(r, NetError::WouldBlock).map(|n| n.min(buf.len()))
     }
     fn recv(&mut self, sock: Socket, buf: &mut [u8]) -> Result<usize, NetError> {
-        let f = self.p.net_recv.ok_or(NetError::Failed)?;
+        // SAFETY: checked non-NULL at init.
+        let f = unsafe { required(self.p.net_recv) };
         // SAFETY: buf is valid and writable for len bytes during the call.
         let r = unsafe { f(self.p.user, sock.0, buf.as_mut_ptr(), clamp_len(buf.len())) };
         net_result(r, NetError::Closed).map(|n| n.min(buf.len()))
     }
     fn close(&mut self, sock: Socket) {
-        if let Some(f) = self.p.net_close {
-            // SAFETY: host callback with its own context.
-            unsafe { f(self.p.user, sock.0) }
-        }
+        // SAFETY: checked non-NULL at init; host callback with its own context.
+        unsafe { required(self.p.net_close)(self.p.user, sock.0) }
     }
     fn slot_open(&mut self, size: u32, offset: u32) -> Result<(), HostError> {
-        let f = self.p.slot_open.ok_or(HostError)?;
+        // SAFETY: checked non-NULL at init.
+        let f = unsafe { required(self.p.slot_open) };
         // SAFETY: host callback with its own context.
         status(unsafe { f(self.p.user, size, offset) })
     }
     fn slot_write(&mut self, offset: u32, data: &[u8]) -> Result<(), HostError> {
-        let f = self.p.slot_write.ok_or(HostError)?;
+        // SAFETY: checked non-NULL at init.
+        let f = unsafe { required(self.p.slot_write) };
         // SAFETY: data is valid for len bytes during the call.
         status(unsafe { f(self.p.user, offset, data.as_ptr(), data.len()) })
     }
@@ -575,18 +587,21 @@ impl Platform for CPlatform {
         }))
     }
     fn slot_close(&mut self, bootable: bool) -> Result<(), HostError> {
-        let f = self.p.slot_close.ok_or(HostError)?;
+        // SAFETY: checked non-NULL at init.
+        let f = unsafe { required(self.p.slot_close) };
         // SAFETY: host callback with its own context.
         status(unsafe { f(self.p.user, bootable) })
     }
     fn store_load(&mut self, copy: u8, buf: &mut [u8]) -> usize {
-        let Some(f) = self.p.store_load else { return 0 };
+        // SAFETY: checked non-NULL at init.
+        let f = unsafe { required(self.p.store_load) };
         // SAFETY: buf is valid and writable for cap bytes during the call.
         let r = unsafe { f(self.p.user, copy, buf.as_mut_ptr(), buf.len()) };
         usize::try_from(r).unwrap_or(0).min(buf.len())
     }
     fn store_save(&mut self, copy: u8, data: &[u8]) -> Result<(), HostError> {
-        let f = self.p.store_save.ok_or(HostError)?;
+        // SAFETY: checked non-NULL at init.
+        let f = unsafe { required(self.p.store_save) };
         // SAFETY: data is valid for len bytes during the call.
         status(unsafe { f(self.p.user, copy, data.as_ptr(), data.len()) })
     }
@@ -910,11 +925,38 @@ pub unsafe extern "C" fn ota_init(
     code(unsafe { init(client, config, platform) })
 }
 
-/// [`ota_init`] with `?` for its many checks.
+/// [`ota_init`] with `?` for its many checks: the client built and checked, then the
+/// persistent record loaded ([`Client::boot`]) once `build`'s frame is gone.
 ///
 /// # Safety
 /// As for [`ota_init`]: NULL or valid pointers; strings and buffers as documented in ota_config.
 unsafe fn init(
+    client: *mut ota_client,
+    config: *const ota_config,
+    platform: *const ota_platform,
+) -> Result<(), Error> {
+    // SAFETY: forwarded caller contract.
+    unsafe { build(client, config, platform)? };
+    let s = client.cast::<Storage>();
+    // SAFETY: `build` wrote a checked client into the storage; the header through raw pointers.
+    unsafe {
+        (*addr_of_mut!((*s).client)).assume_init_mut().boot();
+        addr_of_mut!((*s).busy).write(0);
+        addr_of_mut!((*s).cmd).write(CMD_NONE);
+        addr_of_mut!((*s).magic).write(MAGIC);
+    }
+    Ok(())
+}
+
+/// Checks the arguments and writes the client into `client` ([`Client::blank_in`], inlined
+/// here so the configuration goes into it straight from registers, then [`Client::fill`]).
+/// Not inlined: LLVM stages parts of the blank engine on this frame (0.5 KiB on thumbv7em),
+/// which must be gone before `boot` loads the journal.
+///
+/// # Safety
+/// As for [`ota_init`].
+#[inline(never)]
+unsafe fn build(
     client: *mut ota_client,
     config: *const ota_config,
     platform: *const ota_platform,
@@ -951,52 +993,56 @@ unsafe fn init(
         }
     }
     let flag = |f: u32| cfg.flags & f != 0;
-    // SAFETY (the block): strings and buffers as documented in ota_config.
-    let c = unsafe {
-        Config {
-            product_id: c_str(cfg.product_id, OTA_PRODUCT_ID_MAX)?,
-            device_name: c_str(cfg.device_name, OTA_DEVICE_NAME_MAX)?,
-            // Not needed with the host's MQTT (a gateway may not hold its sub-devices' secrets).
-            device_secret: match cfg.device_secret.is_null() && host_mqtt {
-                true => "",
-                false => c_str(cfg.device_secret, 128)?,
-            },
-            running_version: c_str(cfg.running_version, OTA_VERSION_MAX)?,
-            broker_host: match cfg.broker_host.is_null() {
-                true => None,
-                false => Some(c_str(cfg.broker_host, OTA_HOST_MAX)?),
-            },
-            broker_port: cfg.broker_port,
-            mqtt_tls: flag(OTA_FLAG_MQTT_TLS),
-            host_tls: flag(OTA_FLAG_HOST_TLS),
-            keepalive_s: or_default(cfg.keepalive_s.into(), OTA_DEFAULT_KEEPALIVE_S.into()) as u16,
-            ack_timeout_ms: or_default(cfg.ack_timeout_ms, OTA_DEFAULT_ACK_TIMEOUT_MS),
-            sign_method: match flag(OTA_FLAG_HMAC_SHA1) {
-                true => SignMethod::HmacSha1,
-                false => SignMethod::HmacSha256,
-            },
-            net_poll_ms: or_default(cfg.net_poll_ms, OTA_DEFAULT_NET_POLL_MS),
-            policy: Policy {
-                manual_accept: flag(OTA_FLAG_MANUAL_ACCEPT),
-                manual_confirm: flag(OTA_FLAG_MANUAL_CONFIRM),
-                readback_verify: flag(OTA_FLAG_READBACK_VERIFY),
-                slot_size: cfg.slot_size,
-                max_attempts: or_default(cfg.max_attempts, OTA_DEFAULT_MAX_ATTEMPTS).min(255) as u8,
-                progress_interval_ms: or_default(
-                    cfg.progress_interval_ms,
-                    OTA_DEFAULT_PROGRESS_INTERVAL_MS,
-                )
-                .max(OTA_MIN_PROGRESS_INTERVAL_MS),
-                stall_timeout_ms: or_default(cfg.stall_timeout_ms, OTA_DEFAULT_STALL_TIMEOUT_MS),
-                journal_interval: or_default(cfg.journal_interval, OTA_DEFAULT_JOURNAL_INTERVAL),
-            },
-            host_mqtt,
-            module: match cfg.fw_type.is_null() {
-                true => None,
-                false => Some(c_str(cfg.fw_type, 16)?),
-            },
-        }
+    // The numbers and flags first, then each string written straight into its field.
+    let mut c = Config {
+        product_id: "",
+        device_name: "",
+        device_secret: "",
+        running_version: "",
+        broker_host: None,
+        broker_port: cfg.broker_port,
+        mqtt_tls: flag(OTA_FLAG_MQTT_TLS),
+        host_tls: flag(OTA_FLAG_HOST_TLS),
+        keepalive_s: or_default(cfg.keepalive_s.into(), OTA_DEFAULT_KEEPALIVE_S.into()) as u16,
+        ack_timeout_ms: or_default(cfg.ack_timeout_ms, OTA_DEFAULT_ACK_TIMEOUT_MS),
+        sign_method: match flag(OTA_FLAG_HMAC_SHA1) {
+            true => SignMethod::HmacSha1,
+            false => SignMethod::HmacSha256,
+        },
+        net_poll_ms: or_default(cfg.net_poll_ms, OTA_DEFAULT_NET_POLL_MS),
+        policy: Policy {
+            manual_accept: flag(OTA_FLAG_MANUAL_ACCEPT),
+            manual_confirm: flag(OTA_FLAG_MANUAL_CONFIRM),
+            readback_verify: flag(OTA_FLAG_READBACK_VERIFY),
+            slot_size: cfg.slot_size,
+            max_attempts: or_default(cfg.max_attempts, OTA_DEFAULT_MAX_ATTEMPTS).min(255) as u8,
+            progress_interval_ms: or_default(
+                cfg.progress_interval_ms,
+                OTA_DEFAULT_PROGRESS_INTERVAL_MS,
+            )
+            .max(OTA_MIN_PROGRESS_INTERVAL_MS),
+            stall_timeout_ms: or_default(cfg.stall_timeout_ms, OTA_DEFAULT_STALL_TIMEOUT_MS),
+            journal_interval: or_default(cfg.journal_interval, OTA_DEFAULT_JOURNAL_INTERVAL),
+        },
+        host_mqtt,
+        module: None,
     };
+    // SAFETY (the block): strings as documented in ota_config.
+    unsafe {
+        c.product_id = c_str(cfg.product_id, OTA_PRODUCT_ID_MAX)?;
+        c.device_name = c_str(cfg.device_name, OTA_DEVICE_NAME_MAX)?;
+        // Not needed with the host's MQTT (a gateway may not hold its sub-devices' secrets).
+        if !(cfg.device_secret.is_null() && host_mqtt) {
+            c.device_secret = c_str(cfg.device_secret, 128)?;
+        }
+        c.running_version = c_str(cfg.running_version, OTA_VERSION_MAX)?;
+        if !cfg.broker_host.is_null() {
+            c.broker_host = Some(c_str(cfg.broker_host, OTA_HOST_MAX)?);
+        }
+        if !cfg.fw_type.is_null() {
+            c.module = Some(c_str(cfg.fw_type, 16)?);
+        }
+    }
     // With the host's MQTT the library needs no MQTT buffers.
     // SAFETY: the buffers are lent until ota_deinit (documented in ota_config).
     let optional = |p: *mut u8, len: usize| match p.is_null() && host_mqtt {
@@ -1025,12 +1071,8 @@ unsafe fn init(
         addr_of_mut!((*s).magic).write(0);
         // Built in place: a client on this stack would be 2.6 KiB more at init (see README).
         let slot = &mut *addr_of_mut!((*s).client);
-        Client::init_in(slot, &c, b, t, CPlatform { p: *p })?;
-        addr_of_mut!((*s).busy).write(0);
-        addr_of_mut!((*s).cmd).write(CMD_NONE);
-        addr_of_mut!((*s).magic).write(MAGIC);
+        Client::blank_in(slot, &c, b, t, CPlatform { p: *p })?.fill(&c)
     }
-    Ok(())
 }
 
 /// Do whatever is due (connect, read, write, download a chunk, report, ping) without blocking.
@@ -1198,17 +1240,12 @@ pub unsafe extern "C" fn ota_get_status(client: *mut ota_client, out: *mut ota_s
     let r = unsafe {
         with_client(client, |c| {
             let e = c.engine();
-            out.write(ota_status {
-                state: e.state() as i32,
-                connected: c.is_online(),
-                last_error: e.last_error().map_or(OTA_OK, Error::code),
-                file_size: 0,
-                downloaded: 0,
-                percent: 0,
-                target_version: [0; 33],
-                running_version: [0; 33],
-            });
+            // All zero is a valid `ota_status` (integers, a bool, byte arrays): idle, empty.
+            out.write_bytes(0, 1);
             let st = &mut *out;
+            st.state = e.state() as i32;
+            st.connected = c.is_online();
+            st.last_error = e.last_error().map_or(OTA_OK, Error::code);
             if let Some(o) = e.offer() {
                 st.file_size = o.file_size;
                 st.downloaded = e.downloaded();

@@ -193,7 +193,7 @@ impl<'b> Session<'b> {
             last_tx: 0,
             clock: 0,
             next_pid: 1,
-            inflight: [FREE; MAX_INFLIGHT],
+            inflight: const { [FREE; MAX_INFLIGHT] },
             acks: [0; MAX_PENDING_ACKS],
         }
     }
