@@ -579,17 +579,17 @@ impl Scan<'_> {
         loop {
             let c = self.peek();
             self.pos += 1;
-            let mut tmp = [c, 0, 0, 0];
-            let piece: &[u8] = match c {
+            let mut piece = [c, 0, 0, 0];
+            let len = match c {
                 b'"' => return Ok(fits.then_some(n)),
-                b'\\' => self.escape()?.encode_utf8(&mut tmp).as_bytes(),
+                b'\\' => utf8_encode(self.escape()?, &mut piece),
                 // Unescaped control character, or the input ended.
                 0..0x20 => return Err(BAD),
                 // Multi-byte characters are copied byte by byte: the input is UTF-8 and a
                 // string that does not fit is dropped whole.
-                _ => tmp.get(..1).unwrap_or(&[]),
+                _ => 1,
             };
-            for &b in piece {
+            for &b in piece.iter().take(len) {
                 match out.get_mut(n) {
                     Some(o) => {
                         *o = b;
@@ -601,8 +601,8 @@ impl Scan<'_> {
         }
     }
 
-    /// The escape after a backslash.
-    fn escape(&mut self) -> SR<char> {
+    /// The escape after a backslash: its code point (never a surrogate).
+    fn escape(&mut self) -> SR<u32> {
         let c = self.peek();
         self.pos += 1;
         let cp = match c {
@@ -629,14 +629,16 @@ impl Scan<'_> {
                         return Err(BAD);
                     }
                     0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
+                } else if (0xDC00..0xE000).contains(&hi) {
+                    // A lone low surrogate has no character.
+                    return Err(BAD);
                 } else {
                     hi
                 }
             }
             _ => return Err(BAD),
         };
-        // A lone low surrogate has no char: rejected here.
-        char::from_u32(cp).ok_or(BAD)
+        Ok(cp)
     }
 
     fn hex4(&mut self) -> SR<u32> {
@@ -682,6 +684,32 @@ impl Scan<'_> {
             }
         }
     }
+}
+
+/// Writes code point `cp` (below 0x110000, not a surrogate) as UTF-8 into `out`; returns its
+/// length. A plain loop: `char::encode_utf8` costs more flash.
+fn utf8_encode(mut cp: u32, out: &mut [u8; 4]) -> usize {
+    let n = match cp {
+        0..0x80 => 1,
+        0x80..0x800 => 2,
+        0x800..0x1_0000 => 3,
+        _ => 4,
+    };
+    // Continuation bytes from the last, then the lead byte with its length marker.
+    let mut i = n;
+    while i > 1 {
+        i -= 1;
+        if let Some(o) = out.get_mut(i) {
+            *o = 0x80 | (cp & 0x3f) as u8;
+        }
+        cp >>= 6;
+    }
+    out[0] = if n == 1 {
+        cp as u8
+    } else {
+        (0xff00u32 >> n) as u8 | cp as u8
+    };
+    n
 }
 
 // ---- Formatting ----
@@ -1016,6 +1044,17 @@ mod tests {
         // Raw UTF-8 passes through.
         let o = offer(&uf(r#","fw_type":"模块""#));
         assert_eq!(o.fw_type, "模块");
+    }
+
+    #[test]
+    fn utf8_encode_agrees_with_core() {
+        for c in (0..=0x10_ffff).filter_map(char::from_u32) {
+            let mut want = [0u8; 4];
+            let want = c.encode_utf8(&mut want).as_bytes();
+            let mut got = [0u8; 4];
+            let n = utf8_encode(u32::from(c), &mut got);
+            assert_eq!(&got[..n], want, "{c:?}");
+        }
     }
 
     #[test]
