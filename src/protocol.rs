@@ -196,7 +196,7 @@ pub fn parse(payload: &[u8], offer: &mut Offer) -> Result<Message, ParseError> {
     match f.ty_seen {
         None => Err(ParseError::MissingType),
         Some(false) => Err(ParseError::WrongType(Field::Type)),
-        Some(true) => match find(&TYPES, f.ty.get(..f.ty_len).unwrap_or(&[])) {
+        Some(true) => match find(TYPES, f.ty.get(..f.ty_len).unwrap_or(&[])) {
             Some(0) => {
                 // Pass 2: the offer's fields; the document is already known to be valid.
                 offer.clear();
@@ -227,26 +227,27 @@ pub fn parse(payload: &[u8], offer: &mut Offer) -> Result<Message, ParseError> {
     }
 }
 
-/// The `type`s we handle: `update_firmware`, then `report_version_rsp`.
-const TYPES: [&[u8]; 2] = [b"update_firmware", b"report_version_rsp"];
+/// The `type`s we handle: `update_firmware`, then `report_version_rsp` (a [`find`] table).
+const TYPES: &[u8] = b"\x0fupdate_firmware\x12report_version_rsp";
 
-/// Where `word` is in `table` (one loop for every lookup, rather than unrolled compares).
+/// Where `word` is in `table`, a list of words each after its length byte (one string rather
+/// than a table of slices: no pointer and length per word in flash).
 #[inline(never)]
-fn find(table: &[&[u8]], word: &[u8]) -> Option<usize> {
-    table.iter().position(|&t| t == word)
+fn find(table: &[u8], word: &[u8]) -> Option<usize> {
+    let (mut rest, mut i) = (table, 0);
+    while let Some((&n, tail)) = rest.split_first() {
+        let (name, tail) = tail.split_at_checked(usize::from(n))?;
+        if name == word {
+            return Some(i);
+        }
+        (rest, i) = (tail, i + 1);
+    }
+    None
 }
 
-/// The top-level keys we read, indexed like [`FIELDS`]; any other key is skipped.
-const KEYS: [&[u8]; 8] = [
-    b"type",
-    b"url",
-    b"md5sum",
-    b"file_size",
-    b"version",
-    b"result_code",
-    b"task_id",
-    b"fw_type",
-];
+/// The top-level keys we read, in [`FIELDS`] order (a [`find`] table); any other key is skipped.
+const KEYS: &[u8] =
+    b"\x04type\x03url\x06md5sum\x09file_size\x07version\x0bresult_code\x07task_id\x07fw_type";
 const FIELDS: [Field; 8] = [
     Field::Type,
     Field::Url,
@@ -280,7 +281,7 @@ impl Fields<'_> {
     /// Reads the value of the top-level member `key` (the scanner is on it).
     #[inline(never)]
     fn member(&mut self, key: Option<&[u8]>, s: &mut Scan<'_>, depth: usize) -> SR<()> {
-        let i = key.and_then(|k| find(&KEYS, k));
+        let i = key.and_then(|k| find(KEYS, k));
         let field = i.and_then(|i| FIELDS.get(i).copied());
         // Where a string value is decoded to; nowhere (overflow, ignored) for skipped members.
         let mut tmp = [0u8; 32];
