@@ -9,6 +9,7 @@
 //! such as `\/` in URLs. Only top-level fields are read; any other field is skipped whatever its
 //! type. Duplicate keys: the last occurrence wins, as in most JSON parsers.
 
+use crate::slices::copy_prefix;
 use crate::text::Writer;
 pub use crate::text::{Overflow, Str, TooLong};
 
@@ -590,14 +591,12 @@ impl Scan<'_> {
                 // string that does not fit is dropped whole.
                 _ => 1,
             };
-            for &b in piece.iter().take(len) {
-                match out.get_mut(n) {
-                    Some(o) => {
-                        *o = b;
-                        n += 1;
-                    }
-                    None => fits = false,
+            match out.get_mut(n..n + len) {
+                Some(dst) => {
+                    copy_prefix(dst, &piece);
+                    n += len;
                 }
+                None => fits = false,
             }
         }
     }
@@ -606,13 +605,18 @@ impl Scan<'_> {
     fn escape(&mut self) -> SR<u32> {
         let c = self.peek();
         self.pos += 1;
+        // (letter, character) for the one-letter escapes.
+        const SHORT: [[u8; 2]; 8] = [
+            [b'"', b'"'],
+            [b'\\', b'\\'],
+            [b'/', b'/'],
+            [b'b', 8],
+            [b'f', 0xc],
+            [b'n', b'\n'],
+            [b'r', b'\r'],
+            [b't', b'\t'],
+        ];
         let cp = match c {
-            b'"' | b'\\' | b'/' => u32::from(c),
-            b'b' => 8,
-            b'f' => 0xc,
-            b'n' => 0xa,
-            b'r' => 0xd,
-            b't' => 9,
             b'u' => {
                 let hi = self.hex4()?;
                 if (0xD800..0xDC00).contains(&hi) {
@@ -637,7 +641,10 @@ impl Scan<'_> {
                     hi
                 }
             }
-            _ => return Err(BAD),
+            _ => match SHORT.iter().find(|e| e[0] == c) {
+                Some(&[_, v]) => u32::from(v),
+                None => return Err(BAD),
+            },
         };
         Ok(cp)
     }
