@@ -473,6 +473,19 @@ fn document(text: &[u8], f: &mut Fields<'_>) -> SR<()> {
     }
 }
 
+/// (letter, character) for JSON's one-letter escapes; the writer uses all but the last (`/` is
+/// written as it is).
+const ESCAPES: [[u8; 2]; 8] = [
+    [b'"', b'"'],
+    [b'\\', b'\\'],
+    [b'b', 8],
+    [b'f', 0xc],
+    [b'n', b'\n'],
+    [b'r', b'\r'],
+    [b't', b'\t'],
+    [b'/', b'/'],
+];
+
 /// Cursor over a UTF-8 document.
 struct Scan<'a> {
     s: &'a [u8],
@@ -605,17 +618,6 @@ impl Scan<'_> {
     fn escape(&mut self) -> SR<u32> {
         let c = self.peek();
         self.pos += 1;
-        // (letter, character) for the one-letter escapes.
-        const SHORT: [[u8; 2]; 8] = [
-            [b'"', b'"'],
-            [b'\\', b'\\'],
-            [b'/', b'/'],
-            [b'b', 8],
-            [b'f', 0xc],
-            [b'n', b'\n'],
-            [b'r', b'\r'],
-            [b't', b'\t'],
-        ];
         let cp = match c {
             b'u' => {
                 let hi = self.hex4()?;
@@ -641,7 +643,7 @@ impl Scan<'_> {
                     hi
                 }
             }
-            _ => match SHORT.iter().find(|e| e[0] == c) {
+            _ => match ESCAPES.iter().find(|e| e[0] == c) {
                 Some(&[_, v]) => u32::from(v),
                 None => return Err(BAD),
             },
@@ -726,25 +728,18 @@ fn utf8_encode(mut cp: u32, out: &mut [u8; 4]) -> usize {
 fn json_string(w: &mut Writer<'_>, s: &str) {
     w.byte(b'"');
     for &c in s.as_bytes() {
-        let short = match c {
-            b'"' | b'\\' => c,
-            b'\n' => b'n',
-            b'\r' => b'r',
-            b'\t' => b't',
-            0x08 => b'b',
-            0x0c => b'f',
-            0..0x20 => 0,
-            _ => {
-                w.byte(c);
-                continue;
-            }
-        };
+        let short = ESCAPES.get(..7).unwrap_or(&[]).iter().find(|e| e[1] == c);
+        if c >= 0x20 && short.is_none() {
+            w.byte(c);
+            continue;
+        }
         w.byte(b'\\');
-        if short != 0 {
-            w.byte(short);
-        } else {
-            w.str("u00");
-            w.hex_lower(&[c]);
+        match short {
+            Some(&[letter, _]) => w.byte(letter),
+            None => {
+                w.str("u00");
+                w.hex_lower(&[c]);
+            }
         }
     }
     w.byte(b'"');
