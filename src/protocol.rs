@@ -310,7 +310,7 @@ impl Fields<'_> {
         let text = tmp.get(..tmp_len).unwrap_or(&[]);
         let int = match v {
             Val::Str(Some(_)) => int(text),
-            Val::Int(n) => n,
+            Val::Int(t) => t.and_then(int),
             _ => None,
         };
         use Field::*;
@@ -342,7 +342,7 @@ impl Fields<'_> {
             (Url, Val::Str(_)) => Some(check_url(o.url.as_bytes())),
             (Version, Val::Str(_)) => Some(check_version(o.version.as_bytes())),
             (FwType, Val::Str(_)) => Some(Ok(())),
-            (FileSize, Val::Int(n)) => Some(file_size(n, &mut o.file_size)),
+            (FileSize, Val::Int(_)) => Some(file_size(int, &mut o.file_size)),
             (TaskId, Val::Str(_) | Val::Int(_)) => {
                 o.task_id = int.filter(|(neg, _)| !neg).map(|(_, m)| m);
                 Some(o.task_id.map(|_| ()).ok_or(ParseError::WrongType(TaskId)))
@@ -447,11 +447,11 @@ const BAD: ParseError = ParseError::NotJson;
 
 /// A value as the members need it.
 #[derive(Clone, Copy)]
-enum Val {
+enum Val<'a> {
     /// A string, decoded into the caller's buffer: its length, `None` if it did not fit.
     Str(Option<usize>),
-    /// A number: [`int`] of it, `None` also for a fraction or an exponent.
-    Int(Option<(bool, u64)>),
+    /// A number: its text if it is an integer (`None` for a fraction or an exponent).
+    Int(Option<&'a [u8]>),
     Null,
     /// `true`, `false`, an object or an array.
     Other,
@@ -492,7 +492,7 @@ struct Scan<'a> {
     pos: usize,
 }
 
-impl Scan<'_> {
+impl<'a> Scan<'a> {
     /// The byte at the cursor; 0 at the end (a NUL is invalid wherever the scanner looks).
     fn peek(&self) -> u8 {
         self.s.get(self.pos).copied().unwrap_or(0)
@@ -529,7 +529,7 @@ impl Scan<'_> {
     }
 
     /// One value inside a container at `depth`; a string is decoded into `out`.
-    fn value(&mut self, depth: usize, out: &mut [u8]) -> SR<Val> {
+    fn value(&mut self, depth: usize, out: &mut [u8]) -> SR<Val<'a>> {
         let c = self.ws();
         let word: &[u8] = match c {
             b'"' => return Ok(Val::Str(self.string(out)?)),
@@ -551,8 +551,8 @@ impl Scan<'_> {
         Ok(if c == b'n' { Val::Null } else { Val::Other })
     }
 
-    /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`, as [`int`] if it is an integer.
-    fn number(&mut self) -> SR<Option<(bool, u64)>> {
+    /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`: its text if it is an integer.
+    fn number(&mut self) -> SR<Option<&'a [u8]>> {
         let start = self.pos;
         if self.peek() == b'-' {
             self.pos += 1;
@@ -583,7 +583,7 @@ impl Scan<'_> {
                 return Err(BAD);
             }
         }
-        Ok(if integer { int(text) } else { None })
+        Ok(integer.then_some(text))
     }
 
     /// The string at the cursor (on its opening quote), decoded into `out`: its length, or
