@@ -543,11 +543,14 @@ impl<'a> Scan<'a> {
             b'n' => b"null",
             _ => return Err(BAD),
         };
-        let end = self.pos + word.len();
-        if self.s.get(self.pos..end) != Some(word) {
+        if !self
+            .s
+            .get(self.pos..)
+            .is_some_and(|rest| rest.starts_with(word))
+        {
             return Err(BAD);
         }
-        self.pos = end;
+        self.pos += word.len();
         Ok(if c == b'n' { Val::Null } else { Val::Other })
     }
 
