@@ -136,6 +136,8 @@ const SHA_INIT: [[u32; 8]; 2] = [
     ],
 ];
 
+const SHA1_K: [u32; 4] = [0x5a82_7999, 0x6ed9_eba1, 0x8f1b_bcdc, 0xca62_c1d6];
+
 #[rustfmt::skip]
 const SHA256_K: [u32; 64] = [
     0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
@@ -339,12 +341,12 @@ fn sha_compress(sha1: bool, state: &mut [u32; 8], blocks: &[Block]) {
             let ch = |x: u32, y: u32, z: u32| z ^ (x & (y ^ z));
             let maj = |x: u32, y: u32, z: u32| (x & y) | (z & (x | y));
             let (t, third, fifth) = if sha1 {
-                let (f, k) = match i / 20 {
-                    0 => (ch(b, c, d), 0x5a82_7999),
-                    1 => (b ^ c ^ d, 0x6ed9_eba1),
-                    2 => (maj(b, c, d), 0x8f1b_bcdc),
-                    _ => (b ^ c ^ d, 0xca62_c1d6),
+                let f = match i / 20 {
+                    0 => ch(b, c, d),
+                    2 => maj(b, c, d),
+                    _ => b ^ c ^ d,
                 };
+                let k = SHA1_K[(i / 20) & 3];
                 let t = a.rotate_left(5).wrapping_add(f).wrapping_add(e);
                 (t.wrapping_add(k).wrapping_add(wi), b.rotate_left(30), d)
             } else {
