@@ -403,7 +403,13 @@ fn md5_hex(hex: &[u8], out: &mut [u8; 16]) -> Result<(), ParseError> {
 }
 
 fn hex_digit(c: u8) -> Option<u32> {
-    (c as char).to_digit(16)
+    // `c | 0x20` is lowercase for letters; only `A`-`F` and `a`-`f` land in `a`-`f`.
+    let v = match (c, c | 0x20) {
+        (b'0'..=b'9', _) => c - b'0',
+        (_, l @ b'a'..=b'f') => l - b'a' + 10,
+        _ => return None,
+    };
+    Some(u32::from(v))
 }
 
 /// An integer in `1..=u32::MAX` (`n` is `None` for a fraction, an exponent or a u64 overflow).
@@ -432,7 +438,10 @@ fn int(t: &[u8]) -> Option<(bool, u64)> {
     }
     let mut v = 0u64;
     for &c in digits {
-        let d = (c as char).to_digit(10)?;
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
         v = v.checked_mul(10)?.checked_add(u64::from(d))?;
     }
     Some((neg, v))
@@ -1050,6 +1059,19 @@ mod tests {
         // Raw UTF-8 passes through.
         let o = offer(&uf(r#","fw_type":"模块""#));
         assert_eq!(o.fw_type, "模块");
+    }
+
+    #[test]
+    fn digits_agree_with_core() {
+        for c in 0..=255u8 {
+            assert_eq!(hex_digit(c), (c as char).to_digit(16), "{c}");
+            let n = [c];
+            let want = (c as char).to_digit(10).map(|d| (false, u64::from(d)));
+            assert_eq!(int(&n), want, "{c}");
+        }
+        assert_eq!(int(b"18446744073709551615"), Some((false, u64::MAX)));
+        assert_eq!(int(b"18446744073709551616"), None);
+        assert_eq!(int(b"-"), None);
     }
 
     #[test]
