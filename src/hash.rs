@@ -303,7 +303,7 @@ impl Hasher {
     }
 
     /// Writes the digest into `out`; returns its length.
-    fn finish(mut self, out: &mut [u8; 32]) -> usize {
+    fn finish(&mut self, out: &mut [u8; 32]) -> usize {
         let n = self.hash.len();
         let out = out.get_mut(..n).unwrap_or(&mut []);
         self.buf.finish(self.alg(), &mut self.state, out);
