@@ -259,6 +259,14 @@ const FIELDS: [Field; 8] = [
     Field::TaskId,
     Field::FwType,
 ];
+// `Fields::got` is indexed by `Field as usize`: FIELDS lists the fields in that order.
+const _: () = {
+    let mut i = 0;
+    while i < FIELDS.len() {
+        assert!(FIELDS[i] as usize == i);
+        i += 1;
+    }
+};
 
 /// Per-field outcome: `None` = absent. Errors are kept, not returned at once, so a later
 /// duplicate key can replace them (last wins) and so the report order is fixed.
@@ -274,7 +282,7 @@ struct Fields<'o> {
     /// `Some(is_string)` once seen.
     ty_seen: Option<bool>,
     rc: Option<Result<i64, ParseError>>,
-    /// Pass 2's outcome per field, indexed like [`FIELDS`].
+    /// Pass 2's outcome per field, indexed by `Field as usize` (the order of [`FIELDS`]).
     got: [Got; FIELDS.len()],
 }
 
@@ -282,8 +290,9 @@ impl Fields<'_> {
     /// Reads the value of the top-level member `key` (the scanner is on it).
     #[inline(never)]
     fn member(&mut self, key: Option<&[u8]>, s: &mut Scan<'_>, depth: usize) -> SR<()> {
-        let i = key.and_then(|k| find(KEYS, k));
-        let field = i.and_then(|i| FIELDS.get(i).copied());
+        let field = key
+            .and_then(|k| find(KEYS, k))
+            .and_then(|i| FIELDS.get(i).copied());
         // Where a string value is decoded to; nowhere (overflow, ignored) for skipped members.
         let mut tmp = [0u8; 32];
         let mut tmp_len = 0;
@@ -304,7 +313,7 @@ impl Fields<'_> {
             Val::Str(Some(n)) => n,
             _ => 0,
         };
-        let (Some(field), Some(i)) = (field, i) else {
+        let Some(field) = field else {
             return Ok(());
         };
         let text = tmp.get(..tmp_len).unwrap_or(&[]);
@@ -349,7 +358,7 @@ impl Fields<'_> {
             }
             _ => Some(Err(ParseError::WrongType(field))),
         };
-        if let Some(g) = self.got.get_mut(i) {
+        if let Some(g) = self.got.get_mut(field as usize) {
             *g = got;
         }
         Ok(())
