@@ -39,16 +39,11 @@ pub enum SignMethod {
     HmacSha256,
 }
 
+/// The base64 alphabet; its first 62 symbols are also the connection id's characters.
+const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
 fn b64_value(c: u8) -> Option<u32> {
-    let v = match c {
-        b'A'..=b'Z' => c - b'A',
-        b'a'..=b'z' => c - b'a' + 26,
-        b'0'..=b'9' => c - b'0' + 52,
-        b'+' => 62,
-        b'/' => 63,
-        _ => return None,
-    };
-    Some(u32::from(v))
+    B64.iter().position(|&s| s == c).map(|v| v as u32)
 }
 
 /// Decodes a device secret (standard alphabet, `=` padding required) into `out`; returns the key
@@ -146,7 +141,6 @@ pub fn write_password(
 /// "AAAAA", then the `lowbias32` finaliser) spreads nearby seeds apart and gives all five digits
 /// in base 62 (62^5 < 2^32); 32-bit because 64-bit arithmetic costs flash on a Cortex-M.
 pub fn make_connid(seed: u64) -> [u8; 5] {
-    const ALPHABET: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let mut z = (seed ^ seed >> 32) as u32 ^ 0x9e37_79b9;
     z = (z ^ z >> 16).wrapping_mul(0x7feb_352d);
     z = (z ^ z >> 15).wrapping_mul(0x846c_a68b);
@@ -154,7 +148,7 @@ pub fn make_connid(seed: u64) -> [u8; 5] {
     let mut out = [0u8; 5];
     for c in out.iter_mut() {
         // The remainder is below 62; `get` only avoids a panic path.
-        *c = ALPHABET.get((z % 62) as usize).copied().unwrap_or(b'A');
+        *c = B64.get((z % 62) as usize).copied().unwrap_or(b'A');
         z /= 62;
     }
     out
