@@ -237,11 +237,11 @@ const TYPES: &[u8] = b"\x0fupdate_firmware\x12report_version_rsp";
 fn find(table: &[u8], word: &[u8]) -> Option<usize> {
     let (mut rest, mut i) = (table, 0);
     while let Some((&n, tail)) = rest.split_first() {
-        let (name, tail) = tail.split_at_checked(usize::from(n))?;
-        if name == word {
+        let n = usize::from(n);
+        if n == word.len() && tail.starts_with(word) {
             return Some(i);
         }
-        (rest, i) = (tail, i + 1);
+        (rest, i) = (tail.get(n..)?, i + 1);
     }
     None
 }
