@@ -5,7 +5,6 @@
 //! password = `hex_lower(HMAC(base64_decode(deviceSecret), username));hmacsha1|hmacsha256`
 
 use crate::hash::{Hash, hmac};
-use crate::num::div_rem;
 pub use crate::text::{Overflow, Writer};
 
 /// The appid the console-generated credentials use. The C SDK sends `21010406`; the broker accepts
@@ -40,16 +39,11 @@ pub enum SignMethod {
     HmacSha256,
 }
 
+/// The base64 alphabet; its first 62 symbols are also the connection id's characters.
+const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
 fn b64_value(c: u8) -> Option<u32> {
-    let v = match c {
-        b'A'..=b'Z' => c - b'A',
-        b'a'..=b'z' => c - b'a' + 26,
-        b'0'..=b'9' => c - b'0' + 52,
-        b'+' => 62,
-        b'/' => 63,
-        _ => return None,
-    };
-    Some(u32::from(v))
+    B64.iter().position(|&s| s == c).map(|v| v as u32)
 }
 
 /// Decodes a device secret (standard alphabet, `=` padding required) into `out`; returns the key
@@ -143,22 +137,19 @@ pub fn write_password(
 }
 
 /// Five characters from `[A-Za-z0-9]`, like the C SDK's `get_next_conn_id`. The seed should vary
-/// per connection (a timer or a hardware RNG); SplitMix64 spreads nearby seeds apart.
+/// per connection (a timer or a hardware RNG). One 32-bit mix (a constant, so seed 0 is not
+/// "AAAAA", then the `lowbias32` finaliser) spreads nearby seeds apart and gives all five digits
+/// in base 62 (62^5 < 2^32); 32-bit because 64-bit arithmetic costs flash on a Cortex-M.
 pub fn make_connid(seed: u64) -> [u8; 5] {
-    const ALPHABET: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    let mut state = seed;
+    let mut z = (seed ^ seed >> 32) as u32 ^ 0x9e37_79b9;
+    z = (z ^ z >> 16).wrapping_mul(0x7feb_352d);
+    z = (z ^ z >> 15).wrapping_mul(0x846c_a68b);
+    z ^= z >> 16;
     let mut out = [0u8; 5];
     for c in out.iter_mut() {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
         // The remainder is below 62; `get` only avoids a panic path.
-        *c = ALPHABET
-            .get(usize::from(div_rem(z, 62).1))
-            .copied()
-            .unwrap_or(b'A');
+        *c = B64.get((z % 62) as usize).copied().unwrap_or(b'A');
+        z /= 62;
     }
     out
 }

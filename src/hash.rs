@@ -136,6 +136,8 @@ const SHA_INIT: [[u32; 8]; 2] = [
     ],
 ];
 
+const SHA1_K: [u32; 4] = [0x5a82_7999, 0x6ed9_eba1, 0x8f1b_bcdc, 0xca62_c1d6];
+
 #[rustfmt::skip]
 const SHA256_K: [u32; 64] = [
     0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
@@ -319,91 +321,69 @@ impl Hasher {
     }
 
     /// Writes the digest into `out`; returns its length.
-    fn finish(&self, out: &mut [u8; 32]) -> usize {
+    fn finish(&mut self, out: &mut [u8; 32]) -> usize {
         let n = self.hash.len();
         let out = out.get_mut(..n).unwrap_or(&mut []);
-        self.buf.finish(self.alg(), &mut self.state.clone(), out);
+        self.buf.finish(self.alg(), &mut self.state, out);
         n
     }
 }
 
+/// SHA-1 and SHA-256 (FIPS 180-4) in one loop: both keep the message schedule in a 16-word ring
+/// (word `i >= 16` replaces word `i - 16`) and both shift their working words down by one per
+/// round. SHA-1's five words are the first five of the eight: its round is the same shift with
+/// `rotl(b, 30)` into the third word and `d` (unchanged) into the fifth. The last three words
+/// are junk for SHA-1 (never output).
 fn sha_compress(sha1: bool, state: &mut [u32; 8], blocks: &[Block]) {
     for block in blocks {
         let mut w = [0u32; 16];
         for (w, b) in w.iter_mut().zip(block.as_chunks::<4>().0) {
             *w = u32::from_be_bytes(*b);
         }
-        if sha1 {
-            sha1_compress(state, &mut w);
-        } else {
-            sha256_compress(state, &mut w);
+        let mut v = *state;
+        for i in 0..if sha1 { 80 } else { 64 } {
+            let r = |k: usize| w[(i + k) & 15];
+            if i >= 16 {
+                let next = if sha1 {
+                    (r(13) ^ r(8) ^ r(2) ^ r(0)).rotate_left(1)
+                } else {
+                    let (w15, w2) = (r(1), r(14));
+                    let s0 = w15.rotate_right(7) ^ w15.rotate_right(18) ^ (w15 >> 3);
+                    let s1 = w2.rotate_right(17) ^ w2.rotate_right(19) ^ (w2 >> 10);
+                    r(0).wrapping_add(s0).wrapping_add(r(9)).wrapping_add(s1)
+                };
+                w[i & 15] = next;
+            }
+            let wi = w[i & 15];
+            let [a, b, c, d, e, f, g, h] = v;
+            let ch = |x: u32, y: u32, z: u32| z ^ (x & (y ^ z));
+            let maj = |x: u32, y: u32, z: u32| (x & y) | (z & (x | y));
+            let (t, third, fifth) = if sha1 {
+                let f = match i / 20 {
+                    0 => ch(b, c, d),
+                    2 => maj(b, c, d),
+                    _ => b ^ c ^ d,
+                };
+                let k = SHA1_K[(i / 20) & 3];
+                let t = a.rotate_left(5).wrapping_add(f).wrapping_add(e);
+                (t.wrapping_add(k).wrapping_add(wi), b.rotate_left(30), d)
+            } else {
+                let s1 = e.rotate_right(6) ^ e.rotate_right(11) ^ e.rotate_right(25);
+                let k = SHA256_K.get(i).copied().unwrap_or(0);
+                let t1 = h
+                    .wrapping_add(s1)
+                    .wrapping_add(ch(e, f, g))
+                    .wrapping_add(k)
+                    .wrapping_add(wi);
+                let s0 = a.rotate_right(2) ^ a.rotate_right(13) ^ a.rotate_right(22);
+                let t2 = s0.wrapping_add(maj(a, b, c));
+                (t1.wrapping_add(t2), b, d.wrapping_add(t1))
+            };
+            v = [t, a, third, c, fifth, e, f, g];
         }
-    }
-}
-
-/// The message schedule kept in a 16-word ring: word `i` (for `i >= 16`) replaces word `i - 16`.
-fn ring(w: &[u32; 16], i: usize) -> u32 {
-    w[i & 15]
-}
-
-fn sha1_compress(state: &mut [u32; 8], w: &mut [u32; 16]) {
-    let [mut a, mut b, mut c, mut d, mut e, ..] = *state;
-    for i in 0..80 {
-        if i >= 16 {
-            let x = ring(w, i + 13) ^ ring(w, i + 8) ^ ring(w, i + 2) ^ ring(w, i);
-            w[i & 15] = x.rotate_left(1);
+        for (s, v) in state.iter_mut().zip(&v) {
+            *s = s.wrapping_add(*v);
         }
-        let (f, k) = match i / 20 {
-            0 => ((b & c) | (!b & d), 0x5a82_7999),
-            1 => (b ^ c ^ d, 0x6ed9_eba1),
-            2 => ((b & c) | (b & d) | (c & d), 0x8f1b_bcdc),
-            _ => (b ^ c ^ d, 0xca62_c1d6),
-        };
-        let t = a
-            .rotate_left(5)
-            .wrapping_add(f)
-            .wrapping_add(e)
-            .wrapping_add(k)
-            .wrapping_add(ring(w, i));
-        e = d;
-        d = c;
-        c = b.rotate_left(30);
-        b = a;
-        a = t;
-    }
-    for (s, v) in state.iter_mut().zip(&[a, b, c, d, e]) {
-        *s = s.wrapping_add(*v);
-    }
-}
-
-fn sha256_compress(state: &mut [u32; 8], w: &mut [u32; 16]) {
-    let mut v = *state;
-    for (i, &k) in SHA256_K.iter().enumerate() {
-        if i >= 16 {
-            let w15 = ring(w, i + 1);
-            let w2 = ring(w, i + 14);
-            let s0 = w15.rotate_right(7) ^ w15.rotate_right(18) ^ (w15 >> 3);
-            let s1 = w2.rotate_right(17) ^ w2.rotate_right(19) ^ (w2 >> 10);
-            w[i & 15] = ring(w, i)
-                .wrapping_add(s0)
-                .wrapping_add(ring(w, i + 9))
-                .wrapping_add(s1);
-        }
-        let [a, b, c, d, e, f, g, h] = v;
-        let s1 = e.rotate_right(6) ^ e.rotate_right(11) ^ e.rotate_right(25);
-        let ch = (e & f) ^ (!e & g);
-        let t1 = h
-            .wrapping_add(s1)
-            .wrapping_add(ch)
-            .wrapping_add(k)
-            .wrapping_add(ring(w, i));
-        let s0 = a.rotate_right(2) ^ a.rotate_right(13) ^ a.rotate_right(22);
-        let maj = (a & b) ^ (a & c) ^ (b & c);
-        let t2 = s0.wrapping_add(maj);
-        v = [t1.wrapping_add(t2), a, b, c, d.wrapping_add(t1), e, f, g];
-    }
-    for (s, v) in state.iter_mut().zip(&v) {
-        *s = s.wrapping_add(*v);
     }
 }
 

@@ -9,6 +9,7 @@
 //! such as `\/` in URLs. Only top-level fields are read; any other field is skipped whatever its
 //! type. Duplicate keys: the last occurrence wins, as in most JSON parsers.
 
+use crate::slices::copy_prefix;
 use crate::text::Writer;
 pub use crate::text::{Overflow, Str, TooLong};
 
@@ -217,7 +218,7 @@ pub fn parse(payload: &[u8], offer: &mut Offer) -> Result<Message, ParseError> {
     match f.ty_seen {
         None => Err(ParseError::MissingType),
         Some(false) => Err(ParseError::WrongType(Field::Type)),
-        Some(true) => match find(&TYPES, f.ty.get(..f.ty_len).unwrap_or(&[])) {
+        Some(true) => match find(TYPES, f.ty.get(..f.ty_len).unwrap_or(&[])) {
             Some(0) => {
                 // Pass 2: the offer's fields; the document is already known to be valid.
                 offer.clear();
@@ -248,26 +249,27 @@ pub fn parse(payload: &[u8], offer: &mut Offer) -> Result<Message, ParseError> {
     }
 }
 
-/// The `type`s we handle: `update_firmware`, then `report_version_rsp`.
-const TYPES: [&[u8]; 2] = [b"update_firmware", b"report_version_rsp"];
+/// The `type`s we handle: `update_firmware`, then `report_version_rsp` (a [`find`] table).
+const TYPES: &[u8] = b"\x0fupdate_firmware\x12report_version_rsp";
 
-/// Where `word` is in `table` (one loop for every lookup, rather than unrolled compares).
+/// Where `word` is in `table`, a list of words each after its length byte (one string rather
+/// than a table of slices: no pointer and length per word in flash).
 #[inline(never)]
-fn find(table: &[&[u8]], word: &[u8]) -> Option<usize> {
-    table.iter().position(|&t| t == word)
+fn find(table: &[u8], word: &[u8]) -> Option<usize> {
+    let (mut rest, mut i) = (table, 0);
+    while let Some((&n, tail)) = rest.split_first() {
+        let n = usize::from(n);
+        if n == word.len() && tail.starts_with(word) {
+            return Some(i);
+        }
+        (rest, i) = (tail.get(n..)?, i + 1);
+    }
+    None
 }
 
-/// The top-level keys we read, indexed like [`FIELDS`]; any other key is skipped.
-const KEYS: [&[u8]; 8] = [
-    b"type",
-    b"url",
-    b"md5sum",
-    b"file_size",
-    b"version",
-    b"result_code",
-    b"task_id",
-    b"fw_type",
-];
+/// The top-level keys we read, in [`FIELDS`] order (a [`find`] table); any other key is skipped.
+const KEYS: &[u8] =
+    b"\x04type\x03url\x06md5sum\x09file_size\x07version\x0bresult_code\x07task_id\x07fw_type";
 const FIELDS: [Field; 8] = [
     Field::Type,
     Field::Url,
@@ -278,6 +280,14 @@ const FIELDS: [Field; 8] = [
     Field::TaskId,
     Field::FwType,
 ];
+// `Fields::got` is indexed by `Field as usize`: FIELDS lists the fields in that order.
+const _: () = {
+    let mut i = 0;
+    while i < FIELDS.len() {
+        assert!(FIELDS[i] as usize == i);
+        i += 1;
+    }
+};
 
 /// Per-field outcome: `None` = absent. Errors are kept, not returned at once, so a later
 /// duplicate key can replace them (last wins) and so the report order is fixed.
@@ -293,7 +303,7 @@ struct Fields<'o> {
     /// `Some(is_string)` once seen.
     ty_seen: Option<bool>,
     rc: Option<Result<i64, ParseError>>,
-    /// Pass 2's outcome per field, indexed like [`FIELDS`].
+    /// Pass 2's outcome per field, indexed by `Field as usize` (the order of [`FIELDS`]).
     got: [Got; FIELDS.len()],
 }
 
@@ -301,8 +311,9 @@ impl Fields<'_> {
     /// Reads the value of the top-level member `key` (the scanner is on it).
     #[inline(never)]
     fn member(&mut self, key: Option<&[u8]>, s: &mut Scan<'_>, depth: usize) -> SR<()> {
-        let i = key.and_then(|k| find(&KEYS, k));
-        let field = i.and_then(|i| FIELDS.get(i).copied());
+        let field = key
+            .and_then(|k| find(KEYS, k))
+            .and_then(|i| FIELDS.get(i).copied());
         // Where a string value is decoded to; nowhere (overflow, ignored) for skipped members.
         let mut tmp = [0u8; 32];
         let mut tmp_len = 0;
@@ -323,13 +334,13 @@ impl Fields<'_> {
             Val::Str(Some(n)) => n,
             _ => 0,
         };
-        let (Some(field), Some(i)) = (field, i) else {
+        let Some(field) = field else {
             return Ok(());
         };
         let text = tmp.get(..tmp_len).unwrap_or(&[]);
         let int = match v {
             Val::Str(Some(_)) => int(text),
-            Val::Int(n) => n,
+            Val::Int(t) => t.and_then(int),
             _ => None,
         };
         use Field::*;
@@ -361,14 +372,14 @@ impl Fields<'_> {
             (Url, Val::Str(_)) => Some(check_url(o.url.as_bytes())),
             (Version, Val::Str(_)) => Some(check_version(o.version.as_bytes())),
             (FwType, Val::Str(_)) => Some(Ok(())),
-            (FileSize, Val::Int(n)) => Some(file_size(n, &mut o.file_size)),
+            (FileSize, Val::Int(_)) => Some(file_size(int, &mut o.file_size)),
             (TaskId, Val::Str(_) | Val::Int(_)) => {
                 o.task_id = int.filter(|(neg, _)| !neg).map(|(_, m)| m);
                 Some(o.task_id.map(|_| ()).ok_or(ParseError::WrongType(TaskId)))
             }
             _ => Some(Err(ParseError::WrongType(field))),
         };
-        if let Some(g) = self.got.get_mut(i) {
+        if let Some(g) = self.got.get_mut(field as usize) {
             *g = got;
         }
         Ok(())
@@ -422,7 +433,13 @@ fn md5_hex(hex: &[u8], out: &mut [u8; 16]) -> Result<(), ParseError> {
 }
 
 fn hex_digit(c: u8) -> Option<u32> {
-    (c as char).to_digit(16)
+    // `c | 0x20` is lowercase for letters; only `A`-`F` and `a`-`f` land in `a`-`f`.
+    let v = match (c, c | 0x20) {
+        (b'0'..=b'9', _) => c - b'0',
+        (_, l @ b'a'..=b'f') => l - b'a' + 10,
+        _ => return None,
+    };
+    Some(u32::from(v))
 }
 
 /// An integer in `1..=u32::MAX` (`n` is `None` for a fraction, an exponent or a u64 overflow).
@@ -451,7 +468,10 @@ fn int(t: &[u8]) -> Option<(bool, u64)> {
     }
     let mut v = 0u64;
     for &c in digits {
-        let d = (c as char).to_digit(10)?;
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
         v = v.checked_mul(10)?.checked_add(u64::from(d))?;
     }
     Some((neg, v))
@@ -466,11 +486,11 @@ const BAD: ParseError = ParseError::NotJson;
 
 /// A value as the members need it.
 #[derive(Clone, Copy)]
-enum Val {
+enum Val<'a> {
     /// A string, decoded into the caller's buffer: its length, `None` if it did not fit.
     Str(Option<usize>),
-    /// A number: [`int`] of it, `None` also for a fraction or an exponent.
-    Int(Option<(bool, u64)>),
+    /// A number: its text if it is an integer (`None` for a fraction or an exponent).
+    Int(Option<&'a [u8]>),
     Null,
     /// `true`, `false`, an object or an array.
     Other,
@@ -492,13 +512,26 @@ fn document(text: &[u8], f: &mut Fields<'_>) -> SR<()> {
     }
 }
 
+/// (letter, character) for JSON's one-letter escapes; the writer uses all but the last (`/` is
+/// written as it is).
+const ESCAPES: [[u8; 2]; 8] = [
+    [b'"', b'"'],
+    [b'\\', b'\\'],
+    [b'b', 8],
+    [b'f', 0xc],
+    [b'n', b'\n'],
+    [b'r', b'\r'],
+    [b't', b'\t'],
+    [b'/', b'/'],
+];
+
 /// Cursor over a UTF-8 document.
 struct Scan<'a> {
     s: &'a [u8],
     pos: usize,
 }
 
-impl Scan<'_> {
+impl<'a> Scan<'a> {
     /// The byte at the cursor; 0 at the end (a NUL is invalid wherever the scanner looks).
     fn peek(&self) -> u8 {
         self.s.get(self.pos).copied().unwrap_or(0)
@@ -535,7 +568,7 @@ impl Scan<'_> {
     }
 
     /// One value inside a container at `depth`; a string is decoded into `out`.
-    fn value(&mut self, depth: usize, out: &mut [u8]) -> SR<Val> {
+    fn value(&mut self, depth: usize, out: &mut [u8]) -> SR<Val<'a>> {
         let c = self.ws();
         let word: &[u8] = match c {
             b'"' => return Ok(Val::Str(self.string(out)?)),
@@ -549,16 +582,19 @@ impl Scan<'_> {
             b'n' => b"null",
             _ => return Err(BAD),
         };
-        let end = self.pos + word.len();
-        if self.s.get(self.pos..end) != Some(word) {
+        if !self
+            .s
+            .get(self.pos..)
+            .is_some_and(|rest| rest.starts_with(word))
+        {
             return Err(BAD);
         }
-        self.pos = end;
+        self.pos += word.len();
         Ok(if c == b'n' { Val::Null } else { Val::Other })
     }
 
-    /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`, as [`int`] if it is an integer.
-    fn number(&mut self) -> SR<Option<(bool, u64)>> {
+    /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`: its text if it is an integer.
+    fn number(&mut self) -> SR<Option<&'a [u8]>> {
         let start = self.pos;
         if self.peek() == b'-' {
             self.pos += 1;
@@ -589,7 +625,7 @@ impl Scan<'_> {
                 return Err(BAD);
             }
         }
-        Ok(if integer { int(text) } else { None })
+        Ok(integer.then_some(text))
     }
 
     /// The string at the cursor (on its opening quote), decoded into `out`: its length, or
@@ -600,39 +636,31 @@ impl Scan<'_> {
         loop {
             let c = self.peek();
             self.pos += 1;
-            let mut tmp = [c, 0, 0, 0];
-            let piece: &[u8] = match c {
+            let mut piece = [c, 0, 0, 0];
+            let len = match c {
                 b'"' => return Ok(fits.then_some(n)),
-                b'\\' => self.escape()?.encode_utf8(&mut tmp).as_bytes(),
+                b'\\' => utf8_encode(self.escape()?, &mut piece),
                 // Unescaped control character, or the input ended.
                 0..0x20 => return Err(BAD),
                 // Multi-byte characters are copied byte by byte: the input is UTF-8 and a
                 // string that does not fit is dropped whole.
-                _ => tmp.get(..1).unwrap_or(&[]),
+                _ => 1,
             };
-            for &b in piece {
-                match out.get_mut(n) {
-                    Some(o) => {
-                        *o = b;
-                        n += 1;
-                    }
-                    None => fits = false,
+            match out.get_mut(n..n + len) {
+                Some(dst) => {
+                    copy_prefix(dst, &piece);
+                    n += len;
                 }
+                None => fits = false,
             }
         }
     }
 
-    /// The escape after a backslash.
-    fn escape(&mut self) -> SR<char> {
+    /// The escape after a backslash: its code point (never a surrogate).
+    fn escape(&mut self) -> SR<u32> {
         let c = self.peek();
         self.pos += 1;
         let cp = match c {
-            b'"' | b'\\' | b'/' => u32::from(c),
-            b'b' => 8,
-            b'f' => 0xc,
-            b'n' => 0xa,
-            b'r' => 0xd,
-            b't' => 9,
             b'u' => {
                 let hi = self.hex4()?;
                 if (0xD800..0xDC00).contains(&hi) {
@@ -650,14 +678,19 @@ impl Scan<'_> {
                         return Err(BAD);
                     }
                     0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
+                } else if (0xDC00..0xE000).contains(&hi) {
+                    // A lone low surrogate has no character.
+                    return Err(BAD);
                 } else {
                     hi
                 }
             }
-            _ => return Err(BAD),
+            _ => match ESCAPES.iter().find(|e| e[0] == c) {
+                Some(&[_, v]) => u32::from(v),
+                None => return Err(BAD),
+            },
         };
-        // A lone low surrogate has no char: rejected here.
-        char::from_u32(cp).ok_or(BAD)
+        Ok(cp)
     }
 
     fn hex4(&mut self) -> SR<u32> {
@@ -705,31 +738,50 @@ impl Scan<'_> {
     }
 }
 
+/// Writes code point `cp` (below 0x110000, not a surrogate) as UTF-8 into `out`; returns its
+/// length. A plain loop: `char::encode_utf8` costs more flash.
+fn utf8_encode(mut cp: u32, out: &mut [u8; 4]) -> usize {
+    let n = match cp {
+        0..0x80 => 1,
+        0x80..0x800 => 2,
+        0x800..0x1_0000 => 3,
+        _ => 4,
+    };
+    // Continuation bytes from the last, then the lead byte with its length marker.
+    let mut i = n;
+    while i > 1 {
+        i -= 1;
+        if let Some(o) = out.get_mut(i) {
+            *o = 0x80 | (cp & 0x3f) as u8;
+        }
+        cp >>= 6;
+    }
+    out[0] = if n == 1 {
+        cp as u8
+    } else {
+        (0xff00u32 >> n) as u8 | cp as u8
+    };
+    n
+}
+
 // ---- Formatting ----
 
 /// Appends `s` as a JSON string literal.
 fn json_string(w: &mut Writer<'_>, s: &str) {
     w.byte(b'"');
     for &c in s.as_bytes() {
-        let short = match c {
-            b'"' | b'\\' => c,
-            b'\n' => b'n',
-            b'\r' => b'r',
-            b'\t' => b't',
-            0x08 => b'b',
-            0x0c => b'f',
-            0..0x20 => 0,
-            _ => {
-                w.byte(c);
-                continue;
-            }
-        };
+        let short = ESCAPES.get(..7).unwrap_or(&[]).iter().find(|e| e[1] == c);
+        if c >= 0x20 && short.is_none() {
+            w.byte(c);
+            continue;
+        }
         w.byte(b'\\');
-        if short != 0 {
-            w.byte(short);
-        } else {
-            w.str("u00");
-            w.hex_lower(&[c]);
+        match short {
+            Some(&[letter, _]) => w.byte(letter),
+            None => {
+                w.str("u00");
+                w.hex_lower(&[c]);
+            }
         }
     }
     w.byte(b'"');
@@ -1037,6 +1089,30 @@ mod tests {
         // Raw UTF-8 passes through.
         let o = offer(&uf(r#","fw_type":"模块""#));
         assert_eq!(o.fw_type, "模块");
+    }
+
+    #[test]
+    fn digits_agree_with_core() {
+        for c in 0..=255u8 {
+            assert_eq!(hex_digit(c), (c as char).to_digit(16), "{c}");
+            let n = [c];
+            let want = (c as char).to_digit(10).map(|d| (false, u64::from(d)));
+            assert_eq!(int(&n), want, "{c}");
+        }
+        assert_eq!(int(b"18446744073709551615"), Some((false, u64::MAX)));
+        assert_eq!(int(b"18446744073709551616"), None);
+        assert_eq!(int(b"-"), None);
+    }
+
+    #[test]
+    fn utf8_encode_agrees_with_core() {
+        for c in (0..=0x10_ffff).filter_map(char::from_u32) {
+            let mut want = [0u8; 4];
+            let want = c.encode_utf8(&mut want).as_bytes();
+            let mut got = [0u8; 4];
+            let n = utf8_encode(u32::from(c), &mut got);
+            assert_eq!(&got[..n], want, "{c:?}");
+        }
     }
 
     #[test]

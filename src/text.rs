@@ -64,7 +64,7 @@ impl<const N: usize> Str<N> {
     /// Appends all of `s` or, if it does not fit, nothing.
     #[inline]
     pub fn push_str(&mut self, s: &str) -> Result<(), TooLong> {
-        append(&mut self.buf, &mut self.len, s)
+        append(&mut self.buf, &mut self.len, s.as_bytes())
     }
 
     /// The whole buffer and the length, to fill in place (the length is reset to 0). The caller
@@ -113,13 +113,14 @@ impl<const N: usize> core::fmt::Debug for Str<N> {
     }
 }
 
-// The work of `Str<N>`'s methods, once for every capacity rather than once per `N`.
+// The work of `Str<N>`'s methods (once for every capacity rather than once per `N`) and of
+// `Writer::bytes`.
 
 #[inline(never)]
-fn append(buf: &mut [u8], len: &mut usize, s: &str) -> Result<(), TooLong> {
+fn append(buf: &mut [u8], len: &mut usize, s: &[u8]) -> Result<(), TooLong> {
     let end = len.checked_add(s.len()).ok_or(TooLong)?;
     let dst = buf.get_mut(*len..end).ok_or(TooLong)?;
-    copy_prefix(dst, s.as_bytes());
+    copy_prefix(dst, s);
     *len = end;
     Ok(())
 }
@@ -202,19 +203,8 @@ impl<'a> Writer<'a> {
     }
 
     pub fn bytes(&mut self, b: &[u8]) {
-        if self.overflow {
-            return;
-        }
-        let dst = self
-            .len
-            .checked_add(b.len())
-            .and_then(|end| self.buf.get_mut(self.len..end));
-        match dst {
-            Some(dst) => {
-                copy_prefix(dst, b);
-                self.len += b.len();
-            }
-            None => self.overflow = true,
+        if !self.overflow && append(self.buf, &mut self.len, b).is_err() {
+            self.overflow = true;
         }
     }
 
