@@ -63,8 +63,56 @@ pub mod result_code {
 
 /// Every status's text, in `Error::ALL` order, each ending in NUL for C: one blob walked to the
 /// n-th NUL rather than a `match`, which costs a table of pointers and lengths (~450 bytes on a
-/// Cortex-M). Short, because every byte is flash.
-const TEXTS: &str = concat!(
+/// Cortex-M). Host builds (`std`) say what happened; bare-metal builds give the constant's
+/// name, which the header documents (0.6 KiB less flash than the sentences).
+const TEXTS: &str = if cfg!(feature = "std") {
+    SENTENCES
+} else {
+    NAMES
+};
+
+/// The statuses' C names, in `Error::ALL` order (the bare-metal `ota_strerror`).
+const NAMES: &str = concat!(
+    "OTA_ERR_NULL_POINTER\0",
+    "OTA_ERR_INVALID_ARGUMENT\0",
+    "OTA_ERR_BUFFER_TOO_SMALL\0",
+    "OTA_ERR_WRONG_STATE\0",
+    "OTA_ERR_NOT_INITIALIZED\0",
+    "OTA_ERR_BUSY\0",
+    "OTA_ERR_OTHER_TOPIC\0",
+    "OTA_ERR_NET_CONNECT\0",
+    "OTA_ERR_NET_IO\0",
+    "OTA_ERR_MQTT_REFUSED\0",
+    "OTA_ERR_MQTT_TIMEOUT\0",
+    "OTA_ERR_MQTT_PROTOCOL\0",
+    "OTA_ERR_MQTT_OVERSIZE\0",
+    "OTA_ERR_SUBSCRIBE_REJECTED\0",
+    "OTA_ERR_BAD_MESSAGE\0",
+    "OTA_ERR_IMAGE_TOO_LARGE\0",
+    "OTA_ERR_BAD_URL\0",
+    "OTA_ERR_VERSION_REJECTED\0",
+    "OTA_ERR_HTTP_STATUS\0",
+    "OTA_ERR_HTTP_NOT_FOUND\0",
+    "OTA_ERR_HTTP_FORBIDDEN\0",
+    "OTA_ERR_HTTP_PROTOCOL\0",
+    "OTA_ERR_DOWNLOAD_TIMEOUT\0",
+    "OTA_ERR_MD5_MISMATCH\0",
+    "OTA_ERR_SLOT\0",
+    "OTA_ERR_STORE\0",
+    "OTA_ERR_ROLLED_BACK\0",
+    "OTA_ERR_DECLINED\0",
+    "OTA_ERR_REDIRECTED\0",
+    "OTA_ERR_TLS_UNTRUSTED\0",
+    "OTA_ERR_TLS_NAME_MISMATCH\0",
+    "OTA_ERR_TLS_EXPIRED\0",
+    "OTA_ERR_TLS_ALERT\0",
+    "OTA_ERR_TLS_HANDSHAKE\0",
+    "OTA_ERR_TLS_CONFIG\0",
+    "OTA_ERR_TLS_DOWNGRADE\0",
+);
+
+/// What each status means, in `Error::ALL` order (the host builds' `ota_strerror`).
+const SENTENCES: &str = concat!(
     "a required pointer is NULL\0", // Error::NullPointer
     "invalid argument (empty, too long, not printable ASCII, or out of range)\0", // Error::InvalidArgument
     "a buffer is below its documented minimum\0", // Error::BufferTooSmall
@@ -245,11 +293,13 @@ mod tests {
                 assert_ne!(e.code(), other.code());
             }
         }
-        assert_eq!(
-            TEXTS.bytes().filter(|&b| b == 0).count(),
-            Error::ALL.len(),
-            "one text per status"
-        );
+        for texts in [SENTENCES, NAMES] {
+            assert_eq!(
+                texts.bytes().filter(|&b| b == 0).count(),
+                Error::ALL.len(),
+                "one text per status"
+            );
+        }
         assert_eq!(
             Error::Md5Mismatch.as_str(),
             "image MD5 does not match md5sum"
@@ -313,5 +363,15 @@ mod tests {
             12,
             "every entry reachable"
         );
+    }
+    /// The bare-metal texts are exactly the header's names for the codes.
+    #[test]
+    fn names_are_the_headers() {
+        let header = include_str!("../include/qcloud_ota.h");
+        for (i, e) in Error::ALL.iter().enumerate() {
+            let name = crate::text::nul_text(NAMES, i);
+            let define = std::format!("#define {name} ({})", e.code());
+            assert!(header.contains(&define), "{define} not in the header");
+        }
     }
 }
