@@ -1,7 +1,8 @@
 //! Power cuts, for real: the C demo is SIGKILLed at 20 random moments of a download and once in
 //! the middle of a record save (a torn record). Every restart resumes where the slot stands (the
-//! server sees a Range starting past 0), the update finishes byte-identical with exactly one
-//! `done`, and the bytes served stay under 1.5 x the image.
+//! server sees a Range starting past 0) at most one record interval plus one HTTP buffer before
+//! where the slot stood at the kill, and the update finishes byte-identical with exactly one
+//! `done`.
 mod common;
 
 use std::path::Path;
@@ -13,6 +14,9 @@ use common::programs::program;
 use qcloud_ota_standin::generate_image;
 
 const SIZE: u64 = 4 << 20;
+/// The demo's `journal_interval` (the default) and HTTP buffer: what a power cut may cost.
+const RECORD_INTERVAL: u64 = 64 << 10;
+const HTTP_BUF: u64 = 16 << 10;
 const PID: &str = "E2EKILL001";
 const DN: &str = "c-demo-kill";
 
@@ -79,6 +83,7 @@ fn c_demo_resumes_after_sigkill_at_20_moments_and_a_torn_record() {
     std::fs::create_dir_all(&dir).unwrap();
 
     let points = kill_points(20);
+    let mut killed_at = Vec::new();
     for (i, &at) in points.iter().enumerate() {
         // Each run must get somewhere before it dies: at least 32 KiB past where it started.
         let at = at.max(slot_len(&dir) + (32 << 10));
@@ -97,6 +102,7 @@ fn c_demo_resumes_after_sigkill_at_20_moments_and_a_torn_record() {
         }
         child.kill().unwrap(); // SIGKILL: no cleanup, like a power cut
         child.wait().unwrap();
+        killed_at.push(slot_len(&dir));
     }
 
     // A power cut in the middle of a record save: half a record over one copy, then death.
@@ -144,11 +150,20 @@ fn c_demo_resumes_after_sigkill_at_20_moments_and_a_torn_record() {
         resumed > points.len(),
         "only {resumed} requests resumed past byte 0:\n{report}"
     );
+    // Each kill costs at most what came after the last record save: some restart resumes
+    // within one record interval (plus one buffer in flight) below where the slot stood. (The
+    // bytes served are only printed: under load the server's sends pile up in the kernel's
+    // socket buffers before a kill, which says nothing about the device.)
+    for (i, &k) in killed_at.iter().enumerate() {
+        assert!(
+            starts
+                .iter()
+                .any(|&s| s <= k && k - s <= RECORD_INTERVAL + HTTP_BUF),
+            "kill #{i} with {k} bytes in the slot: no restart resumed within \
+             {RECORD_INTERVAL} + {HTTP_BUF} bytes of it (starts {starts:?})"
+        );
+    }
     let served = report.bytes_served_for(DN);
-    assert!(
-        served * 2 < SIZE * 3,
-        "served {served} bytes for a {SIZE}-byte image"
-    );
     println!(
         "{} kills + 1 torn record: {resumed} resumed requests, {served} bytes served for {SIZE}",
         points.len()
