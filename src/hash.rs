@@ -336,10 +336,9 @@ impl Hasher {
 /// are junk for SHA-1 (never output).
 fn sha_compress(sha1: bool, state: &mut [u32; 8], blocks: &[Block]) {
     for block in blocks {
-        let mut w = [0u32; 16];
-        for (w, b) in w.iter_mut().zip(block.as_chunks::<4>().0) {
-            *w = u32::from_be_bytes(*b);
-        }
+        let words = block.as_chunks::<4>().0;
+        let mut w: [u32; 16] =
+            core::array::from_fn(|k| words.get(k).map_or(0, |b| u32::from_be_bytes(*b)));
         let mut v = *state;
         for i in 0..if sha1 { 80 } else { 64 } {
             let r = |k: usize| w[(i + k) & 15];
