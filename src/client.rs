@@ -221,7 +221,8 @@ impl<'b, P: Platform> Client<'b, P> {
         plat: P,
     ) -> Result<Self, Error> {
         let links = Self::check(cfg, &bufs, tls)?;
-        let mut c = Self::blank(cfg, bufs, links, plat);
+        let running = version_text(cfg.running_version)?;
+        let mut c = Self::blank(cfg, bufs, links, running, plat);
         c.fill(cfg)?;
         c.boot();
         Ok(c)
@@ -245,7 +246,8 @@ impl<'b, P: Platform> Client<'b, P> {
         plat: P,
     ) -> Result<&'s mut Self, Error> {
         let links = Self::check(cfg, &bufs, tls)?;
-        Ok(slot.write(Self::blank(cfg, bufs, links, plat)))
+        let running = version_text(cfg.running_version)?;
+        Ok(slot.write(Self::blank(cfg, bufs, links, running, plat)))
     }
 
     /// The checks that come before the client is built.
@@ -258,7 +260,13 @@ impl<'b, P: Platform> Client<'b, P> {
     }
 
     #[inline(always)]
-    fn blank(cfg: &Config<'_>, bufs: Buffers<'b>, links: Links<'b>, plat: P) -> Self {
+    fn blank(
+        cfg: &Config<'_>,
+        bufs: Buffers<'b>,
+        links: Links<'b>,
+        running: Str<VERSION_MAX>,
+        plat: P,
+    ) -> Self {
         let port = match (cfg.broker_port, cfg.mqtt_tls) {
             (0, false) => 1883,
             (0, true) => 8883,
@@ -294,7 +302,7 @@ impl<'b, P: Platform> Client<'b, P> {
             http: Download::new(bufs.http),
             http_sock: None,
             links,
-            engine: Engine::new(Str::new(), cfg.policy),
+            engine: Engine::new(running, cfg.policy),
         }
     }
 
@@ -332,7 +340,6 @@ impl<'b, P: Platform> Client<'b, P> {
         id.host_len = w.len().saturating_sub(2 * topic_len) as u8;
         id.topic_len = topic_len as u8;
         id.pid_len = pid.len() as u8;
-        self.engine.set_running(version_text(cfg.running_version)?);
         if let Some(m) = cfg.module {
             self.engine.set_module(text(m)?);
         }
