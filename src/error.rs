@@ -2,9 +2,10 @@
 //! maps to when it ends an update. One table, so the numbers can never collide the way the C SDK's
 //! do (reference §5.8).
 
-/// A library error. The numeric values are the C ABI's `OTA_ERR_*` constants and never change.
+/// A library error. The numeric values are the C ABI's `OTA_ERR_*` constants and never change
+/// (one byte each: the codes fit, and `Error::ALL` is then a 36-byte table, not 144).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-#[repr(i32)]
+#[repr(i8)]
 pub enum Error {
     NullPointer = -1,
     InvalidArgument = -2,
