@@ -25,7 +25,7 @@ core::arch::global_asm!(
     "__aeabi_memmove4:",
     "__aeabi_memmove8:",
     "    cmp r0, r1",
-    "    bhs __aeabi_memcpy",
+    "    bhs 3f", // the backward copy below (a local label: in range on every M-profile core)
     "1:  subs r2, r2, #1",
     "    bcc 2f",
     "    ldrb r3, [r1]",
