@@ -369,9 +369,15 @@ impl Engine {
         }
     }
 
+    /// Report the running version: a version report still waiting takes the latest version
+    /// (the host may have called `report_version` again); one already on the wire (the head,
+    /// awaiting its ack) is followed by a new one, so the cloud always ends with the latest.
     fn queue_version(&mut self) {
-        if !self.outbox.has(Kind::Version) {
-            self.queue(Kind::Version);
+        let on_wire = usize::from(self.inflight.is_some());
+        let waiting = self.outbox.items.get_mut(on_wire..self.outbox.len);
+        match waiting.and_then(|w| w.iter_mut().find(|r| matches!(r.kind, Kind::Version))) {
+            Some(r) => r.version.clone_from(&self.running),
+            None => self.queue(Kind::Version),
         }
     }
 
@@ -1936,5 +1942,33 @@ mod tests {
             drain(&mut e, &mut p, 0),
             [r#"{"type":"report_version","report":{"version":"1.0.0"}}"#]
         );
+    }
+    /// `report_version` while a version report waits or is on the wire: the cloud ends up told
+    /// the latest version, once per change.
+    #[test]
+    fn a_new_running_version_replaces_a_waiting_report_and_follows_one_on_the_wire() {
+        let mut p = Mock::default();
+        let mut e = engine(Policy::default());
+        // Waiting (not yet published): the queued report takes the new version.
+        e.report_version(Str::try_from_str("1.0.1").unwrap());
+        let sent = drain(&mut e, &mut p, 0);
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        assert!(sent[0].contains(r#""version":"1.0.1""#), "{sent:?}");
+        // On the wire: 1.0.2 goes out, then 1.0.3 changes the running version before the ack.
+        e.report_version(Str::try_from_str("1.0.2").unwrap());
+        let mut buf = [0u8; 384];
+        let (n, qos, _) = e.next_publish(&mut buf).unwrap();
+        assert!(
+            std::str::from_utf8(&buf[..n])
+                .unwrap()
+                .contains(r#""version":"1.0.2""#)
+        );
+        assert_eq!(qos, 1);
+        e.published(0, Some(7));
+        e.report_version(Str::try_from_str("1.0.3").unwrap());
+        e.on_acked(7, &mut p);
+        let sent = drain(&mut e, &mut p, 0);
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        assert!(sent[0].contains(r#""version":"1.0.3""#), "{sent:?}");
     }
 }
