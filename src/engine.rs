@@ -371,13 +371,23 @@ impl Engine {
 
     /// Report the running version: a version report still waiting takes the latest version
     /// (the host may have called `report_version` again); one already on the wire (the head,
-    /// awaiting its ack) is followed by a new one, so the cloud always ends with the latest.
+    /// awaiting its ack) with another version is followed by a new one, so the cloud always
+    /// ends with the latest, and hears each version once.
     fn queue_version(&mut self) {
         let on_wire = usize::from(self.inflight.is_some());
-        let waiting = self.outbox.items.get_mut(on_wire..self.outbox.len);
-        match waiting.and_then(|w| w.iter_mut().find(|r| matches!(r.kind, Kind::Version))) {
-            Some(r) => r.version.clone_from(&self.running),
-            None => self.queue(Kind::Version),
+        let live = self
+            .outbox
+            .items
+            .get_mut(..self.outbox.len)
+            .unwrap_or(&mut []);
+        let (sent, waiting) = live.split_at_mut(on_wire.min(live.len()));
+        if let Some(r) = waiting.iter_mut().find(|r| matches!(r.kind, Kind::Version)) {
+            r.version.clone_from(&self.running);
+        } else if !sent
+            .iter()
+            .any(|r| matches!(r.kind, Kind::Version) && r.version == self.running)
+        {
+            self.queue(Kind::Version);
         }
     }
 
@@ -1954,21 +1964,25 @@ mod tests {
         let sent = drain(&mut e, &mut p, 0);
         assert_eq!(sent.len(), 1, "{sent:?}");
         assert!(sent[0].contains(r#""version":"1.0.1""#), "{sent:?}");
-        // On the wire: 1.0.2 goes out, then 1.0.3 changes the running version before the ack.
-        e.report_version(Str::try_from_str("1.0.2").unwrap());
+        // On the wire: 1.0.2 goes out; the same version again before the ack adds nothing.
         let mut buf = [0u8; 384];
-        let (n, qos, _) = e.next_publish(&mut buf).unwrap();
-        assert!(
-            std::str::from_utf8(&buf[..n])
-                .unwrap()
-                .contains(r#""version":"1.0.2""#)
-        );
-        assert_eq!(qos, 1);
-        e.published(0, Some(7));
-        e.report_version(Str::try_from_str("1.0.3").unwrap());
+        let mut publish = |e: &mut Engine, version: &str, pid: u32| {
+            e.report_version(Str::try_from_str(version).unwrap());
+            let (n, qos, _) = e.next_publish(&mut buf).unwrap();
+            assert!(std::str::from_utf8(&buf[..n]).unwrap().contains(version));
+            assert_eq!(qos, 1);
+            e.published(0, Some(pid));
+        };
+        publish(&mut e, "1.0.2", 7);
+        e.report_version(Str::try_from_str("1.0.2").unwrap());
         e.on_acked(7, &mut p);
+        assert!(drain(&mut e, &mut p, 0).is_empty(), "1.0.2 was told once");
+        // 1.0.4 arrives while 1.0.3 is on the wire: it follows once 1.0.3 is acknowledged.
+        publish(&mut e, "1.0.3", 8);
+        e.report_version(Str::try_from_str("1.0.4").unwrap());
+        e.on_acked(8, &mut p);
         let sent = drain(&mut e, &mut p, 0);
         assert_eq!(sent.len(), 1, "{sent:?}");
-        assert!(sent[0].contains(r#""version":"1.0.3""#), "{sent:?}");
+        assert!(sent[0].contains(r#""version":"1.0.4""#), "{sent:?}");
     }
 }
