@@ -19,14 +19,6 @@ pub use config::ota_config;
 pub use constants::*;
 pub use gate::ota_client;
 
-/// `b` as a `str` when it is valid UTF-8, checked by the library's small validator
-/// ([`crate::text::is_utf8`]) instead of core's fast one (0.5 KiB of flash). The conversion is
-/// here because this module holds all of the crate's `unsafe`.
-pub(crate) fn str_from_utf8(b: &[u8]) -> Option<&str> {
-    // SAFETY: just checked to be UTF-8.
-    crate::text::is_utf8(b).then(|| unsafe { core::str::from_utf8_unchecked(b) })
-}
-
 #[cfg(test)]
 mod tests {
     use super::gate::Storage;
@@ -88,7 +80,8 @@ mod tests {
         assert_eq!(OTA_MIN_MQTT_RX, crate::client::MIN_MQTT_RX);
         assert_eq!(OTA_MIN_MQTT_TX, crate::client::MIN_MQTT_TX);
         assert_eq!(OTA_MIN_HTTP, crate::client::MIN_HTTP);
-        assert_eq!(OTA_MIN_TLS_LEN, crate::link::MIN_TLS_RX);
+        #[cfg(feature = "tls")]
+        assert_eq!(OTA_MIN_TLS_LEN, crate::tls::MIN_RX);
 
         for (c, l) in [
             (OTA_LOG_ERROR, Level::Error),
