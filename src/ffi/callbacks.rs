@@ -2,6 +2,7 @@
 //! [`CPlatform`], the crate's [`Platform`] over them.
 
 use core::ffi::{c_char, c_void};
+use core::mem::{offset_of, size_of};
 
 use super::constants::*;
 use crate::error::Error;
@@ -140,9 +141,55 @@ pub struct ota_platform {
 // The platform over C function pointers
 // ---------------------------------------------------------------------------------------------
 
-/// `ota_platform` with every required pointer checked once at init.
+/// The client's private copy of `ota_platform`, made only from a [`Checked`] one.
 pub(super) struct CPlatform {
-    pub(super) p: ota_platform,
+    p: ota_platform,
+}
+
+/// An `ota_platform` whose callbacks of `REQUIRED` (with OTA_FLAG_HOST_MQTT, of `HOST_MQTT`
+/// too) are set: [`Checked::new`] is the one check, and the only way to a [`CPlatform`]. A
+/// borrow, so the check can come first and the copy straight into the client later.
+pub(super) struct Checked<'a>(&'a ota_platform);
+
+impl<'a> Checked<'a> {
+    /// OTA_ERR_NULL_POINTER when a required callback is NULL.
+    pub(super) fn new(p: &'a ota_platform, host_mqtt: bool) -> Result<Self, Error> {
+        let need = REQUIRED_MASK | if host_mqtt { HOST_MQTT_MASK } else { 0 };
+        // SAFETY: `ota_platform` is PLATFORM_WORDS pointers (asserted with the masks).
+        let words = unsafe {
+            core::slice::from_raw_parts(
+                core::ptr::from_ref(p).cast::<*const c_void>(),
+                PLATFORM_WORDS,
+            )
+        };
+        for (i, w) in words.iter().enumerate() {
+            if (need >> i) & 1 != 0 && w.is_null() {
+                return Err(Error::NullPointer);
+            }
+        }
+        Ok(Checked(p))
+    }
+}
+
+impl From<Checked<'_>> for CPlatform {
+    fn from(c: Checked<'_>) -> Self {
+        CPlatform { p: *c.0 }
+    }
+}
+
+/// Required callback `$f` of the `CPlatform` `$s`: compiles only when `$f` is in `REQUIRED`,
+/// which [`Checked::new`] checked non-NULL in the copy `$s` holds, so `None` cannot occur.
+macro_rules! required {
+    ($s:ident . $f:ident) => {{
+        const {
+            assert!(
+                REQUIRED_MASK & mask(&[offset_of!(ota_platform, $f)]) != 0,
+                "a callback used unchecked must be in REQUIRED"
+            )
+        };
+        // SAFETY: as the assertion above shows, `Checked::new` refused a NULL here.
+        unsafe { $s.p.$f.unwrap_unchecked() }
+    }};
 }
 
 /// Copy `s` into `buf` with a NUL; longer text is cut (only for names and log lines).
@@ -174,21 +221,11 @@ fn status(r: i32) -> Result<(), HostError> {
     if r < 0 { Err(HostError) } else { Ok(()) }
 }
 
-/// A callback of `REQUIRED_CALLBACKS`: `CPlatform` is built only from an `ota_platform` whose
-/// required pointers `init` checked non-NULL, and keeps its private copy, so `None` cannot occur.
-///
-/// # Safety
-/// `f` is one of the callbacks `init` checked.
-#[inline(always)]
-unsafe fn required<F>(f: Option<F>) -> F {
-    // SAFETY: as promised by the caller.
-    unsafe { f.unwrap_unchecked() }
-}
-
 impl Platform for CPlatform {
     fn now_ms(&mut self) -> u64 {
-        // SAFETY: the host promised a valid function for `user` (checked non-NULL at init).
-        unsafe { required(self.p.now_ms)(self.p.user) }
+        let f = required!(self.now_ms);
+        // SAFETY: host callback with its own context.
+        unsafe { f(self.p.user) }
     }
     fn unix_time_s(&mut self) -> Option<i64> {
         // SAFETY: host callback with its own context.
@@ -209,8 +246,7 @@ impl Platform for CPlatform {
             Channel::Http => OTA_CHANNEL_HTTP,
         };
         let flags = if tls { OTA_NET_TLS } else { 0 };
-        // SAFETY: checked non-NULL at init.
-        let f = unsafe { required(self.p.net_connect) };
+        let f = required!(self.net_connect);
         // SAFETY: `name` is NUL-terminated and lives across the call.
         let r = unsafe { f(self.p.user, ch, name.as_ptr().cast(), port, flags) };
         if r >= 0 {
@@ -220,32 +256,30 @@ impl Platform for CPlatform {
         }
     }
     fn send(&mut self, sock: Socket, buf: &[u8]) -> Result<usize, NetError> {
-        // SAFETY: checked non-NULL at init.
-        let f = unsafe { required(self.p.net_send) };
+        let f = required!(self.net_send);
         // SAFETY: buf is valid for len bytes during the call.
         let r = unsafe { f(self.p.user, sock.0, buf.as_ptr(), clamp_len(buf.len())) };
         net_result(r, NetError::WouldBlock).map(|n| n.min(buf.len()))
     }
     fn recv(&mut self, sock: Socket, buf: &mut [u8]) -> Result<usize, NetError> {
-        // SAFETY: checked non-NULL at init.
-        let f = unsafe { required(self.p.net_recv) };
+        let f = required!(self.net_recv);
         // SAFETY: buf is valid and writable for len bytes during the call.
         let r = unsafe { f(self.p.user, sock.0, buf.as_mut_ptr(), clamp_len(buf.len())) };
         net_result(r, NetError::Closed).map(|n| n.min(buf.len()))
     }
     fn close(&mut self, sock: Socket) {
-        // SAFETY: checked non-NULL at init; host callback with its own context.
-        unsafe { required(self.p.net_close)(self.p.user, sock.0) }
+        // SAFETY: host callback with its own context.
+        let f = required!(self.net_close);
+        // SAFETY: host callback with its own context.
+        unsafe { f(self.p.user, sock.0) }
     }
     fn slot_open(&mut self, size: u32, offset: u32) -> Result<(), HostError> {
-        // SAFETY: checked non-NULL at init.
-        let f = unsafe { required(self.p.slot_open) };
+        let f = required!(self.slot_open);
         // SAFETY: host callback with its own context.
         status(unsafe { f(self.p.user, size, offset) })
     }
     fn slot_write(&mut self, offset: u32, data: &[u8]) -> Result<(), HostError> {
-        // SAFETY: checked non-NULL at init.
-        let f = unsafe { required(self.p.slot_write) };
+        let f = required!(self.slot_write);
         // SAFETY: data is valid for len bytes during the call.
         status(unsafe { f(self.p.user, offset, data.as_ptr(), data.len()) })
     }
@@ -257,21 +291,18 @@ impl Platform for CPlatform {
         }))
     }
     fn slot_close(&mut self, bootable: bool) -> Result<(), HostError> {
-        // SAFETY: checked non-NULL at init.
-        let f = unsafe { required(self.p.slot_close) };
+        let f = required!(self.slot_close);
         // SAFETY: host callback with its own context.
         status(unsafe { f(self.p.user, bootable) })
     }
     fn store_load(&mut self, copy: u8, buf: &mut [u8]) -> usize {
-        // SAFETY: checked non-NULL at init.
-        let f = unsafe { required(self.p.store_load) };
+        let f = required!(self.store_load);
         // SAFETY: buf is valid and writable for cap bytes during the call.
         let r = unsafe { f(self.p.user, copy, buf.as_mut_ptr(), buf.len()) };
         usize::try_from(r).unwrap_or(0).min(buf.len())
     }
     fn store_save(&mut self, copy: u8, data: &[u8]) -> Result<(), HostError> {
-        // SAFETY: checked non-NULL at init.
-        let f = unsafe { required(self.p.store_save) };
+        let f = required!(self.store_save);
         // SAFETY: data is valid for len bytes during the call.
         status(unsafe { f(self.p.user, copy, data.as_ptr(), data.len()) })
     }
@@ -350,26 +381,41 @@ impl Platform for CPlatform {
 /// `$ota/update/` or `$ota/report/`, a product id, `/`, a device name.
 pub(super) const TOPIC_MAX: usize = 12 + OTA_PRODUCT_ID_MAX + 1 + OTA_DEVICE_NAME_MAX;
 
-/// `ota_platform` is one pointer per field (`user`, then the callbacks, each `Option<fn>`,
-/// NULL for `None`), so the required ones are checked in one loop over a mask of positions.
-pub(super) const PLATFORM_WORDS: usize =
-    core::mem::size_of::<ota_platform>() / core::mem::size_of::<usize>();
-const fn field(offset: usize) -> u32 {
-    1 << (offset / core::mem::size_of::<usize>())
-}
-pub(super) const REQUIRED_CALLBACKS: u32 = field(core::mem::offset_of!(ota_platform, now_ms))
-    | field(core::mem::offset_of!(ota_platform, net_connect))
-    | field(core::mem::offset_of!(ota_platform, net_send))
-    | field(core::mem::offset_of!(ota_platform, net_recv))
-    | field(core::mem::offset_of!(ota_platform, net_close))
-    | field(core::mem::offset_of!(ota_platform, slot_open))
-    | field(core::mem::offset_of!(ota_platform, slot_write))
-    | field(core::mem::offset_of!(ota_platform, slot_close))
-    | field(core::mem::offset_of!(ota_platform, store_load))
-    | field(core::mem::offset_of!(ota_platform, store_save));
-pub(super) const HOST_MQTT_CALLBACKS: u32 =
-    field(core::mem::offset_of!(ota_platform, mqtt_publish))
-        | field(core::mem::offset_of!(ota_platform, mqtt_subscribe));
-const _: () =
-    assert!(PLATFORM_WORDS * core::mem::size_of::<usize>() == core::mem::size_of::<ota_platform>());
+/// The callbacks `ota_init` refuses NULL for, by their place in `ota_platform`: the one list.
+/// [`Checked::new`] checks them, and [`required!`] compiles only for one of them.
+const REQUIRED: [usize; 10] = [
+    offset_of!(ota_platform, now_ms),
+    offset_of!(ota_platform, net_connect),
+    offset_of!(ota_platform, net_send),
+    offset_of!(ota_platform, net_recv),
+    offset_of!(ota_platform, net_close),
+    offset_of!(ota_platform, slot_open),
+    offset_of!(ota_platform, slot_write),
+    offset_of!(ota_platform, slot_close),
+    offset_of!(ota_platform, store_load),
+    offset_of!(ota_platform, store_save),
+];
+/// Required as well with OTA_FLAG_HOST_MQTT (used through `Option`, so never unchecked).
+const HOST_MQTT: [usize; 2] = [
+    offset_of!(ota_platform, mqtt_subscribe),
+    offset_of!(ota_platform, mqtt_publish),
+];
+
+/// `ota_platform` is one pointer per member (`user`, then the callbacks, each `Option<fn>`,
+/// NULL for `None`), so the required ones are checked in one loop over a mask of positions
+/// (smaller code than a check per member: flash is at its budget).
+const PLATFORM_WORDS: usize = size_of::<ota_platform>() / size_of::<usize>();
+const _: () = assert!(PLATFORM_WORDS * size_of::<usize>() == size_of::<ota_platform>());
 const _: () = assert!(PLATFORM_WORDS == 17 && PLATFORM_WORDS <= 32);
+
+/// The positions of `members` as a bit mask over `ota_platform`'s words.
+const fn mask(members: &[usize]) -> u32 {
+    let (mut m, mut i) = (0, 0);
+    while i < members.len() {
+        m |= 1 << (members[i] / size_of::<usize>());
+        i += 1;
+    }
+    m
+}
+const REQUIRED_MASK: u32 = mask(&REQUIRED);
+const HOST_MQTT_MASK: u32 = mask(&HOST_MQTT);

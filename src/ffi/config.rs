@@ -1,12 +1,10 @@
 //! The configuration: `ota_config`, the C strings and buffers in it checked once, and the client
 //! built from it straight into its storage.
 
-use core::ffi::{c_char, c_void};
+use core::ffi::c_char;
 use core::ptr::addr_of_mut;
 
-use super::callbacks::{
-    CPlatform, HOST_MQTT_CALLBACKS, PLATFORM_WORDS, REQUIRED_CALLBACKS, ota_platform,
-};
+use super::callbacks::{Checked, ota_platform};
 use super::constants::*;
 use super::gate::{Storage, ota_client};
 use crate::auth::SignMethod;
@@ -154,15 +152,7 @@ pub(super) unsafe fn build(
     // SAFETY: checked non-NULL; the caller passes valid structs.
     let (cfg, p) = unsafe { (&*config, &*platform) };
     let host_mqtt = cfg.flags & OTA_FLAG_HOST_MQTT != 0;
-    let need = REQUIRED_CALLBACKS | if host_mqtt { HOST_MQTT_CALLBACKS } else { 0 };
-    // SAFETY: `ota_platform` is a sequence of pointers (asserted with the masks below).
-    let words =
-        unsafe { core::slice::from_raw_parts(platform.cast::<*const c_void>(), PLATFORM_WORDS) };
-    for (i, w) in words.iter().enumerate() {
-        if (need >> i) & 1 != 0 && w.is_null() {
-            return Err(Error::NullPointer);
-        }
-    }
+    let plat = Checked::new(p, host_mqtt)?;
     let tls_len = if cfg.tls_buf.is_null() {
         0
     } else {
@@ -258,6 +248,6 @@ pub(super) unsafe fn build(
         addr_of_mut!((*s).magic).write(0);
         // Built in place: a client on this stack would be 2.6 KiB more at init (see README).
         let slot = &mut *addr_of_mut!((*s).client);
-        Client::blank_in(slot, &c, b, t, CPlatform { p: *p })?.fill(&c)
+        Client::blank_in(slot, &c, b, t, plat.into())?.fill(&c)
     }
 }
