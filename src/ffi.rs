@@ -30,48 +30,7 @@ mod tests {
     /// The header states numbers cbindgen cannot compute; keep them equal to the Rust ones.
     #[test]
     fn header_constants_match_the_rust_definitions() {
-        let consts = [
-            (OTA_ERR_NULL_POINTER, Error::NullPointer),
-            (OTA_ERR_INVALID_ARGUMENT, Error::InvalidArgument),
-            (OTA_ERR_BUFFER_TOO_SMALL, Error::BufferTooSmall),
-            (OTA_ERR_WRONG_STATE, Error::WrongState),
-            (OTA_ERR_NOT_INITIALIZED, Error::NotInitialized),
-            (OTA_ERR_BUSY, Error::Busy),
-            (OTA_ERR_OTHER_TOPIC, Error::OtherTopic),
-            (OTA_ERR_NET_CONNECT, Error::NetConnect),
-            (OTA_ERR_NET_IO, Error::NetIo),
-            (OTA_ERR_MQTT_REFUSED, Error::MqttRefused),
-            (OTA_ERR_MQTT_TIMEOUT, Error::MqttTimeout),
-            (OTA_ERR_MQTT_PROTOCOL, Error::MqttProtocol),
-            (OTA_ERR_MQTT_OVERSIZE, Error::MqttOversize),
-            (OTA_ERR_SUBSCRIBE_REJECTED, Error::SubscribeRejected),
-            (OTA_ERR_BAD_MESSAGE, Error::BadMessage),
-            (OTA_ERR_IMAGE_TOO_LARGE, Error::ImageTooLarge),
-            (OTA_ERR_BAD_URL, Error::BadUrl),
-            (OTA_ERR_VERSION_REJECTED, Error::VersionRejected),
-            (OTA_ERR_HTTP_STATUS, Error::HttpStatus),
-            (OTA_ERR_HTTP_NOT_FOUND, Error::HttpNotFound),
-            (OTA_ERR_HTTP_FORBIDDEN, Error::HttpForbidden),
-            (OTA_ERR_HTTP_PROTOCOL, Error::HttpProtocol),
-            (OTA_ERR_DOWNLOAD_TIMEOUT, Error::DownloadTimeout),
-            (OTA_ERR_MD5_MISMATCH, Error::Md5Mismatch),
-            (OTA_ERR_SLOT, Error::Slot),
-            (OTA_ERR_STORE, Error::Store),
-            (OTA_ERR_ROLLED_BACK, Error::RolledBack),
-            (OTA_ERR_DECLINED, Error::Declined),
-            (OTA_ERR_REDIRECTED, Error::Redirected),
-            (OTA_ERR_TLS_UNTRUSTED, Error::TlsUntrusted),
-            (OTA_ERR_TLS_NAME_MISMATCH, Error::TlsNameMismatch),
-            (OTA_ERR_TLS_EXPIRED, Error::TlsExpired),
-            (OTA_ERR_TLS_ALERT, Error::TlsAlert),
-            (OTA_ERR_TLS_HANDSHAKE, Error::TlsHandshake),
-            (OTA_ERR_TLS_CONFIG, Error::TlsConfig),
-            (OTA_ERR_TLS_DOWNGRADE, Error::TlsDowngrade),
-        ];
-        assert_eq!(consts.len(), Error::ALL.len());
-        for (c, e) in consts {
-            assert_eq!(c, e.code(), "{e:?}");
-        }
+        // The OTA_ERR_* values are tied to `Error` where it is declared (src/error.rs).
         assert_eq!(OTA_PRODUCT_ID_MAX, crate::client::PRODUCT_ID_MAX);
         assert_eq!(OTA_DEVICE_NAME_MAX, crate::client::DEVICE_NAME_MAX);
         assert_eq!(OTA_HOST_MAX, crate::client::HOST_MAX);
