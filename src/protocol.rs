@@ -200,8 +200,8 @@ pub fn parse(payload: &[u8], offer: &mut Offer) -> Result<Message, ParseError> {
         None => Err(ParseError::MissingType),
         Some(false) => Err(ParseError::WrongType(Field::Type)),
         Some(true) => {
-            // The index, not `MessageType::named`: LLVM would build the `Option` (12 more bytes
-            // of Thumb code) before testing it.
+            // The index, not `MessageType::named`: LLVM would build the `Option` before testing
+            // it again (docs/size.md).
             match find(TYPES, f.ty.get(..f.ty_len).unwrap_or(&[]), false) {
                 t if t == MessageType::UpdateFirmware as usize => {
                     // Pass 2: the offer's fields; the document is already known to be valid.
