@@ -3,10 +3,10 @@
 //!
 //! All three share one 64-byte block buffer with the same padding (0x80, zeros, the bit length;
 //! MD5 little-endian, SHA big-endian). Whole blocks are compressed straight from the input. All
-//! three compressions are small loops (the md-5 crate, kept as the tests' oracle, unrolls MD5 to
-//! ~2 KiB on a Cortex-M; the RustCrypto SHA crates take ~12 KiB). MD5 is the one hot loop: one
-//! loop over its 64 steps, ~1.6 KiB less flash than md-5 for ~3.6x the instructions per byte
-//! (still well under a second per MiB on a Cortex-M4). The password is signed once per connect.
+//! three compressions are small loops, because flash is scarcer than time on a Cortex-M (the md-5
+//! crate, kept as the tests' oracle, and the RustCrypto SHA crates unroll theirs; docs/size.md has
+//! the figures). MD5 is the one hot loop, and its loop is still fast enough for any MCU's network;
+//! the password is signed once per connect.
 
 use crate::slices::copy_prefix;
 
@@ -179,22 +179,22 @@ const MD5_K: [u32; 64] = [
 const MD5_S: [u8; 16] = [7, 12, 17, 22, 5, 9, 14, 20, 4, 11, 16, 23, 6, 10, 15, 21];
 
 /// MD5's compression where flash is cheap (`std`: Linux gateways and hosts): md-5's, fully
-/// unrolled, which runs 3.6x faster than the loop below (10.3 against 36.8 instructions per
-/// byte on x86-64) and keeps a download faster than `curl | md5sum`.
+/// unrolled, several times faster than the loop below (docs/size.md), which keeps a download
+/// faster than `curl | md5sum`.
 #[cfg(feature = "std")]
 fn md5_blocks(state: &mut [u32; 4], blocks: &[Block]) {
     md5::block_api::compress(state, blocks);
 }
 
-/// On bare metal the loop below: 1.7 KiB less flash than md-5's, and a Cortex-M's network is
-/// slower than either.
+/// On bare metal the loop below: much smaller than md-5's, and a Cortex-M's network is slower
+/// than either.
 #[cfg(not(feature = "std"))]
 fn md5_blocks(state: &mut [u32; 4], blocks: &[Block]) {
     md5_compress(state, blocks);
 }
 
-/// RFC 1321's compression, as one loop over the 64 steps (md-5 unrolls it to ~2 KiB on a
-/// Cortex-M; this is ~0.2 KiB of code plus the 256-byte table). Host tests compare it with md-5.
+/// RFC 1321's compression, as one loop over the 64 steps with the table of constants (md-5
+/// unrolls the steps). Host tests compare it with md-5.
 #[cfg(any(not(feature = "std"), test))]
 fn md5_compress(state: &mut [u32; 4], blocks: &[Block]) {
     for block in blocks {

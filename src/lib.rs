@@ -33,6 +33,7 @@ mod num;
 pub mod platform;
 pub mod protocol;
 mod slices;
+mod tables;
 mod text;
 #[cfg(feature = "tls")]
 pub mod tls;

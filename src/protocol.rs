@@ -10,6 +10,7 @@
 //! type. Duplicate keys: the last occurrence wins, as in most JSON parsers.
 
 use crate::slices::copy_prefix;
+use crate::tables::{find, longest, text_table, word_table};
 use crate::text::Writer;
 pub use crate::text::{Overflow, Str, TooLong};
 
@@ -31,21 +32,25 @@ pub const RESULT_MD5_MISMATCH: i32 = -4;
 /// Flashing or applying the image failed.
 pub const RESULT_UPGRADE_FAILED: i32 = -5;
 
-/// Longest top-level key we look for is `user_defined` (12); longer keys are simply unknown.
+/// Room for a top-level key: more than the longest in [`KEYS`]; longer keys are simply unknown.
 const KEY_MAX: usize = 16;
-/// Longest known `type` value is `report_version_rsp` (18).
+/// Room for a `type` value: more than the longest in [`TYPES`]; longer ones are unknown.
 const TYPE_MAX: usize = 24;
+const _: () = assert!(longest(KEYS) <= KEY_MAX && longest(TYPES) <= TYPE_MAX);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Field {
-    Type,
-    Url,
-    Md5sum,
-    FileSize,
-    Version,
-    ResultCode,
-    TaskId,
-    FwType,
+word_table! {
+    /// A top-level member we read, declared with its key; any other key is skipped.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Field in KEYS {
+        Type = "type",
+        Url = "url",
+        Md5sum = "md5sum",
+        FileSize = "file_size",
+        Version = "version",
+        ResultCode = "result_code",
+        TaskId = "task_id",
+        FwType = "fw_type",
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,64 +88,40 @@ impl ParseError {
     pub fn as_str(self) -> &'static str {
         crate::text::nul_text(PARSE_ERROR_TEXTS, usize::from(self.nth()))
     }
-
-    /// This error's entry in [`PARSE_ERROR_TEXTS`].
-    fn nth(self) -> u8 {
-        // `Field` order: Type, Url, Md5sum, FileSize, Version, ResultCode, TaskId, FwType.
-        match self {
-            ParseError::NotJson => 0,
-            ParseError::TooDeep => 1,
-            ParseError::MissingType => 2,
-            ParseError::MissingField(f) => 2 + f as u8,
-            ParseError::WrongType(f) => 10 + f as u8,
-            ParseError::TooLong(Field::Url) => 18,
-            ParseError::TooLong(Field::Version) => 19,
-            ParseError::TooLong(Field::FwType) => 20,
-            ParseError::TooLong(_) => 21,
-            ParseError::BadMd5 => 22,
-            ParseError::BadUrl => 23,
-            ParseError::ZeroSize => 24,
-            ParseError::TooLarge => 25,
-            ParseError::BadVersion => 26,
-        }
-    }
 }
 
-/// [`ParseError::as_str`]'s texts, NUL-separated, in the order of [`ParseError::nth`]: one blob
-/// rather than a `match` on strings (a table of pointers and lengths, ~450 bytes on a Cortex-M).
-const PARSE_ERROR_TEXTS: &str = concat!(
-    "not json\0",
-    "json too deep\0",
-    // 2 + Field: missing ...
-    "missing type\0",
-    "missing url\0",
-    "missing md5sum\0",
-    "missing file_size\0",
-    "missing version\0",
-    "missing result_code\0",
-    "missing task_id\0",
-    "missing fw_type\0",
-    // 10 + Field: of the wrong type
-    "bad type\0",
-    "bad url type\0",
-    "bad md5sum type\0",
-    "bad file_size type\0",
-    "bad version type\0",
-    "bad result_code\0",
-    "bad task_id\0",
-    "bad fw_type\0",
-    // 18: too long
-    "url too long\0",
-    "version too long\0",
-    "fw_type too long\0",
-    "field too long\0",
-    // 22
-    "bad md5sum\0",
-    "bad url\0",
-    "file_size is 0\0",
-    "bad file_size\0",
-    "bad version\0",
-);
+// One blob rather than a `match` on strings, which would cost a pointer and a length per text.
+text_table! {
+    PARSE_ERROR_TEXTS: ParseError::nth {
+        ParseError::NotJson => "not json",
+        ParseError::TooDeep => "json too deep",
+        ParseError::MissingType | ParseError::MissingField(Field::Type) => "missing type",
+        ParseError::MissingField(Field::Url) => "missing url",
+        ParseError::MissingField(Field::Md5sum) => "missing md5sum",
+        ParseError::MissingField(Field::FileSize) => "missing file_size",
+        ParseError::MissingField(Field::Version) => "missing version",
+        ParseError::MissingField(Field::ResultCode) => "missing result_code",
+        ParseError::MissingField(Field::TaskId) => "missing task_id",
+        ParseError::MissingField(Field::FwType) => "missing fw_type",
+        ParseError::WrongType(Field::Type) => "bad type",
+        ParseError::WrongType(Field::Url) => "bad url type",
+        ParseError::WrongType(Field::Md5sum) => "bad md5sum type",
+        ParseError::WrongType(Field::FileSize) => "bad file_size type",
+        ParseError::WrongType(Field::Version) => "bad version type",
+        ParseError::WrongType(Field::ResultCode) => "bad result_code",
+        ParseError::WrongType(Field::TaskId) => "bad task_id",
+        ParseError::WrongType(Field::FwType) => "bad fw_type",
+        ParseError::TooLong(Field::Url) => "url too long",
+        ParseError::TooLong(Field::Version) => "version too long",
+        ParseError::TooLong(Field::FwType) => "fw_type too long",
+        ParseError::TooLong(_) => "field too long",
+        ParseError::BadMd5 => "bad md5sum",
+        ParseError::BadUrl => "bad url",
+        ParseError::ZeroSize => "file_size is 0",
+        ParseError::TooLarge => "bad file_size",
+        ParseError::BadVersion => "bad version",
+    }
+}
 
 /// The fields of an `update_firmware` message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -212,82 +193,55 @@ pub fn parse(payload: &[u8], offer: &mut Offer) -> Result<Message, ParseError> {
         ty_len: 0,
         ty_seen: None,
         rc: None,
-        got: [None; FIELDS.len()],
+        got: [None; Field::ALL.len()],
     };
     document(payload, &mut f)?;
     match f.ty_seen {
         None => Err(ParseError::MissingType),
         Some(false) => Err(ParseError::WrongType(Field::Type)),
-        Some(true) => match find(TYPES, f.ty.get(..f.ty_len).unwrap_or(&[])) {
-            Some(0) => {
-                // Pass 2: the offer's fields; the document is already known to be valid.
-                offer.clear();
-                f.offer = Some(offer);
-                document(payload, &mut f)?;
-                // In field order: the required ones (missing or bad), then the optional ones.
-                for (got, field) in f.got.iter().zip(&FIELDS) {
-                    match got {
-                        None if matches!(
-                            field,
-                            Field::Url | Field::Md5sum | Field::FileSize | Field::Version
-                        ) =>
-                        {
-                            return Err(ParseError::MissingField(*field));
+        Some(true) => {
+            // The index, not `MessageType::named`: LLVM would build the `Option` before testing
+            // it again (docs/size.md).
+            match find(TYPES, f.ty.get(..f.ty_len).unwrap_or(&[]), false) {
+                t if t == MessageType::UpdateFirmware as usize => {
+                    // Pass 2: the offer's fields; the document is already known to be valid.
+                    offer.clear();
+                    f.offer = Some(offer);
+                    document(payload, &mut f)?;
+                    // In field order: the required ones (missing or bad), then the optional ones.
+                    for (got, field) in f.got.iter().zip(Field::ALL) {
+                        match got {
+                            None if matches!(
+                                field,
+                                Field::Url | Field::Md5sum | Field::FileSize | Field::Version
+                            ) =>
+                            {
+                                return Err(ParseError::MissingField(*field));
+                            }
+                            Some(Err(e)) => return Err(*e),
+                            _ => {}
                         }
-                        Some(Err(e)) => return Err(*e),
-                        _ => {}
                     }
+                    Ok(Message::UpdateFirmware)
                 }
-                Ok(Message::UpdateFirmware)
+                t if t == MessageType::ReportVersionRsp as usize => match f.rc {
+                    None => Err(ParseError::MissingField(Field::ResultCode)),
+                    Some(r) => r.map(|result_code| Message::ReportVersionRsp { result_code }),
+                },
+                _ => Ok(Message::Other),
             }
-            Some(_) => match f.rc {
-                None => Err(ParseError::MissingField(Field::ResultCode)),
-                Some(r) => r.map(|result_code| Message::ReportVersionRsp { result_code }),
-            },
-            _ => Ok(Message::Other),
-        },
-    }
-}
-
-/// The `type`s we handle: `update_firmware`, then `report_version_rsp` (a [`find`] table).
-const TYPES: &[u8] = b"\x0fupdate_firmware\x12report_version_rsp";
-
-/// Where `word` is in `table`, a list of words each after its length byte (one string rather
-/// than a table of slices: no pointer and length per word in flash).
-#[inline(never)]
-fn find(table: &[u8], word: &[u8]) -> Option<usize> {
-    let (mut rest, mut i) = (table, 0);
-    while let Some((&n, tail)) = rest.split_first() {
-        let n = usize::from(n);
-        if n == word.len() && tail.starts_with(word) {
-            return Some(i);
         }
-        (rest, i) = (tail.get(n..)?, i + 1);
     }
-    None
 }
 
-/// The top-level keys we read, in [`FIELDS`] order (a [`find`] table); any other key is skipped.
-const KEYS: &[u8] =
-    b"\x04type\x03url\x06md5sum\x09file_size\x07version\x0bresult_code\x07task_id\x07fw_type";
-const FIELDS: [Field; 8] = [
-    Field::Type,
-    Field::Url,
-    Field::Md5sum,
-    Field::FileSize,
-    Field::Version,
-    Field::ResultCode,
-    Field::TaskId,
-    Field::FwType,
-];
-// `Fields::got` is indexed by `Field as usize`: FIELDS lists the fields in that order.
-const _: () = {
-    let mut i = 0;
-    while i < FIELDS.len() {
-        assert!(FIELDS[i] as usize == i);
-        i += 1;
+word_table! {
+    /// The `type`s we handle.
+    #[derive(Clone, Copy)]
+    enum MessageType in TYPES {
+        UpdateFirmware = "update_firmware",
+        ReportVersionRsp = "report_version_rsp",
     }
-};
+}
 
 /// Per-field outcome: `None` = absent. Errors are kept, not returned at once, so a later
 /// duplicate key can replace them (last wins) and so the report order is fixed.
@@ -303,17 +257,15 @@ struct Fields<'o> {
     /// `Some(is_string)` once seen.
     ty_seen: Option<bool>,
     rc: Option<Result<i64, ParseError>>,
-    /// Pass 2's outcome per field, indexed by `Field as usize` (the order of [`FIELDS`]).
-    got: [Got; FIELDS.len()],
+    /// Pass 2's outcome per field, indexed by `Field as usize` (the order of `Field::ALL`).
+    got: [Got; Field::ALL.len()],
 }
 
 impl Fields<'_> {
     /// Reads the value of the top-level member `key` (the scanner is on it).
     #[inline(never)]
     fn member(&mut self, key: Option<&[u8]>, s: &mut Scan<'_>, depth: usize) -> SR<()> {
-        let field = key
-            .and_then(|k| find(KEYS, k))
-            .and_then(|i| FIELDS.get(i).copied());
+        let field = key.and_then(Field::named);
         // Where a string value is decoded to; nowhere (overflow, ignored) for skipped members.
         let mut tmp = [0u8; 32];
         let mut tmp_len = 0;
@@ -1883,6 +1835,39 @@ mod tests {
             PARSE_ERROR_TEXTS.bytes().filter(|&b| b == 0).count(),
             27,
             "every entry reachable"
+        );
+    }
+
+    #[test]
+    fn keys_and_types_name_their_variants() {
+        use Field::*;
+        let keys = [
+            (Type, "type"),
+            (Url, "url"),
+            (Md5sum, "md5sum"),
+            (FileSize, "file_size"),
+            (Version, "version"),
+            (ResultCode, "result_code"),
+            (TaskId, "task_id"),
+            (FwType, "fw_type"),
+        ];
+        assert_eq!(Field::ALL.len(), keys.len());
+        for (i, (f, key)) in keys.into_iter().enumerate() {
+            assert_eq!((Field::ALL[i], f as usize), (f, i));
+            assert_eq!(Field::named(key.as_bytes()), Some(f), "{key}");
+            // Keys are exact: JSON is case-sensitive.
+            assert_eq!(Field::named(key.to_uppercase().as_bytes()), None, "{key}");
+        }
+        assert_eq!(Field::named(b"user_defined"), None);
+        for (t, ty) in [
+            (MessageType::UpdateFirmware, "update_firmware"),
+            (MessageType::ReportVersionRsp, "report_version_rsp"),
+        ] {
+            assert_eq!(find(TYPES, ty.as_bytes(), false), t as usize);
+        }
+        assert_eq!(
+            find(TYPES, b"report_version", false),
+            MessageType::ALL.len()
         );
     }
 }

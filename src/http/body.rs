@@ -56,27 +56,46 @@ const UNTIL_CLOSE: u8 = 12;
 const DATA: u8 = 13;
 const DONE: u8 = 14;
 
+/// The framing states, which have rows in `NEXT`, are those below `LENGTH`.
+const FRAMING: usize = LENGTH as usize;
+
 // Errors in `NEXT`.
 const BAD: u8 = 0x80;
 const CRLF: u8 = 0x81;
 
 /// The next framing state by byte class: hex digit, CR, LF, space or tab, `;`, anything else.
-/// `DATA` after a size line means `TRAILER_START` for the last (empty) chunk.
-#[rustfmt::skip]
-const NEXT: [[u8; 6]; 11] = [
-    /* SIZE_START */    [SIZE, BAD, BAD, BAD, BAD, BAD],
-    /* SIZE */          [SIZE, SIZE_LF, BAD, SIZE_TAIL, SIZE_EXT, BAD],
-    // Extension names/values are ignored, but stray text before `;` is not.
-    /* SIZE_TAIL */     [BAD, SIZE_LF, BAD, SIZE_TAIL, SIZE_EXT, BAD],
-    /* SIZE_EXT */      [SIZE_EXT, SIZE_LF, BAD, SIZE_EXT, SIZE_EXT, SIZE_EXT],
-    /* SIZE_LF */       [BAD, BAD, DATA, BAD, BAD, BAD],
-    /* DATA_CR */       [CRLF, DATA_LF, CRLF, CRLF, CRLF, CRLF],
-    /* DATA_LF */       [CRLF, CRLF, SIZE_START, CRLF, CRLF, CRLF],
-    /* TRAILER_START */ [TRAILER_LINE, LAST_LF, CRLF, TRAILER_LINE, TRAILER_LINE, TRAILER_LINE],
-    /* TRAILER_LINE */  [TRAILER_LINE, TRAILER_LF, CRLF, TRAILER_LINE, TRAILER_LINE, TRAILER_LINE],
-    /* TRAILER_LF */    [CRLF, CRLF, TRAILER_START, CRLF, CRLF, CRLF],
-    /* LAST_LF */       [CRLF, CRLF, DONE, CRLF, CRLF, CRLF],
-];
+/// `DATA` after a size line means `TRAILER_START` for the last (empty) chunk. Each row is placed
+/// by its state's name, and every framing state must have exactly one, or this does not compile.
+const NEXT: [[u8; 6]; FRAMING] = {
+    let mut next = [[0; 6]; FRAMING];
+    let mut placed = [false; FRAMING];
+    #[rustfmt::skip]
+    let rows = [
+        (SIZE_START,    [SIZE, BAD, BAD, BAD, BAD, BAD]),
+        (SIZE,          [SIZE, SIZE_LF, BAD, SIZE_TAIL, SIZE_EXT, BAD]),
+        // Extension names/values are ignored, but stray text before `;` is not.
+        (SIZE_TAIL,     [BAD, SIZE_LF, BAD, SIZE_TAIL, SIZE_EXT, BAD]),
+        (SIZE_EXT,      [SIZE_EXT, SIZE_LF, BAD, SIZE_EXT, SIZE_EXT, SIZE_EXT]),
+        (SIZE_LF,       [BAD, BAD, DATA, BAD, BAD, BAD]),
+        (DATA_CR,       [CRLF, DATA_LF, CRLF, CRLF, CRLF, CRLF]),
+        (DATA_LF,       [CRLF, CRLF, SIZE_START, CRLF, CRLF, CRLF]),
+        (TRAILER_START, [TRAILER_LINE, LAST_LF, CRLF, TRAILER_LINE, TRAILER_LINE, TRAILER_LINE]),
+        (TRAILER_LINE,  [TRAILER_LINE, TRAILER_LF, CRLF, TRAILER_LINE, TRAILER_LINE, TRAILER_LINE]),
+        (TRAILER_LF,    [CRLF, CRLF, TRAILER_START, CRLF, CRLF, CRLF]),
+        (LAST_LF,       [CRLF, CRLF, DONE, CRLF, CRLF, CRLF]),
+    ];
+    let mut i = 0;
+    while i < rows.len() {
+        let (state, row) = rows[i];
+        // A state past the table does not compile (index out of bounds).
+        assert!(!placed[state as usize], "one row per state");
+        placed[state as usize] = true;
+        next[state as usize] = row;
+        i += 1;
+    }
+    assert!(rows.len() == next.len(), "a row for every framing state");
+    next
+};
 
 #[derive(Clone, Debug)]
 pub struct BodyDecoder {

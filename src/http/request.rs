@@ -6,7 +6,7 @@ use super::url::{Url, parts};
 use crate::text::Writer;
 
 /// The request, with stand-ins (control bytes that a request never holds): 0x10 + i the URL's
-/// part `i` ([`parts`]: 2 to 5 the authority, 6 and 7 the target), 0x18 the Range's first byte,
+/// part `i` ([`parts`]: 1 to 5 the authority, 6 and 7 the target), 0x18 the Range's first byte,
 /// 0x19 its last, 0x1a the If-Range ETag. A line starting with 0x1b is only sent with a range,
 /// one starting with 0x1c only with an ETag.
 const TEMPLATE: &[u8] = concat!(

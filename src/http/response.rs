@@ -4,10 +4,11 @@
 //! `Content-Length` with `strstr`), and anything ambiguous about the body length is an error
 //! rather than a guess.
 
-/// Most header lines accepted; a COS/CDN response carries about a dozen.
 use crate::num::{number, parse_u64};
+use crate::tables::word_table;
 use crate::text::str_from_utf8;
 
+/// Most header lines accepted; a COS/CDN response carries about a dozen.
 pub const MAX_HEADERS: usize = 24;
 
 /// `Content-Range: bytes start-end/total` (end inclusive; total `None` for `*`). 32-bit like the
@@ -215,59 +216,52 @@ struct Fields<'a> {
     keep_alive: bool,
 }
 
-/// Header names we read, then the list items we look for, each after its length; [`keyword`]
-/// gives the index.
-const KEYWORDS: &[u8] = b"\x0econtent-length\x11transfer-encoding\x0aconnection\x0dcontent-range\
-    \x04etag\x08location\x07chunked\x05close\x0akeep-alive";
-const CONTENT_LENGTH: usize = 0;
-const TRANSFER_ENCODING: usize = 1;
-const CONNECTION: usize = 2;
-const CONTENT_RANGE: usize = 3;
-const ETAG: usize = 4;
-const LOCATION: usize = 5;
-const CHUNKED: usize = 6;
-const CLOSE: usize = 7;
-const KEEP_ALIVE: usize = 8;
-
-/// The index of `s` in [`KEYWORDS`] (without case), or past the last.
-fn keyword(s: &[u8]) -> usize {
-    let mut rest = KEYWORDS;
-    let mut k = 0;
-    while let [len, tail @ ..] = rest {
-        let (word, next) = tail.split_at_checked(usize::from(*len)).unwrap_or_default();
-        if s.eq_ignore_ascii_case(word) {
-            break;
-        }
-        rest = next;
-        k += 1;
+word_table! {
+    /// The header names we read, then the list items we look for.
+    #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+    enum Keyword in KEYWORDS ignoring case {
+        ContentLength = "content-length",
+        TransferEncoding = "transfer-encoding",
+        Connection = "connection",
+        ContentRange = "content-range",
+        Etag = "etag",
+        Location = "location",
+        Chunked = "chunked",
+        Close = "close",
+        KeepAlive = "keep-alive",
     }
-    k
+}
+
+/// The keyword `s` is, without case.
+fn keyword(s: &[u8]) -> Option<Keyword> {
+    Keyword::named(s)
 }
 
 impl<'a> Fields<'a> {
     #[inline(never)]
     fn apply(&mut self, name: &[u8], value: &'a [u8]) -> Result<(), HeadError> {
         let head = &mut self.head;
+        use Keyword::*;
         let k = keyword(name);
         match k {
-            CONTENT_RANGE => parse_content_range(value, &mut head.content_range)?,
-            ETAG | LOCATION => {
+            Some(ContentRange) => parse_content_range(value, &mut head.content_range)?,
+            Some(Etag | Location) => {
                 let text = str_from_utf8(value).filter(|s| !s.is_empty());
-                if k == ETAG {
+                if k == Some(Etag) {
                     head.etag = text;
                 } else {
                     head.location = text;
                 }
             }
-            CONTENT_LENGTH | TRANSFER_ENCODING | CONNECTION => {
-                self.transfer_encoding |= k == TRANSFER_ENCODING;
+            Some(ContentLength | TransferEncoding | Connection) => {
+                self.transfer_encoding |= k == Some(TransferEncoding);
                 // Comma-separated lists; a repeated header adds to the same state.
                 let mut rest = value;
                 loop {
                     let comma = rest.iter().position(|&b| b == b',');
                     let item = trim(rest.get(..comma.unwrap_or(rest.len())).unwrap_or_default());
                     match (k, keyword(item)) {
-                        (CONTENT_LENGTH, _) => {
+                        (Some(ContentLength), _) => {
                             // "5, 5" or a repeated header is fine as long as every value agrees.
                             let n = parse_u64(item).ok_or(HeadError::BadContentLength)?;
                             if head.content_length.is_some_and(|prev| prev != n) {
@@ -277,12 +271,14 @@ impl<'a> Fields<'a> {
                         }
                         // Only one `chunked` and nothing else: we never decode gzip/deflate, and
                         // chunked applied twice is invalid.
-                        (TRANSFER_ENCODING, CHUNKED) if !head.chunked => head.chunked = true,
-                        (TRANSFER_ENCODING, _) if !item.is_empty() => {
+                        (Some(TransferEncoding), Some(Chunked)) if !head.chunked => {
+                            head.chunked = true
+                        }
+                        (Some(TransferEncoding), _) if !item.is_empty() => {
                             return Err(HeadError::UnsupportedTransferEncoding);
                         }
-                        (CONNECTION, CLOSE) => head.close = true,
-                        (CONNECTION, KEEP_ALIVE) => self.keep_alive = true,
+                        (Some(Connection), Some(Close)) => head.close = true,
+                        (Some(Connection), Some(KeepAlive)) => self.keep_alive = true,
                         _ => {}
                     }
                     let Some(c) = comma else { break };
@@ -565,23 +561,26 @@ mod tests {
 
     #[test]
     fn keywords() {
+        use Keyword::*;
         let words = [
-            "content-length",
-            "transfer-encoding",
-            "connection",
-            "content-range",
-            "etag",
-            "location",
-            "chunked",
-            "close",
-            "keep-alive",
+            (ContentLength, "content-length"),
+            (TransferEncoding, "transfer-encoding"),
+            (Connection, "connection"),
+            (ContentRange, "content-range"),
+            (Etag, "etag"),
+            (Location, "location"),
+            (Chunked, "chunked"),
+            (Close, "close"),
+            (KeepAlive, "keep-alive"),
         ];
-        for (k, w) in words.iter().enumerate() {
-            assert_eq!(keyword(w.as_bytes()), k);
-            assert_eq!(keyword(w.to_uppercase().as_bytes()), k);
+        assert_eq!(Keyword::ALL.len(), words.len());
+        for (k, w) in words {
+            assert_eq!(keyword(w.as_bytes()), Some(k));
+            assert_eq!(keyword(w.to_uppercase().as_bytes()), Some(k));
         }
-        assert_eq!(keyword(b"content-lengt"), words.len());
-        assert_eq!(keyword(b""), words.len());
+        for w in ["content-lengt", "content-lengths", "", "keep alive"] {
+            assert_eq!(keyword(w.as_bytes()), None);
+        }
     }
 
     #[test]
