@@ -249,6 +249,16 @@ impl Transfer {
             redirects: 0,
         }
     }
+
+    /// The server sends the whole image (a `200`): the transfer starts over from byte 0, and
+    /// nothing of the new stream is saved yet. `saved_offset` must follow `offset` down (a
+    /// record save that fails after this must not leave it above `offset`). `event_percent`
+    /// stays: the host then hears progress go back to 0.
+    fn restart(&mut self) {
+        self.offset = 0;
+        self.saved_offset = 0;
+        restart_md5(&mut self.md5);
+    }
 }
 
 pub struct Engine {
@@ -857,8 +867,7 @@ impl Engine {
         if from != x.offset {
             // The server ignored Range: start over from byte 0, never splice.
             plat.log(Level::Warn, "Range ignored: restart from 0");
-            x.offset = 0;
-            restart_md5(&mut x.md5);
+            x.restart();
             self.before_erase(plat)?;
             plat.slot_open(size, 0).map_err(|_| Error::Slot)?;
         }
@@ -921,6 +930,8 @@ impl Engine {
             x.window_bytes = 0;
         }
         let p = percent(end, self.offer.file_size);
+        // saved_offset <= offset always (`Transfer::restart`): a debug build's overflow check
+        // (the simulation) catches any path that breaks it.
         let journal_due = end - x.saved_offset >= self.policy.journal_interval.max(64);
         if p != x.event_percent {
             x.event_percent = p;
@@ -1690,6 +1701,47 @@ mod tests {
             !sent.iter().any(|m| m.contains(r#""percent":"0""#)),
             "no 0 % on a resume: {sent:?}"
         );
+    }
+
+    /// A resumed download restarted by a `200` while the offset-0 record save tears and the
+    /// clear succeeds: the transfer's saved offset must follow it back to 0 (it stayed at the
+    /// resumed offset: `on_data` overflowed in debug builds, saved on every chunk in release).
+    #[test]
+    fn a_restart_after_a_torn_save_keeps_saving_at_the_interval() {
+        let image = big_image();
+        let mut p = Mock::default();
+        let mut e = interrupted(&image, 50_001, Some("\"abc\""), &mut p);
+        e.on_message(0, offer_json("2.0.0", &image).as_bytes(), &mut p);
+        let (_, first, _, _) = e.download_due(0).unwrap();
+        assert!(first > 40_000, "resumes at {first}");
+        e.download_started(0);
+        p.tear = Some(10); // the record at offset 0 is torn; the clear after it succeeds
+        let mut full = head(200, None);
+        full.content_length = Some(100_000);
+        e.on_head(&full, &mut p).unwrap();
+        assert_eq!(p.opened.last(), Some(&(100_000, 0)));
+        let mut rec = None;
+        Journal::load(&mut p, &mut rec);
+        assert_eq!(
+            rec, None,
+            "the clear erased the record that claimed {first} bytes"
+        );
+        let saves = |p: &Mock| p.record.iter().filter(|r| !r.is_empty()).count();
+        for (i, chunk) in image.chunks(1000).enumerate().take(10) {
+            e.on_data(0, chunk, &mut p).unwrap();
+            let mut rec = None;
+            Journal::load(&mut p, &mut rec);
+            // 4 KiB interval: nothing saved before 4096 bytes, then a record at most that far.
+            let done = (i + 1) * 1000;
+            match rec {
+                None => assert!(done < 4096 && saves(&p) == 0, "no record after {done}"),
+                Some(r) => assert!(r.offset as usize <= done && r.offset >= 4096 - 63),
+            }
+        }
+        e.on_data(0, &image[10_000..], &mut p).unwrap();
+        e.on_body_done(0, &mut p);
+        assert_eq!(p.slot, image);
+        assert_eq!(e.state(), State::Ready);
     }
 
     #[test]

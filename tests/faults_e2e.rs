@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use common::{SECRET, StdPlatform};
 use qcloud_ota::client::{Buffers, Client, Config};
 use qcloud_ota::platform::EventKind;
-use qcloud_ota_standin::{Faults, Report, generate_image};
+use qcloud_ota_standin::{Faults, HttpLog, Report, generate_image};
 
 const SIZE: usize = 512 << 10;
 
@@ -152,16 +152,41 @@ fn not_found_fails_with_2() {
     );
 }
 
+/// The first byte a request asked for (`Range: bytes=N-...`).
+fn range_start(q: &HttpLog) -> Option<u64> {
+    q.range
+        .as_deref()?
+        .strip_prefix("bytes=")?
+        .split('-')
+        .next()?
+        .parse()
+        .ok()
+}
+
 #[test]
 fn server_errors_are_retried() {
-    run(
-        "errors",
-        Faults {
-            server_error_first: 2,
-            ..Faults::default()
-        },
-        Want::Done,
+    let f = Faults {
+        server_error_first: 2,
+        ..Faults::default()
+    };
+    let (r, _) = run("errors", f, Want::Done);
+    // The first two requests got the 500s, the third the image: retried, not failed.
+    let notes: Vec<(u16, Option<&str>)> = r
+        .requests
+        .iter()
+        .take(3)
+        .map(|q| (q.status, q.fault.as_deref()))
+        .collect();
+    assert_eq!(
+        notes,
+        [
+            (500, Some("500: server error 1/2")),
+            (500, Some("500: server error 2/2")),
+            (206, None)
+        ],
+        "{r}"
     );
+    assert!(r.fails.is_empty(), "{r}");
 }
 
 #[test]
@@ -171,7 +196,21 @@ fn a_server_that_ignores_range_is_never_spliced() {
         drop_at: vec![200_000],
         ..Faults::default()
     };
-    run("norange", f, Want::Done);
+    let (r, _) = run("norange", f, Want::Done);
+    // The drop cut the first body; the resume asked for the rest and got the whole image (a
+    // 200), which the device took from byte 0: the slot is the image (`run`), not a splice.
+    let first = &r.requests[0];
+    assert!(first.fault_has("drop at 200000"), "the drop fired:\n{r}");
+    let resume = r
+        .requests
+        .iter()
+        .find(|q| range_start(q).is_some_and(|s| s > 0))
+        .unwrap_or_else(|| panic!("no request resumed past byte 0:\n{r}"));
+    assert!(
+        resume.fault_has("ignore_range") && resume.status == 200 && resume.start == Some(0),
+        "the resume was answered with the whole image:\n{r}"
+    );
+    assert_eq!(resume.bytes_sent, SIZE as u64, "{r}");
 }
 
 #[test]

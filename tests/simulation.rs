@@ -1,7 +1,8 @@
 //! Deterministic simulation test: a device running the library against a simulated MQTT broker +
-//! OTA cloud and a firmware HTTP server, through network faults and power cuts (torn record
-//! saves, torn slot writes), in virtual time, single-threaded, every random choice from a seeded
-//! SplitMix64 (see `tests/sim/`). Every seed must converge on the new firmware with the
+//! OTA cloud and a firmware HTTP server, through network faults, power cuts (torn record saves,
+//! torn slot writes) and record writes that fail with the power on, in virtual time,
+//! single-threaded, every random choice from a seeded SplitMix64 (see `tests/sim/`). A panic in
+//! the library (a debug build's overflow check) fails its seed. Every seed must converge on the new firmware with the
 //! invariants held: slot byte-identical to the image, never bootable when wrong, exactly one
 //! `done` plus one per window where the device could not know the cloud had it, protocol sanity
 //! of every publish and request, journal safety (a save never overwrites the newest record).
@@ -55,6 +56,9 @@ struct Summary {
     fail_codes: std::collections::BTreeMap<i64, u64>,
     mqtt_connects: u64,
     slot_reads: u64,
+    store_errors: u64,
+    restarts: u64,
+    restarts_unsaved: u64,
     host: HostSummary,
 }
 
@@ -92,6 +96,9 @@ impl Summary {
         }
         self.mqtt_connects += u64::from(s.mqtt_connects);
         self.slot_reads += u64::from(s.slot_reads);
+        self.store_errors += u64::from(s.store_errors);
+        self.restarts += u64::from(s.restarts);
+        self.restarts_unsaved += u64::from(s.restarts_unsaved);
         self.power_cuts += u64::from(s.power_cuts);
         self.torn_records += u64::from(s.torn_records);
         self.torn_slot_writes += u64::from(s.torn_slot_writes);
@@ -138,8 +145,15 @@ impl Summary {
 
     fn line(&self, host_mode: bool, secs: f64) -> String {
         let mut more = format!(
-            "\n  HTTP responses {:?} | fail codes {:?} | MQTT CONNECTs {} | slot read-backs {}",
-            self.http_status, self.fail_codes, self.mqtt_connects, self.slot_reads
+            "\n  HTTP responses {:?} | fail codes {:?} | MQTT CONNECTs {} | slot read-backs {} | \
+             failed record writes {} | restarts from 0 after a resume {} (record not saved {})",
+            self.http_status,
+            self.fail_codes,
+            self.mqtt_connects,
+            self.slot_reads,
+            self.store_errors,
+            self.restarts,
+            self.restarts_unsaved,
         );
         let h = &self.host;
         if host_mode {
@@ -221,7 +235,20 @@ fn run_seeds(host_mode: bool) {
     let mut sum = Summary::default();
     let mut failures: Vec<String> = Vec::new();
     for &seed in &seeds {
-        match run_seed(seed, host_mode, tracing) {
+        // A panic in the library (an overflow check) fails the seed, not the whole run.
+        let run = std::panic::catch_unwind(|| run_seed(seed, host_mode, tracing));
+        let run = run.unwrap_or_else(|p| {
+            let what = p
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            Err(Failure {
+                msg: format!("seed {seed}: panicked: {what}"),
+                trace: Vec::new(),
+            })
+        });
+        match run {
             Ok(o) => {
                 if always_trace {
                     for l in &o.trace {
@@ -263,6 +290,14 @@ fn run_seeds(host_mode: bool) {
             sum.resumes_after_cut >= sum.seeds / 10,
             "only {} resumes after a power cut in {} seeds",
             sum.resumes_after_cut,
+            sum.seeds
+        );
+        // A restart from byte 0 whose record fails to save must keep happening (a transfer
+        // state left stale by the restart overflowed the journal interval check once).
+        assert!(
+            sum.restarts_unsaved >= 3,
+            "only {} restarts with an unsaved record in {} seeds",
+            sum.restarts_unsaved,
             sum.seeds
         );
         assert!(

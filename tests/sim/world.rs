@@ -85,6 +85,11 @@ pub struct Faults {
     /// Flash is slow: virtual time passes inside `slot_write` (per KiB) and `store_save`.
     pub flash_ms_per_kib: u64,
     pub store_ms: u64,
+    /// Per write of a Downloading record: the store fails with the power on (a worn sector, a
+    /// driver error): a prefix of the record is written and the save returns an error; the
+    /// device goes on. (Not for erases and Installed records: those failures end the update
+    /// with `fail`, which the cloud's checker does not model.)
+    pub store_error: f64,
     /// Deterministic faults for hand-written scenarios.
     pub script: Script,
 }
@@ -154,7 +159,7 @@ impl Faults {
             wouldblock_ms: r.range(1, 500),
             http500: k * r.maybe_rate(0.4, 0.02, 0.2),
             http403: k * r.maybe_rate(0.4, 0.02, 0.2),
-            http200: k * r.maybe_rate(0.3, 0.02, 0.2),
+            http200: k * r.maybe_rate(0.5, 0.02, 0.3),
             http_close: r.maybe_rate(0.5, 0.1, 1.0),
             url_ttl_ms: r.chance(0.3).then(|| r.range(5_000, 600_000)),
             connack_refuse: k * r.maybe_rate(0.3, 0.02, 0.3),
@@ -171,6 +176,7 @@ impl Faults {
             junk: r.maybe_rate(0.3, 0.02, 0.3),
             flash_ms_per_kib: if r.chance(0.4) { r.range(1, 20) } else { 0 },
             store_ms: if r.chance(0.4) { r.range(1, 80) } else { 0 },
+            store_error: k * r.maybe_rate(0.5, 0.1, 0.6),
             script: Script::default(),
         }
         .clamped()
@@ -232,6 +238,7 @@ impl Faults {
             junk: 0.0,
             flash_ms_per_kib: 0,
             store_ms: 0,
+            store_error: 0.0,
             script: Script::default(),
         }
     }
@@ -275,6 +282,12 @@ pub struct Stats {
     /// Resumes with a record claiming the whole image (`slot_open(size, size)`): the power went
     /// after the last byte was recorded, before the Installed record.
     pub resumes_at_end: u32,
+    /// Record writes that failed with the power on (`Faults::store_error`).
+    pub store_errors: u32,
+    /// A `200` answered a request past byte 0 (the download starts over), ...
+    pub restarts: u32,
+    /// ... and the record of that restart failed to save.
+    pub restarts_unsaved: u32,
 }
 
 #[derive(Default)]
@@ -361,6 +374,8 @@ pub struct Ctx {
     /// Host MQTT mode: slot erases before the report being delivered was published (a report
     /// from before a restart at byte 0 may arrive after it).
     pub report_epoch: Option<u32>,
+    /// A `200` restarted the download; its record (at offset 0) has not been written yet.
+    restart_unsaved: bool,
 }
 
 impl Ctx {
@@ -416,6 +431,7 @@ impl Ctx {
             host: None,
             dev_module: None,
             report_epoch: None,
+            restart_unsaved: false,
         };
         c.cloud.task_id = c.rng.chance(0.5).then(|| c.rng.range(1, 1 << 40));
         c.cloud.fw_type = c.rng.chance(0.3).then(|| "mcu".to_string());
@@ -1377,6 +1393,10 @@ impl World {
             "ETag: {etag}\r\nAccept-Ranges: bytes\r\nContent-Type: application/octet-stream\r\n"
         );
         if stale || scripted == Some(200) || self.x.rng.chance(self.x.fx.http200) {
+            if a > 0 {
+                self.x.stats.restarts += 1;
+                self.x.restart_unsaved = true;
+            }
             return self.http_respond(i, 200, &extra, Some((0, size)), "", close);
         }
         let extra = format!("{extra}Content-Range: bytes {a}-{b}/{size}\r\n");
@@ -1933,6 +1953,20 @@ impl Platform for SimPlatform {
                 "in store_save"
             });
             return Ok(());
+        }
+        // The restart's own record: the first at offset 0 after the 200.
+        let restart_save = x.restart_unsaved
+            && Record::decode(data).is_some_and(|(_, r)| r.offset == 0)
+            && std::mem::take(&mut x.restart_unsaved);
+        let downloading = Record::decode(data)
+            .is_some_and(|(_, r)| r.phase == qcloud_ota::journal::Phase::Downloading);
+        if downloading && x.rng.chance(x.fx.store_error) {
+            let k = x.rng.below(data.len() as u64) as usize;
+            x.flash.record[c] = data[..k].to_vec();
+            x.stats.store_errors += 1;
+            x.stats.restarts_unsaved += u32::from(restart_save);
+            x.trace(|| format!("store_save copy {copy}: fails after {k} bytes"));
+            return Err(HostError);
         }
         x.flash.record[c] = data.to_vec();
         x.now += x.fx.store_ms;
