@@ -40,7 +40,7 @@ void demo_usage(FILE *to, const char *prog, const char *note)
             "usage: %s [--device-info FILE] [--product-id ID] [--device-name NAME]\n"
             "%*s[--device-secret BASE64] [--host HOST] [--port PORT]\n"
             "%*s--version RUNNING_VERSION --dir DIR [--once]\n"
-            "%*s[--tls] [--ca FILE] [--host-tls]\n"
+            "%*s[--tls] [--ca FILE] [--host-tls] [--readback]\n"
             "\n"
             "  --device-info FILE   Tencent device_info.json (productId, deviceName,\n"
             "                       key_deviceinfo.deviceSecret); the flags below override it\n"
@@ -56,6 +56,8 @@ void demo_usage(FILE *to, const char *prog, const char *note)
             "  --ca FILE            extra trusted CA certificate(s), PEM, for MQTT and HTTPS\n"
             "  --host-tls           TLS by the platform (OpenSSL), the library speaks plain bytes;\n"
             "                       default: the library's built-in TLS (rustls)\n"
+            "  --readback           read the slot back and check its MD5 again before booting it\n"
+            "                       (on Linux that reads the page cache, not the disk)\n"
             "\n",
             prog, indent, "", indent, "", indent, "");
     if (note != NULL)
@@ -104,6 +106,8 @@ int demo_parse_args(const char *prog, int argc, char **argv, demo_args *a)
             a->tls = 1;
         else if (strcmp(arg, "--host-tls") == 0)
             a->host_tls = 1;
+        else if (strcmp(arg, "--readback") == 0)
+            a->readback = 1;
         else if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0)
             return -1;
         else if (take_value(prog, argc, argv, &i, "--device-info", &a->device_info_path, &bad)
@@ -247,6 +251,112 @@ int demo_version_reboot(demo_version *v, posix_platform *p, const char *tag)
     v->reboot_pending = 0;
     p->image_bootable = false;
     return 0;
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* Events                                                                                      */
+/* ------------------------------------------------------------------------------------------- */
+
+static const char *result_code_meaning(int32_t code)
+{
+    switch (code) {
+    case -1: return "download timeout";
+    case -2: return "firmware not found";
+    case -3: return "signature expired";
+    case -4: return "MD5 mismatch";
+    case -5: return "upgrade failed";
+    default: return "?";
+    }
+}
+
+static void show_progress(demo_events *e, posix_platform *p, const ota_event *ev)
+{
+    unsigned pct = ev->percent > 100 ? 100 : ev->percent;
+
+    if (e->progress_bar && p->stdout_is_tty) {
+        /* One line redrawn in place: [#####.....]  42% 3523456/8388608 */
+        enum { WIDTH = 30 };
+        char bar[WIDTH + 1];
+        unsigned fill = pct * WIDTH / 100, i;
+        for (i = 0; i < WIDTH; i++)
+            bar[i] = i < fill ? '#' : '.';
+        bar[WIDTH] = '\0';
+        printf("\r[%s] %3u%% %lu/%lu", bar, pct, (unsigned long)ev->downloaded,
+               (unsigned long)ev->file_size);
+        fflush(stdout);
+        p->line_open = true;
+        if (pct == 100)
+            posix_end_line(p);
+    } else if ((int)(pct / 10) > e->last_decile) {
+        /* A log file gets a line per 10 %, not one per percent. */
+        e->last_decile = (int)(pct / 10);
+        posix_log(p, POSIX_LOG_INFO, e->tag, "progress %3u%% %lu/%lu", pct,
+                  (unsigned long)ev->downloaded, (unsigned long)ev->file_size);
+    }
+}
+
+void demo_on_event(demo_events *e, demo_version *v, posix_platform *p, const ota_event *ev)
+{
+    const char *ver = ev->version != NULL ? ev->version : "";
+
+    switch (ev->kind) {
+    case OTA_EVENT_CONNECTED:
+        posix_log(p, POSIX_LOG_INFO, e->tag, "%s (running %s)", e->link, ver);
+        break;
+    case OTA_EVENT_DISCONNECTED:
+        if (e->link_down != NULL)
+            posix_log(p, POSIX_LOG_WARN, e->tag, "%s", e->link_down);
+        else
+            posix_log(p, POSIX_LOG_WARN, e->tag, "disconnected: %s (%d); reconnecting with backoff",
+                      ota_strerror(ev->error), (int)ev->error);
+        break;
+    case OTA_EVENT_VERSION_REPORTED:
+        posix_log(p, POSIX_LOG_INFO, e->tag, "cloud acknowledged version %s", ver);
+        if (e->wait_line)
+            posix_log(p, POSIX_LOG_INFO, "demo", "wait for ota upgrade command...");
+        break;
+    case OTA_EVENT_OFFERED:
+        /* With OTA_FLAG_MANUAL_ACCEPT the firmware decides here, e.g. ota_defer() while the device
+         * is busy, ota_decline() on low battery, else ota_accept(). The demos accept
+         * automatically (flag not set). */
+        posix_log(p, POSIX_LOG_INFO, e->tag, "update offered: %s -> %s (%lu bytes)", v->running,
+                  ver, (unsigned long)ev->file_size);
+        break;
+    case OTA_EVENT_DOWNLOAD_STARTED:
+        e->last_decile = -1;
+        if (ev->downloaded > 0)
+            posix_log(p, POSIX_LOG_INFO, e->tag, "download of %s resumed at %lu/%lu", ver,
+                      (unsigned long)ev->downloaded, (unsigned long)ev->file_size);
+        else
+            posix_log(p, POSIX_LOG_INFO, e->tag, "download of %s started (%lu bytes)", ver,
+                      (unsigned long)ev->file_size);
+        break;
+    case OTA_EVENT_PROGRESS:
+        show_progress(e, p, ev);
+        break;
+    case OTA_EVENT_IMAGE_READY:
+        demo_version_image_ready(v, p, e->tag, ver, ev);
+        break;
+    case OTA_EVENT_DONE:
+        posix_log(p, POSIX_LOG_INFO, e->tag, "update to %s done: cloud acknowledged", ver);
+        e->done = 1;
+        break;
+    case OTA_EVENT_FAILED:
+        posix_log(p, POSIX_LOG_ERROR, e->tag,
+                  "update to %s failed: result_code %d (%s), error %d (%s)", ver,
+                  (int)ev->result_code, result_code_meaning(ev->result_code), (int)ev->error,
+                  ota_strerror(ev->error));
+        e->failed = 1;
+        break;
+    case OTA_EVENT_ERROR:
+        posix_log(p, POSIX_LOG_WARN, e->tag, "%s (%d)%s%s; retrying", ota_strerror(ev->error),
+                  (int)ev->error, ver[0] ? " during update to " : "", ver);
+        break;
+    default:
+        posix_log(p, POSIX_LOG_DEBUG, e->tag, "event %d (error %d)", (int)ev->kind,
+                  (int)ev->error);
+        break;
+    }
 }
 
 /* ------------------------------------------------------------------------------------------- */

@@ -31,6 +31,16 @@
 /* Longest wait between two ota_poll() calls; ota_poll() may ask for less. */
 #define MAX_WAIT_MS 1000
 
+/*
+ * The configuration ota_demo and ota_byo_demo ship with (bench/ota_bench.c --demo measures the
+ * same): a 16 KiB HTTP buffer (the download chunk: fewer recv() and slot_write() calls), the
+ * record saved every 16 KiB (a kill re-downloads at most that much; each save is two fdatasync()s
+ * in posix_platform.c, so on a gateway's eMMC the library's default, 64 KiB, costs a quarter as
+ * many), and no read-back unless --readback (see demo_usage()).
+ */
+#define DEMO_HTTP_BUF_LEN 16384
+#define DEMO_JOURNAL_INTERVAL (16 * 1024)
+
 /* ------------------------------------------------------------------------------------------- */
 /* Signals                                                                                     */
 /* ------------------------------------------------------------------------------------------- */
@@ -61,6 +71,7 @@ typedef struct {
     int tls;             /* --tls: MQTT over TLS (default port 8883) */
     int host_tls;        /* --host-tls: the platform (OpenSSL) opens TLS, not the library */
     const char *ca_path; /* --ca FILE: extra PEM trust anchor(s) for MQTT and HTTPS */
+    int readback;        /* --readback: OTA_FLAG_READBACK_VERIFY */
 } demo_args;
 
 /* The usage text, `note` (may be NULL) printed as a line of its own before the exit statuses. */
@@ -112,6 +123,26 @@ void demo_version_image_ready(demo_version *v, posix_platform *p, const char *ta
  * held a bootable image. Returns -1 (nothing logged) when the file cannot be written; the caller
  * then starts its client again as the fresh boot would. */
 int demo_version_reboot(demo_version *v, posix_platform *p, const char *tag);
+
+/* ------------------------------------------------------------------------------------------- */
+/* Events (every demo's on_event)                                                              */
+/* ------------------------------------------------------------------------------------------- */
+
+/* What the event lines look like for one client, and what the main loop learns from them. */
+typedef struct {
+    const char *tag;       /* log tag: "event", or a sub-device's name */
+    const char *link;      /* OTA_EVENT_CONNECTED's words, e.g. "connected and subscribed" */
+    const char *link_down; /* OTA_EVENT_DISCONNECTED's words; NULL: the error, then
+                              "reconnecting with backoff" (the library's own MQTT session) */
+    int wait_line;         /* after the version report, say "wait for ota upgrade command..." */
+    int progress_bar;      /* redraw a progress bar on a TTY (one client per terminal) */
+    int done, failed;      /* OTA_EVENT_DONE / OTA_EVENT_FAILED seen: the main loop acts */
+    int last_decile;       /* progress logged up to this 10 % step */
+} demo_events;
+
+/* The body of every demo's on_event (called from inside ota_poll()): logs the event under
+ * e->tag, notes done/failed in `e` and the verified image in `v` (the main loop "reboots"). */
+void demo_on_event(demo_events *e, demo_version *v, posix_platform *p, const ota_event *ev);
 
 /* ------------------------------------------------------------------------------------------- */
 /* Start-up (ota_demo, ota_byo_demo)                                                           */

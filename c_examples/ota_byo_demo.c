@@ -31,7 +31,7 @@
 
 /* No MQTT buffers: the host's MQTT client has its own. Only the HTTP buffer (response head, then
  * the download chunk) is the library's. */
-static uint8_t http_buf[16384];
+static uint8_t http_buf[DEMO_HTTP_BUF_LEN];
 static ota_client client;
 
 /* ota_platform.user: the posix_platform must stay first (see posix_platform.h). */
@@ -39,7 +39,8 @@ typedef struct {
     posix_platform plat;
     mosq_link *link;
     demo_version ver; /* running version, DIR/running_version, the reboot pending */
-    int update_done, update_failed, last_decile;
+    demo_events ev;   /* the event lines' wording; done/failed for the main loop */
+    int readback;     /* --readback */
 } demo_ctx;
 
 /* Same command line as ota_demo (demo_common.c), with one line more in the usage text. */
@@ -53,57 +54,7 @@ typedef struct {
 static void on_event(void *user, const ota_event *ev)
 {
     demo_ctx *d = user;
-    posix_platform *p = &d->plat;
-    const char *ver = ev->version != NULL ? ev->version : "";
-
-    switch (ev->kind) {
-    case OTA_EVENT_CONNECTED:
-        posix_log(p, POSIX_LOG_INFO, "event", "subscribed on the host's connection (running %s)",
-                  ver);
-        break;
-    case OTA_EVENT_DISCONNECTED:
-        posix_log(p, POSIX_LOG_WARN, "event", "the host's connection is down: reports wait");
-        break;
-    case OTA_EVENT_VERSION_REPORTED:
-        posix_log(p, POSIX_LOG_INFO, "event", "cloud acknowledged version %s", ver);
-        posix_log(p, POSIX_LOG_INFO, "demo", "wait for ota upgrade command...");
-        break;
-    case OTA_EVENT_OFFERED:
-        posix_log(p, POSIX_LOG_INFO, "event", "update offered: %s -> %s (%lu bytes)",
-                  d->ver.running, ver, (unsigned long)ev->file_size);
-        break;
-    case OTA_EVENT_DOWNLOAD_STARTED:
-        d->last_decile = -1;
-        posix_log(p, POSIX_LOG_INFO, "event", "download of %s %s at %lu/%lu", ver,
-                  ev->downloaded > 0 ? "resumed" : "started", (unsigned long)ev->downloaded,
-                  (unsigned long)ev->file_size);
-        break;
-    case OTA_EVENT_PROGRESS:
-        if (ev->percent / 10 > d->last_decile) {
-            d->last_decile = ev->percent / 10;
-            posix_log(p, POSIX_LOG_INFO, "event", "progress %3u%% %lu/%lu", (unsigned)ev->percent,
-                      (unsigned long)ev->downloaded, (unsigned long)ev->file_size);
-        }
-        break;
-    case OTA_EVENT_IMAGE_READY:
-        demo_version_image_ready(&d->ver, p, "event", ver, ev);
-        break;
-    case OTA_EVENT_DONE:
-        posix_log(p, POSIX_LOG_INFO, "event", "update to %s done: cloud acknowledged", ver);
-        d->update_done = 1;
-        break;
-    case OTA_EVENT_FAILED:
-        posix_log(p, POSIX_LOG_ERROR, "event", "update to %s failed: result_code %d, error %d (%s)",
-                  ver, (int)ev->result_code, (int)ev->error, ota_strerror(ev->error));
-        d->update_failed = 1;
-        break;
-    case OTA_EVENT_ERROR:
-        posix_log(p, POSIX_LOG_WARN, "event", "%s (%d); retrying", ota_strerror(ev->error),
-                  (int)ev->error);
-        break;
-    default:
-        break;
-    }
+    demo_on_event(&d->ev, &d->ver, &d->plat, ev);
 }
 
 static void on_log(void *user, int32_t level, const char *msg, size_t len)
@@ -143,11 +94,13 @@ static int start_client(demo_ctx *d, const device_info *id)
     cfg.device_secret = id->device_secret; /* required, though the host signs in */
     cfg.running_version = d->ver.running;
     /* https firmware URLs: TLS by the platform (OpenSSL in posix_platform.c), as for MQTT. */
-    cfg.flags = OTA_FLAG_HOST_MQTT | OTA_FLAG_READBACK_VERIFY | OTA_FLAG_HOST_TLS;
+    cfg.flags = OTA_FLAG_HOST_MQTT | OTA_FLAG_HOST_TLS;
+    if (d->readback) /* off by default, as in ota_demo */
+        cfg.flags |= OTA_FLAG_READBACK_VERIFY;
     cfg.http_buf = http_buf; /* mqtt_rx_buf/mqtt_tx_buf stay NULL: the host's client has its own */
     cfg.http_len = sizeof http_buf;
     cfg.net_poll_ms = 250;   /* the main loop wakes on socket readiness */
-    cfg.journal_interval = 16 * 1024;
+    cfg.journal_interval = DEMO_JOURNAL_INTERVAL;
 
     memset(&plat, 0, sizeof plat);
     posix_platform_bind(&d->plat, d, &plat);
@@ -199,6 +152,11 @@ int main(int argc, char **argv)
     if (rc >= 0)
         return rc;
     d->plat.stdout_is_tty = false; /* one log line per 10%, no progress bar */
+    d->readback = args.readback;
+    d->ev.tag = "event";
+    d->ev.link = "subscribed on the host's connection";
+    d->ev.link_down = "the host's connection is down: reports wait";
+    d->ev.wait_line = 1;
 
     if (args.host != NULL)
         snprintf(host, sizeof host, "%s", args.host);
@@ -252,10 +210,10 @@ int main(int argc, char **argv)
             }
             continue;
         }
-        if (args.once && (d->update_done || d->update_failed)) {
+        if (args.once && (d->ev.done || d->ev.failed)) {
             stop_client(d);
             mosq_link_close(&link);
-            return d->update_done ? EXIT_DONE : EXIT_FAILED;
+            return d->ev.done ? EXIT_DONE : EXIT_FAILED;
         }
 
         /* One poll() for the library's HTTP socket and the host's MQTT socket. */

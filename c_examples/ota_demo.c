@@ -44,11 +44,11 @@
  *    user_defined the console adds, so 4096 leaves room.
  *  - MQTT tx holds one outgoing packet: CONNECT (with the signed password) or a report.
  *  - HTTP holds the response head, then serves as the download chunk: bigger means fewer recv()
- *    and slot_write() calls. 16 KiB gets close to disk speed on loopback.
+ *    and slot_write() calls (DEMO_HTTP_BUF_LEN, 16 KiB).
  */
 static uint8_t mqtt_rx_buf[4096];
 static uint8_t mqtt_tx_buf[1024];
-static uint8_t http_buf[16384];
+static uint8_t http_buf[DEMO_HTTP_BUF_LEN];
 /* The built-in TLS's receive buffer: one whole TLS record per connection, the broker's and the
  * firmware server's (OTA_MIN_TLS_LEN each). Not used with --host-tls. */
 static uint8_t tls_buf[2 * OTA_MIN_TLS_LEN];
@@ -66,11 +66,8 @@ static ota_client client;
 typedef struct {
     posix_platform plat;
 
-    demo_version ver;  /* running version, DIR/running_version, the reboot pending */
-    int update_done;   /* OTA_EVENT_DONE seen */
-    int update_failed; /* OTA_EVENT_FAILED seen */
-
-    int last_decile;                        /* progress printed up to this 10% step (no TTY) */
+    demo_version ver; /* running version, DIR/running_version, the reboot pending */
+    demo_events ev;   /* the event lines' wording; done/failed for the main loop */
 } demo_ctx;
 
 /* The usage text, the parsing and the identity are ota_byo_demo's too: demo_common.c. */
@@ -80,110 +77,12 @@ typedef struct {
 /* Events and log lines from the library                                                      */
 /* ------------------------------------------------------------------------------------------- */
 
-static const char *result_code_meaning(int32_t code)
-{
-    switch (code) {
-    case -1: return "download timeout";
-    case -2: return "firmware not found";
-    case -3: return "signature expired";
-    case -4: return "MD5 mismatch";
-    case -5: return "upgrade failed";
-    default: return "?";
-    }
-}
-
-static void show_progress(demo_ctx *d, const ota_event *ev)
-{
-    posix_platform *p = &d->plat;
-
-    if (p->stdout_is_tty) {
-        /* One line redrawn in place: [#####.....]  42% 3523456/8388608 */
-        enum { WIDTH = 30 };
-        char bar[WIDTH + 1];
-        unsigned pct = ev->percent > 100 ? 100 : ev->percent;
-        unsigned fill = pct * WIDTH / 100, i;
-        for (i = 0; i < WIDTH; i++)
-            bar[i] = i < fill ? '#' : '.';
-        bar[WIDTH] = '\0';
-        printf("\r[%s] %3u%% %lu/%lu", bar, pct, (unsigned long)ev->downloaded,
-               (unsigned long)ev->file_size);
-        fflush(stdout);
-        p->line_open = true;
-        if (pct == 100)
-            posix_end_line(p);
-    } else {
-        /* A log file gets a line per 10%, not one per percent. */
-        int decile = ev->percent / 10;
-        if (decile > d->last_decile) {
-            d->last_decile = decile;
-            posix_log(p, POSIX_LOG_INFO, "event", "progress %3u%% %lu/%lu", (unsigned)ev->percent,
-                      (unsigned long)ev->downloaded, (unsigned long)ev->file_size);
-        }
-    }
-}
-
 /* Called from inside ota_poll(). Only ota_accept/ota_defer/ota_decline may be called from here;
  * everything else (the reboot, exiting) is flagged for the main loop. */
 static void on_event(void *user, const ota_event *ev)
 {
     demo_ctx *d = user;
-    posix_platform *p = &d->plat;
-    const char *ver = ev->version != NULL ? ev->version : "";
-
-    switch (ev->kind) {
-    case OTA_EVENT_CONNECTED:
-        posix_log(p, POSIX_LOG_INFO, "event", "connected and subscribed (running %s)", ver);
-        break;
-    case OTA_EVENT_DISCONNECTED:
-        posix_log(p, POSIX_LOG_WARN, "event", "disconnected: %s (%d); reconnecting with backoff",
-                  ota_strerror(ev->error), (int)ev->error);
-        break;
-    case OTA_EVENT_VERSION_REPORTED:
-        posix_log(p, POSIX_LOG_INFO, "event", "cloud acknowledged version %s", ver);
-        posix_log(p, POSIX_LOG_INFO, "demo", "wait for ota upgrade command...");
-        break;
-    case OTA_EVENT_OFFERED:
-        /* With OTA_FLAG_MANUAL_ACCEPT the firmware decides here, e.g. ota_defer() while the device
-         * is busy, ota_decline() on low battery, else ota_accept(). The demo accepts
-         * automatically (flag not set). */
-        posix_log(p, POSIX_LOG_INFO, "event", "update offered: %s -> %s (%lu bytes)",
-                  d->ver.running, ver, (unsigned long)ev->file_size);
-        break;
-    case OTA_EVENT_DOWNLOAD_STARTED:
-        d->last_decile = -1;
-        if (ev->downloaded > 0)
-            posix_log(p, POSIX_LOG_INFO, "event", "download of %s resumed at %lu/%lu", ver,
-                      (unsigned long)ev->downloaded, (unsigned long)ev->file_size);
-        else
-            posix_log(p, POSIX_LOG_INFO, "event", "download of %s started (%lu bytes)", ver,
-                      (unsigned long)ev->file_size);
-        break;
-    case OTA_EVENT_PROGRESS:
-        show_progress(d, ev);
-        break;
-    case OTA_EVENT_IMAGE_READY:
-        demo_version_image_ready(&d->ver, p, "event", ver, ev);
-        break;
-    case OTA_EVENT_DONE:
-        posix_log(p, POSIX_LOG_INFO, "event", "update to %s done: cloud acknowledged", ver);
-        d->update_done = 1;
-        break;
-    case OTA_EVENT_FAILED:
-        posix_log(p, POSIX_LOG_ERROR, "event",
-                  "update to %s failed: result_code %d (%s), error %d (%s)", ver,
-                  (int)ev->result_code, result_code_meaning(ev->result_code), (int)ev->error,
-                  ota_strerror(ev->error));
-        d->update_failed = 1;
-        break;
-    case OTA_EVENT_ERROR:
-        posix_log(p, POSIX_LOG_WARN, "event", "%s (%d)%s%s; retrying", ota_strerror(ev->error),
-                  (int)ev->error, ver[0] ? " during update to " : "", ver);
-        break;
-    default:
-        posix_log(p, POSIX_LOG_DEBUG, "event", "event %d (error %d)", (int)ev->kind,
-                  (int)ev->error);
-        break;
-    }
+    demo_on_event(&d->ev, &d->ver, &d->plat, ev);
 }
 
 static void on_log(void *user, int32_t level, const char *msg, size_t len)
@@ -218,12 +117,14 @@ static int start_client(demo_ctx *d, const device_info *id, const demo_args *a)
     /* The main loop wakes on socket readiness, so the library need not ask for short polls; the
      * cap only bounds the cost of a readiness case the loop does not see. */
     cfg.net_poll_ms = 250;
-    /* The record lives in files here, so saving it every 16 KiB costs nothing and a power cut
-     * re-downloads at most that much. On flash, keep the default (64 KiB) or a multiple of the
-     * sector size: each save erases one of the record's two sectors. */
-    cfg.journal_interval = 16 * 1024;
-    /* The demo can read its slot back: prove the file holds the image before booting it. */
-    cfg.flags |= OTA_FLAG_READBACK_VERIFY;
+    /* A kill re-downloads at most 16 KiB; each save costs two fdatasync()s here. On flash, keep
+     * the default (64 KiB) or a multiple of the sector size: each save erases one of the record's
+     * two sectors. */
+    cfg.journal_interval = DEMO_JOURNAL_INTERVAL;
+    /* Off by default: through the page cache a read-back re-reads what was just written, not the
+     * disk. On memory-mapped flash it reads the cells themselves; turn it on there. */
+    if (a->readback)
+        cfg.flags |= OTA_FLAG_READBACK_VERIFY;
     if (a->tls)
         cfg.flags |= OTA_FLAG_MQTT_TLS;
     if (a->host_tls || !ota_has_builtin_tls()) {
@@ -311,6 +212,10 @@ int main(int argc, char **argv)
         return rc;
 
     demo_install_signals();
+    d->ev.tag = "event";
+    d->ev.link = "connected and subscribed";
+    d->ev.wait_line = 1;
+    d->ev.progress_bar = 1;
     if (args.ca_path != NULL) {
         FILE *f = fopen(args.ca_path, "rb");
         ca_len = f ? fread(ca_pem, 1, sizeof ca_pem, f) : 0;
@@ -353,10 +258,10 @@ int main(int argc, char **argv)
     posix_log(&d->plat, POSIX_LOG_INFO, "demo", "dir      %s (slot firmware.bin, record %s)",
               d->plat.dir, "ota_record.0/.1");
     posix_log(&d->plat, POSIX_LOG_INFO, "demo",
-              "buffers  mqtt rx %lu, mqtt tx %lu, http %lu; client %lu bytes%s",
+              "buffers  mqtt rx %lu, mqtt tx %lu, http %lu; client %lu bytes%s%s",
               (unsigned long)sizeof mqtt_rx_buf, (unsigned long)sizeof mqtt_tx_buf,
               (unsigned long)sizeof http_buf, (unsigned long)sizeof client,
-              args.once ? "; --once" : "");
+              args.once ? "; --once" : "", args.readback ? "; --readback" : "");
 
     if (start_client(d, &id, &args) != OTA_OK)
         return EXIT_INIT;
@@ -383,12 +288,12 @@ int main(int argc, char **argv)
                 return EXIT_INIT;
             continue;
         }
-        if (args.once && (d->update_done || d->update_failed)) {
+        if (args.once && (d->ev.done || d->ev.failed)) {
             print_status(d, "at exit");
             ota_deinit(&client);
             posix_platform_close_all(&d->plat);
             posix_platform_deinit(&d->plat);
-            return d->update_done ? EXIT_DONE : EXIT_FAILED;
+            return d->ev.done ? EXIT_DONE : EXIT_FAILED;
         }
         {
             /* A heartbeat while idle, so a quiet log still shows the client is alive and why. */

@@ -70,7 +70,7 @@ typedef struct {
     identity id;
     demo_version ver;    /* running version, DIR/<device>/running_version, the reboot pending */
     int active;          /* the client is initialised */
-    int done, failed, last_decile;
+    demo_events ev;      /* the event lines' wording; done/failed for the main loop */
 } sub_ctx;
 
 static sub_ctx subs[MAX_SUBS];
@@ -125,53 +125,7 @@ static int parse_identity(const char *arg, identity *out, int with_version, cons
 static void on_event(void *user, const ota_event *ev)
 {
     sub_ctx *s = user;
-    posix_platform *p = &s->plat;
-    const char *tag = s->id.device_name, *ver = ev->version != NULL ? ev->version : "";
-
-    switch (ev->kind) {
-    case OTA_EVENT_CONNECTED:
-        posix_log(p, POSIX_LOG_INFO, tag, "subscribed on the gateway's connection (running %s)",
-                  ver);
-        break;
-    case OTA_EVENT_VERSION_REPORTED:
-        posix_log(p, POSIX_LOG_INFO, tag, "cloud acknowledged version %s", ver);
-        break;
-    case OTA_EVENT_OFFERED:
-        posix_log(p, POSIX_LOG_INFO, tag, "update offered: %s -> %s (%lu bytes)",
-                  s->ver.running, ver, (unsigned long)ev->file_size);
-        break;
-    case OTA_EVENT_DOWNLOAD_STARTED:
-        s->last_decile = -1;
-        posix_log(p, POSIX_LOG_INFO, tag, "download of %s %s at %lu/%lu", ver,
-                  ev->downloaded > 0 ? "resumed" : "started", (unsigned long)ev->downloaded,
-                  (unsigned long)ev->file_size);
-        break;
-    case OTA_EVENT_PROGRESS:
-        if (ev->percent / 10 > s->last_decile) {
-            s->last_decile = ev->percent / 10;
-            posix_log(p, POSIX_LOG_INFO, tag, "progress %3u%% %lu/%lu", (unsigned)ev->percent,
-                      (unsigned long)ev->downloaded, (unsigned long)ev->file_size);
-        }
-        break;
-    case OTA_EVENT_IMAGE_READY:
-        demo_version_image_ready(&s->ver, p, tag, ver, ev);
-        break;
-    case OTA_EVENT_DONE:
-        posix_log(p, POSIX_LOG_INFO, tag, "update to %s done: cloud acknowledged", ver);
-        s->done = 1;
-        break;
-    case OTA_EVENT_FAILED:
-        posix_log(p, POSIX_LOG_ERROR, tag, "update to %s failed: result_code %d, error %d (%s)",
-                  ver, (int)ev->result_code, (int)ev->error, ota_strerror(ev->error));
-        s->failed = 1;
-        break;
-    case OTA_EVENT_ERROR:
-        posix_log(p, POSIX_LOG_WARN, tag, "%s (%d); retrying", ota_strerror(ev->error),
-                  (int)ev->error);
-        break;
-    default:
-        break;
-    }
+    demo_on_event(&s->ev, &s->ver, &s->plat, ev);
 }
 
 static void on_log(void *user, int32_t level, const char *msg, size_t len)
@@ -209,7 +163,7 @@ static int start_sub(sub_ctx *s)
     cfg.device_secret = s->id.secret;
     cfg.running_version = s->ver.running;
     /* https firmware URLs: TLS by the platform (OpenSSL in posix_platform.c), as for MQTT. */
-    cfg.flags = OTA_FLAG_HOST_MQTT | OTA_FLAG_READBACK_VERIFY | OTA_FLAG_HOST_TLS;
+    cfg.flags = OTA_FLAG_HOST_MQTT | OTA_FLAG_HOST_TLS; /* no read-back: see ota_demo.c */
     cfg.http_buf = s->http_buf;
     cfg.http_len = sizeof s->http_buf;
     cfg.net_poll_ms = 250;
@@ -358,6 +312,9 @@ int main(int argc, char **argv)
     for (i = 0; i < n_subs; i++) {
         subs[i].index = i;
         subs[i].link = &link;
+        subs[i].ev.tag = subs[i].id.device_name;
+        subs[i].ev.link = "subscribed on the gateway's connection";
+        subs[i].ev.link_down = "the gateway's connection is down: reports wait";
         if (setup_sub(&subs[i], gw.dir, debug) != 0)
             return EXIT_USAGE;
     }
@@ -419,14 +376,14 @@ int main(int argc, char **argv)
                 }
                 ms = 0;
             }
-            if (once && s->active && (s->done || s->failed)) {
+            if (once && s->active && (s->ev.done || s->ev.failed)) {
                 /* Finished: this client leaves; the others go on. */
                 posix_log(&gw, POSIX_LOG_INFO, "gateway", "%s finished (%s)", s->id.device_name,
-                          s->done ? "done" : "failed");
+                          s->ev.done ? "done" : "failed");
                 stop_sub(s);
             }
-            finished += s->done || s->failed;
-            any_failed |= s->failed;
+            finished += s->ev.done || s->ev.failed;
+            any_failed |= s->ev.failed;
         }
         if (once && finished == n_subs) {
             mosq_link_close(&link);

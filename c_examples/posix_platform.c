@@ -863,17 +863,44 @@ static void crash_mid_save(posix_platform *p, const char *path, const uint8_t *d
     raise(SIGKILL);
 }
 
-/* PORT: replace copy `copy` of the record. The library alternates between the two copies, so a
- * plain erase+write of one flash sector is fine: a power cut tears only the copy being written.
- * The record names the slot offset the download reached, so the slot data must be durable first. */
+/* Write all of `data` at offset 0 of `fd`. 0 or -1 (errno says why). */
+static int write_all_at0(int fd, const uint8_t *data, size_t len)
+{
+    off_t at = 0;
+    while (len > 0) {
+        ssize_t n = pwrite(fd, data, len, at);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        data += n;
+        len -= (size_t)n;
+        at += n;
+    }
+    return 0;
+}
+
+/*
+ * PORT: replace copy `copy` of the record. The library alternates between the two copies, so a
+ * plain erase+write of one flash sector is fine: a power cut tears only the copy being written,
+ * the CRC rejects it and the other copy is the last good record. Here that means writing the file
+ * in place and fdatasync()ing it, with no temporary file, rename or directory fsync (those would
+ * make one copy atomic, which the second copy already makes unnecessary): two flushes per save,
+ * the slot's and the record's. The record must be on disk before the call returns, because the
+ * next save overwrites the other copy.
+ */
 static int32_t posix_store_save(void *user, uint8_t copy, const uint8_t *data, size_t len)
 {
     posix_platform *p = ctx(user);
     const char *path = p->store_path[copy & 1];
+    struct stat st;
+    bool created = false;
+    int fd;
 
     if (len > 0 && p->crash_in_save > 0 && --p->crash_in_save == 0)
         crash_mid_save(p, path, data, len);
     if (len == 0) {
+        /* Erase: happens twice per update, so the directory fsync that makes it durable is cheap. */
         if (unlink(path) != 0 && errno != ENOENT) {
             posix_log(p, POSIX_LOG_ERROR, "store", "unlink %s: %s", path, strerror(errno));
             return -1;
@@ -883,12 +910,34 @@ static int32_t posix_store_save(void *user, uint8_t copy, const uint8_t *data, s
         return 0;
     }
     /* The record promises that the slot holds the bytes below its offset: flush them first. */
-    if (p->slot_fd >= 0 && fsync(p->slot_fd) != 0) {
-        posix_log(p, POSIX_LOG_ERROR, "store", "fsync %s: %s", p->slot_path, strerror(errno));
+    if (p->slot_fd >= 0 && fdatasync(p->slot_fd) != 0) {
+        posix_log(p, POSIX_LOG_ERROR, "store", "fdatasync %s: %s", p->slot_path, strerror(errno));
         return -1;
     }
-    if (posix_write_file_atomic(p, path, p->store_tmp_path[copy & 1], data, len) != 0)
+    fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT) {
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        created = true;
+    }
+    if (fd < 0) {
+        posix_log(p, POSIX_LOG_ERROR, "store", "open %s: %s", path, strerror(errno));
         return -1;
+    }
+    /* A longer file left by another record size would fail store_load: cut it to this record. */
+    if (write_all_at0(fd, data, len) != 0
+        || (fstat(fd, &st) == 0 && st.st_size != (off_t)len && ftruncate(fd, (off_t)len) != 0)
+        || fdatasync(fd) != 0) {
+        posix_log(p, POSIX_LOG_ERROR, "store", "write %s: %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    if (close(fd) != 0) {
+        posix_log(p, POSIX_LOG_ERROR, "store", "close %s: %s", path, strerror(errno));
+        return -1;
+    }
+    /* A new file's name must be durable too; the copies are created once per update. */
+    if (created)
+        fsync_dir(p->dir);
     posix_log(p, POSIX_LOG_DEBUG, "store", "record copy %u saved (%lu bytes)", copy, (unsigned long)len);
     return 0;
 }
@@ -929,9 +978,7 @@ int posix_platform_init(posix_platform *p, const char *dir)
     p->dir[n] = '\0';
     if (join(p->slot_path, p->dir, "firmware.bin") != 0
         || join(p->store_path[0], p->dir, "ota_record.0") != 0
-        || join(p->store_path[1], p->dir, "ota_record.1") != 0
-        || join(p->store_tmp_path[0], p->dir, "ota_record.0.tmp") != 0
-        || join(p->store_tmp_path[1], p->dir, "ota_record.1.tmp") != 0) {
+        || join(p->store_path[1], p->dir, "ota_record.1") != 0) {
         fprintf(stderr, "directory name too long: %s\n", dir);
         return -1;
     }

@@ -9,8 +9,8 @@
  *   wall clock -> unix_time_s                           (time() here; SNTP or an RTC on a device)
  *   slot     -> slot_open/slot_write/slot_read/slot_close (a file here; the second flash bank on a
  *                                                       device, e.g. MCUboot's secondary slot)
- *   store    -> store_load/store_save                   (an atomically replaced file here; a small
- *                                                       flash page or EEPROM area on a device)
+ *   store    -> store_load/store_save                   (two files written in place here; two
+ *                                                       flash pages or EEPROM areas on a device)
  *
  * Every callback gets `void *user`, which must point to a posix_platform, or to a struct whose FIRST
  * member is a posix_platform (C guarantees a pointer to a struct converts to a pointer to its first
@@ -35,7 +35,7 @@
  * new connection open before closing the old one, which the demo reports as a warning. */
 #define POSIX_MAX_SOCKS 4
 
-/* Room for "DIR/ota_record.0.tmp" and friends. */
+/* Room for "DIR/running_version.tmp" and friends. */
 #define POSIX_PATH_MAX 512
 
 /* Log tags the demo prints; the level decides the prefix. */
@@ -58,7 +58,6 @@ typedef struct {
     char dir[POSIX_PATH_MAX];
     char slot_path[POSIX_PATH_MAX];
     char store_path[2][POSIX_PATH_MAX];     /* the record's two copies: DIR/ota_record.0 and .1 */
-    char store_tmp_path[2][POSIX_PATH_MAX];
 
     /* Test hook: the Nth record save tears the copy and kills the process (0: off). */
     int crash_in_save;
