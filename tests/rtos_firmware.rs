@@ -191,3 +191,84 @@ fn wait_with_deadline(mut child: Child, limit: Duration) -> (i32, String) {
     }
     (status.code().unwrap_or(-1), text)
 }
+
+/// MQTT over TLS to mosquitto's TLS listener and an https firmware URL from the stand-in, both
+/// through mbedTLS in the firmware (host-TLS mode), verified against the stand-in's test CA and
+/// the name `localhost` (mbedTLS 2.28 matches names, not IP addresses: the stand-in offers
+/// `https://localhost:PORT/...`, which the guest reaches as 10.0.2.2).
+#[test]
+fn freertos_firmware_updates_over_mbedtls() {
+    let image = generate_image(IMAGE, 14);
+    let (pid, dn) = ("RTOSTLS001", "freertos-tls");
+    let (bench, cloud) = common::tls_cloud_with_task_config(
+        pid,
+        dn,
+        image.clone(),
+        |_| {},
+        |cfg| {
+            cfg.url_host = "localhost".into();
+        },
+    );
+    let ca = bench.pki.ca_path();
+    let (log, report) = common::programs::demo_updates_cleanly_with(
+        &demo(),
+        pid,
+        dn,
+        bench.mqtt_tls_port(),
+        cloud,
+        &image,
+        &["--tls", "--ca", ca.to_str().unwrap(), "--host", "localhost"],
+    );
+    common::all_tls(&report.http_first_bytes);
+    assert!(
+        report.requests.iter().all(|r| r
+            .host
+            .as_deref()
+            .is_some_and(|h| h.starts_with("localhost"))),
+        "{report}"
+    );
+    assert!(!log.contains("tls: "), "{log}");
+}
+
+/// A server whose chain does not lead to the configured CA is refused: the TLS glue reports
+/// it, the library gets the error, and the server saw nothing but a TLS handshake.
+#[test]
+fn freertos_firmware_refuses_an_unknown_ca() {
+    use qcloud_ota_standin::{Leaf, TestPki, TlsFront};
+    let dir = scratch_dir("rtos-unknown-ca");
+    let pki = TestPki::generate(&dir.join("pki")).unwrap();
+    let front = TlsFront::start(pki.server_config(Leaf::UnknownCa).unwrap(), 0, None).unwrap();
+    let port = front.port().to_string();
+    let ca = pki.ca_path();
+    let device = dir.join("device");
+    let args = [
+        "--product-id",
+        "RTOSTLS002",
+        "--device-name",
+        "freertos-ca",
+        "--device-secret",
+        SECRET,
+        "--host",
+        "localhost",
+        "--port",
+        &port,
+        "--version",
+        "1.0.0",
+        "--dir",
+        device.to_str().unwrap(),
+        "--tls",
+        "--ca",
+        ca.to_str().unwrap(),
+    ];
+    let log = common::programs::run_until_line(
+        &demo(),
+        &args,
+        "event: error -11 (OTA_ERR_NET_IO)",
+        Duration::from_secs(60),
+    );
+    assert!(log.contains("tls: untrusted CA"), "{log}");
+    assert!(!log.contains("event: connected"), "{log}");
+    common::all_tls(&front.first_bytes());
+    drop(front);
+    let _ = std::fs::remove_dir_all(&dir);
+}

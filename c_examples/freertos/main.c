@@ -25,6 +25,7 @@
 #include "lwip/ip4_addr.h"
 #include "lwip/netif.h"
 #include "lwip/tcpip.h"
+#include "mbedtls/platform.h"
 
 #include "console.h"
 #include "emu_flash.h"
@@ -109,6 +110,50 @@ static int resolve(void *ctx, const char *host, struct in_addr *out)
         return -1;
     }
     return 0;
+}
+
+/* ---- TLS: trust, clock, entropy, memory ---------------------------------------------------- */
+
+static unsigned char trust_pem[16 * 1024];
+
+/* NOT FOR A SHIPPING BUILD: mps2-an386 has no TRNG, so this test firmware stirs the host's
+ * clock and the LAN9118's free-running counter into a xorshift generator. A real device reads
+ * its TRNG here (STM32 RNG, ESP32 esp_fill_random). */
+static int test_entropy(void *ctx, unsigned char *buf, size_t len)
+{
+    static uint64_t x;
+    (void)ctx;
+    x ^= ((uint64_t)semihost_time() << 32) ^ LAN9118_FREE_RUN ^ xTaskGetTickCount();
+    for (size_t i = 0; i < len; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        buf[i] = (unsigned char)(x >> 24);
+    }
+    return 0;
+}
+
+/* The host's clock stands in for the RTC/SNTP a device would have: certificate dates are
+ * checked. */
+static int64_t unix_time_s(void *ctx)
+{
+    (void)ctx;
+    return (int64_t)semihost_time();
+}
+
+static void on_tls_failure(void *ctx, const tls_mbedtls_conn *conn)
+{
+    (void)ctx;
+    console_printf("tls: %s (mbedTLS -0x%04x, verify flags 0x%lx)\n",
+                   tls_mbedtls_failure_name(tls_mbedtls_error(conn)),
+                   (unsigned)-tls_mbedtls_mbedtls_error(conn),
+                   (unsigned long)tls_mbedtls_verify_flags(conn));
+}
+
+/* mbedTLS's allocations from the FreeRTOS heap (heap_4), so its peak is the heap's. */
+static void *tls_calloc(size_t n, size_t size)
+{
+    return pvPortCalloc(n, size);
 }
 
 /* ---- the OTA task ----------------------------------------------------------------------------- */
@@ -209,6 +254,20 @@ static void ota_task(void *arg)
 
     memset(&platform, 0, sizeof platform);
     net.resolve = resolve;
+    net.entropy = test_entropy;
+    net.unix_time_s = unix_time_s;
+    net.on_tls_failure = on_tls_failure;
+    if (settings.ca) {
+        int32_t n = emu_flash_read_file(settings.ca, trust_pem, sizeof trust_pem - 1);
+        if (n < 0) {
+            console_printf("cannot read the CA file %s\n", settings.ca);
+            semihost_exit(3);
+        }
+        trust_pem[n] = 0;
+        net.ca = trust_pem;
+        net.ca_len = (size_t)n + 1; /* PEM: the NUL counts */
+    }
+    (void)mbedtls_platform_set_calloc_free(tls_calloc, vPortFree);
     ota_lwip_platform(&platform, &net);
     emu_flash_platform(&platform);
     platform.on_event = on_event;

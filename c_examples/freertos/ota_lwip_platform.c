@@ -72,6 +72,8 @@ static int32_t net_connect(void *user, int32_t channel, const char *host, uint16
             .ctx = net->tls_ctx,
         };
         if (tls_mbedtls_open(&net->sock[h].conn, &params) != 0) {
+            if (net->on_tls_failure)
+                net->on_tls_failure(net->tls_ctx, &net->sock[h].conn);
             tls_mbedtls_close(&net->sock[h].conn);
             (void)lwip_close(fd);
             return OTA_NET_ERROR;
@@ -95,7 +97,7 @@ static int32_t tls_result(ota_lwip_net *net, int32_t h, int r)
     if (r == TLS_MBEDTLS_WOULD_BLOCK)
         return OTA_NET_WOULD_BLOCK;
     if (net->on_tls_failure)
-        net->on_tls_failure(net->tls_ctx, tls_mbedtls_error(&net->sock[h].conn));
+        net->on_tls_failure(net->tls_ctx, &net->sock[h].conn);
     return OTA_NET_ERROR;
 }
 #endif

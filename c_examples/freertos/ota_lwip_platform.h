@@ -42,8 +42,9 @@ typedef struct {
     tls_mbedtls_entropy_fn entropy;
     tls_mbedtls_time_fn unix_time_s;
     void *tls_ctx;
-    /* Called with the reason when a TLS connection fails (e.g. to raise it as an event). */
-    void (*on_tls_failure)(void *ctx, tls_mbedtls_failure why);
+    /* Called when a TLS connection fails (tls_mbedtls_error() etc. say why), e.g. to log it:
+     * the library only learns that the connection failed. */
+    void (*on_tls_failure)(void *ctx, const tls_mbedtls_conn *conn);
 #endif
     /* private */
     struct {
