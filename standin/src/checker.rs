@@ -187,6 +187,8 @@ pub(crate) struct Checker {
     pub http_port: u16,
     /// Offers carry `https://` URLs.
     pub https: bool,
+    /// The host name in offered URLs (the firmware server listens on 127.0.0.1).
+    pub url_host: String,
     next_token: u64,
 }
 
@@ -204,6 +206,7 @@ impl Checker {
             devices,
             http_port,
             https: false,
+            url_host: "127.0.0.1".to_owned(),
             next_token: 1_800_000_000,
         }
     }
@@ -392,7 +395,8 @@ impl Checker {
         dev.attempt = Attempt::default();
         let scheme = if self.https { "https" } else { "http" };
         let url = format!(
-            "{scheme}://127.0.0.1:{http_port}{}?{}",
+            "{scheme}://{}:{http_port}{}?{}",
+            self.url_host,
             dev.path,
             offer_query(&dev.task.product_id, &dev.task.device_name, token)
         );

@@ -159,6 +159,9 @@ pub struct CloudConfig {
     /// With [`Broker::Embedded`]: also accept devices over TLS on this configuration, through a
     /// TLS front ([`crate::TlsFront`]) on [`Cloud::mqtt_tls_port`].
     pub broker_tls: Option<(Arc<rustls::ServerConfig>, u16)>,
+    /// The host in offered firmware URLs: `127.0.0.1` (default), or a name for it such as
+    /// `localhost` (a TLS client that checks only dNSName entries, e.g. mbedTLS 2.28).
+    pub url_host: String,
 }
 
 impl CloudConfig {
@@ -171,6 +174,7 @@ impl CloudConfig {
             log: None,
             https: None,
             broker_tls: None,
+            url_host: "127.0.0.1".to_owned(),
         }
     }
 }
@@ -364,6 +368,7 @@ impl Cloud {
             let mut g = shared.lock();
             g.checker.http_port = http.port();
             g.checker.https = https;
+            g.checker.url_host = cfg.url_host;
         }
 
         let (embedded, host, port) = match cfg.broker {

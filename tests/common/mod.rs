@@ -68,6 +68,17 @@ pub fn tls_cloud_with_task(
     image: Vec<u8>,
     tweak: impl FnOnce(&mut DeviceTask),
 ) -> (TlsBench, Cloud) {
+    tls_cloud_with_task_config(pid, dn, image, tweak, |_| {})
+}
+
+/// [`tls_cloud_with_task`] with a say in the stand-in's configuration (e.g. `url_host`).
+pub fn tls_cloud_with_task_config(
+    pid: &str,
+    dn: &str,
+    image: Vec<u8>,
+    tweak: impl FnOnce(&mut DeviceTask),
+    config: impl FnOnce(&mut CloudConfig),
+) -> (TlsBench, Cloud) {
     let dir = std::env::temp_dir().join(format!("qcloud-ota-pki-{dn}-{}", std::process::id()));
     let pki = TestPki::generate(&dir).expect("test PKI");
     let broker = Mosquitto::start_tls(
@@ -85,8 +96,21 @@ pub fn tls_cloud_with_task(
         vec![task],
     );
     cfg.https = Some(pki.server_config(Leaf::Localhost).expect("server config"));
+    config(&mut cfg);
     let cloud = Cloud::start(cfg).expect("stand-in");
     (TlsBench { pki, broker, dir }, cloud)
+}
+
+/// Every connection a server recorded began with a TLS handshake record and carried no MQTT
+/// CONNECT or HTTP request in clear.
+pub fn all_tls(first_bytes: &[Vec<u8>]) {
+    assert!(!first_bytes.is_empty(), "no connection was recorded");
+    for b in first_bytes {
+        assert_eq!(b.first(), Some(&0x16), "not a TLS handshake: {b:02x?}");
+        for clear in [&b"MQTT"[..], b"GET ", b"HTTP/"] {
+            assert!(!b.windows(clear.len()).any(|w| w == clear), "{b:02x?}");
+        }
+    }
 }
 
 /// Called around every piece of platform code so tests can exclude it from measurements.

@@ -1,0 +1,185 @@
+/*
+ * tls_mbedtls.h: a TLS 1.2 client over one connected, non-blocking socket, with mbedTLS 2.28.
+ *
+ * The host-TLS half of an ota_platform (OTA_NET_TLS in net_connect's flags): net_connect opens
+ * the TCP socket (non-blocking) and calls tls_mbedtls_open(); net_send/net_recv call
+ * tls_mbedtls_send()/tls_mbedtls_recv(), which run the handshake first, and map
+ * TLS_MBEDTLS_WOULD_BLOCK to OTA_NET_WOULD_BLOCK and TLS_MBEDTLS_ERROR to OTA_NET_ERROR;
+ * net_close calls tls_mbedtls_close() and then closes the socket. Copy tls_mbedtls.h,
+ * tls_mbedtls.c and mbedtls_config_ota.h into an STM32Cube, ESP-IDF or plain FreeRTOS project.
+ *
+ * Security: the server's chain is verified against the CA given to tls_mbedtls_open() (and only
+ * that CA), the server name is checked against the certificate (dNSName entries; mbedTLS 2.28
+ * does not match iPAddress entries, so give a name, not an IP literal), certificate dates are
+ * checked when the time hook knows the time, and nothing is sent before the handshake is done.
+ * A failed verification is never overridden.
+ *
+ * Build: tls_mbedtls.c and mbedTLS itself must be compiled with the same configuration
+ * (MBEDTLS_CONFIG_FILE="mbedtls_config_ota.h", see mbedtls.cmake), since the structures below
+ * embed mbedTLS's and their layout depends on it. The socket calls are the BSD names send, recv
+ * (lwIP with LWIP_COMPAT_SOCKETS, or POSIX) and errno; define TLS_MBEDTLS_SOCKETS_HEADER to the
+ * header that declares them if it is not <sys/socket.h> (e.g. "lwip/sockets.h").
+ *
+ * Memory per connection: sizeof(tls_mbedtls_conn) in storage you own (static or on a task's
+ * stack that outlives the connection), plus what mbedTLS takes from its calloc while the
+ * connection is open (the record buffers, the parsed CA, the handshake's working set). The
+ * figures measured on the host with mbedtls_config_ota.h are in the README (FreeRTOS section);
+ * mbedTLS's calloc/free are set with mbedtls_platform_set_calloc_free() (e.g. over
+ * pvPortMalloc/vPortFree), once, before the first tls_mbedtls_open().
+ *
+ * Threads: a connection is used by one task at a time; different connections may be used by
+ * different tasks. No globals are used beyond mbedTLS's own (its calloc/free pointers).
+ */
+#ifndef TLS_MBEDTLS_H
+#define TLS_MBEDTLS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mbedtls/ctr_drbg.h"
+#include "mbedtls/ssl.h"
+#include "mbedtls/x509_crt.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Result of tls_mbedtls_handshake/send/recv: nothing can move now; call again later (when the
+ *  socket is readable or writable). net_send/net_recv return OTA_NET_WOULD_BLOCK for it. */
+#define TLS_MBEDTLS_WOULD_BLOCK (-2)
+
+/** Result of any call: the connection failed and is unusable; tls_mbedtls_error() says why.
+ *  net_* return OTA_NET_ERROR for it. Only tls_mbedtls_close() is allowed afterwards. */
+#define TLS_MBEDTLS_ERROR (-1)
+
+/** What made a connection fail (tls_mbedtls_error()). */
+typedef enum {
+    /** No failure (yet). */
+    TLS_MBEDTLS_OK = 0,
+    /** The server's chain does not lead to the configured CA. */
+    TLS_MBEDTLS_UNTRUSTED = 1,
+    /** The chain is trusted but the certificate is not for the server name given to open. */
+    TLS_MBEDTLS_NAME_MISMATCH = 2,
+    /** The chain is trusted and for this name, but a certificate is expired or not yet valid
+     *  (only checked while the time hook knows the time). */
+    TLS_MBEDTLS_EXPIRED = 3,
+    /** The TCP connection failed or the peer closed it during the handshake. */
+    TLS_MBEDTLS_SOCKET = 4,
+    /** Anything else: a TLS alert, no common cipher suite, a bad record, out of memory, a bad
+     *  argument, the entropy hook failed (tls_mbedtls_mbedtls_error() has mbedTLS's code). */
+    TLS_MBEDTLS_OTHER = 5,
+} tls_mbedtls_failure;
+
+/**
+ * Fills buf with len bytes from a true random source (the MCU's TRNG); 0 on success, nonzero
+ * when it cannot. Seeds the connection's CTR_DRBG (up to 48 bytes per call). The integrator
+ * MUST implement it with real entropy: the TLS keys are only as secret as these bytes. QEMU's
+ * mps2-an386 has no TRNG; a QEMU test firmware may use a clearly marked test source, never a
+ * shipping build.
+ */
+typedef int (*tls_mbedtls_entropy_fn)(void *ctx, unsigned char *buf, size_t len);
+
+/**
+ * Wall-clock seconds since 1970 (UTC), or a negative value while unknown (no SNTP/RTC yet).
+ * May be NULL. While the time is unknown, TLS_MBEDTLS_TIME_FLOOR (seconds; define it to your
+ * build time, default 0) stands in when it is set: a certificate that expired before it is still
+ * refused; with neither, dates are not checked.
+ */
+typedef int64_t (*tls_mbedtls_time_fn)(void *ctx);
+
+/** What tls_mbedtls_open() needs; only for the call (nothing is kept but the hooks and ctx). */
+typedef struct {
+    /** The connected (or connecting) non-blocking TCP socket; not closed by this module. */
+    int fd;
+    /** The server name: sent as SNI and checked against the certificate. Copied. */
+    const char *server_name;
+    /** The trust anchor(s): PEM (NUL-terminated, ca_len counting the NUL, one or more
+     *  certificates) or DER (one certificate). Parsed (copied) at open. */
+    const unsigned char *ca;
+    size_t ca_len;
+    /** Required: see tls_mbedtls_entropy_fn. */
+    tls_mbedtls_entropy_fn entropy;
+    /** Optional: see tls_mbedtls_time_fn. */
+    tls_mbedtls_time_fn unix_time_s;
+    /** Passed to both hooks. */
+    void *ctx;
+} tls_mbedtls_params;
+
+/** One TLS connection: storage owned by the caller, opaque (use the functions). */
+typedef struct {
+    mbedtls_ssl_context ssl;
+    mbedtls_ssl_config conf;
+    mbedtls_x509_crt ca;
+    mbedtls_ctr_drbg_context drbg;
+    tls_mbedtls_entropy_fn entropy;
+    tls_mbedtls_time_fn unix_time_s;
+    void *ctx;
+    int fd;
+    uint8_t state;      /* open, handshaken, failed, closed */
+    uint8_t sent_any;   /* a byte went out: ENOTCONN no longer means "still connecting" */
+    uint8_t failure;    /* tls_mbedtls_failure */
+    uint32_t verify;    /* mbedTLS's verification flags (MBEDTLS_X509_BADCERT_*) */
+    int mbedtls_err;    /* mbedTLS's last error code (negative), 0 if none */
+} tls_mbedtls_conn;
+
+/**
+ * Sets up a TLS client on p->fd in *c. Sends nothing: the handshake starts with the first
+ * tls_mbedtls_handshake/send/recv. Returns 0, or TLS_MBEDTLS_ERROR (a bad argument, the CA does
+ * not parse, the entropy hook failed, out of memory; tls_mbedtls_error() says which). Call
+ * tls_mbedtls_close() afterwards in both cases.
+ */
+int tls_mbedtls_open(tls_mbedtls_conn *c, const tls_mbedtls_params *p);
+
+/**
+ * Advances the handshake as far as the socket allows: 0 once it is complete (also on every
+ * later call), TLS_MBEDTLS_WOULD_BLOCK, or TLS_MBEDTLS_ERROR (verification or connection
+ * failed; tls_mbedtls_error()).
+ */
+int tls_mbedtls_handshake(tls_mbedtls_conn *c);
+
+/**
+ * Encrypts and sends up to len bytes (running the handshake first): the count taken (> 0, may
+ * be less than len: one record at a time), TLS_MBEDTLS_WOULD_BLOCK (call again with the same
+ * data), or TLS_MBEDTLS_ERROR.
+ */
+int32_t tls_mbedtls_send(tls_mbedtls_conn *c, const uint8_t *buf, size_t len);
+
+/**
+ * Receives up to len decrypted bytes (running the handshake first): the count (> 0), 0 when
+ * the peer closed (close_notify or end of stream after the handshake), TLS_MBEDTLS_WOULD_BLOCK,
+ * or TLS_MBEDTLS_ERROR.
+ */
+int32_t tls_mbedtls_recv(tls_mbedtls_conn *c, uint8_t *buf, size_t len);
+
+/**
+ * Decrypted bytes waiting inside the connection: tls_mbedtls_recv() returns them at once even
+ * when the socket is not readable, so a host that waits on readiness (select/poll) must not
+ * wait while this is nonzero.
+ */
+size_t tls_mbedtls_pending(const tls_mbedtls_conn *c);
+
+/**
+ * Sends close_notify if the handshake was done (once, without waiting for the peer's), and
+ * frees everything the connection holds. Does not close the socket. Safe on a connection whose
+ * open failed, and twice.
+ */
+void tls_mbedtls_close(tls_mbedtls_conn *c);
+
+/** Why the connection failed (TLS_MBEDTLS_OK while it has not). */
+tls_mbedtls_failure tls_mbedtls_error(const tls_mbedtls_conn *c);
+
+/** mbedTLS's last error code (negative, see mbedtls_strerror), 0 if none. */
+int tls_mbedtls_mbedtls_error(const tls_mbedtls_conn *c);
+
+/** mbedTLS's certificate verification flags (MBEDTLS_X509_BADCERT_*), 0 if none or before the
+ *  server's certificate arrived. */
+uint32_t tls_mbedtls_verify_flags(const tls_mbedtls_conn *c);
+
+/** A short constant name for a failure ("untrusted CA", "name mismatch", ...), for logs. */
+const char *tls_mbedtls_failure_name(tls_mbedtls_failure f);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TLS_MBEDTLS_H */

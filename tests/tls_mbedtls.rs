@@ -1,0 +1,257 @@
+//! The mbedTLS host-TLS glue of the FreeRTOS example (`c_examples/freertos/tls_mbedtls.c`),
+//! built with mbedTLS 2.28 and `mbedtls_config_ota.h` through `mbedtls.cmake`, over real
+//! non-blocking POSIX sockets on 127.0.0.1: an HTTPS download from the stand-in and an MQTT
+//! CONNECT to mosquitto's TLS listener (both with the test CA), an unknown CA, a wrong name and
+//! an expired certificate refused with their own errors, and the would-block paths of the
+//! handshake, recv and send. The C program (`tests/tls_mbedtls/`) counts mbedTLS's heap.
+mod common;
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use common::programs::{root, run, scratch_dir};
+use common::tls_cloud_with_task;
+use qcloud_ota_standin::{Leaf, TestPki, TlsFront, generate_image};
+
+/// Configures and builds `tests/tls_mbedtls` (mbedTLS, the glue, the test program) once per
+/// test binary; returns the program.
+fn program() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let build = root().join("target/tls_mbedtls/host");
+            let cmake = |args: &[&str]| {
+                let st = Command::new("cmake")
+                    .args(args)
+                    .status()
+                    .expect("cmake (scripts/setup.sh installs it)");
+                assert!(st.success(), "cmake {args:?} failed");
+            };
+            let src = root().join("tests/tls_mbedtls");
+            cmake(&[
+                "-S",
+                src.to_str().unwrap(),
+                "-B",
+                build.to_str().unwrap(),
+                "-DCMAKE_BUILD_TYPE=Release",
+            ]);
+            cmake(&["--build", build.to_str().unwrap(), "-j2"]);
+            build.join("tls_mbedtls_test")
+        })
+        .clone()
+}
+
+/// Runs the program; its exit code and its `key=value` lines.
+fn client(args: &[&str], no_clock: bool) -> (i32, HashMap<String, String>, String) {
+    let prog = program();
+    let (code, out) = if no_clock {
+        // The variable is read by the program only; the wrapper keeps the environment of this
+        // (multi-threaded) test process untouched.
+        let mut all = vec!["TLS_TEST_NO_CLOCK=1", prog.to_str().unwrap()];
+        all.extend_from_slice(args);
+        run(Path::new("/usr/bin/env"), &all, Duration::from_secs(20))
+    } else {
+        run(&prog, args, Duration::from_secs(20))
+    };
+    let kv = out
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    (code, kv, out)
+}
+
+fn num(kv: &HashMap<String, String>, key: &str, out: &str) -> i64 {
+    kv.get(key)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {key} in:\n{out}"))
+}
+
+/// Checks common to every connection: close gave every byte back.
+fn clean(kv: &HashMap<String, String>, out: &str) {
+    assert_eq!(num(kv, "heap_live_after_close", out), 0, "{out}");
+    assert_eq!(num(kv, "blocks_live_after_close", out), 0, "{out}");
+}
+
+#[test]
+fn https_download_and_mqtt_connect_through_the_glue() {
+    let image = generate_image(200 * 1024, 77);
+    let (bench, cloud) = tls_cloud_with_task("MBEDTLS001", "glue", image.clone(), |_| {});
+    let ca = bench.pki.ca_path();
+    let url = cloud.firmware_url("MBEDTLS001", "glue").expect("url");
+    let rest = url.strip_prefix("https://127.0.0.1:").expect("https url");
+    let (port, path) = rest.split_at(rest.find('/').expect("path"));
+    let dir = scratch_dir("tls-mbedtls");
+    let body = dir.join("body.bin");
+
+    let (code, kv, out) = client(
+        &[
+            "https",
+            "127.0.0.1",
+            port,
+            "localhost",
+            ca.to_str().unwrap(),
+            path,
+            body.to_str().unwrap(),
+        ],
+        false,
+    );
+    assert_eq!(code, 0, "{out}");
+    clean(&kv, &out);
+    assert_eq!(
+        num(&kv, "recv_idle", &out),
+        -2,
+        "recv before the request must would-block"
+    );
+    assert!(num(&kv, "recv_idle_us", &out) < 100_000, "{out}");
+    assert_eq!(num(&kv, "pending_seen", &out), 1, "{out}");
+    assert_eq!(
+        std::fs::read(&body).unwrap(),
+        image,
+        "body differs from the image"
+    );
+    eprintln!(
+        "mbedTLS glue, HTTPS: sizeof(tls_mbedtls_conn) {} B, heap peak {} B in {} blocks (handshake {} B), live while open {} B",
+        num(&kv, "conn_size", &out),
+        num(&kv, "heap_peak", &out),
+        num(&kv, "heap_blocks_peak", &out),
+        num(&kv, "handshake_heap_peak", &out),
+        num(&kv, "heap_live_open", &out),
+    );
+
+    let mqtt_port = bench.mqtt_tls_port().to_string();
+    let (code, kv, out) = client(
+        &[
+            "mqtt",
+            "127.0.0.1",
+            &mqtt_port,
+            "localhost",
+            ca.to_str().unwrap(),
+        ],
+        false,
+    );
+    assert_eq!(code, 0, "{out}");
+    clean(&kv, &out);
+    assert_eq!(kv.get("connack").map(String::as_str), Some("20020000"));
+    eprintln!(
+        "mbedTLS glue, MQTT: heap peak {} B (handshake {} B), live while open {} B",
+        num(&kv, "heap_peak", &out),
+        num(&kv, "handshake_heap_peak", &out),
+        num(&kv, "heap_live_open", &out),
+    );
+
+    // Nothing went out in clear: every HTTPS connection began with a handshake record.
+    let report = cloud.stop();
+    assert!(!report.http_first_bytes.is_empty());
+    for b in &report.http_first_bytes {
+        assert_eq!(b.first(), Some(&0x16), "not TLS: {b:02x?}");
+        assert!(!b.windows(4).any(|w| w == b"GET "), "{b:02x?}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A TLS server presenting `leaf`; the program connects with `name` and must be refused with
+/// failure `code` (or, with `code` None, must complete the handshake).
+fn handshake_with(leaf: Leaf, name: &str, no_clock: bool, code: Option<i64>) {
+    let dir = scratch_dir(&format!("tls-mbedtls-{leaf:?}-{name}-{no_clock}"));
+    let pki = TestPki::generate(&dir).unwrap();
+    let front = TlsFront::start(pki.server_config(leaf).unwrap(), 0, None).unwrap();
+    let port = front.port().to_string();
+    let ca = pki.ca_path();
+    let args = ["refuse", "127.0.0.1", &port, name, ca.to_str().unwrap()];
+    let (exit, kv, out) = client(&args, no_clock);
+    clean(&kv, &out);
+    match code {
+        Some(code) => {
+            assert_eq!(exit, 0, "the handshake must fail:\n{out}");
+            assert_eq!(num(&kv, "failure_code", &out), code, "{out}");
+        }
+        None => assert_eq!(kv.get("handshake").map(String::as_str), Some("ok"), "{out}"),
+    }
+    drop(front);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn an_unknown_ca_is_refused_as_untrusted() {
+    handshake_with(Leaf::UnknownCa, "localhost", false, Some(1));
+}
+
+#[test]
+fn a_wrong_host_name_is_refused_as_name_mismatch() {
+    // The certificate is for wrong.example only.
+    handshake_with(Leaf::WrongName, "localhost", false, Some(2));
+    // The right certificate, asked for another name.
+    handshake_with(Leaf::Localhost, "other.example", false, Some(2));
+    // mbedTLS 2.28 matches no iPAddress entries: an IP literal is a mismatch (documented).
+    handshake_with(Leaf::Localhost, "127.0.0.1", false, Some(2));
+}
+
+#[test]
+fn an_expired_certificate_is_refused_while_the_time_is_known() {
+    handshake_with(Leaf::Expired, "localhost", false, Some(3));
+    // Without a clock (and TLS_MBEDTLS_TIME_FLOOR 0 in the test build) dates are not checked.
+    handshake_with(Leaf::Expired, "localhost", true, None);
+}
+
+#[test]
+fn the_handshake_returns_would_block_while_the_server_is_silent() {
+    let dir = scratch_dir("tls-mbedtls-silent");
+    let pki = TestPki::generate(&dir).unwrap();
+    let server = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = server.local_addr().unwrap().port().to_string();
+    let holder = std::thread::spawn(move || server.accept().map(|(s, _)| s));
+    let ca = pki.ca_path();
+    let (code, kv, out) = client(
+        &[
+            "silent",
+            "127.0.0.1",
+            &port,
+            "localhost",
+            ca.to_str().unwrap(),
+        ],
+        false,
+    );
+    assert_eq!(code, 0, "{out}");
+    clean(&kv, &out);
+    assert!(num(&kv, "silent_steps", &out) >= 3, "{out}");
+    assert!(
+        num(&kv, "silent_slowest_us", &out) < 100_000,
+        "a step blocked:\n{out}"
+    );
+    drop(holder);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn send_returns_would_block_when_the_peer_does_not_read() {
+    let dir = scratch_dir("tls-mbedtls-fill");
+    let pki = TestPki::generate(&dir).unwrap();
+    // The TLS front relays into a backend that accepts and never reads: the buffers fill up.
+    let backend = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = backend.local_addr().unwrap();
+    let holder = std::thread::spawn(move || backend.accept().map(|(s, _)| s));
+    let front =
+        TlsFront::start(pki.server_config(Leaf::Localhost).unwrap(), 0, Some(addr)).unwrap();
+    let port = front.port().to_string();
+    let ca = pki.ca_path();
+    let (code, kv, out) = client(
+        &[
+            "fill",
+            "127.0.0.1",
+            &port,
+            "localhost",
+            ca.to_str().unwrap(),
+        ],
+        false,
+    );
+    assert_eq!(code, 0, "{out}");
+    clean(&kv, &out);
+    assert_eq!(num(&kv, "send_would_block", &out), 1, "{out}");
+    assert!(num(&kv, "fill_sent", &out) > 0, "{out}");
+    drop(front);
+    drop(holder);
+    let _ = std::fs::remove_dir_all(&dir);
+}
