@@ -283,23 +283,28 @@ fn relay(
                 let k = n.min(RECORDED.saturating_sub(first.len()));
                 first.extend_from_slice(&buf[..k]);
                 drop(rec);
-                conn.read_tls(&mut &buf[..n])?;
-                if let Err(e) = conn.process_new_packets() {
-                    // Send the alert that says why, then give up.
-                    let _ = conn.write_tls(&mut tcp);
-                    return Err(io::Error::other(e));
-                }
-                let mut plain = [0u8; 16 * 1024];
-                loop {
-                    match conn.reader().read(&mut plain) {
-                        Ok(0) => return Ok(()),
-                        Ok(k) => {
-                            if let Some(b) = back.as_mut() {
-                                b.write_all(&plain[..k])?;
+                // rustls takes at most what its deframer has room for: feed the read in as
+                // many parts as it takes, draining the plaintext after each.
+                let mut rest = &buf[..n];
+                while !rest.is_empty() {
+                    conn.read_tls(&mut rest)?;
+                    if let Err(e) = conn.process_new_packets() {
+                        // Send the alert that says why, then give up.
+                        let _ = conn.write_tls(&mut tcp);
+                        return Err(io::Error::other(e));
+                    }
+                    let mut plain = [0u8; 16 * 1024];
+                    loop {
+                        match conn.reader().read(&mut plain) {
+                            Ok(0) => return Ok(()),
+                            Ok(k) => {
+                                if let Some(b) = back.as_mut() {
+                                    b.write_all(&plain[..k])?;
+                                }
                             }
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                            Err(e) => return Err(e),
                         }
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                        Err(e) => return Err(e),
                     }
                 }
             }
