@@ -21,12 +21,12 @@ const FORMAT: u8 = 2;
 pub const ETAG_MAX: usize = 48;
 /// The MD5 state after a whole number of 64-byte blocks: four words and the block count.
 pub use crate::hash::MD5_STATE_LEN;
-// Where each field starts in an encoded record (the layout above).
-const FORMAT_AT: usize = 4;
-const SEQ: usize = 5;
-const PHASE: usize = 9;
+// Where each field starts in an encoded record (the layout above): each after the one before.
+const FORMAT_AT: usize = MAGIC.len();
+const SEQ: usize = FORMAT_AT + 1;
+const PHASE: usize = SEQ + 4;
 /// A text field: its length byte, then its capacity in bytes (zero-padded).
-const VERSION: usize = 10;
+const VERSION: usize = PHASE + 1;
 const MD5: usize = VERSION + 1 + VERSION_MAX;
 const FILE_SIZE: usize = MD5 + 16;
 const OFFSET: usize = FILE_SIZE + 4;

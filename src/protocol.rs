@@ -722,7 +722,10 @@ fn utf8_encode(mut cp: u32, out: &mut [u8; 4]) -> usize {
 fn json_string(w: &mut Writer<'_>, s: &str) {
     w.byte(b'"');
     for &c in s.as_bytes() {
-        let short = ESCAPES.get(..7).unwrap_or(&[]).iter().find(|e| e[1] == c);
+        let written = ESCAPES
+            .split_last()
+            .map_or(&[][..], |(_solidus, rest)| rest);
+        let short = written.iter().find(|e| e[1] == c);
         if c >= 0x20 && short.is_none() {
             w.byte(c);
             continue;
