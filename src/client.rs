@@ -11,7 +11,7 @@ use crate::http::download::{Download, DownloadError, DownloadEvent};
 use crate::http::url::{self, Scheme};
 use crate::link::{Links, TlsSetup};
 use crate::mqtt::session::{Session, SessionConfig, SessionEvent};
-use crate::num::{Ms, ms, reached, until};
+use crate::num::{Ms, backoff, ms, reached, until, xorshift32};
 use crate::platform::{Channel, Event, EventKind, Level, NetError, Platform, Socket};
 use crate::protocol::VERSION_MAX;
 use crate::text::{Str, Writer};
@@ -35,7 +35,6 @@ const HTTP_BUDGET_PER_POLL: usize = 512 * 1024;
 const HTTP_TIME_BUDGET_MS: Ms = 20;
 /// Tencent allows one CONNECT per 5 s per device.
 const MIN_CONNECT_INTERVAL_MS: Ms = 5000;
-const MAX_RECONNECT_DELAY_MS: Ms = 60_000;
 /// The token for a QoS1 publish the host accepted without a PUBACK to come (hosts return
 /// positive `i32` tokens, so this one is never theirs).
 const HOST_NO_ACK: u32 = u32::MAX;
@@ -464,9 +463,9 @@ impl<'b, P: Platform> Client<'b, P> {
         self.online = false;
         self.engine.on_offline();
         self.connect_failures = self.connect_failures.saturating_add(1);
-        // ack_timeout_ms <= 60 s, so the shift stays far below 2^32.
-        let backoff = self.id.ack_timeout_ms << self.connect_failures.min(6);
-        self.next_connect_ms = now.wrapping_add(backoff.min(MAX_RECONNECT_DELAY_MS));
+        // No jitter: the host's connection stays up, only this client's subscription waits.
+        let wait = backoff(self.id.ack_timeout_ms, self.connect_failures, 0);
+        self.next_connect_ms = now.wrapping_add(wait);
         self.engine.note_error(Error::MqttTimeout);
         self.event(EventKind::Disconnected, Some(Error::MqttTimeout));
     }
@@ -499,10 +498,7 @@ impl<'b, P: Platform> Client<'b, P> {
     }
 
     fn next_random(&mut self) -> u32 {
-        // xorshift32: only for connection ids and jitter, never for secrets.
-        self.rng ^= self.rng << 13;
-        self.rng ^= self.rng >> 17;
-        self.rng ^= self.rng << 5;
+        self.rng = xorshift32(self.rng);
         self.rng
     }
 
@@ -673,8 +669,8 @@ impl<'b, P: Platform> Client<'b, P> {
         self.engine.on_offline();
         let now = ms(now);
         self.connect_failures = self.connect_failures.saturating_add(1);
-        let base = (1000 << self.connect_failures.min(6)).min(MAX_RECONNECT_DELAY_MS);
-        let at = now.wrapping_add(base + self.next_random() % (base / 4 + 1));
+        let wait = backoff(1000, self.connect_failures, self.next_random());
+        let at = now.wrapping_add(wait);
         let earliest = self.last_connect_ms.wrapping_add(MIN_CONNECT_INTERVAL_MS);
         self.next_connect_ms = if reached(at, earliest) { at } else { earliest };
         self.engine.note_error(e);

@@ -39,7 +39,7 @@
 use crate::error::Error;
 use crate::hash::Md5;
 use crate::journal::{ETAG_MAX, Entry, Journal, MD5_STATE_LEN, Phase, Record};
-use crate::num::{Ms, ms, percent};
+use crate::num::{Ms, backoff, ms, percent, xorshift32};
 use crate::platform::{Event, EventKind, Level, Platform};
 use crate::protocol::{
     self, FW_TYPE_MAX, Field, Message, Offer, ParseError, Progress, URL_MAX, VERSION_MAX,
@@ -1053,13 +1053,10 @@ impl Engine {
         {
             return self.fail(plat, e);
         }
-        // Exponential backoff with up to 25 % jitter, so a fleet does not retry in step.
-        let backoff = 1000u32 << (x.attempts - 1).min(5);
-        self.rng ^= self.rng << 13;
-        self.rng ^= self.rng >> 17;
-        self.rng ^= self.rng << 5;
+        self.rng = xorshift32(self.rng);
         x.retry_from = ms(now);
-        x.retry_ms = backoff + self.rng % (backoff / 4 + 1);
+        // 1 s after the first attempt, doubled per attempt up to 32 s, with jitter.
+        x.retry_ms = backoff(500, u32::from(x.attempts), self.rng);
         if e == Error::HttpForbidden {
             // The signed URL expired: report the version so the cloud re-sends a fresh one.
             self.queue_version();

@@ -191,3 +191,61 @@ mod tests {
         assert_eq!(until(at.wrapping_add(5), at), 0);
     }
 }
+
+/// The next state of xorshift32 (Marsaglia): connection ids and retry jitter, never secrets.
+/// 0 stays 0: seed with a non-zero value.
+pub fn xorshift32(mut x: u32) -> u32 {
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    x
+}
+
+/// The longest wait [`backoff`] gives (before jitter).
+pub const MAX_BACKOFF_MS: u32 = 60_000;
+
+/// Exponential backoff for every retry in the library: `base_ms` doubled `step` times (at most
+/// 6), at most [`MAX_BACKOFF_MS`], plus up to a quarter of that from `rnd` (so a fleet does not
+/// retry in step; 0 for none). `base_ms` must stay below 2^26 (the callers' are at most 60 s):
+/// a shift, not a checked multiply, to keep flash. Not inlined: one copy for its three callers.
+#[inline(never)]
+pub fn backoff(base_ms: u32, step: u32, rnd: u32) -> u32 {
+    let d = (base_ms << step.min(6)).min(MAX_BACKOFF_MS);
+    d + rnd % (d / 4 + 1)
+}
+
+#[cfg(test)]
+mod retry_tests {
+    use super::*;
+
+    #[test]
+    fn xorshift32_is_marsaglias() {
+        // The reference sequence from 1 (Marsaglia 2003, the 13/17/5 triple).
+        let mut x = 1;
+        let seq: [u32; 4] = core::array::from_fn(|_| {
+            x = xorshift32(x);
+            x
+        });
+        assert_eq!(seq, [270_369, 67_634_689, 2_647_435_461, 307_599_695]);
+        assert_eq!(xorshift32(0), 0);
+    }
+
+    #[test]
+    fn backoff_doubles_caps_and_jitters_a_quarter() {
+        assert_eq!(backoff(1000, 0, 0), 1000);
+        assert_eq!(backoff(1000, 1, 0), 2000);
+        assert_eq!(backoff(1000, 5, 0), 32_000);
+        assert_eq!(backoff(1000, 6, 0), MAX_BACKOFF_MS);
+        assert_eq!(backoff(1000, 40, 0), MAX_BACKOFF_MS, "no shift overflow");
+        assert_eq!(backoff(60_000, 6, 0), MAX_BACKOFF_MS, "the longest base");
+        assert_eq!(backoff(500, 1, 0), 1000);
+        assert_eq!(backoff(500, 6, 0), 32_000);
+        assert_eq!(backoff(10_000, 1, 0), 20_000);
+        // Jitter: up to a quarter, all of the range reachable.
+        assert_eq!(backoff(1000, 0, 250), 1250);
+        assert_eq!(backoff(1000, 0, 251), 1000);
+        assert_eq!(backoff(1000, 0, u32::MAX), 1000 + u32::MAX % 251);
+        assert_eq!(backoff(1000, 6, 15_000), MAX_BACKOFF_MS + 15_000);
+        assert_eq!(backoff(0, 3, 12345), 0);
+    }
+}

@@ -391,6 +391,34 @@ fn regression_no_resume_over_an_erased_slot() {
     assert_eq!(o.stats.power_cuts, 2, "both scripted cuts happened");
 }
 
+/// Regression (found by review, then by these seeds once record writes could fail with the
+/// power on; fixed in 0b5cb13): a resumed download restarted by a `200` kept the resumed
+/// `saved_offset` when the record at offset 0 failed to save and the clear succeeded, and
+/// `Engine::on_data`'s `end - saved_offset` overflowed (a panic in debug builds).
+/// Scenario: a power cut in the 12th slot write (records at 0, 4096 and 8192 saved), the resume
+/// answered with the whole image, the record of the restart (the 4th Downloading save) fails.
+#[test]
+fn regression_restart_after_a_resume_with_a_failed_record_save() {
+    let script = Script {
+        cuts: vec![(Call::SlotWrite, 12, 0)],
+        http: vec![(2, 200)],
+        failed_saves: vec![4],
+        ..Script::default()
+    };
+    let o = scenario(
+        "restart, failed save",
+        DeviceCfg::plain(),
+        script,
+        20_000,
+        |_| {},
+    )
+    .unwrap_or_else(|f| panic!("{}", f.msg));
+    assert_eq!(o.stats.resumes_after_cut, 1, "the download resumed");
+    assert_eq!(o.stats.restarts, 1, "the resume got a 200");
+    assert_eq!(o.stats.restarts_unsaved, 1, "its record failed to save");
+    assert_eq!(o.dones, 1);
+}
+
 /// Regression (found by this simulation, fixed in 6d5d734): a download whose last attempt ended
 /// with the server closing the connection mid-body was reported as `fail` -5 "upgrade failed":
 /// `Client::handle_download_events` turned every `DownloadEvent::Error(_)` into

@@ -121,6 +121,9 @@ pub struct Script {
     /// After `done`, the cloud answers the new version's report with the task's offer once
     /// more (an operator's retry crossing the done, or a stale redelivery).
     pub offer_after_done: bool,
+    /// The n-th write of a Downloading record that the power survives fails as a
+    /// `Faults::store_error` does.
+    pub failed_saves: Vec<u32>,
 }
 
 impl Faults {
@@ -347,6 +350,7 @@ pub struct Ctx {
     mqtt_conns: u32,
     http_conns: u32,
     installed_saves: u32,
+    downloading_saves: u32,
     /// Status of the last response the firmware server sent on the device's latest connection.
     pub last_http_status: Option<u16>,
     /// The device's MQTT receive buffer (junk messages are made larger).
@@ -417,6 +421,7 @@ impl Ctx {
             mqtt_conns: 0,
             http_conns: 0,
             installed_saves: 0,
+            downloading_saves: 0,
             last_http_status: None,
             boot_rolled_back: false,
             last_mqtt_connect: None,
@@ -1960,7 +1965,9 @@ impl Platform for SimPlatform {
             && std::mem::take(&mut x.restart_unsaved);
         let downloading = Record::decode(data)
             .is_some_and(|(_, r)| r.phase == qcloud_ota::journal::Phase::Downloading);
-        if downloading && x.rng.chance(x.fx.store_error) {
+        x.downloading_saves += u32::from(downloading);
+        let scripted = downloading && x.fx.script.failed_saves.contains(&x.downloading_saves);
+        if scripted || downloading && x.rng.chance(x.fx.store_error) {
             let k = x.rng.below(data.len() as u64) as usize;
             x.flash.record[c] = data[..k].to_vec();
             x.stats.store_errors += 1;
