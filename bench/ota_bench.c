@@ -3,7 +3,7 @@
  *
  *   ota_bench --host H --port P --product-id ID --device-name DN --device-secret B64
  *             --version RUNNING --dir DIR [--readback] [--http-buf N] [--journal N]
- *             [--stack] [--timeout S] [--ca FILE]
+ *             [--demo] [--http-port P] [--stack] [--timeout S] [--ca FILE]
  *
  * It is the demo's main loop (c_examples/ota_demo.c) without its options and log lines: the POSIX
  * callbacks of c_examples/posix_platform.c, compiled in unchanged, are wrapped so the bench can
@@ -24,6 +24,13 @@
  * the figure is the library's depth plus one minimal callback frame); stack_all includes what the
  * POSIX callbacks themselves use (getaddrinfo, printf, ...). It slows the run: do not time it.
  *
+ * --demo sets what ota_demo ships with (demo_common.h: its HTTP buffer and record interval; like
+ * the demo, no read-back unless --readback); later --http-buf/--journal override it.
+ *
+ * --http-port P sends the download's connection to 127.0.0.1:P instead of the host and port in the
+ * offered URL (the request itself is unchanged): scripts/bench.sh points it at nginx serving the
+ * same image under the same path, so the firmware server is not what limits the figure.
+ *
  * --ca FILE turns on the library's built-in TLS for the download (an https:// URL in the offer):
  * FILE (PEM) is its extra trust anchor, tls_buf is OTA_MIN_TLS_LEN bytes; MQTT stays plain.
  *
@@ -38,6 +45,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "demo_common.h" /* DEMO_HTTP_BUF_LEN, DEMO_JOURNAL_INTERVAL: --demo */
 #include "posix_platform.h"
 #include "qcloud_ota.h"
 
@@ -125,6 +133,7 @@ typedef struct {
     ota_platform inner;  /* the POSIX callbacks, as posix_platform_bind() fills them */
 
     int32_t http_sock;
+    uint16_t http_port; /* --http-port: where the download connects instead (0: the URL's) */
     uint64_t http_rx_bytes, http_recvs, slot_writes, slot_reads, store_saves, polls;
     uint32_t file_size;
     double t_started, t_last_write, t_bootable, t_ready;
@@ -155,6 +164,10 @@ static int32_t w_net_connect(void *u, int32_t ch, const char *host, uint16_t por
 {
     int32_t r;
     CB_ENTER(sp);
+    if (ch == OTA_CHANNEL_HTTP && B.http_port != 0) {
+        host = "127.0.0.1";
+        port = B.http_port;
+    }
     r = B.inner.net_connect(u, ch, host, port, fl);
     if (ch == OTA_CHANNEL_HTTP)
         B.http_sock = r;
@@ -309,7 +322,7 @@ static ota_client client;
 
 typedef struct {
     const char *host, *pid, *dn, *secret, *version, *dir, *ca;
-    unsigned port;
+    unsigned port, http_port;
     size_t http_len;
     uint32_t journal;
     int readback;
@@ -403,10 +416,16 @@ static int parse(int argc, char **argv, bench_args *a)
         const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(f, "--readback") == 0) { a->readback = 1; continue; }
         if (strcmp(f, "--stack") == 0) { stack_mode = 1; continue; }
+        if (strcmp(f, "--demo") == 0) {
+            a->http_len = DEMO_HTTP_BUF_LEN;
+            a->journal = DEMO_JOURNAL_INTERVAL;
+            continue;
+        }
         if (v == NULL) { fprintf(stderr, "ota_bench: %s needs a value\n", f); return -1; }
         i++;
         if (strcmp(f, "--host") == 0) a->host = v;
         else if (strcmp(f, "--port") == 0) a->port = (unsigned)atoi(v);
+        else if (strcmp(f, "--http-port") == 0) a->http_port = (unsigned)atoi(v);
         else if (strcmp(f, "--product-id") == 0) a->pid = v;
         else if (strcmp(f, "--device-name") == 0) a->dn = v;
         else if (strcmp(f, "--device-secret") == 0) a->secret = v;
@@ -419,7 +438,7 @@ static int parse(int argc, char **argv, bench_args *a)
         else { fprintf(stderr, "ota_bench: unknown option %s\n", f); return -1; }
     }
     if (!a->pid || !a->dn || !a->secret || !a->version || !a->dir || a->port == 0
-        || a->http_len == 0) {
+        || a->http_len == 0 || a->http_port > 65535) {
         fprintf(stderr, "ota_bench: need --product-id --device-name --device-secret --version "
                         "--dir (and a port, an --http-buf > 0)\n");
         return -1;
@@ -456,6 +475,7 @@ int main(int argc, char **argv)
         return 2;
     B.plat.log_threshold = POSIX_LOG_WARN;
     B.http_sock = -100;
+    B.http_port = (uint16_t)a.http_port;
     snprintf(running, sizeof running, "%s", a.version);
     if (start(&a, running) != OTA_OK)
         return 3;
@@ -495,13 +515,13 @@ int main(int argc, char **argv)
 
     printf("RESULT size=%lu download_ms=%.1f verified_ms=%.1f ready_ms=%.1f http_rx_bytes=%llu "
            "http_recvs=%llu slot_writes=%llu slot_reads=%llu store_saves=%llu polls=%llu "
-           "http_buf=%lu readback=%d tls=%d",
+           "http_buf=%lu journal=%lu readback=%d tls=%d",
            (unsigned long)B.file_size, (B.t_last_write - B.t_started) * 1e3,
            (B.t_bootable - B.t_started) * 1e3, (B.t_ready - B.t_started) * 1e3,
            (unsigned long long)B.http_rx_bytes, (unsigned long long)B.http_recvs,
            (unsigned long long)B.slot_writes, (unsigned long long)B.slot_reads,
            (unsigned long long)B.store_saves, (unsigned long long)B.polls,
-           (unsigned long)a.http_len, a.readback, ca_len > 0);
+           (unsigned long)a.http_len, (unsigned long)a.journal, a.readback, ca_len > 0);
     if (stack_mode)
         printf(" stack_lib=%lu stack_all=%lu",
                (unsigned long)(lib_low == UINTPTR_MAX ? 0 : poll_base - lib_low),

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Benchmarks (not tests): download throughput against curl (over HTTP, and over HTTPS with the
-# built-in TLS), CPU per image byte against MD5 alone, memory (heap with TLS, x86-64 stack, Cortex-M
+# Benchmarks (not tests): download throughput against curl (over HTTP from nginx, and over HTTPS
+# from the stand-in with the built-in TLS), CPU per image byte against MD5 alone, memory (heap with TLS, x86-64 stack, Cortex-M
 # stack under QEMU), Cortex-M flash, and how they scale with the image size. Prints Markdown tables
-# and writes them to $BENCH_OUT/results.md. Needs root for apt-get when a tool is missing.
+# and writes them to $BENCH_OUT/results.md. Needs root for apt-get when a tool is missing (nginx
+# included: Debian's nginx-light, run as this script's own process on 127.0.0.1, never a service).
 #
 #   scripts/bench.sh                      # everything, about 5-8 minutes on 2 cores
 #   BENCH_REPS=3 scripts/bench.sh         # fewer runs per figure (default 5)
@@ -11,6 +12,7 @@
 #   BENCH_ONLY="throughput cpu memory flash"   # a subset
 #   BENCH_OUT=bench/out                   # results, logs, callgrind files
 #   BENCH_STANDIN=path/to/standin         # use this stand-in instead of building it
+#   BENCH_VARIANTS="defaults demo readback buf4k tls"   # the runs at the largest size
 #
 # Methods are described in bench/README.md. Nothing here changes the library or its tests.
 set -euo pipefail
@@ -21,6 +23,7 @@ REPS=${BENCH_REPS:-5}
 SIZES_MIB=${BENCH_SIZES_MIB:-"1 16 64"}
 CPU_MIB=${BENCH_CPU_MIB:-"4 8"}
 ONLY=${BENCH_ONLY:-"throughput cpu memory flash"}
+VARIANTS=${BENCH_VARIANTS:-"defaults demo readback buf4k tls"}
 OUT=${BENCH_OUT:-$ROOT/bench/out}
 MIB=1048576
 PID_=BENCHPROD1
@@ -31,8 +34,10 @@ mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 SHM=$(mktemp -d /dev/shm/qcloud-ota-bench.XXXXXX)
 standin_pid=""
+nginx_pid=""
 cleanup() {
     if [ -n "$standin_pid" ]; then kill "$standin_pid" 2>/dev/null || true; wait "$standin_pid" 2>/dev/null || true; fi
+    if [ -n "$nginx_pid" ]; then kill "$nginx_pid" 2>/dev/null || true; wait "$nginx_pid" 2>/dev/null || true; fi
     rm -rf "$SHM"
 }
 trap cleanup EXIT
@@ -62,6 +67,16 @@ if [ ${#missing[@]} -gt 0 ]; then
     timeout 600 apt-get update -qq
     DEBIAN_FRONTEND=noninteractive timeout 900 apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+# nginx serves the timed downloads (the stand-in's own server is slower than curl can read).
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+if want throughput && [ ! -x "$NGINX" ]; then
+    timeout 600 apt-get update -qq
+    pkg=nginx-light # the smallest build; plain nginx where a release has no nginx-light
+    apt-cache policy nginx-light 2>/dev/null | grep -q 'Candidate: [0-9]' || pkg=nginx
+    say "installing $pkg"
+    DEBIAN_FRONTEND=noninteractive timeout 900 apt-get install -y -qq "$pkg" >/dev/null
+    NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+fi
 if { want flash || want memory; } && ! rustup target list --installed 2>/dev/null | grep -qx thumbv7em-none-eabihf; then
     timeout 600 rustup target add thumbv7em-none-eabihf
 fi
@@ -85,9 +100,46 @@ MD5_O3=$ROOT/bench/md5/target/release-o3/md5_alone
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
+# nginx as this script's own process: its config, pid file and logs under target/bench-nginx, the
+# images it serves on the tmpfs ($SHM/www), listening on 127.0.0.1 only. Sets NGX_PORT.
+NGX_DIR=$ROOT/target/bench-nginx
+DOCROOT=$SHM/www
+start_nginx() {
+    local t
+    mkdir -p "$NGX_DIR" "$DOCROOT"
+    chmod 755 "$SHM" "$DOCROOT" # started as root, nginx's worker reads as nobody
+    NGX_PORT=$(free_port)
+    {
+        echo "daemon off;"
+        echo "worker_processes 1;"
+        echo "pid $NGX_DIR/nginx.pid;"
+        echo "error_log $NGX_DIR/error.log warn;"
+        echo "events { worker_connections 64; }"
+        echo "http {"
+        echo "    access_log off;"
+        echo "    sendfile on;"
+        echo "    tcp_nopush on;"
+        echo "    default_type application/octet-stream;"
+        for t in client_body proxy fastcgi uwsgi scgi; do echo "    ${t}_temp_path $NGX_DIR/$t;"; done
+        echo "    server { listen 127.0.0.1:$NGX_PORT; root $DOCROOT; }"
+        echo "}"
+    } >"$NGX_DIR/nginx.conf"
+    "$NGINX" -p "$NGX_DIR" -e "$NGX_DIR/error.log" -c "$NGX_DIR/nginx.conf" >"$NGX_DIR/stdout.log" 2>&1 &
+    nginx_pid=$!
+    for t in $(seq 100); do
+        curl -s -o /dev/null "http://127.0.0.1:$NGX_PORT/" && return 0
+        kill -0 "$nginx_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    cat "$NGX_DIR/error.log" "$NGX_DIR/stdout.log" >&2 2>/dev/null || true
+    echo "bench: nginx did not start" >&2
+    exit 1
+}
+
 # Start a stand-in serving SIZE bytes (one task: one device update). Sets PORT, URL, MD5, LOG.
 # With a second argument `tls` it serves the image over HTTPS (its test CA: $SHM/pki/ca.pem, CA
-# then set) and offers an https URL; MQTT stays plain.
+# then set) and offers an https URL; MQTT stays plain. Without it, the image also goes to nginx
+# under the URL's path: NGX_URL, and HTTP_PORT=(--http-port NGX_PORT) for ota_bench.
 start_standin() {
     local size=$1 tls=()
     PORT=$(free_port)
@@ -101,17 +153,28 @@ start_standin() {
     fi
     timeout 300 "$STANDIN" --embedded-broker "$PORT" "${tls[@]}" --product-id "$PID_" --device-name "$DN" \
         --device-secret "$SECRET" --target-version 2.0.0 --image-size "$size" --seed 1 \
-        --exit-when-done --timeout 240 >"$LOG" 2>&1 &
+        --write-image "$SHM/image.bin" --exit-when-done --timeout 240 >"$LOG" 2>&1 &
     standin_pid=$!
     local i
-    for i in $(seq 300); do
+    for i in $(seq 600); do
         grep -q '^MQTT_PORT=' "$LOG" 2>/dev/null && break
         kill -0 "$standin_pid" 2>/dev/null || { cat "$LOG" >&2; echo "bench: stand-in died" >&2; exit 1; }
+        [ "$i" -lt 600 ] || { cat "$LOG" >&2; echo "bench: the stand-in did not start within 60 s" >&2; exit 1; }
         sleep 0.1
     done
     URL=$(sed -n 's/^standin: firmware server \(http[^ ]*\) .*/\1/p' "$LOG")
     MD5=$(sed -n 's/^standin: firmware server .* md5 \([0-9a-f]*\)).*/\1/p' "$LOG")
     [ -n "$URL" ] && [ -n "$MD5" ] || { cat "$LOG" >&2; echo "bench: no URL from the stand-in" >&2; exit 1; }
+    HTTP_PORT=() NGX_URL=""
+    if [ -z "$CA" ] && [ -n "$nginx_pid" ]; then
+        local path=/${URL#http://*/}
+        mkdir -p "$DOCROOT${path%/*}"
+        mv -f "$SHM/image.bin" "$DOCROOT$path"
+        chmod 644 "$DOCROOT$path"
+        NGX_URL=http://127.0.0.1:$NGX_PORT$path
+        HTTP_PORT=(--http-port "$NGX_PORT")
+    fi
+    rm -f "$SHM/image.bin"
 }
 
 # The stand-in exits 0 once the device reported done and the new version with no deviation.
@@ -126,44 +189,59 @@ stop_standin() {
     fi
 }
 
-# Bytes the stand-in served to the device: its signed URLs carry sign=, curl's plain URL does not.
-served_to_device() {
-    grep -E '^\[ *[0-9.]+\] http #[0-9]+ GET [^ ]*sign=' "$LOG" \
-        | sed -n 's/.*-> [0-9]* (\([0-9]*\) bytes).*/\1/p' | awk '{s+=$1} END {print s+0}'
-}
-
-# curl -s [--cacert CA] URL | tee SLOT | md5sum, timed around the whole pipeline (ms). Checks the digest.
+# curl -s [--cacert CA] URL | tee SLOT | md5sum, timed around the whole pipeline (ms). Checks the
+# digest. From nginx when it serves the image, else from the stand-in.
 curl_once() {
     local t0 t1 got
     t0=$(date +%s%N)
     local ca=()
     [ -n "$CA" ] && ca=(--cacert "$CA")
-    got=$(timeout 120 curl -s "${ca[@]}" "$URL" | tee "$SHM/slot.curl" | md5sum)
+    got=$(timeout 120 curl -s "${ca[@]}" "${NGX_URL:-$URL}" | tee "$SHM/slot.curl" | md5sum)
     t1=$(date +%s%N)
     [ "${got%% *}" = "$MD5" ] || { echo "bench: curl got $got, want $MD5" >&2; exit 1; }
     rm -f "$SHM/slot.curl"
     echo $(((t1 - t0) / 1000)) | awk '{printf "%.1f", $1 / 1000}'
 }
 
+# The server's own ceiling: curl -s -o /dev/null URL (no tee, no md5sum), ms.
+ceiling_once() {
+    local t0 t1
+    t0=$(date +%s%N)
+    timeout 120 curl -s -o /dev/null "${NGX_URL:-$URL}"
+    t1=$(date +%s%N)
+    echo $(((t1 - t0) / 1000)) | awk '{printf "%.1f", $1 / 1000}'
+}
+
 device_args() {
     echo --port "$PORT" --product-id "$PID_" --device-name "$DN" --device-secret "$SECRET" --version 1.0.0 --dir "$SHM/dev" --timeout 200
     [ -z "$CA" ] || echo --ca "$CA"
+    echo "${HTTP_PORT[@]}"
 }
 
 # ---- throughput and scaling --------------------------------------------------------------------
+# The plain-HTTP runs download from nginx (the curl pipeline and the device alike): the stand-in
+# only plays the cloud over MQTT. The HTTPS row stays on the stand-in's HTTPS server.
 if want throughput; then
     : >"$OUT/runs.txt"
+    start_nginx
+    say "nginx $("$NGINX" -v 2>&1 | sed 's/.*\///') on 127.0.0.1:$NGX_PORT (pid $nginx_pid)"
     big=0
     for s in $SIZES_MIB; do [ "$s" -gt "$big" ] && big=$s; done
     for s in $SIZES_MIB; do
         size=$((s * MIB))
-        variants="plain"
-        [ "$s" = "$big" ] && variants="plain readback buf4k tls"
+        variants="defaults"
+        [ "$s" = "$big" ] && variants=$VARIANTS
         for rep in $(seq "$REPS"); do
             for v in $variants; do
                 extra="" tls=""
-                case $v in readback) extra="--readback" ;; buf4k) extra="--http-buf 4096" ;; tls) tls=tls ;; esac
+                case $v in
+                    demo) extra="--demo" ;;
+                    readback) extra="--readback" ;;
+                    buf4k) extra="--http-buf 4096" ;;
+                    tls) tls=tls ;;
+                esac
                 start_standin "$size" $tls
+                ceil=$(ceiling_once)
                 cms=$(curl_once)
                 # shellcheck disable=SC2046
                 res=$(/usr/bin/time -f "maxrss_kb=%M" -o "$SHM/time.txt" timeout 240 "$BENCH" $(device_args) $extra 2>"$SHM/bench.err") \
@@ -171,8 +249,8 @@ if want throughput; then
                 stop_standin
                 got=$(md5sum <"$SHM/dev/firmware.bin")
                 [ "${got%% *}" = "$MD5" ] || { echo "bench: the slot's MD5 is $got, want $MD5" >&2; exit 1; }
-                echo "RUN size=$size variant=$v rep=$rep curl_ms=$cms served=$(served_to_device) $(tail -1 "$SHM/time.txt") ${res#RESULT }" >>"$OUT/runs.txt"
-                say "$s MiB $v #$rep: curl $cms ms, device $(echo "$res" | sed -n 's/.*verified_ms=\([0-9.]*\).*/\1/p') ms"
+                echo "RUN size=$size variant=$v rep=$rep curl_ms=$cms ceiling_ms=$ceil server=$([ -n "$NGX_URL" ] && echo nginx || echo standin) $(tail -1 "$SHM/time.txt") ${res#RESULT }" >>"$OUT/runs.txt"
+                say "$s MiB $v #$rep: server alone $ceil ms, curl $cms ms, device $(echo "$res" | sed -n 's/.*verified_ms=\([0-9.]*\).*/\1/p') ms"
             done
         done
         # Stack high-water mark of ota_poll (paint-and-check; slow, so not timed).
@@ -182,6 +260,9 @@ if want throughput; then
         stop_standin
         echo "STACK size=$size ${res#RESULT }" >>"$OUT/runs.txt"
     done
+    kill "$nginx_pid" 2>/dev/null || true
+    wait "$nginx_pid" 2>/dev/null || true
+    nginx_pid=""
 fi
 
 # ---- CPU per byte (callgrind) --------------------------------------------------------------------
@@ -306,3 +387,6 @@ fi
         echo
     fi
 } | tee "$OUT/results.md"
+
+# ---- further benchmarks --------------------------------------------------------------------------
+# Each appends its own section to "$OUT/results.md" here.
