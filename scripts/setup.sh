@@ -30,5 +30,8 @@ for target in thumbv7em-none-eabihf thumbv7m-none-eabi; do
         rustup target add "$target"
     fi
 done
+# The FreeRTOS firmware's C sources (FreeRTOS kernel, lwIP, mbedTLS) come from crates pinned by
+# c_examples/freertos/sources/Cargo.lock; fetched now so the first firmware build needs no network.
+cargo fetch --locked --manifest-path "$(dirname "$0")/../c_examples/freertos/sources/Cargo.toml" >/dev/null
 # Debian starts no service in a container; make sure no stray broker holds the tests' ports.
 echo "setup: ok (mosquitto $(/usr/sbin/mosquitto -h 2>/dev/null | head -1 | awk '{print $3}'), $(cmake --version | head -1))"
