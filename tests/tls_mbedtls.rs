@@ -16,12 +16,20 @@ use common::tls_cloud_with_task;
 use qcloud_ota_standin::{Leaf, TestPki, TlsFront, generate_image};
 
 /// Configures and builds `tests/tls_mbedtls` (mbedTLS, the glue, the test program) once per
-/// test binary; returns the program.
+/// test binary; returns the program. `TLS_MBEDTLS_USER_CONFIG=/abs/header.h` builds a variant
+/// with that header as MBEDTLS_USER_CONFIG_FILE (e.g. smaller record buffers), to try a
+/// configuration against the same servers.
 fn program() -> PathBuf {
     static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     BUILT
         .get_or_init(|| {
-            let build = root().join("target/tls_mbedtls/host");
+            let user = std::env::var("TLS_MBEDTLS_USER_CONFIG").unwrap_or_default();
+            let build = root().join(if user.is_empty() {
+                "target/tls_mbedtls/host"
+            } else {
+                "target/tls_mbedtls/host-user-config"
+            });
+            let user_def = format!("-DMBEDTLS_OTA_USER_CONFIG={user}");
             let cmake = |args: &[&str]| {
                 let st = Command::new("cmake")
                     .args(args)
@@ -36,6 +44,7 @@ fn program() -> PathBuf {
                 "-B",
                 build.to_str().unwrap(),
                 "-DCMAKE_BUILD_TYPE=Release",
+                &user_def,
             ]);
             cmake(&["--build", build.to_str().unwrap(), "-j2"]);
             build.join("tls_mbedtls_test")
@@ -107,6 +116,7 @@ fn https_download_and_mqtt_connect_through_the_glue() {
     );
     assert!(num(&kv, "recv_idle_us", &out) < 100_000, "{out}");
     assert_eq!(num(&kv, "pending_seen", &out), 1, "{out}");
+    assert!(kv["suite"].contains("ECDHE-ECDSA-WITH-AES-"), "{out}");
     assert_eq!(
         std::fs::read(&body).unwrap(),
         image,
@@ -135,6 +145,7 @@ fn https_download_and_mqtt_connect_through_the_glue() {
     assert_eq!(code, 0, "{out}");
     clean(&kv, &out);
     assert_eq!(kv.get("connack").map(String::as_str), Some("20020000"));
+    assert!(kv["suite"].contains("ECDHE-ECDSA"), "{out}");
     eprintln!(
         "mbedTLS glue, MQTT: heap peak {} B (handshake {} B), live while open {} B",
         num(&kv, "heap_peak", &out),
@@ -253,5 +264,66 @@ fn send_returns_would_block_when_the_peer_does_not_read() {
     assert!(num(&kv, "fill_sent", &out) > 0, "{out}");
     drop(front);
     drop(holder);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Tencent's brokers present RSA certificates: ECDHE-RSA and RSA chain verification against
+/// mosquitto with an RSA test PKI made by the openssl command.
+#[test]
+fn mqtt_connect_to_a_broker_with_an_rsa_certificate() {
+    let dir = scratch_dir("tls-mbedtls-rsa");
+    let sh = |script: &str| {
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .current_dir(&dir)
+            .output()
+            .expect("sh");
+        assert!(
+            out.status.success(),
+            "openssl (scripts/setup.sh installs it): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    std::fs::write(
+        dir.join("leaf.ext"),
+        "subjectAltName=DNS:localhost\nextendedKeyUsage=serverAuth\n\
+         keyUsage=digitalSignature,keyEncipherment\n",
+    )
+    .unwrap();
+    sh(
+        "openssl req -x509 -newkey rsa:2048 -sha256 -nodes -days 3650 -subj /CN=rsa-test-ca \
+        -keyout ca.key -out ca.pem 2>/dev/null \
+        && openssl req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout leaf.key \
+           -out leaf.csr 2>/dev/null \
+        && openssl x509 -req -sha256 -days 365 -in leaf.csr -CA ca.pem -CAkey ca.key \
+           -CAcreateserial -extfile leaf.ext -out leaf.crt 2>/dev/null \
+        && chmod 644 leaf.key", // mosquitto reads it after dropping root
+    );
+    let broker =
+        qcloud_ota_standin::Mosquitto::start_tls(&dir.join("leaf.crt"), &dir.join("leaf.key"))
+            .expect("mosquitto with TLS");
+    let port = broker.tls_port().expect("TLS port").to_string();
+    let ca = dir.join("ca.pem");
+    let (code, kv, out) = client(
+        &[
+            "mqtt",
+            "127.0.0.1",
+            &port,
+            "localhost",
+            ca.to_str().unwrap(),
+        ],
+        false,
+    );
+    assert_eq!(code, 0, "{out}");
+    clean(&kv, &out);
+    assert!(kv["suite"].contains("ECDHE-RSA-WITH-AES-"), "{out}");
+    eprintln!(
+        "mbedTLS glue, MQTT with RSA: heap peak {} B (handshake {} B), live while open {} B",
+        num(&kv, "heap_peak", &out),
+        num(&kv, "handshake_heap_peak", &out),
+        num(&kv, "heap_live_open", &out),
+    );
+    drop(broker);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -15,6 +15,8 @@ cmake_minimum_required(VERSION 3.19) # string(JSON)
 
 set(MBEDTLS_OTA_DIR "${CMAKE_CURRENT_LIST_DIR}")
 set(MBEDTLS_OTA_CPU_FLAGS "" CACHE STRING "Extra compile flags for mbedTLS (e.g. the Cortex-M4F ones)")
+set(MBEDTLS_OTA_USER_CONFIG "" CACHE FILEPATH
+    "A header of project changes to mbedtls_config_ota.h (MBEDTLS_USER_CONFIG_FILE)")
 
 # The unpacked directory of the pinned mbedtls-sys-auto, from cargo metadata.
 function(mbedtls_ota_locate out)
@@ -60,8 +62,11 @@ if(NOT TARGET mbedtls_ota)
     target_include_directories(mbedtls_ota SYSTEM PUBLIC "${MBEDTLS_OTA_SOURCE_DIR}/include")
     target_include_directories(mbedtls_ota PUBLIC "${MBEDTLS_OTA_DIR}")
     target_compile_definitions(mbedtls_ota PUBLIC "MBEDTLS_CONFIG_FILE=\"mbedtls_config_ota.h\"")
+    if(MBEDTLS_OTA_USER_CONFIG)
+        target_compile_definitions(mbedtls_ota PUBLIC
+                                   "MBEDTLS_USER_CONFIG_FILE=\"${MBEDTLS_OTA_USER_CONFIG}\"")
+    endif()
     separate_arguments(cpu_flags NATIVE_COMMAND "${MBEDTLS_OTA_CPU_FLAGS}")
     target_compile_options(mbedtls_ota PRIVATE ${cpu_flags} -ffunction-sections -fdata-sections)
-    set_target_properties(mbedtls_ota PROPERTIES C_STANDARD 99 C_EXTENSIONS OFF
-                                                 POSITION_INDEPENDENT_CODE ON)
+    set_target_properties(mbedtls_ota PROPERTIES C_STANDARD 99 C_EXTENSIONS OFF)
 endif()

@@ -139,6 +139,8 @@ static int handshake(tls_mbedtls_conn *c, int fd)
         wait_readable(fd);
     }
     printf("handshake_would_block=%d\nhandshake_heap_peak=%zu\n", blocked, heap_peak);
+    if (r == 0)
+        printf("suite=%s\n", mbedtls_ssl_get_ciphersuite(&c->ssl));
     return r;
 }
 
