@@ -118,6 +118,11 @@ fn https_download_and_mqtt_connect_through_the_glue() {
     assert_eq!(num(&kv, "pending_seen", &out), 1, "{out}");
     assert!(kv["suite"].contains("ECDHE-ECDSA-WITH-AES-"), "{out}");
     assert_eq!(
+        num(&kv, "recv_after_close", &out),
+        0,
+        "closed stays closed:\n{out}"
+    );
+    assert_eq!(
         std::fs::read(&body).unwrap(),
         image,
         "body differs from the image"
@@ -326,4 +331,69 @@ fn mqtt_connect_to_a_broker_with_an_rsa_certificate() {
     );
     drop(broker);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// mbedtls.cmake builds the same library for a Cortex-M4F (hard float) with the project's
+/// toolchain file; its size (every object, before the firmware's --gc-sections) is bounded.
+#[test]
+fn mbedtls_builds_for_cortex_m4f() {
+    let build = root().join("target/tls_mbedtls/cortex-m4");
+    let toolchain = root().join("cmake/arm-none-eabi.cmake");
+    let src = root().join("tests/tls_mbedtls");
+    let toolchain_def = format!("-DCMAKE_TOOLCHAIN_FILE={}", toolchain.display());
+    for args in [
+        vec![
+            "-S",
+            src.to_str().unwrap(),
+            "-B",
+            build.to_str().unwrap(),
+            &toolchain_def,
+            "-DMCU_CPU=cortex-m4",
+            "-DCMAKE_BUILD_TYPE=MinSizeRel",
+        ],
+        vec!["--build", build.to_str().unwrap(), "-j2"],
+    ] {
+        let st = Command::new("cmake")
+            .args(&args)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("cmake");
+        assert!(
+            st.success(),
+            "cmake {args:?} failed (scripts/setup.sh installs the toolchain)"
+        );
+    }
+    let lib = build.join("libmbedtls_ota.a");
+    let attrs = Command::new("arm-none-eabi-readelf")
+        .args(["-A", lib.to_str().unwrap()])
+        .output()
+        .expect("arm-none-eabi-readelf");
+    let attrs = String::from_utf8_lossy(&attrs.stdout);
+    assert!(
+        attrs.contains("Tag_CPU_name: \"7E-M\"") || attrs.contains("Cortex-M4"),
+        "{attrs}"
+    );
+    assert!(
+        attrs.contains("Tag_ABI_VFP_args: VFP registers"),
+        "not hard-float"
+    );
+    let size = Command::new("arm-none-eabi-size")
+        .args(["-t", lib.to_str().unwrap()])
+        .output()
+        .expect("arm-none-eabi-size");
+    let size = String::from_utf8_lossy(&size.stdout);
+    let totals: Vec<u64> = size
+        .lines()
+        .find(|l| l.contains("(TOTALS)"))
+        .expect("totals")
+        .split_whitespace()
+        .take(3)
+        .map(|n| n.parse().expect("number"))
+        .collect();
+    let (text, data, bss) = (totals[0], totals[1], totals[2]);
+    eprintln!(
+        "mbedTLS 2.28 (mbedtls_config_ota.h) for Cortex-M4F, -Os, whole library: text {text} B, data {data} B, bss {bss} B"
+    );
+    assert!(text + data < 90_000, "{size}");
+    assert!(data + bss < 256, "{size}");
 }

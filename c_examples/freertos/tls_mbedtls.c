@@ -216,6 +216,8 @@ int tls_mbedtls_handshake(tls_mbedtls_conn *c)
         return TLS_MBEDTLS_ERROR;
     if (c->state == ST_UP)
         return 0;
+    if (c->state == ST_CLOSED && c->failure == TLS_MBEDTLS_OK)
+        c->failure = TLS_MBEDTLS_SOCKET; /* used after the peer closed or after close */
     if (c->state != ST_OPEN)
         return TLS_MBEDTLS_ERROR;
     r = mbedtls_ssl_handshake(&c->ssl);
@@ -245,7 +247,10 @@ int32_t tls_mbedtls_send(tls_mbedtls_conn *c, const uint8_t *buf, size_t len)
 
 int32_t tls_mbedtls_recv(tls_mbedtls_conn *c, uint8_t *buf, size_t len)
 {
-    int r = tls_mbedtls_handshake(c);
+    int r;
+    if (c != NULL && c->state == ST_CLOSED && c->failure == TLS_MBEDTLS_OK)
+        return 0; /* the peer closed: it stays closed */
+    r = tls_mbedtls_handshake(c);
     if (r != 0)
         return r;
     if (buf == NULL || len == 0)

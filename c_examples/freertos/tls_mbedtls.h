@@ -75,11 +75,15 @@ typedef enum {
 } tls_mbedtls_failure;
 
 /**
- * Fills buf with len bytes from a true random source (the MCU's TRNG); 0 on success, nonzero
- * when it cannot. Seeds the connection's CTR_DRBG (up to 48 bytes per call). The integrator
- * MUST implement it with real entropy: the TLS keys are only as secret as these bytes. QEMU's
- * mps2-an386 has no TRNG; a QEMU test firmware may use a clearly marked test source, never a
- * shipping build.
+ * Fills buf with len bytes from a true random source; 0 on success, nonzero when it cannot
+ * (the open then fails). Seeds the connection's CTR_DRBG at open, and reseeds it after 10,000
+ * requests (calls of up to 48 bytes).
+ * The integrator MUST implement it with real entropy: the session keys are only as secret as
+ * these bytes. STM32: the RNG peripheral (HAL_RNG_GenerateRandomNumber); ESP32: esp_fill_random
+ * with the RF on or the bootloader's entropy; others: the vendor's TRNG driver. QEMU's mps2-an386
+ * has no TRNG: a test image there may take a seed the test harness passes in per run (e.g. over
+ * semihosting or the console), marked as test-only. Never a constant, a counter or the clock in
+ * a build that ships.
  */
 typedef int (*tls_mbedtls_entropy_fn)(void *ctx, unsigned char *buf, size_t len);
 
@@ -109,7 +113,8 @@ typedef struct {
     void *ctx;
 } tls_mbedtls_params;
 
-/** One TLS connection: storage owned by the caller, opaque (use the functions). */
+/** One TLS connection: storage owned by the caller, opaque (use the functions); it must not
+ *  move between tls_mbedtls_open() and tls_mbedtls_close() (mbedTLS keeps pointers into it). */
 typedef struct {
     mbedtls_ssl_context ssl;
     mbedtls_ssl_config conf;
@@ -150,8 +155,8 @@ int32_t tls_mbedtls_send(tls_mbedtls_conn *c, const uint8_t *buf, size_t len);
 
 /**
  * Receives up to len decrypted bytes (running the handshake first): the count (> 0), 0 when
- * the peer closed (close_notify or end of stream after the handshake), TLS_MBEDTLS_WOULD_BLOCK,
- * or TLS_MBEDTLS_ERROR.
+ * the peer closed (close_notify, end of stream or a reset after the handshake; 0 again on
+ * every later call), TLS_MBEDTLS_WOULD_BLOCK, or TLS_MBEDTLS_ERROR.
  */
 int32_t tls_mbedtls_recv(tls_mbedtls_conn *c, uint8_t *buf, size_t len);
 

@@ -207,6 +207,10 @@ static int https_get(tls_mbedtls_conn *c, int fd, const char *name, const char *
             return failed(c, "recv");
         }
     }
+    {
+        uint8_t b[16];
+        printf("recv_after_close=%d\n", (int)tls_mbedtls_recv(c, b, sizeof b));
+    }
     body = NULL;
     for (size_t i = 0; i + 4 <= got; i++)
         if (memcmp(response + i, "\r\n\r\n", 4) == 0) {
