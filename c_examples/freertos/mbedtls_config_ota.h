@@ -43,9 +43,10 @@
 #define MBEDTLS_SSL_ALL_ALERT_MESSAGES
 /* tls_mbedtls.c asks for max_fragment_length only when MBEDTLS_SSL_IN_CONTENT_LEN < 16384. */
 #define MBEDTLS_SSL_MAX_FRAGMENT_LENGTH
-#define MBEDTLS_SSL_CIPHERSUITES                                                                  \
-    MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, MBEDTLS_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, \
-        MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,                                          \
+#define MBEDTLS_SSL_CIPHERSUITES                                                              \
+    MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,                                          \
+        MBEDTLS_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,                                        \
+        MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,                                      \
         MBEDTLS_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384
 #define MBEDTLS_SSL_IN_CONTENT_LEN 16384
 #define MBEDTLS_SSL_OUT_CONTENT_LEN 4096

@@ -18,7 +18,7 @@
 
 #if !defined(MBEDTLS_SSL_CLI_C) || !defined(MBEDTLS_SSL_PROTO_TLS1_2) \
     || !defined(MBEDTLS_X509_CRT_PARSE_C) || !defined(MBEDTLS_CTR_DRBG_C)
-#error "tls_mbedtls.c needs an mbedTLS with a TLS 1.2 client, X.509 and CTR_DRBG (mbedtls_config_ota.h)"
+#error "tls_mbedtls.c needs a TLS 1.2 client, X.509 and CTR_DRBG in mbedTLS (mbedtls_config_ota.h)"
 #endif
 
 #ifndef TLS_MBEDTLS_TIME_FLOOR
@@ -139,7 +139,8 @@ static int fail(tls_mbedtls_conn *c, int err)
     c->state = ST_FAILED;
     c->mbedtls_err = err;
     c->verify = v == (uint32_t)-1 ? 0 : v;
-    if (err == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED && (c->verify & MBEDTLS_X509_BADCERT_NOT_TRUSTED))
+    if (err == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED
+        && (c->verify & MBEDTLS_X509_BADCERT_NOT_TRUSTED))
         c->failure = TLS_MBEDTLS_UNTRUSTED;
     else if (err == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED
              && (c->verify & MBEDTLS_X509_BADCERT_CN_MISMATCH))
@@ -191,13 +192,19 @@ int tls_mbedtls_open(tls_mbedtls_conn *c, const tls_mbedtls_params *p)
     mbedtls_ssl_conf_ca_chain(&c->conf, &c->ca, NULL);
     mbedtls_ssl_conf_rng(&c->conf, mbedtls_ctr_drbg_random, &c->drbg);
     mbedtls_ssl_conf_verify(&c->conf, verify_dates, c);
-    mbedtls_ssl_conf_min_version(&c->conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
+    mbedtls_ssl_conf_min_version(&c->conf, MBEDTLS_SSL_MAJOR_VERSION_3,
+                                 MBEDTLS_SSL_MINOR_VERSION_3); /* TLS 1.2 */
 #if defined(MBEDTLS_SSL_MAX_FRAGMENT_LENGTH) && MBEDTLS_SSL_IN_CONTENT_LEN < 16384
     /* A smaller receive buffer only works if the server agrees to send smaller records. */
-    mbedtls_ssl_conf_max_frag_len(&c->conf, MBEDTLS_SSL_IN_CONTENT_LEN <= 512    ? MBEDTLS_SSL_MAX_FRAG_LEN_512
-                                            : MBEDTLS_SSL_IN_CONTENT_LEN <= 1024 ? MBEDTLS_SSL_MAX_FRAG_LEN_1024
-                                            : MBEDTLS_SSL_IN_CONTENT_LEN <= 2048 ? MBEDTLS_SSL_MAX_FRAG_LEN_2048
-                                                                                 : MBEDTLS_SSL_MAX_FRAG_LEN_4096);
+#if MBEDTLS_SSL_IN_CONTENT_LEN < 1024
+    mbedtls_ssl_conf_max_frag_len(&c->conf, MBEDTLS_SSL_MAX_FRAG_LEN_512);
+#elif MBEDTLS_SSL_IN_CONTENT_LEN < 2048
+    mbedtls_ssl_conf_max_frag_len(&c->conf, MBEDTLS_SSL_MAX_FRAG_LEN_1024);
+#elif MBEDTLS_SSL_IN_CONTENT_LEN < 4096
+    mbedtls_ssl_conf_max_frag_len(&c->conf, MBEDTLS_SSL_MAX_FRAG_LEN_2048);
+#else
+    mbedtls_ssl_conf_max_frag_len(&c->conf, MBEDTLS_SSL_MAX_FRAG_LEN_4096);
+#endif
 #endif
     r = mbedtls_ssl_setup(&c->ssl, &c->conf);
     if (r != 0)
