@@ -100,7 +100,7 @@ fn https_download_and_mqtt_connect_through_the_glue() {
             "https",
             "127.0.0.1",
             port,
-            "localhost",
+            "127.0.0.1", // the URL's host, as the library passes it to net_connect
             ca.to_str().unwrap(),
             path,
             body.to_str().unwrap(),
@@ -201,8 +201,19 @@ fn a_wrong_host_name_is_refused_as_name_mismatch() {
     handshake_with(Leaf::WrongName, "localhost", false, Some(2));
     // The right certificate, asked for another name.
     handshake_with(Leaf::Localhost, "other.example", false, Some(2));
-    // mbedTLS 2.28 matches no iPAddress entries: an IP literal is a mismatch (documented).
-    handshake_with(Leaf::Localhost, "127.0.0.1", false, Some(2));
+    // An IPv4 literal is checked against the iPAddress entries (the glue's own check).
+    handshake_with(Leaf::Localhost, "10.0.2.2", false, Some(2));
+    handshake_with(Leaf::WrongName, "127.0.0.1", false, Some(2));
+    // An IPv6 literal is compared as a name by mbedTLS 2.28: never a match (documented).
+    handshake_with(Leaf::Localhost, "::1", false, Some(2));
+}
+
+#[test]
+fn an_ipv4_literal_is_verified_against_the_certificates_addresses() {
+    // The leaf lists 127.0.0.1 as an iPAddress entry (and localhost as a dNSName).
+    handshake_with(Leaf::Localhost, "127.0.0.1", false, None);
+    // The right address on a certificate from an unknown CA is still untrusted.
+    handshake_with(Leaf::UnknownCa, "127.0.0.1", false, Some(1));
 }
 
 #[test]

@@ -81,6 +81,34 @@ static int drbg_entropy(void *ctx, unsigned char *buf, size_t len)
     return c->entropy(c->ctx, buf, len) == 0 ? 0 : MBEDTLS_ERR_CTR_DRBG_ENTROPY_SOURCE_FAILED;
 }
 
+/* A dotted-quad IPv4 literal ("10.0.2.2") into its 4 bytes; 0 if s is not one. */
+static int parse_ipv4(const char *s, uint8_t out[4])
+{
+    for (int i = 0; i < 4; i++) {
+        unsigned v = 0, digits = 0;
+        while (*s >= '0' && *s <= '9' && digits < 4) {
+            v = v * 10 + (unsigned)(*s++ - '0');
+            digits++;
+        }
+        if (digits == 0 || digits > 3 || v > 255 || *s != (i < 3 ? '.' : '\0'))
+            return 0;
+        out[i] = (uint8_t)v;
+        s += i < 3;
+    }
+    return 1;
+}
+
+/* The server's certificate must list the IPv4 address the connection was opened for among its
+ * iPAddress entries (mbedTLS 2.28 compares dNSName entries only). */
+static int has_ip_san(const mbedtls_x509_crt *crt, const uint8_t ip[4])
+{
+    for (const mbedtls_x509_sequence *n = &crt->subject_alt_names; n != NULL; n = n->next)
+        if (n->buf.tag == (MBEDTLS_ASN1_CONTEXT_SPECIFIC | 7) && n->buf.len == 4
+            && n->buf.p != NULL && memcmp(n->buf.p, ip, 4) == 0)
+            return 1;
+    return 0;
+}
+
 /* Seconds since 1970 as an mbedtls_x509_time (proleptic Gregorian, UTC): Howard Hinnant's
  * civil_from_days. */
 static void x509_time_from_unix(int64_t t, mbedtls_x509_time *out)
@@ -111,15 +139,17 @@ static int x509_time_cmp(const mbedtls_x509_time *a, const mbedtls_x509_time *b)
     return 0;
 }
 
-/* Called by mbedTLS for each certificate of the chain: adds the date check mbedTLS cannot do
- * without a clock of its own. It only ever adds flags. */
-static int verify_dates(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
+/* Called by mbedTLS for each certificate of the chain: adds the checks mbedTLS 2.28 cannot
+ * do here, the dates (it has no clock of its own) and an IPv4 server name against the leaf's
+ * iPAddress entries. It only ever adds flags. */
+static int verify_cb(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
 {
     tls_mbedtls_conn *c = ctx;
     int64_t now = c->unix_time_s != NULL ? c->unix_time_s(c->ctx) : -1;
     int clock = now >= 0 && now >= (int64_t)TLS_MBEDTLS_TIME_FLOOR;
     mbedtls_x509_time t;
-    (void)depth;
+    if (depth == 0 && c->is_ip && !has_ip_san(crt, c->ip))
+        *flags |= MBEDTLS_X509_BADCERT_CN_MISMATCH;
     if (!clock)
         now = (int64_t)TLS_MBEDTLS_TIME_FLOOR;
     if (now <= 0)
@@ -191,7 +221,7 @@ int tls_mbedtls_open(tls_mbedtls_conn *c, const tls_mbedtls_params *p)
     mbedtls_ssl_conf_authmode(&c->conf, MBEDTLS_SSL_VERIFY_REQUIRED);
     mbedtls_ssl_conf_ca_chain(&c->conf, &c->ca, NULL);
     mbedtls_ssl_conf_rng(&c->conf, mbedtls_ctr_drbg_random, &c->drbg);
-    mbedtls_ssl_conf_verify(&c->conf, verify_dates, c);
+    mbedtls_ssl_conf_verify(&c->conf, verify_cb, c);
     mbedtls_ssl_conf_min_version(&c->conf, MBEDTLS_SSL_MAJOR_VERSION_3,
                                  MBEDTLS_SSL_MINOR_VERSION_3); /* TLS 1.2 */
 #if defined(MBEDTLS_SSL_MAX_FRAGMENT_LENGTH) && MBEDTLS_SSL_IN_CONTENT_LEN < 16384
@@ -209,7 +239,10 @@ int tls_mbedtls_open(tls_mbedtls_conn *c, const tls_mbedtls_params *p)
     r = mbedtls_ssl_setup(&c->ssl, &c->conf);
     if (r != 0)
         return fail(c, r);
-    r = mbedtls_ssl_set_hostname(&c->ssl, p->server_name); /* SNI and the name check */
+    /* A name: SNI and mbedTLS's check of the dNSName entries. An IPv4 literal: no SNI (RFC 6066
+     * allows none for addresses) and verify_cb's check of the iPAddress entries instead. */
+    c->is_ip = (uint8_t)parse_ipv4(p->server_name, c->ip);
+    r = mbedtls_ssl_set_hostname(&c->ssl, c->is_ip ? NULL : p->server_name);
     if (r != 0)
         return fail(c, r);
     mbedtls_ssl_set_bio(&c->ssl, c, bio_send, bio_recv, NULL);

@@ -9,9 +9,11 @@
  * tls_mbedtls.c and mbedtls_config_ota.h into an STM32Cube, ESP-IDF or plain FreeRTOS project.
  *
  * Security: the server's chain is verified against the CA given to tls_mbedtls_open() (and only
- * that CA), the server name is checked against the certificate (dNSName entries; mbedTLS 2.28
- * does not match iPAddress entries, so give a name, not an IP literal), certificate dates are
- * checked when the time hook knows the time, and nothing is sent before the handshake is done.
+ * that CA), the server name is checked against the certificate (a host name against its
+ * dNSName entries, by mbedTLS; an IPv4 literal against its iPAddress entries, by this module,
+ * since mbedTLS 2.28 cannot; an IPv6 literal is compared as a name and so never matches),
+ * certificate dates are checked when the time hook knows the time, and no application data is
+ * sent before the handshake is done.
  * A failed verification is never overridden.
  *
  * Build: tls_mbedtls.c and mbedTLS itself must be compiled with the same configuration
@@ -21,7 +23,7 @@
  * header that declares them if it is not <sys/socket.h> (e.g. "lwip/sockets.h").
  *
  * Memory per connection, with mbedtls_config_ota.h: sizeof(tls_mbedtls_conn) in storage you own
- * (static, or on a stack that outlives the connection): 984 bytes on Cortex-M4, 1552 on x86-64.
+ * (static, or on a stack that outlives the connection): 988 bytes on Cortex-M4, 1560 on x86-64.
  * Plus mbedTLS's calloc while the connection is open, measured on the host (tests/tls_mbedtls.rs):
  * peak 25.8 KB with an ECDSA P-256 server (the stand-in, mosquitto), 29.6 KB with an RSA 2048
  * one (Tencent's brokers are RSA), ~23-24 KB held after the handshake (the 16 KiB + 4 KiB record
@@ -99,7 +101,8 @@ typedef int64_t (*tls_mbedtls_time_fn)(void *ctx);
 typedef struct {
     /** The connected (or connecting) non-blocking TCP socket; not closed by this module. */
     int fd;
-    /** The server name: sent as SNI and checked against the certificate. Copied. */
+    /** The server name, as net_connect got it: a host name (sent as SNI) or an IPv4 literal,
+     *  checked against the certificate. Copied. */
     const char *server_name;
     /** The trust anchor(s): PEM (NUL-terminated, ca_len counting the NUL, one or more
      *  certificates) or DER (one certificate). Parsed (copied) at open. */
@@ -127,6 +130,8 @@ typedef struct {
     uint8_t state;      /* open, handshaken, failed, closed */
     uint8_t sent_any;   /* a byte went out: ENOTCONN no longer means "still connecting" */
     uint8_t failure;    /* tls_mbedtls_failure */
+    uint8_t is_ip;      /* server_name was an IPv4 literal: ip[] must be in the certificate */
+    uint8_t ip[4];
     uint32_t verify;    /* mbedTLS's verification flags (MBEDTLS_X509_BADCERT_*) */
     int mbedtls_err;    /* mbedTLS's last error code (negative), 0 if none */
 } tls_mbedtls_conn;
