@@ -408,3 +408,65 @@ fn mbedtls_builds_for_cortex_m4f() {
     assert!(text + data < 90_000, "{size}");
     assert!(data + bss < 256, "{size}");
 }
+
+/// The byte at offset `i` of the program's `stream` mode.
+fn stream_byte(i: usize) -> u8 {
+    (i.wrapping_mul(7).wrapping_add(i / 251)) as u8
+}
+
+/// A slow TLS reader (rustls, a direct dependency with the default `tls` feature): a send
+/// that would block is retried with more bytes offered (as the library does when it queued more
+/// meanwhile), and every byte arrives once, in order. (The stand-in's TlsFront cannot be the
+/// peer here: it hands rustls only the first part of a large read.)
+#[cfg(feature = "tls")]
+#[test]
+fn a_retried_send_with_more_bytes_loses_and_repeats_nothing() {
+    use std::io::Read;
+    const TOTAL: usize = 1 << 20;
+    let dir = scratch_dir("tls-mbedtls-stream");
+    let pki = TestPki::generate(&dir).unwrap();
+    let cfg = pki.server_config(Leaf::Localhost).unwrap();
+    let server = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = server.local_addr().unwrap().port().to_string();
+    let reader = std::thread::spawn(move || {
+        let (tcp, _) = server.accept().expect("accept");
+        tcp.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+        let conn = rustls::ServerConnection::new(cfg).expect("server connection");
+        let mut tls = rustls::StreamOwned::new(conn, tcp);
+        let mut got = Vec::with_capacity(TOTAL);
+        let mut buf = [0u8; 4096];
+        loop {
+            match tls.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                // close_notify is best effort: a full socket at close drops it.
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+                Err(e) => panic!("TLS reader: {e} after {} bytes", got.len()),
+            }
+            std::thread::sleep(Duration::from_micros(300)); // slower than the sender
+        }
+        got
+    });
+    let ca = pki.ca_path();
+    let total = TOTAL.to_string();
+    let (code, kv, out) = client(
+        &[
+            "stream",
+            "127.0.0.1",
+            &port,
+            "localhost",
+            ca.to_str().unwrap(),
+            &total,
+        ],
+        false,
+    );
+    assert_eq!(code, 0, "{out}");
+    clean(&kv, &out);
+    assert!(num(&kv, "stream_would_block", &out) >= 1, "{out}");
+    assert!(num(&kv, "stream_grown_retries", &out) >= 1, "{out}");
+    let got = reader.join().expect("reader");
+    assert_eq!(got.len(), TOTAL, "bytes received");
+    let first_bad = (0..TOTAL).find(|&i| got[i] != stream_byte(i));
+    assert_eq!(first_bad, None, "the stream differs");
+    let _ = std::fs::remove_dir_all(&dir);
+}

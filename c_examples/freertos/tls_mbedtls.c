@@ -277,11 +277,28 @@ int32_t tls_mbedtls_send(tls_mbedtls_conn *c, const uint8_t *buf, size_t len)
         return r;
     if (buf == NULL || len == 0)
         return buf == NULL ? fail(c, MBEDTLS_ERR_SSL_BAD_INPUT_DATA) : 0;
-    r = mbedtls_ssl_write(&c->ssl, buf, len > INT_MAX ? INT_MAX : len);
-    if (r > 0)
+    if (len > INT_MAX)
+        len = INT_MAX;
+    /* A record that would block is already encrypted and waits in mbedTLS, which then counts
+     * whatever length the next call passes as sent. The caller may offer more by then (the
+     * library appends to its queue), so the retry passes exactly the waiting record's length. */
+    if (c->write_pending != 0) {
+        if (len < c->write_pending)
+            return fail(c, MBEDTLS_ERR_SSL_BAD_INPUT_DATA); /* the bytes were taken back */
+        len = c->write_pending;
+    }
+    r = mbedtls_ssl_write(&c->ssl, buf, len);
+    if (r > 0) {
+        c->write_pending = 0;
         return r;
-    if (r == MBEDTLS_ERR_SSL_WANT_READ || r == MBEDTLS_ERR_SSL_WANT_WRITE)
+    }
+    if (r == MBEDTLS_ERR_SSL_WANT_READ || r == MBEDTLS_ERR_SSL_WANT_WRITE) {
+        if (c->write_pending == 0) {
+            int max = mbedtls_ssl_get_max_out_record_payload(&c->ssl);
+            c->write_pending = max > 0 && len > (size_t)max ? (size_t)max : len;
+        }
         return TLS_MBEDTLS_WOULD_BLOCK;
+    }
     return fail(c, r);
 }
 

@@ -134,6 +134,7 @@ typedef struct {
     uint8_t ip[4];
     uint32_t verify;    /* mbedTLS's verification flags (MBEDTLS_X509_BADCERT_*) */
     int mbedtls_err;    /* mbedTLS's last error code (negative), 0 if none */
+    size_t write_pending; /* length of the record waiting after a would-block send, or 0 */
 } tls_mbedtls_conn;
 
 /**
@@ -153,8 +154,10 @@ int tls_mbedtls_handshake(tls_mbedtls_conn *c);
 
 /**
  * Encrypts and sends up to len bytes (running the handshake first): the count taken (> 0, may
- * be less than len: one record at a time), TLS_MBEDTLS_WOULD_BLOCK (call again with the same
- * data), or TLS_MBEDTLS_ERROR.
+ * be less than len: one record at a time), TLS_MBEDTLS_WOULD_BLOCK, or TLS_MBEDTLS_ERROR.
+ * After a would-block, call again with the same data at the start of buf (more may follow it:
+ * the count returned is then that of the record that was waiting); offering fewer bytes than
+ * before is an error.
  */
 int32_t tls_mbedtls_send(tls_mbedtls_conn *c, const uint8_t *buf, size_t len);
 

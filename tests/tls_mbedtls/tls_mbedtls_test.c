@@ -10,6 +10,8 @@
  *   tls_mbedtls_test fill   HOST PORT NAME CA            send until the socket would block
  *   tls_mbedtls_test silent HOST PORT NAME CA            the server never answers: every
  *                                                        handshake step must would-block at once
+ *   tls_mbedtls_test stream HOST PORT NAME CA BYTES      sends BYTES of stream_byte() to a slow
+ *                                                        reader, offering more after would-block
  *
  * Prints key=value lines; exits 0 when the mode's exchange went as described, 1 otherwise.
  * TLS_TEST_NO_CLOCK=1 gives the connection no time hook.
@@ -280,6 +282,57 @@ static int fill(tls_mbedtls_conn *c)
     return 1;
 }
 
+static void wait_writable(int fd)
+{
+    struct pollfd p = {fd, POLLOUT, 0};
+    (void)poll(&p, 1, 10);
+}
+
+/* The stream's byte at offset i (tests/tls_mbedtls.rs computes the same). */
+static uint8_t stream_byte(size_t i)
+{
+    return (uint8_t)(i * 7u + i / 251u);
+}
+
+/* Sends `total` bytes the way the OTA library does: after a would-block it offers the same
+ * bytes again, plus whatever it queued meanwhile (here: a growing length). */
+static int stream(tls_mbedtls_conn *c, int fd, size_t total)
+{
+    static uint8_t data[8u << 20];
+    size_t sent = 0, offered = 0;
+    unsigned calls = 0, blocked = 0, grown = 0;
+    double end = now_s() + DEADLINE_S;
+    if (total > sizeof data)
+        return 2;
+    for (size_t i = 0; i < total; i++)
+        data[i] = stream_byte(i);
+    while (sent < total && now_s() < end) {
+        size_t want = 1 + (size_t)(calls++ * 7919u) % 20000u; /* 1 .. 20000, varying */
+        size_t left = total - sent;
+        int32_t n;
+        if (offered != 0) { /* the last call would block: offer those bytes and more */
+            want = offered + want;
+            grown++;
+        }
+        offered = 0;
+        if (want > left)
+            want = left;
+        n = tls_mbedtls_send(c, data + sent, want);
+        if (n > 0) {
+            sent += (size_t)n;
+        } else if (n == TLS_MBEDTLS_WOULD_BLOCK) {
+            blocked++;
+            offered = want;
+            wait_writable(fd);
+        } else {
+            return failed(c, "send");
+        }
+    }
+    printf("stream_sent=%zu\nstream_would_block=%u\nstream_grown_retries=%u\n", sent, blocked,
+           grown);
+    return sent == total ? 0 : 1;
+}
+
 /* Against a server that accepts and never answers: 300 ms of handshake steps, each of which
  * must return would-block without waiting. */
 static int silent(tls_mbedtls_conn *c, int fd)
@@ -311,7 +364,7 @@ int main(int argc, char **argv)
     int fd, rc;
 
     if (argc < 6) {
-        fprintf(stderr, "usage: %s https|mqtt|refuse|fill|silent HOST PORT NAME CA [PATH OUT]\n",
+        fprintf(stderr, "usage: %s MODE HOST PORT NAME CA [ARGS]\n",
                 argv[0]);
         return 2;
     }
@@ -330,7 +383,7 @@ int main(int argc, char **argv)
         perror("connect");
         return 2;
     }
-    if (strcmp(mode, "fill") == 0) {
+    if (strcmp(mode, "fill") == 0 || strcmp(mode, "stream") == 0) {
         int small = 16 * 1024; /* a small send buffer fills sooner */
         (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
     }
@@ -358,6 +411,8 @@ int main(int argc, char **argv)
         rc = mqtt_connect(&conn, fd);
     } else if (strcmp(mode, "fill") == 0) {
         rc = fill(&conn);
+    } else if (strcmp(mode, "stream") == 0 && argc >= 7) {
+        rc = stream(&conn, fd, (size_t)strtoul(argv[6], NULL, 10));
     } else {
         rc = 2;
     }
