@@ -58,7 +58,9 @@ static int bio_send(void *ctx, const unsigned char *buf, size_t len)
         c->sent_any = 1;
         return (int)n;
     }
-    if (n < 0 && would_block(c, errno))
+    if (n == 0)
+        return MBEDTLS_ERR_NET_SEND_FAILED; /* nothing taken and no errno to say why */
+    if (would_block(c, errno))
         return MBEDTLS_ERR_SSL_WANT_WRITE;
     return errno == ECONNRESET || errno == EPIPE ? MBEDTLS_ERR_NET_CONN_RESET
                                                  : MBEDTLS_ERR_NET_SEND_FAILED;
@@ -109,24 +111,23 @@ static int has_ip_san(const mbedtls_x509_crt *crt, const uint8_t ip[4])
     return 0;
 }
 
-/* Seconds since 1970 as an mbedtls_x509_time (proleptic Gregorian, UTC): Howard Hinnant's
- * civil_from_days. */
+/* Seconds since 1970 (> 0) as an mbedtls_x509_time (UTC): Howard Hinnant's civil_from_days,
+ * in 32-bit arithmetic (no 64-bit division helpers on a Cortex-M); valid until 2106. */
 static void x509_time_from_unix(int64_t t, mbedtls_x509_time *out)
 {
-    int64_t days = t / 86400, secs = t % 86400;
-    int64_t z = days + 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    int64_t m = mp < 10 ? mp + 3 : mp - 9;
-    out->year = (int)(yoe + era * 400 + (m <= 2));
+    uint32_t u = t > (int64_t)UINT32_MAX ? UINT32_MAX : (uint32_t)t;
+    uint32_t secs = u % 86400u, z = u / 86400u + 719468u;
+    uint32_t era = z / 146097u, doe = z - era * 146097u;
+    uint32_t yoe = (doe - doe / 1460u + doe / 36524u - doe / 146096u) / 365u;
+    uint32_t doy = doe - (365u * yoe + yoe / 4u - yoe / 100u);
+    uint32_t mp = (5u * doy + 2u) / 153u;
+    uint32_t m = mp < 10u ? mp + 3u : mp - 9u;
+    out->year = (int)(yoe + era * 400u + (m <= 2u));
     out->mon = (int)m;
-    out->day = (int)(doy - (153 * mp + 2) / 5 + 1);
-    out->hour = (int)(secs / 3600);
-    out->min = (int)(secs / 60 % 60);
-    out->sec = (int)(secs % 60);
+    out->day = (int)(doy - (153u * mp + 2u) / 5u + 1u);
+    out->hour = (int)(secs / 3600u);
+    out->min = (int)(secs / 60u % 60u);
+    out->sec = (int)(secs % 60u);
 }
 
 static int x509_time_cmp(const mbedtls_x509_time *a, const mbedtls_x509_time *b)
