@@ -5,8 +5,11 @@
  * the TCP socket (non-blocking) and calls tls_mbedtls_open(); net_send/net_recv call
  * tls_mbedtls_send()/tls_mbedtls_recv(), which run the handshake first, and map
  * TLS_MBEDTLS_WOULD_BLOCK to OTA_NET_WOULD_BLOCK and TLS_MBEDTLS_ERROR to OTA_NET_ERROR;
- * net_close calls tls_mbedtls_close() and then closes the socket. Copy tls_mbedtls.h,
- * tls_mbedtls.c and mbedtls_config_ota.h into an STM32Cube, ESP-IDF or plain FreeRTOS project.
+ * net_close calls tls_mbedtls_close() and then closes the socket. net_connect picks the CA by
+ * channel: Tencent's IoT CA (certs/tencent_iot_ca.pem) for OTA_CHANNEL_MQTT, the roots the
+ * firmware URLs' server (COS) chains to for OTA_CHANNEL_HTTP; the server name is net_connect's
+ * `host`. Copy tls_mbedtls.h, tls_mbedtls.c and mbedtls_config_ota.h into an STM32Cube,
+ * ESP-IDF or plain FreeRTOS project.
  *
  * Security: the server's chain is verified against the CA given to tls_mbedtls_open() (and only
  * that CA), the server name is checked against the certificate (a host name against its
@@ -29,12 +32,14 @@
  * one (Tencent's brokers are RSA), ~23-24 KB held after the handshake (the 16 KiB + 4 KiB record
  * buffers, the parsed CA); every byte is given back by tls_mbedtls_close(). mbedTLS's calloc/free
  * are set with mbedtls_platform_set_calloc_free() (e.g. over pvPortMalloc/vPortFree plus a
- * memset), once, before the first tls_mbedtls_open(). The heap figures are from a 64-bit host
- * (a 32-bit target needs a little less: pointers in mbedTLS's structures). The stack the
- * handshake needs is not measured here: check the calling task's high-water mark on the target.
+ * memset), once, before the first tls_mbedtls_open(). The heap figures are the bytes mbedTLS
+ * asked for on a 64-bit host (a 32-bit target asks a little less: pointers in its structures;
+ * add the allocator's overhead per block: 51 blocks live at the peak). The stack the handshake
+ * needs is not measured here: check the calling task's high-water mark on the target.
  *
  * Threads: a connection is used by one task at a time; different connections may be used by
- * different tasks. No globals are used beyond mbedTLS's own (its calloc/free pointers).
+ * different tasks if mbedTLS's calloc/free are thread-safe (pvPortMalloc is). No globals are
+ * used beyond mbedTLS's own (its calloc/free pointers).
  */
 #ifndef TLS_MBEDTLS_H
 #define TLS_MBEDTLS_H
