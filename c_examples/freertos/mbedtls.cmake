@@ -11,7 +11,16 @@
 # (vendor/) pinned by c_examples/freertos/sources/Cargo.lock: `cargo fetch --locked` brings it
 # and `cargo metadata` says where it is (never built as Rust). Set MBEDTLS_OTA_SOURCE_DIR (the
 # directory holding include/ and library/) to use another copy of mbedTLS 2.28 instead.
-cmake_minimum_required(VERSION 3.19) # string(JSON)
+#
+# MBEDTLS_OTA_USER_CONFIG names a header of project changes to mbedtls_config_ota.h (it becomes
+# MBEDTLS_USER_CONFIG_FILE, e.g. a smaller MBEDTLS_SSL_IN_CONTENT_LEN for servers that honour
+# max_fragment_length).
+
+# string(JSON) needs CMake 3.19. No cmake_minimum_required() here: in an included file it would
+# reset the including project's policies.
+if(CMAKE_VERSION VERSION_LESS 3.19)
+    message(FATAL_ERROR "mbedtls.cmake needs CMake 3.19 or newer")
+endif()
 
 set(MBEDTLS_OTA_DIR "${CMAKE_CURRENT_LIST_DIR}")
 set(MBEDTLS_OTA_CPU_FLAGS "" CACHE STRING "Extra compile flags for mbedTLS (e.g. the Cortex-M4F ones)")
