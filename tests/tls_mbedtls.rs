@@ -1,9 +1,12 @@
 //! The mbedTLS host-TLS glue of the FreeRTOS example (`c_examples/freertos/tls_mbedtls.c`),
 //! built with mbedTLS 2.28 and `mbedtls_config_ota.h` through `mbedtls.cmake`, over real
 //! non-blocking POSIX sockets on 127.0.0.1: an HTTPS download from the stand-in and an MQTT
-//! CONNECT to mosquitto's TLS listener (both with the test CA), an unknown CA, a wrong name and
-//! an expired certificate refused with their own errors, and the would-block paths of the
-//! handshake, recv and send. The C program (`tests/tls_mbedtls/`) counts mbedTLS's heap.
+//! CONNECT to mosquitto's TLS listener (ECDSA test CA), an MQTT CONNECT to mosquitto with an RSA
+//! certificate (as Tencent's brokers have); an unknown CA, a wrong name (host name or IPv4
+//! literal) and an expired certificate refused with their own errors; the would-block paths of
+//! the handshake, recv and send, and a send retried with more bytes losing nothing. The C
+//! program (`tests/tls_mbedtls/`) counts mbedTLS's heap; the same CMake builds the library for a
+//! Cortex-M4F.
 mod common;
 use std::collections::HashMap;
 use std::net::TcpListener;
