@@ -123,6 +123,12 @@ static void wait_readable(int fd)
     (void)poll(&p, 1, 10);
 }
 
+static void wait_writable(int fd)
+{
+    struct pollfd p = {fd, POLLOUT, 0};
+    (void)poll(&p, 1, 10);
+}
+
 static int failed(const tls_mbedtls_conn *c, const char *what)
 {
     printf("failed_at=%s\nfailure=%s\nfailure_code=%d\nmbedtls=-0x%04x\nverify=0x%08x\n", what,
@@ -154,7 +160,7 @@ static int send_all(tls_mbedtls_conn *c, int fd, const uint8_t *buf, size_t len)
         if (n == TLS_MBEDTLS_ERROR)
             return -1;
         if (n == TLS_MBEDTLS_WOULD_BLOCK) {
-            wait_readable(fd);
+            wait_writable(fd);
             continue;
         }
         buf += n;
@@ -282,12 +288,6 @@ static int fill(tls_mbedtls_conn *c)
     return 1;
 }
 
-static void wait_writable(int fd)
-{
-    struct pollfd p = {fd, POLLOUT, 0};
-    (void)poll(&p, 1, 10);
-}
-
 /* The stream's byte at offset i (tests/tls_mbedtls.rs computes the same). */
 static uint8_t stream_byte(size_t i)
 {
@@ -364,8 +364,7 @@ int main(int argc, char **argv)
     int fd, rc;
 
     if (argc < 6) {
-        fprintf(stderr, "usage: %s MODE HOST PORT NAME CA [ARGS]\n",
-                argv[0]);
+        fprintf(stderr, "usage: %s MODE HOST PORT NAME CA [ARGS]\n", argv[0]);
         return 2;
     }
     mode = argv[1];
