@@ -18,41 +18,55 @@ use common::programs::{root, run, scratch_dir};
 use common::tls_cloud_with_task;
 use qcloud_ota_standin::{Leaf, TestPki, TlsFront, generate_image};
 
-/// Configures and builds `tests/tls_mbedtls` (mbedTLS, the glue, the test program) once per
-/// test binary; returns the program. `TLS_MBEDTLS_USER_CONFIG=/abs/header.h` builds a variant
-/// with that header as MBEDTLS_USER_CONFIG_FILE (e.g. smaller record buffers), to try a
-/// configuration against the same servers.
+/// Configures `tests/tls_mbedtls` (once) and builds `target` in it; returns the program. One
+/// build at a time: the targets share the mbedTLS library. `TLS_MBEDTLS_USER_CONFIG=/abs/h.h`
+/// builds a variant with that header as MBEDTLS_USER_CONFIG_FILE (e.g. smaller record
+/// buffers), to try a configuration against the same servers.
+fn build(target: &str) -> PathBuf {
+    static LOCK: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
+    let mut configured = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let user = std::env::var("TLS_MBEDTLS_USER_CONFIG").unwrap_or_default();
+    let build = root().join(if user.is_empty() {
+        "target/tls_mbedtls/host"
+    } else {
+        "target/tls_mbedtls/host-user-config"
+    });
+    let cmake = |args: &[&str]| {
+        let st = Command::new("cmake")
+            .args(args)
+            .status()
+            .expect("cmake (scripts/setup.sh installs it)");
+        assert!(st.success(), "cmake {args:?} failed");
+    };
+    if !*configured {
+        let src = root().join("tests/tls_mbedtls");
+        // Where scripts/build-demo.sh builds the library (common::programs::examples_dir).
+        let lib_dir = root().join("target/cmake");
+        cmake(&[
+            "-S",
+            src.to_str().unwrap(),
+            "-B",
+            build.to_str().unwrap(),
+            "-DCMAKE_BUILD_TYPE=Release",
+            &format!("-DMBEDTLS_OTA_USER_CONFIG={user}"),
+            &format!("-DQCLOUD_OTA_BUILD_DIR={}", lib_dir.display()),
+        ]);
+        *configured = true;
+    }
+    cmake(&[
+        "--build",
+        build.to_str().unwrap(),
+        "--target",
+        target,
+        "-j2",
+    ]);
+    build.join(target)
+}
+
+/// The glue's test program (`tests/tls_mbedtls/tls_mbedtls_test.c`), built once.
 fn program() -> PathBuf {
     static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let user = std::env::var("TLS_MBEDTLS_USER_CONFIG").unwrap_or_default();
-            let build = root().join(if user.is_empty() {
-                "target/tls_mbedtls/host"
-            } else {
-                "target/tls_mbedtls/host-user-config"
-            });
-            let user_def = format!("-DMBEDTLS_OTA_USER_CONFIG={user}");
-            let cmake = |args: &[&str]| {
-                let st = Command::new("cmake")
-                    .args(args)
-                    .status()
-                    .expect("cmake (scripts/setup.sh installs it)");
-                assert!(st.success(), "cmake {args:?} failed");
-            };
-            let src = root().join("tests/tls_mbedtls");
-            cmake(&[
-                "-S",
-                src.to_str().unwrap(),
-                "-B",
-                build.to_str().unwrap(),
-                "-DCMAKE_BUILD_TYPE=Release",
-                &user_def,
-            ]);
-            cmake(&["--build", build.to_str().unwrap(), "-j2"]);
-            build.join("tls_mbedtls_test")
-        })
-        .clone()
+    BUILT.get_or_init(|| build("tls_mbedtls_test")).clone()
 }
 
 /// Runs the program; its exit code and its `key=value` lines.
@@ -471,5 +485,50 @@ fn a_retried_send_with_more_bytes_loses_and_repeats_nothing() {
     assert_eq!(got.len(), TOTAL, "bytes received");
     let first_bad = (0..TOTAL).find(|&i| got[i] != stream_byte(i));
     assert_eq!(first_bad, None, "the stream differs");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The library itself in host-TLS mode with the glue as its TLS (what the FreeRTOS firmware
+/// does over lwIP): MQTT/TLS to mosquitto, the offer, the https download of the image from the
+/// stand-in, verified into the slot. Every connection is TLS and nothing went out in clear.
+#[test]
+fn the_library_downloads_over_mqtt_tls_and_https_through_the_glue() {
+    let _ = common::programs::examples_dir(); // builds libqcloud_ota.a where build() expects it
+    let prog = build("ota_over_mbedtls");
+    let image = generate_image(300 * 1024, 4242);
+    let (bench, cloud) = tls_cloud_with_task("MBEDTLS002", "ota-glue", image.clone(), |_| {});
+    let dir = scratch_dir("tls-mbedtls-ota");
+    let ca = bench.pki.ca_path();
+    let port = bench.mqtt_tls_port().to_string();
+    let args = [
+        dir.to_str().unwrap(),
+        "MBEDTLS002",
+        "ota-glue",
+        common::SECRET,
+        &port,
+        ca.to_str().unwrap(),
+    ];
+    let (code, out) = run(&prog, &args, Duration::from_secs(90));
+    assert_eq!(code, 0, "{out}");
+    let kv: HashMap<&str, &str> = out.lines().filter_map(|l| l.split_once('=')).collect();
+    assert_eq!(kv.get("image_ready"), Some(&"2.0.0 307200"), "{out}");
+    assert_eq!(kv.get("plain_connections"), Some(&"0"), "{out}");
+    assert!(
+        kv.get("tls_connections")
+            .and_then(|v| v.parse::<u32>().ok())
+            >= Some(2)
+    );
+    assert_eq!(kv.get("heap_live_after_close"), Some(&"0"), "{out}");
+    assert_eq!(std::fs::read(dir.join("firmware.bin")).unwrap(), image);
+    eprintln!(
+        "mbedTLS glue under the library (MQTT/TLS + HTTPS open together): heap peak {} B",
+        kv.get("heap_peak").unwrap_or(&"?")
+    );
+    let report = cloud.report();
+    assert!(report.deviations.is_empty(), "{report}");
+    assert!(!report.http_first_bytes.is_empty());
+    for b in &report.http_first_bytes {
+        assert_eq!(b.first(), Some(&0x16), "not TLS: {b:02x?}");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

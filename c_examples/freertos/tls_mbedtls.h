@@ -26,11 +26,13 @@
  * header that declares them if it is not <sys/socket.h> (e.g. "lwip/sockets.h").
  *
  * Memory per connection, with mbedtls_config_ota.h: sizeof(tls_mbedtls_conn) in storage you own
- * (static, or on a stack that outlives the connection): 988 bytes on Cortex-M4, 1560 on x86-64.
+ * (static, or on a stack that outlives the connection): 992 bytes on Cortex-M4, 1568 on x86-64.
  * Plus mbedTLS's calloc while the connection is open, measured on the host (tests/tls_mbedtls.rs):
  * peak 25.8 KB with an ECDSA P-256 server (the stand-in, mosquitto), 29.6 KB with an RSA 2048
  * one (Tencent's brokers are RSA), ~23-24 KB held after the handshake (the 16 KiB + 4 KiB record
- * buffers, the parsed CA); every byte is given back by tls_mbedtls_close(). mbedTLS's calloc/free
+ * buffers, the parsed CA); 48.9 KB at the peak for the library's two connections (MQTT and the
+ * download, one handshaking while the other is open); every byte is given back by
+ * tls_mbedtls_close(). mbedTLS's calloc/free
  * are set with mbedtls_platform_set_calloc_free() (e.g. over pvPortMalloc/vPortFree plus a
  * memset), once, before the first tls_mbedtls_open(). The heap figures are the bytes mbedTLS
  * asked for on a 64-bit host (a 32-bit target asks a little less: pointers in its structures;

@@ -1,8 +1,8 @@
 /*
  * tls_mbedtls_test: drives c_examples/freertos/tls_mbedtls.c over a real non-blocking POSIX
  * socket against a TLS server on the loopback (tests/tls_mbedtls.rs starts the servers and
- * checks what this prints). mbedTLS's calloc/free are counted to measure the heap a connection
- * takes.
+ * checks what this prints). mbedTLS's calloc/free are counted (host_hooks.c) to measure the
+ * heap a connection takes.
  *
  *   tls_mbedtls_test https  HOST PORT NAME CA PATH OUT   GET PATH, the body into OUT
  *   tls_mbedtls_test mqtt   HOST PORT NAME CA            MQTT CONNECT, expects CONNACK accepted
@@ -28,67 +28,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "mbedtls/platform.h"
+#include "host_hooks.h"
 #include "tls_mbedtls.h"
-
-/* ---- counting allocator ---------------------------------------------------------------------- */
-
-static size_t heap_live, heap_peak, blocks_live, blocks_peak;
-
-typedef union { /* C99 has no max_align_t: the widest scalars keep the payload aligned */
-    size_t size;
-    long double ld;
-    long long ll;
-    void *p;
-} block_head;
-
-static void *count_calloc(size_t n, size_t size)
-{
-    block_head *h;
-    if (size != 0 && n > (SIZE_MAX - sizeof *h) / size)
-        return NULL;
-    h = calloc(1, sizeof *h + n * size);
-    if (h == NULL)
-        return NULL;
-    h->size = n * size;
-    heap_live += h->size;
-    blocks_live++;
-    if (heap_live > heap_peak)
-        heap_peak = heap_live;
-    if (blocks_live > blocks_peak)
-        blocks_peak = blocks_live;
-    return h + 1;
-}
-
-static void count_free(void *p)
-{
-    block_head *h;
-    if (p == NULL)
-        return;
-    h = (block_head *)p - 1;
-    heap_live -= h->size;
-    blocks_live--;
-    free(h);
-}
-
-/* ---- hooks ----------------------------------------------------------------------------------- */
-
-/* The host's kernel CSPRNG: what a TRNG driver is on a device. */
-static int entropy(void *ctx, unsigned char *buf, size_t len)
-{
-    FILE *f = fopen("/dev/urandom", "rb");
-    size_t got = f != NULL ? fread(buf, 1, len, f) : 0;
-    (void)ctx;
-    if (f != NULL)
-        fclose(f);
-    return got == len ? 0 : -1;
-}
-
-static int64_t unix_time(void *ctx)
-{
-    (void)ctx;
-    return (int64_t)time(NULL);
-}
 
 /* ---- helpers --------------------------------------------------------------------------------- */
 
@@ -146,7 +87,8 @@ static int handshake(tls_mbedtls_conn *c, int fd)
         blocked++;
         wait_readable(fd);
     }
-    printf("handshake_would_block=%d\nhandshake_heap_peak=%zu\n", blocked, heap_peak);
+    printf("handshake_would_block=%d\nhandshake_heap_peak=%zu\n", blocked,
+           host_hooks_heap_peak());
     if (r == 0)
         printf("suite=%s\n", mbedtls_ssl_get_ciphersuite(&c->ssl));
     return r;
@@ -375,7 +317,7 @@ int main(int argc, char **argv)
     fclose(f);
     ca[ca_len++] = '\0'; /* PEM: mbedTLS wants the terminating NUL counted */
 
-    mbedtls_platform_set_calloc_free(count_calloc, count_free);
+    host_hooks_count_heap();
     printf("conn_size=%zu\n", sizeof conn);
     fd = tcp_connect(argv[2], argv[3]);
     if (fd < 0) {
@@ -391,8 +333,8 @@ int main(int argc, char **argv)
     p.server_name = argv[4];
     p.ca = ca;
     p.ca_len = ca_len;
-    p.entropy = entropy;
-    p.unix_time_s = getenv("TLS_TEST_NO_CLOCK") ? NULL : unix_time;
+    p.entropy = host_hooks_entropy;
+    p.unix_time_s = getenv("TLS_TEST_NO_CLOCK") ? NULL : host_hooks_unix_time;
     if (tls_mbedtls_open(&conn, &p) != 0) {
         rc = failed(&conn, "open");
     } else if (strcmp(mode, "silent") == 0) {
@@ -415,13 +357,15 @@ int main(int argc, char **argv)
     } else {
         rc = 2;
     }
-    printf("heap_live_open=%zu\n", heap_live);
+    printf("heap_live_open=%zu\n", host_hooks_heap_live());
     tls_mbedtls_close(&conn);
     tls_mbedtls_close(&conn); /* twice is allowed */
     close(fd);
-    printf("heap_peak=%zu\nheap_blocks_peak=%zu\n", heap_peak, blocks_peak);
-    printf("heap_live_after_close=%zu\nblocks_live_after_close=%zu\n", heap_live, blocks_live);
-    if (heap_live != 0 || blocks_live != 0)
+    printf("heap_peak=%zu\nheap_blocks_peak=%zu\n", host_hooks_heap_peak(),
+           host_hooks_blocks_peak());
+    printf("heap_live_after_close=%zu\nblocks_live_after_close=%zu\n", host_hooks_heap_live(),
+           host_hooks_blocks_live());
+    if (host_hooks_heap_live() != 0 || host_hooks_blocks_live() != 0)
         rc = 1;
     printf("result=%d\n", rc);
     return rc;
