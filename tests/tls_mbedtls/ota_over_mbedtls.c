@@ -35,7 +35,6 @@ typedef struct {
     size_t ca_len;
     struct {
         int fd; /* -1: free */
-        int tls;
         tls_mbedtls_conn conn;
     } socks[2];
 } port;
@@ -47,6 +46,10 @@ static int32_t net_connect(void *user, int32_t channel, const char *host, uint16
     struct sockaddr_in a;
     int i, fd;
     (void)channel;
+    if (!(flags & OTA_NET_TLS)) { /* every connection of this configuration must be TLS */
+        p->plain_connections++;
+        return OTA_NET_ERROR;
+    }
     for (i = 0; i < 2 && p->socks[i].fd >= 0; i++)
         ;
     memset(&a, 0, sizeof a);
@@ -61,22 +64,18 @@ static int32_t net_connect(void *user, int32_t channel, const char *host, uint16
             close(fd);
         return OTA_NET_ERROR;
     }
-    p->socks[i].fd = fd;
-    p->socks[i].tls = (flags & OTA_NET_TLS) != 0;
-    if (p->socks[i].tls) {
+    {
         tls_mbedtls_params tp = {fd, host, p->ca, p->ca_len, host_hooks_entropy,
                                 host_hooks_unix_time, NULL};
-        p->tls_connections++;
         if (tls_mbedtls_open(&p->socks[i].conn, &tp) != 0) {
             tls_mbedtls_close(&p->socks[i].conn);
             close(fd);
-            p->socks[i].fd = -1;
             return OTA_NET_ERROR;
         }
-    } else {
-        p->plain_connections++;
     }
-    printf("connect=%s:%u tls=%d\n", host, (unsigned)port_no, p->socks[i].tls);
+    p->socks[i].fd = fd;
+    p->tls_connections++;
+    printf("connect=%s:%u\n", host, (unsigned)port_no);
     return i;
 }
 
@@ -96,31 +95,17 @@ static int32_t net_result(port *p, int i, int32_t r, const char *what)
 static int32_t net_send(void *user, int32_t sock, const uint8_t *buf, size_t len)
 {
     port *p = user;
-    ssize_t n;
     if (sock < 0 || sock >= 2 || p->socks[sock].fd < 0)
         return OTA_NET_ERROR;
-    if (p->socks[sock].tls)
-        return net_result(p, sock, tls_mbedtls_send(&p->socks[sock].conn, buf, len), "send");
-    n = send(p->socks[sock].fd, buf, len, MSG_NOSIGNAL);
-    if (n >= 0)
-        return (int32_t)n;
-    return errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOTCONN ? OTA_NET_WOULD_BLOCK
-                                                                         : OTA_NET_ERROR;
+    return net_result(p, sock, tls_mbedtls_send(&p->socks[sock].conn, buf, len), "send");
 }
 
 static int32_t net_recv(void *user, int32_t sock, uint8_t *buf, size_t len)
 {
     port *p = user;
-    ssize_t n;
     if (sock < 0 || sock >= 2 || p->socks[sock].fd < 0)
         return OTA_NET_ERROR;
-    if (p->socks[sock].tls)
-        return net_result(p, sock, tls_mbedtls_recv(&p->socks[sock].conn, buf, len), "recv");
-    n = recv(p->socks[sock].fd, buf, len, 0);
-    if (n >= 0)
-        return (int32_t)n;
-    return errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOTCONN ? OTA_NET_WOULD_BLOCK
-                                                                         : OTA_NET_ERROR;
+    return net_result(p, sock, tls_mbedtls_recv(&p->socks[sock].conn, buf, len), "recv");
 }
 
 static void net_close(void *user, int32_t sock)
@@ -128,8 +113,7 @@ static void net_close(void *user, int32_t sock)
     port *p = user;
     if (sock < 0 || sock >= 2 || p->socks[sock].fd < 0)
         return;
-    if (p->socks[sock].tls)
-        tls_mbedtls_close(&p->socks[sock].conn);
+    tls_mbedtls_close(&p->socks[sock].conn); /* close_notify */
     close(p->socks[sock].fd);
     p->socks[sock].fd = -1;
 }
@@ -215,7 +199,7 @@ int main(int argc, char **argv)
         for (int i = 0; i < 2; i++) {
             if (p.socks[i].fd < 0)
                 continue;
-            pending |= p.socks[i].tls && tls_mbedtls_pending(&p.socks[i].conn) > 0;
+            pending |= tls_mbedtls_pending(&p.socks[i].conn) > 0;
             fds[n].fd = p.socks[i].fd;
             fds[n].events = POLLIN;
             fds[n++].revents = 0;
