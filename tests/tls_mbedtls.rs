@@ -427,6 +427,7 @@ fn mbedtls_builds_for_cortex_m4f() {
 }
 
 /// The byte at offset `i` of the program's `stream` mode.
+#[cfg(feature = "tls")]
 fn stream_byte(i: usize) -> u8 {
     (i.wrapping_mul(7).wrapping_add(i / 251)) as u8
 }
