@@ -17,6 +17,8 @@ command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
 command -v arm-none-eabi-gcc >/dev/null 2>&1 || need_apt+=(gcc-arm-none-eabi)
 [ -f /usr/lib/arm-none-eabi/newlib/libc_nano.a ] || need_apt+=(libnewlib-arm-none-eabi)
 command -v qemu-system-arm >/dev/null 2>&1 || need_apt+=(qemu-system-arm)
+# the openssl command: tests/tls_mbedtls.rs makes an RSA test PKI with it
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "setup: installing ${need_apt[*]}"
     export DEBIAN_FRONTEND=noninteractive
