@@ -15,7 +15,8 @@
 # --once: exit 0 after an update completed, 1 after one failed (3: the firmware could not start).
 # TLS trusts the --ca file and Tencent's IoT CA (certs/tencent_iot_ca.pem).
 # RTOS_ICOUNT=1 runs QEMU with -icount shift=0 (one instruction per virtual nanosecond, for
-# deterministic instruction counts: scripts/bench-rtos.sh).
+# deterministic instruction counts: scripts/bench-rtos.sh); RTOS_BENCH=1 makes the firmware print
+# the download's busy time and time MD5 alone over 1 MiB after the update.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
@@ -84,6 +85,7 @@ dir=$dir
 once=$once
 tls=$tls
 ca=$trust
+bench=${RTOS_BENCH:-0}
 SETTINGS
 mv "$settings.tmp" "$settings"
 

@@ -17,6 +17,8 @@ command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
 command -v arm-none-eabi-gcc >/dev/null 2>&1 || need_apt+=(gcc-arm-none-eabi)
 [ -f /usr/lib/arm-none-eabi/newlib/libc_nano.a ] || need_apt+=(libnewlib-arm-none-eabi)
 command -v qemu-system-arm >/dev/null 2>&1 || need_apt+=(qemu-system-arm)
+# the openssl command: tests/tls_mbedtls.rs makes an RSA test PKI with it
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "setup: installing ${need_apt[*]}"
     export DEBIAN_FRONTEND=noninteractive
@@ -30,5 +32,8 @@ for target in thumbv7em-none-eabihf thumbv7m-none-eabi; do
         rustup target add "$target"
     fi
 done
+# The FreeRTOS firmware's C sources (FreeRTOS kernel, lwIP, mbedTLS) come from crates pinned by
+# c_examples/freertos/sources/Cargo.lock; fetched now so the first firmware build needs no network.
+cargo fetch --locked --manifest-path "$(dirname "$0")/../c_examples/freertos/sources/Cargo.toml" >/dev/null
 # Debian starts no service in a container; make sure no stray broker holds the tests' ports.
 echo "setup: ok (mosquitto $(/usr/sbin/mosquitto -h 2>/dev/null | head -1 | awk '{print $3}'), $(cmake --version | head -1))"

@@ -194,8 +194,8 @@ fn wait_with_deadline(mut child: Child, limit: Duration) -> (i32, String) {
 
 /// MQTT over TLS to mosquitto's TLS listener and an https firmware URL from the stand-in, both
 /// through mbedTLS in the firmware (host-TLS mode), verified against the stand-in's test CA and
-/// the name `localhost` (mbedTLS 2.28 matches names, not IP addresses: the stand-in offers
-/// `https://localhost:PORT/...`, which the guest reaches as 10.0.2.2).
+/// the name `localhost` (the stand-in offers `https://localhost:PORT/...`, which the guest
+/// reaches as 10.0.2.2 while mbedTLS checks the name).
 #[test]
 fn freertos_firmware_updates_over_mbedtls() {
     let image = generate_image(IMAGE, 14);

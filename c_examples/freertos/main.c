@@ -25,6 +25,7 @@
 #include "lwip/ip4_addr.h"
 #include "lwip/netif.h"
 #include "lwip/tcpip.h"
+#include "mbedtls/md5.h"
 #include "mbedtls/platform.h"
 
 #include "console.h"
@@ -49,7 +50,7 @@ static char settings_text[2048];
 static struct {
     const char *product_id, *device_name, *device_secret, *host, *version, *dir, *ca;
     uint16_t port;
-    bool once, tls;
+    bool once, tls, bench;
 } settings;
 
 static bool load_settings(void)
@@ -92,6 +93,8 @@ static bool load_settings(void)
             settings.once = v[0] == '1';
         else if (!strcmp(line, "tls"))
             settings.tls = v[0] == '1';
+        else if (!strcmp(line, "bench"))
+            settings.bench = v[0] == '1';
     }
     return settings.product_id && settings.device_name && settings.device_secret
            && settings.version && settings.dir;
@@ -164,7 +167,12 @@ static ota_lwip_net net;
 static char running_version[VERSION_CAP];
 static enum { RUNNING, REBOOT, FINISHED, FAILED } run_state = RUNNING;
 static TaskHandle_t ota_task_handle;
-static uint32_t download_start_ticks, download_bytes, download_ticks;
+/* Virtual time in LAN9118 FREE_RUN ticks (40 ns), and how much of it the CPU slept in the idle
+ * task: under -icount shift=0 one instruction takes 1 ns, so each busy tick is 40 instructions
+ * (newlib-nano's printf has no %llu: the figures are printed in ticks). */
+static volatile uint32_t idle_ticks;
+static uint32_t download_start_ticks, download_start_idle, download_bytes, download_ticks,
+    download_idle;
 static char next_version[VERSION_CAP];
 
 static void on_event(void *user, const ota_event *e)
@@ -184,6 +192,7 @@ static void on_event(void *user, const ota_event *e)
         console_printf("event: download of %s from %lu\n", e->version,
                        (unsigned long)e->downloaded);
         download_start_ticks = LAN9118_FREE_RUN;
+        download_start_idle = idle_ticks;
         download_bytes = e->file_size - e->downloaded;
         break;
     case OTA_EVENT_PROGRESS:
@@ -192,12 +201,19 @@ static void on_event(void *user, const ota_event *e)
         break;
     case OTA_EVENT_IMAGE_READY:
         download_ticks = LAN9118_FREE_RUN - download_start_ticks;
+        download_idle = idle_ticks - download_start_idle;
         /* The "bootloader" mark: the verified image boots at the next reset. */
         strncpy(next_version, e->version, VERSION_CAP - 1);
         if (!emu_flash_write_text("boot_pending", e->version))
             console_printf("cannot mark the image bootable\n");
-        console_printf("event: image %s ready (download %lu bytes in %lu us)\n", e->version,
-                       (unsigned long)download_bytes, (unsigned long)(download_ticks / 25u));
+        console_printf("event: image %s ready (download %lu bytes in %lu us, busy %lu us)\n",
+                       e->version, (unsigned long)download_bytes,
+                       (unsigned long)(download_ticks / 25u),
+                       (unsigned long)((download_ticks - download_idle) / 25u));
+        if (settings.bench)
+            console_printf("figure download_bytes=%lu\nfigure download_busy_ticks=%lu\n",
+                           (unsigned long)download_bytes,
+                           (unsigned long)(download_ticks - download_idle));
         run_state = REBOOT;
         break;
     case OTA_EVENT_DONE:
@@ -233,6 +249,27 @@ static void figures(void)
     console_printf("figure heap_min_free=%lu\n", (unsigned long)xPortGetMinimumEverFreeHeapSize());
     console_printf("figure ota_client_size=%lu\n", (unsigned long)sizeof client);
     console_printf("figure rx_dropped=%lu\n", (unsigned long)lan9118_rx_dropped());
+}
+
+/* MD5 alone over as many bytes as the download carried (the HTTP buffer, again and again), on
+ * the same core: the reference for the download path's cost per byte. */
+static void bench_md5(uint32_t bytes)
+{
+    mbedtls_md5_context md5;
+    unsigned char digest[16];
+    uint32_t t0, i0, done;
+    t0 = LAN9118_FREE_RUN;
+    i0 = idle_ticks;
+    mbedtls_md5_init(&md5);
+    (void)mbedtls_md5_starts_ret(&md5);
+    for (done = 0; done < bytes; done += sizeof http_buf) {
+        uint32_t n = bytes - done < sizeof http_buf ? bytes - done : sizeof http_buf;
+        (void)mbedtls_md5_update_ret(&md5, http_buf, n);
+    }
+    (void)mbedtls_md5_finish_ret(&md5, digest);
+    mbedtls_md5_free(&md5);
+    console_printf("figure md5_bytes=%lu\nfigure md5_busy_ticks=%lu\n", (unsigned long)bytes,
+                   (unsigned long)(LAN9118_FREE_RUN - t0 - (idle_ticks - i0)));
 }
 
 static void reset_now(void) __attribute__((noreturn));
@@ -301,11 +338,14 @@ static void ota_task(void *arg)
     for (;;) {
         uint32_t ms = ota_poll(&client);
         if (run_state == REBOOT) {
+            figures(); /* this boot's: the download ran in it */
             console_printf("rebooting into %s\n", next_version);
             reset_now();
         }
         if (settings.once && (run_state == FINISHED || run_state == FAILED)) {
             figures();
+            if (settings.bench)
+                bench_md5(1u << 20);
             semihost_exit(run_state == FINISHED ? 0 : 1);
         }
         if (run_state != RUNNING)
@@ -371,7 +411,14 @@ int main(void)
 
 void vApplicationIdleHook(void)
 {
-    __asm__ volatile("wfi"); /* a spinning idle task starves QEMU's device emulation */
+    /* A spinning idle task starves QEMU's device emulation: sleep. With interrupts masked the
+     * pending one wakes WFI but runs only after the sleep was counted. */
+    uint32_t t0;
+    __asm__ volatile("cpsid i" ::: "memory");
+    t0 = LAN9118_FREE_RUN;
+    __asm__ volatile("dsb\n wfi" ::: "memory");
+    idle_ticks += LAN9118_FREE_RUN - t0;
+    __asm__ volatile("cpsie i" ::: "memory");
 }
 
 void vApplicationStackOverflowHook(TaskHandle_t task, char *name)

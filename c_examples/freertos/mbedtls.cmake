@@ -11,10 +11,21 @@
 # (vendor/) pinned by c_examples/freertos/sources/Cargo.lock: `cargo fetch --locked` brings it
 # and `cargo metadata` says where it is (never built as Rust). Set MBEDTLS_OTA_SOURCE_DIR (the
 # directory holding include/ and library/) to use another copy of mbedTLS 2.28 instead.
-cmake_minimum_required(VERSION 3.19) # string(JSON)
+#
+# MBEDTLS_OTA_USER_CONFIG names a header of project changes to mbedtls_config_ota.h (it becomes
+# MBEDTLS_USER_CONFIG_FILE, e.g. a smaller MBEDTLS_SSL_IN_CONTENT_LEN for servers that honour
+# max_fragment_length).
+
+# string(JSON) needs CMake 3.19. No cmake_minimum_required() here: in an included file it would
+# reset the including project's policies.
+if(CMAKE_VERSION VERSION_LESS 3.19)
+    message(FATAL_ERROR "mbedtls.cmake needs CMake 3.19 or newer")
+endif()
 
 set(MBEDTLS_OTA_DIR "${CMAKE_CURRENT_LIST_DIR}")
 set(MBEDTLS_OTA_CPU_FLAGS "" CACHE STRING "Extra compile flags for mbedTLS (e.g. the Cortex-M4F ones)")
+set(MBEDTLS_OTA_USER_CONFIG "" CACHE FILEPATH
+    "A header of project changes to mbedtls_config_ota.h (MBEDTLS_USER_CONFIG_FILE)")
 
 # The unpacked directory of the pinned mbedtls-sys-auto, from cargo metadata.
 function(mbedtls_ota_locate out)
@@ -60,8 +71,11 @@ if(NOT TARGET mbedtls_ota)
     target_include_directories(mbedtls_ota SYSTEM PUBLIC "${MBEDTLS_OTA_SOURCE_DIR}/include")
     target_include_directories(mbedtls_ota PUBLIC "${MBEDTLS_OTA_DIR}")
     target_compile_definitions(mbedtls_ota PUBLIC "MBEDTLS_CONFIG_FILE=\"mbedtls_config_ota.h\"")
+    if(MBEDTLS_OTA_USER_CONFIG)
+        target_compile_definitions(mbedtls_ota PUBLIC
+                                   "MBEDTLS_USER_CONFIG_FILE=\"${MBEDTLS_OTA_USER_CONFIG}\"")
+    endif()
     separate_arguments(cpu_flags NATIVE_COMMAND "${MBEDTLS_OTA_CPU_FLAGS}")
     target_compile_options(mbedtls_ota PRIVATE ${cpu_flags} -ffunction-sections -fdata-sections)
-    set_target_properties(mbedtls_ota PROPERTIES C_STANDARD 99 C_EXTENSIONS OFF
-                                                 POSITION_INDEPENDENT_CODE ON)
+    set_target_properties(mbedtls_ota PROPERTIES C_STANDARD 99 C_EXTENSIONS OFF)
 endif()

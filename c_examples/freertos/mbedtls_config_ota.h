@@ -11,10 +11,15 @@
  *   COS (firmware URLs): public RSA (or ECDSA) chains; the stand-in's test PKI and mosquitto
  *   in the tests: ECDSA P-256. Hence ECDHE with RSA or ECDSA certificates, AES-GCM, SHA-256/384,
  *   curves P-256 and P-384.
- * - Records: the servers send records of up to 16 KiB, and neither rustls (the stand-in) nor
- *   Tencent's servers are known to honour max_fragment_length, so the incoming buffer stays at
- *   16384 bytes. The outgoing buffer is ours: 4096 holds any request the library sends whole
- *   (larger writes are split into records by tls_mbedtls_send, which returns a partial count).
+ * - Records: the receive buffer must hold the largest record a server sends. Measured with
+ *   tests/tls_mbedtls.rs and MBEDTLS_SSL_IN_CONTENT_LEN 4096 (TLS_MBEDTLS_USER_CONFIG, which
+ *   makes tls_mbedtls.c ask for max_fragment_length 4096): mosquitto (OpenSSL 3) honours it and
+ *   works (heap peak 17.3 KB instead of 29.6 KB with an RSA certificate); the stand-in's rustls
+ *   ignores it and sends 16 KiB records, which then fail (-0x7100). Tencent's servers could not
+ *   be tried here, so 16384 stays: lower it only for servers you have tried. The outgoing
+ *   buffer is ours to size: 4096 takes the library's MQTT packets and HTTP requests in one
+ *   record as a rule; a longer write goes out one record per call (tls_mbedtls_send returns a
+ *   partial count, which ota_platform.net_send allows).
  */
 #ifndef MBEDTLS_CONFIG_OTA_H
 #define MBEDTLS_CONFIG_OTA_H
@@ -38,9 +43,10 @@
 #define MBEDTLS_SSL_ALL_ALERT_MESSAGES
 /* tls_mbedtls.c asks for max_fragment_length only when MBEDTLS_SSL_IN_CONTENT_LEN < 16384. */
 #define MBEDTLS_SSL_MAX_FRAGMENT_LENGTH
-#define MBEDTLS_SSL_CIPHERSUITES                                                                  \
-    MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, MBEDTLS_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, \
-        MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,                                          \
+#define MBEDTLS_SSL_CIPHERSUITES                                                              \
+    MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,                                          \
+        MBEDTLS_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,                                        \
+        MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,                                      \
         MBEDTLS_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384
 #define MBEDTLS_SSL_IN_CONTENT_LEN 16384
 #define MBEDTLS_SSL_OUT_CONTENT_LEN 4096

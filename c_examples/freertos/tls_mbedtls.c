@@ -18,7 +18,7 @@
 
 #if !defined(MBEDTLS_SSL_CLI_C) || !defined(MBEDTLS_SSL_PROTO_TLS1_2) \
     || !defined(MBEDTLS_X509_CRT_PARSE_C) || !defined(MBEDTLS_CTR_DRBG_C)
-#error "tls_mbedtls.c needs an mbedTLS with a TLS 1.2 client, X.509 and CTR_DRBG (mbedtls_config_ota.h)"
+#error "tls_mbedtls.c needs a TLS 1.2 client, X.509 and CTR_DRBG in mbedTLS (mbedtls_config_ota.h)"
 #endif
 
 #ifndef TLS_MBEDTLS_TIME_FLOOR
@@ -58,7 +58,9 @@ static int bio_send(void *ctx, const unsigned char *buf, size_t len)
         c->sent_any = 1;
         return (int)n;
     }
-    if (n < 0 && would_block(c, errno))
+    if (n == 0)
+        return MBEDTLS_ERR_NET_SEND_FAILED; /* nothing taken and no errno to say why */
+    if (would_block(c, errno))
         return MBEDTLS_ERR_SSL_WANT_WRITE;
     return errno == ECONNRESET || errno == EPIPE ? MBEDTLS_ERR_NET_CONN_RESET
                                                  : MBEDTLS_ERR_NET_SEND_FAILED;
@@ -81,24 +83,51 @@ static int drbg_entropy(void *ctx, unsigned char *buf, size_t len)
     return c->entropy(c->ctx, buf, len) == 0 ? 0 : MBEDTLS_ERR_CTR_DRBG_ENTROPY_SOURCE_FAILED;
 }
 
-/* Seconds since 1970 as an mbedtls_x509_time (proleptic Gregorian, UTC): Howard Hinnant's
- * civil_from_days. */
+/* A dotted-quad IPv4 literal ("10.0.2.2") into its 4 bytes; 0 if s is not one. */
+static int parse_ipv4(const char *s, uint8_t out[4])
+{
+    for (int i = 0; i < 4; i++) {
+        unsigned v = 0, digits = 0;
+        while (*s >= '0' && *s <= '9' && digits < 4) {
+            v = v * 10 + (unsigned)(*s++ - '0');
+            digits++;
+        }
+        if (digits == 0 || digits > 3 || v > 255 || *s != (i < 3 ? '.' : '\0'))
+            return 0;
+        out[i] = (uint8_t)v;
+        s += i < 3;
+    }
+    return 1;
+}
+
+/* The server's certificate must list the IPv4 address the connection was opened for among its
+ * iPAddress entries (mbedTLS 2.28 compares dNSName entries only). */
+static int has_ip_san(const mbedtls_x509_crt *crt, const uint8_t ip[4])
+{
+    for (const mbedtls_x509_sequence *n = &crt->subject_alt_names; n != NULL; n = n->next)
+        if (n->buf.tag == (MBEDTLS_ASN1_CONTEXT_SPECIFIC | 7) && n->buf.len == 4
+            && n->buf.p != NULL && memcmp(n->buf.p, ip, 4) == 0)
+            return 1;
+    return 0;
+}
+
+/* Seconds since 1970 (> 0) as an mbedtls_x509_time (UTC): Howard Hinnant's civil_from_days,
+ * in 32-bit arithmetic (no 64-bit division helpers on a Cortex-M); valid until 2106. */
 static void x509_time_from_unix(int64_t t, mbedtls_x509_time *out)
 {
-    int64_t days = t / 86400, secs = t % 86400;
-    int64_t z = days + 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    int64_t m = mp < 10 ? mp + 3 : mp - 9;
-    out->year = (int)(yoe + era * 400 + (m <= 2));
+    uint32_t u = t > (int64_t)UINT32_MAX ? UINT32_MAX : (uint32_t)t;
+    uint32_t secs = u % 86400u, z = u / 86400u + 719468u;
+    uint32_t era = z / 146097u, doe = z - era * 146097u;
+    uint32_t yoe = (doe - doe / 1460u + doe / 36524u - doe / 146096u) / 365u;
+    uint32_t doy = doe - (365u * yoe + yoe / 4u - yoe / 100u);
+    uint32_t mp = (5u * doy + 2u) / 153u;
+    uint32_t m = mp < 10u ? mp + 3u : mp - 9u;
+    out->year = (int)(yoe + era * 400u + (m <= 2u));
     out->mon = (int)m;
-    out->day = (int)(doy - (153 * mp + 2) / 5 + 1);
-    out->hour = (int)(secs / 3600);
-    out->min = (int)(secs / 60 % 60);
-    out->sec = (int)(secs % 60);
+    out->day = (int)(doy - (153u * mp + 2u) / 5u + 1u);
+    out->hour = (int)(secs / 3600u);
+    out->min = (int)(secs / 60u % 60u);
+    out->sec = (int)(secs % 60u);
 }
 
 static int x509_time_cmp(const mbedtls_x509_time *a, const mbedtls_x509_time *b)
@@ -111,15 +140,17 @@ static int x509_time_cmp(const mbedtls_x509_time *a, const mbedtls_x509_time *b)
     return 0;
 }
 
-/* Called by mbedTLS for each certificate of the chain: adds the date check mbedTLS cannot do
- * without a clock of its own. It only ever adds flags. */
-static int verify_dates(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
+/* Called by mbedTLS for each certificate of the chain: adds the checks mbedTLS 2.28 cannot
+ * do here, the dates (it has no clock of its own) and an IPv4 server name against the leaf's
+ * iPAddress entries. It only ever adds flags. */
+static int verify_cb(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
 {
     tls_mbedtls_conn *c = ctx;
     int64_t now = c->unix_time_s != NULL ? c->unix_time_s(c->ctx) : -1;
     int clock = now >= 0 && now >= (int64_t)TLS_MBEDTLS_TIME_FLOOR;
     mbedtls_x509_time t;
-    (void)depth;
+    if (depth == 0 && c->is_ip && !has_ip_san(crt, c->ip))
+        *flags |= MBEDTLS_X509_BADCERT_CN_MISMATCH;
     if (!clock)
         now = (int64_t)TLS_MBEDTLS_TIME_FLOOR;
     if (now <= 0)
@@ -139,7 +170,8 @@ static int fail(tls_mbedtls_conn *c, int err)
     c->state = ST_FAILED;
     c->mbedtls_err = err;
     c->verify = v == (uint32_t)-1 ? 0 : v;
-    if (err == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED && (c->verify & MBEDTLS_X509_BADCERT_NOT_TRUSTED))
+    if (err == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED
+        && (c->verify & MBEDTLS_X509_BADCERT_NOT_TRUSTED))
         c->failure = TLS_MBEDTLS_UNTRUSTED;
     else if (err == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED
              && (c->verify & MBEDTLS_X509_BADCERT_CN_MISMATCH))
@@ -190,19 +222,28 @@ int tls_mbedtls_open(tls_mbedtls_conn *c, const tls_mbedtls_params *p)
     mbedtls_ssl_conf_authmode(&c->conf, MBEDTLS_SSL_VERIFY_REQUIRED);
     mbedtls_ssl_conf_ca_chain(&c->conf, &c->ca, NULL);
     mbedtls_ssl_conf_rng(&c->conf, mbedtls_ctr_drbg_random, &c->drbg);
-    mbedtls_ssl_conf_verify(&c->conf, verify_dates, c);
-    mbedtls_ssl_conf_min_version(&c->conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
+    mbedtls_ssl_conf_verify(&c->conf, verify_cb, c);
+    mbedtls_ssl_conf_min_version(&c->conf, MBEDTLS_SSL_MAJOR_VERSION_3,
+                                 MBEDTLS_SSL_MINOR_VERSION_3); /* TLS 1.2 */
 #if defined(MBEDTLS_SSL_MAX_FRAGMENT_LENGTH) && MBEDTLS_SSL_IN_CONTENT_LEN < 16384
     /* A smaller receive buffer only works if the server agrees to send smaller records. */
-    mbedtls_ssl_conf_max_frag_len(&c->conf, MBEDTLS_SSL_IN_CONTENT_LEN <= 512    ? MBEDTLS_SSL_MAX_FRAG_LEN_512
-                                            : MBEDTLS_SSL_IN_CONTENT_LEN <= 1024 ? MBEDTLS_SSL_MAX_FRAG_LEN_1024
-                                            : MBEDTLS_SSL_IN_CONTENT_LEN <= 2048 ? MBEDTLS_SSL_MAX_FRAG_LEN_2048
-                                                                                 : MBEDTLS_SSL_MAX_FRAG_LEN_4096);
+#if MBEDTLS_SSL_IN_CONTENT_LEN < 1024
+    mbedtls_ssl_conf_max_frag_len(&c->conf, MBEDTLS_SSL_MAX_FRAG_LEN_512);
+#elif MBEDTLS_SSL_IN_CONTENT_LEN < 2048
+    mbedtls_ssl_conf_max_frag_len(&c->conf, MBEDTLS_SSL_MAX_FRAG_LEN_1024);
+#elif MBEDTLS_SSL_IN_CONTENT_LEN < 4096
+    mbedtls_ssl_conf_max_frag_len(&c->conf, MBEDTLS_SSL_MAX_FRAG_LEN_2048);
+#else
+    mbedtls_ssl_conf_max_frag_len(&c->conf, MBEDTLS_SSL_MAX_FRAG_LEN_4096);
+#endif
 #endif
     r = mbedtls_ssl_setup(&c->ssl, &c->conf);
     if (r != 0)
         return fail(c, r);
-    r = mbedtls_ssl_set_hostname(&c->ssl, p->server_name); /* SNI and the name check */
+    /* A name: SNI and mbedTLS's check of the dNSName entries. An IPv4 literal: no SNI (RFC 6066
+     * allows none for addresses) and verify_cb's check of the iPAddress entries instead. */
+    c->is_ip = (uint8_t)parse_ipv4(p->server_name, c->ip);
+    r = mbedtls_ssl_set_hostname(&c->ssl, c->is_ip ? NULL : p->server_name);
     if (r != 0)
         return fail(c, r);
     mbedtls_ssl_set_bio(&c->ssl, c, bio_send, bio_recv, NULL);
@@ -216,6 +257,8 @@ int tls_mbedtls_handshake(tls_mbedtls_conn *c)
         return TLS_MBEDTLS_ERROR;
     if (c->state == ST_UP)
         return 0;
+    if (c->state == ST_CLOSED && c->failure == TLS_MBEDTLS_OK)
+        c->failure = TLS_MBEDTLS_SOCKET; /* used after the peer closed or after close */
     if (c->state != ST_OPEN)
         return TLS_MBEDTLS_ERROR;
     r = mbedtls_ssl_handshake(&c->ssl);
@@ -235,17 +278,37 @@ int32_t tls_mbedtls_send(tls_mbedtls_conn *c, const uint8_t *buf, size_t len)
         return r;
     if (buf == NULL || len == 0)
         return buf == NULL ? fail(c, MBEDTLS_ERR_SSL_BAD_INPUT_DATA) : 0;
-    r = mbedtls_ssl_write(&c->ssl, buf, len > INT_MAX ? INT_MAX : len);
-    if (r > 0)
+    if (len > INT_MAX)
+        len = INT_MAX;
+    /* A record that would block is already encrypted and waits in mbedTLS, which then counts
+     * whatever length the next call passes as sent. The caller may offer more by then (the
+     * library appends to its queue), so the retry passes exactly the waiting record's length. */
+    if (c->write_pending != 0) {
+        if (len < c->write_pending)
+            return fail(c, MBEDTLS_ERR_SSL_BAD_INPUT_DATA); /* the bytes were taken back */
+        len = c->write_pending;
+    }
+    r = mbedtls_ssl_write(&c->ssl, buf, len);
+    if (r > 0) {
+        c->write_pending = 0;
         return r;
-    if (r == MBEDTLS_ERR_SSL_WANT_READ || r == MBEDTLS_ERR_SSL_WANT_WRITE)
+    }
+    if (r == MBEDTLS_ERR_SSL_WANT_READ || r == MBEDTLS_ERR_SSL_WANT_WRITE) {
+        if (c->write_pending == 0) {
+            int max = mbedtls_ssl_get_max_out_record_payload(&c->ssl);
+            c->write_pending = max > 0 && len > (size_t)max ? (size_t)max : len;
+        }
         return TLS_MBEDTLS_WOULD_BLOCK;
+    }
     return fail(c, r);
 }
 
 int32_t tls_mbedtls_recv(tls_mbedtls_conn *c, uint8_t *buf, size_t len)
 {
-    int r = tls_mbedtls_handshake(c);
+    int r;
+    if (c != NULL && c->state == ST_CLOSED && c->failure == TLS_MBEDTLS_OK)
+        return 0; /* the peer closed: it stays closed */
+    r = tls_mbedtls_handshake(c);
     if (r != 0)
         return r;
     if (buf == NULL || len == 0)

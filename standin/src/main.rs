@@ -14,7 +14,7 @@ usage: standin [--embedded-broker PORT | --broker HOST:PORT] [--http-port P]
                (--image FILE | --image-size BYTES [--seed N])
                [--write-image FILE] [--write-device-info FILE] [--write-ports FILE]
                [--exit-when-done] [--timeout SECS] [--tls-dir DIR [--mqtt-tls-port P]]
-               [FAULT...]
+               [--url-host HOST] [FAULT...]
 
 Plays Tencent Cloud IoT Explorer's OTA service for one device: answers report_version,
 offers update_firmware for the target version, serves the image over HTTP, and checks every
@@ -25,6 +25,8 @@ as soon as it completes); 1 on any deviation or on timeout; 2 on bad usage or st
 TLS: --tls-dir DIR generates a test CA (DIR/ca.pem, give it to the device with --ca) and a
 certificate for localhost/127.0.0.1, serves the firmware over HTTPS, and (embedded broker)
 accepts devices over MQTT/TLS on --mqtt-tls-port (default: any free port).
+--url-host HOST names the firmware server in offered URLs (default 127.0.0.1), e.g. localhost
+for a TLS client that matches names only (mbedTLS 2.28).
 
 Faults (they combine; offsets are absolute image offsets; \"requests\" are requests for the
 image; each fault that acts is named in the HTTP log line, after FAULT:):
@@ -65,6 +67,7 @@ struct Args {
     timeout: Option<u64>,
     tls_dir: Option<String>,
     mqtt_tls_port: u16,
+    url_host: Option<String>,
     faults: Faults,
 }
 
@@ -115,6 +118,7 @@ fn parse_args() -> Result<Args, String> {
             "--write-ports" => a.write_ports = Some(value()?),
             "--exit-when-done" => a.exit_when_done = true,
             "--tls-dir" => a.tls_dir = Some(value()?),
+            "--url-host" => a.url_host = Some(value()?),
             "--mqtt-tls-port" => {
                 let p = num(value()?, &flag)?;
                 a.mqtt_tls_port = u16::try_from(p).map_err(|_| format!("bad port {p}"))?;
@@ -200,6 +204,9 @@ fn run(a: Args) -> Result<ExitCode, String> {
     let faults = (task.faults != Faults::default()).then(|| format!("{:?}", task.faults));
     let mut cfg = CloudConfig::new(broker, vec![task]);
     cfg.http_port = a.http_port;
+    if let Some(host) = a.url_host {
+        cfg.url_host = host;
+    }
     cfg.log = Some(Arc::new(|line: &str| println!("{line}")));
     if let Some(dir) = &a.tls_dir {
         let pki = TestPki::generate(std::path::Path::new(dir)).map_err(|e| e.to_string())?;

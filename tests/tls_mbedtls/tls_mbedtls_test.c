@@ -1,8 +1,8 @@
 /*
  * tls_mbedtls_test: drives c_examples/freertos/tls_mbedtls.c over a real non-blocking POSIX
  * socket against a TLS server on the loopback (tests/tls_mbedtls.rs starts the servers and
- * checks what this prints). mbedTLS's calloc/free are counted to measure the heap a connection
- * takes.
+ * checks what this prints). mbedTLS's calloc/free are counted (host_hooks.c) to measure the
+ * heap a connection takes.
  *
  *   tls_mbedtls_test https  HOST PORT NAME CA PATH OUT   GET PATH, the body into OUT
  *   tls_mbedtls_test mqtt   HOST PORT NAME CA            MQTT CONNECT, expects CONNACK accepted
@@ -10,6 +10,8 @@
  *   tls_mbedtls_test fill   HOST PORT NAME CA            send until the socket would block
  *   tls_mbedtls_test silent HOST PORT NAME CA            the server never answers: every
  *                                                        handshake step must would-block at once
+ *   tls_mbedtls_test stream HOST PORT NAME CA BYTES      sends BYTES of stream_byte() to a slow
+ *                                                        reader, offering more after would-block
  *
  * Prints key=value lines; exits 0 when the mode's exchange went as described, 1 otherwise.
  * TLS_TEST_NO_CLOCK=1 gives the connection no time hook.
@@ -26,67 +28,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "mbedtls/platform.h"
+#include "host_hooks.h"
 #include "tls_mbedtls.h"
-
-/* ---- counting allocator ---------------------------------------------------------------------- */
-
-static size_t heap_live, heap_peak, blocks_live, blocks_peak;
-
-typedef union { /* C99 has no max_align_t: the widest scalars keep the payload aligned */
-    size_t size;
-    long double ld;
-    long long ll;
-    void *p;
-} block_head;
-
-static void *count_calloc(size_t n, size_t size)
-{
-    block_head *h;
-    if (size != 0 && n > (SIZE_MAX - sizeof *h) / size)
-        return NULL;
-    h = calloc(1, sizeof *h + n * size);
-    if (h == NULL)
-        return NULL;
-    h->size = n * size;
-    heap_live += h->size;
-    blocks_live++;
-    if (heap_live > heap_peak)
-        heap_peak = heap_live;
-    if (blocks_live > blocks_peak)
-        blocks_peak = blocks_live;
-    return h + 1;
-}
-
-static void count_free(void *p)
-{
-    block_head *h;
-    if (p == NULL)
-        return;
-    h = (block_head *)p - 1;
-    heap_live -= h->size;
-    blocks_live--;
-    free(h);
-}
-
-/* ---- hooks ----------------------------------------------------------------------------------- */
-
-/* The host's kernel CSPRNG: what a TRNG driver is on a device. */
-static int entropy(void *ctx, unsigned char *buf, size_t len)
-{
-    FILE *f = fopen("/dev/urandom", "rb");
-    size_t got = f != NULL ? fread(buf, 1, len, f) : 0;
-    (void)ctx;
-    if (f != NULL)
-        fclose(f);
-    return got == len ? 0 : -1;
-}
-
-static int64_t unix_time(void *ctx)
-{
-    (void)ctx;
-    return (int64_t)time(NULL);
-}
 
 /* ---- helpers --------------------------------------------------------------------------------- */
 
@@ -121,6 +64,12 @@ static void wait_readable(int fd)
     (void)poll(&p, 1, 10);
 }
 
+static void wait_writable(int fd)
+{
+    struct pollfd p = {fd, POLLOUT, 0};
+    (void)poll(&p, 1, 10);
+}
+
 static int failed(const tls_mbedtls_conn *c, const char *what)
 {
     printf("failed_at=%s\nfailure=%s\nfailure_code=%d\nmbedtls=-0x%04x\nverify=0x%08x\n", what,
@@ -138,7 +87,10 @@ static int handshake(tls_mbedtls_conn *c, int fd)
         blocked++;
         wait_readable(fd);
     }
-    printf("handshake_would_block=%d\nhandshake_heap_peak=%zu\n", blocked, heap_peak);
+    printf("handshake_would_block=%d\nhandshake_heap_peak=%zu\n", blocked,
+           host_hooks_heap_peak());
+    if (r == 0)
+        printf("suite=%s\n", mbedtls_ssl_get_ciphersuite(&c->ssl));
     return r;
 }
 
@@ -150,7 +102,7 @@ static int send_all(tls_mbedtls_conn *c, int fd, const uint8_t *buf, size_t len)
         if (n == TLS_MBEDTLS_ERROR)
             return -1;
         if (n == TLS_MBEDTLS_WOULD_BLOCK) {
-            wait_readable(fd);
+            wait_writable(fd);
             continue;
         }
         buf += n;
@@ -177,10 +129,10 @@ static int https_get(tls_mbedtls_conn *c, int fd, const char *name, const char *
                      const char *out)
 {
     char req[512];
-    size_t got = 0;
+    size_t got = 0, body_len;
     int pending_seen = 0, n;
     double end = now_s() + DEADLINE_S;
-    const uint8_t *body;
+    const uint8_t *body, *eol;
     FILE *f;
     if (recv_would_block(c) != 0)
         return 1;
@@ -190,7 +142,8 @@ static int https_get(tls_mbedtls_conn *c, int fd, const char *name, const char *
         return failed(c, "send");
     for (;;) {
         /* Small reads: the rest of each 16 KiB record waits inside mbedTLS (pending). */
-        int32_t r = tls_mbedtls_recv(c, response + got, sizeof response - got < 1000 ? sizeof response - got : 1000);
+        size_t room = sizeof response - got;
+        int32_t r = tls_mbedtls_recv(c, response + got, room < 1000 ? room : 1000);
         if (r > 0) {
             got += (size_t)r;
             if (tls_mbedtls_pending(c) > 0)
@@ -205,19 +158,25 @@ static int https_get(tls_mbedtls_conn *c, int fd, const char *name, const char *
             return failed(c, "recv");
         }
     }
+    {
+        uint8_t b[16];
+        printf("recv_after_close=%d\n", (int)tls_mbedtls_recv(c, b, sizeof b));
+    }
     body = NULL;
     for (size_t i = 0; i + 4 <= got; i++)
         if (memcmp(response + i, "\r\n\r\n", 4) == 0) {
             body = response + i + 4;
             break;
         }
-    printf("status=%.*s\n", (int)(memchr(response, '\r', got) ? (const uint8_t *)memchr(response, '\r', got) - response : 0), response);
+    eol = memchr(response, '\r', got);
+    printf("status=%.*s\n", eol != NULL ? (int)(eol - response) : 0, (const char *)response);
     printf("pending_seen=%d\n", pending_seen);
     if (body == NULL)
         return 1;
-    printf("body=%zu\n", got - (size_t)(body - response));
+    body_len = got - (size_t)(body - response);
+    printf("body=%zu\n", body_len);
     f = fopen(out, "wb");
-    if (f == NULL || fwrite(body, 1, got - (size_t)(body - response), f) != got - (size_t)(body - response))
+    if (f == NULL || fwrite(body, 1, body_len, f) != body_len)
         return 1;
     fclose(f);
     return memcmp(response, "HTTP/1.1 200 ", 13) == 0 ? 0 : 1;
@@ -271,6 +230,51 @@ static int fill(tls_mbedtls_conn *c)
     return 1;
 }
 
+/* The stream's byte at offset i (tests/tls_mbedtls.rs computes the same). */
+static uint8_t stream_byte(size_t i)
+{
+    return (uint8_t)(i * 7u + i / 251u);
+}
+
+/* Sends `total` bytes the way the OTA library does: after a would-block it offers the same
+ * bytes again, plus whatever it queued meanwhile (here: a growing length). */
+static int stream(tls_mbedtls_conn *c, int fd, size_t total)
+{
+    static uint8_t data[8u << 20];
+    size_t sent = 0, offered = 0;
+    unsigned calls = 0, blocked = 0, grown = 0;
+    double end = now_s() + DEADLINE_S;
+    if (total > sizeof data)
+        return 2;
+    for (size_t i = 0; i < total; i++)
+        data[i] = stream_byte(i);
+    while (sent < total && now_s() < end) {
+        size_t want = 1 + (size_t)(calls++ * 7919u) % 20000u; /* 1 .. 20000, varying */
+        size_t left = total - sent;
+        int32_t n;
+        if (offered != 0) { /* the last call would block: offer those bytes and more */
+            want = offered + want;
+            grown++;
+        }
+        offered = 0;
+        if (want > left)
+            want = left;
+        n = tls_mbedtls_send(c, data + sent, want);
+        if (n > 0) {
+            sent += (size_t)n;
+        } else if (n == TLS_MBEDTLS_WOULD_BLOCK) {
+            blocked++;
+            offered = want;
+            wait_writable(fd);
+        } else {
+            return failed(c, "send");
+        }
+    }
+    printf("stream_sent=%zu\nstream_would_block=%u\nstream_grown_retries=%u\n", sent, blocked,
+           grown);
+    return sent == total ? 0 : 1;
+}
+
 /* Against a server that accepts and never answers: 300 ms of handshake steps, each of which
  * must return would-block without waiting. */
 static int silent(tls_mbedtls_conn *c, int fd)
@@ -302,7 +306,7 @@ int main(int argc, char **argv)
     int fd, rc;
 
     if (argc < 6) {
-        fprintf(stderr, "usage: %s https|mqtt|refuse|fill|silent HOST PORT NAME CA [PATH OUT]\n", argv[0]);
+        fprintf(stderr, "usage: %s MODE HOST PORT NAME CA [ARGS]\n", argv[0]);
         return 2;
     }
     mode = argv[1];
@@ -313,14 +317,14 @@ int main(int argc, char **argv)
     fclose(f);
     ca[ca_len++] = '\0'; /* PEM: mbedTLS wants the terminating NUL counted */
 
-    mbedtls_platform_set_calloc_free(count_calloc, count_free);
+    host_hooks_count_heap();
     printf("conn_size=%zu\n", sizeof conn);
     fd = tcp_connect(argv[2], argv[3]);
     if (fd < 0) {
         perror("connect");
         return 2;
     }
-    if (strcmp(mode, "fill") == 0) {
+    if (strcmp(mode, "fill") == 0 || strcmp(mode, "stream") == 0) {
         int small = 16 * 1024; /* a small send buffer fills sooner */
         (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
     }
@@ -329,14 +333,16 @@ int main(int argc, char **argv)
     p.server_name = argv[4];
     p.ca = ca;
     p.ca_len = ca_len;
-    p.entropy = entropy;
-    p.unix_time_s = getenv("TLS_TEST_NO_CLOCK") ? NULL : unix_time;
+    p.entropy = host_hooks_entropy;
+    p.unix_time_s = getenv("TLS_TEST_NO_CLOCK") ? NULL : host_hooks_unix_time;
     if (tls_mbedtls_open(&conn, &p) != 0) {
         rc = failed(&conn, "open");
     } else if (strcmp(mode, "silent") == 0) {
         rc = silent(&conn, fd);
     } else if (handshake(&conn, fd) != 0) {
-        rc = strcmp(mode, "refuse") == 0 ? (failed(&conn, "handshake"), 0) : failed(&conn, "handshake");
+        rc = failed(&conn, "handshake");
+        if (strcmp(mode, "refuse") == 0)
+            rc = 0; /* refused, as it must be: the test checks the reason */
     } else if (strcmp(mode, "refuse") == 0) {
         printf("handshake=ok\n");
         rc = 1;
@@ -346,16 +352,20 @@ int main(int argc, char **argv)
         rc = mqtt_connect(&conn, fd);
     } else if (strcmp(mode, "fill") == 0) {
         rc = fill(&conn);
+    } else if (strcmp(mode, "stream") == 0 && argc >= 7) {
+        rc = stream(&conn, fd, (size_t)strtoul(argv[6], NULL, 10));
     } else {
         rc = 2;
     }
-    printf("heap_live_open=%zu\n", heap_live);
+    printf("heap_live_open=%zu\n", host_hooks_heap_live());
     tls_mbedtls_close(&conn);
     tls_mbedtls_close(&conn); /* twice is allowed */
     close(fd);
-    printf("heap_peak=%zu\nheap_blocks_peak=%zu\nheap_live_after_close=%zu\nblocks_live_after_close=%zu\n",
-           heap_peak, blocks_peak, heap_live, blocks_live);
-    if (heap_live != 0 || blocks_live != 0)
+    printf("heap_peak=%zu\nheap_blocks_peak=%zu\n", host_hooks_heap_peak(),
+           host_hooks_blocks_peak());
+    printf("heap_live_after_close=%zu\nblocks_live_after_close=%zu\n", host_hooks_heap_live(),
+           host_hooks_blocks_live());
+    if (host_hooks_heap_live() != 0 || host_hooks_blocks_live() != 0)
         rc = 1;
     printf("result=%d\n", rc);
     return rc;
