@@ -3,13 +3,14 @@
 use core::ffi::c_char;
 use core::ptr::addr_of_mut;
 
-use super::callbacks::{TOPIC_MAX, ota_platform};
+use super::callbacks::ota_platform;
 use super::config::{build, c_len, c_str, ota_config};
 use super::constants::*;
 use super::gate::{
     CMD_ACCEPT, CMD_CONFIRM, CMD_DECLINE, CMD_DEFER, CMD_NONE, MAGIC, Storage, code, command,
     ota_client, with_client,
 };
+use crate::client::TOPIC_MAX;
 use crate::error::Error;
 use crate::slices::copy_prefix;
 

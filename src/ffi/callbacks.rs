@@ -5,6 +5,7 @@ use core::ffi::{c_char, c_void};
 use core::mem::{offset_of, size_of};
 
 use super::constants::*;
+use crate::client::TOPIC_MAX;
 use crate::error::Error;
 use crate::platform::{Channel, Event, HostError, Level, NetError, Platform, Socket};
 use crate::slices::copy_prefix;
@@ -377,9 +378,6 @@ impl Platform for CPlatform {
         }
     }
 }
-
-/// `$ota/update/` or `$ota/report/`, a product id, `/`, a device name.
-pub(super) const TOPIC_MAX: usize = 12 + OTA_PRODUCT_ID_MAX + 1 + OTA_DEVICE_NAME_MAX;
 
 /// The callbacks `ota_init` refuses NULL for, by their place in `ota_platform`: the one list.
 /// [`Checked::new`] checks them, and [`required!`] compiles only for one of them.
