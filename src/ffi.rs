@@ -1,6 +1,6 @@
-//! The C ABI: the only module with `unsafe`. Every pointer C passes in is checked here; the rest
-//! of the crate sees safe Rust types. The header `include/qcloud_ota.h` is generated from its
-//! files (build.rs): `constants` (the numbers), `config` (`ota_config`, checked into a client),
+//! The C ABI: all of the crate's `unsafe` but `text::str_from_utf8`. Every pointer C passes in is
+//! checked here; the rest of the crate sees safe Rust types. The header `include/qcloud_ota.h`
+//! is generated from `error/codes.rs` (the status codes) and these files (build.rs): `constants` (the numbers), `config` (`ota_config`, checked into a client),
 //! `callbacks` (`ota_platform` and the crate's `Platform` over it), `gate` (the storage in
 //! `ota_client` and the one entry gate), `api` (the `ota_*` entry points).
 #![allow(non_camel_case_types, clippy::missing_safety_doc)]
