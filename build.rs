@@ -1,4 +1,4 @@
-//! Generates the C header from the C ABI's files (`src/error/codes.rs`, `src/ffi/`) into `OUT_DIR`.
+//! Generates the C header from `src/error/codes.rs` and `src/ffi/` into `OUT_DIR`.
 //! The checked-in copy in `include/` is compared against it by the tests; `scripts/gen-header.sh`
 //! refreshes it.
 use std::{env, path::PathBuf};
