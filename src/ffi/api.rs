@@ -3,13 +3,14 @@
 use core::ffi::c_char;
 use core::ptr::addr_of_mut;
 
-use super::callbacks::{TOPIC_MAX, ota_platform};
+use super::callbacks::ota_platform;
 use super::config::{build, c_len, c_str, ota_config};
 use super::constants::*;
 use super::gate::{
     CMD_ACCEPT, CMD_CONFIRM, CMD_DECLINE, CMD_DEFER, CMD_NONE, MAGIC, Storage, code, command,
     ota_client, with_client,
 };
+use crate::client::TOPIC_MAX;
 use crate::error::Error;
 use crate::slices::copy_prefix;
 
@@ -37,7 +38,8 @@ pub struct ota_status {
 
 /// Initialise a client in `client` storage: validates and copies the configuration, loads the
 /// persistent record (to report `done` or a rollback after an update's reboot), and calls nothing
-/// else. Connecting happens in ota_poll(). Returns OTA_OK or OTA_ERR_*.
+/// else. Connecting happens in ota_poll(). Returns OTA_OK or OTA_ERR_*. Stack: about 1.1 KiB on
+/// a Cortex-M4 (measured in QEMU, callbacks included).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ota_init(
     client: *mut ota_client,
@@ -73,7 +75,8 @@ unsafe fn init(
 
 /// Do whatever is due (connect, read, write, download a chunk, report, ping) without blocking.
 /// Returns the milliseconds until it wants to be called again (0: call again at once). Call it
-/// sooner when a socket becomes readable. Returns UINT32_MAX for an uninitialised client.
+/// sooner when a socket becomes readable. Returns UINT32_MAX for an uninitialised client. Stack:
+/// about 1.5 KiB on a Cortex-M4 (measured in QEMU, callbacks included), ~2 KiB on x86-64.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ota_poll(client: *mut ota_client) -> u32 {
     // SAFETY: forwarded caller contract.
@@ -279,12 +282,15 @@ pub unsafe extern "C" fn ota_deinit(client: *mut ota_client) -> i32 {
     code(r)
 }
 
-/// A static, NUL-terminated description of a status code ("unknown status" for others).
+/// A static, NUL-terminated text for a status code, never NULL: "success" for OTA_OK; for an
+/// OTA_ERR_* code, a sentence in host builds (feature `std`), the constant's name (e.g.
+/// "OTA_ERR_MD5_MISMATCH", documented in this header) in bare-metal builds, which leave the
+/// sentences out for flash; "unknown status" for any other value.
 #[unsafe(no_mangle)]
 pub extern "C" fn ota_strerror(status: i32) -> *const c_char {
     match status {
         OTA_OK => c"success".as_ptr(),
-        s => Error::from_code(s).map_or(c"unknown status".as_ptr(), |e| e.c_text().as_ptr().cast()),
+        s => Error::from_code(s).map_or(c"unknown status".as_ptr(), |e| e.c_text().cast()),
     }
 }
 

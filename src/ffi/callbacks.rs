@@ -5,6 +5,7 @@ use core::ffi::{c_char, c_void};
 use core::mem::{offset_of, size_of};
 
 use super::constants::*;
+use crate::client::TOPIC_MAX;
 use crate::error::Error;
 use crate::platform::{Channel, Event, HostError, Level, NetError, Platform, Socket};
 use crate::slices::copy_prefix;
@@ -35,7 +36,8 @@ pub type ota_now_ms_fn = Option<unsafe extern "C" fn(user: *mut c_void) -> u64>;
 /// non-negative handle, or OTA_NET_ERROR. The connection may still be in progress: net_send/net_recv return
 /// OTA_NET_WOULD_BLOCK until it is up. channel is OTA_CHANNEL_MQTT or OTA_CHANNEL_HTTP; with
 /// OTA_NET_TLS in flags the host must open a TLS connection that verifies `host` (the built-in
-/// TLS, when it handles a connection, asks for plain TCP and runs TLS over it). Required.
+/// TLS, when it handles a connection, asks for plain TCP and runs TLS over it). `host` is
+/// NUL-terminated, at most OTA_HOST_MAX bytes before the NUL, valid only during the call. Required.
 pub type ota_net_connect_fn = Option<
     unsafe extern "C" fn(
         user: *mut c_void,
@@ -45,10 +47,12 @@ pub type ota_net_connect_fn = Option<
         flags: u32,
     ) -> i32,
 >;
-/// Send up to len bytes: the count sent (> 0), OTA_NET_WOULD_BLOCK, or OTA_NET_ERROR. Required.
+/// Send up to len bytes (len > 0, at most INT32_MAX): the count sent (> 0), OTA_NET_WOULD_BLOCK,
+/// or OTA_NET_ERROR. Required.
 pub type ota_net_send_fn =
     Option<unsafe extern "C" fn(user: *mut c_void, sock: i32, buf: *const u8, len: usize) -> i32>;
-/// Receive up to len bytes: the count (> 0), 0 when the peer closed, OTA_NET_WOULD_BLOCK, or OTA_NET_ERROR. Required.
+/// Receive up to len bytes (len > 0, at most INT32_MAX) into buf: the count (> 0), 0 when the
+/// peer closed, OTA_NET_WOULD_BLOCK, or OTA_NET_ERROR. Required.
 pub type ota_net_recv_fn =
     Option<unsafe extern "C" fn(user: *mut c_void, sock: i32, buf: *mut u8, len: usize) -> i32>;
 /// Close a connection. Required.
@@ -68,11 +72,13 @@ pub type ota_slot_read_fn =
 /// erased; the resume record was cleared before: when store_save fails, this call waits, the
 /// slot left as it is, until the record could be cleared). 0 or negative. Required.
 pub type ota_slot_close_fn = Option<unsafe extern "C" fn(user: *mut c_void, bootable: bool) -> i32>;
-/// Load copy `copy` (0 or 1) of the persistent record into buf (cap >= OTA_RECORD_SIZE): its
-/// length, 0 when that copy is empty, or negative. Required.
+/// Load copy `copy` (0 or 1) of the persistent record into buf (cap: its size in bytes, at least
+/// OTA_RECORD_SIZE): the record's length in bytes, 0 when that copy is empty, or negative.
+/// Required.
 pub type ota_store_load_fn =
     Option<unsafe extern "C" fn(user: *mut c_void, copy: u8, buf: *mut u8, cap: usize) -> i32>;
-/// Replace copy `copy` (0 or 1) of the persistent record (len 0 erases it): 0 or negative. Keep
+/// Replace copy `copy` (0 or 1) of the persistent record with len bytes (at most
+/// OTA_RECORD_SIZE; len 0 erases it): 0 or negative. Keep
 /// the two copies independent (two files, or two flash sectors): the library writes them
 /// alternately with a sequence number and a CRC, so a power cut during a write loses only the
 /// copy being written, never the last good record. Required.
@@ -107,33 +113,56 @@ pub type ota_event_fn = Option<unsafe extern "C" fn(user: *mut c_void, event: *c
 /// is negative) the library's build time stands in, so a certificate that expired before the
 /// build is still refused but a later expiry is not noticed.
 pub type ota_unix_time_s_fn = Option<unsafe extern "C" fn(user: *mut c_void) -> i64>;
-/// A log line: msg is NUL-terminated and len bytes long, level is OTA_LOG_*. Optional; never called when the library was built without the cargo feature `log` (CMake: QCLOUD_OTA_LOG=OFF).
+/// A log line: msg is NUL-terminated, len is its length in bytes without the NUL (lines are cut
+/// at 159), level is OTA_LOG_*; valid only during the call. Optional; never called when the
+/// library was built without the cargo feature `log` (CMake: QCLOUD_OTA_LOG=OFF).
 pub type ota_log_fn =
     Option<unsafe extern "C" fn(user: *mut c_void, level: i32, msg: *const c_char, len: usize)>;
 
-/// The functions the host provides, each called with `user` first, only from inside ota_* calls.
+/// The functions the host provides, each called with `user` first, only from inside ota_* calls
+/// (ota_init() calls now_ms and store_load, and may log; the others come from ota_poll() and
+/// the ota_* calls that act at once). ota_init() copies this struct: it need not outlive the
+/// call. A required member that is NULL makes ota_init() return OTA_ERR_NULL_POINTER.
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct ota_platform {
+    /// Passed as the first argument of every callback; never dereferenced by the library. May be NULL.
     pub user: *mut c_void,
+    /// Required. Called at every ota_poll() and for every deadline.
     pub now_ms: ota_now_ms_fn,
+    /// Required. Called when the MQTT connection (built-in MQTT) or a download opens.
     pub net_connect: ota_net_connect_fn,
+    /// Required. Called while a connection has bytes to send.
     pub net_send: ota_net_send_fn,
+    /// Required. Called at every ota_poll() while a connection is open.
     pub net_recv: ota_net_recv_fn,
+    /// Required. Called once per handle net_connect returned, when the library is done with it.
     pub net_close: ota_net_close_fn,
+    /// Required. Called when a download starts or resumes.
     pub slot_open: ota_slot_open_fn,
+    /// Required. Called for each chunk of the image, in order.
     pub slot_write: ota_slot_write_fn,
+    /// Optional (NULL: no read-back, OTA_FLAG_READBACK_VERIFY then trusts the stream's MD5).
+    /// Called only with OTA_FLAG_READBACK_VERIFY, after the last byte, to hash the slot again.
     pub slot_read: ota_slot_read_fn,
+    /// Required. Called once per slot_open, when the image is verified or abandoned.
     pub slot_close: ota_slot_close_fn,
+    /// Required. Called by ota_init() for both copies of the record (and never after).
     pub store_load: ota_store_load_fn,
+    /// Required. Called every journal_interval bytes of a download and when an update's state
+    /// changes (offer taken, image ready, outcome reported).
     pub store_save: ota_store_save_fn,
+    /// Optional (NULL: no events). Called for each OTA_EVENT_*.
     pub on_event: ota_event_fn,
+    /// Optional (NULL: no log lines). Called for each log line.
     pub log: ota_log_fn,
-    /// OTA_FLAG_HOST_MQTT only (NULL otherwise).
+    /// Required with OTA_FLAG_HOST_MQTT (NULL otherwise): called from ota_poll() after
+    /// ota_mqtt_connected().
     pub mqtt_subscribe: ota_mqtt_subscribe_fn,
-    /// OTA_FLAG_HOST_MQTT only (NULL otherwise).
+    /// Required with OTA_FLAG_HOST_MQTT (NULL otherwise): called from ota_poll() for every report.
     pub mqtt_publish: ota_mqtt_publish_fn,
-    /// Optional: wall-clock time for the built-in TLS's certificate checks.
+    /// Optional: wall-clock time for the built-in TLS's certificate checks, called at each step
+    /// of a built-in TLS connection. Never called without the built-in TLS.
     pub unix_time_s: ota_unix_time_s_fn,
 }
 
@@ -377,9 +406,6 @@ impl Platform for CPlatform {
         }
     }
 }
-
-/// `$ota/update/` or `$ota/report/`, a product id, `/`, a device name.
-pub(super) const TOPIC_MAX: usize = 12 + OTA_PRODUCT_ID_MAX + 1 + OTA_DEVICE_NAME_MAX;
 
 /// The callbacks `ota_init` refuses NULL for, by their place in `ota_platform`: the one list.
 /// [`Checked::new`] checks them, and [`required!`] compiles only for one of them.
