@@ -12,7 +12,7 @@ use crate::http::url::{self, Scheme};
 use crate::link::{Links, TlsSetup};
 use crate::mqtt::session::{Session, SessionConfig, SessionEvent};
 use crate::num::{Ms, ms, reached, until};
-use crate::platform::{Channel, Event, EventKind, Level, NetError, Platform, Socket};
+use crate::platform::{Channel, Event, EventKind, LOG, Level, NetError, Platform, Socket};
 use crate::protocol::VERSION_MAX;
 use crate::text::{Str, Writer};
 
@@ -46,6 +46,12 @@ const HOST_REPUBLISH_MAX: u8 = 3;
 /// Signature expiry sent in the username: 2^31-1, "never", as Tencent's C SDK does without a
 /// wall clock. (A host with real time could pass now + a margin; see the README.)
 const EXPIRY: u64 = 2_147_483_647;
+/// Built with the host-MQTT bridge (cargo feature `host-mqtt`).
+const HOST_MQTT: bool = cfg!(feature = "host-mqtt");
+/// Built with the library's own MQTT session (every build but `host-mqtt-only`).
+const BUILTIN_MQTT: bool = !cfg!(feature = "host-mqtt-only");
+/// Built with the read-back verification (cargo feature `readback`).
+pub(crate) const READBACK: bool = cfg!(feature = "readback");
 
 /// Everything `init` needs to know; strings are copied, so they need not outlive the call.
 #[derive(Clone, Copy, Debug)]
@@ -252,6 +258,13 @@ impl<'b, P: Platform> Client<'b, P> {
 
     /// The checks that come before the client is built.
     fn check(cfg: &Config<'_>, bufs: &Buffers<'b>, tls: TlsSetup<'b>) -> Result<Links<'b>, Error> {
+        // A capability the build left out is refused here, never silently ignored.
+        if cfg.host_mqtt && !HOST_MQTT
+            || !cfg.host_mqtt && !BUILTIN_MQTT
+            || cfg.policy.readback_verify && !READBACK
+        {
+            return Err(Error::Unsupported);
+        }
         let mqtt_short = bufs.mqtt_rx.len() < MIN_MQTT_RX || bufs.mqtt_tx.len() < MIN_MQTT_TX;
         if (mqtt_short && !cfg.host_mqtt) || bufs.http.len() < MIN_HTTP {
             return Err(Error::BufferTooSmall);
@@ -317,7 +330,7 @@ impl<'b, P: Platform> Client<'b, P> {
         let id = &mut self.id;
         // The secret signs the built-in MQTT login; with the host's connection it is not needed.
         id.key_len = match auth::decode_secret(cfg.device_secret, &mut id.key) {
-            _ if cfg.host_mqtt && cfg.device_secret.is_empty() => 0,
+            _ if !BUILTIN_MQTT || cfg.host_mqtt && cfg.device_secret.is_empty() => 0,
             Ok(n @ 1..=KEY_MAX) => n as u8,
             _ => return Err(Error::InvalidArgument),
         };
@@ -397,7 +410,7 @@ impl<'b, P: Platform> Client<'b, P> {
     /// The host's connection is up (again): the next poll subscribes through the host and
     /// reports the version, as after any reconnect.
     pub fn mqtt_connected(&mut self) -> Result<(), Error> {
-        if !self.host_mqtt {
+        if !self.host_mode() {
             return Err(Error::WrongState);
         }
         self.mqtt_disconnected();
@@ -424,7 +437,7 @@ impl<'b, P: Platform> Client<'b, P> {
         topic: &T,
         payload: &[u8],
     ) -> Result<(), Error> {
-        if !self.host_mqtt {
+        if !self.host_mode() {
             return Err(Error::WrongState);
         }
         if !self.id.is_update_topic(topic.as_ref()) {
@@ -488,10 +501,23 @@ impl<'b, P: Platform> Client<'b, P> {
         }
     }
 
+    /// Host MQTT mode: set by the configuration, or fixed when the build has only one of the
+    /// two modes (so the compiler leaves the other's code out).
+    #[inline(always)]
+    fn host_mode(&self) -> bool {
+        HOST_MQTT && (!BUILTIN_MQTT || self.host_mqtt)
+    }
+
+    /// The built-in session has a connection (never in a `host-mqtt-only` build).
+    #[inline(always)]
+    fn mqtt_open(&self) -> bool {
+        BUILTIN_MQTT && self.mqtt_sock.is_some()
+    }
+
     /// Subscribed, through either connection: reports can flow.
     fn went_online(&mut self) {
         self.online = true;
-        if !self.host_mqtt {
+        if !self.host_mode() {
             self.connect_failures = 0;
         }
         self.engine.on_online();
@@ -510,7 +536,7 @@ impl<'b, P: Platform> Client<'b, P> {
     pub fn poll(&mut self) -> u32 {
         let now = self.plat.now_ms();
         let t = ms(now);
-        if self.host_mqtt {
+        if self.host_mode() {
             self.host_step(t);
         } else {
             self.mqtt_step(now);
@@ -526,23 +552,23 @@ impl<'b, P: Platform> Client<'b, P> {
         self.publish_step(now);
         // The built-in TLS may hold whole records already read from the socket, which will not
         // wake a host waiting for readiness.
-        busy |= self.mqtt_sock.is_some() && self.links.pending(Channel::Mqtt);
+        busy |= self.mqtt_open() && self.links.pending(Channel::Mqtt);
         busy |= self.http_sock.is_some() && self.links.pending(Channel::Http);
         if busy {
             return 0;
         }
         let mut next = Ms::MAX;
-        if let Some(at) = self.mqtt.poll_at().filter(|_| self.mqtt_sock.is_some()) {
+        if let Some(at) = self.mqtt.poll_at().filter(|_| self.mqtt_open()) {
             next = next.min(delay(now, at));
         }
         if let Some(at) = self.engine.poll_at(now) {
             next = next.min(delay(now, at));
         }
-        if !self.host_mqtt && self.mqtt_sock.is_none() {
+        if !self.host_mode() && self.mqtt_sock.is_none() {
             next = next.min(until(t, self.next_connect_ms));
         }
         let host_waiting = self.engine.awaiting_ack().is_some_and(|a| a != HOST_NO_ACK);
-        if self.host_mqtt && host_waiting {
+        if self.host_mode() && host_waiting {
             next = next.min(until(t, self.host_ack_deadline));
         }
         let subscribing = self.host_connected && !self.online;
@@ -550,7 +576,7 @@ impl<'b, P: Platform> Client<'b, P> {
         if subscribing && !reached(t, self.next_connect_ms) {
             next = next.min(until(t, self.next_connect_ms));
         }
-        if self.mqtt_sock.is_some() || self.http_sock.is_some() || subscribing {
+        if self.mqtt_open() || self.http_sock.is_some() || subscribing {
             next = next.min(self.net_poll_ms);
         }
         next
@@ -559,7 +585,7 @@ impl<'b, P: Platform> Client<'b, P> {
     /// Leave cleanly: DISCONNECT if possible, close both connections.
     pub fn shutdown(&mut self) {
         let now = self.plat.now_ms();
-        if self.online {
+        if self.online && BUILTIN_MQTT {
             self.mqtt.disconnect();
             self.mqtt_flush(now);
         }
@@ -589,7 +615,7 @@ impl<'b, P: Platform> Client<'b, P> {
                 };
                 let body = payload.get(..len).unwrap_or(&[]);
                 let topic = self.id.topic_report();
-                let sent = if self.host_mqtt {
+                let sent = if self.host_mode() {
                     self.plat.mqtt_publish(topic, body, qos).map_err(drop)
                 } else {
                     let retransmit = retransmit.and_then(|p| u16::try_from(p).ok());
@@ -678,16 +704,18 @@ impl<'b, P: Platform> Client<'b, P> {
         let earliest = self.last_connect_ms.wrapping_add(MIN_CONNECT_INTERVAL_MS);
         self.next_connect_ms = if reached(at, earliest) { at } else { earliest };
         self.engine.note_error(e);
-        let mut line = [0u8; 160];
-        let mut w = Writer::new(&mut line);
-        w.str("MQTT ");
-        w.str(self.id.host());
-        w.str(": ");
-        w.str(e.as_str());
-        w.str("; reconnecting in ");
-        w.u64(self.next_connect_ms.wrapping_sub(now).into());
-        w.str(" ms");
-        self.plat.log(Level::Warn, utf8(w.written()));
+        if LOG {
+            let mut line = [0u8; 160];
+            let mut w = Writer::new(&mut line);
+            w.str("MQTT ");
+            w.str(self.id.host());
+            w.str(": ");
+            w.str(e.as_str());
+            w.str("; reconnecting in ");
+            w.u64(self.next_connect_ms.wrapping_sub(now).into());
+            w.str(" ms");
+            self.plat.log(Level::Warn, utf8(w.written()));
+        }
         let kind = if was_online {
             EventKind::Disconnected
         } else {
@@ -697,7 +725,9 @@ impl<'b, P: Platform> Client<'b, P> {
     }
 
     fn mqtt_flush(&mut self, now: u64) {
-        let Some(sock) = self.mqtt_sock else { return };
+        let Some(sock) = self.mqtt_sock.filter(|_| BUILTIN_MQTT) else {
+            return;
+        };
         while !self.mqtt.tx_pending().is_empty() {
             match self
                 .links

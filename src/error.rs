@@ -14,6 +14,8 @@ pub enum Error {
     NotInitialized = -5,
     Busy = -6,
     OtherTopic = -7,
+    /// The configuration needs a capability this build left out (a cargo feature).
+    Unsupported = -8,
     NetConnect = -10,
     NetIo = -11,
     MqttRefused = -12,
@@ -81,6 +83,7 @@ const NAMES: &str = concat!(
     "OTA_ERR_NOT_INITIALIZED\0",
     "OTA_ERR_BUSY\0",
     "OTA_ERR_OTHER_TOPIC\0",
+    "OTA_ERR_UNSUPPORTED\0",
     "OTA_ERR_NET_CONNECT\0",
     "OTA_ERR_NET_IO\0",
     "OTA_ERR_MQTT_REFUSED\0",
@@ -121,6 +124,7 @@ const SENTENCES: &str = concat!(
     "client not initialised\0",                   // Error::NotInitialized
     "called from one of the client's own callbacks\0", // Error::Busy
     "message for another client's topic\0",       // Error::OtherTopic
+    "not in this build (a cargo feature)\0",      // Error::Unsupported
     "the host could not open a connection\0",     // Error::NetConnect
     "connection failed or closed by the peer\0",  // Error::NetIo
     "MQTT broker refused the connection (credentials?)\0", // Error::MqttRefused
@@ -153,7 +157,7 @@ const SENTENCES: &str = concat!(
 );
 
 impl Error {
-    pub const ALL: [Error; 36] = [
+    pub const ALL: [Error; 37] = [
         Error::NullPointer,
         Error::InvalidArgument,
         Error::BufferTooSmall,
@@ -161,6 +165,7 @@ impl Error {
         Error::NotInitialized,
         Error::Busy,
         Error::OtherTopic,
+        Error::Unsupported,
         Error::NetConnect,
         Error::NetIo,
         Error::MqttRefused,
