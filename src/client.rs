@@ -53,6 +53,36 @@ const BUILTIN_MQTT: bool = !cfg!(feature = "host-mqtt-only");
 /// Built with the read-back verification (cargo feature `readback`).
 pub(crate) const READBACK: bool = cfg!(feature = "readback");
 
+/// The optional capabilities a build has (its cargo features). The code tests the constants
+/// above, so the compiler leaves out what a build lacks.
+#[derive(Clone, Copy)]
+struct Capabilities {
+    host_mqtt: bool,
+    builtin_mqtt: bool,
+    readback: bool,
+}
+
+impl Capabilities {
+    const BUILT: Capabilities = Capabilities {
+        host_mqtt: HOST_MQTT,
+        builtin_mqtt: BUILTIN_MQTT,
+        readback: READBACK,
+    };
+
+    /// A configuration that needs a capability the build left out is refused
+    /// ([`Error::Unsupported`]), never run without it.
+    fn check(self, cfg: &Config<'_>) -> Result<(), Error> {
+        let mqtt = match cfg.host_mqtt {
+            true => self.host_mqtt,
+            false => self.builtin_mqtt,
+        };
+        match mqtt && (self.readback || !cfg.policy.readback_verify) {
+            true => Ok(()),
+            false => Err(Error::Unsupported),
+        }
+    }
+}
+
 /// Everything `init` needs to know; strings are copied, so they need not outlive the call.
 #[derive(Clone, Copy, Debug)]
 pub struct Config<'a> {
@@ -258,13 +288,7 @@ impl<'b, P: Platform> Client<'b, P> {
 
     /// The checks that come before the client is built.
     fn check(cfg: &Config<'_>, bufs: &Buffers<'b>, tls: TlsSetup<'b>) -> Result<Links<'b>, Error> {
-        // A capability the build left out is refused here, never silently ignored.
-        if cfg.host_mqtt && !HOST_MQTT
-            || !cfg.host_mqtt && !BUILTIN_MQTT
-            || cfg.policy.readback_verify && !READBACK
-        {
-            return Err(Error::Unsupported);
-        }
+        Capabilities::BUILT.check(cfg)?;
         let mqtt_short = bufs.mqtt_rx.len() < MIN_MQTT_RX || bufs.mqtt_tx.len() < MIN_MQTT_TX;
         if (mqtt_short && !cfg.host_mqtt) || bufs.http.len() < MIN_HTTP {
             return Err(Error::BufferTooSmall);
@@ -994,6 +1018,51 @@ mod tests {
             .drain(..)
             .map(|(t, p, q)| (t, String::from_utf8(p).unwrap(), q))
             .collect()
+    }
+
+    /// Every capability a configuration can ask for, against builds with and without it.
+    #[test]
+    fn a_configuration_needing_a_left_out_feature_is_refused() {
+        let mut cfg = Config::new("ABCDEFGHIJ", "dev", SECRET, "1.0.0");
+        let build = |host_mqtt, builtin_mqtt, readback| Capabilities {
+            host_mqtt,
+            builtin_mqtt,
+            readback,
+        };
+        let plain = build(false, true, false);
+        let host_only = build(true, false, false);
+        let plain_readback = build(false, true, true);
+        let every = build(true, true, true);
+        let bad = Err(Error::Unsupported);
+        // (build, host MQTT asked, read-back asked, verdict)
+        let cases = [
+            (plain, false, false, Ok(())),
+            (plain, true, false, bad),
+            (plain, false, true, bad),
+            (host_only, false, false, bad),
+            (host_only, true, false, Ok(())),
+            (host_only, true, true, bad),
+            (plain_readback, false, true, Ok(())),
+            (plain_readback, true, true, bad),
+            (every, false, false, Ok(())),
+            (every, true, true, Ok(())),
+        ];
+        for (i, (built, host, readback, want)) in cases.into_iter().enumerate() {
+            cfg.host_mqtt = host;
+            cfg.policy.readback_verify = readback;
+            assert_eq!(built.check(&cfg), want, "case {i}");
+        }
+        // This build: the client itself refuses what its features leave out.
+        let mut http = [0u8; 1024];
+        cfg.host_mqtt = true;
+        cfg.policy.readback_verify = true;
+        let bufs = Buffers {
+            mqtt_rx: &mut [],
+            mqtt_tx: &mut [],
+            http: &mut http,
+        };
+        let made = Client::new(&cfg, bufs, Mock::default()).map(drop);
+        assert_eq!(made.is_ok(), HOST_MQTT && READBACK, "{made:?}");
     }
 
     #[test]
