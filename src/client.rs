@@ -353,10 +353,14 @@ impl<'b, P: Platform> Client<'b, P> {
         let dn = bounded(cfg.device_name, DEVICE_NAME_MAX)?;
         let id = &mut self.id;
         // The secret signs the built-in MQTT login; with the host's connection it is not needed.
-        id.key_len = match auth::decode_secret(cfg.device_secret, &mut id.key) {
-            _ if !BUILTIN_MQTT || cfg.host_mqtt && cfg.device_secret.is_empty() => 0,
-            Ok(n @ 1..=KEY_MAX) => n as u8,
-            _ => return Err(Error::InvalidArgument),
+        // (A host-only build never decodes it: the decoder is then left out.)
+        let unused = !BUILTIN_MQTT || cfg.host_mqtt && cfg.device_secret.is_empty();
+        id.key_len = match unused {
+            true => 0,
+            false => match auth::decode_secret(cfg.device_secret, &mut id.key) {
+                Ok(n @ 1..=KEY_MAX) => n as u8,
+                _ => return Err(Error::InvalidArgument),
+            },
         };
         let mut w = Writer::new(&mut id.text);
         for topic in ["$ota/update/", "$ota/report/"] {
@@ -582,7 +586,7 @@ impl<'b, P: Platform> Client<'b, P> {
             return 0;
         }
         let mut next = Ms::MAX;
-        if let Some(at) = self.mqtt.poll_at().filter(|_| self.mqtt_open()) {
+        if let Some(at) = self.mqtt_open().then(|| self.mqtt.poll_at()).flatten() {
             next = next.min(delay(now, at));
         }
         if let Some(at) = self.engine.poll_at(now) {
@@ -616,7 +620,9 @@ impl<'b, P: Platform> Client<'b, P> {
         if let Some(s) = self.mqtt_sock.take() {
             self.links.close(&mut self.plat, Channel::Mqtt, s);
         }
-        self.mqtt.reset();
+        if BUILTIN_MQTT {
+            self.mqtt.reset();
+        }
         self.close_http();
         self.online = false;
         self.engine.on_offline();
