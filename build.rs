@@ -1,9 +1,23 @@
-//! Generates the C header from `src/ffi.rs` into `OUT_DIR`. The checked-in copy in `include/`
-//! is compared against it by the tests; `scripts/gen-header.sh` refreshes it.
+//! Generates the C header from the C ABI's files (`src/ffi/`) into `OUT_DIR`. The checked-in
+//! copy in `include/` is compared against it by the tests; `scripts/gen-header.sh` refreshes it.
 use std::{env, path::PathBuf};
 
+/// The files that declare what C sees, in the header's order. Each is read on its own (cbindgen
+/// looks for a top file's `mod x;` beside it, not in `src/ffi/`).
+const FFI_SOURCES: [&str; 5] = [
+    "src/ffi/constants.rs",
+    "src/ffi/api.rs",
+    "src/ffi/config.rs",
+    "src/ffi/callbacks.rs",
+    "src/ffi/gate.rs",
+];
+
 fn main() {
+    // src/ffi.rs too: scripts/gen-header.sh touches it to force a run.
     println!("cargo:rerun-if-changed=src/ffi.rs");
+    for f in FFI_SOURCES {
+        println!("cargo:rerun-if-changed={f}");
+    }
     println!("cargo:rerun-if-changed=cbindgen.toml");
     println!("cargo:rerun-if-env-changed=QCLOUD_OTA_WRITE_HEADER");
     // The built-in TLS never believes a clock earlier than this (src/tls.rs). SOURCE_DATE_EPOCH
@@ -22,11 +36,13 @@ fn main() {
     let out = PathBuf::from(env::var("OUT_DIR").expect("out dir")).join("qcloud_ota.h");
     let config = cbindgen::Config::from_file(root.join("cbindgen.toml")).expect("cbindgen.toml");
     let mut header = Vec::new();
-    cbindgen::Builder::new()
-        .with_config(config)
-        .with_src(root.join("src/ffi.rs"))
+    let mut builder = cbindgen::Builder::new().with_config(config);
+    for f in FFI_SOURCES {
+        builder = builder.with_src(root.join(f));
+    }
+    builder
         .generate()
-        .expect("cbindgen could not read src/ffi.rs")
+        .expect("cbindgen could not read src/ffi/")
         .write(&mut header);
     let header = String::from_utf8(header).expect("UTF-8 header");
     std::fs::write(&out, parenthesize_negative_defines(&header)).expect("write header");

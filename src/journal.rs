@@ -97,7 +97,7 @@ fn put(b: &mut [u8; RECORD_LEN], at: usize, bytes: &[u8]) {
 /// the `Str` it goes into).
 fn text(b: &[u8; RECORD_LEN], at: usize) -> Option<&str> {
     let len = usize::from(*b.get(at)?);
-    crate::ffi::str_from_utf8(b.get(at + 1..at + 1 + len)?)
+    crate::text::str_from_utf8(b.get(at + 1..at + 1 + len)?)
 }
 
 fn put_text(b: &mut [u8; RECORD_LEN], at: usize, s: &[u8]) {

@@ -10,18 +10,17 @@ use crate::platform::{Channel, NetError, Platform, Socket};
 /// `host_tls`.
 #[derive(Default)]
 pub struct TlsSetup<'b> {
-    /// Receive buffer: at least [`MIN_TLS_RX`] per connection that uses the built-in TLS
-    /// (HTTPS downloads; MQTT too with `mqtt_tls`, then the first `MIN_TLS_RX` bytes are MQTT's).
+    /// Receive buffer: at least `tls::MIN_RX` per connection that uses the built-in TLS
+    /// (HTTPS downloads; MQTT too with `mqtt_tls`, then the first `MIN_RX` bytes are MQTT's).
     pub buf: &'b mut [u8],
     /// Extra trust anchors for both connections: PEM (one or more certificates) or one DER
     /// certificate. Borrowed for the client's lifetime.
     pub ca: &'b [u8],
 }
 
-/// Smallest receive buffer per built-in TLS connection: one whole record of the largest size a
-/// peer may send (16 KiB of plaintext + 2048 bytes of expansion + the 5-byte header). rustls
-/// decrypts only whole records, and servers do send full-size ones.
-pub const MIN_TLS_RX: usize = 16384 + 2048 + 5;
+/// The built-in TLS's smallest receive buffer per connection, under the name users of `Links` know.
+#[cfg(feature = "tls")]
+pub use crate::tls::MIN_RX as MIN_TLS_RX;
 
 pub struct Links<'b> {
     /// TLS connections are the host's (always, without the `tls` feature).

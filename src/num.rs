@@ -77,6 +77,30 @@ pub fn until(now: Ms, at: Ms) -> Ms {
     }
 }
 
+/// The decimal number at `s[*i..]`: at least one digit, no sign, no overflow.
+pub(crate) fn number(s: &[u8], i: &mut usize) -> Option<u64> {
+    let start = *i;
+    let mut v: u64 = 0;
+    while let Some(d) = s
+        .get(*i)
+        .and_then(|b| b.checked_sub(b'0'))
+        .filter(|&d| d < 10)
+    {
+        if v > u64::MAX / 10 {
+            return None;
+        }
+        v = (v * 10).checked_add(u64::from(d))?;
+        *i += 1;
+    }
+    (*i > start).then_some(v)
+}
+
+/// Strictly decimal digits, at least one, no sign, no overflow.
+pub(crate) fn parse_u64(s: &[u8]) -> Option<u64> {
+    let mut i = 0;
+    number(s, &mut i).filter(|_| i == s.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

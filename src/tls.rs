@@ -38,8 +38,12 @@ use rustls::unbuffered::{ConnectionState, EncodeError, UnbufferedStatus};
 use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, NamedGroup, SignatureScheme};
 
 use crate::error::Error;
-use crate::link::MIN_TLS_RX as MIN_RX;
 use crate::platform::{Channel, NetError, Platform, Socket};
+
+/// Smallest receive buffer per built-in TLS connection: one whole record of the largest size a
+/// peer may send (16 KiB of plaintext + 2048 bytes of expansion + the 5-byte header). rustls
+/// decrypts only whole records, and servers do send full-size ones. (`OTA_MIN_TLS_LEN` in C.)
+pub const MIN_RX: usize = 16384 + 2048 + 5;
 
 /// Plaintext bytes encrypted per record (the layers above send less: requests, MQTT packets).
 const CHUNK: usize = 3584;

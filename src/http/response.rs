@@ -5,6 +5,9 @@
 //! rather than a guess.
 
 /// Most header lines accepted; a COS/CDN response carries about a dozen.
+use crate::num::{number, parse_u64};
+use crate::text::str_from_utf8;
+
 pub const MAX_HEADERS: usize = 24;
 
 /// `Content-Range: bytes start-end/total` (end inclusive; total `None` for `*`). 32-bit like the
@@ -249,7 +252,7 @@ impl<'a> Fields<'a> {
         match k {
             CONTENT_RANGE => parse_content_range(value, &mut head.content_range)?,
             ETAG | LOCATION => {
-                let text = crate::ffi::str_from_utf8(value).filter(|s| !s.is_empty());
+                let text = str_from_utf8(value).filter(|s| !s.is_empty());
                 if k == ETAG {
                     head.etag = text;
                 } else {
@@ -336,30 +339,6 @@ fn eat(s: &[u8], i: &mut usize, b: u8) -> bool {
     let hit = s.get(*i) == Some(&b);
     *i += usize::from(hit);
     hit
-}
-
-/// The decimal number at `s[*i..]`: at least one digit, no sign, no overflow.
-fn number(s: &[u8], i: &mut usize) -> Option<u64> {
-    let start = *i;
-    let mut v: u64 = 0;
-    while let Some(d) = s
-        .get(*i)
-        .and_then(|b| b.checked_sub(b'0'))
-        .filter(|&d| d < 10)
-    {
-        if v > u64::MAX / 10 {
-            return None;
-        }
-        v = (v * 10).checked_add(u64::from(d))?;
-        *i += 1;
-    }
-    (*i > start).then_some(v)
-}
-
-/// Strictly decimal digits, at least one, no sign, no overflow.
-pub(crate) fn parse_u64(s: &[u8]) -> Option<u64> {
-    let mut i = 0;
-    number(s, &mut i).filter(|_| i == s.len())
 }
 
 fn trim(mut s: &[u8]) -> &[u8] {

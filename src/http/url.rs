@@ -2,8 +2,7 @@
 //! the input. Tencent's C SDK keeps `host:port` as the host and always dials 80/443; we parse the
 //! port, IPv6 literals and mixed-case schemes, and refuse what we cannot send safely.
 
-use super::response::parse_u64;
-use crate::num::decimal;
+use crate::num::{decimal, parse_u64};
 use crate::slices::has_byte;
 use crate::text::{Str, TooLong};
 
@@ -114,7 +113,7 @@ pub(crate) fn parts<'a>(url: &Url<'a>, digits: &'a mut [u8; 20]) -> [&'a [u8]; 8
 pub fn write<const N: usize>(url: &Url<'_>, out: &mut Str<N>) -> Result<(), TooLong> {
     out.clear();
     for part in &parts(url, &mut [0; 20]) {
-        out.push_str(crate::ffi::str_from_utf8(part).unwrap_or_default())?;
+        out.push_str(crate::text::str_from_utf8(part).unwrap_or_default())?;
     }
     Ok(())
 }

@@ -222,7 +222,7 @@ fn text(b: &[u8]) -> Result<&str, DecodeError> {
     if has_byte(b, 0) {
         return Err(DecodeError::BadString);
     }
-    crate::ffi::str_from_utf8(b).ok_or(DecodeError::BadString)
+    crate::text::str_from_utf8(b).ok_or(DecodeError::BadString)
 }
 
 /// A packet id: never 0 [MQTT-2.3.1-1].
@@ -326,7 +326,7 @@ pub fn decode_incoming(buf: &[u8]) -> Result<Incoming<'_>, DecodeError> {
             if !valid_topic(topic) {
                 return Err(DecodeError::BadString);
             }
-            p.topic = crate::ffi::str_from_utf8(topic).ok_or(DecodeError::BadString)?;
+            p.topic = crate::text::str_from_utf8(topic).ok_or(DecodeError::BadString)?;
             p.payload = rest;
             if first & 0x06 != 0 {
                 let &[hi, lo, ref payload @ ..] = rest else {
