@@ -38,6 +38,7 @@ mod tests {
             (OTA_ERR_NOT_INITIALIZED, Error::NotInitialized),
             (OTA_ERR_BUSY, Error::Busy),
             (OTA_ERR_OTHER_TOPIC, Error::OtherTopic),
+            (OTA_ERR_UNSUPPORTED, Error::Unsupported),
             (OTA_ERR_NET_CONNECT, Error::NetConnect),
             (OTA_ERR_NET_IO, Error::NetIo),
             (OTA_ERR_MQTT_REFUSED, Error::MqttRefused),
