@@ -11,10 +11,11 @@ use super::gate::{
     ota_client, with_client,
 };
 #[cfg(feature = "host-mqtt")]
-use super::{callbacks::TOPIC_MAX, config::c_len};
+use super::{
+    callbacks::{TOPIC_MAX, nul_terminated},
+    config::c_len,
+};
 use crate::error::Error;
-#[cfg(feature = "host-mqtt")]
-use crate::slices::copy_prefix;
 
 /// A snapshot for ota_get_status().
 #[repr(C)]
@@ -220,17 +221,12 @@ pub unsafe extern "C" fn ota_update_topic(
     // SAFETY: forwarded caller contract; `buf` is valid for `cap` bytes.
     let r = unsafe {
         with_client(client, |c| {
-            let t = c.update_topic().as_bytes();
+            let t = c.update_topic();
             if t.len() >= cap {
                 return Err(Error::BufferTooSmall);
             }
             let out = core::slice::from_raw_parts_mut(buf.cast::<u8>(), cap);
-            if let Some(dst) = out.get_mut(..t.len()) {
-                copy_prefix(dst, t);
-            }
-            if let Some(z) = out.get_mut(t.len()) {
-                *z = 0;
-            }
+            nul_terminated(t, out);
             Ok(t.len() as i32)
         })
     };
