@@ -4,7 +4,8 @@ use std::{env, path::PathBuf};
 
 /// The files that declare what C sees, in the header's order. Each is read on its own (cbindgen
 /// looks for a top file's `mod x;` beside it, not in `src/ffi/`).
-const FFI_SOURCES: [&str; 5] = [
+const FFI_SOURCES: [&str; 6] = [
+    "src/error/codes.rs",
     "src/ffi/constants.rs",
     "src/ffi/api.rs",
     "src/ffi/config.rs",

@@ -26,7 +26,7 @@ pub const HOST_MAX: usize = 128;
 const KEY_MAX: usize = 64;
 /// `$ota/update/` (or `$ota/report/`), the product id, `/`, the device name.
 const TOPIC_PREFIX: usize = 12;
-const TOPIC_MAX: usize = TOPIC_PREFIX + PRODUCT_ID_MAX + 1 + DEVICE_NAME_MAX;
+pub(crate) const TOPIC_MAX: usize = TOPIC_PREFIX + PRODUCT_ID_MAX + 1 + DEVICE_NAME_MAX;
 /// Most bytes one `poll` moves from the firmware server before returning (keeps each call short).
 const HTTP_BUDGET_PER_POLL: usize = 512 * 1024;
 /// Longest one `poll` spends moving firmware bytes: on a link slower than the device (a modem's
@@ -715,11 +715,7 @@ impl<'b, P: Platform> Client<'b, P> {
     /// Close the MQTT connection (if it got as far as a socket), tell the engine and the host,
     /// and schedule a reconnect with backoff and jitter.
     fn drop_mqtt(&mut self, now: u64, e: Error) {
-        // A TLS failure says more than the network error it surfaced as.
-        let e = match e {
-            Error::NetIo => self.links.error(Channel::Mqtt).unwrap_or(e),
-            e => e,
-        };
+        let e = self.links.cause(Channel::Mqtt, e);
         if let Some(s) = self.mqtt_sock.take() {
             self.links.close(&mut self.plat, Channel::Mqtt, s);
         }
@@ -850,11 +846,7 @@ impl<'b, P: Platform> Client<'b, P> {
     }
 
     fn http_failed(&mut self, now: u64, e: Error) {
-        // A TLS failure says more than the network error it surfaced as.
-        let e = match e {
-            Error::NetIo => self.links.error(Channel::Http).unwrap_or(e),
-            e => e,
-        };
+        let e = self.links.cause(Channel::Http, e);
         self.close_http();
         self.engine.on_download_error(now, e, &mut self.plat);
     }

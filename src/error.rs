@@ -1,59 +1,127 @@
 //! Every status the library reports, with its C name, its text, and the Tencent `result_code` it
-//! maps to when it ends an update. One table, so the numbers can never collide the way the C SDK's
-//! do (reference §5.8).
+//! maps to when it ends an update: one table, so the numbers can never collide the way the C
+//! SDK's do (reference §5.8), and a status cannot be missing from any of its lists.
 
-/// A library error. The numeric values are the C ABI's `OTA_ERR_*` constants and never change
-/// (one byte each: the codes fit, and `Error::ALL` is then a 36-byte table, not 144).
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-#[repr(i8)]
-pub enum Error {
-    NullPointer = -1,
-    InvalidArgument = -2,
-    BufferTooSmall = -3,
-    WrongState = -4,
-    NotInitialized = -5,
-    Busy = -6,
-    OtherTopic = -7,
-    /// The configuration needs a capability this build left out (a cargo feature).
-    Unsupported = -8,
-    NetConnect = -10,
-    NetIo = -11,
-    MqttRefused = -12,
-    MqttTimeout = -13,
-    MqttProtocol = -14,
-    MqttOversize = -15,
-    SubscribeRejected = -16,
-    BadMessage = -20,
-    ImageTooLarge = -21,
-    BadUrl = -22,
-    VersionRejected = -23,
-    HttpStatus = -30,
-    HttpNotFound = -31,
-    HttpForbidden = -32,
-    HttpProtocol = -33,
-    DownloadTimeout = -34,
-    Md5Mismatch = -35,
-    Slot = -40,
-    Store = -41,
-    RolledBack = -42,
-    Declined = -43,
-    /// Internal: the server redirected; the next request goes to the new location.
-    Redirected = -44,
-    /// The server's certificate chain does not lead to a trusted root.
-    TlsUntrusted = -50,
-    /// The server's certificate is not for the host name that was connected to.
-    TlsNameMismatch = -51,
-    /// The server's certificate has expired or is not yet valid (at the host's clock).
-    TlsExpired = -52,
-    /// The server ended the TLS session with an alert.
-    TlsAlert = -53,
-    /// The TLS handshake failed otherwise (no common version or cipher, bad message).
-    TlsHandshake = -54,
-    /// The TLS set-up is unusable: extra CA not PEM/DER certificates, or no TLS buffer.
-    TlsConfig = -55,
-    /// A redirect from https to http was refused.
-    TlsDowngrade = -56,
+/// The C values (`OTA_OK`, `OTA_ERR_*`) with their header documentation: plain constants, the
+/// one thing cbindgen must read as written (it does not expand macros). The table below names
+/// each, so a status without its constant does not compile.
+pub mod codes;
+
+pub use codes::*;
+
+/// Declares [`Error`], [`Error::ALL`], the texts and the `result_msg` of every status from one
+/// table. Each row: the variant, its C constant (its value, and the bare-metal `ota_strerror`
+/// text), the host builds' sentence, and the [`Msg`] a `fail` report sends.
+macro_rules! errors {
+    ($($variant:ident = $c:ident, $sentence:literal, $msg:ident;)*) => {
+        /// A library error. The numeric values are the C ABI's `OTA_ERR_*` constants and never
+        /// change (one byte each: the codes fit, and `Error::ALL` then takes a byte per status,
+        /// not four).
+        #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+        #[repr(i8)]
+        pub enum Error {
+            $($variant = $c as i8,)*
+        }
+
+        // Each C value fits the byte it is stored in.
+        $(const _: () = assert!($c as i8 as i32 == $c && $c < 0);)*
+
+        impl Error {
+            pub const ALL: [Error; [$($c),*].len()] = [$(Error::$variant),*];
+
+            /// This error's entry in `RESULT_MSGS`. Its own function returning a byte, so the
+            /// compiler's lookup table holds a byte per error (inlined, it was widened to four).
+            #[inline(never)]
+            fn result_msg_nth(self) -> u8 {
+                match self {
+                    $(Error::$variant => Msg::$msg as u8,)*
+                }
+            }
+        }
+
+        /// The statuses' C names, in `Error::ALL` order (the bare-metal `ota_strerror`).
+        const NAMES: &str = concat!($(stringify!($c), "\0",)*);
+
+        /// What each status means, in `Error::ALL` order (the host builds' `ota_strerror`).
+        const SENTENCES: &str = concat!($($sentence, "\0",)*);
+    };
 }
+
+errors! {
+    NullPointer = OTA_ERR_NULL_POINTER, "a required pointer is NULL", Failed;
+    InvalidArgument = OTA_ERR_INVALID_ARGUMENT, "invalid argument (empty, too long, not printable ASCII, or out of range)", Failed;
+    BufferTooSmall = OTA_ERR_BUFFER_TOO_SMALL, "a buffer is below its documented minimum", Failed;
+    WrongState = OTA_ERR_WRONG_STATE, "not allowed in the current state", Failed;
+    NotInitialized = OTA_ERR_NOT_INITIALIZED, "client not initialised", Failed;
+    Busy = OTA_ERR_BUSY, "called from one of the client's own callbacks", Failed;
+    OtherTopic = OTA_ERR_OTHER_TOPIC, "message for another client's topic", Failed;
+    Unsupported = OTA_ERR_UNSUPPORTED, "not in this build of the library (a cargo feature: host-mqtt, readback, or the built-in MQTT)", Failed;
+    NetConnect = OTA_ERR_NET_CONNECT, "the host could not open a connection", TimeOut;
+    NetIo = OTA_ERR_NET_IO, "connection failed or closed by the peer", TimeOut;
+    MqttRefused = OTA_ERR_MQTT_REFUSED, "MQTT broker refused the connection (credentials?)", Failed;
+    MqttTimeout = OTA_ERR_MQTT_TIMEOUT, "MQTT broker did not answer in time", Failed;
+    MqttProtocol = OTA_ERR_MQTT_PROTOCOL, "malformed MQTT packet from the broker", Failed;
+    MqttOversize = OTA_ERR_MQTT_OVERSIZE, "MQTT message over the receive buffer dropped", Failed;
+    SubscribeRejected = OTA_ERR_SUBSCRIBE_REJECTED, "broker rejected the OTA topic subscription", Failed;
+    BadMessage = OTA_ERR_BAD_MESSAGE, "malformed update_firmware message", BadMessage;
+    ImageTooLarge = OTA_ERR_IMAGE_TOO_LARGE, "image does not fit the firmware slot", TooLarge;
+    BadUrl = OTA_ERR_BAD_URL, "unsupported or malformed firmware URL", BadMessage;
+    VersionRejected = OTA_ERR_VERSION_REJECTED, "cloud rejected the reported version", Failed;
+    HttpStatus = OTA_ERR_HTTP_STATUS, "unexpected HTTP status", Failed;
+    HttpNotFound = OTA_ERR_HTTP_NOT_FOUND, "firmware not found (HTTP 404)", NotFound;
+    HttpForbidden = OTA_ERR_HTTP_FORBIDDEN, "firmware URL refused (HTTP 403, signature expired)", SignatureExpired;
+    HttpProtocol = OTA_ERR_HTTP_PROTOCOL, "malformed HTTP response or wrong range/length", Failed;
+    DownloadTimeout = OTA_ERR_DOWNLOAD_TIMEOUT, "firmware download stalled", TimeOut;
+    Md5Mismatch = OTA_ERR_MD5_MISMATCH, "image MD5 does not match md5sum", Md5Mismatch;
+    Slot = OTA_ERR_SLOT, "host firmware slot error", FlashWrite;
+    Store = OTA_ERR_STORE, "host record store error", RecordStore;
+    RolledBack = OTA_ERR_ROLLED_BACK, "device came back on the old version", RolledBack;
+    Declined = OTA_ERR_DECLINED, "host declined the update", Declined;
+    Redirected = OTA_ERR_REDIRECTED, "redirected (followed by the library)", Failed;
+    TlsUntrusted = OTA_ERR_TLS_UNTRUSTED, "TLS: certificate not from a trusted CA (ota_config.ca)", Tls;
+    TlsNameMismatch = OTA_ERR_TLS_NAME_MISMATCH, "TLS: certificate not valid for the host name", Tls;
+    TlsExpired = OTA_ERR_TLS_EXPIRED, "TLS: certificate expired or not yet valid (clock?)", Tls;
+    TlsAlert = OTA_ERR_TLS_ALERT, "TLS: the peer sent an alert", Tls;
+    TlsHandshake = OTA_ERR_TLS_HANDSHAKE, "TLS handshake failed (version, cipher suite or message)", Tls;
+    TlsConfig = OTA_ERR_TLS_CONFIG, "TLS set-up unusable (ota_config.ca or tls_buf)", Tls;
+    TlsDowngrade = OTA_ERR_TLS_DOWNGRADE, "refused a redirect from https to http", Tls;
+}
+
+/// Declares [`Msg`] and `RESULT_MSGS` (its texts, NUL-separated, in its order) from one list.
+macro_rules! result_msgs {
+    ($($msg:ident = $text:literal,)*) => {
+        /// The short `result_msg` of a `fail` report. The first four are the texts of
+        /// `result_code` -1 .. -4 ([`Error::result_code`]); every other one goes with -5.
+        #[derive(Clone, Copy)]
+        #[repr(u8)]
+        enum Msg {
+            $($msg,)*
+        }
+
+        /// The `result_msg` texts, NUL-separated (see [`Error::result_msg`]).
+        const RESULT_MSGS: &str = concat!($($text, "\0",)*);
+    };
+}
+
+result_msgs! {
+    Failed = "upgrade failed",
+    TimeOut = "time_out",
+    NotFound = "file not found",
+    SignatureExpired = "signature expired",
+    Md5Mismatch = "md5 mismatch",
+    TooLarge = "image too large",
+    RolledBack = "device came back on the old version",
+    Declined = "declined by device",
+    FlashWrite = "flash write failed",
+    RecordStore = "record store failed",
+    BadMessage = "bad update_firmware message",
+    Tls = "tls failed",
+}
+
+const _: () = assert!(Msg::TimeOut as i32 == -result_code::TIMEOUT);
+const _: () = assert!(Msg::NotFound as i32 == -result_code::NOT_FOUND);
+const _: () = assert!(Msg::SignatureExpired as i32 == -result_code::SIGNATURE_EXPIRED);
+const _: () = assert!(Msg::Md5Mismatch as i32 == -result_code::MD5_MISMATCH);
 
 /// Tencent `result_code` values for `report_progress` with state `fail` (reference §3.5).
 pub mod result_code {
@@ -74,129 +142,7 @@ const TEXTS: &str = if cfg!(feature = "std") {
     NAMES
 };
 
-/// The statuses' C names, in `Error::ALL` order (the bare-metal `ota_strerror`).
-const NAMES: &str = concat!(
-    "OTA_ERR_NULL_POINTER\0",
-    "OTA_ERR_INVALID_ARGUMENT\0",
-    "OTA_ERR_BUFFER_TOO_SMALL\0",
-    "OTA_ERR_WRONG_STATE\0",
-    "OTA_ERR_NOT_INITIALIZED\0",
-    "OTA_ERR_BUSY\0",
-    "OTA_ERR_OTHER_TOPIC\0",
-    "OTA_ERR_UNSUPPORTED\0",
-    "OTA_ERR_NET_CONNECT\0",
-    "OTA_ERR_NET_IO\0",
-    "OTA_ERR_MQTT_REFUSED\0",
-    "OTA_ERR_MQTT_TIMEOUT\0",
-    "OTA_ERR_MQTT_PROTOCOL\0",
-    "OTA_ERR_MQTT_OVERSIZE\0",
-    "OTA_ERR_SUBSCRIBE_REJECTED\0",
-    "OTA_ERR_BAD_MESSAGE\0",
-    "OTA_ERR_IMAGE_TOO_LARGE\0",
-    "OTA_ERR_BAD_URL\0",
-    "OTA_ERR_VERSION_REJECTED\0",
-    "OTA_ERR_HTTP_STATUS\0",
-    "OTA_ERR_HTTP_NOT_FOUND\0",
-    "OTA_ERR_HTTP_FORBIDDEN\0",
-    "OTA_ERR_HTTP_PROTOCOL\0",
-    "OTA_ERR_DOWNLOAD_TIMEOUT\0",
-    "OTA_ERR_MD5_MISMATCH\0",
-    "OTA_ERR_SLOT\0",
-    "OTA_ERR_STORE\0",
-    "OTA_ERR_ROLLED_BACK\0",
-    "OTA_ERR_DECLINED\0",
-    "OTA_ERR_REDIRECTED\0",
-    "OTA_ERR_TLS_UNTRUSTED\0",
-    "OTA_ERR_TLS_NAME_MISMATCH\0",
-    "OTA_ERR_TLS_EXPIRED\0",
-    "OTA_ERR_TLS_ALERT\0",
-    "OTA_ERR_TLS_HANDSHAKE\0",
-    "OTA_ERR_TLS_CONFIG\0",
-    "OTA_ERR_TLS_DOWNGRADE\0",
-);
-
-/// What each status means, in `Error::ALL` order (the host builds' `ota_strerror`).
-const SENTENCES: &str = concat!(
-    "a required pointer is NULL\0", // Error::NullPointer
-    "invalid argument (empty, too long, not printable ASCII, or out of range)\0", // Error::InvalidArgument
-    "a buffer is below its documented minimum\0", // Error::BufferTooSmall
-    "not allowed in the current state\0",         // Error::WrongState
-    "client not initialised\0",                   // Error::NotInitialized
-    "called from one of the client's own callbacks\0", // Error::Busy
-    "message for another client's topic\0",       // Error::OtherTopic
-    "not in this build (a cargo feature)\0",      // Error::Unsupported
-    "the host could not open a connection\0",     // Error::NetConnect
-    "connection failed or closed by the peer\0",  // Error::NetIo
-    "MQTT broker refused the connection (credentials?)\0", // Error::MqttRefused
-    "MQTT broker did not answer in time\0",       // Error::MqttTimeout
-    "malformed MQTT packet from the broker\0",    // Error::MqttProtocol
-    "MQTT message over the receive buffer dropped\0", // Error::MqttOversize
-    "broker rejected the OTA topic subscription\0", // Error::SubscribeRejected
-    "malformed update_firmware message\0",        // Error::BadMessage
-    "image does not fit the firmware slot\0",     // Error::ImageTooLarge
-    "unsupported or malformed firmware URL\0",    // Error::BadUrl
-    "cloud rejected the reported version\0",      // Error::VersionRejected
-    "unexpected HTTP status\0",                   // Error::HttpStatus
-    "firmware not found (HTTP 404)\0",            // Error::HttpNotFound
-    "firmware URL refused (HTTP 403, signature expired)\0", // Error::HttpForbidden
-    "malformed HTTP response or wrong range/length\0", // Error::HttpProtocol
-    "firmware download stalled\0",                // Error::DownloadTimeout
-    "image MD5 does not match md5sum\0",          // Error::Md5Mismatch
-    "host firmware slot error\0",                 // Error::Slot
-    "host record store error\0",                  // Error::Store
-    "device came back on the old version\0",      // Error::RolledBack
-    "host declined the update\0",                 // Error::Declined
-    "redirected (followed by the library)\0",     // Error::Redirected
-    "TLS: certificate not from a trusted CA (ota_config.ca)\0", // Error::TlsUntrusted
-    "TLS: certificate not valid for the host name\0", // Error::TlsNameMismatch
-    "TLS: certificate expired or not yet valid (clock?)\0", // Error::TlsExpired
-    "TLS: the peer sent an alert\0",              // Error::TlsAlert
-    "TLS handshake failed (version, cipher suite or message)\0", // Error::TlsHandshake
-    "TLS set-up unusable (ota_config.ca or tls_buf)\0", // Error::TlsConfig
-    "refused a redirect from https to http\0",    // Error::TlsDowngrade
-);
-
 impl Error {
-    pub const ALL: [Error; 37] = [
-        Error::NullPointer,
-        Error::InvalidArgument,
-        Error::BufferTooSmall,
-        Error::WrongState,
-        Error::NotInitialized,
-        Error::Busy,
-        Error::OtherTopic,
-        Error::Unsupported,
-        Error::NetConnect,
-        Error::NetIo,
-        Error::MqttRefused,
-        Error::MqttTimeout,
-        Error::MqttProtocol,
-        Error::MqttOversize,
-        Error::SubscribeRejected,
-        Error::BadMessage,
-        Error::ImageTooLarge,
-        Error::BadUrl,
-        Error::VersionRejected,
-        Error::HttpStatus,
-        Error::HttpNotFound,
-        Error::HttpForbidden,
-        Error::HttpProtocol,
-        Error::DownloadTimeout,
-        Error::Md5Mismatch,
-        Error::Slot,
-        Error::Store,
-        Error::RolledBack,
-        Error::Declined,
-        Error::Redirected,
-        Error::TlsUntrusted,
-        Error::TlsNameMismatch,
-        Error::TlsExpired,
-        Error::TlsAlert,
-        Error::TlsHandshake,
-        Error::TlsConfig,
-        Error::TlsDowngrade,
-    ];
-
     pub const fn code(self) -> i32 {
         self as i32
     }
@@ -239,50 +185,7 @@ impl Error {
     pub fn result_msg(self) -> &'static str {
         crate::text::nul_text(RESULT_MSGS, usize::from(self.result_msg_nth()))
     }
-
-    /// This error's entry in `RESULT_MSGS`: entry n in 1..=4 is the text of `result_code` -n.
-    /// Its own function returning a byte, so the compiler's lookup table holds a byte per error
-    /// (inlined, it was widened to four).
-    #[inline(never)]
-    fn result_msg_nth(self) -> u8 {
-        match self {
-            Error::DownloadTimeout | Error::NetConnect | Error::NetIo => 1,
-            Error::HttpNotFound => 2,
-            Error::HttpForbidden => 3,
-            Error::Md5Mismatch => 4,
-            Error::ImageTooLarge => 5,
-            Error::RolledBack => 6,
-            Error::Declined => 7,
-            Error::Slot => 8,
-            Error::Store => 9,
-            Error::BadMessage | Error::BadUrl => 10,
-            Error::TlsUntrusted
-            | Error::TlsNameMismatch
-            | Error::TlsExpired
-            | Error::TlsAlert
-            | Error::TlsHandshake
-            | Error::TlsConfig
-            | Error::TlsDowngrade => 11,
-            _ => 0,
-        }
-    }
 }
-
-/// The `result_msg` texts, NUL-separated (see [`Error::result_msg`]).
-const RESULT_MSGS: &str = concat!(
-    "upgrade failed\0",
-    "time_out\0",
-    "file not found\0",
-    "signature expired\0",
-    "md5 mismatch\0",
-    "image too large\0",
-    "device came back on the old version\0",
-    "declined by device\0",
-    "flash write failed\0",
-    "record store failed\0",
-    "bad update_firmware message\0",
-    "tls failed\0",
-);
 
 #[cfg(test)]
 mod tests {

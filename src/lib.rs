@@ -12,7 +12,9 @@
 //! - [`engine`]: the OTA state machine: what to report, when, and what to do with the image.
 //! - [`client`]: one OTA client driving the layers through the host's [`platform::Platform`].
 //! - [`link`]: the two connections: plain, the host's TLS, or the built-in TLS (`tls`, rustls).
-//! - `ffi`: the C ABI (`ota_init`, `ota_poll`, ...), the only module with `unsafe`.
+//! - `ffi`: the C ABI (`ota_init`, `ota_poll`, ...), the only module with `unsafe` but one
+//!   conversion in `text` (`str_from_utf8`). No module imports one above it (README, "Which
+//!   module may use which").
 #![cfg_attr(not(feature = "std"), no_std)]
 #![deny(unsafe_code, unsafe_op_in_unsafe_fn)]
 #![cfg_attr(

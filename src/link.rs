@@ -119,15 +119,14 @@ impl<'b> Links<'b> {
         }
     }
 
-    /// The TLS reason the channel's connection failed, when there is one (else the caller's
-    /// network error stands).
-    pub fn error(&self, ch: Channel) -> Option<Error> {
+    /// Why the channel's connection failed: a TLS failure says more than the network error
+    /// `e` it surfaced as.
+    pub fn cause(&self, ch: Channel, e: Error) -> Error {
         #[cfg(feature = "tls")]
-        return self.tls.error(ch);
-        #[cfg(not(feature = "tls"))]
-        {
-            let _ = ch;
-            None
+        if e == Error::NetIo {
+            return self.tls.error(ch).unwrap_or(e);
         }
+        let _ = ch;
+        e
     }
 }

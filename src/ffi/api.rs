@@ -11,10 +11,9 @@ use super::gate::{
     ota_client, with_client,
 };
 #[cfg(feature = "host-mqtt")]
-use super::{
-    callbacks::{TOPIC_MAX, nul_terminated},
-    config::c_len,
-};
+use super::{callbacks::nul_terminated, config::c_len};
+#[cfg(feature = "host-mqtt")]
+use crate::client::TOPIC_MAX;
 use crate::error::Error;
 
 /// A snapshot for ota_get_status().
@@ -41,7 +40,8 @@ pub struct ota_status {
 
 /// Initialise a client in `client` storage: validates and copies the configuration, loads the
 /// persistent record (to report `done` or a rollback after an update's reboot), and calls nothing
-/// else. Connecting happens in ota_poll(). Returns OTA_OK or OTA_ERR_*.
+/// else. Connecting happens in ota_poll(). Returns OTA_OK or OTA_ERR_*. Stack: about 1.1 KiB on
+/// a Cortex-M4 (measured in QEMU, callbacks included).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ota_init(
     client: *mut ota_client,
@@ -77,7 +77,8 @@ unsafe fn init(
 
 /// Do whatever is due (connect, read, write, download a chunk, report, ping) without blocking.
 /// Returns the milliseconds until it wants to be called again (0: call again at once). Call it
-/// sooner when a socket becomes readable. Returns UINT32_MAX for an uninitialised client.
+/// sooner when a socket becomes readable. Returns UINT32_MAX for an uninitialised client. Stack:
+/// about 1.5 KiB on a Cortex-M4 (measured in QEMU, callbacks included), ~2 KiB on x86-64.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ota_poll(client: *mut ota_client) -> u32 {
     // SAFETY: forwarded caller contract.
@@ -298,7 +299,10 @@ pub unsafe extern "C" fn ota_deinit(client: *mut ota_client) -> i32 {
     code(r)
 }
 
-/// A static, NUL-terminated description of a status code ("unknown status" for others).
+/// A static, NUL-terminated text for a status code, never NULL: "success" for OTA_OK; for an
+/// OTA_ERR_* code, a sentence in host builds (feature `std`), the constant's name (e.g.
+/// "OTA_ERR_MD5_MISMATCH", documented in this header) in bare-metal builds, which leave the
+/// sentences out for flash; "unknown status" for any other value.
 #[unsafe(no_mangle)]
 pub extern "C" fn ota_strerror(status: i32) -> *const c_char {
     match status {

@@ -2,8 +2,10 @@
 //! [`CPlatform`], the crate's [`Platform`] over them.
 
 use core::ffi::{c_char, c_void};
+use core::mem::{offset_of, size_of};
 
 use super::constants::*;
+use crate::client::TOPIC_MAX;
 use crate::error::Error;
 use crate::platform::{Channel, Event, HostError, Level, NetError, Platform, Socket};
 use crate::slices::copy_prefix;
@@ -34,7 +36,8 @@ pub type ota_now_ms_fn = Option<unsafe extern "C" fn(user: *mut c_void) -> u64>;
 /// non-negative handle, or OTA_NET_ERROR. The connection may still be in progress: net_send/net_recv return
 /// OTA_NET_WOULD_BLOCK until it is up. channel is OTA_CHANNEL_MQTT or OTA_CHANNEL_HTTP; with
 /// OTA_NET_TLS in flags the host must open a TLS connection that verifies `host` (the built-in
-/// TLS, when it handles a connection, asks for plain TCP and runs TLS over it). Required.
+/// TLS, when it handles a connection, asks for plain TCP and runs TLS over it). `host` is
+/// NUL-terminated, at most OTA_HOST_MAX bytes before the NUL, valid only during the call. Required.
 pub type ota_net_connect_fn = Option<
     unsafe extern "C" fn(
         user: *mut c_void,
@@ -44,10 +47,12 @@ pub type ota_net_connect_fn = Option<
         flags: u32,
     ) -> i32,
 >;
-/// Send up to len bytes: the count sent (> 0), OTA_NET_WOULD_BLOCK, or OTA_NET_ERROR. Required.
+/// Send up to len bytes (len > 0, at most INT32_MAX): the count sent (> 0), OTA_NET_WOULD_BLOCK,
+/// or OTA_NET_ERROR. Required.
 pub type ota_net_send_fn =
     Option<unsafe extern "C" fn(user: *mut c_void, sock: i32, buf: *const u8, len: usize) -> i32>;
-/// Receive up to len bytes: the count (> 0), 0 when the peer closed, OTA_NET_WOULD_BLOCK, or OTA_NET_ERROR. Required.
+/// Receive up to len bytes (len > 0, at most INT32_MAX) into buf: the count (> 0), 0 when the
+/// peer closed, OTA_NET_WOULD_BLOCK, or OTA_NET_ERROR. Required.
 pub type ota_net_recv_fn =
     Option<unsafe extern "C" fn(user: *mut c_void, sock: i32, buf: *mut u8, len: usize) -> i32>;
 /// Close a connection. Required.
@@ -67,11 +72,13 @@ pub type ota_slot_read_fn =
 /// erased; the resume record was cleared before: when store_save fails, this call waits, the
 /// slot left as it is, until the record could be cleared). 0 or negative. Required.
 pub type ota_slot_close_fn = Option<unsafe extern "C" fn(user: *mut c_void, bootable: bool) -> i32>;
-/// Load copy `copy` (0 or 1) of the persistent record into buf (cap >= OTA_RECORD_SIZE): its
-/// length, 0 when that copy is empty, or negative. Required.
+/// Load copy `copy` (0 or 1) of the persistent record into buf (cap: its size in bytes, at least
+/// OTA_RECORD_SIZE): the record's length in bytes, 0 when that copy is empty, or negative.
+/// Required.
 pub type ota_store_load_fn =
     Option<unsafe extern "C" fn(user: *mut c_void, copy: u8, buf: *mut u8, cap: usize) -> i32>;
-/// Replace copy `copy` (0 or 1) of the persistent record (len 0 erases it): 0 or negative. Keep
+/// Replace copy `copy` (0 or 1) of the persistent record with len bytes (at most
+/// OTA_RECORD_SIZE; len 0 erases it): 0 or negative. Keep
 /// the two copies independent (two files, or two flash sectors): the library writes them
 /// alternately with a sequence number and a CRC, so a power cut during a write loses only the
 /// copy being written, never the last good record. Required.
@@ -106,33 +113,56 @@ pub type ota_event_fn = Option<unsafe extern "C" fn(user: *mut c_void, event: *c
 /// is negative) the library's build time stands in, so a certificate that expired before the
 /// build is still refused but a later expiry is not noticed.
 pub type ota_unix_time_s_fn = Option<unsafe extern "C" fn(user: *mut c_void) -> i64>;
-/// A log line: msg is NUL-terminated and len bytes long, level is OTA_LOG_*. Optional; never called when the library was built without the cargo feature `log` (CMake: QCLOUD_OTA_LOG=OFF).
+/// A log line: msg is NUL-terminated, len is its length in bytes without the NUL (lines are cut
+/// at 159), level is OTA_LOG_*; valid only during the call. Optional; never called when the
+/// library was built without the cargo feature `log` (CMake: QCLOUD_OTA_LOG=OFF).
 pub type ota_log_fn =
     Option<unsafe extern "C" fn(user: *mut c_void, level: i32, msg: *const c_char, len: usize)>;
 
-/// The functions the host provides, each called with `user` first, only from inside ota_* calls.
+/// The functions the host provides, each called with `user` first, only from inside ota_* calls
+/// (ota_init() calls now_ms and store_load, and may log; the others come from ota_poll() and
+/// the ota_* calls that act at once). ota_init() copies this struct: it need not outlive the call. A required member
+/// that is NULL makes ota_init() return OTA_ERR_NULL_POINTER.
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct ota_platform {
+    /// Passed as the first argument of every callback; never dereferenced by the library. May be NULL.
     pub user: *mut c_void,
+    /// Required. Called at every ota_poll() and for every deadline.
     pub now_ms: ota_now_ms_fn,
+    /// Required. Called when the MQTT connection (built-in MQTT) or a download opens.
     pub net_connect: ota_net_connect_fn,
+    /// Required. Called while a connection has bytes to send.
     pub net_send: ota_net_send_fn,
+    /// Required. Called at every ota_poll() while a connection is open.
     pub net_recv: ota_net_recv_fn,
+    /// Required. Called once per handle net_connect returned, when the library is done with it.
     pub net_close: ota_net_close_fn,
+    /// Required. Called when a download starts or resumes.
     pub slot_open: ota_slot_open_fn,
+    /// Required. Called for each chunk of the image, in order.
     pub slot_write: ota_slot_write_fn,
+    /// Optional (NULL: no read-back, OTA_FLAG_READBACK_VERIFY then trusts the stream's MD5).
+    /// Called only with OTA_FLAG_READBACK_VERIFY, after the last byte, to hash the slot again.
     pub slot_read: ota_slot_read_fn,
+    /// Required. Called once per slot_open, when the image is verified or abandoned.
     pub slot_close: ota_slot_close_fn,
+    /// Required. Called by ota_init() for both copies of the record (and never after).
     pub store_load: ota_store_load_fn,
+    /// Required. Called every journal_interval bytes of a download and when an update's state
+    /// changes (offer taken, image ready, outcome reported).
     pub store_save: ota_store_save_fn,
+    /// Optional (NULL: no events). Called for each OTA_EVENT_*.
     pub on_event: ota_event_fn,
+    /// Optional (NULL: no log lines). Called for each log line.
     pub log: ota_log_fn,
-    /// OTA_FLAG_HOST_MQTT only (NULL otherwise).
+    /// Required with OTA_FLAG_HOST_MQTT (NULL otherwise): called from ota_poll() after
+    /// ota_mqtt_connected().
     pub mqtt_subscribe: ota_mqtt_subscribe_fn,
-    /// OTA_FLAG_HOST_MQTT only (NULL otherwise).
+    /// Required with OTA_FLAG_HOST_MQTT (NULL otherwise): called from ota_poll() for every report.
     pub mqtt_publish: ota_mqtt_publish_fn,
-    /// Optional: wall-clock time for the built-in TLS's certificate checks.
+    /// Optional: wall-clock time for the built-in TLS's certificate checks, called at each step
+    /// of a built-in TLS connection. Never called without the built-in TLS.
     pub unix_time_s: ota_unix_time_s_fn,
 }
 
@@ -140,9 +170,55 @@ pub struct ota_platform {
 // The platform over C function pointers
 // ---------------------------------------------------------------------------------------------
 
-/// `ota_platform` with every required pointer checked once at init.
+/// The client's private copy of `ota_platform`, made only from a [`Checked`] one.
 pub(super) struct CPlatform {
-    pub(super) p: ota_platform,
+    p: ota_platform,
+}
+
+/// An `ota_platform` whose callbacks of `REQUIRED` (with OTA_FLAG_HOST_MQTT, of `HOST_MQTT`
+/// too) are set: [`Checked::new`] is the one check, and the only way to a [`CPlatform`]. A
+/// borrow, so the check can come first and the copy straight into the client later.
+pub(super) struct Checked<'a>(&'a ota_platform);
+
+impl<'a> Checked<'a> {
+    /// OTA_ERR_NULL_POINTER when a required callback is NULL.
+    pub(super) fn new(p: &'a ota_platform, host_mqtt: bool) -> Result<Self, Error> {
+        let need = REQUIRED_MASK | if host_mqtt { HOST_MQTT_MASK } else { 0 };
+        // SAFETY: `ota_platform` is PLATFORM_WORDS pointers (asserted with the masks).
+        let words = unsafe {
+            core::slice::from_raw_parts(
+                core::ptr::from_ref(p).cast::<*const c_void>(),
+                PLATFORM_WORDS,
+            )
+        };
+        for (i, w) in words.iter().enumerate() {
+            if (need >> i) & 1 != 0 && w.is_null() {
+                return Err(Error::NullPointer);
+            }
+        }
+        Ok(Checked(p))
+    }
+}
+
+impl From<Checked<'_>> for CPlatform {
+    fn from(c: Checked<'_>) -> Self {
+        CPlatform { p: *c.0 }
+    }
+}
+
+/// Required callback `$f` of the `CPlatform` `$s`: compiles only when `$f` is in `REQUIRED`,
+/// which [`Checked::new`] checked non-NULL in the copy `$s` holds, so `None` cannot occur.
+macro_rules! required {
+    ($s:ident . $f:ident) => {{
+        const {
+            assert!(
+                REQUIRED_MASK & mask(&[offset_of!(ota_platform, $f)]) != 0,
+                "a callback used unchecked must be in REQUIRED"
+            )
+        };
+        // SAFETY: as the assertion above shows, `Checked::new` refused a NULL here.
+        unsafe { $s.p.$f.unwrap_unchecked() }
+    }};
 }
 
 /// Copy `s` into `buf` with a NUL; longer text is cut (only for names and log lines).
@@ -174,21 +250,11 @@ fn status(r: i32) -> Result<(), HostError> {
     if r < 0 { Err(HostError) } else { Ok(()) }
 }
 
-/// A callback of `REQUIRED_CALLBACKS`: `CPlatform` is built only from an `ota_platform` whose
-/// required pointers `init` checked non-NULL, and keeps its private copy, so `None` cannot occur.
-///
-/// # Safety
-/// `f` is one of the callbacks `init` checked.
-#[inline(always)]
-unsafe fn required<F>(f: Option<F>) -> F {
-    // SAFETY: as promised by the caller.
-    unsafe { f.unwrap_unchecked() }
-}
-
 impl Platform for CPlatform {
     fn now_ms(&mut self) -> u64 {
-        // SAFETY: the host promised a valid function for `user` (checked non-NULL at init).
-        unsafe { required(self.p.now_ms)(self.p.user) }
+        let f = required!(self.now_ms);
+        // SAFETY: host callback with its own context.
+        unsafe { f(self.p.user) }
     }
     fn unix_time_s(&mut self) -> Option<i64> {
         // SAFETY: host callback with its own context.
@@ -209,8 +275,7 @@ impl Platform for CPlatform {
             Channel::Http => OTA_CHANNEL_HTTP,
         };
         let flags = if tls { OTA_NET_TLS } else { 0 };
-        // SAFETY: checked non-NULL at init.
-        let f = unsafe { required(self.p.net_connect) };
+        let f = required!(self.net_connect);
         // SAFETY: `name` is NUL-terminated and lives across the call.
         let r = unsafe { f(self.p.user, ch, name.as_ptr().cast(), port, flags) };
         if r >= 0 {
@@ -220,32 +285,30 @@ impl Platform for CPlatform {
         }
     }
     fn send(&mut self, sock: Socket, buf: &[u8]) -> Result<usize, NetError> {
-        // SAFETY: checked non-NULL at init.
-        let f = unsafe { required(self.p.net_send) };
+        let f = required!(self.net_send);
         // SAFETY: buf is valid for len bytes during the call.
         let r = unsafe { f(self.p.user, sock.0, buf.as_ptr(), clamp_len(buf.len())) };
         net_result(r, NetError::WouldBlock).map(|n| n.min(buf.len()))
     }
     fn recv(&mut self, sock: Socket, buf: &mut [u8]) -> Result<usize, NetError> {
-        // SAFETY: checked non-NULL at init.
-        let f = unsafe { required(self.p.net_recv) };
+        let f = required!(self.net_recv);
         // SAFETY: buf is valid and writable for len bytes during the call.
         let r = unsafe { f(self.p.user, sock.0, buf.as_mut_ptr(), clamp_len(buf.len())) };
         net_result(r, NetError::Closed).map(|n| n.min(buf.len()))
     }
     fn close(&mut self, sock: Socket) {
-        // SAFETY: checked non-NULL at init; host callback with its own context.
-        unsafe { required(self.p.net_close)(self.p.user, sock.0) }
+        // SAFETY: host callback with its own context.
+        let f = required!(self.net_close);
+        // SAFETY: host callback with its own context.
+        unsafe { f(self.p.user, sock.0) }
     }
     fn slot_open(&mut self, size: u32, offset: u32) -> Result<(), HostError> {
-        // SAFETY: checked non-NULL at init.
-        let f = unsafe { required(self.p.slot_open) };
+        let f = required!(self.slot_open);
         // SAFETY: host callback with its own context.
         status(unsafe { f(self.p.user, size, offset) })
     }
     fn slot_write(&mut self, offset: u32, data: &[u8]) -> Result<(), HostError> {
-        // SAFETY: checked non-NULL at init.
-        let f = unsafe { required(self.p.slot_write) };
+        let f = required!(self.slot_write);
         // SAFETY: data is valid for len bytes during the call.
         status(unsafe { f(self.p.user, offset, data.as_ptr(), data.len()) })
     }
@@ -257,21 +320,18 @@ impl Platform for CPlatform {
         }))
     }
     fn slot_close(&mut self, bootable: bool) -> Result<(), HostError> {
-        // SAFETY: checked non-NULL at init.
-        let f = unsafe { required(self.p.slot_close) };
+        let f = required!(self.slot_close);
         // SAFETY: host callback with its own context.
         status(unsafe { f(self.p.user, bootable) })
     }
     fn store_load(&mut self, copy: u8, buf: &mut [u8]) -> usize {
-        // SAFETY: checked non-NULL at init.
-        let f = unsafe { required(self.p.store_load) };
+        let f = required!(self.store_load);
         // SAFETY: buf is valid and writable for cap bytes during the call.
         let r = unsafe { f(self.p.user, copy, buf.as_mut_ptr(), buf.len()) };
         usize::try_from(r).unwrap_or(0).min(buf.len())
     }
     fn store_save(&mut self, copy: u8, data: &[u8]) -> Result<(), HostError> {
-        // SAFETY: checked non-NULL at init.
-        let f = unsafe { required(self.p.store_save) };
+        let f = required!(self.store_save);
         // SAFETY: data is valid for len bytes during the call.
         status(unsafe { f(self.p.user, copy, data.as_ptr(), data.len()) })
     }
@@ -347,29 +407,41 @@ impl Platform for CPlatform {
     }
 }
 
-/// `$ota/update/` or `$ota/report/`, a product id, `/`, a device name.
-pub(super) const TOPIC_MAX: usize = 12 + OTA_PRODUCT_ID_MAX + 1 + OTA_DEVICE_NAME_MAX;
+/// The callbacks `ota_init` refuses NULL for, by their place in `ota_platform`: the one list.
+/// [`Checked::new`] checks them, and [`required!`] compiles only for one of them.
+const REQUIRED: [usize; 10] = [
+    offset_of!(ota_platform, now_ms),
+    offset_of!(ota_platform, net_connect),
+    offset_of!(ota_platform, net_send),
+    offset_of!(ota_platform, net_recv),
+    offset_of!(ota_platform, net_close),
+    offset_of!(ota_platform, slot_open),
+    offset_of!(ota_platform, slot_write),
+    offset_of!(ota_platform, slot_close),
+    offset_of!(ota_platform, store_load),
+    offset_of!(ota_platform, store_save),
+];
+/// Required as well with OTA_FLAG_HOST_MQTT (used through `Option`, so never unchecked).
+const HOST_MQTT: [usize; 2] = [
+    offset_of!(ota_platform, mqtt_subscribe),
+    offset_of!(ota_platform, mqtt_publish),
+];
 
-/// `ota_platform` is one pointer per field (`user`, then the callbacks, each `Option<fn>`,
-/// NULL for `None`), so the required ones are checked in one loop over a mask of positions.
-pub(super) const PLATFORM_WORDS: usize =
-    core::mem::size_of::<ota_platform>() / core::mem::size_of::<usize>();
-const fn field(offset: usize) -> u32 {
-    1 << (offset / core::mem::size_of::<usize>())
-}
-pub(super) const REQUIRED_CALLBACKS: u32 = field(core::mem::offset_of!(ota_platform, now_ms))
-    | field(core::mem::offset_of!(ota_platform, net_connect))
-    | field(core::mem::offset_of!(ota_platform, net_send))
-    | field(core::mem::offset_of!(ota_platform, net_recv))
-    | field(core::mem::offset_of!(ota_platform, net_close))
-    | field(core::mem::offset_of!(ota_platform, slot_open))
-    | field(core::mem::offset_of!(ota_platform, slot_write))
-    | field(core::mem::offset_of!(ota_platform, slot_close))
-    | field(core::mem::offset_of!(ota_platform, store_load))
-    | field(core::mem::offset_of!(ota_platform, store_save));
-pub(super) const HOST_MQTT_CALLBACKS: u32 =
-    field(core::mem::offset_of!(ota_platform, mqtt_publish))
-        | field(core::mem::offset_of!(ota_platform, mqtt_subscribe));
-const _: () =
-    assert!(PLATFORM_WORDS * core::mem::size_of::<usize>() == core::mem::size_of::<ota_platform>());
+/// `ota_platform` is one pointer per member (`user`, then the callbacks, each `Option<fn>`,
+/// NULL for `None`), so the required ones are checked in one loop over a mask of positions
+/// (smaller code than a check per member: flash is at its budget).
+const PLATFORM_WORDS: usize = size_of::<ota_platform>() / size_of::<usize>();
+const _: () = assert!(PLATFORM_WORDS * size_of::<usize>() == size_of::<ota_platform>());
 const _: () = assert!(PLATFORM_WORDS == 17 && PLATFORM_WORDS <= 32);
+
+/// The positions of `members` as a bit mask over `ota_platform`'s words.
+const fn mask(members: &[usize]) -> u32 {
+    let (mut m, mut i) = (0, 0);
+    while i < members.len() {
+        m |= 1 << (members[i] / size_of::<usize>());
+        i += 1;
+    }
+    m
+}
+const REQUIRED_MASK: u32 = mask(&REQUIRED);
+const HOST_MQTT_MASK: u32 = mask(&HOST_MQTT);

@@ -1,12 +1,10 @@
 //! The configuration: `ota_config`, the C strings and buffers in it checked once, and the client
 //! built from it straight into its storage.
 
-use core::ffi::{c_char, c_void};
+use core::ffi::c_char;
 use core::ptr::addr_of_mut;
 
-use super::callbacks::{
-    CPlatform, HOST_MQTT_CALLBACKS, PLATFORM_WORDS, REQUIRED_CALLBACKS, ota_platform,
-};
+use super::callbacks::{Checked, ota_platform};
 use super::constants::*;
 use super::gate::{Storage, ota_client};
 use crate::auth::SignMethod;
@@ -37,14 +35,24 @@ pub struct ota_config {
     pub running_version: *const c_char,
     /// OTA_FLAG_* bits.
     pub flags: u32,
-    /// Required. MQTT receive buffer, at least OTA_MIN_MQTT_RX bytes (2048 recommended). Must stay valid until ota_deinit().
+    /// Required (NULL allowed with OTA_FLAG_HOST_MQTT). MQTT receive buffer: holds one whole
+    /// incoming packet. Must stay valid until ota_deinit().
     pub mqtt_rx_buf: *mut u8,
+    /// Bytes in mqtt_rx_buf, at least OTA_MIN_MQTT_RX (2048 recommended: update_firmware is
+    /// about 500 bytes plus user_defined); bigger messages are dropped (OTA_ERR_MQTT_OVERSIZE).
+    /// Ignored with OTA_FLAG_HOST_MQTT and a NULL buffer.
     pub mqtt_rx_len: usize,
-    /// Required. MQTT transmit buffer, at least OTA_MIN_MQTT_TX bytes. Must stay valid until ota_deinit().
+    /// Required (NULL allowed with OTA_FLAG_HOST_MQTT). MQTT transmit buffer: holds one
+    /// outgoing packet (CONNECT is the largest). Must stay valid until ota_deinit().
     pub mqtt_tx_buf: *mut u8,
+    /// Bytes in mqtt_tx_buf, at least OTA_MIN_MQTT_TX. Ignored with OTA_FLAG_HOST_MQTT and a
+    /// NULL buffer.
     pub mqtt_tx_len: usize,
-    /// Required. HTTP buffer, at least OTA_MIN_HTTP bytes (4096 or more for speed). Must stay valid until ota_deinit().
+    /// Required. HTTP buffer: the whole response head must fit, then it is the download chunk.
+    /// Must stay valid until ota_deinit().
     pub http_buf: *mut u8,
+    /// Bytes in http_buf, at least OTA_MIN_HTTP (4096 or more for speed: fewer net_recv and
+    /// slot_write calls).
     pub http_len: usize,
     /// Largest image the slot takes; bigger offers are refused with result_code -5. 0: no limit.
     pub slot_size: u32,
@@ -73,12 +81,19 @@ pub struct ota_config {
     /// Built-in TLS: extra trust anchors for the broker and the firmware server, PEM text with
     /// one or more certificates, or one DER certificate (NULL: none). Trusted besides Tencent's
     /// IoT CA (MQTT) and the Mozilla roots (HTTPS). Not copied: must stay valid until ota_deinit().
+    /// Ignored without the built-in TLS (ota_has_builtin_tls()) or with OTA_FLAG_HOST_TLS.
     pub ca: *const u8,
+    /// Bytes at ca (0: no extra anchors, ca may be NULL); for PEM text, its strlen() (the NUL
+    /// not counted).
     pub ca_len: usize,
     /// Built-in TLS: the receive buffer for TLS records, at least OTA_MIN_TLS_LEN for https
     /// downloads and 2 * OTA_MIN_TLS_LEN with OTA_FLAG_MQTT_TLS (NULL: no built-in TLS
     /// connection can open; not needed with OTA_FLAG_HOST_TLS). Must stay valid until ota_deinit().
     pub tls_buf: *mut u8,
+    /// Bytes in tls_buf (ignored when tls_buf is NULL): OTA_MIN_TLS_LEN per connection that
+    /// uses the built-in TLS. With OTA_FLAG_MQTT_TLS the first OTA_MIN_TLS_LEN are the
+    /// broker's, and ota_init() refuses less than twice that (OTA_ERR_BUFFER_TOO_SMALL); an
+    /// https download with less than OTA_MIN_TLS_LEN left fails with OTA_ERR_TLS_CONFIG.
     pub tls_len: usize,
 }
 
@@ -154,15 +169,7 @@ pub(super) unsafe fn build(
     // SAFETY: checked non-NULL; the caller passes valid structs.
     let (cfg, p) = unsafe { (&*config, &*platform) };
     let host_mqtt = cfg.flags & OTA_FLAG_HOST_MQTT != 0;
-    let need = REQUIRED_CALLBACKS | if host_mqtt { HOST_MQTT_CALLBACKS } else { 0 };
-    // SAFETY: `ota_platform` is a sequence of pointers (asserted with the masks below).
-    let words =
-        unsafe { core::slice::from_raw_parts(platform.cast::<*const c_void>(), PLATFORM_WORDS) };
-    for (i, w) in words.iter().enumerate() {
-        if (need >> i) & 1 != 0 && w.is_null() {
-            return Err(Error::NullPointer);
-        }
-    }
+    let plat = Checked::new(p, host_mqtt)?;
     let tls_len = if cfg.tls_buf.is_null() {
         0
     } else {
@@ -258,6 +265,6 @@ pub(super) unsafe fn build(
         addr_of_mut!((*s).magic).write(0);
         // Built in place: a client on this stack would be 2.6 KiB more at init (see README).
         let slot = &mut *addr_of_mut!((*s).client);
-        Client::blank_in(slot, &c, b, t, CPlatform { p: *p })?.fill(&c)
+        Client::blank_in(slot, &c, b, t, plat.into())?.fill(&c)
     }
 }

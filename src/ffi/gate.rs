@@ -10,6 +10,9 @@ use crate::client::Client;
 use crate::error::Error;
 
 /// Storage for one client. Declare it (static or on a long-lived stack) and pass it to ota_init().
+/// It holds no pointer into itself, so it may be moved (memcpy) between ota_* calls, never while
+/// one runs (e.g. from a callback); the moved-from copy must not be used again (both would drive
+/// the same buffers and sockets). The buffers and ca lent in ota_config do not move with it.
 #[repr(C)]
 pub struct ota_client {
     /// Opaque; u64 words give the storage 8-byte alignment on every target.
