@@ -198,7 +198,7 @@ fn bounded(s: &str, max: usize) -> Result<&str, Error> {
 }
 
 fn utf8(b: &[u8]) -> &str {
-    crate::text::str_from_utf8(b).unwrap_or("")
+    crate::text::utf8_or_empty(b)
 }
 
 /// The version string rules of the reference: 1 to 32 bytes.

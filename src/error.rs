@@ -141,6 +141,7 @@ const TEXTS: &str = if cfg!(feature = "std") {
 } else {
     NAMES
 };
+const _: () = assert!(TEXTS.is_ascii() && SENTENCES.is_ascii() && NAMES.is_ascii());
 
 impl Error {
     pub const fn code(self) -> i32 {
@@ -151,20 +152,17 @@ impl Error {
         Error::ALL.iter().copied().find(|e| e.code() == code)
     }
 
-    /// This status's text for `ota_strerror`, with its NUL.
-    pub fn c_text(self) -> &'static [u8] {
-        let (start, end) = self.span();
-        TEXTS.as_bytes().get(start..=end).unwrap_or(b"\0")
+    /// This status's text for `ota_strerror`, NUL-terminated: [`Error::as_str`] is a slice of
+    /// `TEXTS`, where a NUL ends every entry (no second lookup for the NUL: flash). Always within
+    /// `TEXTS`: its entries are ASCII (asserted), so slicing it at entry bounds cannot fail over
+    /// to a literal.
+    pub fn c_text(self) -> *const u8 {
+        self.as_str().as_ptr()
     }
 
     /// This status's text (for log lines).
     pub fn as_str(self) -> &'static str {
         crate::text::nul_text(TEXTS, self.nth())
-    }
-
-    /// Where this status's text lies in `TEXTS`: its start and its NUL.
-    fn span(self) -> (usize, usize) {
-        crate::text::nul_entry(TEXTS.as_bytes(), self.nth())
     }
 
     /// This status's place in `Error::ALL` (and `TEXTS`).
@@ -197,7 +195,8 @@ mod tests {
             assert_eq!(Error::from_code(e.code()), Some(*e));
             assert!(e.code() < 0);
             assert!(!e.as_str().is_empty());
-            assert!(e.c_text().ends_with(b"\0") && !e.as_str().contains('\0'));
+            assert!(!e.as_str().contains('\0'));
+            // c_text's NUL: ffi::tests::strerror_covers_every_status reads it as C does.
             for other in &Error::ALL[i + 1..] {
                 assert_ne!(e.code(), other.code());
             }
@@ -214,8 +213,8 @@ mod tests {
             "image MD5 does not match md5sum"
         );
         assert_eq!(
-            Error::TlsDowngrade.c_text(),
-            b"refused a redirect from https to http\0"
+            Error::TlsDowngrade.as_str(),
+            "refused a redirect from https to http"
         );
         assert_eq!(Error::from_code(0), None);
         assert_eq!(Error::from_code(-999), None);

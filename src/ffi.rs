@@ -366,6 +366,13 @@ mod tests {
             );
             assert!(seen.insert(t), "OTA_ERR_{name} shares its text {t:?}");
         }
+        for e in Error::ALL {
+            assert_eq!(
+                text(e.code()),
+                e.as_str(),
+                "the NUL ends the text the log lines use"
+            );
+        }
         assert_eq!(text(OTA_OK), "success");
         assert_eq!(
             text(OTA_ERR_MD5_MISMATCH),

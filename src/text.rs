@@ -135,9 +135,10 @@ pub(crate) fn str_from_utf8(b: &[u8]) -> Option<&str> {
     is_utf8(b).then(|| unsafe { core::str::from_utf8_unchecked(b) })
 }
 
-/// A `Str`'s invariant makes the fallback unreachable; it only avoids a panic path.
+/// `b` as a `str`, or "" when it is not UTF-8 (for bytes written as UTF-8, e.g. a `Str`, whose
+/// invariant makes the fallback unreachable: it only avoids a panic path).
 #[inline(never)]
-fn utf8_or_empty(b: &[u8]) -> &str {
+pub(crate) fn utf8_or_empty(b: &[u8]) -> &str {
     str_from_utf8(b).unwrap_or("")
 }
 

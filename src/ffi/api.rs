@@ -307,7 +307,7 @@ pub unsafe extern "C" fn ota_deinit(client: *mut ota_client) -> i32 {
 pub extern "C" fn ota_strerror(status: i32) -> *const c_char {
     match status {
         OTA_OK => c"success".as_ptr(),
-        s => Error::from_code(s).map_or(c"unknown status".as_ptr(), |e| e.c_text().as_ptr().cast()),
+        s => Error::from_code(s).map_or(c"unknown status".as_ptr(), |e| e.c_text().cast()),
     }
 }
 
