@@ -9,7 +9,7 @@
 //! a build for firmware that only uses host MQTT (`host-mqtt-only`) its own, smaller budget;
 //! every optional feature on top of the plain build prints its cost, and the full MCU build (all
 //! of them) stays within the design's 32 KiB. All builds share `target/cross`; the whole test
-//! takes about a minute and a half on a quiet two-core machine (most of it the seven LTO builds).
+//! took 15-75 s on the shared two-core machine (nearly all of it the seven LTO builds).
 mod common;
 use std::process::Command;
 
