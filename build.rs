@@ -1,5 +1,6 @@
-//! Generates the C header from the C ABI's files (`src/ffi/`) into `OUT_DIR`. The checked-in
-//! copy in `include/` is compared against it by the tests; `scripts/gen-header.sh` refreshes it.
+//! Generates the C header from `src/error/codes.rs` and `src/ffi/` into `OUT_DIR`.
+//! The checked-in copy in `include/` is compared against it by the tests; `scripts/gen-header.sh`
+//! refreshes it.
 use std::{env, path::PathBuf};
 
 /// The files that declare what C sees, in the header's order. Each is read on its own (cbindgen

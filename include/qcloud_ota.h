@@ -818,8 +818,8 @@ typedef int64_t (*ota_unix_time_s_fn)(void *user);
 /**
  * The functions the host provides, each called with `user` first, only from inside ota_* calls
  * (ota_init() calls now_ms and store_load, and may log; the others come from ota_poll() and
- * the ota_* calls that act at once). ota_init() copies this struct: it need not outlive the call. A required member
- * that is NULL makes ota_init() return OTA_ERR_NULL_POINTER.
+ * the ota_* calls that act at once). ota_init() copies this struct: it need not outlive the
+ * call. A required member that is NULL makes ota_init() return OTA_ERR_NULL_POINTER.
  */
 typedef struct {
   /**

@@ -4,10 +4,10 @@
 //! `Content-Length` with `strstr`), and anything ambiguous about the body length is an error
 //! rather than a guess.
 
-/// Most header lines accepted; a COS/CDN response carries about a dozen.
 use crate::num::{number, parse_u64};
 use crate::text::str_from_utf8;
 
+/// Most header lines accepted; a COS/CDN response carries about a dozen.
 pub const MAX_HEADERS: usize = 24;
 
 /// `Content-Range: bytes start-end/total` (end inclusive; total `None` for `*`). 32-bit like the
