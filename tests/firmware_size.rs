@@ -83,7 +83,8 @@ fn library_share(cpu: &str, triple: &str, name: &str, features: &str) -> [u64; 5
         String::from_utf8_lossy(&out.stderr)
     );
     let lib = root().join(format!("target/cross/{triple}/release/libqcloud_ota.a"));
-    let dir = name.replace([' ', '+'], "_").replace("__", "_");
+    let dir: Vec<&str> = name.split([' ', '+']).filter(|w| !w.is_empty()).collect();
+    let dir = dir.join("_");
     let mut report = Command::new("python3");
     report
         .arg(root().join("bench/flash_report.py"))
