@@ -4,6 +4,11 @@
 the library's share down by section kind and by crate from the linker map.
 
   flash_report.py --lib LIB.a --header qcloud_ota.h --out DIR [--budget-kib 32] [--cpu cortex-m3]
+                  [--exclude REGEX]
+
+A build without the cargo feature `host-mqtt` has no ota_mqtt_* / ota_update_topic (the header
+lists them for every build): pass --exclude '^ota_mqtt_|^ota_update_topic$' for it, as
+tests/firmware_size.rs does per profile.
 
 Prints a Markdown table; writes DIR/stub.c, DIR/fw.elf, DIR/fw.map, DIR/base.elf.
 

@@ -8,10 +8,19 @@
 #       triple, or to "" when there is no mapping.
 #
 #   qcloud_ota_add_cargo_library(<name> TARGET <triple-or-empty> BINARY_DIR <dir>
-#                                [FEATURES <comma,list>] [CARGO <exe>] [NO_LOG])
+#                                [FEATURES <comma,list>] [CARGO <exe>] [NO_LOG]
+#                                [HOST_MQTT] [NO_BUILTIN_MQTT] [READBACK])
 #       An INTERFACE library <name> that carries include/ and libqcloud_ota.a, built by cargo in
 #       <dir>/cargo before anything that links <name>. A "-none" triple builds without std (and
-#       without the built-in TLS). NO_LOG leaves the log lines out (cargo feature `log`).
+#       without the built-in TLS) from the plain build (the built-in MQTT session, the engine,
+#       the journal, the HTTP download), with the cargo features asked for on top:
+#         NO_LOG           leaves the log lines out (cargo feature `log` otherwise)
+#         HOST_MQTT        the host-MQTT bridge: OTA_FLAG_HOST_MQTT, ota_mqtt_* (`host-mqtt`)
+#         NO_BUILTIN_MQTT  host MQTT only, the built-in session left out (`host-mqtt-only`,
+#                          implies HOST_MQTT)
+#         READBACK         read-back verification, OTA_FLAG_READBACK_VERIFY (`readback`)
+#       Hosted triples build the default features (every capability: the Linux demos and tests
+#       use them all); NO_LOG and NO_BUILTIN_MQTT apply there too.
 #       Sets QCLOUD_OTA_LIBRARY (the .a) in the caller's scope.
 
 set(QCLOUD_OTA_SOURCE_DIR "${CMAKE_CURRENT_LIST_DIR}/.." CACHE INTERNAL "qcloud-ota source tree")
@@ -40,7 +49,8 @@ function(qcloud_ota_rust_target out cpu hard_float)
 endfunction()
 
 function(qcloud_ota_add_cargo_library name)
-  cmake_parse_arguments(A "NO_LOG" "TARGET;BINARY_DIR;FEATURES;CARGO" "" ${ARGN})
+  cmake_parse_arguments(A "NO_LOG;HOST_MQTT;NO_BUILTIN_MQTT;READBACK"
+                        "TARGET;BINARY_DIR;FEATURES;CARGO" "" ${ARGN})
   if(NOT A_CARGO)
     find_program(QCLOUD_OTA_CARGO cargo HINTS "$ENV{CARGO_HOME}/bin" "$ENV{HOME}/.cargo/bin"
                  DOC "cargo, to build libqcloud_ota.a")
@@ -58,19 +68,34 @@ function(qcloud_ota_add_cargo_library name)
   else()
     set(_lib "${_cargo_dir}/release/libqcloud_ota.a")
   endif()
-  # Bare-metal targets have no std: build the no_std core only.
+  # Bare-metal targets have no std: build the no_std core and the features asked for.
   set(_bare OFF)
+  set(_features "")
   if(A_TARGET MATCHES "-none(-|$)")
     set(_bare ON)
     list(APPEND _args --no-default-features)
     if(NOT A_NO_LOG)
-      list(APPEND _args --features log)
+      list(APPEND _features log)
+    endif()
+    if(A_HOST_MQTT)
+      list(APPEND _features host-mqtt)
+    endif()
+    if(A_READBACK)
+      list(APPEND _features readback)
     endif()
   elseif(A_NO_LOG)
-    list(APPEND _args --no-default-features --features std,tls)
+    list(APPEND _args --no-default-features)
+    list(APPEND _features std tls host-mqtt readback)
+  endif()
+  if(A_NO_BUILTIN_MQTT)
+    list(APPEND _features host-mqtt-only)
   endif()
   if(A_FEATURES)
-    list(APPEND _args --features "${A_FEATURES}")
+    list(APPEND _features "${A_FEATURES}")
+  endif()
+  if(_features)
+    string(REPLACE ";" "," _features "${_features}")
+    list(APPEND _args --features "${_features}")
   endif()
   message(STATUS "qcloud-ota: ${_lib}")
   string(REPLACE ";" " " _shown "${_args}")

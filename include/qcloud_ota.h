@@ -83,6 +83,13 @@
 #define OTA_ERR_OTHER_TOPIC (-7)
 
 /**
+ * ota_init(): the configuration needs what this build of the library left out: OTA_FLAG_HOST_MQTT
+ * without the cargo feature `host-mqtt`, OTA_FLAG_READBACK_VERIFY without `readback`, or the
+ * built-in MQTT (no OTA_FLAG_HOST_MQTT) in a `host-mqtt-only` build (README, "Firmware").
+ */
+#define OTA_ERR_UNSUPPORTED (-8)
+
+/**
  * The host's net_connect callback failed.
  */
 #define OTA_ERR_NET_CONNECT (-10)
@@ -364,6 +371,8 @@
 /**
  * ota_config.flags: before the image is declared good, read the whole slot back through
  * slot_read and check its MD5 again (catches a flash that did not keep what was written).
+ * Needs the cargo feature `readback` (CMake QCLOUD_OTA_READBACK; host builds have it), else
+ * ota_init() returns OTA_ERR_UNSUPPORTED.
  */
 #define OTA_FLAG_READBACK_VERIFY 16
 
@@ -372,6 +381,9 @@
  * publishes and subscribes through ota_platform.mqtt_publish/mqtt_subscribe, the host calls
  * ota_mqtt_connected()/ota_mqtt_disconnected() and hands every message of ota_update_topic()
  * to ota_mqtt_input(); the MQTT buffers may be NULL. ota_poll() still runs the download.
+ * Needs the cargo feature `host-mqtt` (CMake QCLOUD_OTA_HOST_MQTT; host builds have it), else
+ * ota_init() returns OTA_ERR_UNSUPPORTED. A `host-mqtt-only` build (CMake
+ * QCLOUD_OTA_BUILTIN_MQTT=OFF) has no built-in session and requires this flag.
  */
 #define OTA_FLAG_HOST_MQTT 32
 
@@ -965,11 +977,17 @@ int32_t ota_defer(ota_client *client,
  * acknowledged must end with ota_mqtt_disconnected(). ota_mqtt_input/acked/disconnected return
  * OTA_ERR_BUSY when called from inside this client's own callbacks (a synchronous MQTT client
  * delivering inside mqtt_publish): queue them and call after ota_poll() returns.
+ *
+ * Cargo feature `host-mqtt` only (CMake QCLOUD_OTA_HOST_MQTT): other builds leave it out, so a
+ * firmware calling it without the feature fails to link rather than misbehave.
  */
 int32_t ota_mqtt_connected(ota_client *client);
 
 /**
  * OTA_FLAG_HOST_MQTT: the host's MQTT connection is down. Reports wait for ota_mqtt_connected().
+ *
+ * Cargo feature `host-mqtt` only (CMake QCLOUD_OTA_HOST_MQTT): other builds leave it out, so a
+ * firmware calling it without the feature fails to link rather than misbehave.
  */
 int32_t ota_mqtt_disconnected(ota_client *client);
 
@@ -980,6 +998,9 @@ int32_t ota_mqtt_disconnected(ota_client *client);
  * it publishes from ota_poll(), so this is safe to call from the host MQTT client's callback.
  * Called from inside one of this client's own callbacks (a host whose publish delivers
  * messages synchronously) it returns OTA_ERR_BUSY: keep the message and hand it over after.
+ *
+ * Cargo feature `host-mqtt` only (CMake QCLOUD_OTA_HOST_MQTT): other builds leave it out, so a
+ * firmware calling it without the feature fails to link rather than misbehave.
  */
 int32_t ota_mqtt_input(ota_client *client, const char *topic, const uint8_t *payload, size_t len);
 
@@ -987,12 +1008,18 @@ int32_t ota_mqtt_input(ota_client *client, const char *topic, const uint8_t *pay
  * OTA_FLAG_HOST_MQTT: the broker acknowledged the publish mqtt_publish returned `token` for.
  * Without it the report goes again after ack_timeout_ms (see ota_mqtt_publish_fn); an ack for
  * a token that was since replaced by a re-publish is ignored.
+ *
+ * Cargo feature `host-mqtt` only (CMake QCLOUD_OTA_HOST_MQTT): other builds leave it out, so a
+ * firmware calling it without the feature fails to link rather than misbehave.
  */
 int32_t ota_mqtt_acked(ota_client *client, int32_t token);
 
 /**
  * Copy this client's update topic (`$ota/update/{product_id}/{device_name}`), NUL-terminated,
  * into `buf`: the topic whose messages go to ota_mqtt_input(). Returns its length or OTA_ERR_*.
+ *
+ * Cargo feature `host-mqtt` only (CMake QCLOUD_OTA_HOST_MQTT): other builds leave it out, so a
+ * firmware calling it without the feature fails to link rather than misbehave.
  */
 int32_t ota_update_topic(ota_client *client, char *buf, size_t cap);
 

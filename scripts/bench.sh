@@ -372,18 +372,16 @@ fi
         echo "### Flash"
         echo
         say "cross-building for thumbv7em-none-eabihf"
-        # As CMake builds it for a bare-metal target (no std, with log lines).
-        timeout 900 cargo build --release --lib --no-default-features --features log --target thumbv7em-none-eabihf --quiet
+        # The full MCU build (no std; log lines, host-MQTT bridge, read-back); tests/firmware_size.rs
+        # measures every profile.
+        timeout 900 cargo build --release --lib --no-default-features --features log,host-mqtt,readback --target thumbv7em-none-eabihf --quiet
         python3 bench/flash_report.py --lib target/thumbv7em-none-eabihf/release/libqcloud_ota.a \
             --header include/qcloud_ota.h --out "$OUT/flash"
         echo
-        read -r _ _ _ _ fl < <(python3 bench/flash_report.py --lib target/thumbv7em-none-eabihf/release/libqcloud_ota.a \
-            --header include/qcloud_ota.h --out "$OUT/flash-no-host-mqtt" --exclude '^ota_(mqtt_|update_topic)' --share-only)
-        echo "Without the host-MQTT entry points (\`ota_mqtt_*\`, \`ota_update_topic\`): $fl bytes."
         timeout 900 cargo build --release --lib --no-default-features --target thumbv7em-none-eabihf --quiet
         read -r _ _ _ _ fl < <(python3 bench/flash_report.py --lib target/thumbv7em-none-eabihf/release/libqcloud_ota.a \
-            --header include/qcloud_ota.h --out "$OUT/flash-no-log" --share-only)
-        echo "Without log lines (cargo feature \`log\` off, CMake \`QCLOUD_OTA_LOG=OFF\`): $fl bytes."
+            --header include/qcloud_ota.h --out "$OUT/flash-plain" --exclude '^ota_(mqtt_|update_topic)' --share-only)
+        echo "The plain MCU build (\`--no-default-features\`: no log lines, no host-MQTT bridge, no read-back): $fl bytes."
         echo
     fi
 } | tee "$OUT/results.md"

@@ -12,7 +12,7 @@ use crate::http::url::{self, Scheme};
 use crate::link::{Links, TlsSetup};
 use crate::mqtt::session::{Session, SessionConfig, SessionEvent};
 use crate::num::{Ms, backoff, ms, reached, until, xorshift32};
-use crate::platform::{Channel, Event, EventKind, Level, NetError, Platform, Socket};
+use crate::platform::{Channel, Event, EventKind, LOG, Level, NetError, Platform, Socket};
 use crate::protocol::VERSION_MAX;
 use crate::text::{Str, Writer};
 
@@ -45,6 +45,42 @@ const HOST_REPUBLISH_MAX: u8 = 3;
 /// Signature expiry sent in the username: 2^31-1, "never", as Tencent's C SDK does without a
 /// wall clock. (A host with real time could pass now + a margin; see the README.)
 const EXPIRY: u64 = 2_147_483_647;
+/// Built with the host-MQTT bridge (cargo feature `host-mqtt`).
+const HOST_MQTT: bool = cfg!(feature = "host-mqtt");
+/// Built with the library's own MQTT session (every build but `host-mqtt-only`).
+const BUILTIN_MQTT: bool = !cfg!(feature = "host-mqtt-only");
+/// Built with the read-back verification (cargo feature `readback`).
+pub(crate) const READBACK: bool = cfg!(feature = "readback");
+
+/// The optional capabilities a build has (its cargo features). The code tests the constants
+/// above, so the compiler leaves out what a build lacks.
+#[derive(Clone, Copy)]
+struct Capabilities {
+    host_mqtt: bool,
+    builtin_mqtt: bool,
+    readback: bool,
+}
+
+impl Capabilities {
+    const BUILT: Capabilities = Capabilities {
+        host_mqtt: HOST_MQTT,
+        builtin_mqtt: BUILTIN_MQTT,
+        readback: READBACK,
+    };
+
+    /// A configuration that needs a capability the build left out is refused
+    /// ([`Error::Unsupported`]), never run without it.
+    fn check(self, cfg: &Config<'_>) -> Result<(), Error> {
+        let mqtt = match cfg.host_mqtt {
+            true => self.host_mqtt,
+            false => self.builtin_mqtt,
+        };
+        match mqtt && (self.readback || !cfg.policy.readback_verify) {
+            true => Ok(()),
+            false => Err(Error::Unsupported),
+        }
+    }
+}
 
 /// Everything `init` needs to know; strings are copied, so they need not outlive the call.
 #[derive(Clone, Copy, Debug)]
@@ -251,6 +287,7 @@ impl<'b, P: Platform> Client<'b, P> {
 
     /// The checks that come before the client is built.
     fn check(cfg: &Config<'_>, bufs: &Buffers<'b>, tls: TlsSetup<'b>) -> Result<Links<'b>, Error> {
+        Capabilities::BUILT.check(cfg)?;
         let mqtt_short = bufs.mqtt_rx.len() < MIN_MQTT_RX || bufs.mqtt_tx.len() < MIN_MQTT_TX;
         if (mqtt_short && !cfg.host_mqtt) || bufs.http.len() < MIN_HTTP {
             return Err(Error::BufferTooSmall);
@@ -315,10 +352,14 @@ impl<'b, P: Platform> Client<'b, P> {
         let dn = bounded(cfg.device_name, DEVICE_NAME_MAX)?;
         let id = &mut self.id;
         // The secret signs the built-in MQTT login; with the host's connection it is not needed.
-        id.key_len = match auth::decode_secret(cfg.device_secret, &mut id.key) {
-            _ if cfg.host_mqtt && cfg.device_secret.is_empty() => 0,
-            Ok(n @ 1..=KEY_MAX) => n as u8,
-            _ => return Err(Error::InvalidArgument),
+        // (A host-only build never decodes it: the decoder is then left out.)
+        let unused = !BUILTIN_MQTT || cfg.host_mqtt && cfg.device_secret.is_empty();
+        id.key_len = match unused {
+            true => 0,
+            false => match auth::decode_secret(cfg.device_secret, &mut id.key) {
+                Ok(n @ 1..=KEY_MAX) => n as u8,
+                _ => return Err(Error::InvalidArgument),
+            },
         };
         let mut w = Writer::new(&mut id.text);
         for topic in ["$ota/update/", "$ota/report/"] {
@@ -396,7 +437,7 @@ impl<'b, P: Platform> Client<'b, P> {
     /// The host's connection is up (again): the next poll subscribes through the host and
     /// reports the version, as after any reconnect.
     pub fn mqtt_connected(&mut self) -> Result<(), Error> {
-        if !self.host_mqtt {
+        if !self.host_mode() {
             return Err(Error::WrongState);
         }
         self.mqtt_disconnected();
@@ -423,7 +464,7 @@ impl<'b, P: Platform> Client<'b, P> {
         topic: &T,
         payload: &[u8],
     ) -> Result<(), Error> {
-        if !self.host_mqtt {
+        if !self.host_mode() {
             return Err(Error::WrongState);
         }
         if !self.id.is_update_topic(topic.as_ref()) {
@@ -487,10 +528,23 @@ impl<'b, P: Platform> Client<'b, P> {
         }
     }
 
+    /// Host MQTT mode: set by the configuration, or fixed when the build has only one of the
+    /// two modes (so the compiler leaves the other's code out).
+    #[inline(always)]
+    fn host_mode(&self) -> bool {
+        HOST_MQTT && (!BUILTIN_MQTT || self.host_mqtt)
+    }
+
+    /// The built-in session has a connection (never in a `host-mqtt-only` build).
+    #[inline(always)]
+    fn mqtt_open(&self) -> bool {
+        BUILTIN_MQTT && self.mqtt_sock.is_some()
+    }
+
     /// Subscribed, through either connection: reports can flow.
     fn went_online(&mut self) {
         self.online = true;
-        if !self.host_mqtt {
+        if !self.host_mode() {
             self.connect_failures = 0;
         }
         self.engine.on_online();
@@ -506,7 +560,7 @@ impl<'b, P: Platform> Client<'b, P> {
     pub fn poll(&mut self) -> u32 {
         let now = self.plat.now_ms();
         let t = ms(now);
-        if self.host_mqtt {
+        if self.host_mode() {
             self.host_step(t);
         } else {
             self.mqtt_step(now);
@@ -522,23 +576,23 @@ impl<'b, P: Platform> Client<'b, P> {
         self.publish_step(now);
         // The built-in TLS may hold whole records already read from the socket, which will not
         // wake a host waiting for readiness.
-        busy |= self.mqtt_sock.is_some() && self.links.pending(Channel::Mqtt);
+        busy |= self.mqtt_open() && self.links.pending(Channel::Mqtt);
         busy |= self.http_sock.is_some() && self.links.pending(Channel::Http);
         if busy {
             return 0;
         }
         let mut next = Ms::MAX;
-        if let Some(at) = self.mqtt.poll_at().filter(|_| self.mqtt_sock.is_some()) {
+        if let Some(at) = self.mqtt_open().then(|| self.mqtt.poll_at()).flatten() {
             next = next.min(delay(now, at));
         }
         if let Some(at) = self.engine.poll_at(now) {
             next = next.min(delay(now, at));
         }
-        if !self.host_mqtt && self.mqtt_sock.is_none() {
+        if !self.host_mode() && self.mqtt_sock.is_none() {
             next = next.min(until(t, self.next_connect_ms));
         }
         let host_waiting = self.engine.awaiting_ack().is_some_and(|a| a != HOST_NO_ACK);
-        if self.host_mqtt && host_waiting {
+        if self.host_mode() && host_waiting {
             next = next.min(until(t, self.host_ack_deadline));
         }
         let subscribing = self.host_connected && !self.online;
@@ -546,7 +600,7 @@ impl<'b, P: Platform> Client<'b, P> {
         if subscribing && !reached(t, self.next_connect_ms) {
             next = next.min(until(t, self.next_connect_ms));
         }
-        if self.mqtt_sock.is_some() || self.http_sock.is_some() || subscribing {
+        if self.mqtt_open() || self.http_sock.is_some() || subscribing {
             next = next.min(self.net_poll_ms);
         }
         next
@@ -555,14 +609,16 @@ impl<'b, P: Platform> Client<'b, P> {
     /// Leave cleanly: DISCONNECT if possible, close both connections.
     pub fn shutdown(&mut self) {
         let now = self.plat.now_ms();
-        if self.online {
+        if self.online && BUILTIN_MQTT {
             self.mqtt.disconnect();
             self.mqtt_flush(now);
         }
         if let Some(s) = self.mqtt_sock.take() {
             self.links.close(&mut self.plat, Channel::Mqtt, s);
         }
-        self.mqtt.reset();
+        if BUILTIN_MQTT {
+            self.mqtt.reset();
+        }
         self.close_http();
         self.online = false;
         self.engine.on_offline();
@@ -585,7 +641,7 @@ impl<'b, P: Platform> Client<'b, P> {
                 };
                 let body = payload.get(..len).unwrap_or(&[]);
                 let topic = self.id.topic_report();
-                let sent = if self.host_mqtt {
+                let sent = if self.host_mode() {
                     self.plat.mqtt_publish(topic, body, qos).map_err(drop)
                 } else {
                     let retransmit = retransmit.and_then(|p| u16::try_from(p).ok());
@@ -670,16 +726,18 @@ impl<'b, P: Platform> Client<'b, P> {
         let earliest = self.last_connect_ms.wrapping_add(MIN_CONNECT_INTERVAL_MS);
         self.next_connect_ms = if reached(at, earliest) { at } else { earliest };
         self.engine.note_error(e);
-        let mut line = [0u8; 160];
-        let mut w = Writer::new(&mut line);
-        w.str("MQTT ");
-        w.str(self.id.host());
-        w.str(": ");
-        w.str(e.as_str());
-        w.str("; reconnecting in ");
-        w.u64(self.next_connect_ms.wrapping_sub(now).into());
-        w.str(" ms");
-        self.plat.log(Level::Warn, utf8(w.written()));
+        if LOG {
+            let mut line = [0u8; 160];
+            let mut w = Writer::new(&mut line);
+            w.str("MQTT ");
+            w.str(self.id.host());
+            w.str(": ");
+            w.str(e.as_str());
+            w.str("; reconnecting in ");
+            w.u64(self.next_connect_ms.wrapping_sub(now).into());
+            w.str(" ms");
+            self.plat.log(Level::Warn, utf8(w.written()));
+        }
         let kind = if was_online {
             EventKind::Disconnected
         } else {
@@ -689,7 +747,9 @@ impl<'b, P: Platform> Client<'b, P> {
     }
 
     fn mqtt_flush(&mut self, now: u64) {
-        let Some(sock) = self.mqtt_sock else { return };
+        let Some(sock) = self.mqtt_sock.filter(|_| BUILTIN_MQTT) else {
+            return;
+        };
         while !self.mqtt.tx_pending().is_empty() {
             match self
                 .links
@@ -952,6 +1012,51 @@ mod tests {
             .drain(..)
             .map(|(t, p, q)| (t, String::from_utf8(p).unwrap(), q))
             .collect()
+    }
+
+    /// Every capability a configuration can ask for, against builds with and without it.
+    #[test]
+    fn a_configuration_needing_a_left_out_feature_is_refused() {
+        let mut cfg = Config::new("ABCDEFGHIJ", "dev", SECRET, "1.0.0");
+        let build = |host_mqtt, builtin_mqtt, readback| Capabilities {
+            host_mqtt,
+            builtin_mqtt,
+            readback,
+        };
+        let plain = build(false, true, false);
+        let host_only = build(true, false, false);
+        let plain_readback = build(false, true, true);
+        let every = build(true, true, true);
+        let bad = Err(Error::Unsupported);
+        // (build, host MQTT asked, read-back asked, verdict)
+        let cases = [
+            (plain, false, false, Ok(())),
+            (plain, true, false, bad),
+            (plain, false, true, bad),
+            (host_only, false, false, bad),
+            (host_only, true, false, Ok(())),
+            (host_only, true, true, bad),
+            (plain_readback, false, true, Ok(())),
+            (plain_readback, true, true, bad),
+            (every, false, false, Ok(())),
+            (every, true, true, Ok(())),
+        ];
+        for (i, (built, host, readback, want)) in cases.into_iter().enumerate() {
+            cfg.host_mqtt = host;
+            cfg.policy.readback_verify = readback;
+            assert_eq!(built.check(&cfg), want, "case {i}");
+        }
+        // This build: the client itself refuses what its features leave out.
+        let mut http = [0u8; 1024];
+        cfg.host_mqtt = true;
+        cfg.policy.readback_verify = true;
+        let bufs = Buffers {
+            mqtt_rx: &mut [],
+            mqtt_tx: &mut [],
+            http: &mut http,
+        };
+        let made = Client::new(&cfg, bufs, Mock::default()).map(drop);
+        assert_eq!(made.is_ok(), HOST_MQTT && READBACK, "{made:?}");
     }
 
     #[test]

@@ -587,7 +587,9 @@ impl Engine {
     /// and no update is under way, the cloud hears `fail` -5 for that version: the device cannot
     /// act on the command. Anything else is only reported to the host.
     fn on_bad_message<P: Platform>(&mut self, e: ParseError, incoming: &Offer, plat: &mut P) {
-        plat.log(Level::Warn, e.as_str());
+        if crate::platform::LOG {
+            plat.log(Level::Warn, e.as_str());
+        }
         let version_unusable = matches!(
             e,
             ParseError::BadVersion
@@ -963,7 +965,7 @@ impl Engine {
             }
             return self.fail(plat, Error::Md5Mismatch);
         }
-        if self.policy.readback_verify && !read_back {
+        if crate::client::READBACK && self.policy.readback_verify && !read_back {
             // The stream was right; now prove the flash holds it (see `work`).
             restart_md5(&mut self.xfer.md5);
             self.xfer.readback = Some(0);
@@ -974,7 +976,7 @@ impl Engine {
 
     /// [`Self::work`] has something to do.
     pub fn has_work(&self) -> bool {
-        self.xfer.readback.is_some()
+        crate::client::READBACK && self.xfer.readback.is_some()
     }
 
     /// Background work between polls: the read-back verification, a slice per call so `poll`

@@ -15,7 +15,8 @@ pub use codes::*;
 macro_rules! errors {
     ($($variant:ident = $c:ident, $sentence:literal, $msg:ident;)*) => {
         /// A library error. The numeric values are the C ABI's `OTA_ERR_*` constants and never
-        /// change (one byte each: the codes fit, and `Error::ALL` is then a 36-byte table, not 144).
+        /// change (one byte each: the codes fit, and `Error::ALL` then takes a byte per status,
+        /// not four).
         #[derive(Clone, Copy, PartialEq, Eq, Debug)]
         #[repr(i8)]
         pub enum Error {
@@ -54,6 +55,7 @@ errors! {
     NotInitialized = OTA_ERR_NOT_INITIALIZED, "client not initialised", Failed;
     Busy = OTA_ERR_BUSY, "called from one of the client's own callbacks", Failed;
     OtherTopic = OTA_ERR_OTHER_TOPIC, "message for another client's topic", Failed;
+    Unsupported = OTA_ERR_UNSUPPORTED, "not in this build of the library (a cargo feature: host-mqtt, readback, or the built-in MQTT)", Failed;
     NetConnect = OTA_ERR_NET_CONNECT, "the host could not open a connection", TimeOut;
     NetIo = OTA_ERR_NET_IO, "connection failed or closed by the peer", TimeOut;
     MqttRefused = OTA_ERR_MQTT_REFUSED, "MQTT broker refused the connection (credentials?)", Failed;

@@ -30,6 +30,10 @@ pub enum Channel {
     Http,
 }
 
+/// Built with log lines (cargo feature `log`). Call sites that compute a line test it, so a
+/// build without it leaves the texts and the building out, not just the host's call.
+pub const LOG: bool = cfg!(feature = "log");
+
 /// Severity of a log line.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, PartialOrd, Ord)]
 #[repr(i32)]

@@ -6,8 +6,8 @@ fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Builds the release static library for a Cortex-M4F with no std at all (with log lines, the
-/// larger variant); returns its path.
+/// Builds the release static library for a Cortex-M4F with no std at all (the full MCU build:
+/// every optional feature, so every header function is in it); returns its path.
 fn build_thumb_lib() -> PathBuf {
     let out = Command::new(env!("CARGO"))
         .current_dir(root())
@@ -17,7 +17,7 @@ fn build_thumb_lib() -> PathBuf {
             "--release",
             "--no-default-features",
             "--features",
-            "log",
+            "log,host-mqtt,readback",
         ])
         .args(["--target", "thumbv7em-none-eabihf"])
         .args(["--target-dir", "target/cross"])
@@ -199,5 +199,7 @@ fn zephyr_module_cmake_picks_the_board_cpu_target() {
         );
         assert!(text.contains(want), "{cpu}: expected {want}:\n{text}");
         assert!(text.contains("--no-default-features"), "{text}");
+        // The Kconfig defaults map onto the cargo features: log lines, nothing else on top.
+        assert!(text.contains("--features log\n"), "{text}");
     }
 }

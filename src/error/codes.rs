@@ -17,6 +17,10 @@ pub const OTA_ERR_NOT_INITIALIZED: i32 = -5;
 pub const OTA_ERR_BUSY: i32 = -6;
 /// ota_mqtt_input(): the message's topic is not this client's (a gateway offers it to the next).
 pub const OTA_ERR_OTHER_TOPIC: i32 = -7;
+/// ota_init(): the configuration needs what this build of the library left out: OTA_FLAG_HOST_MQTT
+/// without the cargo feature `host-mqtt`, OTA_FLAG_READBACK_VERIFY without `readback`, or the
+/// built-in MQTT (no OTA_FLAG_HOST_MQTT) in a `host-mqtt-only` build (README, "Firmware").
+pub const OTA_ERR_UNSUPPORTED: i32 = -8;
 /// The host's net_connect callback failed.
 pub const OTA_ERR_NET_CONNECT: i32 = -10;
 /// A connection failed or was closed by the peer.

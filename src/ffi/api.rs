@@ -4,15 +4,17 @@ use core::ffi::c_char;
 use core::ptr::addr_of_mut;
 
 use super::callbacks::ota_platform;
-use super::config::{build, c_len, c_str, ota_config};
+use super::config::{build, c_str, ota_config};
 use super::constants::*;
 use super::gate::{
     CMD_ACCEPT, CMD_CONFIRM, CMD_DECLINE, CMD_DEFER, CMD_NONE, MAGIC, Storage, code, command,
     ota_client, with_client,
 };
+#[cfg(feature = "host-mqtt")]
+use super::{callbacks::nul_terminated, config::c_len};
+#[cfg(feature = "host-mqtt")]
 use crate::client::TOPIC_MAX;
 use crate::error::Error;
-use crate::slices::copy_prefix;
 
 /// A snapshot for ota_get_status().
 #[repr(C)]
@@ -129,6 +131,10 @@ pub unsafe extern "C" fn ota_defer(client: *mut ota_client, delay_ms: u32) -> i3
 /// acknowledged must end with ota_mqtt_disconnected(). ota_mqtt_input/acked/disconnected return
 /// OTA_ERR_BUSY when called from inside this client's own callbacks (a synchronous MQTT client
 /// delivering inside mqtt_publish): queue them and call after ota_poll() returns.
+///
+/// Cargo feature `host-mqtt` only (CMake QCLOUD_OTA_HOST_MQTT): other builds leave it out, so a
+/// firmware calling it without the feature fails to link rather than misbehave.
+#[cfg(feature = "host-mqtt")]
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ota_mqtt_connected(client: *mut ota_client) -> i32 {
     // SAFETY: forwarded caller contract.
@@ -136,6 +142,10 @@ pub unsafe extern "C" fn ota_mqtt_connected(client: *mut ota_client) -> i32 {
 }
 
 /// OTA_FLAG_HOST_MQTT: the host's MQTT connection is down. Reports wait for ota_mqtt_connected().
+///
+/// Cargo feature `host-mqtt` only (CMake QCLOUD_OTA_HOST_MQTT): other builds leave it out, so a
+/// firmware calling it without the feature fails to link rather than misbehave.
+#[cfg(feature = "host-mqtt")]
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ota_mqtt_disconnected(client: *mut ota_client) -> i32 {
     // SAFETY: forwarded caller contract.
@@ -148,6 +158,10 @@ pub unsafe extern "C" fn ota_mqtt_disconnected(client: *mut ota_client) -> i32 {
 /// it publishes from ota_poll(), so this is safe to call from the host MQTT client's callback.
 /// Called from inside one of this client's own callbacks (a host whose publish delivers
 /// messages synchronously) it returns OTA_ERR_BUSY: keep the message and hand it over after.
+///
+/// Cargo feature `host-mqtt` only (CMake QCLOUD_OTA_HOST_MQTT): other builds leave it out, so a
+/// firmware calling it without the feature fails to link rather than misbehave.
+#[cfg(feature = "host-mqtt")]
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ota_mqtt_input(
     client: *mut ota_client,
@@ -177,6 +191,10 @@ pub unsafe extern "C" fn ota_mqtt_input(
 /// OTA_FLAG_HOST_MQTT: the broker acknowledged the publish mqtt_publish returned `token` for.
 /// Without it the report goes again after ack_timeout_ms (see ota_mqtt_publish_fn); an ack for
 /// a token that was since replaced by a re-publish is ignored.
+///
+/// Cargo feature `host-mqtt` only (CMake QCLOUD_OTA_HOST_MQTT): other builds leave it out, so a
+/// firmware calling it without the feature fails to link rather than misbehave.
+#[cfg(feature = "host-mqtt")]
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ota_mqtt_acked(client: *mut ota_client, token: i32) -> i32 {
     if token <= 0 {
@@ -188,6 +206,10 @@ pub unsafe extern "C" fn ota_mqtt_acked(client: *mut ota_client, token: i32) -> 
 
 /// Copy this client's update topic (`$ota/update/{product_id}/{device_name}`), NUL-terminated,
 /// into `buf`: the topic whose messages go to ota_mqtt_input(). Returns its length or OTA_ERR_*.
+///
+/// Cargo feature `host-mqtt` only (CMake QCLOUD_OTA_HOST_MQTT): other builds leave it out, so a
+/// firmware calling it without the feature fails to link rather than misbehave.
+#[cfg(feature = "host-mqtt")]
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ota_update_topic(
     client: *mut ota_client,
@@ -200,17 +222,12 @@ pub unsafe extern "C" fn ota_update_topic(
     // SAFETY: forwarded caller contract; `buf` is valid for `cap` bytes.
     let r = unsafe {
         with_client(client, |c| {
-            let t = c.update_topic().as_bytes();
+            let t = c.update_topic();
             if t.len() >= cap {
                 return Err(Error::BufferTooSmall);
             }
             let out = core::slice::from_raw_parts_mut(buf.cast::<u8>(), cap);
-            if let Some(dst) = out.get_mut(..t.len()) {
-                copy_prefix(dst, t);
-            }
-            if let Some(z) = out.get_mut(t.len()) {
-                *z = 0;
-            }
+            nul_terminated(t, out);
             Ok(t.len() as i32)
         })
     };

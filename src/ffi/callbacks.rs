@@ -222,7 +222,7 @@ macro_rules! required {
 }
 
 /// Copy `s` into `buf` with a NUL; longer text is cut (only for names and log lines).
-fn nul_terminated<'a>(s: &str, buf: &'a mut [u8]) -> &'a [u8] {
+pub(super) fn nul_terminated<'a>(s: &str, buf: &'a mut [u8]) -> &'a [u8] {
     let n = s.len().min(buf.len().saturating_sub(1));
     if let (Some(dst), Some(src)) = (buf.get_mut(..n), s.as_bytes().get(..n)) {
         copy_prefix(dst, src);

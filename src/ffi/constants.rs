@@ -77,12 +77,17 @@ pub const OTA_FLAG_MANUAL_CONFIRM: u32 = 8;
 
 /// ota_config.flags: before the image is declared good, read the whole slot back through
 /// slot_read and check its MD5 again (catches a flash that did not keep what was written).
+/// Needs the cargo feature `readback` (CMake QCLOUD_OTA_READBACK; host builds have it), else
+/// ota_init() returns OTA_ERR_UNSUPPORTED.
 pub const OTA_FLAG_READBACK_VERIFY: u32 = 16;
 
 /// ota_config.flags: the host owns the MQTT connection (bring-your-own MQTT). The library
 /// publishes and subscribes through ota_platform.mqtt_publish/mqtt_subscribe, the host calls
 /// ota_mqtt_connected()/ota_mqtt_disconnected() and hands every message of ota_update_topic()
 /// to ota_mqtt_input(); the MQTT buffers may be NULL. ota_poll() still runs the download.
+/// Needs the cargo feature `host-mqtt` (CMake QCLOUD_OTA_HOST_MQTT; host builds have it), else
+/// ota_init() returns OTA_ERR_UNSUPPORTED. A `host-mqtt-only` build (CMake
+/// QCLOUD_OTA_BUILTIN_MQTT=OFF) has no built-in session and requires this flag.
 pub const OTA_FLAG_HOST_MQTT: u32 = 32;
 
 /// ota_config.flags: the host opens every TLS connection itself (net_connect gets OTA_NET_TLS)
