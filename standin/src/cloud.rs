@@ -4,9 +4,12 @@
 use crate::Error;
 use crate::broker::{self, EmbeddedBroker};
 use crate::checker::{Checker, DeviceState, Incoming};
+use crate::gateway::{BROKER_LOG_FILTER, Gateway, Gateways};
 use crate::http::{HttpServer, HttpSink};
 use crate::report::{Direction, HttpLog, Logged, Report};
-use rumqttc::{Client, Connection, Event, Packet, QoS, RecvTimeoutError, SubscribeReasonCode};
+use rumqttc::{
+    Client, Connection, Event, Packet, QoS, RecvTimeoutError, SubscribeFilter, SubscribeReasonCode,
+};
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -159,6 +162,9 @@ pub struct CloudConfig {
     /// With [`Broker::Embedded`]: also accept devices over TLS on this configuration, through a
     /// TLS front ([`crate::TlsFront`]) on [`Cloud::mqtt_tls_port`].
     pub broker_tls: Option<(Arc<rustls::ServerConfig>, u16)>,
+    /// Gateways and their bound sub-devices ([`crate::gateway`]): the sub-devices' reports
+    /// count only while a gateway has them online.
+    pub gateways: Vec<Gateway>,
 }
 
 impl CloudConfig {
@@ -171,6 +177,7 @@ impl CloudConfig {
             log: None,
             https: None,
             broker_tls: None,
+            gateways: Vec::new(),
         }
     }
 }
@@ -184,6 +191,7 @@ impl fmt::Debug for CloudConfig {
             .field("log", &self.log.is_some())
             .field("https", &self.https.is_some())
             .field("broker_tls", &self.broker_tls.as_ref().map(|b| b.1))
+            .field("gateways", &self.gateways.len())
             .finish()
     }
 }
@@ -191,6 +199,7 @@ impl fmt::Debug for CloudConfig {
 struct Inner {
     report: Report,
     checker: Checker,
+    gateways: Gateways,
     subscribed: bool,
 }
 
@@ -350,6 +359,7 @@ impl Cloud {
             inner: Mutex::new(Inner {
                 report,
                 checker: Checker::new(states, 0),
+                gateways: Gateways::new(cfg.gateways),
                 subscribed: false,
             }),
             cv: Condvar::new(),
@@ -554,7 +564,12 @@ fn run_peer(client: Client, mut conn: Connection, shared: Arc<Shared>, stop: Arc
             }
             Ok(Ok(Event::Incoming(Packet::ConnAck(_)))) => {
                 last_error = None;
-                if let Err(e) = client.try_subscribe(REPORT_FILTER, QoS::AtLeastOnce) {
+                // One SUBSCRIBE (one SUBACK) for the reports and, with gateways, their topics.
+                let extra = shared.lock().gateways.filters();
+                let filters = std::iter::once(REPORT_FILTER)
+                    .chain(extra.iter().copied())
+                    .map(|f| SubscribeFilter::new(f.to_owned(), QoS::AtLeastOnce));
+                if let Err(e) = client.try_subscribe_many(filters) {
                     shared.lock().report.notes.push(format!("subscribe: {e}"));
                 }
             }
@@ -585,6 +600,15 @@ fn on_publish(client: &Client, shared: &Shared, topic: &str, qos: u8, payload: &
     let at = shared.start.elapsed();
     let mut g = shared.lock();
     let text = String::from_utf8_lossy(payload).into_owned();
+    if topic.starts_with(BROKER_LOG_FILTER.trim_end_matches('N')) {
+        // The broker's log: only a gateway's new connection matters.
+        if let Some(note) = g.gateways.on_broker_log(&text) {
+            shared.emit(|| format!("{} {note}", Shared::stamp(at)));
+            g.report.notes.push(note);
+            shared.cv.notify_all();
+        }
+        return;
+    }
     shared.emit(|| {
         format!(
             "{} <- {topic} (q{qos}, {} bytes) {text}",
@@ -601,17 +625,23 @@ fn on_publish(client: &Client, shared: &Shared, topic: &str, qos: u8, payload: &
     });
     let before = g.report.deviations.len();
     let Inner {
-        report, checker, ..
-    } = &mut *g;
-    let out = checker.on_message(
-        Incoming {
-            at,
-            topic,
-            qos,
-            payload,
-        },
         report,
-    );
+        checker,
+        gateways,
+        ..
+    } = &mut *g;
+    let out = match gateways.intercept(at, topic, payload, report) {
+        Some(out) => out,
+        None => checker.on_message(
+            Incoming {
+                at,
+                topic,
+                qos,
+                payload,
+            },
+            report,
+        ),
+    };
     for d in &report.deviations[before..] {
         shared.emit(|| format!("{} !! DEVIATION {d}", Shared::stamp(at)));
     }
