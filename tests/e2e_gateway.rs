@@ -331,9 +331,10 @@ fn take_over(port: u16, client_id: &str) {
 
 #[test]
 fn a_gateway_reconnect_in_the_middle_of_the_downloads() {
-    // Downloads of about 4 s; the connection is taken over once all three are under way.
+    // Downloads of about 9 s. The connection is taken over 5 s after they started: the gateway
+    // reconnects at once (mosq_link spaces attempts 5 s apart) while they still run.
     let _built = program("ota_gateway_demo"); // before the clock below starts
-    let (broker, cloud, images) = gateway_cloud(&SUBS, 4.0);
+    let (broker, cloud, images) = gateway_cloud(&SUBS, 9.0);
     let dir: PathBuf = scratch_dir("e2e-gateway-reconnect");
     let ids: Vec<(&str, &str)> = SUBS.iter().map(|s| (s.pid, s.dn)).collect();
     let args = gateway_args(broker.port(), &dir, &ids);
@@ -351,7 +352,7 @@ fn a_gateway_reconnect_in_the_middle_of_the_downloads() {
         "the downloads never started:\n{}",
         cloud.report()
     );
-    std::thread::sleep(Duration::from_millis(800));
+    std::thread::sleep(Duration::from_secs(5));
     let mid = cloud.report();
     assert!(
         !mid.completed && mid.done == 0,
@@ -363,13 +364,30 @@ fn a_gateway_reconnect_in_the_middle_of_the_downloads() {
     assert_eq!(code, 0, "ota_gateway_demo failed:\n{log}");
     assert!(log.contains("connection lost"), "{log}");
     assert!(log.contains("closed: 2 connection(s)"), "{log}");
+    // The demo's own order: the reconnection before any image was complete, and on it each
+    // sub-device's online reply before its update topic was subscribed again.
+    let lost = log.find("connection lost").unwrap();
+    let after = &log[lost..];
+    let reconnected = after.find("connected to 127.0.0.1").expect("reconnected");
+    let first_image = after.find("marked bootable").expect("an image");
+    assert!(
+        reconnected < first_image,
+        "reconnected after the downloads:\n{log}"
+    );
     for s in &SUBS {
         assert!(
-            log.contains(&format!(
+            after.contains(&format!(
                 "{}/{} offline with the connection; online again after the reconnect",
                 s.pid, s.dn
             )),
             "{log}"
+        );
+        let online = after.find(&format!("{}/{} online", s.pid, s.dn));
+        let subscribed = after.find(&format!("subscribed $ota/update/{}/{} ", s.pid, s.dn));
+        assert!(
+            online.is_some() && subscribed.is_some() && online < subscribed,
+            "{}: online again at {online:?}, subscribed at {subscribed:?}:\n{log}",
+            s.dn
         );
     }
     assert!(
