@@ -35,8 +35,9 @@
 #include <stdint.h>
 
 #define GW_SUBDEV_MAX 8
-#define GW_SUBDEV_PID_MAX 10 /* Tencent's product ids are 10 characters */
-#define GW_SUBDEV_DN_MAX 48
+/* As qcloud-ota's OTA_PRODUCT_ID_MAX and OTA_DEVICE_NAME_MAX (Tencent's are 10 and up to 48). */
+#define GW_SUBDEV_PID_MAX 32
+#define GW_SUBDEV_DN_MAX 64
 /* No reply this long after an `online` request: that sub-device failed (Tencent's SDKs wait
  * about 20 s). */
 #define GW_SUBDEV_REPLY_TIMEOUT_MS 20000u

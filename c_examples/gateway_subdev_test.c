@@ -66,7 +66,7 @@ int main(void)
     CHECK(gw_subdev_add(&g, "SUBPRODUCT", "sub-a") == 0);
     CHECK(gw_subdev_add(&g, "SUBPRODUCT", "sub-b") == 1);
     CHECK(gw_subdev_add(&g, "SUBPRODUCT", "sub-a") == -1);                  /* twice */
-    CHECK(gw_subdev_add(&g, "SUBPRODUCT_TOO_LONG", "x") == -1);
+    CHECK(gw_subdev_add(&g, "SUBPRODUCT_FAR_TOO_LONG_0123456789", "x") == -1); /* 33 */
 
     /* Not connected: nothing goes out. */
     gw_subdev_poll(&g, 0);
