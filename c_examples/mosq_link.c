@@ -438,6 +438,28 @@ uint32_t mosq_link_wait_ms(const mosq_link *l)
     return 1000; /* mosquitto_loop_misc keeps the connection alive */
 }
 
+/* After DISCONNECT: read (and drop) what the broker still sends until it closes, at most
+ * MOSQ_LINK_DRAIN_MS. Closing a socket with unread bytes sends a TCP reset, and the broker may
+ * then lose what it had not yet read: the last publishes (a gateway's `offline`) and the
+ * DISCONNECT itself. */
+static void drain(struct mosquitto *mosq)
+{
+    uint64_t end = now_ms() + MOSQ_LINK_DRAIN_MS;
+    int fd = mosquitto_socket(mosq);
+    char buf[512];
+
+    if (fd < 0)
+        return;
+    for (;;) {
+        struct pollfd pfd = {fd, POLLIN, 0};
+        uint64_t now = now_ms();
+        if (now >= end || poll(&pfd, 1, (int)(end - now)) <= 0)
+            return;
+        if (read(fd, buf, sizeof buf) <= 0)
+            return; /* the broker closed (or an error): nothing more to drain */
+    }
+}
+
 void mosq_link_close(mosq_link *l)
 {
     if (l->mosq != NULL) {
@@ -446,6 +468,7 @@ void mosq_link_close(mosq_link *l)
         if (up) {
             mosquitto_disconnect(l->mosq);
             mosquitto_loop_write(l->mosq, 1);
+            drain(l->mosq);
         }
         mosquitto_destroy(l->mosq);
         l->mosq = NULL;

@@ -44,6 +44,8 @@
 /* No CONNACK this long after the TCP connect: give the attempt up. */
 #define MOSQ_LINK_CONNACK_TIMEOUT_MS 15000u
 #define MOSQ_LINK_KEEPALIVE_S 60
+/* mosq_link_close(): the longest wait for the broker to close after DISCONNECT. */
+#define MOSQ_LINK_DRAIN_MS 1000u
 
 struct mosquitto;
 

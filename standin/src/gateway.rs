@@ -3,14 +3,13 @@
 //! online state per gateway connection, and holds back every report of a sub-device that is not
 //! online (a deviation; no reply, so no offer either). Pure logic, like [`crate::checker`].
 //!
-//! Connections: the stand-in is an MQTT peer, not the broker, so it learns of a gateway's new
-//! connection from mosquitto's own log on `$SYS/broker/log/N` (`log_dest topic`, which
-//! [`crate::Mosquitto`] configures): "New client connected from ... as {gw pid}{gw dn} (...)". A
-//! new connection of the gateway's client id means the previous one is gone (one connection per
-//! identity), so its sub-devices are offline until it sends `online` again. mosquitto logs the
-//! connect while handling CONNECT, before anything the new connection publishes, so the order
-//! holds. Disconnect lines are not used: after a takeover the old connection's line may come after
-//! the new connection's first messages. With the embedded broker (no such log) the online state
+//! Connections: the stand-in is an MQTT peer, not the broker, so it learns of the gateway's
+//! connections from mosquitto's own log on `$SYS/broker/log/N` (`log_dest topic`, which
+//! [`crate::Mosquitto`] configures), by its client id `{gw pid}{gw dn}`: a connection that ends,
+//! and a new one (the previous one is then gone: one connection per identity), take its
+//! sub-devices offline until it sends `online` again. mosquitto writes these lines from its one
+//! thread as it handles the connection, before anything the new connection publishes, and they
+//! reach the stand-in in that order. With the embedded broker (no such log) the online state
 //! outlives a reconnect.
 
 use crate::checker::{Outgoing, deviation_line, extra_keys};
@@ -88,31 +87,34 @@ impl Gateways {
         }
     }
 
-    /// A line of mosquitto's log: a new connection of a gateway takes its sub-devices offline.
-    /// Returns a note when it concerned a gateway.
+    /// A line of mosquitto's log: a gateway's connection that ends, or a new one (which means
+    /// the previous one is gone), takes its sub-devices offline. Returns a note when it
+    /// concerned a gateway.
     pub fn on_broker_log(&mut self, line: &str) -> Option<String> {
-        let rest = line.split_once("New client connected from ")?.1;
-        let client_id = rest.split_once(" as ")?.1.split_once(" (")?.0;
+        let (client_id, event) = broker_log_event(line)?;
         let g = self
             .gateways
             .iter_mut()
             .find(|g| format!("{}{}", g.cfg.product_id, g.cfg.device_name) == client_id)?;
-        g.connections += 1;
         let dropped: Vec<String> = std::mem::take(&mut g.online)
             .into_iter()
             .map(|(p, d)| format!("{p}/{d}"))
             .collect();
-        Some(format!(
-            "gateway {}/{}: connection #{}{}",
-            g.cfg.product_id,
-            g.cfg.device_name,
-            g.connections,
-            if dropped.is_empty() {
-                String::new()
-            } else {
-                format!(", {} offline with the previous one", dropped.join(", "))
+        let offline = if dropped.is_empty() {
+            String::new()
+        } else {
+            format!(", {} offline", dropped.join(", "))
+        };
+        let gw = format!("gateway {}/{}", g.cfg.product_id, g.cfg.device_name);
+        Some(match event {
+            LogEvent::Connected => {
+                g.connections += 1;
+                format!("{gw}: connection #{}{offline}", g.connections)
             }
-        ))
+            LogEvent::Ended(why) => {
+                format!("{gw}: connection #{} ended ({why}){offline}", g.connections)
+            }
+        })
     }
 
     /// `Some(replies)` when the message is the gateways' business: an operation request, or a
@@ -216,6 +218,44 @@ impl Gateways {
             ),
         }]
     }
+}
+
+enum LogEvent {
+    Connected,
+    Ended(&'static str),
+}
+
+/// The client id and what happened to its connection, from one of mosquitto's (2.0) connection
+/// lines: "New client connected from A as ID (...)", "Client ID disconnected.", "Client ID
+/// closed its connection.", "Client ID has exceeded timeout, disconnecting.", "Socket error on
+/// client ID, disconnecting.", "Client ID already connected, closing old connection.". A
+/// connection taken over ends without a line of its own (the last of these comes instead,
+/// before the new connection's line), so each line is about the id's current connection.
+fn broker_log_event(line: &str) -> Option<(&str, LogEvent)> {
+    if let Some((_, rest)) = line.split_once("New client connected from ") {
+        let id = rest.split_once(" as ")?.1.split_once(" (")?.0;
+        return Some((id, LogEvent::Connected));
+    }
+    if let Some((_, rest)) = line.split_once("Socket error on client ") {
+        return Some((
+            rest.split_once(", disconnecting")?.0,
+            LogEvent::Ended("socket error"),
+        ));
+    }
+    let (_, rest) = line.split_once(": Client ")?;
+    let (id, what) = rest.split_once(' ')?;
+    let why = if what.starts_with("disconnected") {
+        "disconnected"
+    } else if what.starts_with("closed its connection") {
+        "closed"
+    } else if what.starts_with("has exceeded timeout") {
+        "keep-alive timeout"
+    } else if what.starts_with("already connected, closing old connection") {
+        "taken over by a new connection"
+    } else {
+        return None;
+    };
+    Some((id, LogEvent::Ended(why)))
 }
 
 /// `payload.devices` must hold exactly one `{"product_id","device_name"}` (Tencent's SDKs send
@@ -338,6 +378,42 @@ mod tests {
             "{note}"
         );
         assert!(send(&mut g, &mut r, report, "{}").is_some());
+        // Each way mosquitto says a connection ended.
+        for (line, why) in [
+            ("1: Client GWPRODUCT1gw-1 disconnected.", "(disconnected)"),
+            (
+                "1: Client GWPRODUCT1gw-1 closed its connection.",
+                "(closed)",
+            ),
+            (
+                "1: Client GWPRODUCT1gw-1 has exceeded timeout, disconnecting.",
+                "(keep-alive timeout)",
+            ),
+            (
+                "1: Socket error on client GWPRODUCT1gw-1, disconnecting.",
+                "(socket error)",
+            ),
+            (
+                "1: Client GWPRODUCT1gw-1 already connected, closing old connection.",
+                "(taken over by a new connection)",
+            ),
+        ] {
+            send(&mut g, &mut r, GW, &online("sub-a"));
+            assert_eq!(send(&mut g, &mut r, report, "{}"), None);
+            let note = g.on_broker_log(line).unwrap();
+            assert!(
+                note.ends_with(&format!(
+                    "connection #2 ended {why}, SUBPRODUCT/sub-a offline"
+                )),
+                "{note}"
+            );
+            assert!(send(&mut g, &mut r, report, "{}").is_some());
+        }
+        assert!(g.on_broker_log("1: Client other disconnected.").is_none());
+        assert!(
+            g.on_broker_log("1: Client GWPRODUCT1gw-1 subscribed.")
+                .is_none()
+        );
         assert!(
             g.on_broker_log(
                 "1733600000: New client connected from 127.0.0.1:40001 as other (p2, c1, k60)."
@@ -350,7 +426,7 @@ mod tests {
         let out = send(&mut g, &mut r, GW, &off).unwrap();
         assert!(out[0].payload.starts_with("{\"type\":\"offline\""));
         assert!(send(&mut g, &mut r, report, "{}").is_some());
-        assert_eq!(r.deviations.len(), 2, "{:?}", r.deviations);
+        assert_eq!(r.deviations.len(), 7, "{:?}", r.deviations);
     }
 
     #[test]
