@@ -33,7 +33,8 @@
  * the console's topology) or unanswered is reported and skipped; the others go on. `offline` is
  * sent for each sub-device when the demo stops serving it. The binding itself is made in the
  * console (no `bind` here, as in Tencent's sub-device OTA sample).
- * Exit status: as above; 2 bad arguments; 3 ota_init() failed; 130/143 on SIGINT/SIGTERM.
+ * Exit status: as above (a sub-device whose first ota_init() fails counts as failed); 2 bad
+ * arguments; 3 ota_init() failed at a sub-device's reboot; 130/143 on SIGINT/SIGTERM.
  * Set OTA_DEMO_DEBUG=1 in the environment to see the library's debug lines too.
  */
 #define _POSIX_C_SOURCE 200809L
