@@ -61,9 +61,13 @@ static void link_down(mosq_link *l, const char *why)
         posix_log(l->log, POSIX_LOG_WARN, "mqtt", "connection lost: %s; reconnecting in %lus", why,
                   (unsigned long)((l->next_attempt_ms > now_ms() ? l->next_attempt_ms - now_ms()
                                                                  : 0) / 1000u));
-        for (i = 0; i < MOSQ_LINK_MAX_CLIENTS; i++)
-            if (l->clients[i] != NULL)
+        for (i = 0; i < MOSQ_LINK_MAX_CLIENTS; i++) {
+            if (l->clients[i] != NULL && l->ready[i])
                 ota_mqtt_disconnected(l->clients[i]);
+            l->ready[i] = false;
+        }
+        if (l->hooks.disconnected != NULL)
+            l->hooks.disconnected(l->hooks.user);
     } else {
         posix_log(l->log, POSIX_LOG_WARN, "mqtt", "connection attempt failed: %s; next in %lus",
                   why,
@@ -93,9 +97,12 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc)
     l->backoff_ms = MOSQ_LINK_BACKOFF_MIN_MS;
     posix_log(l->log, POSIX_LOG_INFO, "mqtt", "connected to %s:%u as %s%s", l->host,
               (unsigned)l->port, l->product_id, l->device_name);
+    if (l->hooks.connected != NULL) {
+        l->hooks.connected(l->hooks.user); /* the host says when each client is ready */
+        return;
+    }
     for (i = 0; i < MOSQ_LINK_MAX_CLIENTS; i++)
-        if (l->clients[i] != NULL)
-            ota_mqtt_connected(l->clients[i]);
+        mosq_link_client_ready(l, i);
 }
 
 static void on_disconnect(struct mosquitto *mosq, void *obj, int rc)
@@ -119,7 +126,9 @@ static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto
         if (ota_mqtt_input(l->clients[i], m->topic, m->payload, (size_t)m->payloadlen) == OTA_OK)
             taken++;
     }
-    if (taken == 0) {
+    if (taken == 0 && l->hooks.message != NULL) {
+        l->hooks.message(l->hooks.user, m->topic, m->payload, (size_t)m->payloadlen);
+    } else if (taken == 0) {
         l->unrouted++;
         posix_log(l->log, POSIX_LOG_DEBUG, "mqtt", "message on %s (%d bytes) for no client",
                   m->topic, m->payloadlen);
@@ -147,7 +156,8 @@ static void on_subscribe(struct mosquitto *mosq, void *obj, int mid, int count, 
 {
     mosq_link *l = obj;
     (void)mosq;
-    (void)mid;
+    if (l->hooks.subacked != NULL && count >= 1)
+        l->hooks.subacked(l->hooks.user, mid, granted[0]);
     /* The library has no way to hear a refused subscription: it counts the subscription as made
      * once mqtt_subscribe returned 0. At least say so in the log. */
     if (count >= 1 && granted[0] >= 0x80)
@@ -262,10 +272,59 @@ void mosq_link_set_client(mosq_link *l, int index, ota_client *c, const char *na
                 i++;
     }
     l->clients[index] = c;
+    l->ready[index] = false;
     if (name != NULL)
         l->names[index] = name;
-    if (c != NULL && l->connected)
-        ota_mqtt_connected(c);
+    if (l->hooks.connected == NULL)
+        mosq_link_client_ready(l, index);
+}
+
+void mosq_link_set_hooks(mosq_link *l, const mosq_link_hooks *hooks)
+{
+    l->hooks = *hooks;
+}
+
+void mosq_link_client_ready(mosq_link *l, int index)
+{
+    if (index < 0 || index >= MOSQ_LINK_MAX_CLIENTS || l->clients[index] == NULL
+        || l->ready[index] || !l->connected)
+        return;
+    l->ready[index] = true;
+    ota_mqtt_connected(l->clients[index]);
+}
+
+int32_t mosq_link_publish_host(mosq_link *l, const char *topic, const uint8_t *payload,
+                               size_t len)
+{
+    int rc;
+
+    if (!l->connected || l->mosq == NULL)
+        return -1;
+    rc = mosquitto_publish(l->mosq, NULL, topic, (int)len, payload, 0, false);
+    if (rc != MOSQ_ERR_SUCCESS) {
+        posix_log(l->log, POSIX_LOG_WARN, "mqtt", "publish on %s failed: %s", topic,
+                  mosquitto_strerror(rc));
+        return -1;
+    }
+    l->published++;
+    return 0;
+}
+
+int32_t mosq_link_subscribe_host(mosq_link *l, const char *topic, uint8_t qos)
+{
+    int mid = 0, rc;
+
+    if (!l->connected || l->mosq == NULL)
+        return -1;
+    rc = mosquitto_subscribe(l->mosq, &mid, topic, qos);
+    if (rc != MOSQ_ERR_SUCCESS) {
+        posix_log(l->log, POSIX_LOG_WARN, "mqtt", "subscribe %s failed: %s", topic,
+                  mosquitto_strerror(rc));
+        return -1;
+    }
+    posix_log(l->log, POSIX_LOG_INFO, "mqtt", "subscribed %s (QoS%u) for the gateway", topic,
+              (unsigned)qos);
+    return mid > 0 ? mid : 0;
 }
 
 int32_t mosq_link_publish(mosq_link *l, int index, const char *topic, const uint8_t *payload,
@@ -273,7 +332,8 @@ int32_t mosq_link_publish(mosq_link *l, int index, const char *topic, const uint
 {
     int mid = 0, rc;
 
-    if (!l->connected || l->mosq == NULL)
+    if (!l->connected || l->mosq == NULL || index < 0 || index >= MOSQ_LINK_MAX_CLIENTS
+        || !l->ready[index])
         return OTA_NET_WOULD_BLOCK;
     if (qos > 0 && l->n_inflight >= MOSQ_LINK_MAX_INFLIGHT)
         return OTA_NET_WOULD_BLOCK; /* too many unacknowledged: the library asks again later */
@@ -299,7 +359,8 @@ int32_t mosq_link_subscribe(mosq_link *l, int index, const char *topic, uint8_t 
 {
     int rc;
 
-    if (!l->connected || l->mosq == NULL)
+    if (!l->connected || l->mosq == NULL || index < 0 || index >= MOSQ_LINK_MAX_CLIENTS
+        || !l->ready[index])
         return OTA_NET_WOULD_BLOCK;
     rc = mosquitto_subscribe(l->mosq, NULL, topic, qos);
     if (rc == MOSQ_ERR_NO_CONN || rc == MOSQ_ERR_CONN_LOST)
@@ -377,6 +438,28 @@ uint32_t mosq_link_wait_ms(const mosq_link *l)
     return 1000; /* mosquitto_loop_misc keeps the connection alive */
 }
 
+/* After DISCONNECT: read (and drop) what the broker still sends until it closes, at most
+ * MOSQ_LINK_DRAIN_MS. Closing a socket with unread bytes sends a TCP reset, and the broker may
+ * then lose what it had not yet read: the last publishes (a gateway's `offline`) and the
+ * DISCONNECT itself. */
+static void drain(struct mosquitto *mosq)
+{
+    uint64_t end = now_ms() + MOSQ_LINK_DRAIN_MS;
+    int fd = mosquitto_socket(mosq);
+    char buf[512];
+
+    if (fd < 0)
+        return;
+    for (;;) {
+        struct pollfd pfd = {fd, POLLIN, 0};
+        uint64_t now = now_ms();
+        if (now >= end || poll(&pfd, 1, (int)(end - now)) <= 0)
+            return;
+        if (read(fd, buf, sizeof buf) <= 0)
+            return; /* the broker closed (or an error): nothing more to drain */
+    }
+}
+
 void mosq_link_close(mosq_link *l)
 {
     if (l->mosq != NULL) {
@@ -385,6 +468,7 @@ void mosq_link_close(mosq_link *l)
         if (up) {
             mosquitto_disconnect(l->mosq);
             mosquitto_loop_write(l->mosq, 1);
+            drain(l->mosq);
         }
         mosquitto_destroy(l->mosq);
         l->mosq = NULL;

@@ -6,8 +6,8 @@
  * What it does for the library, in the terms of qcloud_ota.h:
  *   - signs in as Tencent expects (tencent_sign.h) and reconnects after a loss, attempts at least
  *     MOSQ_LINK_BACKOFF_MIN_MS apart, doubling up to MOSQ_LINK_BACKOFF_MAX_MS;
- *   - CONNACK accepted -> ota_mqtt_connected() on every attached client; connection lost ->
- *     ota_mqtt_disconnected();
+ *   - CONNACK accepted -> ota_mqtt_connected() on every attached client (with hooks: when the
+ *     host says, mosq_link_client_ready()); connection lost -> ota_mqtt_disconnected();
  *   - every PUBLISH received -> ota_mqtt_input() of each attached client (a client takes only its
  *     own ota_update_topic(); the others answer OTA_ERR_INVALID_ARGUMENT);
  *   - mqtt_publish (mosq_link_publish) -> mosquitto_publish(); for QoS1 the message id (mid) is
@@ -44,6 +44,8 @@
 /* No CONNACK this long after the TCP connect: give the attempt up. */
 #define MOSQ_LINK_CONNACK_TIMEOUT_MS 15000u
 #define MOSQ_LINK_KEEPALIVE_S 60
+/* mosq_link_close(): the longest wait for the broker to close after DISCONNECT. */
+#define MOSQ_LINK_DRAIN_MS 1000u
 
 struct mosquitto;
 
@@ -51,6 +53,23 @@ typedef struct {
     int mid;    /* libmosquitto's message id, the library's token */
     int client; /* index of the client that published it */
 } mosq_link_token;
+
+/*
+ * Optional hooks for a host that uses the connection itself (the gateway demo: gateway_subdev.h).
+ * With `connected` set, the link no longer tells the clients about a new connection: the host
+ * calls mosq_link_client_ready() for each client when its topics may be used (a gateway's
+ * sub-device once it is online); until then that client's publishes and subscriptions wait.
+ * Each runs from mosq_link_service() (libmosquitto's callbacks), never inside ota_poll().
+ */
+typedef struct {
+    void *user;
+    void (*connected)(void *user);    /* CONNACK accepted */
+    void (*disconnected)(void *user); /* the connection (once accepted) is lost */
+    /* A message that no client took. */
+    void (*message)(void *user, const char *topic, const uint8_t *payload, size_t len);
+    /* The SUBACK of a mosq_link_subscribe_host() token; granted >= 0x80 is a refusal. */
+    void (*subacked)(void *user, int token, int granted);
+} mosq_link_hooks;
 
 typedef struct {
     struct mosquitto *mosq;     /* the current attempt's handle, NULL before the first */
@@ -71,6 +90,8 @@ typedef struct {
 
     ota_client *clients[MOSQ_LINK_MAX_CLIENTS]; /* NULL: no client at that index (yet, or rebooting) */
     const char *names[MOSQ_LINK_MAX_CLIENTS];   /* for log lines */
+    bool ready[MOSQ_LINK_MAX_CLIENTS];          /* told about this connection (ota_mqtt_connected) */
+    mosq_link_hooks hooks;
 
     mosq_link_token inflight[MOSQ_LINK_MAX_INFLIGHT]; /* QoS1 mids awaiting PUBACK */
     int n_inflight;
@@ -91,7 +112,21 @@ int mosq_link_init(mosq_link *l, posix_platform *log, const char *host, uint16_t
  * ota_mqtt_connected(c). Not from inside ota_poll(). */
 void mosq_link_set_client(mosq_link *l, int index, ota_client *c, const char *name);
 
-/* ota_platform.mqtt_publish / mqtt_subscribe for the client at `index`. */
+/* Install hooks (before the first mosq_link_service()). */
+void mosq_link_set_hooks(mosq_link *l, const mosq_link_hooks *hooks);
+
+/* With hooks.connected: the client at `index` may use its topics on this connection now
+ * (ota_mqtt_connected()). No-op when not connected or already told. */
+void mosq_link_client_ready(mosq_link *l, int index);
+
+/* The host's own QoS0 publish and subscription (not a client's). publish: 0, or < 0 when not
+ * connected or refused; subscribe: a positive token for hooks.subacked, or < 0. */
+int32_t mosq_link_publish_host(mosq_link *l, const char *topic, const uint8_t *payload,
+                               size_t len);
+int32_t mosq_link_subscribe_host(mosq_link *l, const char *topic, uint8_t qos);
+
+/* ota_platform.mqtt_publish / mqtt_subscribe for the client at `index` (OTA_NET_WOULD_BLOCK
+ * while the client is not ready on the current connection). */
 int32_t mosq_link_publish(mosq_link *l, int index, const char *topic, const uint8_t *payload,
                           size_t len, uint8_t qos);
 int32_t mosq_link_subscribe(mosq_link *l, int index, const char *topic, uint8_t qos);

@@ -13,6 +13,7 @@
  *                      contain '/'), running version (default 1.0.0; DIR/<device>/running_version
  *                      overrides it). Repeatable, up to 8 (the test uses 3).
  *   --once             exit when every sub-device's update finished: 0 all done, 1 any failed
+ *                      or skipped (its online refused)
  *
  * One MQTT connection (libmosquitto, as the gateway device), one qcloud-ota client per sub-device
  * (OTA_FLAG_HOST_MQTT, each with its own identity, slot, record and HTTP buffer) sharing it, as
@@ -24,10 +25,16 @@
  * own when its image is ready: its client is deinitialised and initialised again with the new
  * version (remembered in DIR/<device>/running_version), then reports `done`.
  *
- * PORT: on Tencent's real gateway protocol the gateway first binds its sub-devices and brings
- * them online ($gateway/operation/{pid}/{dn}, type "online") before their topics work; that
- * exchange is the gateway firmware's business and is not shown here (the stand-in does not need
- * it). Exit status: as above; 2 bad arguments; 3 ota_init() failed; 130/143 on SIGINT/SIGTERM.
+ * Online first (gateway_subdev.h): on Tencent's gateway protocol a sub-device's topics work only
+ * while the gateway has brought it online on its current connection. After every CONNACK the
+ * demo subscribes $gateway/operation/result/{gw}, sends `online` for each sub-device, and starts
+ * (or, after a reconnect, resumes: mosq_link_client_ready) a sub-device's client only on its
+ * reply with result 0. A sub-device whose online is refused (-1: not bound to this gateway, see
+ * the console's topology) or unanswered is reported and skipped; the others go on. `offline` is
+ * sent for each sub-device when the demo stops serving it. The binding itself is made in the
+ * console (no `bind` here, as in Tencent's sub-device OTA sample).
+ * Exit status: as above (a sub-device whose first ota_init() fails counts as failed); 2 bad
+ * arguments; 3 ota_init() failed at a sub-device's reboot; 130/143 on SIGINT/SIGTERM.
  * Set OTA_DEMO_DEBUG=1 in the environment to see the library's debug lines too.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -37,13 +44,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Exit codes, signals, DIR/running_version and the reboot's bookkeeping are ota_demo's. */
 #include "demo_common.h"
+#include "gateway_subdev.h"
 #include "mosq_link.h"
 
-#define MAX_SUBS MOSQ_LINK_MAX_CLIENTS
+#define MAX_SUBS (MOSQ_LINK_MAX_CLIENTS < GW_SUBDEV_MAX ? MOSQ_LINK_MAX_CLIENTS : GW_SUBDEV_MAX)
 /* Per sub-device HTTP buffer: the response head must fit (OTA_MIN_HTTP); more means fewer recv()
  * and slot_write() calls. A gateway with little RAM can go down to OTA_MIN_HTTP. */
 #define SUB_HTTP_BUF 4096
@@ -71,10 +80,14 @@ typedef struct {
     demo_version ver;    /* running version, DIR/<device>/running_version, the reboot pending */
     int active;          /* the client is initialised */
     demo_events ev;      /* the event lines' wording; done/failed for the main loop */
+    int skipped;         /* its online was refused: never started, or stopped */
 } sub_ctx;
 
 static sub_ctx subs[MAX_SUBS];
 static int n_subs;
+/* The online/offline exchange; sub-device i is index i there as in subs[] and the link. */
+static gw_subdev gw_ops;
+static posix_platform *gw_log;
 
 static void usage(FILE *to)
 {
@@ -202,7 +215,103 @@ static int reboot_sub(sub_ctx *s)
     stop_sub(s);
     if (demo_version_reboot(&s->ver, &s->plat, s->id.device_name) != 0)
         return -1;
-    return start_sub(s);
+    if (start_sub(s) != 0)
+        return -1;
+    /* Still online on this connection: its topics work at once. */
+    if (gw_subdev_get_state(&gw_ops, s->index) == GW_SUBDEV_ONLINE)
+        mosq_link_client_ready(s->link, s->index);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* Online/offline (gateway_subdev) over the link                                               */
+/* ------------------------------------------------------------------------------------------- */
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static int32_t gw_publish(void *user, const char *topic, const uint8_t *payload, size_t len)
+{
+    return mosq_link_publish_host(user, topic, payload, len);
+}
+
+static int32_t gw_subscribe(void *user, const char *topic)
+{
+    return mosq_link_subscribe_host(user, topic, 1);
+}
+
+/* A sub-device's online state changed (from inside mosq_link_service or gw_subdev_poll). */
+static void gw_on_change(void *user, int index, gw_subdev_state state, int result)
+{
+    sub_ctx *s = &subs[index];
+    const char *tag = s->id.device_name;
+    (void)user;
+
+    switch (state) {
+    case GW_SUBDEV_ONLINE:
+        posix_log(gw_log, POSIX_LOG_INFO, "gateway", "%s/%s online", s->id.product_id, tag);
+        if (s->active) {
+            mosq_link_client_ready(s->link, index); /* again, after a reconnect */
+        } else if (start_sub(s) != 0) {
+            s->ev.failed = 1;
+            gw_subdev_offline(&gw_ops, index);
+        } else {
+            mosq_link_client_ready(s->link, index);
+        }
+        break;
+    case GW_SUBDEV_REFUSED:
+        posix_log(gw_log, POSIX_LOG_ERROR, "gateway",
+                  "%s/%s: online refused: result %d (%s); skipping this sub-device",
+                  s->id.product_id, tag, result, gw_subdev_result_text(result));
+        stop_sub(s);
+        s->skipped = 1;
+        break;
+    case GW_SUBDEV_OFFLINE:
+        posix_log(gw_log, POSIX_LOG_INFO, "gateway",
+                  "%s/%s offline with the connection; online again after the reconnect",
+                  s->id.product_id, tag);
+        break;
+    default:
+        break;
+    }
+}
+
+static void link_connected(void *user)
+{
+    gw_subdev_connected(user);
+}
+
+static void link_disconnected(void *user)
+{
+    gw_subdev_disconnected(user);
+}
+
+static void link_message(void *user, const char *topic, const uint8_t *payload, size_t len)
+{
+    if (gw_subdev_input(user, topic, payload, len))
+        posix_log(gw_log, POSIX_LOG_DEBUG, "gateway", "%s: %.*s", topic, (int)len,
+                  (const char *)payload);
+    else
+        posix_log(gw_log, POSIX_LOG_DEBUG, "mqtt", "message on %s (%lu bytes) for no client",
+                  topic, (unsigned long)len);
+}
+
+static void link_subacked(void *user, int token, int granted)
+{
+    if (granted >= 0x80)
+        return; /* on_subscribe logged it; the online requests wait (and nothing works) */
+    gw_subdev_acked(user, token);
+}
+
+/* Stop serving sub-device i: its client first, then `offline`. */
+static void retire_sub(sub_ctx *s)
+{
+    stop_sub(s);
+    gw_subdev_offline(&gw_ops, s->index);
 }
 
 static int setup_sub(sub_ctx *s, const char *dir, int debug)
@@ -309,13 +418,26 @@ int main(int argc, char **argv)
                        gateway.secret)
         != 0)
         return EXIT_USAGE;
+    gw_log = &gw;
+    if (gw_subdev_init(&gw_ops, gateway.product_id, gateway.device_name, gw_publish, gw_subscribe,
+                       gw_on_change, &link)
+        != 0) {
+        fprintf(stderr, "ota_gateway_demo: gateway identity too long\n");
+        return EXIT_USAGE;
+    }
+    {
+        mosq_link_hooks hooks = {&gw_ops, link_connected, link_disconnected, link_message,
+                                 link_subacked};
+        mosq_link_set_hooks(&link, &hooks);
+    }
     for (i = 0; i < n_subs; i++) {
         subs[i].index = i;
         subs[i].link = &link;
         subs[i].ev.tag = subs[i].id.device_name;
         subs[i].ev.link = "subscribed on the gateway's connection";
         subs[i].ev.link_down = "the gateway's connection is down: reports wait";
-        if (setup_sub(&subs[i], gw.dir, debug) != 0)
+        if (setup_sub(&subs[i], gw.dir, debug) != 0
+            || gw_subdev_add(&gw_ops, subs[i].id.product_id, subs[i].id.device_name) != i)
             return EXIT_USAGE;
     }
 
@@ -335,20 +457,15 @@ int main(int argc, char **argv)
               (unsigned long)sizeof(ota_client), (unsigned long)SUB_HTTP_BUF,
               (unsigned long)(sizeof(sub_ctx) - sizeof(ota_client) - SUB_HTTP_BUF));
 
-    for (i = 0; i < n_subs; i++)
-        if (start_sub(&subs[i]) != 0) {
-            while (i-- > 0)
-                stop_sub(&subs[i]);
-            mosq_link_close(&link);
-            return EXIT_INIT;
-        }
-
+    /* The clients start as their sub-devices come online (gw_on_change). */
     for (;;) {
         struct pollfd fds[MAX_SUBS * POSIX_MAX_SOCKS + 1];
         int first[MAX_SUBS], count[MAX_SUBS];
-        uint32_t ms = MAX_WAIT_MS, link_ms;
-        int n = 0, li = -1, finished = 0, any_failed = 0;
+        uint32_t ms = gw_subdev_poll(&gw_ops, mono_ms()), link_ms;
+        int n = 0, li = -1, finished = 0, any_failed = 0, skipped = 0;
 
+        if (ms > MAX_WAIT_MS)
+            ms = MAX_WAIT_MS;
         for (i = 0; i < n_subs; i++) {
             if (subs[i].active) {
                 uint32_t m = ota_poll(&subs[i].client);
@@ -360,7 +477,7 @@ int main(int argc, char **argv)
             posix_log(&gw, POSIX_LOG_INFO, "gateway", "%s: stopping",
                       demo_signal_name(demo_stop_signal));
             for (i = 0; i < n_subs; i++)
-                stop_sub(&subs[i]);
+                retire_sub(&subs[i]);
             mosq_link_close(&link);
             return 128 + demo_stop_signal;
         }
@@ -370,7 +487,7 @@ int main(int argc, char **argv)
                 if (reboot_sub(s) != 0) {
                     int k;
                     for (k = 0; k < n_subs; k++)
-                        stop_sub(&subs[k]);
+                        retire_sub(&subs[k]);
                     mosq_link_close(&link);
                     return EXIT_INIT;
                 }
@@ -380,16 +497,19 @@ int main(int argc, char **argv)
                 /* Finished: this client leaves; the others go on. */
                 posix_log(&gw, POSIX_LOG_INFO, "gateway", "%s finished (%s)", s->id.device_name,
                           s->ev.done ? "done" : "failed");
-                stop_sub(s);
+                retire_sub(s);
             }
-            finished += s->ev.done || s->ev.failed;
+            finished += s->ev.done || s->ev.failed || s->skipped;
             any_failed |= s->ev.failed;
+            skipped += s->skipped && !s->ev.done && !s->ev.failed;
         }
         if (once && finished == n_subs) {
+            for (i = 0; i < n_subs; i++)
+                retire_sub(&subs[i]); /* `offline` for those that remain (none with --once) */
             mosq_link_close(&link);
-            posix_log(&gw, POSIX_LOG_INFO, "gateway", "all %d sub-devices finished: %s", n_subs,
-                      any_failed ? "at least one failed" : "all done");
-            return any_failed ? EXIT_FAILED : EXIT_DONE;
+            posix_log(&gw, POSIX_LOG_INFO, "gateway", "all %d sub-devices finished: %s, %d skipped",
+                      n_subs, any_failed ? "at least one failed" : "no failure", skipped);
+            return any_failed || skipped ? EXIT_FAILED : EXIT_DONE;
         }
 
         /* One poll() for every sub-device's HTTP socket and the gateway's MQTT socket. */

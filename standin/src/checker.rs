@@ -222,12 +222,9 @@ impl Checker {
         let mut devs = Vec::new();
         let out = self.handle(&msg, report, &mut devs);
         for d in devs {
-            report.deviations.push(format!(
-                "[{:.3}s {}] {}",
-                msg.at.as_secs_f64(),
-                msg.topic,
-                d
-            ));
+            report
+                .deviations
+                .push(deviation_line(msg.at, msg.topic, &d));
         }
         report.completed = self.devices.iter().all(|d| report_of(report, d).completed);
         out
@@ -716,7 +713,17 @@ fn parse_percent(p: &str) -> Option<u8> {
     p.parse::<u8>().ok().filter(|v| *v <= 100)
 }
 
-fn extra_keys(obj: &Map<String, Value>, allowed: &[&str], what: &str, devs: &mut Vec<String>) {
+/// One deviation as the report lists it: when, on which topic, what.
+pub(crate) fn deviation_line(at: Duration, topic: &str, what: &str) -> String {
+    format!("[{:.3}s {topic}] {what}", at.as_secs_f64())
+}
+
+pub(crate) fn extra_keys(
+    obj: &Map<String, Value>,
+    allowed: &[&str],
+    what: &str,
+    devs: &mut Vec<String>,
+) {
     for k in obj.keys() {
         if !allowed.contains(&k.as_str()) {
             devs.push(format!("{what}: unexpected field {k:?}"));

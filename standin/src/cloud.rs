@@ -4,9 +4,12 @@
 use crate::Error;
 use crate::broker::{self, EmbeddedBroker};
 use crate::checker::{Checker, DeviceState, Incoming};
+use crate::gateway::{BROKER_LOG_FILTER, Gateway, Gateways};
 use crate::http::{HttpServer, HttpSink};
 use crate::report::{Direction, HttpLog, Logged, Report};
-use rumqttc::{Client, Connection, Event, Packet, QoS, RecvTimeoutError, SubscribeReasonCode};
+use rumqttc::{
+    Client, Connection, Event, Packet, QoS, RecvTimeoutError, SubscribeFilter, SubscribeReasonCode,
+};
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -162,6 +165,9 @@ pub struct CloudConfig {
     /// The host in offered firmware URLs: `127.0.0.1` (default), or a name for it such as
     /// `localhost` (a TLS client that checks only dNSName entries, e.g. mbedTLS 2.28).
     pub url_host: String,
+    /// Gateways and their bound sub-devices ([`crate::gateway`]): the sub-devices' reports
+    /// count only while a gateway has them online.
+    pub gateways: Vec<Gateway>,
 }
 
 impl CloudConfig {
@@ -175,6 +181,7 @@ impl CloudConfig {
             https: None,
             broker_tls: None,
             url_host: "127.0.0.1".to_owned(),
+            gateways: Vec::new(),
         }
     }
 }
@@ -188,6 +195,7 @@ impl fmt::Debug for CloudConfig {
             .field("log", &self.log.is_some())
             .field("https", &self.https.is_some())
             .field("broker_tls", &self.broker_tls.as_ref().map(|b| b.1))
+            .field("gateways", &self.gateways.len())
             .finish()
     }
 }
@@ -195,6 +203,7 @@ impl fmt::Debug for CloudConfig {
 struct Inner {
     report: Report,
     checker: Checker,
+    gateways: Gateways,
     subscribed: bool,
 }
 
@@ -354,6 +363,7 @@ impl Cloud {
             inner: Mutex::new(Inner {
                 report,
                 checker: Checker::new(states, 0),
+                gateways: Gateways::new(cfg.gateways),
                 subscribed: false,
             }),
             cv: Condvar::new(),
@@ -559,7 +569,12 @@ fn run_peer(client: Client, mut conn: Connection, shared: Arc<Shared>, stop: Arc
             }
             Ok(Ok(Event::Incoming(Packet::ConnAck(_)))) => {
                 last_error = None;
-                if let Err(e) = client.try_subscribe(REPORT_FILTER, QoS::AtLeastOnce) {
+                // One SUBSCRIBE (one SUBACK) for the reports and, with gateways, their topics.
+                let extra = shared.lock().gateways.filters();
+                let filters = std::iter::once(REPORT_FILTER)
+                    .chain(extra.iter().copied())
+                    .map(|f| SubscribeFilter::new(f.to_owned(), QoS::AtLeastOnce));
+                if let Err(e) = client.try_subscribe_many(filters) {
                     shared.lock().report.notes.push(format!("subscribe: {e}"));
                 }
             }
@@ -590,6 +605,15 @@ fn on_publish(client: &Client, shared: &Shared, topic: &str, qos: u8, payload: &
     let at = shared.start.elapsed();
     let mut g = shared.lock();
     let text = String::from_utf8_lossy(payload).into_owned();
+    if topic.starts_with(BROKER_LOG_FILTER.trim_end_matches('N')) {
+        // The broker's log: only a gateway's new connection matters.
+        if let Some(note) = g.gateways.on_broker_log(&text) {
+            shared.emit(|| format!("{} {note}", Shared::stamp(at)));
+            g.report.notes.push(note);
+            shared.cv.notify_all();
+        }
+        return;
+    }
     shared.emit(|| {
         format!(
             "{} <- {topic} (q{qos}, {} bytes) {text}",
@@ -606,17 +630,23 @@ fn on_publish(client: &Client, shared: &Shared, topic: &str, qos: u8, payload: &
     });
     let before = g.report.deviations.len();
     let Inner {
-        report, checker, ..
-    } = &mut *g;
-    let out = checker.on_message(
-        Incoming {
-            at,
-            topic,
-            qos,
-            payload,
-        },
         report,
-    );
+        checker,
+        gateways,
+        ..
+    } = &mut *g;
+    let out = match gateways.intercept(at, topic, payload, report) {
+        Some(out) => out,
+        None => checker.on_message(
+            Incoming {
+                at,
+                topic,
+                qos,
+                payload,
+            },
+            report,
+        ),
+    };
     for d in &report.deviations[before..] {
         shared.emit(|| format!("{} !! DEVIATION {d}", Shared::stamp(at)));
     }

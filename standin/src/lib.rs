@@ -6,6 +6,8 @@
 //!   `$ota/report/+/+` with QoS1, answers `report_version` with the exact `report_version_rsp`,
 //!   and offers `update_firmware` (a fresh signed-looking URL each time) while a task is pending;
 //! - checks every device message against the reference and records each deviation;
+//! - plays the cloud's side of the gateway protocol ([`Gateway`]): answers `online`/`offline`,
+//!   and a sub-device's reports count only while it is online;
 //! - serves the firmware over HTTP/1.1 (Range, 206/200/416, ETag, If-Range, keep-alive);
 //! - injects faults per device ([`Faults`]): drops, stalls, 403/404/500, redirects, ignored
 //!   ranges, wrong lengths, chunked bodies, a replaced object.
@@ -29,6 +31,7 @@ pub mod broker;
 pub mod checker;
 pub mod cloud;
 pub mod files;
+pub mod gateway;
 pub mod http;
 pub mod mosquitto;
 pub mod report;
@@ -38,6 +41,7 @@ pub mod uart_bridge;
 pub use broker::EmbeddedBroker;
 pub use cloud::{Broker, Cloud, CloudConfig, DeviceTask, Faults, LogSink};
 pub use files::{device_info_json, generate_image, md5_hex, write_device_info};
+pub use gateway::Gateway;
 pub use mosquitto::Mosquitto;
 pub use report::{DeviceReport, Direction, HttpLog, Logged, Report};
 pub use tls::{Leaf, TestPki, TlsFront};

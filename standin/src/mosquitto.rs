@@ -1,6 +1,6 @@
 //! A private mosquitto for tests: generated config on a free 127.0.0.1 port (and optionally a
 //! TLS listener next to it for the device, the plain one staying the cloud side's), stopped by
-//! PID.
+//! PID. Its log also goes to `$SYS/broker/log/...`, where the stand-in sees gateways connect.
 
 use crate::Error;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -82,11 +82,18 @@ impl Mosquitto {
             N.fetch_add(1, Ordering::Relaxed)
         ));
         std::fs::create_dir_all(&dir).map_err(|e| Error::new(format!("{}: {e}", dir.display())))?;
+        // Started as root, mosquitto drops to its own user, and when it cannot open its log
+        // file it logs nowhere, not even to `$SYS/broker/log` (which the stand-in reads).
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777))
+                .map_err(|e| Error::new(format!("{}: {e}", dir.display())))?;
+        }
         let conf = dir.join("mosquitto.conf");
         std::fs::write(
             &conf,
             format!(
-                "per_listener_settings false\nallow_anonymous true\npersistence false\nlog_dest file {}\nlog_type error\nlog_type warning\nlog_type notice\nlistener {port} 127.0.0.1\n{tls_listener}",
+                "per_listener_settings false\nallow_anonymous true\npersistence false\nlog_dest file {}\nlog_dest topic\nlog_type error\nlog_type warning\nlog_type notice\nlistener {port} 127.0.0.1\n{tls_listener}",
                 dir.join("mosquitto.log").display()
             ),
         )
