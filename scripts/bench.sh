@@ -326,7 +326,7 @@ fi
         echo "Where the update's instructions go (callgrind_annotate, $last MiB, top entries):"
         echo
         echo '```'
-        grep -E '^ *[0-9,]+ \( *[0-9.]+%\) ' "$OUT/callgrind_update_top.txt" | grep -v 'PROGRAM TOTALS' | head -8 | sed 's/ \[.*\]$//'
+        grep -E '^ *[0-9,]+ \( *[0-9.]+%\) ' "$OUT/callgrind_update_top.txt" | grep -v 'PROGRAM TOTALS' | sed -n '1,8{s/ \[.*\]$//;p;}' # sed reads to the end: no SIGPIPE under pipefail
         echo '```'
         echo
     fi
