@@ -94,10 +94,11 @@ def throughput(by, sizes, big, stacks):
     labels = {
         "defaults": "qcloud-ota, library defaults (record every 64 KiB, no read-back), http_buf 16 KiB",
         "demo": "qcloud-ota as `ota_demo` ships (record every 16 KiB, no read-back, http_buf 16 KiB)",
+        "demo_readback": "`ota_demo --readback` (the demo's read-back option)",
         "readback": "library defaults + `OTA_FLAG_READBACK_VERIFY`",
         "buf4k": "library defaults, http_buf 4 KiB",
     }
-    for v in ("defaults", "demo", "readback", "buf4k"):
+    for v in ("defaults", "demo", "demo_readback", "readback", "buf4k"):
         rs = by.get((big, v))
         if not rs:
             continue

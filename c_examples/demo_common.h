@@ -10,6 +10,8 @@
  *     prefixed with the program's name) and the identity (device_info.json, then flags);
  *   - DIR/running_version, which stands in for "the version the bootloader started", and the
  *     simulated reboot that records the new version there;
+ *   - the event callback's body: one log line per event, done/failed for the main loop;
+ *   - the configuration ota_demo and ota_byo_demo ship with (which the bench measures);
  *   - OTA_DEMO_DEBUG and the first banner line.
  */
 #ifndef DEMO_COMMON_H

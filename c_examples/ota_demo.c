@@ -3,7 +3,7 @@
  *
  *   ota_demo [--device-info FILE] [--product-id ID] [--device-name NAME] [--device-secret BASE64]
  *            [--host HOST] [--port PORT] --version RUNNING_VERSION --dir DIR [--once]
- *            [--tls] [--ca FILE] [--host-tls]
+ *            [--tls] [--ca FILE] [--host-tls] [--readback]
  *
  * It connects to the broker, reports the running version, waits for an update command, downloads
  * the image into DIR/firmware.bin (resuming after a restart, journal in DIR/ota_record.0 and .1), and

@@ -12,7 +12,9 @@
 #   BENCH_ONLY="throughput cpu memory flash"   # a subset
 #   BENCH_OUT=bench/out                   # results, logs, callgrind files
 #   BENCH_STANDIN=path/to/standin         # use this stand-in instead of building it
-#   BENCH_VARIANTS="defaults demo readback buf4k tls"   # the runs at the largest size
+#   BENCH_OTA_BENCH=path/to/ota_bench     # use this device program (e.g. with another platform)
+#   BENCH_VARIANTS="defaults demo readback buf4k tls"   # the runs at the largest size (also:
+#                                         # demo_readback, ota_demo --readback)
 #
 # Methods are described in bench/README.md. Nothing here changes the library or its tests.
 set -euo pipefail
@@ -90,10 +92,12 @@ else
     timeout 900 cargo build --release --quiet -p qcloud-ota-standin
     STANDIN=$ROOT/target/release/standin
 fi
-BENCH=$OUT/ota_bench
-timeout 300 cc -O2 -g -std=c99 -Wall -Wextra -I c_examples -I include \
-    bench/ota_bench.c c_examples/posix_platform.c target/release/libqcloud_ota.a \
-    -lpthread -ldl -lm -o "$BENCH"
+BENCH=${BENCH_OTA_BENCH:-$OUT/ota_bench}
+if [ -z "${BENCH_OTA_BENCH:-}" ]; then
+    timeout 300 cc -O2 -g -std=c99 -Wall -Wextra -I c_examples -I include \
+        bench/ota_bench.c c_examples/posix_platform.c target/release/libqcloud_ota.a \
+        -lpthread -ldl -lm -o "$BENCH"
+fi
 (cd bench/md5 && timeout 600 cargo build --release --quiet && timeout 600 cargo build --profile release-o3 --quiet)
 MD5_S=$ROOT/bench/md5/target/release/md5_alone
 MD5_O3=$ROOT/bench/md5/target/release-o3/md5_alone
@@ -147,6 +151,9 @@ start_standin() {
     CA=""
     rm -rf "$SHM/dev" "$SHM/slot.curl"
     mkdir -p "$SHM/dev"
+    # Emptied here, not only by the background job's redirection: that may run after the wait
+    # below has already read the previous stand-in's MQTT_PORT line from it.
+    : >"$LOG"
     if [ "${2:-}" = tls ]; then
         tls=(--tls-dir "$SHM/pki")
         CA=$SHM/pki/ca.pem
@@ -236,6 +243,7 @@ if want throughput; then
                 extra="" tls=""
                 case $v in
                     demo) extra="--demo" ;;
+                    demo_readback) extra="--demo --readback" ;;
                     readback) extra="--readback" ;;
                     buf4k) extra="--http-buf 4096" ;;
                     tls) tls=tls ;;
@@ -318,7 +326,7 @@ fi
         echo "Where the update's instructions go (callgrind_annotate, $last MiB, top entries):"
         echo
         echo '```'
-        grep -E '^ *[0-9,]+ \( *[0-9.]+%\) ' "$OUT/callgrind_update_top.txt" | grep -v 'PROGRAM TOTALS' | head -8 | sed 's/ \[.*\]$//'
+        grep -E '^ *[0-9,]+ \( *[0-9.]+%\) ' "$OUT/callgrind_update_top.txt" | grep -v 'PROGRAM TOTALS' | sed -n '1,8{s/ \[.*\]$//;p;}' # sed reads to the end: no SIGPIPE under pipefail
         echo '```'
         echo
     fi
