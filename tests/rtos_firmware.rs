@@ -159,6 +159,9 @@ fn freertos_firmware_killed_mid_download_resumes() {
     let slot = std::fs::read(dir.join("firmware.bin")).unwrap();
     assert!(slot == image, "slot differs from the served image");
     println!("killed at {cut_at} bytes of the slot; resumed at {resumed:?}");
+    if let Some(scratch) = dir.parent() {
+        let _ = std::fs::remove_dir_all(scratch);
+    }
 }
 
 /// Exit code and stdout of a child, killed (and the test failed) past the deadline.
