@@ -159,6 +159,9 @@ fn freertos_firmware_killed_mid_download_resumes() {
     let slot = std::fs::read(dir.join("firmware.bin")).unwrap();
     assert!(slot == image, "slot differs from the served image");
     println!("killed at {cut_at} bytes of the slot; resumed at {resumed:?}");
+    if let Some(scratch) = dir.parent() {
+        let _ = std::fs::remove_dir_all(scratch);
+    }
 }
 
 /// Exit code and stdout of a child, killed (and the test failed) past the deadline.
@@ -270,5 +273,51 @@ fn freertos_firmware_refuses_an_unknown_ca() {
     assert!(!log.contains("event: connected"), "{log}");
     common::all_tls(&front.first_bytes());
     drop(front);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `--once` ends the run with 1 when the update failed: the firmware URL answers 404, the
+/// device reports `fail -2` and exits.
+#[test]
+fn freertos_firmware_once_exits_1_when_the_update_fails() {
+    let image = generate_image(16 << 10, 15);
+    let (pid, dn) = ("RTOSFAIL01", "freertos-fail");
+    let (broker, cloud) = common::cloud_with_task(pid, dn, image, |t| t.faults.not_found = true);
+    let dir = scratch_dir("rtos-fail");
+    let port = broker.port().to_string();
+    let device = dir.join("device");
+    let (code, log) = common::programs::run(
+        &demo(),
+        &[
+            "--product-id",
+            pid,
+            "--device-name",
+            dn,
+            "--device-secret",
+            SECRET,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--version",
+            "1.0.0",
+            "--dir",
+            device.to_str().unwrap(),
+            "--once",
+        ],
+        Duration::from_secs(120),
+    );
+    assert_eq!(code, 1, "{log}");
+    assert!(log.contains("result_code -2"), "{log}");
+    let report = cloud.stop();
+    assert!(
+        report.deviations.is_empty(),
+        "protocol deviations:\n{report}"
+    );
+    assert_eq!(
+        report.fails.iter().map(|f| f.1).collect::<Vec<_>>(),
+        [-2],
+        "{report}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

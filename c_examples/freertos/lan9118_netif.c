@@ -133,8 +133,9 @@ static err_t link_output(struct netif *netif, struct pbuf *p)
     if (len > FRAME_MAX)
         return ERR_BUF;
     words = (len + 3u) / 4u;
-    /* Room for the two command words and the frame (QEMU sends each frame at once). */
-    while ((TX_FIFO_INF & 0xFFFFu) < words + 2u)
+    /* Room (TDFREE, bytes) for the two command words and the frame; QEMU sends each frame at
+     * once and reports its free space in words, which only makes this wait shorter. */
+    while ((TX_FIFO_INF & 0xFFFFu) < (words + 2u) * 4u)
         ;
     (void)pbuf_copy_partial(p, tx_frame, (u16_t)len, 0);
     TX_DATA_FIFO = TX_CMD_A_FIRST | TX_CMD_A_LAST | len;

@@ -80,7 +80,7 @@ static bool load_settings(void)
         else if (!strcmp(line, "device_secret"))
             settings.device_secret = v;
         else if (!strcmp(line, "host"))
-            settings.host = v;
+            settings.host = v[0] ? v : NULL; /* NULL: the library's default broker */
         else if (!strcmp(line, "port"))
             settings.port = (uint16_t)strtoul(v, NULL, 10);
         else if (!strcmp(line, "version"))
