@@ -78,6 +78,9 @@ pub struct Config<'a> {
     pub host_mqtt: bool,
     /// The module this client serves (`fw_type`), for devices whose product has several.
     pub module: Option<&'a str>,
+    /// Certificate authentication: the broker's TLS (needs `mqtt_tls`) presents the device
+    /// certificate, no secret is needed and CONNECT carries no password.
+    pub cert_auth: bool,
 }
 
 impl<'a> Config<'a> {
@@ -103,6 +106,7 @@ impl<'a> Config<'a> {
             policy: Policy::default(),
             host_mqtt: false,
             module: None,
+            cert_auth: false,
         }
     }
 }
@@ -256,7 +260,16 @@ impl<'b, P: Platform> Client<'b, P> {
         if (mqtt_short && !cfg.host_mqtt) || bufs.http.len() < MIN_HTTP {
             return Err(Error::BufferTooSmall);
         }
-        Links::new(tls, cfg.mqtt_tls && !cfg.host_mqtt, cfg.host_tls)
+        if cfg.cert_auth && !cfg.mqtt_tls {
+            return Err(Error::InvalidArgument);
+        }
+        let own_mqtt = !cfg.host_mqtt;
+        Links::new(
+            tls,
+            cfg.mqtt_tls && own_mqtt,
+            cfg.host_tls,
+            cfg.cert_auth && own_mqtt,
+        )
     }
 
     #[inline(always)]
@@ -315,8 +328,10 @@ impl<'b, P: Platform> Client<'b, P> {
         let pid = bounded(cfg.product_id, PRODUCT_ID_MAX)?;
         let dn = bounded(cfg.device_name, DEVICE_NAME_MAX)?;
         let id = &mut self.id;
-        // The secret signs the built-in MQTT login; with the host's connection it is not needed.
+        // The secret signs the built-in MQTT login; with the host's connection it is not needed,
+        // with certificate authentication not used (no key: no password).
         id.key_len = match auth::decode_secret(cfg.device_secret, &mut id.key) {
+            _ if cfg.cert_auth => 0,
             _ if cfg.host_mqtt && cfg.device_secret.is_empty() => 0,
             Ok(n @ 1..=KEY_MAX) => n as u8,
             _ => return Err(Error::InvalidArgument),
@@ -636,9 +651,12 @@ impl<'b, P: Platform> Client<'b, P> {
         let mut password = [0u8; 96];
         let mut wu = Writer::new(&mut username);
         let mut wp = Writer::new(&mut password);
+        // No key: certificate authentication, and no password (the TLS client certificate is
+        // the credential).
         let ok = auth::write_username(&mut wu, pid, dn, auth::SDKAPPID, utf8(&connid), EXPIRY)
             .is_ok()
-            && auth::write_password(&mut wp, key, wu.written(), id.sign).is_ok();
+            && (key.is_empty()
+                || auth::write_password(&mut wp, key, wu.written(), id.sign).is_ok());
         if !ok {
             return self.drop_mqtt(now, Error::InvalidArgument);
         }
@@ -1118,6 +1136,75 @@ mod tests {
         assert!(matches!(
             Client::new(&cfg, bufs, Mock::default()),
             Err(Error::BufferTooSmall)
+        ));
+    }
+
+    /// The CONNECT flags byte of the first packet sent (after "MQTT" and the level 4).
+    fn connect_flags(sent: &[u8]) -> u8 {
+        let at = sent
+            .windows(5)
+            .position(|w| w == b"MQTT\x04")
+            .expect("a CONNECT");
+        sent[at + 5]
+    }
+
+    #[test]
+    fn certificate_auth_needs_no_secret_sends_no_password_and_asks_for_the_client_cert() {
+        let (mut rx, mut tx, mut http) = ([0u8; 1024], [0u8; 512], [0u8; 1024]);
+        let mut cfg = Config::new("ABCDEFGHIJ", "dev001", "", "1.0.0");
+        cfg.cert_auth = true;
+        cfg.mqtt_tls = true;
+        cfg.host_tls = true;
+        let bufs = Buffers {
+            mqtt_rx: &mut rx,
+            mqtt_tx: &mut tx,
+            http: &mut http,
+        };
+        let mock = Mock {
+            net: true,
+            ..Mock::default()
+        };
+        let mut c = Client::new(&cfg, bufs, mock).expect("no secret needed");
+        c.poll();
+        c.poll();
+        let p = c.platform();
+        assert_eq!(p.connects, [(Channel::Mqtt, true, true)]);
+        // Username (0x80) and clean session (0x02); no password (0x40).
+        assert_eq!(connect_flags(&p.sent), 0x82);
+        assert!(p.sent.windows(16).any(|w| w == b"ABCDEFGHIJdev001"));
+        assert!(!p.sent.windows(9).any(|w| w == b";hmacsha2"));
+
+        // Key authentication over the same TLS: a password, and no client certificate.
+        let (mut rx, mut tx, mut http) = ([0u8; 1024], [0u8; 512], [0u8; 1024]);
+        cfg.cert_auth = false;
+        cfg.device_secret = SECRET;
+        let bufs = Buffers {
+            mqtt_rx: &mut rx,
+            mqtt_tx: &mut tx,
+            http: &mut http,
+        };
+        let mock = Mock {
+            net: true,
+            ..Mock::default()
+        };
+        let mut c = Client::new(&cfg, bufs, mock).unwrap();
+        c.poll();
+        c.poll();
+        assert_eq!(c.platform().connects, [(Channel::Mqtt, true, false)]);
+        assert_eq!(connect_flags(&c.platform().sent), 0xC2);
+
+        // Certificate authentication is TLS only.
+        let (mut rx, mut tx, mut http) = ([0u8; 1024], [0u8; 512], [0u8; 1024]);
+        cfg.cert_auth = true;
+        cfg.mqtt_tls = false;
+        let bufs = Buffers {
+            mqtt_rx: &mut rx,
+            mqtt_tx: &mut tx,
+            http: &mut http,
+        };
+        assert!(matches!(
+            Client::new(&cfg, bufs, Mock::default()),
+            Err(Error::InvalidArgument)
         ));
     }
 

@@ -3,7 +3,7 @@
 //! do (reference §5.8).
 
 /// A library error. The numeric values are the C ABI's `OTA_ERR_*` constants and never change
-/// (one byte each: the codes fit, and `Error::ALL` is then a 36-byte table, not 144).
+/// (one byte each: the codes fit, and `Error::ALL` is then a 37-byte table, not 148).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 #[repr(i8)]
 pub enum Error {
@@ -51,6 +51,9 @@ pub enum Error {
     TlsConfig = -55,
     /// A redirect from https to http was refused.
     TlsDowngrade = -56,
+    /// The server refused the device's TLS client certificate (none presented, or not from a CA
+    /// it trusts): certificate authentication.
+    TlsClientCert = -57,
 }
 
 /// Tencent `result_code` values for `report_progress` with state `fail` (reference §3.5).
@@ -110,6 +113,7 @@ const NAMES: &str = concat!(
     "OTA_ERR_TLS_HANDSHAKE\0",
     "OTA_ERR_TLS_CONFIG\0",
     "OTA_ERR_TLS_DOWNGRADE\0",
+    "OTA_ERR_TLS_CLIENT_CERT\0",
 );
 
 /// What each status means, in `Error::ALL` order (the host builds' `ota_strerror`).
@@ -150,10 +154,11 @@ const SENTENCES: &str = concat!(
     "TLS handshake failed (version, cipher suite or message)\0", // Error::TlsHandshake
     "TLS set-up unusable (ota_config.ca or tls_buf)\0", // Error::TlsConfig
     "refused a redirect from https to http\0",    // Error::TlsDowngrade
+    "TLS: the server refused the device certificate (missing, or from a CA it does not trust)\0", // Error::TlsClientCert
 );
 
 impl Error {
-    pub const ALL: [Error; 36] = [
+    pub const ALL: [Error; 37] = [
         Error::NullPointer,
         Error::InvalidArgument,
         Error::BufferTooSmall,
@@ -190,6 +195,7 @@ impl Error {
         Error::TlsHandshake,
         Error::TlsConfig,
         Error::TlsDowngrade,
+        Error::TlsClientCert,
     ];
 
     pub const fn code(self) -> i32 {
@@ -257,7 +263,8 @@ impl Error {
             | Error::TlsAlert
             | Error::TlsHandshake
             | Error::TlsConfig
-            | Error::TlsDowngrade => 11,
+            | Error::TlsDowngrade
+            | Error::TlsClientCert => 11,
             _ => 0,
         }
     }

@@ -67,6 +67,7 @@ mod tests {
             (OTA_ERR_TLS_HANDSHAKE, Error::TlsHandshake),
             (OTA_ERR_TLS_CONFIG, Error::TlsConfig),
             (OTA_ERR_TLS_DOWNGRADE, Error::TlsDowngrade),
+            (OTA_ERR_TLS_CLIENT_CERT, Error::TlsClientCert),
         ];
         assert_eq!(consts.len(), Error::ALL.len());
         for (c, e) in consts {

@@ -16,6 +16,11 @@ pub struct TlsSetup<'b> {
     /// Extra trust anchors for both connections: PEM (one or more certificates) or one DER
     /// certificate. Borrowed for the client's lifetime.
     pub ca: &'b [u8],
+    /// Certificate authentication: the device's certificate (PEM chain or one DER certificate)
+    /// and private key (PEM or DER: PKCS#8, PKCS#1 RSA or SEC1 EC) the built-in TLS presents to
+    /// the broker. Borrowed, never copied by the library nor logged.
+    pub client_cert: &'b [u8],
+    pub client_key: &'b [u8],
 }
 
 /// The built-in TLS's smallest receive buffer per connection, under the name users of `Links` know.
@@ -25,6 +30,8 @@ pub use crate::tls::MIN_RX as MIN_TLS_RX;
 pub struct Links<'b> {
     /// TLS connections are the host's (always, without the `tls` feature).
     host_tls: bool,
+    /// Certificate authentication: the broker's TLS presents the device's certificate.
+    cert_auth: bool,
     #[cfg(feature = "tls")]
     tls: crate::tls::Tls<'b>,
     #[cfg(not(feature = "tls"))]
@@ -32,18 +39,31 @@ pub struct Links<'b> {
 }
 
 impl<'b> Links<'b> {
-    /// `mqtt_tls`: the broker link is TLS; `host_tls`: the host opens every TLS connection.
-    pub fn new(setup: TlsSetup<'b>, mqtt_tls: bool, host_tls: bool) -> Result<Self, Error> {
+    /// `mqtt_tls`: the broker link is TLS; `host_tls`: the host opens every TLS connection;
+    /// `cert_auth`: the broker link authenticates with the device certificate.
+    pub fn new(
+        setup: TlsSetup<'b>,
+        mqtt_tls: bool,
+        host_tls: bool,
+        cert_auth: bool,
+    ) -> Result<Self, Error> {
         #[cfg(feature = "tls")]
         {
-            let tls = crate::tls::Tls::new(setup.buf, setup.ca, mqtt_tls && !host_tls)?;
-            Ok(Links { host_tls, tls })
+            let builtin = mqtt_tls && !host_tls;
+            let client = (builtin && cert_auth).then_some((setup.client_cert, setup.client_key));
+            let tls = crate::tls::Tls::new(setup.buf, setup.ca, builtin, client)?;
+            Ok(Links {
+                host_tls,
+                cert_auth,
+                tls,
+            })
         }
         #[cfg(not(feature = "tls"))]
         {
             let _ = (setup, mqtt_tls, host_tls);
             Ok(Links {
                 host_tls: true,
+                cert_auth,
                 _setup: core::marker::PhantomData,
             })
         }
@@ -59,9 +79,13 @@ impl<'b> Links<'b> {
         tls: bool,
     ) -> Result<Socket, Error> {
         let builtin = tls && !self.host_tls;
-        let sock = plat
-            .connect(ch, host, port, tls && !builtin)
-            .map_err(|_| Error::NetConnect)?;
+        let sock = match ch {
+            Channel::Mqtt if tls && !builtin && self.cert_auth => {
+                plat.connect_client_cert(ch, host, port)
+            }
+            _ => plat.connect(ch, host, port, tls && !builtin),
+        }
+        .map_err(|_| Error::NetConnect)?;
         #[cfg(feature = "tls")]
         if builtin && let Err(e) = self.tls.open(ch, host) {
             plat.close(sock);

@@ -112,6 +112,16 @@ pub trait Platform {
         port: u16,
         tls: bool,
     ) -> Result<Socket, NetError>;
+    /// [`Platform::connect`] with `tls` for certificate authentication: the host's TLS also
+    /// presents the device's own client certificate and key (`OTA_NET_CLIENT_CERT`).
+    fn connect_client_cert(
+        &mut self,
+        channel: Channel,
+        host: &str,
+        port: u16,
+    ) -> Result<Socket, NetError> {
+        self.connect(channel, host, port, true)
+    }
     /// Send some bytes; `Ok(n)` with `0 < n <= buf.len()`.
     fn send(&mut self, sock: Socket, buf: &[u8]) -> Result<usize, NetError>;
     /// Receive some bytes; `Ok(n)` with `0 < n`, `Err(Closed)` at end of stream.
@@ -186,20 +196,38 @@ pub(crate) mod mock {
         pub now: u64,
         /// `store_save` fails while this is set (a worn or full store).
         pub store_fails: bool,
+        /// Connections open (else `connect` fails); each `connect` is recorded as (channel,
+        /// tls, client certificate), what is sent goes to `sent`, nothing is ever received.
+        pub net: bool,
+        pub connects: Vec<(Channel, bool, bool)>,
+        pub sent: Vec<u8>,
     }
 
     impl Platform for Mock {
         fn now_ms(&mut self) -> u64 {
             self.now
         }
-        fn connect(&mut self, _: Channel, _: &str, _: u16, _: bool) -> Result<Socket, NetError> {
-            Err(NetError::Failed)
+        fn connect(&mut self, ch: Channel, _: &str, _: u16, tls: bool) -> Result<Socket, NetError> {
+            self.connects.push((ch, tls, false));
+            self.net.then_some(Socket(1)).ok_or(NetError::Failed)
         }
-        fn send(&mut self, _: Socket, _: &[u8]) -> Result<usize, NetError> {
-            Err(NetError::Failed)
+        fn connect_client_cert(
+            &mut self,
+            ch: Channel,
+            _: &str,
+            _: u16,
+        ) -> Result<Socket, NetError> {
+            self.connects.push((ch, true, true));
+            self.net.then_some(Socket(1)).ok_or(NetError::Failed)
+        }
+        fn send(&mut self, _: Socket, buf: &[u8]) -> Result<usize, NetError> {
+            self.sent.extend_from_slice(buf);
+            self.net.then_some(buf.len()).ok_or(NetError::Failed)
         }
         fn recv(&mut self, _: Socket, _: &mut [u8]) -> Result<usize, NetError> {
-            Err(NetError::Failed)
+            self.net
+                .then_some(())
+                .map_or(Err(NetError::Failed), |()| Err(NetError::WouldBlock))
         }
         fn close(&mut self, _: Socket) {}
         fn slot_open(&mut self, size: u32, offset: u32) -> Result<(), HostError> {

@@ -34,7 +34,9 @@ pub type ota_now_ms_fn = Option<unsafe extern "C" fn(user: *mut c_void) -> u64>;
 /// non-negative handle, or OTA_NET_ERROR. The connection may still be in progress: net_send/net_recv return
 /// OTA_NET_WOULD_BLOCK until it is up. channel is OTA_CHANNEL_MQTT or OTA_CHANNEL_HTTP; with
 /// OTA_NET_TLS in flags the host must open a TLS connection that verifies `host` (the built-in
-/// TLS, when it handles a connection, asks for plain TCP and runs TLS over it). Required.
+/// TLS, when it handles a connection, asks for plain TCP and runs TLS over it); with
+/// OTA_NET_CLIENT_CERT as well, it also presents the device's client certificate and key
+/// (OTA_FLAG_CERT_AUTH). Required.
 pub type ota_net_connect_fn = Option<
     unsafe extern "C" fn(
         user: *mut c_void,
@@ -185,6 +187,33 @@ unsafe fn required<F>(f: Option<F>) -> F {
     unsafe { f.unwrap_unchecked() }
 }
 
+impl CPlatform {
+    /// net_connect with `flags` (OTA_NET_*).
+    fn net_connect(
+        &mut self,
+        channel: Channel,
+        host: &str,
+        port: u16,
+        flags: u32,
+    ) -> Result<Socket, NetError> {
+        let mut name = [0u8; OTA_HOST_MAX + 1];
+        let name = nul_terminated(host, &mut name);
+        let ch = match channel {
+            Channel::Mqtt => OTA_CHANNEL_MQTT,
+            Channel::Http => OTA_CHANNEL_HTTP,
+        };
+        // SAFETY: checked non-NULL at init.
+        let f = unsafe { required(self.p.net_connect) };
+        // SAFETY: `name` is NUL-terminated and lives across the call.
+        let r = unsafe { f(self.p.user, ch, name.as_ptr().cast(), port, flags) };
+        if r >= 0 {
+            Ok(Socket(r))
+        } else {
+            Err(NetError::Failed)
+        }
+    }
+}
+
 impl Platform for CPlatform {
     fn now_ms(&mut self) -> u64 {
         // SAFETY: the host promised a valid function for `user` (checked non-NULL at init).
@@ -202,22 +231,15 @@ impl Platform for CPlatform {
         port: u16,
         tls: bool,
     ) -> Result<Socket, NetError> {
-        let mut name = [0u8; OTA_HOST_MAX + 1];
-        let name = nul_terminated(host, &mut name);
-        let ch = match channel {
-            Channel::Mqtt => OTA_CHANNEL_MQTT,
-            Channel::Http => OTA_CHANNEL_HTTP,
-        };
-        let flags = if tls { OTA_NET_TLS } else { 0 };
-        // SAFETY: checked non-NULL at init.
-        let f = unsafe { required(self.p.net_connect) };
-        // SAFETY: `name` is NUL-terminated and lives across the call.
-        let r = unsafe { f(self.p.user, ch, name.as_ptr().cast(), port, flags) };
-        if r >= 0 {
-            Ok(Socket(r))
-        } else {
-            Err(NetError::Failed)
-        }
+        self.net_connect(channel, host, port, if tls { OTA_NET_TLS } else { 0 })
+    }
+    fn connect_client_cert(
+        &mut self,
+        channel: Channel,
+        host: &str,
+        port: u16,
+    ) -> Result<Socket, NetError> {
+        self.net_connect(channel, host, port, OTA_NET_TLS | OTA_NET_CLIENT_CERT)
     }
     fn send(&mut self, sock: Socket, buf: &[u8]) -> Result<usize, NetError> {
         // SAFETY: checked non-NULL at init.
