@@ -61,6 +61,10 @@ typedef struct {
     int tls;             /* --tls: MQTT over TLS (default port 8883) */
     int host_tls;        /* --host-tls: the platform (OpenSSL) opens TLS, not the library */
     const char *ca_path; /* --ca FILE: extra PEM trust anchor(s) for MQTT and HTTPS */
+    /* --cert FILE --key FILE: certificate authentication (implies --tls; no secret needed): the
+     * device certificate and its private key, PEM (DER too with the built-in TLS). */
+    const char *cert_path;
+    const char *key_path;
 } demo_args;
 
 /* The usage text, `note` (may be NULL) printed as a line of its own before the exit statuses. */

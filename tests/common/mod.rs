@@ -53,6 +53,14 @@ impl TlsBench {
     pub fn mqtt_tls_port(&self) -> u16 {
         self.broker.tls_port().expect("TLS listener")
     }
+
+    /// mosquitto's certificate-authentication port ([`cert_cloud_with_task`]): the device must
+    /// present a certificate from the test CA.
+    pub fn mqtt_cert_port(&self) -> u16 {
+        self.broker
+            .cert_port()
+            .expect("certificate-authentication listener")
+    }
 }
 
 impl Drop for TlsBench {
@@ -68,12 +76,37 @@ pub fn tls_cloud_with_task(
     image: Vec<u8>,
     tweak: impl FnOnce(&mut DeviceTask),
 ) -> (TlsBench, Cloud) {
+    tls_bench(pid, dn, image, tweak, false)
+}
+
+/// [`tls_cloud_with_task`] with mosquitto's certificate-authentication listener as well
+/// ([`TlsBench::mqtt_cert_port`]).
+pub fn cert_cloud_with_task(
+    pid: &str,
+    dn: &str,
+    image: Vec<u8>,
+    tweak: impl FnOnce(&mut DeviceTask),
+) -> (TlsBench, Cloud) {
+    tls_bench(pid, dn, image, tweak, true)
+}
+
+fn tls_bench(
+    pid: &str,
+    dn: &str,
+    image: Vec<u8>,
+    tweak: impl FnOnce(&mut DeviceTask),
+    cert_auth: bool,
+) -> (TlsBench, Cloud) {
     let dir = std::env::temp_dir().join(format!("qcloud-ota-pki-{dn}-{}", std::process::id()));
     let pki = TestPki::generate(&dir).expect("test PKI");
-    let broker = Mosquitto::start_tls(
-        &pki.cert_path(Leaf::Localhost),
-        &pki.key_path(Leaf::Localhost),
-    )
+    let (cert, key) = (
+        pki.cert_path(Leaf::Localhost),
+        pki.key_path(Leaf::Localhost),
+    );
+    let broker = match cert_auth {
+        true => Mosquitto::start_tls_cert_auth(&cert, &key, &pki.ca_path()),
+        false => Mosquitto::start_tls(&cert, &key),
+    }
     .expect("mosquitto with TLS (scripts/setup.sh installs it)");
     let mut task = DeviceTask::new(pid, dn, SECRET, "2.0.0", image);
     tweak(&mut task);
