@@ -12,7 +12,9 @@ use crate::http::url::{self, Scheme};
 use crate::link::{Links, TlsSetup};
 use crate::mqtt::session::{Session, SessionConfig, SessionEvent};
 use crate::num::{Ms, ms, reached, until};
-use crate::platform::{Channel, Event, EventKind, Level, NetError, Platform, Socket};
+use crate::platform::{
+    Channel, Event, EventKind, Level, NET_CLIENT_CERT, NET_TLS, NetError, Platform, Socket,
+};
 use crate::protocol::VERSION_MAX;
 use crate::text::{Str, Writer};
 
@@ -78,7 +80,7 @@ pub struct Config<'a> {
     pub host_mqtt: bool,
     /// The module this client serves (`fw_type`), for devices whose product has several.
     pub module: Option<&'a str>,
-    /// Certificate authentication: the broker's TLS (needs `mqtt_tls`) presents the device
+    /// Certificate authentication (set `mqtt_tls` too): the broker's TLS presents the device
     /// certificate, no secret is needed and CONNECT carries no password.
     pub cert_auth: bool,
 }
@@ -129,7 +131,8 @@ struct Identity {
     key_len: u8,
     key: [u8; KEY_MAX],
     port: u16,
-    tls: bool,
+    /// The broker connection's `Platform::connect` flags (TLS, client certificate).
+    net: u8,
     keepalive_s: u16,
     ack_timeout_ms: u32,
     sign: SignMethod,
@@ -260,9 +263,6 @@ impl<'b, P: Platform> Client<'b, P> {
         if (mqtt_short && !cfg.host_mqtt) || bufs.http.len() < MIN_HTTP {
             return Err(Error::BufferTooSmall);
         }
-        if cfg.cert_auth && !cfg.mqtt_tls {
-            return Err(Error::InvalidArgument);
-        }
         let own_mqtt = !cfg.host_mqtt;
         Links::new(
             tls,
@@ -295,7 +295,11 @@ impl<'b, P: Platform> Client<'b, P> {
                 key_len: 0,
                 key: const { [0; KEY_MAX] },
                 port,
-                tls: cfg.mqtt_tls,
+                net: match (cfg.mqtt_tls, cfg.cert_auth) {
+                    (false, _) => 0,
+                    (true, false) => NET_TLS as u8,
+                    (true, true) => (NET_TLS | NET_CLIENT_CERT) as u8,
+                },
                 keepalive_s: cfg.keepalive_s.min(900),
                 ack_timeout_ms: cfg.ack_timeout_ms.clamp(100, 60_000),
                 sign: cfg.sign_method,
@@ -634,7 +638,7 @@ impl<'b, P: Platform> Client<'b, P> {
             Channel::Mqtt,
             self.id.host(),
             self.id.port,
-            self.id.tls,
+            self.id.net.into(),
         ) {
             Ok(s) => s,
             Err(e) => return self.drop_mqtt(now, e),
@@ -651,12 +655,11 @@ impl<'b, P: Platform> Client<'b, P> {
         let mut password = [0u8; 96];
         let mut wu = Writer::new(&mut username);
         let mut wp = Writer::new(&mut password);
-        // No key: certificate authentication, and no password (the TLS client certificate is
-        // the credential).
+        // No key (certificate authentication): no password, the TLS client certificate is the
+        // credential.
         let ok = auth::write_username(&mut wu, pid, dn, auth::SDKAPPID, utf8(&connid), EXPIRY)
             .is_ok()
-            && (key.is_empty()
-                || auth::write_password(&mut wp, key, wu.written(), id.sign).is_ok());
+            && auth::write_password(&mut wp, key, wu.written(), id.sign).is_ok();
         if !ok {
             return self.drop_mqtt(now, Error::InvalidArgument);
         }
@@ -829,7 +832,7 @@ impl<'b, P: Platform> Client<'b, P> {
         let tls = matches!(u.scheme, Scheme::Https);
         let sock = match self
             .links
-            .open(&mut self.plat, Channel::Http, u.host, u.port, tls)
+            .open(&mut self.plat, Channel::Http, u.host, u.port, tls.into())
         {
             Ok(s) => s,
             Err(e) => {
@@ -1168,7 +1171,8 @@ mod tests {
         c.poll();
         c.poll();
         let p = c.platform();
-        assert_eq!(p.connects, [(Channel::Mqtt, true, true)]);
+        // The host's TLS presents the certificate (OTA_NET_TLS | OTA_NET_CLIENT_CERT).
+        assert_eq!(p.connects, [(Channel::Mqtt, NET_TLS | NET_CLIENT_CERT)]);
         // Username (0x80) and clean session (0x02); no password (0x40).
         assert_eq!(connect_flags(&p.sent), 0x82);
         assert!(p.sent.windows(16).any(|w| w == b"ABCDEFGHIJdev001"));
@@ -1190,22 +1194,8 @@ mod tests {
         let mut c = Client::new(&cfg, bufs, mock).unwrap();
         c.poll();
         c.poll();
-        assert_eq!(c.platform().connects, [(Channel::Mqtt, true, false)]);
+        assert_eq!(c.platform().connects, [(Channel::Mqtt, NET_TLS)]);
         assert_eq!(connect_flags(&c.platform().sent), 0xC2);
-
-        // Certificate authentication is TLS only.
-        let (mut rx, mut tx, mut http) = ([0u8; 1024], [0u8; 512], [0u8; 1024]);
-        cfg.cert_auth = true;
-        cfg.mqtt_tls = false;
-        let bufs = Buffers {
-            mqtt_rx: &mut rx,
-            mqtt_tx: &mut tx,
-            http: &mut http,
-        };
-        assert!(matches!(
-            Client::new(&cfg, bufs, Mock::default()),
-            Err(Error::InvalidArgument)
-        ));
     }
 
     #[test]

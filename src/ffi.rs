@@ -73,6 +73,9 @@ mod tests {
         for (c, e) in consts {
             assert_eq!(c, e.code(), "{e:?}");
         }
+        // CPlatform hands the core's connect flags to net_connect as they are.
+        assert_eq!(OTA_NET_TLS, crate::platform::NET_TLS);
+        assert_eq!(OTA_NET_CLIENT_CERT, crate::platform::NET_CLIENT_CERT);
         assert_eq!(OTA_PRODUCT_ID_MAX, crate::client::PRODUCT_ID_MAX);
         assert_eq!(OTA_DEVICE_NAME_MAX, crate::client::DEVICE_NAME_MAX);
         assert_eq!(OTA_HOST_MAX, crate::client::HOST_MAX);

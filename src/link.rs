@@ -5,6 +5,8 @@
 
 use crate::error::Error;
 use crate::platform::{Channel, NetError, Platform, Socket};
+#[cfg(doc)]
+use crate::platform::{NET_CLIENT_CERT, NET_TLS};
 
 /// What the host lends for the built-in TLS. Unused without the `tls` feature or with
 /// `host_tls`.
@@ -18,8 +20,11 @@ pub struct TlsSetup<'b> {
     pub ca: &'b [u8],
     /// Certificate authentication: the device's certificate (PEM chain or one DER certificate)
     /// and private key (PEM or DER: PKCS#8, PKCS#1 RSA or SEC1 EC) the built-in TLS presents to
-    /// the broker. Borrowed, never copied by the library nor logged.
+    /// the broker. Borrowed, never copied by the library nor logged. (Built-in TLS only: the
+    /// host's TLS holds its own.)
+    #[cfg(feature = "tls")]
     pub client_cert: &'b [u8],
+    #[cfg(feature = "tls")]
     pub client_key: &'b [u8],
 }
 
@@ -30,8 +35,6 @@ pub use crate::tls::MIN_RX as MIN_TLS_RX;
 pub struct Links<'b> {
     /// TLS connections are the host's (always, without the `tls` feature).
     host_tls: bool,
-    /// Certificate authentication: the broker's TLS presents the device's certificate.
-    cert_auth: bool,
     #[cfg(feature = "tls")]
     tls: crate::tls::Tls<'b>,
     #[cfg(not(feature = "tls"))]
@@ -40,7 +43,8 @@ pub struct Links<'b> {
 
 impl<'b> Links<'b> {
     /// `mqtt_tls`: the broker link is TLS; `host_tls`: the host opens every TLS connection;
-    /// `cert_auth`: the broker link authenticates with the device certificate.
+    /// `cert_auth`: the broker link authenticates with the device certificate (the built-in
+    /// TLS presents `setup`'s; the host's TLS is asked by the caller's [`NET_CLIENT_CERT`]).
     pub fn new(
         setup: TlsSetup<'b>,
         mqtt_tls: bool,
@@ -52,40 +56,33 @@ impl<'b> Links<'b> {
             let builtin = mqtt_tls && !host_tls;
             let client = (builtin && cert_auth).then_some((setup.client_cert, setup.client_key));
             let tls = crate::tls::Tls::new(setup.buf, setup.ca, builtin, client)?;
-            Ok(Links {
-                host_tls,
-                cert_auth,
-                tls,
-            })
+            Ok(Links { host_tls, tls })
         }
         #[cfg(not(feature = "tls"))]
         {
-            let _ = (setup, mqtt_tls, host_tls);
+            let _ = (setup, mqtt_tls, host_tls, cert_auth);
             Ok(Links {
                 host_tls: true,
-                cert_auth,
                 _setup: core::marker::PhantomData,
             })
         }
     }
 
-    /// Open a connection; with `tls` either the host's TLS or a built-in session on a plain one.
+    /// Open a connection; with `net` flags ([`NET_TLS`], and [`NET_CLIENT_CERT`] for
+    /// certificate authentication) either the host's TLS or a built-in session on a plain one
+    /// (which presents the certificate itself).
     pub fn open<P: Platform>(
         &mut self,
         plat: &mut P,
         ch: Channel,
         host: &str,
         port: u16,
-        tls: bool,
+        net: u32,
     ) -> Result<Socket, Error> {
-        let builtin = tls && !self.host_tls;
-        let sock = match ch {
-            Channel::Mqtt if tls && !builtin && self.cert_auth => {
-                plat.connect_client_cert(ch, host, port)
-            }
-            _ => plat.connect(ch, host, port, tls && !builtin),
-        }
-        .map_err(|_| Error::NetConnect)?;
+        let builtin = net != 0 && !self.host_tls;
+        let sock = plat
+            .connect(ch, host, port, if builtin { 0 } else { net })
+            .map_err(|_| Error::NetConnect)?;
         #[cfg(feature = "tls")]
         if builtin && let Err(e) = self.tls.open(ch, host) {
             plat.close(sock);

@@ -94,6 +94,11 @@ impl<'a> Event<'a> {
     }
 }
 
+/// [`Platform::connect`]: the host's TLS.
+pub const NET_TLS: u32 = 1;
+/// [`Platform::connect`]: the host's TLS presents the device certificate.
+pub const NET_CLIENT_CERT: u32 = 2;
+
 /// The functions the host must provide.
 pub trait Platform {
     /// Monotonic milliseconds (any origin).
@@ -103,25 +108,17 @@ pub trait Platform {
     fn unix_time_s(&mut self) -> Option<i64> {
         None
     }
-    /// Start a connection to `host:port` without blocking (DNS is the host's business). With `tls`
-    /// the host must wrap the connection in its own TLS with server verification for `host`.
+    /// Start a connection to `host:port` without blocking (DNS is the host's business). With
+    /// [`NET_TLS`] in `flags` the host must wrap the connection in its own TLS with server
+    /// verification for `host`; with [`NET_CLIENT_CERT`] as well it also presents the device's
+    /// client certificate (certificate authentication). (The C ABI's `OTA_NET_*` values.)
     fn connect(
         &mut self,
         channel: Channel,
         host: &str,
         port: u16,
-        tls: bool,
+        flags: u32,
     ) -> Result<Socket, NetError>;
-    /// [`Platform::connect`] with `tls` for certificate authentication: the host's TLS also
-    /// presents the device's own client certificate and key (`OTA_NET_CLIENT_CERT`).
-    fn connect_client_cert(
-        &mut self,
-        channel: Channel,
-        host: &str,
-        port: u16,
-    ) -> Result<Socket, NetError> {
-        self.connect(channel, host, port, true)
-    }
     /// Send some bytes; `Ok(n)` with `0 < n <= buf.len()`.
     fn send(&mut self, sock: Socket, buf: &[u8]) -> Result<usize, NetError>;
     /// Receive some bytes; `Ok(n)` with `0 < n`, `Err(Closed)` at end of stream.
@@ -197,9 +194,9 @@ pub(crate) mod mock {
         /// `store_save` fails while this is set (a worn or full store).
         pub store_fails: bool,
         /// Connections open (else `connect` fails); each `connect` is recorded as (channel,
-        /// tls, client certificate), what is sent goes to `sent`, nothing is ever received.
+        /// flags), what is sent goes to `sent`, nothing is ever received.
         pub net: bool,
-        pub connects: Vec<(Channel, bool, bool)>,
+        pub connects: Vec<(Channel, u32)>,
         pub sent: Vec<u8>,
     }
 
@@ -207,17 +204,14 @@ pub(crate) mod mock {
         fn now_ms(&mut self) -> u64 {
             self.now
         }
-        fn connect(&mut self, ch: Channel, _: &str, _: u16, tls: bool) -> Result<Socket, NetError> {
-            self.connects.push((ch, tls, false));
-            self.net.then_some(Socket(1)).ok_or(NetError::Failed)
-        }
-        fn connect_client_cert(
+        fn connect(
             &mut self,
             ch: Channel,
             _: &str,
             _: u16,
+            flags: u32,
         ) -> Result<Socket, NetError> {
-            self.connects.push((ch, true, true));
+            self.connects.push((ch, flags));
             self.net.then_some(Socket(1)).ok_or(NetError::Failed)
         }
         fn send(&mut self, _: Socket, buf: &[u8]) -> Result<usize, NetError> {

@@ -917,7 +917,7 @@ mod tests {
             let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
             Some(now.unwrap().as_secs() as i64)
         }
-        fn connect(&mut self, _: Channel, _: &str, _: u16, _: bool) -> Result<Socket, NetError> {
+        fn connect(&mut self, _: Channel, _: &str, _: u16, _: u32) -> Result<Socket, NetError> {
             Ok(Socket(0))
         }
         fn send(&mut self, _: Socket, buf: &[u8]) -> Result<usize, NetError> {

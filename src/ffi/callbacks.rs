@@ -187,9 +187,17 @@ unsafe fn required<F>(f: Option<F>) -> F {
     unsafe { f.unwrap_unchecked() }
 }
 
-impl CPlatform {
-    /// net_connect with `flags` (OTA_NET_*).
-    fn net_connect(
+impl Platform for CPlatform {
+    fn now_ms(&mut self) -> u64 {
+        // SAFETY: the host promised a valid function for `user` (checked non-NULL at init).
+        unsafe { required(self.p.now_ms)(self.p.user) }
+    }
+    fn unix_time_s(&mut self) -> Option<i64> {
+        // SAFETY: host callback with its own context.
+        let t = self.p.unix_time_s.map(|f| unsafe { f(self.p.user) })?;
+        (t >= 0).then_some(t)
+    }
+    fn connect(
         &mut self,
         channel: Channel,
         host: &str,
@@ -211,35 +219,6 @@ impl CPlatform {
         } else {
             Err(NetError::Failed)
         }
-    }
-}
-
-impl Platform for CPlatform {
-    fn now_ms(&mut self) -> u64 {
-        // SAFETY: the host promised a valid function for `user` (checked non-NULL at init).
-        unsafe { required(self.p.now_ms)(self.p.user) }
-    }
-    fn unix_time_s(&mut self) -> Option<i64> {
-        // SAFETY: host callback with its own context.
-        let t = self.p.unix_time_s.map(|f| unsafe { f(self.p.user) })?;
-        (t >= 0).then_some(t)
-    }
-    fn connect(
-        &mut self,
-        channel: Channel,
-        host: &str,
-        port: u16,
-        tls: bool,
-    ) -> Result<Socket, NetError> {
-        self.net_connect(channel, host, port, if tls { OTA_NET_TLS } else { 0 })
-    }
-    fn connect_client_cert(
-        &mut self,
-        channel: Channel,
-        host: &str,
-        port: u16,
-    ) -> Result<Socket, NetError> {
-        self.net_connect(channel, host, port, OTA_NET_TLS | OTA_NET_CLIENT_CERT)
     }
     fn send(&mut self, sock: Socket, buf: &[u8]) -> Result<usize, NetError> {
         // SAFETY: checked non-NULL at init.

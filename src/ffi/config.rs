@@ -274,7 +274,10 @@ pub(super) unsafe fn build(
         TlsSetup {
             buf: buffer(cfg.tls_buf, tls_len).unwrap_or(&mut []),
             ca: bytes(cfg.ca, cfg.ca_len)?,
+            // Only the built-in TLS presents them (the host's TLS holds its own).
+            #[cfg(feature = "tls")]
             client_cert: bytes(cfg.client_cert, cfg.client_cert_len)?,
+            #[cfg(feature = "tls")]
             client_key: bytes(cfg.client_key, cfg.client_key_len)?,
         }
     };

@@ -211,8 +211,9 @@ impl Platform for StdPlatform {
         _ch: Channel,
         host: &str,
         port: u16,
-        tls: bool,
+        flags: u32,
     ) -> Result<Socket, NetError> {
+        let tls = flags != 0;
         self.enter();
         let r = (|| {
             if tls {
