@@ -87,7 +87,8 @@ pub struct ota_config {
     pub client_cert: *const u8,
     pub client_cert_len: usize,
     /// Built-in TLS with OTA_FLAG_CERT_AUTH: the certificate's private key, PEM or DER (PKCS#8,
-    /// PKCS#1 RSA or SEC1 EC). Not copied and never logged; must stay valid until ota_deinit()
+    /// PKCS#1 RSA or SEC1 EC). Never logged; the bytes are not copied (the TLS layer keeps the
+    /// parsed key, freed by ota_deinit() but not wiped); must stay valid until ota_deinit()
     /// (wipe it yourself afterwards if it lives in RAM).
     pub client_key: *const u8,
     pub client_key_len: usize,
