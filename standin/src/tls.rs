@@ -144,7 +144,7 @@ fn rsa_2048(dir: &Path) -> Result<KeyPair, Error> {
     KeyPair::from_pem(&pem).map_err(err("RSA key"))
 }
 
-/// A TLS client certificate for a device (CN `{product_id}{device_name}`, as Tencent's).
+/// A TLS client certificate for a test device (the broker checks only its CA, not its name).
 fn new_device(key: KeyPair, issuer: &Issuer<'static, KeyPair>) -> Result<(String, KeyPair), Error> {
     let mut p = CertificateParams::new(Vec::<String>::new()).map_err(err("device"))?;
     p.distinguished_name
