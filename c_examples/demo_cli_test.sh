@@ -38,6 +38,11 @@ expect 2 "option without value" -- "$demo" "${id[@]}" --dir "$work/d" --version
 expect 2 "no identity" -- "$demo" --version 1.0.0 --dir "$work/d"
 expect 0 "--help" -- "$demo" --help
 expect 2 "missing device_info.json" -- "$demo" --device-info "$work/nope.json" --version 1 --dir "$work/d"
+expect 2 "--cert without --key" -- "$demo" "${id[@]}" --version 1 --dir "$work/d" --cert "$work/c.pem"
+contains "--cert and --key go together" "says what is missing"
+expect 2 "unreadable --cert" -- "$demo" --product-id ABCDEFGHIJ --device-name dev1 --version 1 \
+    --dir "$work/d" --cert "$work/nope.pem" --key "$work/nope.key"
+contains "cannot read --cert" "names the certificate file"
 
 cat >"$work/no_secret.json" <<'EOF'
 {"auth_mode":"KEY","productId":"FILEPID001","deviceName":"filedev","key_deviceinfo":{}}

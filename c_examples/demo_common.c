@@ -40,7 +40,7 @@ void demo_usage(FILE *to, const char *prog, const char *note)
             "usage: %s [--device-info FILE] [--product-id ID] [--device-name NAME]\n"
             "%*s[--device-secret BASE64] [--host HOST] [--port PORT]\n"
             "%*s--version RUNNING_VERSION --dir DIR [--once]\n"
-            "%*s[--tls] [--ca FILE] [--host-tls] [--readback]\n"
+            "%*s[--tls] [--ca FILE] [--host-tls] [--readback] [--cert FILE --key FILE]\n"
             "\n"
             "  --device-info FILE   Tencent device_info.json (productId, deviceName,\n"
             "                       key_deviceinfo.deviceSecret); the flags below override it\n"
@@ -58,6 +58,9 @@ void demo_usage(FILE *to, const char *prog, const char *note)
             "                       default: the library's built-in TLS (rustls)\n"
             "  --readback           read the slot back and check its MD5 again before booting it\n"
             "                       (on Linux that reads the page cache, not the disk)\n"
+            "  --cert FILE          certificate authentication: the device certificate (PEM;\n"
+            "                       DER too with the built-in TLS); implies --tls, no secret\n"
+            "  --key FILE           the device certificate's private key (PEM or DER)\n"
             "\n",
             prog, indent, "", indent, "", indent, "");
     if (note != NULL)
@@ -118,13 +121,21 @@ int demo_parse_args(const char *prog, int argc, char **argv, demo_args *a)
                  || take_value(prog, argc, argv, &i, "--port", &port, &bad)
                  || take_value(prog, argc, argv, &i, "--version", &a->version, &bad)
                  || take_value(prog, argc, argv, &i, "--dir", &a->dir, &bad)
-                 || take_value(prog, argc, argv, &i, "--ca", &a->ca_path, &bad))
+                 || take_value(prog, argc, argv, &i, "--ca", &a->ca_path, &bad)
+                 || take_value(prog, argc, argv, &i, "--cert", &a->cert_path, &bad)
+                 || take_value(prog, argc, argv, &i, "--key", &a->key_path, &bad))
             continue;
         else {
             fprintf(stderr, "%s: unknown argument '%s'\n", prog, arg);
             bad = 1;
         }
     }
+    if (!bad && (a->cert_path == NULL) != (a->key_path == NULL)) {
+        fprintf(stderr, "%s: --cert and --key go together\n", prog);
+        bad = 1;
+    }
+    if (a->cert_path != NULL)
+        a->tls = 1; /* certificate authentication is TLS only */
     if (!bad && port != NULL) {
         char *end = NULL;
         unsigned long v;
@@ -185,11 +196,13 @@ int demo_load_identity(const char *prog, const char *usage_note, const demo_args
             && demo_copy_field(prog, id->device_secret, sizeof id->device_secret,
                                a->device_secret, "--device-secret")))
         return -1;
-    if (!id->product_id[0] || !id->device_name[0] || !id->device_secret[0]) {
+    /* With --cert the certificate is the credential: no secret. */
+    if (!id->product_id[0] || !id->device_name[0]
+        || (!id->device_secret[0] && a->cert_path == NULL)) {
         fprintf(stderr, "%s: missing %s: give --device-info or the flag\n", prog,
                 !id->product_id[0]    ? "the product id (--product-id)"
                 : !id->device_name[0] ? "the device name (--device-name)"
-                                      : "the device secret (--device-secret)");
+                                      : "the device secret (--device-secret, or --cert/--key)");
         demo_usage(stderr, prog, usage_note);
         return -1;
     }

@@ -74,6 +74,10 @@ typedef struct {
     int host_tls;        /* --host-tls: the platform (OpenSSL) opens TLS, not the library */
     const char *ca_path; /* --ca FILE: extra PEM trust anchor(s) for MQTT and HTTPS */
     int readback;        /* --readback: OTA_FLAG_READBACK_VERIFY */
+    /* --cert FILE --key FILE: certificate authentication (implies --tls; no secret needed): the
+     * device certificate and its private key, PEM (DER too with the built-in TLS). */
+    const char *cert_path;
+    const char *key_path;
 } demo_args;
 
 /* The usage text, `note` (may be NULL) printed as a line of its own before the exit statuses. */

@@ -3,7 +3,7 @@
  *
  *   ota_demo [--device-info FILE] [--product-id ID] [--device-name NAME] [--device-secret BASE64]
  *            [--host HOST] [--port PORT] --version RUNNING_VERSION --dir DIR [--once]
- *            [--tls] [--ca FILE] [--host-tls] [--readback]
+ *            [--tls] [--ca FILE] [--host-tls] [--readback] [--cert FILE --key FILE]
  *
  * It connects to the broker, reports the running version, waits for an update command, downloads
  * the image into DIR/firmware.bin (resuming after a restart, journal in DIR/ota_record.0 and .1), and
@@ -23,6 +23,8 @@
  * plain sockets of posix_platform.c; it needs tls_buf and the wall clock, and trusts Tencent's IoT
  * CA for MQTT, the usual web roots for HTTPS, and --ca); with --host-tls the platform opens TLS
  * itself (OpenSSL here, mbedTLS on Zephyr/FreeRTOS) and the library speaks plain bytes over it.
+ * --cert/--key: certificate authentication (OTA_FLAG_CERT_AUTH), the device certificate as the
+ * TLS client credential instead of a secret, handed to the library or to OpenSSL.
  * Set OTA_DEMO_DEBUG=1 in the environment to see the library's debug lines too.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -55,6 +57,12 @@ static uint8_t tls_buf[2 * OTA_MIN_TLS_LEN];
 /* --ca FILE: extra trust anchors (PEM), handed to the library (built-in TLS) or OpenSSL. */
 static uint8_t ca_pem[64 * 1024];
 static size_t ca_len;
+/* --cert/--key with the built-in TLS: the device certificate and key, lent to the library until
+ * ota_deinit() (it copies neither, and never logs them). */
+static uint8_t client_cert[16 * 1024];
+static size_t client_cert_len;
+static uint8_t client_key[16 * 1024];
+static size_t client_key_len;
 
 /* The client's storage (OTA_CLIENT_SIZE bytes); the library keeps all its state in here. */
 static ota_client client;
@@ -127,13 +135,22 @@ static int start_client(demo_ctx *d, const device_info *id, const demo_args *a)
         cfg.flags |= OTA_FLAG_READBACK_VERIFY;
     if (a->tls)
         cfg.flags |= OTA_FLAG_MQTT_TLS;
+    if (a->cert_path != NULL) {
+        cfg.flags |= OTA_FLAG_CERT_AUTH; /* no secret, no password: the certificate signs in */
+        cfg.device_secret = NULL;
+    }
     if (a->host_tls || !ota_has_builtin_tls()) {
-        cfg.flags |= OTA_FLAG_HOST_TLS; /* posix_platform.c opens TLS (OTA_NET_TLS) */
+        cfg.flags |= OTA_FLAG_HOST_TLS; /* posix_platform.c opens TLS (OTA_NET_TLS), and presents
+                                         * --cert/--key at OTA_NET_CLIENT_CERT */
     } else {
         cfg.tls_buf = tls_buf;
         cfg.tls_len = sizeof tls_buf;
         cfg.ca = ca_len ? ca_pem : NULL;
         cfg.ca_len = ca_len;
+        cfg.client_cert = client_cert_len ? client_cert : NULL;
+        cfg.client_cert_len = client_cert_len;
+        cfg.client_key = client_key_len ? client_key : NULL;
+        cfg.client_key_len = client_key_len;
     }
 
     memset(&plat, 0, sizeof plat);
@@ -181,6 +198,22 @@ static void print_status(demo_ctx *d, const char *what)
               ota_strerror(st.last_error));
 }
 
+/* A whole file into buf (at most cap bytes). Returns 0, or -1 after saying why. */
+static int read_whole(const char *path, const char *what, uint8_t *buf, size_t cap, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    *len = f ? fread(buf, 1, cap, f) : 0;
+    if (f == NULL || ferror(f) || *len == 0 || !feof(f)) {
+        fprintf(stderr, PROG ": cannot read %s %s (at most %lu bytes)\n", what, path,
+                (unsigned long)cap);
+        if (f != NULL)
+            fclose(f);
+        return -1;
+    }
+    fclose(f);
+    return 0;
+}
+
 static void mask_secret(const char *secret, char *out, size_t cap)
 {
     size_t n = strlen(secret);
@@ -217,24 +250,28 @@ int main(int argc, char **argv)
     d->ev.wait_line = 1;
     d->ev.progress_bar = 1;
     if (args.ca_path != NULL) {
-        FILE *f = fopen(args.ca_path, "rb");
-        ca_len = f ? fread(ca_pem, 1, sizeof ca_pem, f) : 0;
-        if (f == NULL || ferror(f) || ca_len == 0 || !feof(f)) {
-            fprintf(stderr, PROG ": cannot read --ca %s (at most %lu bytes)\n", args.ca_path,
-                    (unsigned long)sizeof ca_pem);
-            if (f != NULL)
-                fclose(f);
+        if (read_whole(args.ca_path, "--ca", ca_pem, sizeof ca_pem, &ca_len) != 0)
             return EXIT_USAGE;
-        }
-        fclose(f);
         d->plat.tls_ca_file = args.ca_path;
+    }
+    if (args.cert_path != NULL) {
+        if (read_whole(args.cert_path, "--cert", client_cert, sizeof client_cert,
+                       &client_cert_len) != 0
+            || read_whole(args.key_path, "--key", client_key, sizeof client_key, &client_key_len)
+                   != 0)
+            return EXIT_USAGE;
+        d->plat.tls_cert_file = args.cert_path;
+        d->plat.tls_key_file = args.key_path;
     }
     if (args.host_tls && !posix_platform_has_tls()) {
         fprintf(stderr, PROG ": --host-tls needs the demo built with OpenSSL (libssl-dev)\n");
         return EXIT_USAGE;
     }
 
-    mask_secret(id.device_secret, secret_shown, sizeof secret_shown);
+    if (args.cert_path != NULL)
+        snprintf(secret_shown, sizeof secret_shown, "none (certificate)");
+    else
+        mask_secret(id.device_secret, secret_shown, sizeof secret_shown);
     demo_log_title(&d->plat, "demo", "demo");
     posix_log(&d->plat, POSIX_LOG_INFO, "demo", "device   %s/%s, secret %s", id.product_id,
               id.device_name, secret_shown);

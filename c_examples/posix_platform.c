@@ -267,7 +267,7 @@ static SSL_CTX *tls_ctx(posix_platform *p)
 
 /* A TLS session on the fresh socket: certificate chain, dates and `host` are verified (an IP
  * literal against the certificate's IP addresses, a name against its DNS names, with SNI). */
-static int tls_attach(posix_platform *p, posix_sock *s, const char *host)
+static int tls_attach(posix_platform *p, posix_sock *s, const char *host, bool client_cert)
 {
     SSL_CTX *c = tls_ctx(p);
     SSL *ssl = c ? SSL_new(c) : NULL;
@@ -282,6 +282,24 @@ static int tls_attach(posix_platform *p, posix_sock *s, const char *host)
     if (SSL_set_fd(ssl, s->fd) != 1
         || (is_ip ? X509_VERIFY_PARAM_set1_ip_asc(vp, host) != 1
                   : (SSL_set1_host(ssl, host) != 1 || SSL_set_tlsext_host_name(ssl, host) != 1))) {
+        SSL_free(ssl);
+        return -1;
+    }
+    /* Certificate authentication: this session (the broker's, not the firmware server's) presents
+     * the device certificate; OpenSSL checks the key matches it. TLS 1.2 at most: Tencent's
+     * brokers speak up to 1.2 anyway, and there the broker judges the certificate inside the
+     * handshake, so a refusal arrives as its alert; under 1.3 it comes after the client's first
+     * record, and the broker's reset often swallows it. */
+    if (client_cert
+        && (p->tls_cert_file == NULL || p->tls_key_file == NULL
+            || SSL_set_max_proto_version(ssl, TLS1_2_VERSION) != 1
+            || SSL_use_certificate_chain_file(ssl, p->tls_cert_file) != 1
+            || SSL_use_PrivateKey_file(ssl, p->tls_key_file, SSL_FILETYPE_PEM) != 1
+            || SSL_check_private_key(ssl) != 1)) {
+        posix_log(p, POSIX_LOG_ERROR, "tls", "cannot load the client certificate %s and key %s",
+                  p->tls_cert_file ? p->tls_cert_file : "(none: --cert)",
+                  p->tls_key_file ? p->tls_key_file : "(none: --key)");
+        ERR_clear_error();
         SSL_free(ssl);
         return -1;
     }
@@ -425,7 +443,7 @@ static int32_t posix_net_connect(void *user, int32_t channel, const char *host, 
 #ifdef POSIX_PLATFORM_OPENSSL
     if (fd >= 0 && (flags & OTA_NET_TLS)) {
         posix_sock *s = find_sock(p, fd);
-        if (s == NULL || tls_attach(p, s, host) != 0) {
+        if (s == NULL || tls_attach(p, s, host, (flags & OTA_NET_CLIENT_CERT) != 0) != 0) {
             posix_log(p, POSIX_LOG_ERROR, channel_name(channel), "cannot set up TLS for %s", host);
             if (s != NULL)
                 s->fd = -1;

@@ -76,6 +76,10 @@ typedef struct {
     /* Host TLS (OTA_NET_TLS at net_connect; needs the demo built with OpenSSL): the extra CA file
      * (PEM) to trust besides the system's roots, NULL for the system's only. */
     const char *tls_ca_file;
+    /* Certificate authentication (OTA_NET_CLIENT_CERT at net_connect): the device certificate
+     * (PEM, with any intermediates after it) and its private key (PEM) presented to the broker. */
+    const char *tls_cert_file;
+    const char *tls_key_file;
     void *ssl_ctx;          /* OpenSSL's SSL_CTX *, created at the first TLS connection */
 
     /* Output. */

@@ -239,6 +239,13 @@
 #define OTA_ERR_TLS_DOWNGRADE (-56)
 
 /**
+ * TLS, certificate authentication: the broker refused the device certificate (none presented,
+ * or one from a CA it does not trust). Check ota_config.client_cert/client_key, or the host's
+ * client credentials with OTA_NET_CLIENT_CERT.
+ */
+#define OTA_ERR_TLS_CLIENT_CERT (-57)
+
+/**
  * Bytes of ota_client storage on targets with 32-bit pointers (Cortex-M, 32-bit Linux). The
  * header's OTA_CLIENT_SIZE picks this or OTA_CLIENT_SIZE_64 by UINTPTR_MAX. (Used: 2576 bytes on
  * thumbv7em; the built-in TLS adds about 50 on a 32-bit host.)
@@ -395,9 +402,25 @@
 #define OTA_FLAG_HOST_TLS 64
 
 /**
+ * ota_config.flags: certificate authentication (a device created with it in the console). The
+ * broker connection is TLS (implies OTA_FLAG_MQTT_TLS) with the device certificate as the TLS
+ * client credentials; no device_secret is needed and CONNECT carries no password (client id and
+ * username as with key authentication). The built-in TLS takes ota_config.client_cert and
+ * client_key; the host's TLS (OTA_FLAG_HOST_TLS, every MCU build) gets OTA_NET_CLIENT_CERT in
+ * net_connect's flags for the broker and presents its own.
+ */
+#define OTA_FLAG_CERT_AUTH 128
+
+/**
  * net_connect flags: the connection must be TLS, verified for the host name given.
  */
 #define OTA_NET_TLS 1
+
+/**
+ * net_connect flags (with OTA_NET_TLS, MQTT channel, OTA_FLAG_CERT_AUTH): present the device's
+ * own TLS client certificate and key (certificate authentication); the host holds them.
+ */
+#define OTA_NET_CLIENT_CERT 2
 
 /**
  * net_connect channel: the MQTT broker.
@@ -542,8 +565,8 @@ typedef struct {
    */
   const char *device_name;
   /**
-   * Required (NULL allowed with OTA_FLAG_HOST_MQTT). The device secret, base64, as the
-   * console shows it.
+   * Required (NULL allowed with OTA_FLAG_HOST_MQTT or OTA_FLAG_CERT_AUTH, and ignored with
+   * the latter). The device secret, base64, as the console shows it.
    */
   const char *device_secret;
   /**
@@ -660,6 +683,22 @@ typedef struct {
    * https download with less than OTA_MIN_TLS_LEN left fails with OTA_ERR_TLS_CONFIG.
    */
   size_t tls_len;
+  /**
+   * Built-in TLS with OTA_FLAG_CERT_AUTH: the device certificate the broker authenticates,
+   * PEM (the certificate, then any intermediates) or one DER certificate; RSA 2048 or ECDSA
+   * P-256. Not copied: must stay valid until ota_deinit(). (ABI: these four fields were added
+   * at the end of ota_config; code built against an older header must be recompiled.)
+   */
+  const uint8_t *client_cert;
+  size_t client_cert_len;
+  /**
+   * Built-in TLS with OTA_FLAG_CERT_AUTH: the certificate's private key, PEM or DER (PKCS#8,
+   * PKCS#1 RSA or SEC1 EC). Never logged; the bytes are not copied (the TLS layer keeps the
+   * parsed key, freed by ota_deinit() but not wiped); must stay valid until ota_deinit()
+   * (wipe it yourself afterwards if it lives in RAM).
+   */
+  const uint8_t *client_key;
+  size_t client_key_len;
 } ota_config;
 
 /**
@@ -672,8 +711,10 @@ typedef uint64_t (*ota_now_ms_fn)(void *user);
  * non-negative handle, or OTA_NET_ERROR. The connection may still be in progress: net_send/net_recv return
  * OTA_NET_WOULD_BLOCK until it is up. channel is OTA_CHANNEL_MQTT or OTA_CHANNEL_HTTP; with
  * OTA_NET_TLS in flags the host must open a TLS connection that verifies `host` (the built-in
- * TLS, when it handles a connection, asks for plain TCP and runs TLS over it). `host` is
- * NUL-terminated, at most OTA_HOST_MAX bytes before the NUL, valid only during the call. Required.
+ * TLS, when it handles a connection, asks for plain TCP and runs TLS over it); with
+ * OTA_NET_CLIENT_CERT as well, it also presents the device's client certificate and key
+ * (OTA_FLAG_CERT_AUTH). `host` is NUL-terminated, at most OTA_HOST_MAX bytes before the NUL,
+ * valid only during the call. Required.
  */
 typedef int32_t (*ota_net_connect_fn)(void *user,
                                       int32_t channel,

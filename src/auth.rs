@@ -116,7 +116,8 @@ pub fn write_username(
     check(w)
 }
 
-/// `hex_lower(HMAC(key, username))` followed by `;hmacsha1` or `;hmacsha256`.
+/// `hex_lower(HMAC(key, username))` followed by `;hmacsha1` or `;hmacsha256`; nothing for an
+/// empty key (certificate authentication: no password).
 ///
 /// `username` is bytes so the caller can pass what a [`Writer`] produced without re-validating it.
 pub fn write_password(
@@ -125,6 +126,9 @@ pub fn write_password(
     username: &[u8],
     method: SignMethod,
 ) -> Result<(), AuthError> {
+    if key.is_empty() {
+        return Ok(());
+    }
     let (hash, suffix) = match method {
         SignMethod::HmacSha1 => (Hash::Sha1, ";hmacsha1"),
         SignMethod::HmacSha256 => (Hash::Sha256, ";hmacsha256"),

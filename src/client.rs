@@ -12,7 +12,9 @@ use crate::http::url::{self, Scheme};
 use crate::link::{Links, TlsSetup};
 use crate::mqtt::session::{Session, SessionConfig, SessionEvent};
 use crate::num::{Ms, backoff, ms, reached, until, xorshift32};
-use crate::platform::{Channel, Event, EventKind, LOG, Level, NetError, Platform, Socket};
+use crate::platform::{
+    Channel, Event, EventKind, LOG, Level, NET_CLIENT_CERT, NET_TLS, NetError, Platform, Socket,
+};
 use crate::protocol::VERSION_MAX;
 use crate::text::{Str, Writer};
 
@@ -113,6 +115,9 @@ pub struct Config<'a> {
     pub host_mqtt: bool,
     /// The module this client serves (`fw_type`), for devices whose product has several.
     pub module: Option<&'a str>,
+    /// Certificate authentication (set `mqtt_tls` too): the broker's TLS presents the device
+    /// certificate, no secret is needed and CONNECT carries no password.
+    pub cert_auth: bool,
 }
 
 impl<'a> Config<'a> {
@@ -138,6 +143,7 @@ impl<'a> Config<'a> {
             policy: Policy::default(),
             host_mqtt: false,
             module: None,
+            cert_auth: false,
         }
     }
 }
@@ -160,7 +166,8 @@ struct Identity {
     key_len: u8,
     key: [u8; KEY_MAX],
     port: u16,
-    tls: bool,
+    /// The broker connection's `Platform::connect` flags (TLS, client certificate).
+    net: u8,
     keepalive_s: u16,
     ack_timeout_ms: u32,
     sign: SignMethod,
@@ -292,7 +299,13 @@ impl<'b, P: Platform> Client<'b, P> {
         if (mqtt_short && !cfg.host_mqtt) || bufs.http.len() < MIN_HTTP {
             return Err(Error::BufferTooSmall);
         }
-        Links::new(tls, cfg.mqtt_tls && !cfg.host_mqtt, cfg.host_tls)
+        let own_mqtt = !cfg.host_mqtt;
+        Links::new(
+            tls,
+            cfg.mqtt_tls && own_mqtt,
+            cfg.host_tls,
+            cfg.cert_auth && own_mqtt,
+        )
     }
 
     #[inline(always)]
@@ -318,7 +331,11 @@ impl<'b, P: Platform> Client<'b, P> {
                 key_len: 0,
                 key: const { [0; KEY_MAX] },
                 port,
-                tls: cfg.mqtt_tls,
+                net: match (cfg.mqtt_tls, cfg.cert_auth) {
+                    (false, _) => 0,
+                    (true, false) => NET_TLS as u8,
+                    (true, true) => (NET_TLS | NET_CLIENT_CERT) as u8,
+                },
                 keepalive_s: cfg.keepalive_s.min(900),
                 ack_timeout_ms: cfg.ack_timeout_ms.clamp(100, 60_000),
                 sign: cfg.sign_method,
@@ -351,9 +368,11 @@ impl<'b, P: Platform> Client<'b, P> {
         let pid = bounded(cfg.product_id, PRODUCT_ID_MAX)?;
         let dn = bounded(cfg.device_name, DEVICE_NAME_MAX)?;
         let id = &mut self.id;
-        // The secret signs the built-in MQTT login; with the host's connection it is not needed.
-        // (A host-only build never decodes it: the decoder is then left out.)
-        let unused = !BUILTIN_MQTT || cfg.host_mqtt && cfg.device_secret.is_empty();
+        // The secret signs the built-in MQTT login; with the host's connection it is not needed,
+        // with certificate authentication not used (no key: no password). (A host-only build
+        // never decodes it: the decoder is then left out.)
+        let unused =
+            !BUILTIN_MQTT || cfg.cert_auth || cfg.host_mqtt && cfg.device_secret.is_empty();
         id.key_len = match unused {
             true => 0,
             false => match auth::decode_secret(cfg.device_secret, &mut id.key) {
@@ -671,7 +690,7 @@ impl<'b, P: Platform> Client<'b, P> {
             Channel::Mqtt,
             self.id.host(),
             self.id.port,
-            self.id.tls,
+            self.id.net.into(),
         ) {
             Ok(s) => s,
             Err(e) => return self.drop_mqtt(now, e),
@@ -688,6 +707,8 @@ impl<'b, P: Platform> Client<'b, P> {
         let mut password = [0u8; 96];
         let mut wu = Writer::new(&mut username);
         let mut wp = Writer::new(&mut password);
+        // No key (certificate authentication): no password, the TLS client certificate is the
+        // credential.
         let ok = auth::write_username(&mut wu, pid, dn, auth::SDKAPPID, utf8(&connid), EXPIRY)
             .is_ok()
             && auth::write_password(&mut wp, key, wu.written(), id.sign).is_ok();
@@ -859,7 +880,7 @@ impl<'b, P: Platform> Client<'b, P> {
         let tls = matches!(u.scheme, Scheme::Https);
         let sock = match self
             .links
-            .open(&mut self.plat, Channel::Http, u.host, u.port, tls)
+            .open(&mut self.plat, Channel::Http, u.host, u.port, tls.into())
         {
             Ok(s) => s,
             Err(e) => {
@@ -1212,6 +1233,62 @@ mod tests {
             Client::new(&cfg, bufs, Mock::default()),
             Err(Error::BufferTooSmall)
         ));
+    }
+
+    /// The CONNECT flags byte of the first packet sent (after "MQTT" and the level 4).
+    fn connect_flags(sent: &[u8]) -> u8 {
+        let at = sent
+            .windows(5)
+            .position(|w| w == b"MQTT\x04")
+            .expect("a CONNECT");
+        sent[at + 5]
+    }
+
+    #[test]
+    fn certificate_auth_needs_no_secret_sends_no_password_and_asks_for_the_client_cert() {
+        let (mut rx, mut tx, mut http) = ([0u8; 1024], [0u8; 512], [0u8; 1024]);
+        let mut cfg = Config::new("ABCDEFGHIJ", "dev001", "", "1.0.0");
+        cfg.cert_auth = true;
+        cfg.mqtt_tls = true;
+        cfg.host_tls = true;
+        let bufs = Buffers {
+            mqtt_rx: &mut rx,
+            mqtt_tx: &mut tx,
+            http: &mut http,
+        };
+        let mock = Mock {
+            net: true,
+            ..Mock::default()
+        };
+        let mut c = Client::new(&cfg, bufs, mock).expect("no secret needed");
+        c.poll();
+        c.poll();
+        let p = c.platform();
+        // The host's TLS presents the certificate (OTA_NET_TLS | OTA_NET_CLIENT_CERT).
+        assert_eq!(p.connects, [(Channel::Mqtt, NET_TLS | NET_CLIENT_CERT)]);
+        // Username (0x80) and clean session (0x02); no password (0x40).
+        assert_eq!(connect_flags(&p.sent), 0x82);
+        assert!(p.sent.windows(16).any(|w| w == b"ABCDEFGHIJdev001"));
+        assert!(!p.sent.windows(9).any(|w| w == b";hmacsha2"));
+
+        // Key authentication over the same TLS: a password, and no client certificate.
+        let (mut rx, mut tx, mut http) = ([0u8; 1024], [0u8; 512], [0u8; 1024]);
+        cfg.cert_auth = false;
+        cfg.device_secret = SECRET;
+        let bufs = Buffers {
+            mqtt_rx: &mut rx,
+            mqtt_tx: &mut tx,
+            http: &mut http,
+        };
+        let mock = Mock {
+            net: true,
+            ..Mock::default()
+        };
+        let mut c = Client::new(&cfg, bufs, mock).unwrap();
+        c.poll();
+        c.poll();
+        assert_eq!(c.platform().connects, [(Channel::Mqtt, NET_TLS)]);
+        assert_eq!(connect_flags(&c.platform().sent), 0xC2);
     }
 
     #[test]

@@ -85,6 +85,7 @@ errors! {
     TlsHandshake = OTA_ERR_TLS_HANDSHAKE, "TLS handshake failed (version, cipher suite or message)", Tls;
     TlsConfig = OTA_ERR_TLS_CONFIG, "TLS set-up unusable (ota_config.ca or tls_buf)", Tls;
     TlsDowngrade = OTA_ERR_TLS_DOWNGRADE, "refused a redirect from https to http", Tls;
+    TlsClientCert = OTA_ERR_TLS_CLIENT_CERT, "TLS: the server refused the device certificate (missing, or from a CA it does not trust)", Tls;
 }
 
 /// Declares [`Msg`] and `RESULT_MSGS` (its texts, NUL-separated, in its order) from one list.

@@ -31,6 +31,9 @@ mod tests {
     #[test]
     fn header_constants_match_the_rust_definitions() {
         // The OTA_ERR_* values are tied to `Error` where it is declared (src/error.rs).
+        // CPlatform hands the core's connect flags to net_connect as they are.
+        assert_eq!(OTA_NET_TLS, crate::platform::NET_TLS);
+        assert_eq!(OTA_NET_CLIENT_CERT, crate::platform::NET_CLIENT_CERT);
         assert_eq!(OTA_PRODUCT_ID_MAX, crate::client::PRODUCT_ID_MAX);
         assert_eq!(OTA_DEVICE_NAME_MAX, crate::client::DEVICE_NAME_MAX);
         assert_eq!(OTA_HOST_MAX, crate::client::HOST_MAX);

@@ -5,6 +5,8 @@
 
 use crate::error::Error;
 use crate::platform::{Channel, NetError, Platform, Socket};
+#[cfg(doc)]
+use crate::platform::{NET_CLIENT_CERT, NET_TLS};
 
 /// What the host lends for the built-in TLS. Unused without the `tls` feature or with
 /// `host_tls`.
@@ -16,6 +18,14 @@ pub struct TlsSetup<'b> {
     /// Extra trust anchors for both connections: PEM (one or more certificates) or one DER
     /// certificate. Borrowed for the client's lifetime.
     pub ca: &'b [u8],
+    /// Certificate authentication: the device's certificate (PEM chain or one DER certificate)
+    /// and private key (PEM or DER: PKCS#8, PKCS#1 RSA or SEC1 EC) the built-in TLS presents to
+    /// the broker. Borrowed, never copied by the library nor logged. (Built-in TLS only: the
+    /// host's TLS holds its own.)
+    #[cfg(feature = "tls")]
+    pub client_cert: &'b [u8],
+    #[cfg(feature = "tls")]
+    pub client_key: &'b [u8],
 }
 
 /// The built-in TLS's smallest receive buffer per connection, under the name users of `Links` know.
@@ -32,16 +42,25 @@ pub struct Links<'b> {
 }
 
 impl<'b> Links<'b> {
-    /// `mqtt_tls`: the broker link is TLS; `host_tls`: the host opens every TLS connection.
-    pub fn new(setup: TlsSetup<'b>, mqtt_tls: bool, host_tls: bool) -> Result<Self, Error> {
+    /// `mqtt_tls`: the broker link is TLS; `host_tls`: the host opens every TLS connection;
+    /// `cert_auth`: the broker link authenticates with the device certificate (the built-in
+    /// TLS presents `setup`'s; the host's TLS is asked by the caller's [`NET_CLIENT_CERT`]).
+    pub fn new(
+        setup: TlsSetup<'b>,
+        mqtt_tls: bool,
+        host_tls: bool,
+        cert_auth: bool,
+    ) -> Result<Self, Error> {
         #[cfg(feature = "tls")]
         {
-            let tls = crate::tls::Tls::new(setup.buf, setup.ca, mqtt_tls && !host_tls)?;
+            let builtin = mqtt_tls && !host_tls;
+            let client = (builtin && cert_auth).then_some((setup.client_cert, setup.client_key));
+            let tls = crate::tls::Tls::new(setup.buf, setup.ca, builtin, client)?;
             Ok(Links { host_tls, tls })
         }
         #[cfg(not(feature = "tls"))]
         {
-            let _ = (setup, mqtt_tls, host_tls);
+            let _ = (setup, mqtt_tls, host_tls, cert_auth);
             Ok(Links {
                 host_tls: true,
                 _setup: core::marker::PhantomData,
@@ -49,18 +68,20 @@ impl<'b> Links<'b> {
         }
     }
 
-    /// Open a connection; with `tls` either the host's TLS or a built-in session on a plain one.
+    /// Open a connection; with `net` flags ([`NET_TLS`], and [`NET_CLIENT_CERT`] for
+    /// certificate authentication) either the host's TLS or a built-in session on a plain one
+    /// (which presents the certificate itself).
     pub fn open<P: Platform>(
         &mut self,
         plat: &mut P,
         ch: Channel,
         host: &str,
         port: u16,
-        tls: bool,
+        net: u32,
     ) -> Result<Socket, Error> {
-        let builtin = tls && !self.host_tls;
+        let builtin = net != 0 && !self.host_tls;
         let sock = plat
-            .connect(ch, host, port, tls && !builtin)
+            .connect(ch, host, port, if builtin { 0 } else { net })
             .map_err(|_| Error::NetConnect)?;
         #[cfg(feature = "tls")]
         if builtin && let Err(e) = self.tls.open(ch, host) {

@@ -98,6 +98,11 @@ impl<'a> Event<'a> {
     }
 }
 
+/// [`Platform::connect`]: the host's TLS.
+pub const NET_TLS: u32 = 1;
+/// [`Platform::connect`]: the host's TLS presents the device certificate.
+pub const NET_CLIENT_CERT: u32 = 2;
+
 /// The functions the host must provide.
 pub trait Platform {
     /// Monotonic milliseconds (any origin).
@@ -107,14 +112,16 @@ pub trait Platform {
     fn unix_time_s(&mut self) -> Option<i64> {
         None
     }
-    /// Start a connection to `host:port` without blocking (DNS is the host's business). With `tls`
-    /// the host must wrap the connection in its own TLS with server verification for `host`.
+    /// Start a connection to `host:port` without blocking (DNS is the host's business). With
+    /// [`NET_TLS`] in `flags` the host must wrap the connection in its own TLS with server
+    /// verification for `host`; with [`NET_CLIENT_CERT`] as well it also presents the device's
+    /// client certificate (certificate authentication). (The C ABI's `OTA_NET_*` values.)
     fn connect(
         &mut self,
         channel: Channel,
         host: &str,
         port: u16,
-        tls: bool,
+        flags: u32,
     ) -> Result<Socket, NetError>;
     /// Send some bytes; `Ok(n)` with `0 < n <= buf.len()`.
     fn send(&mut self, sock: Socket, buf: &[u8]) -> Result<usize, NetError>;
@@ -190,20 +197,35 @@ pub(crate) mod mock {
         pub now: u64,
         /// `store_save` fails while this is set (a worn or full store).
         pub store_fails: bool,
+        /// Connections open (else `connect` fails); each `connect` is recorded as (channel,
+        /// flags), what is sent goes to `sent`, nothing is ever received.
+        pub net: bool,
+        pub connects: Vec<(Channel, u32)>,
+        pub sent: Vec<u8>,
     }
 
     impl Platform for Mock {
         fn now_ms(&mut self) -> u64 {
             self.now
         }
-        fn connect(&mut self, _: Channel, _: &str, _: u16, _: bool) -> Result<Socket, NetError> {
-            Err(NetError::Failed)
+        fn connect(
+            &mut self,
+            ch: Channel,
+            _: &str,
+            _: u16,
+            flags: u32,
+        ) -> Result<Socket, NetError> {
+            self.connects.push((ch, flags));
+            self.net.then_some(Socket(1)).ok_or(NetError::Failed)
         }
-        fn send(&mut self, _: Socket, _: &[u8]) -> Result<usize, NetError> {
-            Err(NetError::Failed)
+        fn send(&mut self, _: Socket, buf: &[u8]) -> Result<usize, NetError> {
+            self.sent.extend_from_slice(buf);
+            self.net.then_some(buf.len()).ok_or(NetError::Failed)
         }
         fn recv(&mut self, _: Socket, _: &mut [u8]) -> Result<usize, NetError> {
-            Err(NetError::Failed)
+            self.net
+                .then_some(())
+                .map_or(Err(NetError::Failed), |()| Err(NetError::WouldBlock))
         }
         fn close(&mut self, _: Socket) {}
         fn slot_open(&mut self, size: u32, offset: u32) -> Result<(), HostError> {

@@ -32,10 +32,13 @@ use rustls::crypto::{
     CryptoProvider, WebPkiSupportedAlgorithms, verify_tls12_signature, verify_tls13_signature,
 };
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, TrustAnchor, UnixTime};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, TrustAnchor, UnixTime};
 use rustls::time_provider::TimeProvider;
 use rustls::unbuffered::{ConnectionState, EncodeError, UnbufferedStatus};
-use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, NamedGroup, SignatureScheme};
+use rustls::{
+    AlertDescription, CertificateError, ClientConfig, DigitallySignedStruct, NamedGroup,
+    SignatureScheme,
+};
 
 use crate::error::Error;
 use crate::platform::{Channel, NetError, Platform, Socket};
@@ -90,6 +93,17 @@ fn classify(e: &rustls::Error) -> Error {
             | CertificateError::NotValidYetContext { .. } => Error::TlsExpired,
             _ => Error::TlsUntrusted,
         },
+        // Alerts a server sends about the client's certificate (certificate authentication):
+        // none presented, or not from a CA the broker trusts.
+        E::AlertReceived(
+            AlertDescription::CertificateRequired
+            | AlertDescription::BadCertificate
+            | AlertDescription::UnsupportedCertificate
+            | AlertDescription::CertificateRevoked
+            | AlertDescription::CertificateExpired
+            | AlertDescription::CertificateUnknown
+            | AlertDescription::UnknownCA,
+        ) => Error::TlsClientCert,
         E::AlertReceived(_) => Error::TlsAlert,
         _ => Error::TlsHandshake,
     }
@@ -105,7 +119,7 @@ fn extra_anchors(ca: &[u8]) -> Result<Vec<TrustAnchor<'static>>, Error> {
     if ca.is_empty() {
         return Ok(Vec::new());
     }
-    if !ca.windows(10).any(|w| w == b"-----BEGIN") {
+    if !is_pem(ca) {
         return Ok(alloc::vec![anchor(&CertificateDer::from(ca))?]);
     }
     let mut anchors = Vec::new();
@@ -121,6 +135,52 @@ fn extra_anchors(ca: &[u8]) -> Result<Vec<TrustAnchor<'static>>, Error> {
 /// Check the host's extra anchors at init (allocates only when there are some, and frees).
 pub fn check_anchors(ca: &[u8]) -> Result<(), Error> {
     extra_anchors(ca).map(drop)
+}
+
+fn is_pem(b: &[u8]) -> bool {
+    b.windows(10).any(|w| w == b"-----BEGIN")
+}
+
+/// The device's TLS client credentials (certificate authentication): the certificate chain (PEM,
+/// or one DER certificate) and its private key (PEM or DER; PKCS#8, PKCS#1 or SEC1), loaded by
+/// the crypto provider (RSA, ECDSA P-256/P-384) and checked to match the certificate. Key bytes
+/// go only to the provider, never into an error or a log line.
+fn client_identity(
+    provider: &CryptoProvider,
+    cert: &[u8],
+    key: &[u8],
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), Error> {
+    let certs = if is_pem(cert) {
+        CertificateDer::pem_slice_iter(cert)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| Error::TlsConfig)?
+    } else if cert.is_empty() {
+        Vec::new()
+    } else {
+        alloc::vec![CertificateDer::from(cert.to_vec())]
+    };
+    let key = if is_pem(key) {
+        PrivateKeyDer::from_pem_slice(key).map_err(|_| Error::TlsConfig)?
+    } else {
+        PrivateKeyDer::try_from(key)
+            .map_err(|_| Error::TlsConfig)?
+            .clone_key()
+    };
+    let first = certs.first().ok_or(Error::TlsConfig)?;
+    // Loads the key (an unsupported type or a malformed key fails here) and compares its public
+    // key with the certificate's.
+    let signer = provider
+        .key_provider
+        .load_private_key(key.clone_key())
+        .map_err(|_| Error::TlsConfig)?;
+    let certified = rustls::sign::CertifiedKey::new(alloc::vec![first.clone()], signer);
+    certified.keys_match().map_err(|_| Error::TlsConfig)?;
+    Ok((certs, key))
+}
+
+/// Check the device's client credentials at init (allocates while checking, and frees).
+pub fn check_identity(cert: &[u8], key: &[u8]) -> Result<(), Error> {
+    client_identity(&rustls::crypto::ring::default_provider(), cert, key).map(drop)
 }
 
 /// A webpki path-building failure as the rustls error [`classify`] reads.
@@ -570,6 +630,8 @@ impl Session {
 /// first use), and the open sessions.
 pub struct Tls<'b> {
     ca: &'b [u8],
+    /// Certificate authentication: the device's certificate and key for the broker.
+    client: Option<(&'b [u8], &'b [u8])>,
     mqtt_rx: &'b mut [u8],
     http_rx: &'b mut [u8],
     /// What both configurations share, built with the first.
@@ -595,16 +657,26 @@ fn index(ch: Channel) -> usize {
 
 impl<'b> Tls<'b> {
     /// `buf` is split: the first [`MIN_RX`] bytes for MQTT when `mqtt` (the broker link uses the
-    /// built-in TLS), the rest for HTTPS.
-    pub fn new(buf: &'b mut [u8], ca: &'b [u8], mqtt: bool) -> Result<Self, Error> {
+    /// built-in TLS), the rest for HTTPS. `client`: the device's certificate and key, which
+    /// the broker's sessions present (certificate authentication).
+    pub fn new(
+        buf: &'b mut [u8],
+        ca: &'b [u8],
+        mqtt: bool,
+        client: Option<(&'b [u8], &'b [u8])>,
+    ) -> Result<Self, Error> {
         let need = if mqtt { 2 * MIN_RX } else { 0 };
         if buf.len() < need {
             return Err(Error::BufferTooSmall);
         }
         check_anchors(ca)?;
+        if let Some((cert, key)) = client {
+            check_identity(cert, key)?;
+        }
         let (mqtt_rx, http_rx) = buf.split_at_mut(if mqtt { MIN_RX } else { 0 });
         Ok(Tls {
             ca,
+            client,
             mqtt_rx,
             http_rx,
             shared: None,
@@ -641,13 +713,21 @@ impl<'b> Tls<'b> {
             extra: shared.extra.clone(),
             algs: shared.provider.signature_verification_algorithms,
         });
-        let mut cfg =
+        let builder =
             ClientConfig::builder_with_details(shared.provider.clone(), shared.clock.clone())
                 .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
                 .map_err(|_| Error::TlsConfig)?
                 .dangerous() // a full check all the same: Anchors is webpki's, over other anchors
-                .with_custom_certificate_verifier(verifier)
-                .with_no_client_auth();
+                .with_custom_certificate_verifier(verifier);
+        let mut cfg = match (ch, self.client) {
+            (Channel::Mqtt, Some((cert, key))) => {
+                let (certs, key) = client_identity(&shared.provider, cert, key)?;
+                builder
+                    .with_client_auth_cert(certs, key)
+                    .map_err(|_| Error::TlsConfig)?
+            }
+            _ => builder.with_no_client_auth(),
+        };
         cfg.resumption = Resumption::store(Arc::new(LastSession::default()));
         let cfg = Arc::new(cfg);
         if let Some(slot) = self.configs.get_mut(i) {
@@ -837,7 +917,7 @@ mod tests {
             let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
             Some(now.unwrap().as_secs() as i64)
         }
-        fn connect(&mut self, _: Channel, _: &str, _: u16, _: bool) -> Result<Socket, NetError> {
+        fn connect(&mut self, _: Channel, _: &str, _: u16, _: u32) -> Result<Socket, NetError> {
             Ok(Socket(0))
         }
         fn send(&mut self, _: Socket, buf: &[u8]) -> Result<usize, NetError> {
@@ -940,7 +1020,7 @@ mod tests {
         let ca = std::fs::read(pki.ca_path()).unwrap();
         let mut p = Pipe::new(Leaf::Localhost, &pki, false);
         let mut buf = vec![0u8; MIN_RX];
-        let mut t = Tls::new(&mut buf, &ca, false).unwrap();
+        let mut t = Tls::new(&mut buf, &ca, false, None).unwrap();
         t.open(Channel::Http, "localhost").unwrap();
         let request = vec![b'r'; 10_000]; // several records
         send_all(&mut t, &mut p, &request).unwrap();
@@ -982,7 +1062,7 @@ mod tests {
         let key = std::fs::read(pki.key_path(Leaf::Localhost)).unwrap();
         let cert = std::fs::read(pki.cert_path(Leaf::Localhost)).unwrap();
         let mut buf = vec![0u8; MIN_RX];
-        let mut t = Tls::new(&mut buf, &ca, false).unwrap();
+        let mut t = Tls::new(&mut buf, &ca, false, None).unwrap();
         let server = |version: &'static rustls::SupportedProtocolVersion| {
             let certs = CertificateDer::pem_slice_iter(&cert).flatten().collect();
             let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(&key).unwrap();
@@ -1024,7 +1104,7 @@ mod tests {
         let ca = std::fs::read(pki.ca_path()).unwrap();
         let mut p = Pipe::new(Leaf::WrongName, &pki, false);
         let mut buf = vec![0u8; MIN_RX];
-        let mut t = Tls::new(&mut buf, &ca, false).unwrap();
+        let mut t = Tls::new(&mut buf, &ca, false, None).unwrap();
         t.open(Channel::Http, "localhost").unwrap();
         assert_eq!(
             send_all(&mut t, &mut p, b"GET / HTTP/1.1\r\n"),
@@ -1043,12 +1123,13 @@ mod tests {
     #[test]
     fn a_fatal_alert_from_the_server_is_reported_as_such() {
         // The server wants a client certificate the device does not have: TLS 1.3 lets the
-        // client finish, then the server ends the session with a certificate_required alert.
+        // client finish, then the server ends the session with a certificate_required alert,
+        // which says what is missing.
         let pki = pki("alert");
         let ca = std::fs::read(pki.ca_path()).unwrap();
         let mut p = Pipe::new(Leaf::Localhost, &pki, true);
         let mut buf = vec![0u8; MIN_RX];
-        let mut t = Tls::new(&mut buf, &ca, false).unwrap();
+        let mut t = Tls::new(&mut buf, &ca, false, None).unwrap();
         t.open(Channel::Http, "localhost").unwrap();
         // The alert may arrive while the request is still going out, or after.
         let end = match send_all(&mut t, &mut p, b"hello") {
@@ -1056,8 +1137,118 @@ mod tests {
             Ok(()) => recv_all(&mut t, &mut p).1,
         };
         assert_eq!(end, NetError::Failed);
-        assert_eq!(t.error(Channel::Http), Some(Error::TlsAlert));
+        assert_eq!(t.error(Channel::Http), Some(Error::TlsClientCert));
         assert!(p.received.is_empty(), "the server took nothing");
+    }
+
+    /// Open the MQTT channel (the one certificate authentication uses) and send `msg`.
+    fn mqtt_send(t: &mut Tls<'_>, p: &mut Pipe, msg: &[u8]) -> Result<(), NetError> {
+        t.open(Channel::Mqtt, "localhost").unwrap();
+        let mut off = 0;
+        for _ in 0..100 {
+            match t.send(p, Channel::Mqtt, Socket(0), &msg[off..]) {
+                Ok(n) => off += n,
+                Err(NetError::WouldBlock) => {}
+                Err(e) => return Err(e),
+            }
+            if off == msg.len() {
+                // TLS 1.3: the server's verdict on the client certificate comes after.
+                let mut buf = [0u8; 64];
+                for _ in 0..10 {
+                    match t.recv(p, Channel::Mqtt, Socket(0), &mut buf) {
+                        Err(NetError::WouldBlock) => {}
+                        Err(e) => return Err(e),
+                        Ok(_) => {}
+                    }
+                }
+                return Ok(());
+            }
+        }
+        panic!("send did not finish");
+    }
+
+    #[test]
+    fn a_device_certificate_authenticates_the_broker_session_and_a_foreign_one_is_refused() {
+        use qcloud_ota_standin::Device;
+        let pki = pki("client");
+        let ca = std::fs::read(pki.ca_path()).unwrap();
+        for (device, der) in [
+            (Device::Rsa, false),
+            (Device::Ecdsa, true),
+            (Device::Foreign, false),
+        ] {
+            let cert = std::fs::read(pki.device_cert_path(device, der)).unwrap();
+            let key = std::fs::read(pki.device_key_path(device, der)).unwrap();
+            let mut p = Pipe::new(Leaf::Localhost, &pki, true);
+            let mut buf = vec![0u8; 2 * MIN_RX];
+            let mut t = Tls::new(&mut buf, &ca, true, Some((&cert, &key))).unwrap();
+            let sent = mqtt_send(&mut t, &mut p, b"MQTT CONNECT");
+            if device == Device::Foreign {
+                assert_eq!(sent, Err(NetError::Failed));
+                assert_eq!(t.error(Channel::Mqtt), Some(Error::TlsClientCert));
+                assert!(p.received.is_empty());
+            } else {
+                assert_eq!(sent, Ok(()), "{device:?}");
+                assert_eq!(p.received, b"MQTT CONNECT");
+                let presented = p.server.peer_certificates().unwrap();
+                assert_eq!(presented.len(), 1);
+                assert_eq!(t.error(Channel::Mqtt), None);
+            }
+        }
+    }
+
+    #[test]
+    fn client_credentials_are_pem_or_der_rsa_or_ecdsa_and_must_match() {
+        use qcloud_ota_standin::Device;
+        let pki = pki("identity");
+        let read = |d, der, key: bool| {
+            std::fs::read(match key {
+                false => pki.device_cert_path(d, der),
+                true => pki.device_key_path(d, der),
+            })
+            .unwrap()
+        };
+        for d in Device::ALL {
+            for der in [false, true] {
+                assert_eq!(
+                    check_identity(&read(d, der, false), &read(d, der, true)),
+                    Ok(())
+                );
+            }
+        }
+        let (rsa, ec) = (Device::Rsa, Device::Ecdsa);
+        let mismatched = check_identity(&read(rsa, false, false), &read(ec, false, true));
+        assert_eq!(
+            mismatched,
+            Err(Error::TlsConfig),
+            "another certificate's key"
+        );
+        assert_eq!(
+            check_identity(b"", &read(ec, true, true)),
+            Err(Error::TlsConfig)
+        );
+        assert_eq!(
+            check_identity(&read(ec, true, false), b""),
+            Err(Error::TlsConfig)
+        );
+        assert_eq!(
+            check_identity(&read(ec, true, false), b"junk"),
+            Err(Error::TlsConfig)
+        );
+        assert_eq!(
+            check_identity(
+                b"-----BEGIN CERTIFICATE-----\nnope\n",
+                &read(ec, false, true)
+            ),
+            Err(Error::TlsConfig)
+        );
+        // Refused at set-up, before any connection.
+        let mut buf = vec![0u8; 2 * MIN_RX];
+        let (cert, key) = (read(rsa, false, false), read(ec, false, true));
+        assert!(matches!(
+            Tls::new(&mut buf, b"", true, Some((&cert, &key))),
+            Err(Error::TlsConfig)
+        ));
     }
 
     const CA_PEM: &[u8] = include_bytes!("../certs/tencent_iot_ca.pem");
@@ -1088,6 +1279,12 @@ mod tests {
         assert_eq!(cert(CertificateError::NotValidYet), Error::TlsExpired);
         let alert = E::AlertReceived(rustls::AlertDescription::HandshakeFailure);
         assert_eq!(classify(&alert), Error::TlsAlert);
+        for a in [
+            AlertDescription::CertificateRequired,
+            AlertDescription::UnknownCA,
+        ] {
+            assert_eq!(classify(&E::AlertReceived(a)), Error::TlsClientCert);
+        }
         assert_eq!(classify(&E::DecryptError), Error::TlsHandshake);
     }
 
@@ -1108,10 +1305,10 @@ mod tests {
     fn buffers_below_the_minimum_are_refused() {
         let mut small = [0u8; MIN_RX];
         assert!(matches!(
-            Tls::new(&mut small, b"", true),
+            Tls::new(&mut small, b"", true, None),
             Err(Error::BufferTooSmall)
         ));
-        let mut t = Tls::new(&mut small, b"", false).unwrap();
+        let mut t = Tls::new(&mut small, b"", false, None).unwrap();
         assert_eq!(t.open(Channel::Mqtt, "x.example"), Err(Error::TlsConfig));
     }
 }

@@ -181,6 +181,7 @@ fn heap_peak_of_a_tls_update() {
         TlsSetup {
             buf: &mut tls,
             ca: &ca,
+            ..TlsSetup::default()
         },
         StdPlatform::new().with_hook(counting),
     )
@@ -205,6 +206,7 @@ fn heap_peak_of_a_tls_update() {
         TlsSetup {
             buf: &mut tls,
             ca: &ca,
+            ..TlsSetup::default()
         },
         platform,
     )

@@ -83,3 +83,7 @@ pub const OTA_ERR_TLS_HANDSHAKE: i32 = -54;
 pub const OTA_ERR_TLS_CONFIG: i32 = -55;
 /// A redirect from https to http was refused (nothing is sent in clear).
 pub const OTA_ERR_TLS_DOWNGRADE: i32 = -56;
+/// TLS, certificate authentication: the broker refused the device certificate (none presented,
+/// or one from a CA it does not trust). Check ota_config.client_cert/client_key, or the host's
+/// client credentials with OTA_NET_CLIENT_CERT.
+pub const OTA_ERR_TLS_CLIENT_CERT: i32 = -57;

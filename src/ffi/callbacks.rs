@@ -36,8 +36,10 @@ pub type ota_now_ms_fn = Option<unsafe extern "C" fn(user: *mut c_void) -> u64>;
 /// non-negative handle, or OTA_NET_ERROR. The connection may still be in progress: net_send/net_recv return
 /// OTA_NET_WOULD_BLOCK until it is up. channel is OTA_CHANNEL_MQTT or OTA_CHANNEL_HTTP; with
 /// OTA_NET_TLS in flags the host must open a TLS connection that verifies `host` (the built-in
-/// TLS, when it handles a connection, asks for plain TCP and runs TLS over it). `host` is
-/// NUL-terminated, at most OTA_HOST_MAX bytes before the NUL, valid only during the call. Required.
+/// TLS, when it handles a connection, asks for plain TCP and runs TLS over it); with
+/// OTA_NET_CLIENT_CERT as well, it also presents the device's client certificate and key
+/// (OTA_FLAG_CERT_AUTH). `host` is NUL-terminated, at most OTA_HOST_MAX bytes before the NUL,
+/// valid only during the call. Required.
 pub type ota_net_connect_fn = Option<
     unsafe extern "C" fn(
         user: *mut c_void,
@@ -266,7 +268,7 @@ impl Platform for CPlatform {
         channel: Channel,
         host: &str,
         port: u16,
-        tls: bool,
+        flags: u32,
     ) -> Result<Socket, NetError> {
         let mut name = [0u8; OTA_HOST_MAX + 1];
         let name = nul_terminated(host, &mut name);
@@ -274,7 +276,6 @@ impl Platform for CPlatform {
             Channel::Mqtt => OTA_CHANNEL_MQTT,
             Channel::Http => OTA_CHANNEL_HTTP,
         };
-        let flags = if tls { OTA_NET_TLS } else { 0 };
         let f = required!(self.net_connect);
         // SAFETY: `name` is NUL-terminated and lives across the call.
         let r = unsafe { f(self.p.user, ch, name.as_ptr().cast(), port, flags) };

@@ -24,8 +24,8 @@ pub struct ota_config {
     pub product_id: *const c_char,
     /// Required. The device name.
     pub device_name: *const c_char,
-    /// Required (NULL allowed with OTA_FLAG_HOST_MQTT). The device secret, base64, as the
-    /// console shows it.
+    /// Required (NULL allowed with OTA_FLAG_HOST_MQTT or OTA_FLAG_CERT_AUTH, and ignored with
+    /// the latter). The device secret, base64, as the console shows it.
     pub device_secret: *const c_char,
     /// NULL: "{product_id}.iotcloud.tencentdevices.com".
     pub broker_host: *const c_char,
@@ -95,6 +95,18 @@ pub struct ota_config {
     /// broker's, and ota_init() refuses less than twice that (OTA_ERR_BUFFER_TOO_SMALL); an
     /// https download with less than OTA_MIN_TLS_LEN left fails with OTA_ERR_TLS_CONFIG.
     pub tls_len: usize,
+    /// Built-in TLS with OTA_FLAG_CERT_AUTH: the device certificate the broker authenticates,
+    /// PEM (the certificate, then any intermediates) or one DER certificate; RSA 2048 or ECDSA
+    /// P-256. Not copied: must stay valid until ota_deinit(). (ABI: these four fields were added
+    /// at the end of ota_config; code built against an older header must be recompiled.)
+    pub client_cert: *const u8,
+    pub client_cert_len: usize,
+    /// Built-in TLS with OTA_FLAG_CERT_AUTH: the certificate's private key, PEM or DER (PKCS#8,
+    /// PKCS#1 RSA or SEC1 EC). Never logged; the bytes are not copied (the TLS layer keeps the
+    /// parsed key, freed by ota_deinit() but not wiped); must stay valid until ota_deinit()
+    /// (wipe it yourself afterwards if it lives in RAM).
+    pub client_key: *const u8,
+    pub client_key_len: usize,
 }
 
 /// The length of a NUL-terminated C string of at most `max` bytes.
@@ -139,6 +151,19 @@ unsafe fn buffer(p: *mut u8, len: usize) -> Result<&'static mut [u8], Error> {
     }
     // SAFETY: the caller lends the buffer for the client's lifetime (documented in ota_config).
     Ok(unsafe { core::slice::from_raw_parts_mut(p, len) })
+}
+
+/// Read-only bytes the host lends: empty for length 0, refused for NULL with a length.
+///
+/// # Safety
+/// `p` is NULL or valid for `len` bytes until `ota_deinit`.
+unsafe fn bytes(p: *const u8, len: usize) -> Result<&'static [u8], Error> {
+    match (p.is_null(), len) {
+        (_, 0) => Ok(&[]),
+        (true, _) => Err(Error::NullPointer),
+        // SAFETY: the caller lends the bytes for the client's lifetime.
+        (false, n) => Ok(unsafe { core::slice::from_raw_parts(p, n) }),
+    }
 }
 
 fn overlaps(a: (*mut u8, usize), b: (*mut u8, usize)) -> bool {
@@ -195,7 +220,7 @@ pub(super) unsafe fn build(
         running_version: "",
         broker_host: None,
         broker_port: cfg.broker_port,
-        mqtt_tls: flag(OTA_FLAG_MQTT_TLS),
+        mqtt_tls: flag(OTA_FLAG_MQTT_TLS | OTA_FLAG_CERT_AUTH),
         host_tls: flag(OTA_FLAG_HOST_TLS),
         keepalive_s: or_default(cfg.keepalive_s.into(), OTA_DEFAULT_KEEPALIVE_S.into()) as u16,
         ack_timeout_ms: or_default(cfg.ack_timeout_ms, OTA_DEFAULT_ACK_TIMEOUT_MS),
@@ -220,13 +245,15 @@ pub(super) unsafe fn build(
         },
         host_mqtt,
         module: None,
+        cert_auth: flag(OTA_FLAG_CERT_AUTH),
     };
     // SAFETY (the block): strings as documented in ota_config.
     unsafe {
         c.product_id = c_str(cfg.product_id, OTA_PRODUCT_ID_MAX)?;
         c.device_name = c_str(cfg.device_name, OTA_DEVICE_NAME_MAX)?;
-        // Not needed with the host's MQTT (a gateway may not hold its sub-devices' secrets).
-        if !(cfg.device_secret.is_null() && host_mqtt) {
+        // Not needed with the host's MQTT (a gateway may not hold its sub-devices' secrets),
+        // nor with certificate authentication.
+        if !(cfg.device_secret.is_null() && (host_mqtt || c.cert_auth)) {
             c.device_secret = c_str(cfg.device_secret, 128)?;
         }
         c.running_version = c_str(cfg.running_version, OTA_VERSION_MAX)?;
@@ -249,15 +276,18 @@ pub(super) unsafe fn build(
         // SAFETY: as above.
         http: unsafe { buffer(cfg.http_buf, cfg.http_len)? },
     };
-    let t = TlsSetup {
-        // SAFETY: as above.
-        buf: unsafe { buffer(cfg.tls_buf, tls_len) }.unwrap_or(&mut []),
-        ca: match (cfg.ca.is_null(), cfg.ca_len) {
-            (_, 0) => &[],
-            (true, _) => return Err(Error::NullPointer),
-            // SAFETY: the anchors are lent until ota_deinit (documented in ota_config).
-            (false, n) => unsafe { core::slice::from_raw_parts(cfg.ca, n) },
-        },
+    // SAFETY (the block): the anchors and the client credentials are lent until ota_deinit
+    // (documented in ota_config).
+    let t = unsafe {
+        TlsSetup {
+            buf: buffer(cfg.tls_buf, tls_len).unwrap_or(&mut []),
+            ca: bytes(cfg.ca, cfg.ca_len)?,
+            // Only the built-in TLS presents them (the host's TLS holds its own).
+            #[cfg(feature = "tls")]
+            client_cert: bytes(cfg.client_cert, cfg.client_cert_len)?,
+            #[cfg(feature = "tls")]
+            client_key: bytes(cfg.client_key, cfg.client_key_len)?,
+        }
     };
     let s = client.cast::<Storage>();
     // SAFETY: `client` is valid, aligned storage of OTA_CLIENT_SIZE bytes (asserted above).

@@ -95,8 +95,19 @@ pub const OTA_FLAG_HOST_MQTT: u32 = 32;
 /// TLS (every MCU build) TLS is always the host's and this flag changes nothing.
 pub const OTA_FLAG_HOST_TLS: u32 = 64;
 
+/// ota_config.flags: certificate authentication (a device created with it in the console). The
+/// broker connection is TLS (implies OTA_FLAG_MQTT_TLS) with the device certificate as the TLS
+/// client credentials; no device_secret is needed and CONNECT carries no password (client id and
+/// username as with key authentication). The built-in TLS takes ota_config.client_cert and
+/// client_key; the host's TLS (OTA_FLAG_HOST_TLS, every MCU build) gets OTA_NET_CLIENT_CERT in
+/// net_connect's flags for the broker and presents its own.
+pub const OTA_FLAG_CERT_AUTH: u32 = 128;
+
 /// net_connect flags: the connection must be TLS, verified for the host name given.
 pub const OTA_NET_TLS: u32 = 1;
+/// net_connect flags (with OTA_NET_TLS, MQTT channel, OTA_FLAG_CERT_AUTH): present the device's
+/// own TLS client certificate and key (certificate authentication); the host holds them.
+pub const OTA_NET_CLIENT_CERT: u32 = 2;
 /// net_connect channel: the MQTT broker.
 pub const OTA_CHANNEL_MQTT: i32 = 0;
 /// net_connect channel: the firmware server.

@@ -44,7 +44,7 @@ pub use files::{device_info_json, generate_image, md5_hex, write_device_info};
 pub use gateway::Gateway;
 pub use mosquitto::Mosquitto;
 pub use report::{DeviceReport, Direction, HttpLog, Logged, Report};
-pub use tls::{Leaf, TestPki, TlsFront};
+pub use tls::{Device, Leaf, TestPki, TlsFront};
 
 use std::fmt;
 

@@ -14,7 +14,17 @@ pub struct Mosquitto {
     child: Child,
     port: u16,
     tls_port: Option<u16>,
+    cert_port: Option<u16>,
     dir: PathBuf,
+}
+
+/// The TLS listeners: the server certificate and key (PEM), and for certificate authentication
+/// the CA whose device certificates a third listener requires.
+#[derive(Clone, Copy)]
+struct TlsFiles<'a> {
+    cert: &'a Path,
+    key: &'a Path,
+    client_ca: Option<&'a Path>,
 }
 
 /// Finds the mosquitto binary: `$PATH` first, then the sbin directories Debian installs it in
@@ -38,10 +48,29 @@ impl Mosquitto {
 
     /// Starts mosquitto with a plain listener and a TLS listener presenting `cert`/`key` (PEM).
     pub fn start_tls(cert: &Path, key: &Path) -> Result<Mosquitto, Error> {
-        Self::start_with(Some((cert, key)))
+        Self::start_with(Some(TlsFiles {
+            cert,
+            key,
+            client_ca: None,
+        }))
     }
 
-    fn start_with(tls: Option<(&Path, &Path)>) -> Result<Mosquitto, Error> {
+    /// As [`Mosquitto::start_tls`], plus a third listener for certificate authentication
+    /// ([`Mosquitto::cert_port`]): `require_certificate`, device certificates checked against
+    /// `client_ca` (PEM).
+    pub fn start_tls_cert_auth(
+        cert: &Path,
+        key: &Path,
+        client_ca: &Path,
+    ) -> Result<Mosquitto, Error> {
+        Self::start_with(Some(TlsFiles {
+            cert,
+            key,
+            client_ca: Some(client_ca),
+        }))
+    }
+
+    fn start_with(tls: Option<TlsFiles<'_>>) -> Result<Mosquitto, Error> {
         let bin = find_mosquitto().ok_or_else(|| {
             Error::new("mosquitto not found on PATH (nor in /usr/sbin): install it (apt-get install mosquitto)")
         })?;
@@ -55,7 +84,7 @@ impl Mosquitto {
         Err(Error::new(format!("mosquitto did not start: {last}")))
     }
 
-    fn try_start(bin: &Path, tls: Option<(&Path, &Path)>) -> Result<Mosquitto, Error> {
+    fn try_start(bin: &Path, tls: Option<TlsFiles<'_>>) -> Result<Mosquitto, Error> {
         static N: AtomicU32 = AtomicU32::new(0);
         let free_port = || {
             TcpListener::bind("127.0.0.1:0")
@@ -68,14 +97,28 @@ impl Mosquitto {
             Some(_) => Some(free_port()?),
             None => None,
         };
-        let tls_listener = match (tls, tls_port) {
-            (Some((cert, key)), Some(p)) => format!(
+        let cert_port = match tls.and_then(|t| t.client_ca) {
+            Some(_) => Some(free_port()?),
+            None => None,
+        };
+        let mut tls_listener = match (tls, tls_port) {
+            (Some(t), Some(p)) => format!(
                 "listener {p} 127.0.0.1\ncertfile {}\nkeyfile {}\n",
-                cert.display(),
-                key.display()
+                t.cert.display(),
+                t.key.display()
             ),
             _ => String::new(),
         };
+        if let (Some(t), Some(ca), Some(p)) = (tls, tls.and_then(|t| t.client_ca), cert_port) {
+            // The device's certificate is its credential: no certificate, or one from another
+            // CA, and the handshake fails.
+            tls_listener.push_str(&format!(
+                "listener {p} 127.0.0.1\ncertfile {}\nkeyfile {}\ncafile {}\nrequire_certificate true\n",
+                t.cert.display(),
+                t.key.display(),
+                ca.display()
+            ));
+        }
         let dir = std::env::temp_dir().join(format!(
             "qcloud-ota-standin-mosquitto-{}-{}",
             std::process::id(),
@@ -110,6 +153,7 @@ impl Mosquitto {
             child,
             port,
             tls_port,
+            cert_port,
             dir,
         };
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -121,7 +165,7 @@ impl Mosquitto {
             .is_ok()
         };
         loop {
-            if up(port) && tls_port.is_none_or(up) {
+            if up(port) && tls_port.is_none_or(up) && cert_port.is_none_or(up) {
                 return Ok(m);
             }
             if let Ok(Some(status)) = m.child.try_wait() {
@@ -144,6 +188,11 @@ impl Mosquitto {
     /// The TLS listener's port ([`Mosquitto::start_tls`]).
     pub fn tls_port(&self) -> Option<u16> {
         self.tls_port
+    }
+
+    /// The certificate-authentication listener's port ([`Mosquitto::start_tls_cert_auth`]).
+    pub fn cert_port(&self) -> Option<u16> {
+        self.cert_port
     }
 
     pub fn pid(&self) -> u32 {

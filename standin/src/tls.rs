@@ -49,7 +49,32 @@ impl Leaf {
     }
 }
 
-/// A test CA (`DIR/ca.pem`) and its leaves (`DIR/<leaf>.crt`, `DIR/<leaf>.key`).
+/// The device certificates of the test PKI (certificate authentication: TLS client
+/// credentials the broker checks).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Device {
+    /// RSA 2048, signed by the test CA.
+    Rsa,
+    /// ECDSA P-256, signed by the test CA.
+    Ecdsa,
+    /// ECDSA P-256, signed by a foreign CA the broker does not trust.
+    Foreign,
+}
+
+impl Device {
+    pub const ALL: [Device; 3] = [Device::Rsa, Device::Ecdsa, Device::Foreign];
+
+    fn name(self) -> &'static str {
+        match self {
+            Device::Rsa => "device-rsa",
+            Device::Ecdsa => "device-ecdsa",
+            Device::Foreign => "device-foreign",
+        }
+    }
+}
+
+/// A test CA (`DIR/ca.pem`) and its leaves (`DIR/<leaf>.crt`, `DIR/<leaf>.key`), and the
+/// device certificates (`DIR/device-*.crt`, `.key`, and `.der` / `.key.der`).
 pub struct TestPki {
     dir: PathBuf,
     leaves: Vec<(Leaf, CertificateDer<'static>, Vec<u8>)>,
@@ -91,6 +116,49 @@ fn new_leaf(
     Ok((cert.der().clone(), cert.pem(), key))
 }
 
+/// An RSA 2048 key: ring (rcgen's backend) cannot generate RSA keys, so OpenSSL's command line
+/// does (the C demos need OpenSSL anyway).
+fn rsa_2048(dir: &Path) -> Result<KeyPair, Error> {
+    let file = dir.join("rsa-keygen.pem");
+    let out = std::process::Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+        ])
+        .arg(&file)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .map_err(|e| Error::new(format!("openssl genpkey (RSA test key): {e}")))?;
+    if !out.status.success() {
+        return Err(Error::new(format!(
+            "openssl genpkey: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )));
+    }
+    let pem = std::fs::read_to_string(&file).map_err(|e| Error::new(e.to_string()))?;
+    let _ = std::fs::remove_file(&file);
+    KeyPair::from_pem(&pem).map_err(err("RSA key"))
+}
+
+/// A TLS client certificate for a test device (the broker checks only its CA, not its name).
+fn new_device(key: KeyPair, issuer: &Issuer<'static, KeyPair>) -> Result<(String, KeyPair), Error> {
+    let mut p = CertificateParams::new(Vec::<String>::new()).map_err(err("device"))?;
+    p.distinguished_name
+        .push(DnType::CommonName, "E2ECERT001device");
+    p.use_authority_key_identifier_extension = true;
+    p.key_usages.push(KeyUsagePurpose::DigitalSignature);
+    p.extended_key_usages
+        .push(ExtendedKeyUsagePurpose::ClientAuth);
+    p.not_before = date_time_ymd(2020, 1, 1);
+    p.not_after = date_time_ymd(2099, 1, 1);
+    let cert = p.signed_by(&key, issuer).map_err(err("device"))?;
+    Ok((cert.pem(), key))
+}
+
 impl TestPki {
     /// Generates the CA and every [`Leaf`] into `dir` (created if missing).
     pub fn generate(dir: &Path) -> Result<TestPki, Error> {
@@ -98,6 +166,7 @@ impl TestPki {
         std::fs::create_dir_all(dir).map_err(io)?;
         let (ca, issuer) = new_ca("qcloud-ota test CA")?;
         let (_, other) = new_ca("an unknown CA")?;
+        let (_, foreign) = new_ca("a foreign device CA")?;
         std::fs::write(dir.join("ca.pem"), ca.pem()).map_err(io)?;
         let here = ["localhost", "127.0.0.1"];
         let mut leaves = Vec::new();
@@ -112,6 +181,21 @@ impl TestPki {
             let key_file = dir.join(format!("{}.key", leaf.name()));
             std::fs::write(key_file, key.serialize_pem()).map_err(io)?;
             leaves.push((leaf, der, key.serialize_der()));
+        }
+        for device in Device::ALL {
+            let (pem, key) = match device {
+                Device::Rsa => new_device(rsa_2048(dir)?, &issuer)?,
+                Device::Ecdsa => new_device(KeyPair::generate().map_err(err("key"))?, &issuer)?,
+                Device::Foreign => new_device(KeyPair::generate().map_err(err("key"))?, &foreign)?,
+            };
+            let file = |ext: &str| dir.join(format!("{}.{ext}", device.name()));
+            let der = rustls::pki_types::pem::PemObject::from_pem_slice(pem.as_bytes())
+                .map(|c: CertificateDer<'_>| c.to_vec())
+                .map_err(|e| Error::new(format!("device certificate: {e}")))?;
+            std::fs::write(file("crt"), &pem).map_err(io)?;
+            std::fs::write(file("der"), der).map_err(io)?;
+            std::fs::write(file("key"), key.serialize_pem()).map_err(io)?;
+            std::fs::write(file("key.der"), key.serialize_der()).map_err(io)?;
         }
         Ok(TestPki {
             dir: dir.to_path_buf(),
@@ -130,6 +214,18 @@ impl TestPki {
 
     pub fn key_path(&self, leaf: Leaf) -> PathBuf {
         self.dir.join(format!("{}.key", leaf.name()))
+    }
+
+    /// A device certificate, PEM (`der`: DER).
+    pub fn device_cert_path(&self, device: Device, der: bool) -> PathBuf {
+        let ext = if der { "der" } else { "crt" };
+        self.dir.join(format!("{}.{ext}", device.name()))
+    }
+
+    /// A device certificate's private key, PEM (PKCS#8) (`der`: DER).
+    pub fn device_key_path(&self, device: Device, der: bool) -> PathBuf {
+        let ext = if der { "key.der" } else { "key" };
+        self.dir.join(format!("{}.{ext}", device.name()))
     }
 
     /// A rustls server configuration presenting `leaf` (TLS 1.2 and 1.3).

@@ -53,6 +53,14 @@ impl TlsBench {
     pub fn mqtt_tls_port(&self) -> u16 {
         self.broker.tls_port().expect("TLS listener")
     }
+
+    /// mosquitto's certificate-authentication port ([`cert_cloud_with_task`]): the device must
+    /// present a certificate from the test CA.
+    pub fn mqtt_cert_port(&self) -> u16 {
+        self.broker
+            .cert_port()
+            .expect("certificate-authentication listener")
+    }
 }
 
 impl Drop for TlsBench {
@@ -68,7 +76,7 @@ pub fn tls_cloud_with_task(
     image: Vec<u8>,
     tweak: impl FnOnce(&mut DeviceTask),
 ) -> (TlsBench, Cloud) {
-    tls_cloud_with_task_config(pid, dn, image, tweak, |_| {})
+    tls_bench(pid, dn, image, tweak, |_| {}, false)
 }
 
 /// [`tls_cloud_with_task`] with a say in the stand-in's configuration (e.g. `url_host`).
@@ -79,12 +87,38 @@ pub fn tls_cloud_with_task_config(
     tweak: impl FnOnce(&mut DeviceTask),
     config: impl FnOnce(&mut CloudConfig),
 ) -> (TlsBench, Cloud) {
+    tls_bench(pid, dn, image, tweak, config, false)
+}
+
+/// [`tls_cloud_with_task`] with mosquitto's certificate-authentication listener as well
+/// ([`TlsBench::mqtt_cert_port`]).
+pub fn cert_cloud_with_task(
+    pid: &str,
+    dn: &str,
+    image: Vec<u8>,
+    tweak: impl FnOnce(&mut DeviceTask),
+) -> (TlsBench, Cloud) {
+    tls_bench(pid, dn, image, tweak, |_| {}, true)
+}
+
+fn tls_bench(
+    pid: &str,
+    dn: &str,
+    image: Vec<u8>,
+    tweak: impl FnOnce(&mut DeviceTask),
+    config: impl FnOnce(&mut CloudConfig),
+    cert_auth: bool,
+) -> (TlsBench, Cloud) {
     let dir = std::env::temp_dir().join(format!("qcloud-ota-pki-{dn}-{}", std::process::id()));
     let pki = TestPki::generate(&dir).expect("test PKI");
-    let broker = Mosquitto::start_tls(
-        &pki.cert_path(Leaf::Localhost),
-        &pki.key_path(Leaf::Localhost),
-    )
+    let (cert, key) = (
+        pki.cert_path(Leaf::Localhost),
+        pki.key_path(Leaf::Localhost),
+    );
+    let broker = match cert_auth {
+        true => Mosquitto::start_tls_cert_auth(&cert, &key, &pki.ca_path()),
+        false => Mosquitto::start_tls(&cert, &key),
+    }
     .expect("mosquitto with TLS (scripts/setup.sh installs it)");
     let mut task = DeviceTask::new(pid, dn, SECRET, "2.0.0", image);
     tweak(&mut task);
@@ -202,8 +236,9 @@ impl Platform for StdPlatform {
         _ch: Channel,
         host: &str,
         port: u16,
-        tls: bool,
+        flags: u32,
     ) -> Result<Socket, NetError> {
+        let tls = flags != 0;
         self.enter();
         let r = (|| {
             if tls {

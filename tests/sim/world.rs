@@ -1494,8 +1494,9 @@ impl Platform for SimPlatform {
         ch: Channel,
         host: &str,
         port: u16,
-        tls: bool,
+        flags: u32,
     ) -> Result<Socket, NetError> {
+        let tls = flags != 0;
         let x = &mut self.w.x;
         if x.dead {
             return Err(NetError::Failed);
