@@ -133,9 +133,9 @@ pub mod result_code {
 }
 
 /// Every status's text, in `Error::ALL` order, each ending in NUL for C: one blob walked to the
-/// n-th NUL rather than a `match`, which costs a table of pointers and lengths (~450 bytes on a
-/// Cortex-M). Host builds (`std`) say what happened; bare-metal builds give the constant's
-/// name, which the header documents (0.6 KiB less flash than the sentences).
+/// n-th NUL rather than a `match`, which costs a table of pointers and lengths. Host builds
+/// (`std`) say what happened; bare-metal builds give the constant's name, which the header
+/// documents (the sentences cost flash; docs/size.md).
 const TEXTS: &str = if cfg!(feature = "std") {
     SENTENCES
 } else {

@@ -1,4 +1,4 @@
-//! Integer helpers that need no 64-bit division: on a Cortex-M, `u64 / u64` is a ~1 KiB library
+//! Integer helpers that need no 64-bit division: on a Cortex-M, `u64 / u64` is a large library
 //! routine, while every divisor here is small and the CPU divides 32-bit numbers in hardware.
 
 /// `(v / d, v % d)` for a divisor below 2^16, by long division over 16-bit limbs: each step
@@ -51,7 +51,7 @@ pub fn decimal(buf: &mut [u8; 20], mut v: u64) -> &[u8] {
 
 /// Milliseconds on the library's internal clock: the low 32 bits of the host's `now_ms`. They
 /// wrap every 49.7 days; deadlines are compared wrap-safe, so any span below 24.8 days works, and
-/// a Cortex-M handles them in single registers (64-bit time cost ~1 KiB of flash).
+/// a Cortex-M handles them in single registers (64-bit time costs flash; docs/size.md).
 #[allow(dead_code)] // until the layers move to 32-bit time
 pub type Ms = u32;
 
