@@ -110,9 +110,7 @@ mod tests {
     fn div_rem_matches_the_operators() {
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
         let values = (0..2000).map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            x = xorshift64(x);
             x >> (x % 64)
         });
         let edges = [
@@ -198,6 +196,16 @@ pub fn xorshift32(mut x: u32) -> u32 {
     x ^= x << 13;
     x ^= x >> 17;
     x ^= x << 5;
+    x
+}
+
+/// The next state of xorshift64 (Marsaglia, 13/7/17): the unit tests' deterministic
+/// pseudo-random inputs, where 32 bits are too few (64-bit operands, bit 40 and up).
+#[cfg(test)]
+pub fn xorshift64(mut x: u64) -> u64 {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
     x
 }
 

@@ -415,9 +415,7 @@ mod tests {
         for _ in 0..20_000 {
             let mut buf = std::vec::Vec::new();
             for _ in 0..(x % 9) {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
+                x = crate::num::xorshift64(x);
                 buf.extend_from_slice(pieces[(x % 8) as usize]);
             }
             agree(&buf);
