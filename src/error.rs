@@ -87,35 +87,26 @@ errors! {
     TlsDowngrade = OTA_ERR_TLS_DOWNGRADE, "refused a redirect from https to http", Tls;
 }
 
-/// Declares [`Msg`] and `RESULT_MSGS` (its texts, NUL-separated, in its order) from one list.
-macro_rules! result_msgs {
-    ($($msg:ident = $text:literal,)*) => {
-        /// The short `result_msg` of a `fail` report. The first four are the texts of
-        /// `result_code` -1 .. -4 ([`Error::result_code`]); every other one goes with -5.
-        #[derive(Clone, Copy)]
-        #[repr(u8)]
-        enum Msg {
-            $($msg,)*
-        }
-
-        /// The `result_msg` texts, NUL-separated (see [`Error::result_msg`]).
-        const RESULT_MSGS: &str = concat!($($text, "\0",)*);
-    };
-}
-
-result_msgs! {
-    Failed = "upgrade failed",
-    TimeOut = "time_out",
-    NotFound = "file not found",
-    SignatureExpired = "signature expired",
-    Md5Mismatch = "md5 mismatch",
-    TooLarge = "image too large",
-    RolledBack = "device came back on the old version",
-    Declined = "declined by device",
-    FlashWrite = "flash write failed",
-    RecordStore = "record store failed",
-    BadMessage = "bad update_firmware message",
-    Tls = "tls failed",
+crate::tables::text_table! {
+    /// The short `result_msg` of a `fail` report. The first four are the texts of
+    /// `result_code` -1 .. -4 ([`Error::result_code`]); every other one goes with -5. Its texts
+    /// are `RESULT_MSGS` (see [`Error::result_msg`]).
+    #[derive(Clone, Copy)]
+    #[repr(u8)]
+    enum Msg in RESULT_MSGS {
+        Failed = "upgrade failed",
+        TimeOut = "time_out",
+        NotFound = "file not found",
+        SignatureExpired = "signature expired",
+        Md5Mismatch = "md5 mismatch",
+        TooLarge = "image too large",
+        RolledBack = "device came back on the old version",
+        Declined = "declined by device",
+        FlashWrite = "flash write failed",
+        RecordStore = "record store failed",
+        BadMessage = "bad update_firmware message",
+        Tls = "tls failed",
+    }
 }
 
 const _: () = assert!(Msg::TimeOut as i32 == -result_code::TIMEOUT);
