@@ -22,6 +22,10 @@
 #       Hosted triples build the default features (every capability: the Linux demos and tests
 #       use them all); NO_LOG and NO_BUILTIN_MQTT apply there too.
 #       Sets QCLOUD_OTA_LIBRARY (the .a) in the caller's scope.
+#
+#   qcloud_ota_feature_options(<out-var> <log> <host-mqtt> <builtin-mqtt> <readback>)
+#       The four build switches (CMake booleans: ON/OFF, or Kconfig's y/empty) as the options
+#       above, for qcloud_ota_add_cargo_library: one mapping for the CMake options and Kconfig.
 
 set(QCLOUD_OTA_SOURCE_DIR "${CMAKE_CURRENT_LIST_DIR}/.." CACHE INTERNAL "qcloud-ota source tree")
 
@@ -46,6 +50,23 @@ function(qcloud_ota_rust_target out cpu hard_float)
     set(_t "thumbv8m.main-none-${_abi}")
   endif()
   set(${out} "${_t}" PARENT_SCOPE)
+endfunction()
+
+function(qcloud_ota_feature_options out log host_mqtt builtin_mqtt readback)
+  set(_o "")
+  if(NOT log)
+    list(APPEND _o NO_LOG)
+  endif()
+  if(host_mqtt)
+    list(APPEND _o HOST_MQTT)
+  endif()
+  if(NOT builtin_mqtt)
+    list(APPEND _o NO_BUILTIN_MQTT)
+  endif()
+  if(readback)
+    list(APPEND _o READBACK)
+  endif()
+  set(${out} "${_o}" PARENT_SCOPE)
 endfunction()
 
 function(qcloud_ota_add_cargo_library name)

@@ -253,7 +253,7 @@
 #define OTA_CLIENT_SIZE_32 2688
 
 /**
- * Bytes of ota_client storage on targets with 64-bit pointers. (Used: 2960 bytes on x86-64 with
+ * Bytes of ota_client storage on targets with 64-bit pointers. (Used: 2648 bytes on x86-64 with
  * the built-in TLS.)
  */
 #define OTA_CLIENT_SIZE_64 3072

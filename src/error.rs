@@ -88,35 +88,26 @@ errors! {
     TlsClientCert = OTA_ERR_TLS_CLIENT_CERT, "TLS: the server refused the device certificate (missing, or from a CA it does not trust)", Tls;
 }
 
-/// Declares [`Msg`] and `RESULT_MSGS` (its texts, NUL-separated, in its order) from one list.
-macro_rules! result_msgs {
-    ($($msg:ident = $text:literal,)*) => {
-        /// The short `result_msg` of a `fail` report. The first four are the texts of
-        /// `result_code` -1 .. -4 ([`Error::result_code`]); every other one goes with -5.
-        #[derive(Clone, Copy)]
-        #[repr(u8)]
-        enum Msg {
-            $($msg,)*
-        }
-
-        /// The `result_msg` texts, NUL-separated (see [`Error::result_msg`]).
-        const RESULT_MSGS: &str = concat!($($text, "\0",)*);
-    };
-}
-
-result_msgs! {
-    Failed = "upgrade failed",
-    TimeOut = "time_out",
-    NotFound = "file not found",
-    SignatureExpired = "signature expired",
-    Md5Mismatch = "md5 mismatch",
-    TooLarge = "image too large",
-    RolledBack = "device came back on the old version",
-    Declined = "declined by device",
-    FlashWrite = "flash write failed",
-    RecordStore = "record store failed",
-    BadMessage = "bad update_firmware message",
-    Tls = "tls failed",
+crate::tables::text_table! {
+    /// The short `result_msg` of a `fail` report. The first four are the texts of
+    /// `result_code` -1 .. -4 ([`Error::result_code`]); every other one goes with -5. Its texts
+    /// are `RESULT_MSGS` (see [`Error::result_msg`]).
+    #[derive(Clone, Copy)]
+    #[repr(u8)]
+    enum Msg in RESULT_MSGS {
+        Failed = "upgrade failed",
+        TimeOut = "time_out",
+        NotFound = "file not found",
+        SignatureExpired = "signature expired",
+        Md5Mismatch = "md5 mismatch",
+        TooLarge = "image too large",
+        RolledBack = "device came back on the old version",
+        Declined = "declined by device",
+        FlashWrite = "flash write failed",
+        RecordStore = "record store failed",
+        BadMessage = "bad update_firmware message",
+        Tls = "tls failed",
+    }
 }
 
 const _: () = assert!(Msg::TimeOut as i32 == -result_code::TIMEOUT);
@@ -134,9 +125,9 @@ pub mod result_code {
 }
 
 /// Every status's text, in `Error::ALL` order, each ending in NUL for C: one blob walked to the
-/// n-th NUL rather than a `match`, which costs a table of pointers and lengths (~450 bytes on a
-/// Cortex-M). Host builds (`std`) say what happened; bare-metal builds give the constant's
-/// name, which the header documents (0.6 KiB less flash than the sentences).
+/// n-th NUL rather than a `match`, which costs a table of pointers and lengths. Host builds
+/// (`std`) say what happened; bare-metal builds give the constant's name, which the header
+/// documents (the sentences cost flash; docs/size.md).
 const TEXTS: &str = if cfg!(feature = "std") {
     SENTENCES
 } else {

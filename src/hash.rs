@@ -576,9 +576,7 @@ mod tests {
     fn md5_compress_matches_md5_crate() {
         let mut x: u64 = 0x0123_4567_89ab_cdef;
         let mut rnd = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            x = crate::num::xorshift64(x);
             x as u32
         };
         for n in [1, 2, 3].into_iter().cycle().take(300) {

@@ -1553,9 +1553,7 @@ mod tests {
         ];
         let mut x: u64 = 0x1234_5678_9abc_def1;
         let mut rnd = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            x = crate::num::xorshift64(x);
             x
         };
         const BYTES: &[u8] = b"{}[]\":,\\/ u0123456789abcdefABCDEF-+.eEtrufalsn\xc3\xa9\xff\x00\n";

@@ -15,8 +15,8 @@ pub fn copy_prefix(dst: &mut [u8], src: &[u8]) -> usize {
     n
 }
 
-/// `s.contains(&b)` without core's word-at-a-time `memchr` (~0.4 KiB of flash): every slice
-/// searched here is a short header, URL or topic.
+/// `s.contains(&b)` without core's word-at-a-time `memchr` (larger): every slice searched here
+/// is a short header, URL or topic.
 #[allow(clippy::manual_contains)] // `contains` is what this avoids
 pub fn has_byte(s: &[u8], b: u8) -> bool {
     s.iter().any(|&c| c == b)

@@ -85,14 +85,22 @@ pub(crate) use word_table;
 ///     }
 /// }
 /// ```
+///
+/// The second form declares a fieldless enum with the texts: a variant's value is its text's
+/// index (`Enum::Variant as usize`), no match needed.
+///
+/// ```ignore
+/// text_table! {
+///     enum Msg in RESULT_MSGS { Failed = "upgrade failed", TimeOut = "time_out" }
+/// }
+/// ```
 macro_rules! text_table {
     (
         $TEXTS:ident: $Type:ident::$nth:ident {
             $($pat:pat => $text:literal),+ $(,)?
         }
     ) => {
-        /// The texts, NUL-separated, in the order of the index (see `text_table!`).
-        const $TEXTS: &str = concat!($($text, "\0"),+);
+        $crate::tables::text_table!(@texts $TEXTS, $($text),+);
 
         impl $Type {
             /// The index of this value's text in the table.
@@ -100,6 +108,23 @@ macro_rules! text_table {
                 $crate::tables::text_table!(@arms self, 0u8, [] $($pat => $text,)+)
             }
         }
+    };
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $Enum:ident in $TEXTS:ident {
+            $($(#[$vmeta:meta])* $Variant:ident = $text:literal),+ $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        $vis enum $Enum {
+            $($(#[$vmeta])* $Variant,)+
+        }
+
+        $crate::tables::text_table!(@texts $TEXTS, $($text),+);
+    };
+    (@texts $TEXTS:ident, $($text:literal),+) => {
+        /// The texts, NUL-separated, in the order of the index (see `text_table!`).
+        const $TEXTS: &str = concat!($($text, "\0"),+);
 
         // The index is a byte, and no text may hold the separator.
         const _: () = assert!(

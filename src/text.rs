@@ -1,5 +1,5 @@
 //! Fixed-capacity strings and a byte writer, so messages can be built without heap or `core::fmt`
-//! (which costs several KiB of flash on a Cortex-M).
+//! (which is large on a Cortex-M; the figures are in docs/size.md).
 
 use crate::num::decimal;
 use crate::slices::copy_prefix;
@@ -125,8 +125,8 @@ fn append(buf: &mut [u8], len: &mut usize, s: &[u8]) -> Result<(), TooLong> {
     Ok(())
 }
 
-/// `b` as a `str` when it is valid UTF-8, checked by [`is_utf8`] (0.2 KiB) instead of core's
-/// fast validator (0.55 KiB of flash on a Cortex-M). The crate's one unchecked conversion
+/// `b` as a `str` when it is valid UTF-8, checked by [`is_utf8`] instead of core's larger fast
+/// validator. The crate's one unchecked conversion
 /// outside the C ABI: here, in the lowest layer that needs it, rather than every parser
 /// reaching up into `ffi`.
 #[allow(unsafe_code)]
@@ -144,7 +144,7 @@ pub(crate) fn utf8_or_empty(b: &[u8]) -> &str {
 
 /// Entry `n` of `blob`, a run of texts each ending in NUL: its start and the index of its NUL
 /// (`(0, 0)` when there is none). Text tables are such blobs, walked at run time: a `match` that
-/// returns `&str` compiles to tables of pointers and lengths (8 bytes per case on a Cortex-M).
+/// returns `&str` compiles to tables of pointers and lengths (a pointer and a length per case).
 pub fn nul_entry(blob: &[u8], n: usize) -> (usize, usize) {
     let (mut start, mut seen) = (0, 0);
     for (i, &b) in blob.iter().enumerate() {
@@ -166,8 +166,8 @@ pub fn nul_text(blob: &'static str, n: usize) -> &'static str {
 }
 
 /// Whether `b` is valid UTF-8 (the rules of `core::str::from_utf8`: no overlong forms, no
-/// surrogates, nothing above U+10FFFF). A plain loop: core's validator is tuned for speed and
-/// costs 0.5 KiB of flash, and the library only checks short names, topics and JSON texts.
+/// surrogates, nothing above U+10FFFF). A plain loop: core's validator is tuned for speed at a
+/// cost in flash, and the library only checks short names, topics and JSON texts.
 pub fn is_utf8(b: &[u8]) -> bool {
     let mut i = 0;
     while let Some(&lead) = b.get(i) {
@@ -415,9 +415,7 @@ mod tests {
         for _ in 0..20_000 {
             let mut buf = std::vec::Vec::new();
             for _ in 0..(x % 9) {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
+                x = crate::num::xorshift64(x);
                 buf.extend_from_slice(pieces[(x % 8) as usize]);
             }
             agree(&buf);

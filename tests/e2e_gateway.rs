@@ -129,9 +129,31 @@ fn gateway_ops<'r>(report: &'r Report, kind: &'r str, dn: &'r str) -> Vec<&'r st
         .collect()
 }
 
-/// Every sub-device: exactly one `done`, the slot is the image, it "rebooted" into the target,
-/// its first report came after its first `online` request, and it was taken offline at the end.
-fn check_updated(report: &Report, log: &str, dir: &Path, subs: &[Sub], images: &[Vec<u8>]) {
+/// After the demo exited: the stand-in saw every task of `subs` complete and the demo's
+/// `offline` requests, with no deviation and no fail; then each sub-device: exactly one `done`,
+/// the slot is the image, it "rebooted" into the target, its first report came after its first
+/// `online` request, and it was taken offline at the end. Returns the stand-in's report.
+fn check_updated(cloud: Cloud, log: &str, dir: &Path, subs: &[Sub], images: &[Vec<u8>]) -> Report {
+    assert!(
+        cloud.wait_completed(Duration::from_secs(10)),
+        "stand-in never saw every task complete:\n{log}"
+    );
+    // The `offline` requests the demo sent just before it exited.
+    cloud.wait_until(Duration::from_secs(10), |r| {
+        subs.iter()
+            .all(|s| !gateway_ops(r, "offline", s.dn).is_empty())
+    });
+    let report = cloud.stop();
+    assert!(
+        report.deviations.is_empty(),
+        "protocol deviations:\n{report}\n{log}"
+    );
+    assert!(report.completed && report.fails.is_empty(), "{report}");
+    assert_eq!(
+        report.done,
+        subs.len(),
+        "one done per sub-device:\n{report}"
+    );
     for (s, image) in subs.iter().zip(images) {
         let d = report.device(s.dn).expect("device report");
         assert!(d.completed, "{} not completed:\n{report}", s.dn);
@@ -164,21 +186,13 @@ fn check_updated(report: &Report, log: &str, dir: &Path, subs: &[Sub], images: &
             s.dn
         );
         assert_eq!(
-            gateway_ops(report, "offline", s.dn).len(),
+            gateway_ops(&report, "offline", s.dn).len(),
             1,
             "{}: one offline at the end:\n{report}",
             s.dn
         );
     }
-}
-
-/// Waits for the `offline` requests the demo sent just before it exited.
-fn stop_after_offline(cloud: Cloud, dns: &[&str]) -> Report {
-    cloud.wait_until(Duration::from_secs(10), |r| {
-        dns.iter()
-            .all(|dn| !gateway_ops(r, "offline", dn).is_empty())
-    });
-    cloud.stop()
+    report
 }
 
 #[test]
@@ -196,18 +210,7 @@ fn three_sub_devices_come_online_then_update_at_once() {
     for s in &SUBS {
         assert!(log.contains(&format!("{}/{} online", s.pid, s.dn)), "{log}");
     }
-    assert!(
-        cloud.wait_completed(Duration::from_secs(10)),
-        "stand-in never saw all three tasks complete:\n{log}"
-    );
-    let report = stop_after_offline(cloud, &["sub-a", "sub-b", "sub-c"]);
-    assert!(
-        report.deviations.is_empty(),
-        "protocol deviations:\n{report}"
-    );
-    assert!(report.completed && report.fails.is_empty(), "{report}");
-    assert_eq!(report.done, 3, "one done per sub-device:\n{report}");
-    check_updated(&report, &log, &dir, &SUBS, &images);
+    let report = check_updated(cloud, &log, &dir, &SUBS, &images);
     for s in &SUBS {
         assert_eq!(gateway_ops(&report, "online", s.dn).len(), 1, "{report}");
     }
@@ -272,17 +275,7 @@ fn an_unbound_sub_device_is_skipped_while_the_others_finish() {
         "{log}"
     );
     assert!(log.contains("no failure, 1 skipped"), "{log}");
-    assert!(
-        cloud.wait_completed(Duration::from_secs(10)),
-        "the bound sub-devices did not complete:\n{log}"
-    );
-    let report = stop_after_offline(cloud, &["sub-a", "sub-b"]);
-    assert!(
-        report.deviations.is_empty(),
-        "protocol deviations:\n{report}"
-    );
-    assert_eq!(report.done, 2, "{report}");
-    check_updated(&report, &log, &dir, subs, &images);
+    let report = check_updated(cloud, &log, &dir, subs, &images);
     // sub-x: asked once, refused, then never used (no report, no offline, no slot).
     let x = gateway_ops(&report, "online", "sub-x");
     assert_eq!(x.len(), 1, "{report}");
@@ -390,19 +383,9 @@ fn a_gateway_reconnect_in_the_middle_of_the_downloads() {
             s.dn
         );
     }
-    assert!(
-        cloud.wait_completed(Duration::from_secs(10)),
-        "stand-in never saw all three tasks complete:\n{log}"
-    );
-    let report = stop_after_offline(cloud, &["sub-a", "sub-b", "sub-c"]);
-    // Zero deviations: after the new connection no sub-device's report came before its new
-    // `online` (the stand-in counts any as a deviation).
-    assert!(
-        report.deviations.is_empty(),
-        "protocol deviations:\n{report}\n{log}"
-    );
-    assert!(report.fails.is_empty(), "{report}");
-    assert_eq!(report.done, 3, "one done per sub-device:\n{report}");
+    // Zero deviations (checked there): after the new connection no sub-device's report came
+    // before its new `online` (the stand-in counts any as a deviation).
+    let report = check_updated(cloud, &log, &dir, &SUBS, &images);
     // The take-over is the client id's connection #2: the gateway's sub-devices go offline
     // with its connection #1. The gateway's reconnection is #3 (whether the intruder's own
     // DISCONNECT is logged before it is a race), and it ends with every sub-device offline.
@@ -427,7 +410,6 @@ fn a_gateway_reconnect_in_the_middle_of_the_downloads() {
         gw_notes[3].starts_with("connection #3 ended (") && !gw_notes[3].contains("offline"),
         "{report}"
     );
-    check_updated(&report, &log, &dir, &SUBS, &images);
     for s in &SUBS {
         assert_eq!(
             gateway_ops(&report, "online", s.dn).len(),

@@ -14,7 +14,8 @@ use common::programs::program;
 use qcloud_ota_standin::generate_image;
 
 const SIZE: u64 = 4 << 20;
-/// The demo's `journal_interval` (the default) and HTTP buffer: what a power cut may cost.
+/// The library's default `journal_interval` (a bound the demo's 16 KiB meets with room) and the
+/// demo's HTTP buffer: what a power cut may cost.
 const RECORD_INTERVAL: u64 = 64 << 10;
 const HTTP_BUF: u64 = 16 << 10;
 const PID: &str = "E2EKILL001";

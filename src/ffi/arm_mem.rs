@@ -1,10 +1,10 @@
 //! The ARM EABI memory helpers (`__aeabi_memcpy`, `__aeabi_memset`, ...) that the compiler calls
 //! for struct copies and clears, as the smallest loops that do the job, for bare-metal ARM.
 //!
-//! Why: a Rust static library carries compiler_builtins' versions (word-at-a-time, ~1.9 KiB with
-//! the `memset`/`memcpy` they call), and because the library comes before the C library on the
-//! link line they are the ones a firmware gets, next to newlib's own. These byte loops are ~60
-//! bytes and fast enough for what the library copies (headers, records, small structs; image
+//! Why: a Rust static library carries compiler_builtins' versions (word-at-a-time, many times
+//! larger with the `memset`/`memcpy` they call; docs/size.md), and because the library comes
+//! before the C library on the link line they are the ones a firmware gets, next to newlib's
+//! own. These byte loops are small and fast enough for what the library copies (headers, records, small structs; image
 //! bytes go from the receive buffer to `slot_write` without a copy). The symbols are weak: a
 //! firmware that defines its own (or newlib's, when it is linked first) wins. Thumb-1
 //! instructions only, so the same code serves Cortex-M0 to M7.

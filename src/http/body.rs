@@ -369,9 +369,7 @@ mod tests {
         for _ in 0..20_000 {
             let mut v = CHUNKED.to_vec();
             for _ in 0..2 {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
+                x = crate::num::xorshift64(x);
                 let i = (x as usize) % v.len();
                 v[i] = (x >> 24) as u8;
             }

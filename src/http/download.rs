@@ -746,9 +746,7 @@ mod tests {
     fn never_panics_on_random_responses() {
         let mut x: u64 = 0x2545_F491_4F6C_DD1D;
         let mut rnd = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            x = crate::num::xorshift64(x);
             x
         };
         let seeds: [&[u8]; 4] = [

@@ -590,9 +590,7 @@ mod tests {
         for _ in 0..20_000 {
             let mut v = base.to_vec();
             for _ in 0..3 {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
+                x = crate::num::xorshift64(x);
                 let i = (x as usize) % v.len();
                 v[i] = (x >> 32) as u8;
             }

@@ -353,14 +353,10 @@ mod tests {
         let alphabet = b"htps:/[]@?#%:0123456789abcdefHTTP. \r\x7f";
         for _ in 0..20_000 {
             let mut s = std::string::String::new();
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
+            x = crate::num::xorshift32(x);
             let len = (x % 24) as usize;
             for _ in 0..len {
-                x ^= x << 13;
-                x ^= x >> 17;
-                x ^= x << 5;
+                x = crate::num::xorshift32(x);
                 s.push(alphabet[(x as usize) % alphabet.len()] as char);
             }
             let _ = parse(&s);

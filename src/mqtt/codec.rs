@@ -1121,9 +1121,7 @@ mod tests {
     fn no_panic_on_garbage() {
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
         let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            x = crate::num::xorshift64(x);
             x
         };
         let mut buf = [0u8; 40];

@@ -1155,9 +1155,7 @@ mod tests {
     fn random_traffic_never_panics() {
         let mut x: u64 = 0x2545_f491_4f6c_dd1d;
         let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            x = crate::num::xorshift64(x);
             x
         };
         let pieces: [&[u8]; 8] = [
