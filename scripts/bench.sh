@@ -9,7 +9,7 @@
 #   BENCH_REPS=3 scripts/bench.sh         # fewer runs per figure (default 5)
 #   BENCH_SIZES_MIB="1 16 64"             # scaling sizes; the largest is the throughput figure
 #   BENCH_CPU_MIB="4 8"                   # the two image sizes of the callgrind slope
-#   BENCH_ONLY="throughput cpu memory flash"   # a subset
+#   BENCH_ONLY="throughput cpu memory flash rtos"   # a subset
 #   BENCH_OUT=bench/out                   # results, logs, callgrind files
 #   BENCH_STANDIN=path/to/standin         # use this stand-in instead of building it
 #   BENCH_OTA_BENCH=path/to/ota_bench     # use this device program (e.g. with another platform)
@@ -24,7 +24,7 @@ ROOT=$PWD
 REPS=${BENCH_REPS:-5}
 SIZES_MIB=${BENCH_SIZES_MIB:-"1 16 64"}
 CPU_MIB=${BENCH_CPU_MIB:-"4 8"}
-ONLY=${BENCH_ONLY:-"throughput cpu memory flash"}
+ONLY=${BENCH_ONLY:-"throughput cpu memory flash rtos"}
 VARIANTS=${BENCH_VARIANTS:-"defaults demo readback buf4k tls"}
 OUT=${BENCH_OUT:-$ROOT/bench/out}
 MIB=1048576
@@ -396,3 +396,8 @@ fi
 
 # ---- further benchmarks --------------------------------------------------------------------------
 # Each appends its own section to "$OUT/results.md" here.
+# The FreeRTOS + lwIP + mbedTLS firmware in QEMU (its own script; also runs alone).
+if want rtos; then
+    BENCH_OUT="$OUT" scripts/bench-rtos.sh
+    cat "$OUT/rtos.md" >> "$OUT/results.md"
+fi

@@ -9,19 +9,8 @@ mod common;
 use std::time::Duration;
 
 use common::programs::{demo_updates_cleanly_with, program, run_until_line, scratch_dir};
-use common::{SECRET, tls_cloud_with_task};
+use common::{SECRET, all_tls, tls_cloud_with_task};
 use qcloud_ota_standin::{Leaf, TestPki, TlsFront, generate_image};
-
-/// Every connection began with a TLS handshake record, and no plaintext protocol is in sight.
-fn all_tls(first_bytes: &[Vec<u8>]) {
-    assert!(!first_bytes.is_empty(), "no connection was recorded");
-    for b in first_bytes {
-        assert_eq!(b.first(), Some(&0x16), "not a TLS handshake: {b:02x?}");
-        for clear in [&b"MQTT"[..], b"GET ", b"HTTP/"] {
-            assert!(!b.windows(clear.len()).any(|w| w == clear), "{b:02x?}");
-        }
-    }
-}
 
 fn update_over_tls(dn: &str, mode: &[&str]) {
     let image = generate_image(2 << 20, 4431);
