@@ -12,7 +12,9 @@
 # (firmware.bin, ota_record.0/.1, running_version, boot_pending) across runs. Loopback hosts
 # (127.x, localhost, ::1), on the command line or in a firmware URL, are the host's loopback,
 # which the guest reaches as 10.0.2.2; TLS still verifies the name that was given.
-# The guest has no DNS (it talks to 10.0.2.2 only): other hosts must be IPv4 literals.
+# Other names (the real cloud's broker, COS hosts) are resolved through QEMU's DNS forwarder
+# (10.0.2.3); the tests use loopback names only, so they never send a DNS query. For https
+# firmware URLs from the real cloud, pass the public root that signs the COS host with --ca.
 # --once: exit 0 after an update completed, 1 after one failed (3: the firmware could not start).
 # TLS trusts the --ca file and Tencent's IoT CA (certs/tencent_iot_ca.pem).
 # RTOS_ICOUNT=1 runs QEMU with -icount shift=0 (one instruction per virtual nanosecond, for

@@ -21,7 +21,9 @@
 #include "FreeRTOS.h"
 #include "task.h"
 
+#include "lwip/dns.h"
 #include "lwip/init.h"
+#include "lwip/netdb.h"
 #include "lwip/ip4_addr.h"
 #include "lwip/netif.h"
 #include "lwip/tcpip.h"
@@ -101,17 +103,25 @@ static bool load_settings(void)
 }
 
 /* Loopback names (given on the command line or in a firmware URL) are the host's loopback,
- * which the guest reaches as 10.0.2.2; other IPv4 literals are used as they are. No DNS. */
+ * which the guest reaches as 10.0.2.2; IPv4 literals are used as they are; any other name
+ * (the real cloud's broker and COS hosts) is looked up through QEMU's DNS forwarder. The lookup
+ * blocks this task for up to lwIP's DNS timeout: a product firmware resolves ahead of time or
+ * caches, since the library counts on net_connect returning promptly. */
 static int resolve(void *ctx, const char *host, struct in_addr *out)
 {
+    struct hostent *he;
     (void)ctx;
     if (!strcmp(host, "localhost") || !strncmp(host, "127.", 4) || !strcmp(host, "::1")
         || !strcmp(host, "[::1]"))
         host = LOOPBACK_ALIAS;
-    if (!inet_aton(host, out)) {
-        console_printf("resolve: %s is not an address and this firmware has no DNS\n", host);
+    if (inet_aton(host, out))
+        return 0;
+    he = lwip_gethostbyname(host);
+    if (he == NULL || he->h_addrtype != AF_INET || he->h_addr_list[0] == NULL) {
+        console_printf("resolve: %s: no address\n", host);
         return -1;
     }
+    memcpy(out, he->h_addr_list[0], sizeof *out);
     return 0;
 }
 
@@ -369,6 +379,11 @@ static void net_up(void *arg)
         console_fatal("netif", "LAN9118 not found", __FILE__, __LINE__);
     netif_set_default(&eth);
     netif_set_up(&eth);
+    {
+        ip_addr_t dns; /* QEMU user networking's DNS forwarder, asked only for non-loopback names */
+        IP_ADDR4(&dns, 10, 0, 2, 3);
+        dns_setserver(0, &dns);
+    }
     if (xTaskCreate(ota_task, "ota", OTA_TASK_STACK_BYTES / sizeof(StackType_t), NULL,
                     OTA_TASK_PRIORITY, &ota_task_handle)
         != pdPASS)
