@@ -2,7 +2,7 @@
 # Installs what the tests need when it is missing: mosquitto (the real MQTT broker the tests run
 # against), libmosquitto-dev (the MQTT client of the bring-your-own-MQTT C demos), cmake (the C
 # build), libssl-dev (OpenSSL: the demo's host-TLS mode), the Cortex-M toolchain
-# (gcc-arm-none-eabi, newlib), QEMU for the bare-metal firmware test (qemu-system-arm: mps2-an386)
+# (gcc-arm-none-eabi, newlib), QEMU for the bare-metal firmware test (qemu-system-arm: mps2-an386),
 # the Cortex-M Rust targets, and detools (pip: the delta patch tool). Safe to run repeatedly.
 set -euo pipefail
 
