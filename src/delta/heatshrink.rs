@@ -201,26 +201,25 @@ impl Heatshrink {
     }
 }
 
+/// Builds heatshrink streams bit by bit for the tests (the format as the module doc states it).
 #[cfg(test)]
-mod tests {
-    use super::*;
-
+pub(crate) mod test_writer {
     /// A bit writer to build streams by hand: the format as the module doc states it.
-    struct Writer {
+    pub(crate) struct Writer {
         out: Vec<u8>,
         bits: u32,
         n: u32,
     }
 
     impl Writer {
-        fn new() -> Self {
+        pub(crate) fn new() -> Self {
             Self {
                 out: Vec::new(),
                 bits: 0,
                 n: 0,
             }
         }
-        fn put(&mut self, value: u32, width: u32) {
+        pub(crate) fn put(&mut self, value: u32, width: u32) {
             for i in (0..width).rev() {
                 self.bits = (self.bits << 1) | ((value >> i) & 1);
                 self.n += 1;
@@ -231,22 +230,28 @@ mod tests {
                 }
             }
         }
-        fn literal(&mut self, b: u8) {
+        pub(crate) fn literal(&mut self, b: u8) {
             self.put(1, 1);
             self.put(u32::from(b), 8);
         }
-        fn backref(&mut self, distance: u32, len: u32) {
+        pub(crate) fn backref(&mut self, distance: u32, len: u32) {
             self.put(0, 1);
             self.put(distance - 1, 8);
             self.put(len - 1, 7);
         }
-        fn finish(mut self) -> Vec<u8> {
+        pub(crate) fn finish(mut self) -> Vec<u8> {
             if self.n > 0 {
                 self.out.push((self.bits << (8 - self.n)) as u8);
             }
             self.out
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_writer::Writer;
+    use super::*;
 
     fn decode(stream: &[u8]) -> Vec<u8> {
         let mut hs = Heatshrink::new();

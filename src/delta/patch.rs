@@ -468,3 +468,220 @@ impl Patch {
         io.write(out).map_err(|_| Error::Write)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::delta::heatshrink::test_writer::Writer;
+
+    /// detools' size varint (`pack_size`), as the module doc states it.
+    fn varint(v: i64) -> Vec<u8> {
+        let mut m = v.unsigned_abs();
+        let mut first = (m & 0x3f) as u8;
+        if v < 0 {
+            first |= 0x40;
+        }
+        m >>= 6;
+        let mut out = vec![first];
+        while m > 0 {
+            *out.last_mut().unwrap() |= 0x80;
+            out.push((m & 0x7f) as u8);
+            m >>= 7;
+        }
+        out
+    }
+
+    /// A raw patch: header, parameters, then `body` (decompressed bytes) as heatshrink literals.
+    fn raw(to_size: i64, body: &[u8]) -> Vec<u8> {
+        let mut w = Writer::new();
+        for &b in body {
+            w.literal(b);
+        }
+        let mut p = vec![0x04];
+        p.extend(varint(to_size));
+        p.push(0x44);
+        p.extend(w.finish());
+        p
+    }
+
+    fn records(recs: &[(&[u8], &[u8], i64)]) -> Vec<u8> {
+        let mut body = varint(0);
+        for (diff, extra, adj) in recs {
+            body.extend(varint(diff.len() as i64));
+            body.extend_from_slice(diff);
+            body.extend(varint(extra.len() as i64));
+            body.extend_from_slice(extra);
+            body.extend(varint(*adj));
+        }
+        body
+    }
+
+    struct Mem {
+        base: Vec<u8>,
+        out: Vec<u8>,
+    }
+
+    impl PatchIo for Mem {
+        fn read_base(&mut self, offset: u32, buf: &mut [u8]) -> Result<(), IoError> {
+            let at = offset as usize;
+            buf.copy_from_slice(&self.base[at..at + buf.len()]);
+            Ok(())
+        }
+        fn write(&mut self, data: &[u8]) -> Result<(), IoError> {
+            self.out.extend_from_slice(data);
+            Ok(())
+        }
+    }
+
+    fn apply(patch: &[u8], base: &[u8], to_size: u32) -> (Result<(), Error>, Vec<u8>) {
+        let mut io = Mem {
+            base: base.to_vec(),
+            out: Vec::new(),
+        };
+        let mut p = Patch::new(to_size, base.len() as u32);
+        // Byte by byte: the smallest pieces.
+        for b in patch {
+            if let Err(e) = p.feed(core::slice::from_ref(b), &mut io) {
+                return (Err(e), io.out);
+            }
+        }
+        (p.finish(), io.out)
+    }
+
+    #[test]
+    fn varint_matches_detools_examples() {
+        // From detools' pack_size: 0 -> 00, 63 -> 3f, 64 -> 80 01, -1 -> 41.
+        assert_eq!(varint(0), [0x00]);
+        assert_eq!(varint(63), [0x3f]);
+        assert_eq!(varint(64), [0x80, 0x01]);
+        assert_eq!(varint(-1), [0x41]);
+    }
+
+    #[test]
+    fn diff_extra_and_backward_seek() {
+        // "BCDE" = base[0..4] + 1, "xy" copied, back 4, "AB" = base[0..2] + 0.
+        let body = records(&[(&[1, 1, 1, 1], b"xy", -4), (&[0, 0], b"", 0)]);
+        let (r, out) = apply(&raw(8, &body), b"ABCDEFGH", 8);
+        assert_eq!(r, Ok(()));
+        assert_eq!(out, b"BCDExyAB");
+    }
+
+    #[test]
+    fn empty_target() {
+        assert_eq!(apply(&[0x04, 0x00], b"A", 0), (Ok(()), vec![]));
+        assert_eq!(apply(&[0x04, 0x00, 0x44], b"A", 0).0, Err(Error::Trailing));
+    }
+
+    #[test]
+    fn refusals() {
+        let good = raw(2, &records(&[(&[], b"hi", 0)]));
+        assert_eq!(apply(&good, b"", 2), (Ok(()), b"hi".to_vec()));
+        let with_first = |b: u8| {
+            let mut p = good.clone();
+            p[0] = b;
+            apply(&p, b"", 2).0
+        };
+        assert_eq!(with_first(0x01), Err(Error::Compression(1)));
+        assert_eq!(with_first(0x00), Err(Error::Compression(0)));
+        assert_eq!(with_first(0x14), Err(Error::NotSequential));
+        assert_eq!(with_first(0x24), Err(Error::NotSequential));
+        assert_eq!(with_first(0x84), Err(Error::NotSequential));
+        let mut p = good.clone();
+        p[2] = 0x61; // heatshrink 10/4
+        assert_eq!(apply(&p, b"", 2).0, Err(Error::HeatshrinkParams(0x61)));
+        assert_eq!(apply(&good, b"", 3).0, Err(Error::TargetSize));
+        assert_eq!(apply(&raw(-2, b""), b"", 2).0, Err(Error::TargetSize));
+        // --data-format: a non-zero data-format patch size.
+        let mut body = varint(5);
+        body.extend([0; 5]);
+        assert_eq!(apply(&raw(2, &body), b"", 2).0, Err(Error::DataFormat));
+        // Sizes: past the target, negative, a varint that never ends.
+        let past = raw(2, &records(&[(&[], b"abc", 0)]));
+        assert_eq!(apply(&past, b"", 2), (Err(Error::PastTarget), vec![]));
+        let mut neg = varint(0);
+        neg.extend(varint(-1));
+        assert_eq!(apply(&raw(2, &neg), b"", 2).0, Err(Error::Corrupt));
+        let mut long = varint(0);
+        long.extend([0xff; 8]);
+        assert_eq!(apply(&raw(2, &long), b"", 2).0, Err(Error::Corrupt));
+        // Reads outside the base, before and after it.
+        let before = raw(1, &records(&[(&[], b"", -1), (&[0], b"", 0)]));
+        assert_eq!(apply(&before, b"A", 1).0, Err(Error::OutsideBase));
+        let after = raw(2, &records(&[(&[0, 0], b"", 0)]));
+        assert_eq!(apply(&after, b"A", 2), (Err(Error::OutsideBase), vec![]));
+        // Truncated, trailing bytes, a one in the padding.
+        assert_eq!(
+            apply(&good[..good.len() - 1], b"", 2).0,
+            Err(Error::Truncated)
+        );
+        let mut trailing = good.clone();
+        trailing.push(0);
+        assert_eq!(apply(&trailing, b"", 2).0, Err(Error::Trailing));
+        let mut padded = good.clone();
+        *padded.last_mut().unwrap() |= 1;
+        assert_eq!(apply(&padded, b"", 2).0, Err(Error::Trailing));
+        for e in [Error::Compression(1), Error::HeatshrinkParams(0)] {
+            assert!(e.reason().contains("--"), "{e:?}");
+        }
+    }
+
+    /// Checkpoints come only 256 bytes into a run; resuming at each gives the same target.
+    #[test]
+    fn checkpoint_and_resume_in_diff_and_extra_runs() {
+        let base: Vec<u8> = (0..700u32).map(|i| (i * 7) as u8).collect();
+        let diff: Vec<u8> = (0..600u32).map(|i| (i % 3) as u8).collect();
+        let extra: Vec<u8> = (0..400u32).map(|i| (i * 13) as u8).collect();
+        let body = records(&[(&diff, &extra, -100), (&diff[..100], b"", 0)]);
+        let patch = raw(1100, &body);
+        let (r, want) = apply(&patch, &base, 1100);
+        assert_eq!(r, Ok(()));
+        let mut p = Patch::new(1100, 700);
+        let mut io = Mem {
+            base: base.clone(),
+            out: Vec::new(),
+        };
+        let mut cps = Vec::new();
+        let mut at = 0;
+        while at < patch.len() {
+            let fed = p.feed_until(&patch[at..], &mut io, |_| true).unwrap();
+            at += fed.consumed;
+            if let Some(cp) = fed.checkpoint {
+                assert!(cp.run_done >= 256);
+                assert_eq!(io.out.len(), cp.target_offset as usize);
+                cps.push(cp);
+                // One step on, or the same position would be offered again.
+                p.feed(&patch[at..at + 1], &mut io).unwrap();
+                at += 1;
+            }
+        }
+        assert_eq!(io.out, want);
+        assert!(cps.iter().any(|c| c.run == Run::Diff) && cps.iter().any(|c| c.run == Run::Extra));
+        for cp in &cps {
+            let cp = Checkpoint::from_bytes(&cp.to_bytes()).unwrap();
+            let done = cp.target_offset as usize;
+            let mut io = Mem {
+                base: base.clone(),
+                out: want[..done].to_vec(),
+            };
+            let mut r = Patch::resume(&cp, 1100, 700, &mut io, |off, buf| {
+                buf.copy_from_slice(&want[off as usize..off as usize + buf.len()]);
+                Ok(())
+            })
+            .unwrap();
+            r.feed(&patch[cp.patch_offset as usize..], &mut io).unwrap();
+            r.finish().unwrap();
+            assert_eq!(io.out, want, "resumed at {}", cp.patch_offset);
+        }
+        // A checkpoint that does not fit the sizes is refused.
+        let mut bad = cps[0];
+        bad.target_offset = 2000;
+        let mut io = Mem {
+            base,
+            out: Vec::new(),
+        };
+        assert!(matches!(
+            Patch::resume(&bad, 1100, 700, &mut io, |_, _| Ok(())),
+            Err(Error::Checkpoint)
+        ));
+    }
+}
