@@ -1248,7 +1248,12 @@ pub fn delta(data: &[u8]) {
                         taken = Some(cp);
                     }
                 }
-                Err(e) => return (Err(e), taken),
+                Err(e) => {
+                    // The error sticks: more bytes change nothing.
+                    assert_eq!(p.feed(&patch[at..], io), Err(e), "error not sticky");
+                    assert_eq!(p.finish(), Err(e));
+                    return (Err(e), taken);
+                }
             }
         }
         (p.finish(), taken)

@@ -57,6 +57,8 @@ pub enum Error {
     BaseRead,
     /// The caller's target write failed.
     Write,
+    /// Reading the target back (the slot) to resume failed.
+    TargetRead,
     /// Bytes after the end of the patch.
     Trailing,
     /// The patch ended before the target was complete.
@@ -89,6 +91,7 @@ impl Error {
             Error::OutsideBase => "delta: corrupt patch or wrong base (reads outside the base)",
             Error::BaseRead => "delta: reading the running image failed",
             Error::Write => "delta: writing the slot failed",
+            Error::TargetRead => "delta: reading the slot back failed",
             Error::Trailing => "delta: bytes after the end of the patch",
             Error::Truncated => "delta: the patch ended before the image was complete",
             Error::Checkpoint => "delta: the saved checkpoint does not fit this update",
@@ -174,6 +177,8 @@ pub struct Patch {
     patch_off: u32,
     buf: [u8; CHUNK],
     fill: u8,
+    /// The first error: every later call returns it (the state is not consistent after one).
+    failed: Option<Error>,
 }
 
 impl Patch {
@@ -197,6 +202,7 @@ impl Patch {
             patch_off: 0,
             buf: [0; CHUNK],
             fill: 0,
+            failed: None,
         }
     }
 
@@ -217,7 +223,9 @@ impl Patch {
 
     /// Succeeds only when the patch ended exactly where the target is complete.
     pub fn finish(&self) -> Result<(), Error> {
-        if self.is_done() {
+        if let Some(e) = self.failed {
+            Err(e)
+        } else if self.is_done() {
             Ok(())
         } else {
             Err(Error::Truncated)
@@ -235,6 +243,22 @@ impl Patch {
     /// extra run, so the heatshrink window is the run's last 256 bytes, which [`Patch::resume`]
     /// can rebuild from the target and the base.
     pub fn feed_until(
+        &mut self,
+        input: &[u8],
+        io: &mut impl PatchIo,
+        stop: impl FnMut(u32) -> bool,
+    ) -> Result<Fed, Error> {
+        if let Some(e) = self.failed {
+            return Err(e);
+        }
+        let r = self.feed_inner(input, io, stop);
+        if let Err(e) = r {
+            self.failed = Some(e);
+        }
+        r
+    }
+
+    fn feed_inner(
         &mut self,
         input: &[u8],
         io: &mut impl PatchIo,
@@ -302,7 +326,7 @@ impl Patch {
         let to_start = cp.target_offset - win;
         for (i, part) in last.chunks_mut(CHUNK).enumerate() {
             let at = to_start + (i * CHUNK) as u32;
-            read_target(at, part).map_err(|_| Error::BaseRead)?;
+            read_target(at, part).map_err(|_| Error::TargetRead)?;
             if cp.run == Run::Diff {
                 let mut base = [0u8; CHUNK];
                 let base = base.get_mut(..part.len()).ok_or(Error::Checkpoint)?;
@@ -620,6 +644,15 @@ mod tests {
         let mut padded = good.clone();
         *padded.last_mut().unwrap() |= 1;
         assert_eq!(apply(&padded, b"", 2).0, Err(Error::Trailing));
+        // An error sticks: the state after it is not fed on.
+        let mut io = Mem {
+            base: b"A".to_vec(),
+            out: Vec::new(),
+        };
+        let mut p = Patch::new(2, 1);
+        assert_eq!(p.feed(&after, &mut io), Err(Error::OutsideBase));
+        assert_eq!(p.feed(&[0; 4], &mut io), Err(Error::OutsideBase));
+        assert_eq!(p.finish(), Err(Error::OutsideBase));
         for e in [Error::Compression(1), Error::HeatshrinkParams(0)] {
             assert!(e.reason().contains("--"), "{e:?}");
         }
