@@ -309,6 +309,9 @@ def delta_seeds():
                              heatshrink_window_sz2=8, heatshrink_lookahead_sz2=7)
         head = struct.pack(">BBHHH", 0, base_seed, base_len, len(new), rng_seed)
         write("delta", name, head + patch.getvalue())
+    # Mode 3: a checkpoint (src/delta/checkpoint.rs layout, in a diff run) and patch bytes after it.
+    cp = struct.pack("<IIqIIBBBBB", 200, 3000, 2800, 40, 300, 0, 0, 0, 0, 0)
+    write("delta", "resume", struct.pack(">BBHHH", 3, 2, 6000, 6500, 9) + cp + bytes(range(200)))
     # A delta file header (scripts/mkdelta.py's layout, docs/delta.md).
     h = struct.pack("<4sBBBBI16sI16sB32s11x", b"QDLT", 1, 1, 4, 96, 1500,
                     hashlib.md5(b"old").digest(), 1520, hashlib.md5(b"new").digest(), 5, b"1.0.0")

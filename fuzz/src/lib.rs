@@ -1188,10 +1188,10 @@ fn delta_base(seed: u8, len: usize) -> Vec<u8> {
 #[cfg(feature = "delta")]
 pub fn delta(data: &[u8]) {
     use qcloud_ota::delta::header::HEADER_LEN;
-    use qcloud_ota::delta::{Checkpoint, Header, IoError, Patch, PatchIo};
+    use qcloud_ota::delta::{Checkpoint, Header, Patch};
 
     let (h, rest) = split_header::<8>(data);
-    if h[0] & 1 == 1 {
+    if h[0] & 3 == 1 {
         if let Ok(hdr) = Header::parse(rest) {
             assert_eq!(
                 hdr.encode()[..],
@@ -1205,32 +1205,16 @@ pub fn delta(data: &[u8]) {
     let base = delta_base(h[1], usize::from(u16::from_be_bytes([h[2], h[3]])) % 8192);
     let target_size = u32::from(u16::from_be_bytes([h[4], h[5]])) % 16384;
     let seed = u64::from(u16::from_be_bytes([h[6], h[7]]));
-
-    struct Io<'a> {
-        base: &'a [u8],
-        out: Vec<u8>,
-        limit: usize,
-    }
-    impl PatchIo for Io<'_> {
-        fn read_base(&mut self, offset: u32, buf: &mut [u8]) -> Result<(), IoError> {
-            let at = offset as usize;
-            let src = self.base.get(at..at + buf.len());
-            buf.copy_from_slice(src.expect("base read outside the base"));
-            Ok(())
-        }
-        fn write(&mut self, data: &[u8]) -> Result<(), IoError> {
-            assert!(!data.is_empty());
-            self.out.extend_from_slice(data);
-            assert!(self.out.len() <= self.limit, "wrote past the target size");
-            Ok(())
-        }
+    if h[0] & 3 == 3 {
+        delta_resume_from_bytes(rest, &base, target_size, seed);
+        return;
     }
 
     /// Feeds `patch` from `p` in random pieces; the outcome and the checkpoint taken on the way
     /// (at the first position `stop_at` patch bytes or later, when `stop_at` is set).
     fn run(
         p: &mut Patch,
-        io: &mut Io,
+        io: &mut DeltaIo,
         patch: &[u8],
         rng: &mut Rng,
         stop_at: Option<u32>,
@@ -1260,7 +1244,7 @@ pub fn delta(data: &[u8]) {
     }
 
     let mut rng = Rng::new(seed);
-    let mut io = Io {
+    let mut io = DeltaIo {
         base: &base,
         out: Vec::new(),
         limit: target_size as usize,
@@ -1283,7 +1267,7 @@ pub fn delta(data: &[u8]) {
         .get(..done)
         .expect("checkpoint inside the output")
         .to_vec();
-    let mut io2 = Io {
+    let mut io2 = DeltaIo {
         base: &base,
         out: written.clone(),
         limit: target_size as usize,
@@ -1304,5 +1288,72 @@ pub fn delta(data: &[u8]) {
     assert_eq!(io2.out[..n], io.out[..n], "resumed output differs");
     if result.is_ok() {
         assert_eq!(io2.out, io.out);
+    }
+}
+
+/// The delta targets' base and target: reads must stay inside the base, writes inside the
+/// target size.
+#[cfg(feature = "delta")]
+struct DeltaIo<'a> {
+    base: &'a [u8],
+    out: Vec<u8>,
+    limit: usize,
+}
+
+#[cfg(feature = "delta")]
+impl qcloud_ota::delta::PatchIo for DeltaIo<'_> {
+    fn read_base(&mut self, offset: u32, buf: &mut [u8]) -> Result<(), qcloud_ota::delta::IoError> {
+        let at = offset as usize;
+        let src = self.base.get(at..at + buf.len());
+        buf.copy_from_slice(src.expect("base read outside the base"));
+        Ok(())
+    }
+    fn write(&mut self, data: &[u8]) -> Result<(), qcloud_ota::delta::IoError> {
+        assert!(!data.is_empty());
+        self.out.extend_from_slice(data);
+        assert!(self.out.len() <= self.limit, "wrote past the target size");
+        Ok(())
+    }
+}
+
+/// A checkpoint from arbitrary bytes (the first 29): `Checkpoint::from_bytes` and
+/// `Patch::resume` refuse what does not fit, a resumed decoder reads back only target bytes that
+/// were written, and then takes the rest of the input like any patch.
+#[cfg(feature = "delta")]
+fn delta_resume_from_bytes(data: &[u8], base: &[u8], target_size: u32, seed: u64) {
+    use qcloud_ota::delta::checkpoint::CHECKPOINT_LEN;
+    use qcloud_ota::delta::{Checkpoint, Patch};
+
+    let (cp, rest) = split_header::<CHECKPOINT_LEN>(data);
+    let Some(cp) = Checkpoint::from_bytes(&cp) else {
+        return;
+    };
+    let target = delta_base(seed as u8, target_size as usize);
+    let done = (cp.target_offset as usize).min(target.len());
+    let mut io = DeltaIo {
+        base,
+        out: target[..done].to_vec(),
+        limit: target_size as usize,
+    };
+    let read = |off: u32, buf: &mut [u8]| {
+        let at = off as usize;
+        assert!(at + buf.len() <= done, "read back unwritten target");
+        buf.copy_from_slice(&target[at..at + buf.len()]);
+        Ok(())
+    };
+    let Ok(mut p) = Patch::resume(&cp, target_size, base.len() as u32, &mut io, read) else {
+        return;
+    };
+    let mut rng = Rng::new(seed);
+    let mut at = 0;
+    while at < rest.len() {
+        let n = rng.chunk().min(rest.len() - at);
+        if p.feed(&rest[at..at + n], &mut io).is_err() {
+            return;
+        }
+        at += n;
+    }
+    if p.finish().is_ok() {
+        assert_eq!(io.out.len(), target_size as usize);
     }
 }

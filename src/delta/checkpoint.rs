@@ -74,8 +74,8 @@ impl Checkpoint {
         let field = Field::from_u8(b[25])?;
         let acc_bits = b[26];
         let acc = b[27];
-        // A field is at most 8 bits: a checkpoint is taken with at most 7 of them read.
-        if acc_bits > 7 || u16::from(acc) >= 1u16 << acc_bits {
+        // A checkpoint is taken with the field incomplete: fewer bits read than it has.
+        if acc_bits >= field.width() || u16::from(acc) >= 1u16 << acc_bits {
             return None;
         }
         let cp = Self {
@@ -93,5 +93,50 @@ impl Checkpoint {
             },
         };
         (cp.run_done >= WINDOW as u32).then_some(cp)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_round_trip_and_refusals() {
+        let cp = Checkpoint {
+            patch_offset: 0x0102_0304,
+            target_offset: 5000,
+            base_offset: -3,
+            left: 7,
+            run_done: 300,
+            run: Run::Extra,
+            bits: Bits {
+                field: Field::Count,
+                acc: 0x15,
+                acc_bits: 5,
+                index: 0xfe,
+            },
+        };
+        let b = cp.to_bytes();
+        assert_eq!(b[..4], [4, 3, 2, 1]);
+        assert_eq!(Checkpoint::from_bytes(&b), Some(cp));
+        for (at, v) in [(24, 2), (25, 4), (26, 7), (27, 0x20), (20, 0)] {
+            let mut x = b;
+            x[at] = v;
+            if at == 20 {
+                x[21] = 0; // run_done 0
+            }
+            assert_eq!(Checkpoint::from_bytes(&x), None, "byte {at}");
+        }
+        // A tag is one bit: a checkpoint never holds a started one.
+        let tag = Checkpoint {
+            bits: Bits {
+                field: Field::Tag,
+                acc: 1,
+                acc_bits: 1,
+                index: 0,
+            },
+            ..cp
+        };
+        assert_eq!(Checkpoint::from_bytes(&tag.to_bytes()), None);
     }
 }

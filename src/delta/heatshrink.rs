@@ -37,7 +37,8 @@ impl Field {
         })
     }
 
-    fn width(self) -> u8 {
+    /// Bits in the field.
+    pub fn width(self) -> u8 {
         match self {
             Field::Tag => 1,
             Field::Literal | Field::Index => 8,

@@ -313,7 +313,9 @@ impl Patch {
         mut read_target: impl FnMut(u32, &mut [u8]) -> Result<(), IoError>,
     ) -> Result<Self, Error> {
         let win = WINDOW as u32;
+        // A checkpoint is taken inside a run: at least one byte of it is still to come.
         let fits = cp.run_done >= win
+            && cp.left >= 1
             && cp.target_offset >= cp.run_done
             && cp.target_offset <= target_size
             && cp.left <= target_size - cp.target_offset
@@ -706,15 +708,38 @@ mod tests {
             assert_eq!(io.out, want, "resumed at {}", cp.patch_offset);
         }
         // A checkpoint that does not fit the sizes is refused.
-        let mut bad = cps[0];
-        bad.target_offset = 2000;
         let mut io = Mem {
             base,
             out: Vec::new(),
         };
-        assert!(matches!(
-            Patch::resume(&bad, 1100, 700, &mut io, |_, _| Ok(())),
-            Err(Error::Checkpoint)
-        ));
+        let bad = [
+            Checkpoint {
+                target_offset: 2000,
+                ..cps[0]
+            },
+            Checkpoint { left: 0, ..cps[0] },
+            Checkpoint {
+                run_done: 255,
+                ..cps[0]
+            },
+            Checkpoint {
+                base_offset: 701,
+                run: Run::Diff,
+                ..cps[0]
+            },
+            Checkpoint {
+                left: 1100,
+                ..cps[0]
+            },
+        ];
+        for cp in bad {
+            assert!(
+                matches!(
+                    Patch::resume(&cp, 1100, 700, &mut io, |_, _| Ok(())),
+                    Err(Error::Checkpoint)
+                ),
+                "{cp:?}"
+            );
+        }
     }
 }
