@@ -223,7 +223,8 @@ fn resume_everywhere(
             limit: new.len(),
         };
         let slot = new[..done].to_vec();
-        let mut p = Patch::resume(&cp, h.target_size, h.base_size, &mut io, |off, buf| {
+        let mut p = Patch::new(0, 0);
+        p.resume(&cp, h.target_size, h.base_size, &mut io, |off, buf| {
             buf.copy_from_slice(&slot[off as usize..off as usize + buf.len()]);
             Ok(())
         })

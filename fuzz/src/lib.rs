@@ -1272,7 +1272,8 @@ pub fn delta(data: &[u8]) {
         out: written.clone(),
         limit: target_size as usize,
     };
-    let mut p2 = Patch::resume(&cp, target_size, base.len() as u32, &mut io2, |off, buf| {
+    let mut p2 = Patch::new(0, 0);
+    p2.resume(&cp, target_size, base.len() as u32, &mut io2, |off, buf| {
         let at = off as usize;
         buf.copy_from_slice(written.get(at..at + buf.len()).expect("target read inside"));
         Ok(())
@@ -1341,9 +1342,12 @@ fn delta_resume_from_bytes(data: &[u8], base: &[u8], target_size: u32, seed: u64
         buf.copy_from_slice(&target[at..at + buf.len()]);
         Ok(())
     };
-    let Ok(mut p) = Patch::resume(&cp, target_size, base.len() as u32, &mut io, read) else {
+    let mut p = Patch::new(0, 0);
+    if let Err(e) = p.resume(&cp, target_size, base.len() as u32, &mut io, read) {
+        // A failed resume stays failed.
+        assert_eq!(p.feed(rest, &mut io), Err(e));
         return;
-    };
+    }
     let mut rng = Rng::new(seed);
     let mut at = 0;
     while at < rest.len() {

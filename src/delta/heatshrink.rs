@@ -95,13 +95,14 @@ impl Heatshrink {
         }
     }
 
-    /// A decoder that continues at a byte boundary of the input, with the last 256 output bytes
-    /// in `last` (oldest first) and the half-read field `bits`.
-    pub fn resume(last: &[u8; WINDOW], bits: Bits) -> Self {
-        let mut hs = Self::new();
-        hs.window = *last;
-        hs.bits = bits;
-        hs
+    /// Prepares a fresh decoder to continue at a byte boundary of the input with the half-read
+    /// field `bits`; the caller then fills [`Heatshrink::window_mut`] with the last 256 output
+    /// bytes, oldest first (in place: no second 256-byte copy on the stack).
+    pub fn resume(&mut self, bits: Bits) -> &mut [u8; WINDOW] {
+        *self = Self::new();
+        self.bits = bits;
+        // head 0: the byte 256 back is window[0], the latest window[255].
+        &mut self.window
     }
 
     /// True when every bit given so far was used and no back-reference is being copied: the

@@ -301,32 +301,49 @@ impl Patch {
         }
     }
 
-    /// Continues an apply from `cp`: the target's first `cp.target_offset` bytes are already
-    /// written, `read_target` reads them back (the slot), and the next patch byte to feed is
-    /// the one at `cp.patch_offset`. The heatshrink window is rebuilt from the last 256 target
-    /// bytes (minus the base bytes under them in a diff run).
+    /// Turns this decoder into one that continues an apply from `cp` (in place: no second
+    /// decoder on the stack): the target's first `cp.target_offset` bytes are already written,
+    /// `read_target` reads them back (the slot), and the next patch byte to feed is the one at
+    /// `cp.patch_offset`. The heatshrink window is rebuilt from the last 256 target bytes (minus
+    /// the base bytes under them in a diff run). On an error the decoder stays failed.
     pub fn resume(
+        &mut self,
         cp: &Checkpoint,
         target_size: u32,
         base_size: u32,
         io: &mut impl PatchIo,
+        read_target: impl FnMut(u32, &mut [u8]) -> Result<(), IoError>,
+    ) -> Result<(), Error> {
+        *self = Self::new(target_size, base_size);
+        let r = self.rebuild(cp, io, read_target);
+        if let Err(e) = r {
+            self.failed = Some(e);
+        }
+        r
+    }
+
+    fn rebuild(
+        &mut self,
+        cp: &Checkpoint,
+        io: &mut impl PatchIo,
         mut read_target: impl FnMut(u32, &mut [u8]) -> Result<(), IoError>,
-    ) -> Result<Self, Error> {
+    ) -> Result<(), Error> {
         let win = WINDOW as u32;
         // A checkpoint is taken inside a run: at least one byte of it is still to come.
         let fits = cp.run_done >= win
             && cp.left >= 1
             && cp.target_offset >= cp.run_done
-            && cp.target_offset <= target_size
-            && cp.left <= target_size - cp.target_offset
+            && cp.target_offset <= self.target_size
+            && cp.left <= self.target_size - cp.target_offset
             && (cp.run == Run::Extra
-                || (cp.base_offset >= i64::from(win) && cp.base_offset <= i64::from(base_size)));
+                || (cp.base_offset >= i64::from(win)
+                    && cp.base_offset <= i64::from(self.base_size)));
         if !fits {
             return Err(Error::Checkpoint);
         }
-        let mut last = [0u8; WINDOW];
+        let window = self.hs.resume(cp.bits);
         let to_start = cp.target_offset - win;
-        for (i, part) in last.chunks_mut(CHUNK).enumerate() {
+        for (i, part) in window.chunks_mut(CHUNK).enumerate() {
             let at = to_start + (i * CHUNK) as u32;
             read_target(at, part).map_err(|_| Error::TargetRead)?;
             if cp.run == Run::Diff {
@@ -340,18 +357,16 @@ impl Patch {
                 }
             }
         }
-        let mut p = Self::new(target_size, base_size);
-        p.hs = Heatshrink::resume(&last, cp.bits);
-        p.state = match cp.run {
+        self.state = match cp.run {
             Run::Diff => State::Diff,
             Run::Extra => State::Extra,
         };
-        p.to_off = cp.target_offset;
-        p.from_off = cp.base_offset;
-        p.left = cp.left;
-        p.run_done = cp.run_done;
-        p.patch_off = cp.patch_offset;
-        Ok(p)
+        self.to_off = cp.target_offset;
+        self.from_off = cp.base_offset;
+        self.left = cp.left;
+        self.run_done = cp.run_done;
+        self.patch_off = cp.patch_offset;
+        Ok(())
     }
 
     /// One raw patch byte.
@@ -698,7 +713,8 @@ mod tests {
                 base: base.clone(),
                 out: want[..done].to_vec(),
             };
-            let mut r = Patch::resume(&cp, 1100, 700, &mut io, |off, buf| {
+            let mut r = Patch::new(0, 0);
+            r.resume(&cp, 1100, 700, &mut io, |off, buf| {
                 buf.copy_from_slice(&want[off as usize..off as usize + buf.len()]);
                 Ok(())
             })
@@ -735,7 +751,7 @@ mod tests {
         for cp in bad {
             assert!(
                 matches!(
-                    Patch::resume(&cp, 1100, 700, &mut io, |_, _| Ok(())),
+                    Patch::new(0, 0).resume(&cp, 1100, 700, &mut io, |_, _| Ok(())),
                     Err(Error::Checkpoint)
                 ),
                 "{cp:?}"

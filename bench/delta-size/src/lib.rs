@@ -69,13 +69,8 @@ pub extern "C" fn delta_resume(
             Err(IoError)
         }
     };
-    match Patch::resume(&cp, target_size, base_size, io, read) {
-        Ok(r) => {
-            *p = r;
-            0
-        }
-        Err(_) => -1,
-    }
+    p.resume(&cp, target_size, base_size, io, read)
+        .map_or(-1, |()| 0)
 }
 
 #[unsafe(no_mangle)]
