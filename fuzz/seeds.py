@@ -262,3 +262,60 @@ JOURNAL = {
 for name, body in JOURNAL.items():
     write("journal", name, body)
 write("journal", "torn", JOURNAL["downloading"][:100] + b"\xff" * (len(JOURNAL["downloading"]) - 100))
+
+
+# ---------------------------------------------------------------- delta (fuzz/src/lib.rs `delta`)
+# Header: mode (bit 0: 1 = a delta file header, 0 = a bare patch), base seed, base length,
+# target length, rng seed (u16 BE each). The base is SplitMix64(base seed)'s low bytes, as the
+# Rust body makes it; the patches are real detools heatshrink 8/7 patches against that base.
+
+M64 = (1 << 64) - 1
+
+
+def splitmix_bytes(seed, n):
+    state, out = seed, bytearray()
+    for _ in range(n):
+        state = (state + 0x9E3779B97F4A7C15) & M64
+        z = state
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
+        out.append((z ^ (z >> 31)) & 0xFF)
+    return bytes(out)
+
+
+def delta_seeds():
+    import hashlib
+    import io
+    import detools
+    for name, base_seed, base_len, edits, rng_seed in [
+            ("patch_small", 1, 1500, 3, 3), ("patch_edits", 2, 6000, 12, 7),
+            ("patch_grow", 3, 300, 0, 5)]:
+        base = splitmix_bytes(base_seed, base_len)
+        new = bytearray(base)
+        for k in range(edits):
+            at = rnd.randrange(len(new))
+            choice = k % 3
+            if choice == 0:
+                new[at:at + 20] = bytes(rnd.randrange(256) for _ in range(20))
+            elif choice == 1:
+                new[at:at] = bytes(rnd.randrange(256) for _ in range(rnd.randrange(1, 300)))
+            else:
+                del new[at:at + rnd.randrange(1, 300)]
+        if name == "patch_grow":
+            new += bytes(rnd.randrange(4) for _ in range(2000))
+        new = bytes(new)
+        patch = io.BytesIO()
+        detools.create_patch(io.BytesIO(base), io.BytesIO(new), patch, compression="heatshrink",
+                             heatshrink_window_sz2=8, heatshrink_lookahead_sz2=7)
+        head = struct.pack(">BBHHH", 0, base_seed, base_len, len(new), rng_seed)
+        write("delta", name, head + patch.getvalue())
+    # Mode 3: a checkpoint (src/delta/checkpoint.rs layout, in a diff run) and patch bytes after it.
+    cp = struct.pack("<IIqIIBBBBB", 200, 3000, 2800, 40, 300, 0, 0, 0, 0, 0)
+    write("delta", "resume", struct.pack(">BBHHH", 3, 2, 6000, 6500, 9) + cp + bytes(range(200)))
+    # A delta file header (scripts/mkdelta.py's layout, docs/delta.md).
+    h = struct.pack("<4sBBBBI16sI16sB32s11x", b"QDLT", 1, 1, 4, 96, 1500,
+                    hashlib.md5(b"old").digest(), 1520, hashlib.md5(b"new").digest(), 5, b"1.0.0")
+    write("delta", "header", struct.pack(">BBHHH", 1, 0, 0, 0, 0) + h + struct.pack("<I", zlib.crc32(h)))
+
+
+delta_seeds()

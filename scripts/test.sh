@@ -26,3 +26,6 @@ else
     echo "fuzz: no nightly toolchain here; libFuzzer runs skipped (tests/fuzz_smoke.rs still runs)"
 fi
 cargo test --workspace 2>&1
+# Delta updates are an opt-in feature: its unit tests, the comparison with detools, its fuzz body.
+cargo test --features delta --lib delta:: 2>&1
+cargo test --features delta --test delta_detools --test fuzz_smoke 2>&1

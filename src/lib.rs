@@ -24,6 +24,8 @@
 
 pub mod auth;
 pub mod client;
+#[cfg(feature = "delta")]
+pub mod delta;
 pub mod engine;
 pub mod error;
 mod hash;

@@ -19,6 +19,7 @@ fn mutations_for(target: &str) -> usize {
     match target {
         "mqtt_session" | "http_download" => 1000,
         "http_body" => 1000,
+        "delta" => 400,
         _ => 3000,
     }
 }
@@ -212,6 +213,12 @@ fn journal() {
     smoke("journal");
 }
 
+#[cfg(feature = "delta")]
+#[test]
+fn delta() {
+    smoke("delta");
+}
+
 /// The list above, `targets::TARGETS`, `fuzz/fuzz_targets/*.rs` and `fuzz/corpus/*` agree.
 #[test]
 fn every_target_is_wired_up() {
@@ -226,6 +233,10 @@ fn every_target_is_wired_up() {
         v
     };
     let mut want: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    // The delta target needs the library's `delta` feature; its files are there regardless.
+    if cfg!(not(feature = "delta")) {
+        want.push("delta".to_string());
+    }
     want.sort();
     assert_eq!(listed("fuzz_targets", ".rs"), want);
     assert_eq!(listed("corpus", ""), want);

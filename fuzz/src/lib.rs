@@ -33,6 +33,8 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("url", url),
     ("ota_json", ota_json),
     ("journal", journal),
+    #[cfg(feature = "delta")]
+    ("delta", delta),
 ];
 
 /// SplitMix64: deterministic choices (chunk sizes, timing) derived from a few input bytes, so a
@@ -1165,4 +1167,197 @@ fn crc32(data: &[u8]) -> u32 {
         }
     }
     !crc
+}
+
+// ---------------------------------------------------------------- delta (feature `delta`)
+
+/// The delta decoder's base for a fuzz input: `len` bytes from SplitMix64(`seed`), one byte per
+/// draw (fuzz/seeds.py makes its patches against the same bytes).
+#[cfg(feature = "delta")]
+fn delta_base(seed: u8, len: usize) -> Vec<u8> {
+    let mut r = Rng::new(u64::from(seed));
+    (0..len).map(|_| r.next_u64() as u8).collect()
+}
+
+/// Input: `mode, base seed, base length (u16 BE), target length (u16 BE), rng seed (u16 BE)`,
+/// then the bytes. Mode bit 0 = 1: the bytes are a delta file header (`Header::parse`; what
+/// parses must encode to the same 96 bytes). Otherwise a bare detools patch applied in random
+/// pieces: reads stay inside the base, writes never pass the target size, `finish` succeeds
+/// only with the whole target; and stopping at a random checkpoint, saving it as bytes and
+/// resuming from the target written so far gives the very same outcome as the straight run.
+#[cfg(feature = "delta")]
+pub fn delta(data: &[u8]) {
+    use qcloud_ota::delta::header::HEADER_LEN;
+    use qcloud_ota::delta::{Checkpoint, Header, Patch};
+
+    let (h, rest) = split_header::<8>(data);
+    if h[0] & 3 == 1 {
+        if let Ok(hdr) = Header::parse(rest) {
+            assert_eq!(
+                hdr.encode()[..],
+                rest[..HEADER_LEN],
+                "encode(parse(h)) != h"
+            );
+        }
+        return;
+    }
+    // Small sizes keep an input fast; the format's limits are the same at any size.
+    let base = delta_base(h[1], usize::from(u16::from_be_bytes([h[2], h[3]])) % 8192);
+    let target_size = u32::from(u16::from_be_bytes([h[4], h[5]])) % 16384;
+    let seed = u64::from(u16::from_be_bytes([h[6], h[7]]));
+    if h[0] & 3 == 3 {
+        delta_resume_from_bytes(rest, &base, target_size, seed);
+        return;
+    }
+
+    /// Feeds `patch` from `p` in random pieces; the outcome and the checkpoint taken on the way
+    /// (at the first position `stop_at` patch bytes or later, when `stop_at` is set).
+    fn run(
+        p: &mut Patch,
+        io: &mut DeltaIo,
+        patch: &[u8],
+        rng: &mut Rng,
+        stop_at: Option<u32>,
+    ) -> (Result<(), qcloud_ota::delta::Error>, Option<Checkpoint>) {
+        let mut at = 0;
+        let mut taken = None;
+        while at < patch.len() {
+            let n = rng.chunk().min(patch.len() - at);
+            let want = stop_at.filter(|_| taken.is_none());
+            match p.feed_until(&patch[at..at + n], io, |off| want.is_some_and(|w| off >= w)) {
+                Ok(fed) => {
+                    at += fed.consumed;
+                    if let Some(cp) = fed.checkpoint {
+                        assert_eq!(io.out.len(), cp.target_offset as usize);
+                        taken = Some(cp);
+                    }
+                }
+                Err(e) => {
+                    // The error sticks: more bytes change nothing.
+                    assert_eq!(p.feed(&patch[at..], io), Err(e), "error not sticky");
+                    assert_eq!(p.finish(), Err(e));
+                    return (Err(e), taken);
+                }
+            }
+        }
+        (p.finish(), taken)
+    }
+
+    let mut rng = Rng::new(seed);
+    let mut io = DeltaIo {
+        base: &base,
+        out: Vec::new(),
+        limit: target_size as usize,
+    };
+    let mut p = Patch::new(target_size, base.len() as u32);
+    let stop = rest.len() as u32 * (seed as u32 % 8) / 8;
+    let (result, cp) = run(&mut p, &mut io, rest, &mut rng, Some(stop));
+    if result.is_ok() {
+        assert_eq!(
+            io.out.len(),
+            target_size as usize,
+            "done before the target was complete"
+        );
+    }
+    let Some(cp) = cp else { return };
+    let cp = Checkpoint::from_bytes(&cp.to_bytes()).expect("checkpoint round trip");
+    let done = cp.target_offset as usize;
+    let written = io
+        .out
+        .get(..done)
+        .expect("checkpoint inside the output")
+        .to_vec();
+    let mut io2 = DeltaIo {
+        base: &base,
+        out: written.clone(),
+        limit: target_size as usize,
+    };
+    let mut p2 = Patch::new(0, 0);
+    p2.resume(&cp, target_size, base.len() as u32, &mut io2, |off, buf| {
+        let at = off as usize;
+        buf.copy_from_slice(written.get(at..at + buf.len()).expect("target read inside"));
+        Ok(())
+    })
+    .expect("resume from a checkpoint the decoder took");
+    let tail = rest
+        .get(cp.patch_offset as usize..)
+        .expect("checkpoint inside the patch");
+    let (result2, _) = run(&mut p2, &mut io2, tail, &mut Rng::new(seed ^ 1), None);
+    assert_eq!(result2, result, "resumed outcome differs");
+    // On an error each run stops where its pieces ended; up to there the bytes agree.
+    let n = io.out.len().min(io2.out.len());
+    assert_eq!(io2.out[..n], io.out[..n], "resumed output differs");
+    if result.is_ok() {
+        assert_eq!(io2.out, io.out);
+    }
+}
+
+/// The delta targets' base and target: reads must stay inside the base, writes inside the
+/// target size.
+#[cfg(feature = "delta")]
+struct DeltaIo<'a> {
+    base: &'a [u8],
+    out: Vec<u8>,
+    limit: usize,
+}
+
+#[cfg(feature = "delta")]
+impl qcloud_ota::delta::PatchIo for DeltaIo<'_> {
+    fn read_base(&mut self, offset: u32, buf: &mut [u8]) -> Result<(), qcloud_ota::delta::IoError> {
+        let at = offset as usize;
+        let src = self.base.get(at..at + buf.len());
+        buf.copy_from_slice(src.expect("base read outside the base"));
+        Ok(())
+    }
+    fn write(&mut self, data: &[u8]) -> Result<(), qcloud_ota::delta::IoError> {
+        assert!(!data.is_empty());
+        self.out.extend_from_slice(data);
+        assert!(self.out.len() <= self.limit, "wrote past the target size");
+        Ok(())
+    }
+}
+
+/// A checkpoint from arbitrary bytes (the first 29): `Checkpoint::from_bytes` and
+/// `Patch::resume` refuse what does not fit, a resumed decoder reads back only target bytes that
+/// were written, and then takes the rest of the input like any patch.
+#[cfg(feature = "delta")]
+fn delta_resume_from_bytes(data: &[u8], base: &[u8], target_size: u32, seed: u64) {
+    use qcloud_ota::delta::checkpoint::CHECKPOINT_LEN;
+    use qcloud_ota::delta::{Checkpoint, Patch};
+
+    let (cp, rest) = split_header::<CHECKPOINT_LEN>(data);
+    let Some(cp) = Checkpoint::from_bytes(&cp) else {
+        return;
+    };
+    let target = delta_base(seed as u8, target_size as usize);
+    let done = (cp.target_offset as usize).min(target.len());
+    let mut io = DeltaIo {
+        base,
+        out: target[..done].to_vec(),
+        limit: target_size as usize,
+    };
+    let read = |off: u32, buf: &mut [u8]| {
+        let at = off as usize;
+        assert!(at + buf.len() <= done, "read back unwritten target");
+        buf.copy_from_slice(&target[at..at + buf.len()]);
+        Ok(())
+    };
+    let mut p = Patch::new(0, 0);
+    if let Err(e) = p.resume(&cp, target_size, base.len() as u32, &mut io, read) {
+        // A failed resume stays failed.
+        assert_eq!(p.feed(rest, &mut io), Err(e));
+        return;
+    }
+    let mut rng = Rng::new(seed);
+    let mut at = 0;
+    while at < rest.len() {
+        let n = rng.chunk().min(rest.len() - at);
+        if p.feed(&rest[at..at + n], &mut io).is_err() {
+            return;
+        }
+        at += n;
+    }
+    if p.finish().is_ok() {
+        assert_eq!(io.out.len(), target_size as usize);
+    }
 }
