@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use common::SECRET;
-use common::programs::{demo_updates_cleanly, root, scratch_dir};
+use common::programs::{demo_updates_cleanly, root, run_checked, scratch_dir, wait_with_deadline};
 use qcloud_ota_standin::generate_image;
 
 /// Small images keep the suite short; the 1 MiB figures belong to scripts/bench-rtos.sh.
@@ -25,32 +25,19 @@ fn firmware() -> &'static Path {
         let dir = root().join("target/rtos/firmware");
         let toolchain = root().join("cmake/arm-none-eabi.cmake");
         if !dir.join("CMakeCache.txt").is_file() {
-            let out = Command::new("cmake")
-                .arg("-S")
-                .arg(root().join("c_examples/freertos"))
-                .arg("-B")
-                .arg(&dir)
-                .arg(format!("-DCMAKE_TOOLCHAIN_FILE={}", toolchain.display()))
-                .output()
-                .expect("run cmake (scripts/setup.sh installs it)");
-            assert!(
-                out.status.success(),
-                "firmware configure failed:\n{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
+            run_checked(
+                Command::new("cmake")
+                    .arg("-S")
+                    .arg(root().join("c_examples/freertos"))
+                    .arg("-B")
+                    .arg(&dir)
+                    .arg(format!("-DCMAKE_TOOLCHAIN_FILE={}", toolchain.display())),
+                "firmware configure",
             );
         }
-        let out = Command::new("cmake")
-            .arg("--build")
-            .arg(&dir)
-            .arg("-j2")
-            .output()
-            .expect("run cmake --build");
-        assert!(
-            out.status.success(),
-            "firmware build failed:\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
+        run_checked(
+            Command::new("cmake").arg("--build").arg(&dir).arg("-j2"),
+            "firmware build",
         );
         dir.join("rtos_firmware.elf")
     })
@@ -131,7 +118,7 @@ fn freertos_firmware_killed_mid_download_resumes() {
     let cut_at = slot_len(&dir);
 
     let second = spawn(&dir, broker.port());
-    let out = wait_with_deadline(second, Duration::from_secs(120));
+    let out = wait_with_deadline(second, "firmware run", Duration::from_secs(120));
     assert_eq!(
         out.0, 0,
         "the second run must complete the update:\n{}",
@@ -162,37 +149,6 @@ fn freertos_firmware_killed_mid_download_resumes() {
     if let Some(scratch) = dir.parent() {
         let _ = std::fs::remove_dir_all(scratch);
     }
-}
-
-/// Exit code and stdout of a child, killed (and the test failed) past the deadline.
-fn wait_with_deadline(mut child: Child, limit: Duration) -> (i32, String) {
-    use std::io::Read;
-    let mut stdout = child.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stdout.read_to_string(&mut s);
-        s
-    });
-    let start = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "firmware run did not finish within {limit:?}:\n{}",
-                reader.join().unwrap()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let text = reader.join().unwrap();
-    if std::env::var_os("OTA_TEST_VERBOSE").is_some() {
-        eprintln!("{text}");
-    }
-    (status.code().unwrap_or(-1), text)
 }
 
 /// MQTT over TLS to mosquitto's TLS listener and an https firmware URL from the stand-in, both

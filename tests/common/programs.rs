@@ -1,7 +1,7 @@
 //! The C example programs, built through the project's own script, and running them with a
 //! deadline.
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub fn root() -> &'static Path {
@@ -47,12 +47,33 @@ pub fn scratch_dir(name: &str) -> PathBuf {
 
 /// Run a program with a deadline (killed, and the test fails, past it); exit code and output.
 pub fn run(program: &Path, args: &[&str], limit: Duration) -> (i32, String) {
-    let mut child = Command::new(program)
+    let child = Command::new(program)
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("start {}: {e}", program.display()));
+    wait_with_deadline(child, &program.display().to_string(), limit)
+}
+
+/// Exit code and output (stdout, then stderr where piped) of a started child, killed (and the
+/// test failed) past the deadline. The pipes are drained by threads so a chatty child never
+/// blocks on a full pipe.
+pub fn wait_with_deadline(mut child: Child, what: &str, limit: Duration) -> (i32, String) {
+    use std::io::Read;
+    fn drain(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<String> {
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            if let Some(mut p) = pipe {
+                let mut bytes = Vec::new();
+                let _ = p.read_to_end(&mut bytes);
+                s = String::from_utf8_lossy(&bytes).into_owned();
+            }
+            s
+        })
+    }
+    let stdout = drain(child.stdout.take());
+    let stderr = drain(child.stderr.take());
     let start = Instant::now();
     let status = loop {
         if let Some(s) = child.try_wait().unwrap() {
@@ -60,25 +81,33 @@ pub fn run(program: &Path, args: &[&str], limit: Duration) -> (i32, String) {
         }
         if start.elapsed() > limit {
             let _ = child.kill();
-            let out = child.wait_with_output().unwrap();
+            let _ = child.wait();
             panic!(
-                "{} did not finish within {limit:?}:\n{}",
-                program.display(),
-                String::from_utf8_lossy(&out.stdout)
+                "{what} did not finish within {limit:?}:\n{}",
+                stdout.join().unwrap()
             );
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    let out = child.wait_with_output().unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = stdout.join().unwrap() + &stderr.join().unwrap();
     if std::env::var_os("OTA_TEST_VERBOSE").is_some() {
         eprintln!("{text}");
     }
     (status.code().unwrap_or(-1), text)
+}
+
+/// Run a command to its end and fail the test, with its output, when it fails; `what` names
+/// it in the messages.
+pub fn run_checked(cmd: &mut Command, what: &str) {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("run {what} (scripts/setup.sh installs the tools): {e}"));
+    assert!(
+        out.status.success(),
+        "{what} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Run a demo with `ota_demo`'s command line (identity from a device_info.json, `--once`) for
@@ -204,32 +233,22 @@ pub fn run_until_line(program: &Path, args: &[&str], wanted: &str, limit: Durati
 pub fn mcu_firmware(cpu: &str) -> PathBuf {
     let dir = root().join("target/mcu").join(cpu);
     let toolchain = root().join("cmake/arm-none-eabi.cmake");
-    let configure = Command::new("cmake")
-        .arg("-S")
-        .arg(root().join("c_examples/mps2-an386"))
-        .arg("-B")
-        .arg(&dir)
-        .arg(format!("-DCMAKE_TOOLCHAIN_FILE={}", toolchain.display()))
-        .arg(format!("-DMCU_CPU={cpu}"))
-        .output()
-        .expect("run cmake (scripts/setup.sh installs it)");
-    assert!(
-        configure.status.success(),
-        "firmware configure for {cpu} failed (arm-none-eabi-gcc and the Rust target come from \
-         scripts/setup.sh):\n{}{}",
-        String::from_utf8_lossy(&configure.stdout),
-        String::from_utf8_lossy(&configure.stderr)
+    run_checked(
+        Command::new("cmake")
+            .arg("-S")
+            .arg(root().join("c_examples/mps2-an386"))
+            .arg("-B")
+            .arg(&dir)
+            .arg(format!("-DCMAKE_TOOLCHAIN_FILE={}", toolchain.display()))
+            .arg(format!("-DMCU_CPU={cpu}")),
+        &format!(
+            "firmware configure for {cpu} (arm-none-eabi-gcc and the Rust target come from \
+             scripts/setup.sh)"
+        ),
     );
-    let build = Command::new("cmake")
-        .arg("--build")
-        .arg(&dir)
-        .output()
-        .expect("run cmake --build");
-    assert!(
-        build.status.success(),
-        "firmware build for {cpu} failed:\n{}{}",
-        String::from_utf8_lossy(&build.stdout),
-        String::from_utf8_lossy(&build.stderr)
+    run_checked(
+        Command::new("cmake").arg("--build").arg(&dir),
+        &format!("firmware build for {cpu}"),
     );
     assert!(dir.join("firmware.elf").is_file());
     dir
