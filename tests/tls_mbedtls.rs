@@ -101,6 +101,23 @@ fn clean(kv: &HashMap<String, String>, out: &str) {
     assert_eq!(num(kv, "blocks_live_after_close", out), 0, "{out}");
 }
 
+/// Runs the program's `mode` against 127.0.0.1:`port`, verifying `name` against `ca` (then
+/// `extra` arguments); it must exit 0 and give every byte back. Its `key=value` lines and output.
+fn connected(
+    mode: &str,
+    port: &str,
+    name: &str,
+    ca: &Path,
+    extra: &[&str],
+) -> (HashMap<String, String>, String) {
+    let mut args = vec![mode, "127.0.0.1", port, name, ca.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let (code, kv, out) = client(&args, false);
+    assert_eq!(code, 0, "{out}");
+    clean(&kv, &out);
+    (kv, out)
+}
+
 #[test]
 fn https_download_and_mqtt_connect_through_the_glue() {
     let image = generate_image(200 * 1024, 77);
@@ -112,20 +129,13 @@ fn https_download_and_mqtt_connect_through_the_glue() {
     let dir = scratch_dir("tls-mbedtls");
     let body = dir.join("body.bin");
 
-    let (code, kv, out) = client(
-        &[
-            "https",
-            "127.0.0.1",
-            port,
-            "127.0.0.1", // the URL's host, as the library passes it to net_connect
-            ca.to_str().unwrap(),
-            path,
-            body.to_str().unwrap(),
-        ],
-        false,
+    let (kv, out) = connected(
+        "https",
+        port,
+        "127.0.0.1", // the URL's host, as the library passes it to net_connect
+        &ca,
+        &[path, body.to_str().unwrap()],
     );
-    assert_eq!(code, 0, "{out}");
-    clean(&kv, &out);
     assert_eq!(
         num(&kv, "recv_idle", &out),
         -2,
@@ -154,18 +164,7 @@ fn https_download_and_mqtt_connect_through_the_glue() {
     );
 
     let mqtt_port = bench.mqtt_tls_port().to_string();
-    let (code, kv, out) = client(
-        &[
-            "mqtt",
-            "127.0.0.1",
-            &mqtt_port,
-            "localhost",
-            ca.to_str().unwrap(),
-        ],
-        false,
-    );
-    assert_eq!(code, 0, "{out}");
-    clean(&kv, &out);
+    let (kv, out) = connected("mqtt", &mqtt_port, "localhost", &ca, &[]);
     assert_eq!(kv.get("connack").map(String::as_str), Some("20020000"));
     assert!(kv["suite"].contains("ECDHE-ECDSA"), "{out}");
     eprintln!(
@@ -248,18 +247,7 @@ fn the_handshake_returns_would_block_while_the_server_is_silent() {
     let port = server.local_addr().unwrap().port().to_string();
     let holder = std::thread::spawn(move || server.accept().map(|(s, _)| s));
     let ca = pki.ca_path();
-    let (code, kv, out) = client(
-        &[
-            "silent",
-            "127.0.0.1",
-            &port,
-            "localhost",
-            ca.to_str().unwrap(),
-        ],
-        false,
-    );
-    assert_eq!(code, 0, "{out}");
-    clean(&kv, &out);
+    let (kv, out) = connected("silent", &port, "localhost", &ca, &[]);
     assert!(num(&kv, "silent_steps", &out) >= 3, "{out}");
     assert!(
         num(&kv, "silent_slowest_us", &out) < 100_000,
@@ -281,18 +269,7 @@ fn send_returns_would_block_when_the_peer_does_not_read() {
         TlsFront::start(pki.server_config(Leaf::Localhost).unwrap(), 0, Some(addr)).unwrap();
     let port = front.port().to_string();
     let ca = pki.ca_path();
-    let (code, kv, out) = client(
-        &[
-            "fill",
-            "127.0.0.1",
-            &port,
-            "localhost",
-            ca.to_str().unwrap(),
-        ],
-        false,
-    );
-    assert_eq!(code, 0, "{out}");
-    clean(&kv, &out);
+    let (kv, out) = connected("fill", &port, "localhost", &ca, &[]);
     assert_eq!(num(&kv, "send_would_block", &out), 1, "{out}");
     assert!(num(&kv, "fill_sent", &out) > 0, "{out}");
     drop(front);
@@ -338,18 +315,7 @@ fn mqtt_connect_to_a_broker_with_an_rsa_certificate() {
             .expect("mosquitto with TLS");
     let port = broker.tls_port().expect("TLS port").to_string();
     let ca = dir.join("ca.pem");
-    let (code, kv, out) = client(
-        &[
-            "mqtt",
-            "127.0.0.1",
-            &port,
-            "localhost",
-            ca.to_str().unwrap(),
-        ],
-        false,
-    );
-    assert_eq!(code, 0, "{out}");
-    clean(&kv, &out);
+    let (kv, out) = connected("mqtt", &port, "localhost", &ca, &[]);
     assert!(kv["suite"].contains("ECDHE-RSA-WITH-AES-"), "{out}");
     eprintln!(
         "mbedTLS glue, MQTT with RSA: heap peak {} B (handshake {} B), live while open {} B",
@@ -467,19 +433,7 @@ fn a_retried_send_with_more_bytes_loses_and_repeats_nothing() {
     });
     let ca = pki.ca_path();
     let total = TOTAL.to_string();
-    let (code, kv, out) = client(
-        &[
-            "stream",
-            "127.0.0.1",
-            &port,
-            "localhost",
-            ca.to_str().unwrap(),
-            &total,
-        ],
-        false,
-    );
-    assert_eq!(code, 0, "{out}");
-    clean(&kv, &out);
+    let (kv, out) = connected("stream", &port, "localhost", &ca, &[&total]);
     assert!(num(&kv, "stream_would_block", &out) >= 1, "{out}");
     assert!(num(&kv, "stream_grown_retries", &out) >= 1, "{out}");
     let got = reader.join().expect("reader");
