@@ -1244,13 +1244,10 @@ mod tests {
         sent[at + 5]
     }
 
-    #[test]
-    fn certificate_auth_needs_no_secret_sends_no_password_and_asks_for_the_client_cert() {
+    /// A client for `cfg` (a network that connects) polled through its first MQTT connect; its
+    /// platform, to read what it connected and sent.
+    fn first_connect(cfg: &Config) -> Mock {
         let (mut rx, mut tx, mut http) = ([0u8; 1024], [0u8; 512], [0u8; 1024]);
-        let mut cfg = Config::new("ABCDEFGHIJ", "dev001", "", "1.0.0");
-        cfg.cert_auth = true;
-        cfg.mqtt_tls = true;
-        cfg.host_tls = true;
         let bufs = Buffers {
             mqtt_rx: &mut rx,
             mqtt_tx: &mut tx,
@@ -1260,10 +1257,19 @@ mod tests {
             net: true,
             ..Mock::default()
         };
-        let mut c = Client::new(&cfg, bufs, mock).expect("no secret needed");
+        let mut c = Client::new(cfg, bufs, mock).expect("a valid configuration");
         c.poll();
         c.poll();
-        let p = c.platform();
+        c.into_platform()
+    }
+
+    #[test]
+    fn certificate_auth_needs_no_secret_sends_no_password_and_asks_for_the_client_cert() {
+        let mut cfg = Config::new("ABCDEFGHIJ", "dev001", "", "1.0.0");
+        cfg.cert_auth = true;
+        cfg.mqtt_tls = true;
+        cfg.host_tls = true;
+        let p = first_connect(&cfg);
         // The host's TLS presents the certificate (OTA_NET_TLS | OTA_NET_CLIENT_CERT).
         assert_eq!(p.connects, [(Channel::Mqtt, NET_TLS | NET_CLIENT_CERT)]);
         // Username (0x80) and clean session (0x02); no password (0x40).
@@ -1272,23 +1278,11 @@ mod tests {
         assert!(!p.sent.windows(9).any(|w| w == b";hmacsha2"));
 
         // Key authentication over the same TLS: a password, and no client certificate.
-        let (mut rx, mut tx, mut http) = ([0u8; 1024], [0u8; 512], [0u8; 1024]);
         cfg.cert_auth = false;
         cfg.device_secret = SECRET;
-        let bufs = Buffers {
-            mqtt_rx: &mut rx,
-            mqtt_tx: &mut tx,
-            http: &mut http,
-        };
-        let mock = Mock {
-            net: true,
-            ..Mock::default()
-        };
-        let mut c = Client::new(&cfg, bufs, mock).unwrap();
-        c.poll();
-        c.poll();
-        assert_eq!(c.platform().connects, [(Channel::Mqtt, NET_TLS)]);
-        assert_eq!(connect_flags(&c.platform().sent), 0xC2);
+        let p = first_connect(&cfg);
+        assert_eq!(p.connects, [(Channel::Mqtt, NET_TLS)]);
+        assert_eq!(connect_flags(&p.sent), 0xC2);
     }
 
     #[test]
