@@ -34,12 +34,17 @@ static int32_t slot_open(void *user, uint32_t image_size, uint32_t offset)
     return 0;
 }
 
+/* The open slot positioned at `offset`, when [offset, offset + len) lies inside the image. */
+static bool slot_seek(uint32_t offset, size_t len)
+{
+    return slot_fd >= 0 && offset <= slot_size && len <= slot_size - offset &&
+           semihost_seek(slot_fd, offset) == 0;
+}
+
 static int32_t slot_write(void *user, uint32_t offset, const uint8_t *data, size_t len)
 {
     (void)user;
-    if (slot_fd < 0 || offset > slot_size || len > slot_size - offset)
-        return -1;
-    if (semihost_seek(slot_fd, offset) != 0 || semihost_write(slot_fd, data, len) != 0)
+    if (!slot_seek(offset, len) || semihost_write(slot_fd, data, len) != 0)
         return -1;
     return 0;
 }
@@ -47,9 +52,7 @@ static int32_t slot_write(void *user, uint32_t offset, const uint8_t *data, size
 static int32_t slot_read(void *user, uint32_t offset, uint8_t *buf, size_t len)
 {
     (void)user;
-    if (slot_fd < 0 || offset > slot_size || len > slot_size - offset)
-        return -1;
-    if (semihost_seek(slot_fd, offset) != 0 || semihost_read(slot_fd, buf, len) != 0)
+    if (!slot_seek(offset, len) || semihost_read(slot_fd, buf, len) != 0)
         return -1;
     return 0;
 }
@@ -64,15 +67,22 @@ static int32_t slot_close(void *user, bool bootable)
     return 0;
 }
 
+/* The file of record copy `copy` (0 or 1). */
+static bool record_path(uint8_t copy, char *path, size_t cap)
+{
+    char name[16];
+    if (copy > 1)
+        return false;
+    (void)snprintf(name, sizeof name, "ota_record.%u", (unsigned)copy);
+    return path_of(name, path, cap);
+}
+
 static int32_t store_load(void *user, uint8_t copy, uint8_t *buf, size_t cap)
 {
-    char path[300], name[16];
+    char path[300];
     int32_t n;
     (void)user;
-    if (copy > 1)
-        return -1;
-    (void)snprintf(name, sizeof name, "ota_record.%u", (unsigned)copy);
-    if (!path_of(name, path, sizeof path))
+    if (!record_path(copy, path, sizeof path))
         return -1;
     n = emu_flash_read_file(path, buf, cap);
     return n < 0 ? 0 : n; /* no copy yet: empty */
@@ -80,13 +90,10 @@ static int32_t store_load(void *user, uint8_t copy, uint8_t *buf, size_t cap)
 
 static int32_t store_save(void *user, uint8_t copy, const uint8_t *data, size_t len)
 {
-    char path[300], name[16];
+    char path[300];
     int32_t fd, rc;
     (void)user;
-    if (copy > 1)
-        return -1;
-    (void)snprintf(name, sizeof name, "ota_record.%u", (unsigned)copy);
-    if (!path_of(name, path, sizeof path))
+    if (!record_path(copy, path, sizeof path))
         return -1;
     /* Truncate and write: a power cut in between tears this copy only (the other is intact). */
     fd = semihost_open(path, SH_MODE_WB);
