@@ -4,8 +4,7 @@
 mod common;
 use std::time::Duration;
 
-use common::SECRET;
-use common::programs::{demo_updates_cleanly, program, run, scratch_dir};
+use common::programs::{demo_args, demo_updates_cleanly, program, run, scratch_dir};
 use qcloud_ota_standin::generate_image;
 
 /// Run the demo with a deadline; returns its exit code and output.
@@ -36,23 +35,8 @@ fn c_demo_reports_md5_mismatch_and_exits_non_zero() {
     });
     let dir = scratch_dir("e2e-bad");
     let port = broker.port().to_string();
-    let args = [
-        "--product-id",
-        "E2EDEMO002",
-        "--device-name",
-        "c-demo-bad",
-        "--device-secret",
-        SECRET,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        &port,
-        "--version",
-        "1.0.0",
-        "--dir",
-        dir.to_str().unwrap(),
-        "--once",
-    ];
+    let mut args = demo_args("E2EDEMO002", "c-demo-bad", "127.0.0.1", &port, &dir);
+    args.push("--once");
     let (code, log) = run_demo(&args, Duration::from_secs(60));
     assert_eq!(code, 1, "a failed update exits 1:\n{log}");
     // The demo exits once the broker acknowledged `fail`; the stand-in hears it a moment later.

@@ -8,8 +8,10 @@
 mod common;
 use std::time::Duration;
 
-use common::programs::{demo_updates_cleanly_with, program, run_until_line, scratch_dir};
-use common::{SECRET, all_tls, tls_cloud_with_task};
+use common::programs::{
+    demo_args, demo_updates_cleanly_with, program, run_until_line, scratch_dir,
+};
+use common::{all_tls, tls_cloud_with_task};
 use qcloud_ota_standin::{Leaf, TestPki, TlsFront, generate_image};
 
 fn update_over_tls(dn: &str, mode: &[&str]) {
@@ -57,23 +59,8 @@ fn refused(leaf: Leaf, host: &str, with_ca: bool, mode: &[&str], error: &str) {
     let port = front.port().to_string();
     let ca = pki.ca_path();
     let device = dir.join("device");
-    let mut args = vec![
-        "--product-id",
-        "E2ETLS0002",
-        "--device-name",
-        "refused",
-        "--device-secret",
-        SECRET,
-        "--host",
-        host,
-        "--port",
-        &port,
-        "--version",
-        "1.0.0",
-        "--dir",
-        device.to_str().unwrap(),
-        "--tls",
-    ];
+    let mut args = demo_args("E2ETLS0002", "refused", host, &port, &device);
+    args.push("--tls");
     if with_ca {
         args.extend_from_slice(&["--ca", ca.to_str().unwrap()]);
     }

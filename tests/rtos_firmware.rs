@@ -10,8 +10,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use common::SECRET;
-use common::programs::{demo_updates_cleanly, root, run_checked, scratch_dir, wait_with_deadline};
+use common::programs::{
+    demo_args, demo_updates_cleanly, root, run_checked, scratch_dir, wait_with_deadline,
+};
 use qcloud_ota_standin::generate_image;
 
 /// Small images keep the suite short; the 1 MiB figures belong to scripts/bench-rtos.sh.
@@ -69,16 +70,14 @@ fn freertos_lwip_firmware_updates_over_emulated_ethernet() {
 
 fn spawn(dir: &Path, port: u16) -> Child {
     Command::new(demo())
-        .args([
-            "--product-id",
+        .args(demo_args(
             "RTOSKILL01",
-            "--device-name",
             "freertos-kill",
-        ])
-        .args(["--device-secret", SECRET, "--host", "127.0.0.1"])
-        .args(["--port", &port.to_string(), "--version", "1.0.0", "--once"])
-        .arg("--dir")
-        .arg(dir)
+            "127.0.0.1",
+            &port.to_string(),
+            dir,
+        ))
+        .arg("--once")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -200,25 +199,8 @@ fn freertos_firmware_refuses_an_unknown_ca() {
     let port = front.port().to_string();
     let ca = pki.ca_path();
     let device = dir.join("device");
-    let args = [
-        "--product-id",
-        "RTOSTLS002",
-        "--device-name",
-        "freertos-ca",
-        "--device-secret",
-        SECRET,
-        "--host",
-        "localhost",
-        "--port",
-        &port,
-        "--version",
-        "1.0.0",
-        "--dir",
-        device.to_str().unwrap(),
-        "--tls",
-        "--ca",
-        ca.to_str().unwrap(),
-    ];
+    let mut args = demo_args("RTOSTLS002", "freertos-ca", "localhost", &port, &device);
+    args.extend_from_slice(&["--tls", "--ca", ca.to_str().unwrap()]);
     let log = common::programs::run_until_line(
         &demo(),
         &args,
@@ -242,27 +224,9 @@ fn freertos_firmware_once_exits_1_when_the_update_fails() {
     let dir = scratch_dir("rtos-fail");
     let port = broker.port().to_string();
     let device = dir.join("device");
-    let (code, log) = common::programs::run(
-        &demo(),
-        &[
-            "--product-id",
-            pid,
-            "--device-name",
-            dn,
-            "--device-secret",
-            SECRET,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port,
-            "--version",
-            "1.0.0",
-            "--dir",
-            device.to_str().unwrap(),
-            "--once",
-        ],
-        Duration::from_secs(120),
-    );
+    let mut args = demo_args(pid, dn, "127.0.0.1", &port, &device);
+    args.push("--once");
+    let (code, log) = common::programs::run(&demo(), &args, Duration::from_secs(120));
     assert_eq!(code, 1, "{log}");
     assert!(log.contains("result_code -2"), "{log}");
     let report = cloud.stop();

@@ -110,6 +110,33 @@ pub fn run_checked(cmd: &mut Command, what: &str) {
     );
 }
 
+/// The demos' command line (ota_demo, scripts/rtos-demo.sh) for device `pid`/`dn` with the
+/// test key, against `host`:`port`, running 1.0.0 with its flash files in `dir`.
+pub fn demo_args<'a>(
+    pid: &'a str,
+    dn: &'a str,
+    host: &'a str,
+    port: &'a str,
+    dir: &'a Path,
+) -> Vec<&'a str> {
+    vec![
+        "--product-id",
+        pid,
+        "--device-name",
+        dn,
+        "--device-secret",
+        super::SECRET,
+        "--host",
+        host,
+        "--port",
+        port,
+        "--version",
+        "1.0.0",
+        "--dir",
+        dir.to_str().unwrap(),
+    ]
+}
+
 /// Run a demo with `ota_demo`'s command line (identity from a device_info.json, `--once`) for
 /// `pid`/`dn` against the stand-in on mosquitto's `port`, and check that the update ended the
 /// way it must: exit 0, exactly one `done` and no deviation in the cloud's report, the slot
