@@ -10,7 +10,9 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::programs::{demo_updates_cleanly_with, program, run_until_line, scratch_dir};
+use common::programs::{
+    demo_updates_cleanly_with, device_args, program, run_until_line, scratch_dir,
+};
 use common::{SECRET, TlsBench, cert_cloud_with_task};
 use qcloud_ota_standin::{Device, generate_image};
 
@@ -111,23 +113,8 @@ fn refused(device: Option<Device>, mode: &[&str], error: &str) {
             bench.pki.device_key_path(d, false),
         )
     });
-    let mut args = vec![
-        "--product-id",
-        "E2ECERT002",
-        "--device-name",
-        &dn,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        &port,
-        "--version",
-        "1.0.0",
-        "--dir",
-        path(&device_dir),
-        "--tls",
-        "--ca",
-        path(&ca),
-    ];
+    let mut args = device_args("E2ECERT002", &dn, "127.0.0.1", &port, &device_dir);
+    args.extend_from_slice(&["--tls", "--ca", path(&ca)]);
     match &files {
         Some((cert, key)) => args.extend_from_slice(&["--cert", path(cert), "--key", path(key)]),
         None => args.extend_from_slice(&["--device-secret", SECRET]),

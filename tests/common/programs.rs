@@ -119,13 +119,24 @@ pub fn demo_args<'a>(
     port: &'a str,
     dir: &'a Path,
 ) -> Vec<&'a str> {
+    let mut args = device_args(pid, dn, host, port, dir);
+    args.extend_from_slice(&["--device-secret", super::SECRET]);
+    args
+}
+
+/// [`demo_args`] without the credential, for a caller that authenticates otherwise.
+pub fn device_args<'a>(
+    pid: &'a str,
+    dn: &'a str,
+    host: &'a str,
+    port: &'a str,
+    dir: &'a Path,
+) -> Vec<&'a str> {
     vec![
         "--product-id",
         pid,
         "--device-name",
         dn,
-        "--device-secret",
-        super::SECRET,
         "--host",
         host,
         "--port",
