@@ -125,12 +125,7 @@ fn freertos_firmware_killed_mid_download_resumes() {
     );
     assert!(cloud.wait_completed(Duration::from_secs(10)), "{}", out.1);
     let report = cloud.stop();
-    assert!(
-        report.deviations.is_empty(),
-        "protocol deviations:\n{report}"
-    );
-    assert_eq!(report.done, 1, "exactly one done:\n{report}");
-    assert!(report.fails.is_empty(), "{report}");
+    common::assert_done_once(&report);
     let resumed: Vec<u64> = report
         .requests
         .iter()

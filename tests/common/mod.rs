@@ -147,6 +147,17 @@ pub fn all_tls(first_bytes: &[Vec<u8>]) {
     }
 }
 
+/// The cloud's view of an update that went right: no protocol deviation, exactly one `done`,
+/// no `fail`.
+pub fn assert_done_once(report: &qcloud_ota_standin::Report) {
+    assert!(
+        report.deviations.is_empty(),
+        "protocol deviations:\n{report}"
+    );
+    assert_eq!(report.done, 1, "exactly one done:\n{report}");
+    assert!(report.fails.is_empty(), "{report}");
+}
+
 /// Called around every piece of platform code so tests can exclude it from measurements.
 pub type Hook = fn(bool);
 
