@@ -314,12 +314,13 @@ fn synthetic_pairs_match_detools() {
 }
 
 /// This repository's own Cortex-M firmware builds (written by tests/firmware_size.rs: the
-/// flash report's firmware with and without the library, for two CPUs) as raw images.
+/// flash report's firmware with and without the plain build of the library, for two CPUs) as
+/// raw images.
 #[test]
 fn firmware_build_pairs_match_detools() {
     let dir = root().join("target/flash-report");
     let bin = |triple: &str, name: &str| -> Option<Vec<u8>> {
-        let elf = dir.join(triple).join(name);
+        let elf = dir.join(triple).join("plain").join(name);
         if !elf.exists() {
             return None;
         }
