@@ -27,38 +27,12 @@ set(MBEDTLS_OTA_CPU_FLAGS "" CACHE STRING "Extra compile flags for mbedTLS (e.g.
 set(MBEDTLS_OTA_USER_CONFIG "" CACHE FILEPATH
     "A header of project changes to mbedtls_config_ota.h (MBEDTLS_USER_CONFIG_FILE)")
 
-# The unpacked directory of the pinned mbedtls-sys-auto, from cargo metadata.
-function(mbedtls_ota_locate out)
-    set(manifest "${MBEDTLS_OTA_DIR}/sources/Cargo.toml")
-    find_program(MBEDTLS_OTA_CARGO cargo HINTS "$ENV{HOME}/.cargo/bin" REQUIRED)
-    execute_process(COMMAND "${MBEDTLS_OTA_CARGO}" fetch --locked --manifest-path "${manifest}"
-                    RESULT_VARIABLE rc ERROR_VARIABLE err OUTPUT_QUIET)
-    if(NOT rc EQUAL 0)
-        message(FATAL_ERROR "cargo fetch --locked for ${manifest} failed:\n${err}")
-    endif()
-    execute_process(COMMAND "${MBEDTLS_OTA_CARGO}" metadata --format-version 1 --locked
-                            --manifest-path "${manifest}"
-                    RESULT_VARIABLE rc OUTPUT_VARIABLE json ERROR_VARIABLE err)
-    if(NOT rc EQUAL 0)
-        message(FATAL_ERROR "cargo metadata for ${manifest} failed:\n${err}")
-    endif()
-    string(JSON n LENGTH "${json}" packages)
-    math(EXPR last "${n} - 1")
-    foreach(i RANGE ${last})
-        string(JSON name GET "${json}" packages ${i} name)
-        if(name STREQUAL "mbedtls-sys-auto")
-            string(JSON path GET "${json}" packages ${i} manifest_path)
-            get_filename_component(crate "${path}" DIRECTORY)
-            set(${out} "${crate}/vendor" PARENT_SCOPE)
-            return()
-        endif()
-    endforeach()
-    message(FATAL_ERROR "mbedtls-sys-auto is not in ${manifest}'s dependency graph")
-endfunction()
+include("${MBEDTLS_OTA_DIR}/sources/sources.cmake")
 
 if(NOT MBEDTLS_OTA_SOURCE_DIR)
-    mbedtls_ota_locate(found)
-    set(MBEDTLS_OTA_SOURCE_DIR "${found}" CACHE PATH "mbedTLS 2.28 (include/, library/)")
+    # The pinned mbedtls-sys-auto carries mbedTLS under vendor/.
+    firmware_sources(mbedtls-sys-auto crate)
+    set(MBEDTLS_OTA_SOURCE_DIR "${crate}/vendor" CACHE PATH "mbedTLS 2.28 (include/, library/)")
 endif()
 if(NOT EXISTS "${MBEDTLS_OTA_SOURCE_DIR}/library/ssl_tls.c")
     message(FATAL_ERROR "no mbedTLS sources in ${MBEDTLS_OTA_SOURCE_DIR}")
